@@ -1,0 +1,65 @@
+// Client (virtual) keys, looked up by the SHA-256 of what the client presents. Only hashes are
+// kept; the final comparison is constant-time so response timing says nothing about a near miss.
+
+/// Who a request belongs to once its key checks out.
+public struct Consumer: Sendable, Equatable {
+    public var name: String
+}
+
+public enum KeyCheck: Sendable, Equatable {
+    case accepted(Consumer)
+    case missing
+    case invalid
+    case disabled
+}
+
+public struct ClientKeyTable: Sendable {
+    private let byHash: [SHA256Digest: ClientKeyConfig]
+
+    public init(_ keys: [ClientKeyConfig]) {
+        var table: [SHA256Digest: ClientKeyConfig] = [:]
+        for key in keys { table[key.sha256] = key }
+        byHash = table
+    }
+
+    public var isEmpty: Bool { byHash.isEmpty }
+
+    /// Checks a presented key (the raw bytes after `Bearer `, or of `x-api-key`).
+    public func check(_ presented: [UInt8]) -> KeyCheck {
+        guard !presented.isEmpty else { return .missing }
+        let digest = SHA256.hash(presented)
+        guard let entry = byHash[digest], entry.sha256.constantTimeEquals(digest) else { return .invalid }
+        return entry.disabled ? .disabled : .accepted(Consumer(name: entry.name))
+    }
+}
+
+/// Finds the client key in request headers: `Authorization: Bearer <key>` first, then
+/// `x-api-key: <key>` (Anthropic SDKs). Pure byte work, no allocation beyond the result.
+public enum ClientKeyExtractor {
+    /// The key bytes from an `authorization` value, or nil when it is not a Bearer credential.
+    public static func bearerToken(_ authorization: [UInt8]) -> [UInt8]? {
+        let scheme: [UInt8] = Array("bearer".utf8)
+        guard authorization.count > scheme.count else { return nil }
+        for index in 0..<scheme.count where HTTPToken.lowercasedASCII(authorization[index]) != scheme[index] {
+            return nil
+        }
+        var start = scheme.count
+        guard authorization[start] == UInt8(ascii: " ") || authorization[start] == UInt8(ascii: "\t") else { return nil }
+        while start < authorization.count, authorization[start] == UInt8(ascii: " ") || authorization[start] == UInt8(ascii: "\t") {
+            start += 1
+        }
+        var end = authorization.count
+        while end > start, authorization[end - 1] == UInt8(ascii: " ") || authorization[end - 1] == UInt8(ascii: "\t") {
+            end -= 1
+        }
+        return start < end ? Array(authorization[start..<end]) : nil
+    }
+}
+
+/// ASCII helpers for HTTP tokens.
+public enum HTTPToken {
+    @inline(__always)
+    public static func lowercasedASCII(_ byte: UInt8) -> UInt8 {
+        (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z")) ? byte | 0x20 : byte
+    }
+}

@@ -1,0 +1,128 @@
+// The gateway's request-header decision, sans I/O: the Envoy binding reads headers, calls
+// `decide`, and carries out the returned decision.
+
+/// What the API path asks for.
+public enum Endpoint: Sendable, Equatable {
+    case listModels
+    case chatCompletions
+    case completions
+    case embeddings
+    case anthropicMessages
+    case other
+
+    /// Classifies `:path` (query string ignored) and `:method`.
+    public static func classify(method: [UInt8], path: [UInt8]) -> Endpoint {
+        var end = path.count
+        if let query = path.firstIndex(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }) { end = query }
+        // Tolerate one trailing slash, as OpenAI does.
+        if end > 1, path[end - 1] == UInt8(ascii: "/") { end -= 1 }
+        let route = path[0..<end]
+        let isGet = method.elementsEqual("GET".utf8)
+        let isPost = method.elementsEqual("POST".utf8)
+        if isGet, route.elementsEqual("/v1/models".utf8) { return .listModels }
+        if isPost {
+            if route.elementsEqual("/v1/chat/completions".utf8) { return .chatCompletions }
+            if route.elementsEqual("/v1/completions".utf8) { return .completions }
+            if route.elementsEqual("/v1/embeddings".utf8) { return .embeddings }
+            if route.elementsEqual("/v1/messages".utf8) { return .anthropicMessages }
+        }
+        return .other
+    }
+
+    /// The error shape a client of this endpoint understands.
+    public var clientAPI: ClientAPI { self == .anthropicMessages ? .anthropic : .openAI }
+}
+
+/// A reply the gateway sends itself instead of forwarding.
+public struct LocalReply: Sendable, Equatable {
+    public var status: UInt32
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+    /// Envoy response-code details (no spaces), visible in access logs as %RESPONSE_CODE_DETAILS%.
+    public var details: StaticString
+
+    public static func == (lhs: LocalReply, rhs: LocalReply) -> Bool {
+        lhs.status == rhs.status && lhs.body == rhs.body
+            && lhs.headers.elementsEqual(rhs.headers, by: { $0.name == $1.name && $0.value == $1.value })
+            && lhs.details.description == rhs.details.description
+    }
+
+    public static func json(status: UInt32, body: [UInt8], details: StaticString, extraHeaders: [(name: String, value: String)] = [])
+        -> LocalReply
+    {
+        LocalReply(status: status, headers: [("content-type", "application/json")] + extraHeaders, body: body, details: details)
+    }
+
+    public static func error(_ error: GatewayError, for api: ClientAPI, details: StaticString) -> LocalReply {
+        var extra: [(name: String, value: String)] = []
+        if error.status == 401 { extra.append(("www-authenticate", "Bearer realm=\"sluice\"")) }
+        return json(status: error.status, body: error.body(for: api), details: details, extraHeaders: extra)
+    }
+}
+
+/// What to do with a request once its headers have been read.
+public enum RequestDecision: Sendable, Equatable {
+    /// Pass the request on for `consumer` (client credentials are stripped by the binding).
+    case forward(consumer: Consumer, endpoint: Endpoint)
+    /// Answer locally.
+    case reply(LocalReply, outcome: Outcome)
+
+    public enum Outcome: String, Sendable, Equatable {
+        case modelsListed = "models_listed"
+        case unauthorized
+    }
+}
+
+/// The request headers the gateway decides on, as raw bytes.
+public struct RequestHead: Sendable {
+    public var method: [UInt8]
+    public var path: [UInt8]
+    public var authorization: [UInt8]?
+    public var apiKey: [UInt8]?
+
+    public init(method: [UInt8], path: [UInt8], authorization: [UInt8]? = nil, apiKey: [UInt8]? = nil) {
+        self.method = method
+        self.path = path
+        self.authorization = authorization
+        self.apiKey = apiKey
+    }
+}
+
+/// An immutable, compiled config snapshot shared by every worker.
+public final class Gateway: Sendable {
+    public let config: GatewayConfig
+    let keys: ClientKeyTable
+    let modelListBody: [UInt8]
+
+    public init(config: GatewayConfig) {
+        self.config = config
+        keys = ClientKeyTable(config.apiKeys)
+        modelListBody = ModelList.render(config.models)
+    }
+
+    public func decide(_ head: RequestHead) -> RequestDecision {
+        let endpoint = Endpoint.classify(method: head.method, path: head.path)
+        let api = endpoint.clientAPI
+
+        // A Bearer token wins; `x-api-key` is the Anthropic SDK's header.
+        var presented: [UInt8]? = nil
+        if let authorization = head.authorization { presented = ClientKeyExtractor.bearerToken(authorization) }
+        if presented == nil, let apiKey = head.apiKey, !apiKey.isEmpty { presented = apiKey }
+        guard let presented else {
+            return .reply(.error(.missingKey(), for: api, details: "sluice_missing_api_key"), outcome: .unauthorized)
+        }
+        switch keys.check(presented) {
+        case .accepted(let consumer):
+            if endpoint == .listModels {
+                return .reply(.json(status: 200, body: modelListBody, details: "sluice_models_listed"), outcome: .modelsListed)
+            }
+            return .forward(consumer: consumer, endpoint: endpoint)
+        case .missing:
+            return .reply(.error(.missingKey(), for: api, details: "sluice_missing_api_key"), outcome: .unauthorized)
+        case .invalid:
+            return .reply(.error(.invalidKey(), for: api, details: "sluice_invalid_api_key"), outcome: .unauthorized)
+        case .disabled:
+            return .reply(.error(.disabledKey(), for: api, details: "sluice_api_key_disabled"), outcome: .unauthorized)
+        }
+    }
+}

@@ -1,0 +1,128 @@
+// The one place where Envoy's (pointer, length) pairs become Swift views and back.
+//
+// Rules (ENVOY-ABI.md §A.2): `envoy_buffer` bytes belong to Envoy and are valid only until the
+// current hook returns or until we call a callback that may mutate the same object; we never keep
+// them past the closure that receives them. `module_buffer` bytes belong to us and must stay valid
+// only for the duration of the callback that receives them (Envoy copies what it keeps).
+internal import CEnvoyABI
+
+// MARK: - Envoy-owned bytes -> Swift
+
+extension envoy_dynamic_module_type_envoy_buffer {
+    /// A view of the bytes, valid only while the Envoy object they come from is untouched.
+    /// `(NULL, n)` is a contract violation and reads as empty rather than crashing.
+    @inline(__always)
+    var rawBytes: UnsafeRawBufferPointer {
+        guard let ptr, length > 0 else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: ptr, count: length)
+    }
+
+    /// An owned copy of the bytes.
+    @inline(__always)
+    var bytesCopy: [UInt8] { Array(rawBytes) }
+
+    /// An owned `String`; invalid UTF-8 is repaired with U+FFFD (header bytes are not guaranteed UTF-8).
+    @inline(__always)
+    var stringCopy: String { String(decoding: rawBytes, as: UTF8.self) }
+
+    static var empty: Self { Self(ptr: nil, length: 0) }
+}
+
+// MARK: - Swift -> module-owned bytes
+
+/// Module buffers handed to Envoy. Each helper keeps the Swift storage alive for the closure only.
+enum ModuleBuffer {
+    static var absent: envoy_dynamic_module_type_module_buffer { .init(ptr: nil, length: 0) }
+
+    @inline(__always)
+    static func of(_ raw: UnsafeRawBufferPointer) -> envoy_dynamic_module_type_module_buffer {
+        guard let base = raw.baseAddress, raw.count > 0 else {
+            // Envoy treats NULL as "absent"; an empty value must still be a valid pointer.
+            return envoy_dynamic_module_type_module_buffer(ptr: emptyStringPointer, length: 0)
+        }
+        return envoy_dynamic_module_type_module_buffer(ptr: base.assumingMemoryBound(to: CChar.self), length: raw.count)
+    }
+
+    /// Calls `body` with a module buffer over the UTF-8 of `string`.
+    @inline(__always)
+    static func with<R>(_ string: String, _ body: (envoy_dynamic_module_type_module_buffer) -> R) -> R {
+        var string = string
+        return string.withUTF8 { body(of(UnsafeRawBufferPointer($0))) }
+    }
+
+    /// Calls `body` with a module buffer over `bytes`.
+    @inline(__always)
+    static func with<R>(_ bytes: [UInt8], _ body: (envoy_dynamic_module_type_module_buffer) -> R) -> R {
+        bytes.withUnsafeBytes { body(of($0)) }
+    }
+
+    /// A module buffer over a static string; no copy, valid forever.
+    @inline(__always)
+    static func of(_ string: StaticString) -> envoy_dynamic_module_type_module_buffer {
+        guard string.hasPointerRepresentation else { return absent }
+        return envoy_dynamic_module_type_module_buffer(
+            ptr: UnsafeRawPointer(string.utf8Start).assumingMemoryBound(to: CChar.self),
+            length: string.utf8CodeUnitCount
+        )
+    }
+
+    /// Points at a static NUL byte so an empty value is never confused with "absent".
+    private static var emptyStringPointer: UnsafePointer<CChar> {
+        let empty: StaticString = ""
+        return UnsafeRawPointer(empty.utf8Start).assumingMemoryBound(to: CChar.self)
+    }
+}
+
+/// Header (name, value) pairs to hand to Envoy; all bytes live in one arena so a reply costs
+/// two allocations however many headers it has.
+public struct ModuleHeaderList: Sendable {
+    private(set) var arena: [UInt8] = []
+    /// (nameStart, nameCount, valueStart, valueCount) into `arena`.
+    private(set) var entries: [(Int, Int, Int, Int)] = []
+
+    public init() {}
+
+    public init(_ headers: [(name: String, value: String)]) {
+        for header in headers { append(name: header.name, value: header.value) }
+    }
+
+    public mutating func append(name: String, value: String) {
+        let nameStart = arena.count
+        arena.append(contentsOf: name.utf8)
+        let valueStart = arena.count
+        arena.append(contentsOf: value.utf8)
+        entries.append((nameStart, valueStart - nameStart, valueStart, arena.count - valueStart))
+    }
+
+    public mutating func append(name: StaticString, value: [UInt8]) {
+        let nameStart = arena.count
+        arena.append(contentsOf: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        let valueStart = arena.count
+        arena.append(contentsOf: value)
+        entries.append((nameStart, valueStart - nameStart, valueStart, arena.count - valueStart))
+    }
+
+    public var count: Int { entries.count }
+
+    /// Calls `body` with a C array of headers valid for the duration of the call.
+    func withUnsafeHeaders<R>(
+        _ body: (UnsafeMutablePointer<envoy_dynamic_module_type_module_http_header>?, Int) -> R
+    ) -> R {
+        if entries.isEmpty { return body(nil, 0) }
+        return arena.withUnsafeBytes { raw in
+            withUnsafeTemporaryAllocation(of: envoy_dynamic_module_type_module_http_header.self, capacity: entries.count) {
+                out in
+                for (index, entry) in entries.enumerated() {
+                    let name = ModuleBuffer.of(UnsafeRawBufferPointer(rebasing: raw[entry.0..<(entry.0 + entry.1)]))
+                    let value = ModuleBuffer.of(UnsafeRawBufferPointer(rebasing: raw[entry.2..<(entry.2 + entry.3)]))
+                    out.initializeElement(
+                        at: index,
+                        to: envoy_dynamic_module_type_module_http_header(
+                            key_ptr: name.ptr, key_length: name.length, value_ptr: value.ptr, value_length: value.length)
+                    )
+                }
+                return body(out.baseAddress, entries.count)
+            }
+        }
+    }
+}

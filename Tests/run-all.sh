@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Sets up and runs every test, from a clean clone:
+#   1. installs what the tests need (binutils for nm/readelf if missing, the pinned Envoy 1.40,
+#      a Python venv with the integration-test clients);
+#   2. unit tests: SluiceCore, and the ABI layer against the fake Envoy host (swift test);
+#   3. builds libsluice.so (release, self-contained) and runs the integration tests against the
+#      real Envoy 1.40 binary on loopback (pytest).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "system packages"
+missing=()
+for tool in nm readelf; do command -v "$tool" >/dev/null 2>&1 || missing+=(binutils); done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binutils >/dev/null
+    else
+        echo "run-all: please install binutils (nm, readelf)" >&2
+        exit 1
+    fi
+fi
+
+step "pinned Envoy 1.40"
+envoy="$("$root/envoy-module/install-envoy.sh")"
+"$envoy" --version >&2
+
+step "Python test environment"
+if [ ! -x "$root/.venv/bin/python" ]; then python3 -m venv "$root/.venv"; fi
+"$root/.venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$root/Tests/IntegrationTests/requirements.txt"
+
+step "unit tests (swift test)"
+swift build --build-tests
+swift test --skip-build
+
+step "libsluice.so (release)"
+module_dir="$("$root/envoy-module/build-module.sh")"
+ls -l "$module_dir/libsluice.so" >&2
+
+step "integration tests against the real Envoy (pytest)"
+SLUICE_ENVOY="$envoy" SLUICE_MODULE_DIR="$module_dir" \
+    "$root/.venv/bin/python" -m pytest "$root/Tests/IntegrationTests" -q -p no:cacheprovider
