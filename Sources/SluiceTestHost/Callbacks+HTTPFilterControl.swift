@@ -161,20 +161,20 @@ public func envoy_dynamic_module_callback_http_filter_config_generic_secret_subs
     _ filter_config_envoy_ptr: envoy_dynamic_module_type_http_filter_config_envoy_ptr?,
     _ secret_name: envoy_dynamic_module_type_module_buffer,
     _ config_source_json: envoy_dynamic_module_type_module_buffer
-) -> UInt64 {
+) -> Int {
     guard let config = FakeFilterConfig.from(filter_config_envoy_ptr), secret_name.length > 0 else { return 0 }
     config.subscribedSecrets.append(string(secret_name))
-    return UInt64(config.subscribedSecrets.count)
+    return config.subscribedSecrets.count
 }
 
-private func secret(_ config: FakeFilterConfig?, _ handle: UInt64) -> StableBytes? {
-    guard let config, handle >= 1, handle <= UInt64(config.subscribedSecrets.count) else { return nil }
-    return config.secrets[config.subscribedSecrets[Int(handle - 1)]]
+private func secret(_ config: FakeFilterConfig?, _ handle: Int) -> StableBytes? {
+    guard let config, handle >= 1, handle <= config.subscribedSecrets.count else { return nil }
+    return config.secrets[config.subscribedSecrets[handle - 1]]
 }
 
 @c @implementation
 public func envoy_dynamic_module_callback_http_filter_get_generic_secret(
-    _ filter_envoy_ptr: envoy_dynamic_module_type_http_filter_envoy_ptr?, _ handle: UInt64,
+    _ filter_envoy_ptr: envoy_dynamic_module_type_http_filter_envoy_ptr?, _ handle: Int,
     _ result: UnsafeMutablePointer<envoy_dynamic_module_type_envoy_buffer>?
 ) -> Bool {
     guard let value = secret(FakeStream.from(filter_envoy_ptr)?.config, handle) else { return false }
@@ -184,7 +184,7 @@ public func envoy_dynamic_module_callback_http_filter_get_generic_secret(
 
 @c @implementation
 public func envoy_dynamic_module_callback_http_filter_config_get_generic_secret(
-    _ filter_config_envoy_ptr: envoy_dynamic_module_type_http_filter_config_envoy_ptr?, _ handle: UInt64,
+    _ filter_config_envoy_ptr: envoy_dynamic_module_type_http_filter_config_envoy_ptr?, _ handle: Int,
     _ result: UnsafeMutablePointer<envoy_dynamic_module_type_envoy_buffer>?
 ) -> Bool {
     guard let value = secret(FakeFilterConfig.from(filter_config_envoy_ptr), handle) else { return false }

@@ -1,6 +1,6 @@
 // Drives a module's exported hooks the way Envoy 1.40 does: program init, config new/destroy,
 // one filter per stream, headers/body/trailers in order, stream complete, then destroy.
-public import CEnvoyABI
+internal import CEnvoyABI
 
 /// Buffers over Swift strings for calling hooks (Envoy-owned bytes from the module's viewpoint).
 func withEnvoyBuffer<R>(_ bytes: [UInt8], _ body: (envoy_dynamic_module_type_envoy_buffer) -> R) -> R {

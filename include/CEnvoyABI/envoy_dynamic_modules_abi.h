@@ -23,7 +23,8 @@
 extern "C" {
 #endif
 
-/// The ABI version Envoy 1.40.0 expects from `envoy_dynamic_module_on_program_init`.
+/// The ABI version Envoy 1.40.0 was built with. Envoy only logs a mismatch (NULL from program init
+/// is what refuses loading); returning the matching string keeps its log clean.
 #define SLUICE_ENVOY_ABI_VERSION "v0.2.0"
 
 // =================================================================================================
@@ -327,7 +328,8 @@ void envoy_dynamic_module_on_http_filter_stream_complete(
 /// [M] From the deferred-deletion list; never re-entrant with another hook of the stream.
 void envoy_dynamic_module_on_http_filter_destroy(envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr);
 
-/// [M] Headers and body chunks are valid only during the hook; NULL on failure.
+/// [M] Headers and body chunks are valid only during the hook; NULL when the callout failed or the
+/// response had none.
 void envoy_dynamic_module_on_http_filter_http_callout_done(
     envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr,
     envoy_dynamic_module_type_http_filter_module_ptr filter_module_ptr, uint64_t callout_id,
@@ -576,17 +578,17 @@ envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_http_filt
 
 /// Only during `config_new`. Empty `config_source_json` means the static secret of that name in
 /// bootstrap `static_resources.secrets`; otherwise a JSON `envoy.config.core.v3.ConfigSource`.
-/// Returns a 1-based handle, 0 on failure.
-uint64_t envoy_dynamic_module_callback_http_filter_config_generic_secret_subscribe(
+/// Returns a 1-based handle, 0 on failure. (Handles are `size_t` upstream; the same 64 bits here.)
+size_t envoy_dynamic_module_callback_http_filter_config_generic_secret_subscribe(
     envoy_dynamic_module_type_http_filter_config_envoy_ptr filter_config_envoy_ptr,
     envoy_dynamic_module_type_module_buffer secret_name, envoy_dynamic_module_type_module_buffer config_source_json);
 
 bool envoy_dynamic_module_callback_http_filter_get_generic_secret(
-    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, uint64_t handle,
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, size_t handle,
     envoy_dynamic_module_type_envoy_buffer *result);
 
 bool envoy_dynamic_module_callback_http_filter_config_get_generic_secret(
-    envoy_dynamic_module_type_http_filter_config_envoy_ptr filter_config_envoy_ptr, uint64_t handle,
+    envoy_dynamic_module_type_http_filter_config_envoy_ptr filter_config_envoy_ptr, size_t handle,
     envoy_dynamic_module_type_envoy_buffer *result);
 
 // =================================================================================================

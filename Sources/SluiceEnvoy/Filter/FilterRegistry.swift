@@ -1,5 +1,5 @@
 // Maps `filter_name` (from Envoy's DynamicModuleFilter config) to the filter Sluice builds.
-public import SluiceCore
+internal import SluiceCore
 
 /// Why a config could not be built; logged by the hook before Envoy rejects the config.
 public struct ConfigLoadError: Error, Sendable {

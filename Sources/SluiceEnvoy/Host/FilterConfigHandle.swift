@@ -8,7 +8,7 @@ internal import CEnvoyABI
 public struct CounterID: Sendable, Hashable { let raw: Int }
 public struct GaugeID: Sendable, Hashable { let raw: Int }
 public struct HistogramID: Sendable, Hashable { let raw: Int }
-public struct SecretHandle: Sendable, Hashable { let raw: UInt64 }
+public struct SecretHandle: Sendable, Hashable { let raw: Int }
 
 /// Why a metric could not be defined or recorded.
 public enum MetricError: UInt32, Error, Sendable {
