@@ -8,7 +8,10 @@ version="1.40.0"
 dest="$root/.envoy"
 binary="$dest/bin/envoy"
 
-if [ -x "$binary" ] && "$binary" --version 2>/dev/null | grep -q "/$version/"; then
+# Capture first: `grep -q` exiting early would SIGPIPE envoy and fail the pipeline under pipefail.
+installed_version() { "$binary" --version 2>/dev/null || true; }
+
+if [ -x "$binary" ] && [[ "$(installed_version)" == *"/$version/"* ]]; then
     echo "$binary"
     exit 0
 fi
@@ -23,5 +26,5 @@ if [ -z "$real" ]; then
 fi
 chmod +x "$real"
 ln -sf "$real" "$binary"
-"$binary" --version | grep -q "/$version/" || { echo "install-envoy: $binary is not Envoy $version" >&2; exit 1; }
+[[ "$(installed_version)" == *"/$version/"* ]] || { echo "install-envoy: $binary is not Envoy $version" >&2; exit 1; }
 echo "$binary"
