@@ -45,9 +45,22 @@ def free_port() -> int:
 class EchoHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def _answer(self) -> None:
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+            body = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return body
+                body += self.rfile.read(size)
+                self.rfile.readline()  # CRLF after each chunk
         length = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(length) if length else b""
+        return self.rfile.read(length) if length else b""
+
+    def _answer(self) -> None:
+        body = self._read_body()
         payload = json.dumps(
             {
                 "method": self.command,
@@ -96,8 +109,13 @@ def gateway_bootstrap(
     filter_name: str = "sluice",
     metrics_namespace: str = "sluice",
     with_plain_listener_port: int | None = None,
+    routes: list | None = None,
+    clusters: list | None = None,
+    secrets: list | None = None,
 ) -> dict:
-    """A bootstrap like envoy-module/envoy.yaml, pointed at test ports."""
+    """A bootstrap like envoy-module/envoy.yaml, pointed at test ports.
+
+    `routes`/`clusters` replace the default catch-all route to the single `upstream` cluster."""
     config_value = filter_config if isinstance(filter_config, str) else json.dumps(filter_config)
 
     def listener(name: str, port: int, with_module: bool) -> dict:
@@ -143,7 +161,8 @@ def gateway_bootstrap(
                                         {
                                             "name": "all",
                                             "domains": ["*"],
-                                            "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}],
+                                            "routes": routes
+                                            or [{"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}],
                                         }
                                     ]
                                 },
@@ -158,34 +177,63 @@ def gateway_bootstrap(
     listeners = [listener("gateway", gateway_port, True)]
     if with_plain_listener_port:
         listeners.append(listener("plain", with_plain_listener_port, False))
+    resources = {"listeners": listeners, "clusters": clusters or [static_cluster("upstream", upstream_port)]}
+    if secrets:
+        resources["secrets"] = secrets
     return {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
-        "static_resources": {
-            "listeners": listeners,
-            "clusters": [
-                {
-                    "name": "upstream",
-                    "type": "STATIC",
-                    "connect_timeout": "2s",
-                    "load_assignment": {
-                        "cluster_name": "upstream",
-                        "endpoints": [
-                            {
-                                "lb_endpoints": [
-                                    {
-                                        "endpoint": {
-                                            "address": {
-                                                "socket_address": {"address": "127.0.0.1", "port_value": upstream_port}
-                                            }
-                                        }
-                                    }
-                                ]
-                            }
-                        ],
-                    },
-                }
+        "static_resources": resources,
+    }
+
+
+def static_cluster(name: str, port: int, upstream_filter_config: dict | None = None) -> dict:
+    """A loopback cluster; with `upstream_filter_config`, the `sluice_upstream` filter runs per attempt."""
+    cluster = {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "2s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [
+                {"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}
             ],
         },
+    }
+    if upstream_filter_config is not None:
+        cluster["typed_extension_protocol_options"] = {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http_protocol_options": {}},
+                "http_filters": [
+                    {
+                        "name": "envoy.filters.http.dynamic_modules",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+                            "dynamic_module_config": {"name": "sluice", "do_not_close": True, "metrics_namespace": "sluice"},
+                            "filter_name": "sluice_upstream",
+                            "filter_config": {
+                                "@type": "type.googleapis.com/google.protobuf.StringValue",
+                                "value": json.dumps(upstream_filter_config),
+                            },
+                        },
+                    },
+                    {
+                        "name": "envoy.filters.http.upstream_codec",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"
+                        },
+                    },
+                ],
+            }
+        }
+    return cluster
+
+
+def header_route(route_name: str, cluster: str, **route_options) -> dict:
+    """An Envoy route taking requests whose `x-sluice-route` header (set by the filter) is `route_name`."""
+    return {
+        "match": {"prefix": "/", "headers": [{"name": "x-sluice-route", "string_match": {"exact": route_name}}]},
+        "route": {"cluster": cluster, **route_options},
     }
 
 

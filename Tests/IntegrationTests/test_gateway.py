@@ -12,9 +12,10 @@ DEMO_KEY = "sk-sluice-demo"
 CONFIG = {
     "api_keys": [{"name": "demo", "key": DEMO_KEY}, {"name": "retired", "key": "sk-retired", "disabled": True}],
     "models": [
-        {"id": "gpt-4o-mini", "owned_by": "openai", "created": 1721172741},
-        {"id": "claude-sonnet-4-5", "owned_by": "anthropic"},
+        {"id": "gpt-4o-mini", "owned_by": "openai", "created": 1721172741, "route": "echo"},
+        {"id": "claude-sonnet-4-5", "owned_by": "anthropic", "route": "echo"},
     ],
+    "max_request_bytes": 4 * 1024 * 1024,
 }
 
 
@@ -32,7 +33,7 @@ def gateway(request):
 
 def test_module_loaded_with_matching_abi(gateway):
     assert "Dynamic module ABI version v0.2.0 matched" in gateway.logs()
-    assert "sluice: filter config loaded: 2 client keys, 2 models" in gateway.logs()
+    assert "sluice: filter config loaded: 2 client keys, 2 models, 0 routing rules" in gateway.logs()
 
 
 def test_models_listed_for_demo_key(gateway):
@@ -89,19 +90,63 @@ def test_authorised_request_passes_without_client_credentials(gateway):
     assert seen["path"] == "/v1/chat/completions"
     assert json.loads(seen["body"]) == payload
     assert seen["headers"]["x-trace"] == "t1"
+    assert seen["headers"]["x-sluice-route"] == "echo"
     assert "authorization" not in seen["headers"]
     assert "x-api-key" not in seen["headers"]
 
 
-def test_large_body_passes_through_unchanged(gateway):
-    body = b'{"input":"' + b"x" * (3 * 1024 * 1024) + b'"}'
+def test_large_body_is_read_for_routing_and_passes_through_unchanged(gateway):
+    # Several MB arrive in many body callbacks: buffered + received must add up to the body.
+    body = b'{"input":"' + b"x" * (3 * 1024 * 1024) + b'","model":"gpt-4o-mini"}'
     r = requests.post(
         f"{gateway.base}/v1/embeddings",
         headers={"Authorization": f"Bearer {DEMO_KEY}", "content-type": "application/json"},
         data=body,
     )
     assert r.status_code == 200
-    assert len(r.json()["body"]) == len(body)
+    assert r.json()["body"].encode() == body
+
+
+def test_body_over_the_limit_gets_413_in_openai_shape(gateway):
+    body = b'{"model":"gpt-4o-mini","input":"' + b"x" * (5 * 1024 * 1024) + b'"}'
+    r = requests.post(
+        f"{gateway.base}/v1/embeddings", headers={"Authorization": f"Bearer {DEMO_KEY}"}, data=body
+    )
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "request_too_large"
+
+
+def chunked(parts):
+    yield from parts
+
+
+def test_chunked_body_without_content_length_is_routed(gateway):
+    parts = [b'{"messages":[{"role":"user","content":"', b"y" * 70000, b'"}],', b'"model":"claude-sonnet-4-5"}']
+    r = requests.post(
+        f"{gateway.base}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {DEMO_KEY}", "content-type": "application/json"},
+        data=chunked(parts),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["body"].encode() == b"".join(parts)
+
+
+@pytest.mark.parametrize(
+    "body,status,code",
+    [
+        (b'{"model":"no-such-model"}', 404, "model_not_found"),
+        (b'{"messages":[]}', 400, "missing_model"),
+        (b'{"model":"gpt-4o-mini"', 400, "invalid_json"),
+        (b'{"model":"gpt-4o-mini","model":"claude-sonnet-4-5"}', 400, "invalid_json"),
+        (b"", 400, "missing_body"),
+    ],
+)
+def test_bad_llm_requests_get_openai_errors(gateway, body, status, code):
+    r = requests.post(
+        f"{gateway.base}/v1/chat/completions", headers={"Authorization": f"Bearer {DEMO_KEY}"}, data=body
+    )
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["code"] == code
 
 
 def test_concurrent_requests_across_workers_and_stats(gateway):
@@ -117,9 +162,9 @@ def test_concurrent_requests_across_workers_and_stats(gateway):
                 r = session.post(
                     f"{gateway.base}/v1/chat/completions",
                     headers={"Authorization": f"Bearer {DEMO_KEY}"},
-                    json={"n": i},
+                    json={"model": "gpt-4o-mini", "n": i},
                 )
-                assert r.status_code == 200 and json.loads(r.json()["body"]) == {"n": i}
+                assert r.status_code == 200 and json.loads(r.json()["body"]) == {"model": "gpt-4o-mini", "n": i}
                 key = "ok"
             elif kind == 1:
                 r = session.get(f"{gateway.base}/v1/models", headers={"x-api-key": DEMO_KEY})
@@ -141,7 +186,7 @@ def test_concurrent_requests_across_workers_and_stats(gateway):
     def delta(name: str) -> int:
         return after.get(name, 0) - before.get(name, 0)
 
-    assert delta("sluice.requests_total.outcome.forwarded") == counts["ok"]
+    assert delta("sluice.requests_total.outcome.routed") == counts["ok"]
     assert delta("sluice.requests_total.outcome.models_listed") == counts["models"]
     assert delta("sluice.requests_total.outcome.unauthorized") == counts["unauthorized"]
     assert gateway.process.poll() is None  # Envoy alive

@@ -3,7 +3,13 @@ import SluiceEnvoy
 import SluiceTestHost
 import Testing
 
-let demoConfig = #"{"api_keys":[{"name":"demo","key":"sk-sluice-demo"}],"models":[{"id":"gpt-4o-mini","owned_by":"openai"}]}"#
+let demoConfig = #"""
+    {"api_keys":[{"name":"demo","key":"sk-sluice-demo"}],
+     "models":[{"id":"gpt-4o-mini","owned_by":"openai","route":"openai"}],
+     "routes":[{"name":"anthropic","model_prefix":"claude-"},
+               {"name":"tenant-a","models":["gpt-4o"],"headers":{"x-tenant":"a"}}],
+     "max_request_bytes":4096}
+    """#
 
 @Suite struct GatewayFilterHookTests {
     @Test func programInitReturnsTheABIVersionOfEnvoy140() {
@@ -49,19 +55,97 @@ let demoConfig = #"{"api_keys":[{"name":"demo","key":"sk-sluice-demo"}],"models"
                 (":method", "POST"), (":path", "/v1/chat/completions"), ("authorization", "Bearer sk-sluice-demo"),
                 ("x-api-key", "sk-sluice-demo"), ("content-type", "application/json"),
             ]))
-        #expect(driver.requestHeaders() == 0)  // Continue
+        // Headers wait for the body: the route depends on its `model`.
+        #expect(driver.requestHeaders() == 1)  // StopIteration
         #expect(driver.stream.localReply == nil)
         #expect(driver.stream.requestHeaders["authorization"] == nil)
         #expect(driver.stream.requestHeaders["x-api-key"] == nil)
         #expect(driver.stream.requestHeaders["content-type"] == "application/json")
         #expect(driver.stream.dynamicMetadata["sluice"]?["consumer"] == .string("demo"))
-        #expect(driver.requestBody(Array("{}".utf8), endOfStream: true) == 0)
-        #expect(driver.forwardedRequestBody == Array("{}".utf8))
+        let body = Array(#"{"messages":[{"role":"user","content":"hi"}],"model":"gpt-4o-mini","stream":true}"#.utf8)
+        #expect(driver.requestBody(Array(body[0..<20]), endOfStream: false) == 1)  // StopIterationAndBuffer
+        #expect(driver.requestBody(Array(body[20...]), endOfStream: true) == 0)
+        #expect(driver.forwardedRequestBody == body)
+        #expect(driver.stream.requestHeaders["x-sluice-route"] == "openai")
+        #expect(driver.stream.routeCacheClears == 1)
+        #expect(driver.stream.dynamicMetadata["sluice"]?["model"] == .string("gpt-4o-mini"))
+        #expect(driver.stream.dynamicMetadata["sluice"]?["stream"] == .bool(true))
+        #expect(driver.stream.dynamicMetadata["sluice"]?["endpoint"] == .string("chat_completions"))
         #expect(driver.responseHeaders([(":status", "200")]) == 0)
         driver.streamComplete()
         driver.destroy()
         #expect(driver.stream.callbacksAfterDestroy == 0)
-        #expect(chain.config.value("requests_total", labels: ["forwarded"]) == 1)
+        #expect(chain.config.value("requests_total", labels: ["routed"]) == 1)
+    }
+
+    func post(_ chain: FakeHTTPFilterChain, path: String = "/v1/chat/completions", body: String, extra: [(String, String)] = [])
+        throws -> FakeHTTPStreamDriver
+    {
+        let driver = try #require(
+            chain.newStream([(":method", "POST"), (":path", path), ("authorization", "Bearer sk-sluice-demo")] + extra))
+        #expect(driver.requestHeaders() == 1)
+        driver.requestBody(Array(body.utf8), endOfStream: true)
+        return driver
+    }
+
+    @Test func routesByPrefixAndHeaderRules() throws {
+        let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: demoConfig)
+        let claude = try post(chain, body: #"{"model":"claude-sonnet-4-5","max_tokens":5}"#)
+        #expect(claude.stream.requestHeaders["x-sluice-route"] == "anthropic")
+        let tenant = try post(chain, body: #"{"model":"gpt-4o"}"#, extra: [("x-tenant", "a")])
+        #expect(tenant.stream.requestHeaders["x-sluice-route"] == "tenant-a")
+        let otherTenant = try post(chain, body: #"{"model":"gpt-4o"}"#, extra: [("x-tenant", "b")])
+        #expect(otherTenant.stream.localReply?.status == 404)
+        #expect(otherTenant.stream.localReply?.bodyString.contains("model_not_found") == true)
+    }
+
+    @Test(arguments: [
+        (#"{"model":"nope"}"#, 404, "model_not_found"),
+        (#"{"messages":[]}"#, 400, "missing_model"),
+        (#"{"model":7}"#, 400, "invalid_type"),
+        (#"{"model":"gpt-4o-mini","stream":"yes"}"#, 400, "invalid_type"),
+        (#"{"model":"gpt-4o-mini""#, 400, "invalid_json"),
+        (#"[1]"#, 400, "invalid_json"),
+        ("", 400, "invalid_json"),
+    ] as [(String, UInt32, String)])
+    func badBodiesGetOpenAIErrors(body: String, status: UInt32, code: String) throws {
+        let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: demoConfig)
+        let driver = try post(chain, body: body)
+        let reply = try #require(driver.stream.localReply)
+        #expect(reply.status == status)
+        #expect(reply.bodyString.contains(#""code":"\#(code)""#))
+        #expect(driver.forwardedRequestBody.isEmpty)
+    }
+
+    @Test func anthropicClientsGetAnthropicShapedBodyErrors() throws {
+        let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: demoConfig)
+        let driver = try post(chain, path: "/v1/messages", body: #"{"model":"unknown"}"#)
+        #expect(driver.stream.localReply?.status == 404)
+        #expect(driver.stream.localReply?.bodyString.contains(#""type":"not_found_error""#) == true)
+    }
+
+    @Test func oversizedBodiesGet413() throws {
+        let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: demoConfig)
+        let big = #"{"model":"gpt-4o-mini","input":""# + String(repeating: "x", count: 5000) + #""}"#
+        let driver = try post(chain, path: "/v1/embeddings", body: big)
+        #expect(driver.stream.localReply?.status == 413)
+        // Declared up front: refused before any body arrives.
+        let declared = try #require(
+            chain.newStream([
+                (":method", "POST"), (":path", "/v1/embeddings"), ("authorization", "Bearer sk-sluice-demo"),
+                ("content-length", "999999"),
+            ]))
+        #expect(declared.requestHeaders() == 1)
+        #expect(declared.stream.localReply?.status == 413)
+        #expect(declared.stream.bufferLimit >= 4096)
+    }
+
+    @Test func requestWithoutBodyIsRefused() throws {
+        let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: demoConfig)
+        let driver = try #require(
+            chain.newStream([(":method", "POST"), (":path", "/v1/chat/completions"), ("authorization", "Bearer sk-sluice-demo")]))
+        #expect(driver.requestHeaders(endOfStream: true) == 1)
+        #expect(driver.stream.localReply?.status == 400)
     }
 
     @Test func invalidConfigIsRefusedWithTheFieldNamed() {

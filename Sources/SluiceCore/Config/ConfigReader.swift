@@ -137,6 +137,9 @@ public struct ConfigObject {
         return try ConfigObject(value, path: childPath(key))
     }
 
+    /// Keys nobody has read yet (for maps with free-form keys, such as header matchers).
+    public var remainingKeys: [String] { object.keys.filter { !consumed.contains($0) } }
+
     /// Rejects every field that no accessor asked for.
     public func finish() throws(ConfigError) {
         for key in object.keys where !consumed.contains(key) {

@@ -3,8 +3,15 @@
 // {
 //   "api_keys": [ { "name": "demo", "key": "sk-sluice-demo" },
 //                 { "name": "ci", "key_sha256": "<64 hex chars>", "disabled": false } ],
-//   "models":   [ { "id": "gpt-4o-mini", "owned_by": "openai", "created": 1715367049 } ]
+//   "models":   [ { "id": "gpt-4o-mini", "owned_by": "openai", "created": 1715367049, "route": "openai" } ],
+//   "routes":   [ { "name": "anthropic", "model_prefix": "claude-" },
+//                 { "name": "tenant-a", "models": ["gpt-4o"], "headers": { "x-tenant": "a" } } ],
+//   "max_request_bytes": 8388608
 // }
+//
+// A model's `route` (and each rule's `name`) is the value the filter puts in the `x-sluice-route`
+// request header before asking Envoy to re-run route matching; Envoy's route table maps it to
+// the backend cluster(s). Rules are tried in order after the listed models' own routes.
 
 /// One client key as configured. A plaintext `key` is hashed at load and never kept.
 public struct ClientKeyConfig: Sendable, Equatable {
@@ -24,21 +31,39 @@ public struct ModelConfig: Sendable, Equatable {
     public var id: String
     public var ownedBy: String
     public var created: Int64
+    /// The route serving this model (nil: listed only; a rule in `routes` must take it).
+    public var route: String?
 
-    public init(id: String, ownedBy: String = "sluice", created: Int64 = 0) {
+    public init(id: String, ownedBy: String = "sluice", created: Int64 = 0, route: String? = nil) {
         self.id = id
         self.ownedBy = ownedBy
         self.created = created
+        self.route = route
     }
 }
 
 public struct GatewayConfig: Sendable, Equatable {
+    public static let defaultMaxRequestBytes = 8 * 1024 * 1024
+
     public var apiKeys: [ClientKeyConfig]
     public var models: [ModelConfig]
+    public var routes: [RouteRule]
+    /// Largest request body the gateway buffers to read `model`; beyond it, 413.
+    public var maxRequestBytes: Int
 
-    public init(apiKeys: [ClientKeyConfig] = [], models: [ModelConfig] = []) {
+    public init(
+        apiKeys: [ClientKeyConfig] = [], models: [ModelConfig] = [], routes: [RouteRule] = [],
+        maxRequestBytes: Int = GatewayConfig.defaultMaxRequestBytes
+    ) {
         self.apiKeys = apiKeys
         self.models = models
+        self.routes = routes
+        self.maxRequestBytes = maxRequestBytes
+    }
+
+    /// Routing rules in evaluation order: each listed model's own route first, then `routes`.
+    public var routingRules: [RouteRule] {
+        models.compactMap { model in model.route.map { RouteRule(name: $0, models: [model.id]) } } + routes
     }
 
     /// Parses and validates `filter_config` bytes; the error names the offending field.
@@ -91,9 +116,48 @@ public struct GatewayConfig: Sendable, Equatable {
             }
             let ownedBy = try entry.optionalString("owned_by") ?? "sluice"
             let created = try entry.optionalInt("created", in: 0...Int64(Int32.max) * 4) ?? 0
-            config.models.append(ModelConfig(id: id, ownedBy: ownedBy, created: created))
+            let route = try entry.optionalString("route")
+            if let route, !isValidRouteName(route) {
+                throw ConfigError(path: entry.childPath("route"), problem: routeNameProblem)
+            }
+            config.models.append(ModelConfig(id: id, ownedBy: ownedBy, created: created, route: route))
+        }
+
+        try root.forEachObject("routes") { (entry: inout ConfigObject) throws(ConfigError) in
+            let name = try entry.nonEmptyString("name")
+            guard isValidRouteName(name) else { throw ConfigError(path: entry.childPath("name"), problem: routeNameProblem) }
+            let models = try entry.optionalStringArray("models") ?? []
+            let prefix = try entry.optionalString("model_prefix")
+            var headers: [(name: String, value: String)] = []
+            if var matcher = try entry.optionalObject("headers") {
+                for key in matcher.remainingKeys {
+                    let value = try matcher.string(key)
+                    headers.append((key.lowercased(), value))
+                }
+                try matcher.finish()
+            }
+            guard !models.isEmpty || prefix != nil else {
+                throw ConfigError(path: entry.path, problem: "needs 'models' or 'model_prefix' (\"\" matches every model)")
+            }
+            config.routes.append(RouteRule(name: name, models: models, modelPrefix: prefix, headers: headers))
+        }
+
+        if let limit = try root.optionalInt("max_request_bytes", in: 1024...(1 << 30)) {
+            config.maxRequestBytes = Int(limit)
         }
         try root.finish()
         return config
     }
 }
+
+/// Route names travel in an HTTP header: keep them to a safe token alphabet.
+private func isValidRouteName(_ name: String) -> Bool {
+    !name.isEmpty && name.utf8.count <= 128
+        && name.utf8.allSatisfy { byte in
+            (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+                || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "-")
+                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
+        }
+}
+
+private let routeNameProblem = "must be 1-128 characters of letters, digits, '-', '_' or '.'"

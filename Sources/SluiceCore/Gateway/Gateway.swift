@@ -31,6 +31,45 @@ public enum Endpoint: Sendable, Equatable {
 
     /// The error shape a client of this endpoint understands.
     public var clientAPI: ClientAPI { self == .anthropicMessages ? .anthropic : .openAI }
+
+    /// Whether the gateway must read the body (to find `model`) before routing.
+    public var routesOnBody: Bool {
+        switch self {
+        case .chatCompletions, .completions, .embeddings, .anthropicMessages: true
+        case .listModels, .other: false
+        }
+    }
+
+    /// Stable name, used in dynamic metadata and metrics (`gen_ai.operation.name`-like).
+    public var name: String {
+        switch self {
+        case .listModels: "models"
+        case .chatCompletions: "chat_completions"
+        case .completions: "completions"
+        case .embeddings: "embeddings"
+        case .anthropicMessages: "messages"
+        case .other: "other"
+        }
+    }
+
+    public init?(name: String) {
+        switch name {
+        case "models": self = .listModels
+        case "chat_completions": self = .chatCompletions
+        case "completions": self = .completions
+        case "embeddings": self = .embeddings
+        case "messages": self = .anthropicMessages
+        case "other": self = .other
+        default: return nil
+        }
+    }
+}
+
+/// A request whose body has been read and whose route is known.
+public struct RoutedRequest: Sendable, Equatable {
+    public var summary: RequestSummary
+    /// The value for the `x-sluice-route` header.
+    public var route: String
 }
 
 /// A reply the gateway sends itself instead of forwarding.
@@ -93,11 +132,34 @@ public final class Gateway: Sendable {
     public let config: GatewayConfig
     let keys: ClientKeyTable
     let modelListBody: [UInt8]
+    let router: ModelRouter
 
     public init(config: GatewayConfig) {
         self.config = config
         keys = ClientKeyTable(config.apiKeys)
         modelListBody = ModelList.render(config.models)
+        router = ModelRouter(config.routingRules)
+    }
+
+    /// Largest body the gateway buffers before routing.
+    public var maxRequestBytes: Int { config.maxRequestBytes }
+
+    /// Request header names that routing rules look at.
+    public var routingHeaderNames: Set<String> { router.headerNames }
+
+    /// Reads the buffered body of an authorised request and picks its route.
+    /// - Parameter header: reads a request header by lower-case name.
+    public func route(body: [UInt8], endpoint: Endpoint, header: (String) -> String?) -> Result<RoutedRequest, GatewayError> {
+        let summary: RequestSummary
+        do {
+            summary = try RequestSummary.read(body, endpoint: endpoint)
+        } catch {
+            return .failure(error)
+        }
+        guard let route = router.route(model: summary.model, header: header) else {
+            return .failure(.modelNotFound(summary.model))
+        }
+        return .success(RoutedRequest(summary: summary, route: route))
     }
 
     public func decide(_ head: RequestHead) -> RequestDecision {

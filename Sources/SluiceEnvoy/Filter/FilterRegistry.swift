@@ -9,7 +9,7 @@ public struct ConfigLoadError: Error, Sendable {
 
 public enum FilterRegistry {
     /// The filter names this module implements.
-    public static let filterNames = ["sluice"]
+    public static let filterNames = ["sluice", "sluice_upstream"]
 
     /// Builds the config object for `name` on the main thread.
     public static func makeFactory(
@@ -18,6 +18,8 @@ public enum FilterRegistry {
         switch name {
         case "sluice":
             return GatewayFilterFactory.make(config: config, handle: handle)
+        case "sluice_upstream":
+            return UpstreamFilterFactory.make(config: config, handle: handle)
         default:
             return .failure(
                 ConfigLoadError("unknown filter_name '\(name)'; this module implements: \(filterNames.joined(separator: ", "))"))

@@ -1,15 +1,28 @@
-// The `sluice` HTTP filter: client-key check, `GET /v1/models`, and forwarding of authorised
-// requests with the client's own credentials removed.
+// The `sluice` HTTP filter (downstream): client-key check, `GET /v1/models`, and for LLM API calls
+// reading `model` from the buffered body to pick the route Envoy sends the request on. The
+// client's own credentials are removed before anything goes upstream.
 internal import SluiceCore
 
 /// Metric ids defined once per config (Envoy stats, `metrics_namespace` prefix).
 struct GatewayMetrics {
-    /// `requests_total{outcome}`: outcome is forwarded, models_listed or unauthorized.
+    /// `requests_total{outcome}`: outcome is forwarded, routed, models_listed, unauthorized or rejected.
     let requests: CounterID
 
     init(_ handle: FilterConfigHandle) throws(MetricError) {
         requests = try handle.defineCounter("requests_total", labels: ["outcome"])
     }
+}
+
+/// Dynamic metadata keys (namespace `sluice`) the downstream filter leaves for the upstream filter
+/// and for access logs.
+enum RequestMetadata {
+    static let namespace: StaticString = "sluice"
+    static let consumer: StaticString = "consumer"
+    static let endpoint: StaticString = "endpoint"
+    static let model: StaticString = "model"
+    static let route: StaticString = "route"
+    static let stream: StaticString = "stream"
+    static let includeUsage: StaticString = "include_usage"
 }
 
 final class GatewayFilterFactory: HTTPFilterFactory, @unchecked Sendable {
@@ -35,7 +48,8 @@ final class GatewayFilterFactory: HTTPFilterFactory, @unchecked Sendable {
         } catch {
             return .failure(ConfigLoadError("could not define stats: \(error)"))
         }
-        EnvoyLog.info("sluice: filter config loaded: \(parsed.apiKeys.count) client keys, \(parsed.models.count) models")
+        EnvoyLog.info(
+            "sluice: filter config loaded: \(parsed.apiKeys.count) client keys, \(parsed.models.count) models, \(parsed.routes.count) routing rules")
         return .success(GatewayFilterFactory(gateway: Gateway(config: parsed), metrics: metrics))
     }
 
@@ -44,6 +58,10 @@ final class GatewayFilterFactory: HTTPFilterFactory, @unchecked Sendable {
 
 final class GatewayFilter: HTTPFilter {
     private let factory: GatewayFilterFactory
+    /// The API endpoint of this request, once authorised.
+    private var endpoint: Endpoint = .other
+    /// True while the body is being buffered to find the model.
+    private var awaitingBody = false
 
     init(_ factory: GatewayFilterFactory) { self.factory = factory }
 
@@ -55,18 +73,88 @@ final class GatewayFilter: HTTPFilter {
             apiKey: stream.withHeader("x-api-key") { $0.map { Array($0) } }
         )
         switch factory.gateway.decide(head) {
-        case .forward(let consumer, _):
+        case .forward(let consumer, let endpoint):
             // The client's gateway key must never reach a provider.
             stream.removeHeader("authorization")
             stream.removeHeader("x-api-key")
-            stream.setMetadata(namespace: "sluice", key: "consumer", consumer.name)
-            stream.increment(factory.metrics.requests, labels: ["forwarded"])
-            return .continue
+            stream.setMetadata(namespace: RequestMetadata.namespace, key: RequestMetadata.consumer, consumer.name)
+            self.endpoint = endpoint
+            guard endpoint.routesOnBody else {
+                stream.increment(factory.metrics.requests, labels: ["forwarded"])
+                return .continue
+            }
+            stream.setMetadata(namespace: RequestMetadata.namespace, key: RequestMetadata.endpoint, endpoint.name)
+            if endOfStream {
+                reject(stream, .missingBody())
+                return .stopIteration
+            }
+            if let length = stream.header("content-length").flatMap(Int.init), length > factory.gateway.maxRequestBytes {
+                reject(stream, .bodyTooLarge(limit: factory.gateway.maxRequestBytes))
+                return .stopIteration
+            }
+            // Let Envoy buffer up to our own limit, so an oversized body gets our 413 in the
+            // client's error shape rather than Envoy's plain-text one.
+            let wanted = UInt64(factory.gateway.maxRequestBytes) + 64 * 1024
+            if stream.bufferLimit < wanted { stream.bufferLimit = wanted }
+            awaitingBody = true
+            return .stopIteration
         case .reply(let reply, let outcome):
             stream.increment(factory.metrics.requests, labels: [outcome.rawValue])
             stream.sendLocalReply(
                 status: reply.status, headers: ModuleHeaderList(reply.headers), body: reply.body, details: reply.details)
             return .stopIteration
         }
+    }
+
+    override func onRequestBody(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> BodyStatus {
+        guard awaitingBody else { return .continue }
+        let size = stream.bodySize(.bufferedRequest) + stream.bodySize(.receivedRequest)
+        if size > factory.gateway.maxRequestBytes {
+            reject(stream, .bodyTooLarge(limit: factory.gateway.maxRequestBytes))
+            return .stopIterationNoBuffer
+        }
+        guard endOfStream else { return .stopIterationAndBuffer }
+        var body: [UInt8] = []
+        body.reserveCapacity(size)
+        stream.appendBody(of: .bufferedRequest, to: &body)
+        stream.appendBody(of: .receivedRequest, to: &body)
+        return route(stream, body: body) ? .continue : .stopIterationNoBuffer
+    }
+
+    override func onRequestTrailers(_ stream: EnvoyHTTPStream) -> TrailersStatus {
+        guard awaitingBody else { return .continue }
+        var body: [UInt8] = []
+        stream.appendBody(of: .bufferedRequest, to: &body)
+        return route(stream, body: body) ? .continue : .stopIteration
+    }
+
+    /// Picks the route from the complete body; false after sending an error reply.
+    private func route(_ stream: EnvoyHTTPStream, body: [UInt8]) -> Bool {
+        awaitingBody = false
+        let routed = factory.gateway.route(body: body, endpoint: endpoint) { name in stream.header(name) }
+        switch routed {
+        case .failure(let error):
+            reject(stream, error)
+            return false
+        case .success(let request):
+            stream.setHeader("x-sluice-route", request.route)
+            stream.setMetadata(namespace: RequestMetadata.namespace, key: RequestMetadata.model, request.summary.model)
+            stream.setMetadata(namespace: RequestMetadata.namespace, key: RequestMetadata.route, request.route)
+            stream.setMetadata(namespace: RequestMetadata.namespace, key: RequestMetadata.stream, request.summary.stream)
+            stream.setMetadata(
+                namespace: RequestMetadata.namespace, key: RequestMetadata.includeUsage, request.summary.includeUsage)
+            // Envoy matched a route before the body arrived; match again on x-sluice-route.
+            stream.clearRouteCache()
+            stream.increment(factory.metrics.requests, labels: ["routed"])
+            return true
+        }
+    }
+
+    @inline(never)
+    private func reject(_ stream: EnvoyHTTPStream, _ error: GatewayError) {
+        awaitingBody = false
+        stream.increment(factory.metrics.requests, labels: ["rejected"])
+        let reply = LocalReply.error(error, for: endpoint.clientAPI, details: "sluice_rejected_request")
+        stream.sendLocalReply(status: reply.status, headers: ModuleHeaderList(reply.headers), body: reply.body, details: reply.details)
     }
 }

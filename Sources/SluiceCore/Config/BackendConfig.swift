@@ -1,0 +1,231 @@
+// The upstream filter's configuration (`filter_config` of `sluice_upstream`, one per backend
+// cluster): which schema the backend speaks and how to authenticate to it.
+//
+// {
+//   "backend": "anthropic",                       // name, for logs and metrics
+//   "schema": "anthropic",                        // openai | azure_openai | anthropic | bedrock_converse | gemini | vertex_gemini
+//   "credential": { "secret": "anthropic-key" },  // or { "secret": "k", "sds_path": "/etc/sluice/k.yaml" } or { "value": "..." }
+//   "model_overrides": { "claude-sonnet-4-5": "claude-sonnet-4-5-20250929" },
+//   "default_max_tokens": 4096,
+//   "path_prefix": "/openai",                     // OpenAI-compatible servers under a prefix (e.g. Groq)
+//   "host": "api.anthropic.com",                  // :authority to send (default: Envoy's)
+//   "azure": { "api_version": "2024-10-21" },
+//   "aws": { "region": "us-east-1", "access_key_id": {cred}, "secret_access_key": {cred}, "session_token": {cred} },
+//   "gcp": { "project": "my-project", "location": "us-central1" }
+// }
+
+/// Where a credential comes from. Secrets are read through Envoy's SDS so a rotated file takes
+/// effect without a restart; `value` is for demos and simulators only.
+public enum CredentialSource: Sendable, Equatable {
+    /// An Envoy generic secret: a static `static_resources.secrets` entry, or file-based SDS at `sdsPath`.
+    case secret(name: String, sdsPath: String?)
+    /// Inline value from the config.
+    case value(String)
+
+    /// The SDS `ConfigSource` JSON for Envoy, or "" for a static secret.
+    public var configSourceJSON: String {
+        guard case .secret(_, let path?) = self else { return "" }
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.key("path_config_source")
+        writer.beginObject()
+        writer.key("path")
+        writer.string(path)
+        writer.endObject()
+        writer.key("resource_api_version")
+        writer.string("V3")
+        writer.endObject()
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+
+    static func read(_ object: inout ConfigObject) throws(ConfigError) -> CredentialSource {
+        let secret = try object.optionalString("secret")
+        let sdsPath = try object.optionalString("sds_path")
+        let value = try object.optionalString("value")
+        switch (secret, value) {
+        case (let name?, nil):
+            guard !name.isEmpty else { throw ConfigError(path: object.childPath("secret"), problem: "must not be empty") }
+            return .secret(name: name, sdsPath: sdsPath)
+        case (nil, let value?):
+            guard sdsPath == nil else {
+                throw ConfigError(path: object.childPath("sds_path"), problem: "only applies to 'secret'")
+            }
+            return .value(value)
+        case (nil, nil):
+            throw ConfigError(path: object.path, problem: "needs one of 'secret' or 'value'")
+        case (_?, _?):
+            throw ConfigError(path: object.path, problem: "has both 'secret' and 'value'; give only one")
+        }
+    }
+}
+
+public struct AWSSettings: Sendable, Equatable {
+    public var region: String
+    public var accessKeyID: CredentialSource
+    public var secretAccessKey: CredentialSource
+    public var sessionToken: CredentialSource?
+}
+
+public struct GCPSettings: Sendable, Equatable {
+    public var project: String
+    public var location: String
+}
+
+public struct BackendConfig: Sendable, Equatable {
+    public var name: String
+    public var schema: BackendSchema
+    public var credential: CredentialSource?
+    public var modelOverrides: [String: String]
+    public var defaultMaxTokens: Int
+    public var pathPrefix: String
+    public var host: String?
+    public var azureAPIVersion: String?
+    public var aws: AWSSettings?
+    public var gcp: GCPSettings?
+
+    public init(name: String, schema: BackendSchema, credential: CredentialSource? = nil) {
+        self.name = name
+        self.schema = schema
+        self.credential = credential
+        modelOverrides = [:]
+        defaultMaxTokens = 4096
+        pathPrefix = ""
+        host = nil
+        azureAPIVersion = nil
+        aws = nil
+        gcp = nil
+    }
+
+    /// The model name to send upstream for a client's `model`.
+    public func upstreamModel(for requested: String) -> String { modelOverrides[requested] ?? requested }
+
+    public static func parse(_ bytes: [UInt8]) throws(ConfigError) -> BackendConfig {
+        let document: JSONValue
+        do {
+            document = try JSONParser.parse(bytes)
+        } catch {
+            throw ConfigError(path: "", problem: "filter_config is not valid JSON: \(error)")
+        }
+        var root = try ConfigObject(document, path: "")
+        let config = try read(&root)
+        try root.finish()
+        return config
+    }
+
+    /// Reads one backend object; the caller finishes `root`.
+    static func read(_ root: inout ConfigObject) throws(ConfigError) -> BackendConfig {
+        let name = try root.nonEmptyString("backend")
+        let schemaName = try root.string("schema")
+        guard let schema = BackendSchema(rawValue: schemaName) else {
+            let known = BackendSchema.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ConfigError(path: root.childPath("schema"), problem: "unknown schema '\(schemaName)'; expected one of: \(known)")
+        }
+        var config = BackendConfig(name: name, schema: schema)
+        if var credential = try root.optionalObject("credential") {
+            config.credential = try CredentialSource.read(&credential)
+            try credential.finish()
+        }
+        if var overrides = try root.optionalObject("model_overrides") {
+            for key in overrides.remainingKeys { config.modelOverrides[key] = try overrides.nonEmptyString(key) }
+            try overrides.finish()
+        }
+        if let tokens = try root.optionalInt("default_max_tokens", in: 1...1_000_000) { config.defaultMaxTokens = Int(tokens) }
+        if let prefix = try root.optionalString("path_prefix") {
+            guard prefix.isEmpty || (prefix.hasPrefix("/") && !prefix.hasSuffix("/")) else {
+                throw ConfigError(path: root.childPath("path_prefix"), problem: "must start with '/' and not end with '/', e.g. \"/openai\"")
+            }
+            config.pathPrefix = prefix
+        }
+        config.host = try root.optionalString("host")
+        if var azure = try root.optionalObject("azure") {
+            config.azureAPIVersion = try azure.nonEmptyString("api_version")
+            try azure.finish()
+        }
+        if var aws = try root.optionalObject("aws") {
+            let region = try aws.nonEmptyString("region")
+            guard var keyID = try aws.optionalObject("access_key_id") else {
+                throw ConfigError(path: aws.childPath("access_key_id"), problem: "is required")
+            }
+            let accessKeyID = try CredentialSource.read(&keyID)
+            try keyID.finish()
+            guard var secret = try aws.optionalObject("secret_access_key") else {
+                throw ConfigError(path: aws.childPath("secret_access_key"), problem: "is required")
+            }
+            let secretAccessKey = try CredentialSource.read(&secret)
+            try secret.finish()
+            var sessionToken: CredentialSource?
+            if var token = try aws.optionalObject("session_token") {
+                sessionToken = try CredentialSource.read(&token)
+                try token.finish()
+            }
+            try aws.finish()
+            config.aws = AWSSettings(
+                region: region, accessKeyID: accessKeyID, secretAccessKey: secretAccessKey, sessionToken: sessionToken)
+        }
+        if var gcp = try root.optionalObject("gcp") {
+            config.gcp = GCPSettings(project: try gcp.nonEmptyString("project"), location: try gcp.nonEmptyString("location"))
+            try gcp.finish()
+        }
+
+        switch schema {
+        case .azureOpenAI where config.azureAPIVersion == nil:
+            throw ConfigError(path: root.childPath("azure"), problem: "is required for schema azure_openai (api_version)")
+        case .bedrockConverse where config.aws == nil:
+            throw ConfigError(path: root.childPath("aws"), problem: "is required for schema bedrock_converse (region and keys)")
+        case .vertexGemini where config.gcp == nil:
+            throw ConfigError(path: root.childPath("gcp"), problem: "is required for schema vertex_gemini (project and location)")
+        case .openAI, .azureOpenAI, .anthropic, .gemini, .vertexGemini:
+            if config.credential == nil, schema != .openAI {
+                throw ConfigError(path: root.childPath("credential"), problem: "is required for schema \(schema.rawValue)")
+            }
+        case .bedrockConverse:
+            break
+        }
+        return config
+    }
+}
+
+/// The `sluice_upstream` filter's configuration: one backend (the cluster is that backend), or
+/// several for a cluster whose hosts belong to different backends (an Envoy aggregate cluster
+/// used for fallback). Then each host says which backend it is through endpoint metadata
+/// `filter_metadata: { sluice: { backend: <name> } }`.
+///
+///   { "backend": "openai", "schema": "openai", ... }
+///   { "backends": [ { "backend": "openai", ... }, { "backend": "azure", ... } ] }
+public struct UpstreamConfig: Sendable, Equatable {
+    public var backends: [BackendConfig]
+
+    public init(backends: [BackendConfig]) { self.backends = backends }
+
+    /// The backend a host belongs to: by its metadata name, or the only one.
+    public func backend(named name: String?) -> BackendConfig? {
+        if let name { return backends.first { $0.name == name } }
+        return backends.count == 1 ? backends.first : nil
+    }
+
+    public static func parse(_ bytes: [UInt8]) throws(ConfigError) -> UpstreamConfig {
+        let document: JSONValue
+        do {
+            document = try JSONParser.parse(bytes)
+        } catch {
+            throw ConfigError(path: "", problem: "filter_config is not valid JSON: \(error)")
+        }
+        var root = try ConfigObject(document, path: "")
+        var config = UpstreamConfig(backends: [])
+        if document["backends"] != nil {
+            var names: Set<String> = []
+            try root.forEachObject("backends") { (entry: inout ConfigObject) throws(ConfigError) in
+                let backend = try BackendConfig.read(&entry)
+                guard names.insert(backend.name).inserted else {
+                    throw ConfigError(path: entry.childPath("backend"), problem: "duplicate backend name '\(backend.name)'")
+                }
+                config.backends.append(backend)
+            }
+            guard !config.backends.isEmpty else { throw ConfigError(path: "backends", problem: "must not be empty") }
+        } else {
+            config.backends = [try BackendConfig.read(&root)]
+        }
+        try root.finish()
+        return config
+    }
+}

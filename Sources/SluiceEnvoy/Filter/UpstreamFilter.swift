@@ -1,0 +1,176 @@
+// The `sluice_upstream` HTTP filter: runs in a backend cluster's upstream filter chain, once per
+// attempt, so each attempt (including a retry that fell over to another provider) is translated
+// for, and authenticated to, the backend it actually goes to.
+//
+// It learns about the request from the dynamic metadata the downstream `sluice` filter left
+// (namespace `sluice`). Header edits made here persist into a retry's headers (Envoy shares the
+// request header map between attempts), so every attempt recomputes `:path` and credentials from
+// scratch; body edits do not persist (Envoy replays its own copy of the body).
+internal import SluiceCore
+
+final class UpstreamFilterFactory: HTTPFilterFactory, @unchecked Sendable {
+    // @unchecked: immutable after init.
+    let config: UpstreamConfig
+    /// SDS handles of the credentials that come from secrets, by secret name.
+    let secrets: [String: SecretHandle]
+    let attempts: CounterID
+
+    private init(config: UpstreamConfig, secrets: [String: SecretHandle], attempts: CounterID) {
+        self.config = config
+        self.secrets = secrets
+        self.attempts = attempts
+    }
+
+    static func make(config bytes: [UInt8], handle: FilterConfigHandle) -> Result<HTTPFilterFactory, ConfigLoadError> {
+        let config: UpstreamConfig
+        do {
+            config = try UpstreamConfig.parse(bytes)
+        } catch {
+            return .failure(ConfigLoadError("invalid filter_config: \(error.message)"))
+        }
+        var secrets: [String: SecretHandle] = [:]
+        let sources = config.backends.flatMap { backend in
+            [backend.credential, backend.aws?.accessKeyID, backend.aws?.secretAccessKey, backend.aws?.sessionToken]
+        }
+        for case let source? in sources {
+            guard case .secret(let name, _) = source, secrets[name] == nil else { continue }
+            guard let subscribed = handle.subscribeGenericSecret(name, configSourceJSON: source.configSourceJSON) else {
+                return .failure(ConfigLoadError("could not subscribe to generic secret '\(name)'"))
+            }
+            secrets[name] = subscribed
+        }
+        let attempts: CounterID
+        do {
+            attempts = try handle.defineCounter("upstream_attempts_total", labels: ["backend", "outcome"])
+        } catch {
+            return .failure(ConfigLoadError("could not define stats: \(error)"))
+        }
+        let names = config.backends.map { "\($0.name) (\($0.schema.rawValue))" }.joined(separator: ", ")
+        EnvoyLog.info("sluice: upstream filter loaded for backends: \(names)")
+        return .success(UpstreamFilterFactory(config: config, secrets: secrets, attempts: attempts))
+    }
+
+    override func makeFilter(_ stream: EnvoyHTTPStream) -> HTTPFilter? { UpstreamFilter(self) }
+
+    /// The bytes of `source`, read fresh on every attempt so SDS rotation applies.
+    func withCredential<R>(_ source: CredentialSource?, _ stream: EnvoyHTTPStream, _ body: ([UInt8]?) -> R) -> R {
+        switch source {
+        case .value(let value)?:
+            return body(Array(value.utf8))
+        case .secret(let name, _)?:
+            guard let handle = secrets[name] else { return body(nil) }
+            return stream.withGenericSecret(handle) { body($0.map { Array($0) }) }
+        case nil:
+            return body(nil)
+        }
+    }
+}
+
+final class UpstreamFilter: HTTPFilter {
+    private let factory: UpstreamFilterFactory
+    private var backend: BackendConfig?
+    private var exchange: UpstreamExchange?
+    private var awaitingBody = false
+    private var responseMode: ResponseMode = .passthrough
+    private var responseStatus = 0
+
+    init(_ factory: UpstreamFilterFactory) { self.factory = factory }
+
+    override func onRequestHeaders(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> HeadersStatus {
+        let ns = "sluice"
+        guard let endpointName = stream.metadataString(.dynamic, namespace: ns, key: "endpoint"),
+            let endpoint = Endpoint(name: endpointName), let model = stream.metadataString(.dynamic, namespace: ns, key: "model")
+        else {
+            // Not an LLM call routed by `sluice` (or the filter is missing downstream): forward as is.
+            return .continue
+        }
+        // Which backend this attempt's host belongs to (endpoint metadata), or the only one.
+        let hostBackend = stream.metadataString(.host, namespace: ns, key: "backend")
+        guard let backend = factory.config.backend(named: hostBackend) else {
+            fail(stream, TranslateError(
+                status: 500, code: "backend_unknown",
+                message: "The gateway cannot tell which backend this upstream host belongs to."), api: endpoint.clientAPI)
+            return .stopIteration
+        }
+        self.backend = backend
+        let exchange = UpstreamExchange(
+            backend: backend, clientAPI: endpoint.clientAPI, endpoint: endpoint, requestModel: model,
+            stream: stream.metadataBool(.dynamic, namespace: ns, key: "stream") ?? false,
+            includeUsage: stream.metadataBool(.dynamic, namespace: ns, key: "include_usage") ?? false,
+            created: WallClock.unixSeconds(),
+            requestID: stream.header("x-request-id") ?? "sluice")
+        self.exchange = exchange
+        let plan: UpstreamRequestPlan
+        do throws(TranslateError) {
+            plan = try exchange.requestPlan()
+        } catch {
+            fail(stream, error)
+            return .stopIteration
+        }
+        for name in UpstreamRequestPlan.credentialHeaders { stream.removeHeader(named: name) }
+        stream.removeHeader("x-sluice-route")
+        stream.setHeader(":path", plan.path)
+        if let host = backend.host { stream.setHeader(":authority", host) }
+        for header in plan.setHeaders { stream.setHeader(header.name, header.value) }
+        if let credential = plan.credentialHeader {
+            let ok = factory.withCredential(backend.credential, stream) { secret -> Bool in
+                guard let secret, !secret.isEmpty else { return false }
+                stream.setHeader(credential.name, credential.prefix + String(decoding: secret, as: UTF8.self))
+                return true
+            }
+            guard ok else {
+                fail(stream, TranslateError(
+                    status: 500, code: "backend_credential_missing",
+                    message: "The gateway has no credential for backend '\(backend.name)'."))
+                return .stopIteration
+            }
+        }
+        guard plan.rewritesBody else { return .continue }
+        if endOfStream {
+            fail(stream, .invalidBody("This endpoint needs a JSON request body."))
+            return .stopIteration
+        }
+        awaitingBody = true
+        return .stopIteration
+    }
+
+    override func onRequestBody(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> BodyStatus {
+        guard awaitingBody, let exchange else { return .continue }
+        guard endOfStream else { return .stopIterationAndBuffer }
+        awaitingBody = false
+        var body: [UInt8] = []
+        body.reserveCapacity(stream.bodySize(.bufferedRequest) + stream.bodySize(.receivedRequest))
+        stream.appendBody(of: .bufferedRequest, to: &body)
+        stream.appendBody(of: .receivedRequest, to: &body)
+        let translated: [UInt8]
+        do throws(TranslateError) {
+            translated = try exchange.translateRequest(body)
+        } catch {
+            fail(stream, error)
+            return .stopIterationNoBuffer
+        }
+        stream.drainBody(.bufferedRequest, Int.max)
+        stream.drainBody(.receivedRequest, Int.max)
+        stream.appendToBody(.receivedRequest, translated)
+        stream.setHeader("content-length", String(translated.count))
+        return .continue
+    }
+
+    override func onResponseHeaders(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> HeadersStatus {
+        guard let exchange else { return .continue }
+        responseStatus = stream.header(":status").flatMap(Int.init) ?? 0
+        responseMode = exchange.responseMode(status: responseStatus, contentType: stream.header("content-type", in: .response))
+        stream.increment(factory.attempts, labels: [exchange.backend.name, responseStatus >= 400 ? "error" : "ok"])
+        return .continue
+    }
+
+    /// Ends the attempt with an error in the client's shape.
+    @inline(never)
+    private func fail(_ stream: EnvoyHTTPStream, _ error: TranslateError, api: ClientAPI? = nil) {
+        awaitingBody = false
+        let api = api ?? exchange?.clientAPI ?? .openAI
+        stream.increment(factory.attempts, labels: [backend?.name ?? "unknown", "rejected"])
+        let reply = LocalReply.error(error.gatewayError, for: api, details: "sluice_upstream_rejected")
+        stream.sendLocalReply(status: reply.status, headers: ModuleHeaderList(reply.headers), body: reply.body, details: reply.details)
+    }
+}
