@@ -72,7 +72,6 @@ public struct UpstreamExchange: Sendable {
         let model = context.upstreamModel
         switch backend.schema {
         case .openAI:
-            guard clientAPI == .openAI || endpoint == .anthropicMessages else { throw Self.unsupportedEndpoint(endpoint, backend) }
             let path = backend.pathPrefix + openAIPath()
             return UpstreamRequestPlan(
                 path: path, setHeaders: [("content-type", "application/json")],
@@ -94,9 +93,7 @@ public struct UpstreamExchange: Sendable {
                 setHeaders: [("content-type", "application/json"), ("anthropic-version", "2023-06-01")],
                 credentialHeader: ("x-api-key", ""), rewritesBody: !sameSchema || model != context.requestModel)
         case .bedrockConverse, .gemini, .vertexGemini:
-            throw TranslateError(
-                status: 501, code: "backend_not_supported",
-                message: "The \(backend.schema.rawValue) backend '\(backend.name)' is not supported by this gateway build yet.")
+            throw Self.notSupported(backend)
         }
     }
 
@@ -114,9 +111,39 @@ public struct UpstreamExchange: Sendable {
         if sameSchema {
             return context.upstreamModel == context.requestModel ? body : try ModelRewrite.replacingModel(in: body, with: context.upstreamModel)
         }
-        throw TranslateError(
-            status: 501, code: "translation_not_supported",
-            message: "Translating \(clientAPI) requests for the \(backend.schema.rawValue) backend '\(backend.name)' is not supported yet.")
+        let hub = try hubRequest(body)
+        switch backend.schema {
+        case .openAI, .azureOpenAI:
+            // Anthropic clients always get usage in message_delta: ask the OpenAI backend for it.
+            return OpenAIHub.serialize(hub, model: context.upstreamModel, forceStreamUsage: context.stream)
+        case .anthropic:
+            return try AnthropicTranslator.request(fromOpenAIChat: hub, context: context)
+        case .bedrockConverse, .gemini, .vertexGemini:
+            throw Self.notSupported(backend)
+        }
+    }
+
+    /// The request in the OpenAI hub shape.
+    private func hubRequest(_ body: [UInt8]) throws(TranslateError) -> JSONValue {
+        let parsed: JSONValue
+        do {
+            parsed = try JSONParser.parse(body)
+        } catch {
+            throw .invalidBody("We could not parse the JSON body of your request: \(error.description).")
+        }
+        switch clientAPI {
+        case .openAI:
+            guard endpoint == .chatCompletions else { throw Self.unsupportedEndpoint(endpoint, backend) }
+            return parsed
+        case .anthropic:
+            return try AnthropicTranslator.openAIRequest(fromAnthropic: parsed)
+        }
+    }
+
+    static func notSupported(_ backend: BackendConfig) -> TranslateError {
+        TranslateError(
+            status: 501, code: "backend_not_supported",
+            message: "The \(backend.schema.rawValue) backend '\(backend.name)' is not supported by this gateway build yet.")
     }
 
     // MARK: - Response
@@ -127,10 +154,123 @@ public struct UpstreamExchange: Sendable {
         return context.stream ? .translateStream : .translateBody
     }
 
+    /// The content type of what the client receives for `mode`.
+    public func clientContentType(_ mode: ResponseMode) -> String {
+        mode == .translateStream ? "text/event-stream" : "application/json"
+    }
+
+    /// Translates a complete 2xx body to the client's API. Returns the body and the usage it reports.
+    public func translateResponse(_ body: [UInt8]) throws(TranslateError) -> (body: [UInt8], usage: TokenUsage) {
+        let hub: (body: [UInt8], usage: TokenUsage)
+        switch backend.schema {
+        case .openAI, .azureOpenAI:
+            hub = (body, OpenAIHub.usage(inResponse: body))
+        case .anthropic:
+            hub = try AnthropicTranslator.response(toOpenAIChat: body, context: context)
+        case .bedrockConverse, .gemini, .vertexGemini:
+            throw Self.notSupported(backend)
+        }
+        switch clientAPI {
+        case .openAI:
+            return hub
+        case .anthropic:
+            return (try AnthropicTranslator.anthropicResponse(fromOpenAIChat: hub.body, context: context), hub.usage)
+        }
+    }
+
+    /// Re-shapes a backend error body (any status >= 400) for the client, keeping the status.
+    public func translateError(status: Int, body: [UInt8]) -> (status: UInt32, body: [UInt8]) {
+        let status32 = UInt32(clamping: status)
+        let error: GatewayError
+        switch backend.schema {
+        case .anthropic:
+            error = AnthropicTranslator.error(status: status32, body: body)
+        case .openAI, .azureOpenAI, .bedrockConverse, .gemini, .vertexGemini:
+            error = OpenAIHub.error(status: status32, body: body)
+        }
+        return (error.status, error.body(for: clientAPI))
+    }
+
+    /// A streaming translator from this backend's stream to the client's API.
+    public func makeStreamTranslator() throws(TranslateError) -> StreamTranslator {
+        var backendStage: StreamTranslator.BackendStage
+        switch backend.schema {
+        case .openAI, .azureOpenAI:
+            backendStage = .openAI
+        case .anthropic:
+            backendStage = .anthropic(AnthropicToOpenAIStream(context: context))
+        case .bedrockConverse, .gemini, .vertexGemini:
+            throw Self.notSupported(backend)
+        }
+        let clientStage: OpenAIToAnthropicStream? = clientAPI == .anthropic ? OpenAIToAnthropicStream(context: context) : nil
+        return StreamTranslator(backend: backendStage, client: clientStage)
+    }
+
     static func unsupportedEndpoint(_ endpoint: Endpoint, _ backend: BackendConfig) -> TranslateError {
         TranslateError(
             status: 400, code: "unsupported_endpoint",
             message: "The \(endpoint.name) endpoint is not available on the \(backend.schema.rawValue) backend '\(backend.name)'.")
+    }
+}
+
+/// A streaming response translation: the backend's stream to OpenAI SSE (the hub), then, for
+/// Anthropic clients, the hub stream to Anthropic SSE. Only partial frames are buffered.
+public struct StreamTranslator: Sendable {
+    public enum BackendStage: Sendable {
+        /// OpenAI and OpenAI-compatible streams are already hub SSE.
+        case openAI
+        case anthropic(AnthropicToOpenAIStream)
+    }
+
+    var backend: BackendStage
+    var client: OpenAIToAnthropicStream?
+    /// Usage seen in an OpenAI stream's final chunk (hub passthrough).
+    private var hubUsage = OpenAIStreamUsage()
+
+    init(backend: BackendStage, client: OpenAIToAnthropicStream?) {
+        self.backend = backend
+        self.client = client
+    }
+
+    /// Translates one chunk of the backend's body; returns the client bytes ready so far.
+    public mutating func feed(_ chunk: [UInt8]) -> [UInt8] {
+        let hub: [UInt8]
+        switch backend {
+        case .openAI:
+            hubUsage.feed(chunk)
+            hub = chunk
+        case .anthropic(var stage):
+            hub = stage.feed(chunk)
+            backend = .anthropic(stage)
+        }
+        guard var client else { return hub }
+        defer { self.client = client }
+        return client.feed(hub)
+    }
+
+    /// End of the backend's stream: flushes what is left.
+    public mutating func finish() -> [UInt8] {
+        var hub: [UInt8] = []
+        switch backend {
+        case .openAI:
+            break
+        case .anthropic(var stage):
+            hub = stage.finish()
+            backend = .anthropic(stage)
+        }
+        guard var client else { return hub }
+        defer { self.client = client }
+        var out = hub.isEmpty ? [] : client.feed(hub)
+        out += client.finish()
+        return out
+    }
+
+    /// Token usage reported by the stream so far.
+    public var usage: TokenUsage {
+        switch backend {
+        case .openAI: hubUsage.usage
+        case .anthropic(let stage): stage.usage
+        }
     }
 }
 

@@ -73,6 +73,7 @@ final class UpstreamFilter: HTTPFilter {
     private var awaitingBody = false
     private var responseMode: ResponseMode = .passthrough
     private var responseStatus = 0
+    private var streamTranslator: StreamTranslator?
 
     init(_ factory: UpstreamFilterFactory) { self.factory = factory }
 
@@ -158,10 +159,80 @@ final class UpstreamFilter: HTTPFilter {
 
     override func onResponseHeaders(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> HeadersStatus {
         guard let exchange else { return .continue }
-        responseStatus = stream.header(":status").flatMap(Int.init) ?? 0
+        responseStatus = stream.header(":status", in: .response).flatMap(Int.init) ?? 0
         responseMode = exchange.responseMode(status: responseStatus, contentType: stream.header("content-type", in: .response))
         stream.increment(factory.attempts, labels: [exchange.backend.name, responseStatus >= 400 ? "error" : "ok"])
-        return .continue
+        switch responseMode {
+        case .passthrough:
+            return .continue
+        case .translateStream:
+            do throws(TranslateError) {
+                streamTranslator = try exchange.makeStreamTranslator()
+            } catch {
+                responseMode = .translateError
+                return holdForBody(stream, endOfStream: endOfStream)
+            }
+            stream.setHeader("content-type", exchange.clientContentType(.translateStream), in: .response)
+            stream.removeHeader("content-length", in: .response)
+            return .continue
+        case .translateBody, .translateError:
+            return holdForBody(stream, endOfStream: endOfStream)
+        }
+    }
+
+    /// Headers wait until the whole body is translated (its length changes). A response without
+    /// a body has nothing to translate and goes on as it is.
+    private func holdForBody(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> HeadersStatus {
+        endOfStream ? .continue : .stopIteration
+    }
+
+    override func onResponseBody(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> BodyStatus {
+        switch responseMode {
+        case .passthrough:
+            return .continue
+        case .translateStream:
+            guard var translator = streamTranslator else { return .continue }
+            var chunk: [UInt8] = []
+            stream.appendBody(of: .receivedResponse, to: &chunk)
+            var out = translator.feed(chunk)
+            if endOfStream { out += translator.finish() }
+            streamTranslator = translator
+            stream.drainBody(.receivedResponse, Int.max)
+            if !out.isEmpty { stream.appendToBody(.receivedResponse, out) }
+            return .continue
+        case .translateBody, .translateError:
+            guard endOfStream else { return .stopIterationAndBuffer }
+            var body: [UInt8] = []
+            stream.appendBody(of: .bufferedResponse, to: &body)
+            stream.appendBody(of: .receivedResponse, to: &body)
+            let translated = translateWhole(body: body)
+            stream.drainBody(.bufferedResponse, Int.max)
+            stream.drainBody(.receivedResponse, Int.max)
+            stream.appendToBody(.receivedResponse, translated.body)
+            replaceResponseHeaders(stream, translated)
+            return .continue
+        }
+    }
+
+    /// The translated response: a success body, or an error re-shaped for the client.
+    private func translateWhole(body: [UInt8]) -> (status: Int, body: [UInt8]) {
+        guard let exchange else { return (responseStatus, body) }
+        if responseMode == .translateBody {
+            do throws(TranslateError) {
+                return (responseStatus, try exchange.translateResponse(body).body)
+            } catch {
+                let failure = error.gatewayError
+                return (Int(failure.status), failure.body(for: exchange.clientAPI))
+            }
+        }
+        let shaped = exchange.translateError(status: responseStatus, body: body)
+        return (Int(shaped.status), shaped.body)
+    }
+
+    private func replaceResponseHeaders(_ stream: EnvoyHTTPStream, _ translated: (status: Int, body: [UInt8])) {
+        stream.setHeader(":status", String(translated.status), in: .response)
+        stream.setHeader("content-type", "application/json", in: .response)
+        stream.setHeader("content-length", String(translated.body.count), in: .response)
     }
 
     /// Ends the attempt with an error in the client's shape.

@@ -1,0 +1,76 @@
+// Small pieces of the OpenAI shape the gateway needs as the hub: serialising a hub request for an
+// OpenAI backend, reading usage and errors from OpenAI responses and streams.
+
+public enum OpenAIHub {
+    /// A hub request as an OpenAI body for `model`; when streaming, asks for the final usage chunk.
+    public static func serialize(_ hub: JSONValue, model: String, forceStreamUsage: Bool) -> [UInt8] {
+        guard case .object(let object) = hub else { return hub.serialized() }
+        var members = object.members.filter { $0.key != "model" && !(forceStreamUsage && $0.key == "stream_options") }
+        members.insert(("model", .string(model)), at: 0)
+        if forceStreamUsage {
+            var options = object["stream_options"]?.objectValue?.members.filter { $0.key != "include_usage" } ?? []
+            options.append(("include_usage", .bool(true)))
+            members.append(("stream_options", .object(JSONObject(options))))
+        }
+        return JSONValue.object(JSONObject(members)).serialized()
+    }
+
+    /// `usage` of a chat completion / completion / embedding response (zeros when absent).
+    public static func usage(inResponse body: [UInt8]) -> TokenUsage {
+        let scanner = JSONScanner(body)
+        guard let range = try? scanner.findTopLevel("usage") else { return TokenUsage() }
+        return usage(inObject: Array(body[range]))
+    }
+
+    /// Reads an OpenAI `usage` object.
+    public static func usage(inObject bytes: [UInt8]) -> TokenUsage {
+        guard let value = try? JSONParser.parse(bytes), case .object = value else { return TokenUsage() }
+        func count(_ value: JSONValue?) -> Int { Int(clamping: max(0, value?.int64Value ?? 0)) }
+        return TokenUsage(
+            inputTokens: count(value["prompt_tokens"]), outputTokens: count(value["completion_tokens"]),
+            cachedInputTokens: count(value["prompt_tokens_details"]?["cached_tokens"]),
+            cacheWriteInputTokens: count(value["prompt_tokens_details"]?["cache_write_tokens"]),
+            reasoningTokens: count(value["completion_tokens_details"]?["reasoning_tokens"]))
+    }
+
+    /// An OpenAI error body re-read as a gateway error; non-JSON bodies (an HTML 502 from a proxy)
+    /// are wrapped with the same status so the client still gets JSON.
+    public static func error(status: UInt32, body: [UInt8]) -> GatewayError {
+        let type = status == 429 ? "rate_limit_error" : (status >= 500 ? "api_error" : "invalid_request_error")
+        if let parsed = try? JSONParser.parse(body), let error = parsed["error"], case .object = error {
+            return GatewayError(
+                status: status, type: error["type"]?.stringValue ?? type,
+                code: error["code"]?.stringValue ?? "upstream_error",
+                message: error["message"]?.stringValue ?? "The upstream returned an error.",
+                param: error["param"]?.stringValue)
+        }
+        let text = String(decoding: body.prefix(512), as: UTF8.self)
+        return GatewayError(
+            status: status, type: type, code: "upstream_error",
+            message: text.isEmpty ? "The upstream returned HTTP \(status)." : "The upstream returned HTTP \(status): \(text)")
+    }
+}
+
+/// Watches an OpenAI SSE stream for the final usage chunk, without changing it.
+public struct OpenAIStreamUsage: Sendable {
+    private var parser = SSEParser()
+    public private(set) var usage = TokenUsage()
+
+    public init() {}
+
+    public mutating func feed(_ chunk: [UInt8]) {
+        var found: TokenUsage?
+        do {
+            try parser.feed(chunk) { event in
+                guard event.data != Array("[DONE]".utf8), let range = try? JSONScanner(event.data).findTopLevel("usage"),
+                    !JSONScanner(event.data).isNull(at: range)
+                else { return }
+                found = OpenAIHub.usage(inObject: Array(event.data[range]))
+            }
+        } catch {
+            // An oversized event: usage can no longer be read; the bytes still pass through.
+            parser = SSEParser()
+        }
+        if let found { usage = found }
+    }
+}
