@@ -17,16 +17,21 @@ import Testing
             Gemini.path(model: "models/gemini-2.5-flash", stream: true, apiFlavor: .geminiAPI)
                 == "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse")
         #expect(
-            Gemini.path(model: "gemini-2.5-pro", stream: false, apiFlavor: .vertex(project: "p-1", location: "us-central1"))
-                == "/v1/projects/p-1/locations/us-central1/publishers/google/models/gemini-2.5-pro:generateContent")
+            Gemini.path(
+                model: "gemini-2.5-pro", stream: false, apiFlavor: .vertex(project: "p-1", location: "us-central1"))
+                == "/v1/projects/p-1/locations/us-central1/publishers/google/models/"
+                + "gemini-2.5-pro:generateContent")
         #expect(
             Gemini.path(model: "gemini-2.5-pro", stream: true, apiFlavor: .vertex(project: "p", location: "global"))
-                == "/v1/projects/p/locations/global/publishers/google/models/gemini-2.5-pro:streamGenerateContent?alt=sse")
+                == "/v1/projects/p/locations/global/publishers/google/models/"
+                + "gemini-2.5-pro:streamGenerateContent?alt=sse")
         // A hostile model name cannot add a path segment or a query.
         #expect(
             Gemini.path(model: "x/../y?key=1", stream: false, apiFlavor: .geminiAPI)
                 == "/v1beta/models/x%2F..%2Fy%3Fkey%3D1:generateContent")
-        #expect(Gemini.embeddingsPath(model: "text-embedding-004") == "/v1beta/models/text-embedding-004:batchEmbedContents")
+        #expect(
+            Gemini.embeddingsPath(model: "text-embedding-004")
+                == "/v1beta/models/text-embedding-004:batchEmbedContents")
     }
 
     // MARK: Requests
@@ -39,8 +44,8 @@ import Testing
 
     @Test func consecutiveSameRoleTurnsMerge() throws {
         let body = Array(
-            #"{"messages":[{"role":"user","content":"a"},{"role":"user","content":"b"},{"role":"assistant","content":"c"},{"role":"assistant","content":"d"}]}"#
-                .utf8)
+            (#"{"messages":[{"role":"user","content":"a"},{"role":"user","content":"b"},"#
+                + #"{"role":"assistant","content":"c"},{"role":"assistant","content":"d"}]}"#).utf8)
         let value = try JSONParser.parse(try Gemini.request(fromOpenAIChat: body, context: Self.context))
         let contents = value["contents"]?.arrayValue ?? []
         #expect(contents.count == 2)
@@ -56,7 +61,8 @@ import Testing
         (#""required""#, #"{"mode":"ANY"}"#),
         (#"{"type":"function","function":{"name":"f"}}"#, #"{"mode":"ANY","allowedFunctionNames":["f"]}"#),
         (
-            #"{"type":"allowed_tools","allowed_tools":{"mode":"required","tools":[{"type":"function","function":{"name":"f"}}]}}"#,
+            #"{"type":"allowed_tools","allowed_tools":{"mode":"required","#
+                + #""tools":[{"type":"function","function":{"name":"f"}}]}}"#,
             #"{"mode":"ANY","allowedFunctionNames":["f"]}"#
         ),
     ])
@@ -268,15 +274,23 @@ import Testing
         var random = GeminiFuzzRandom(state: 0x5EED)
         for _ in 0..<3000 {
             let input = random.mutated(seeds)
-            if let error = Self.error({ () throws(TranslateError) in _ = try Gemini.request(fromOpenAIChat: input, context: Self.context) }) {
+            let context = Self.context
+            if let error = Self.error({ () throws(TranslateError) in
+                _ = try Gemini.request(fromOpenAIChat: input, context: context)
+            }) {
                 #expect(error.status == 400)
             }
-            if let error = Self.error({ () throws(TranslateError) in _ = try Gemini.chatCompletion(fromGeminiResponse: input, context: Self.context) }) {
+            if let error = Self.error({ () throws(TranslateError) in
+                _ = try Gemini.chatCompletion(fromGeminiResponse: input, context: context)
+            }) {
                 #expect(error.status >= 400)
             }
-            _ = Self.error({ () throws(TranslateError) in _ = try Gemini.embeddingsRequest(fromOpenAI: input, context: Self.context) })
             _ = Self.error({ () throws(TranslateError) in
-                _ = try Gemini.embeddingsResponse(fromGemini: input, context: Self.context, base64: random.below(2) == 0)
+                _ = try Gemini.embeddingsRequest(fromOpenAI: input, context: context)
+            })
+            let base64 = random.below(2) == 0
+            _ = Self.error({ () throws(TranslateError) in
+                _ = try Gemini.embeddingsResponse(fromGemini: input, context: context, base64: base64)
             })
             let gatewayError = Gemini.gatewayError(status: UInt32(random.below(600)), body: input)
             #expect(gatewayError.status >= 400)

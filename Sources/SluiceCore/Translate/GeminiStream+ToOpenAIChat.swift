@@ -72,7 +72,7 @@ public struct GeminiStream: Sendable {
 
     private mutating func handle(_ event: SSEEvent, into out: inout [UInt8]) {
         guard !done, !event.data.isEmpty else { return }
-        if event.data == Array("[DONE]".utf8) { return }
+        if event.data.elementsEqual("[DONE]".utf8) { return }
         guard let root = try? JSONParser.parse(event.data), let response = root.objectValue else {
             fail(
                 GatewayError(

@@ -84,7 +84,8 @@ public enum OpenAICompatible {
                         edits.append((existing, Array("true".utf8)))
                     } else {
                         let insertAt = options.lowerBound + 1
-                        let member = Array("\"include_usage\":true".utf8) + (usage.objectIsEmpty ? [] : [JSONByte.comma])
+                        var member = Array("\"include_usage\":true".utf8)
+                        if !usage.objectIsEmpty { member.append(JSONByte.comma) }
                         edits.append((insertAt..<insertAt, member))
                     }
                 }
@@ -241,6 +242,8 @@ public struct OpenAIStreamUsageFilter: Sendable {
     private var lineLength = 0
     private var eventHasLines = false
     private var lastWasCR = false
+    /// The event just dropped ended with a CR whose LF has not arrived yet; that LF is dropped with it.
+    private var dropPendingLF = false
     /// The current event outgrew `maxEventBytes` and streams through untouched until its end.
     private var passingThrough = false
 
@@ -255,7 +258,10 @@ public struct OpenAIStreamUsageFilter: Sendable {
         for byte in chunk {
             let afterCR = lastWasCR
             lastWasCR = byte == 0x0D
+            let dropLF = dropPendingLF
+            dropPendingLF = false
             if byte == 0x0A && afterCR {
+                if dropLF { continue }
                 // The LF of a CRLF whose CR already ended the line.
                 if passingThrough || eventHasLines || !pending.isEmpty { append(byte, &out) } else { out.append(byte) }
                 continue
@@ -310,7 +316,10 @@ public struct OpenAIStreamUsageFilter: Sendable {
         let data = Self.data(of: pending)
         if let found = OpenAICompatible.usage(fromResponse: data) {
             usage = found
-            if !clientWantsUsage && Self.hasEmptyChoices(data) { return }
+            if !clientWantsUsage && Self.hasEmptyChoices(data) {
+                dropPendingLF = pending.last == 0x0D
+                return
+            }
         }
         out += pending
     }
