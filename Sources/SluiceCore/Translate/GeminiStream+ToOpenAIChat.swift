@@ -159,7 +159,8 @@ public struct GeminiStream: Sendable {
 
     private mutating func writeFinish(index: Int, reason: String, into out: inout [UInt8]) {
         finished.insert(index)
-        if index == 0 || finishReason == nil { finishReason = finishReason ?? reason }
+        // The first choice's reason wins; another choice's only stands in until it arrives.
+        if index == 0 || finishReason == nil { finishReason = reason }
         var writer = chunkHeader()
         writer.key("choices")
         writer.beginArray()
