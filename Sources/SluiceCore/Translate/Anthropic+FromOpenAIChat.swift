@@ -27,7 +27,8 @@ extension AnthropicTranslator {
         if let n = root["n"], !n.isNull {
             guard let count = n.int64Value else { throw .invalidBody("'n' must be an integer.", param: "n") }
             if count > 1 {
-                throw .unsupported("Anthropic models return a single choice; 'n' greater than 1 is not supported.",
+                throw .unsupported(
+                    "Anthropic models return a single choice; 'n' greater than 1 is not supported.",
                     param: "n")
             }
         }
@@ -135,10 +136,12 @@ extension AnthropicTranslator {
             system.append(contentsOf: try textBlocks(content, param: "\(param).content"))
         case "user":
             if let text = content?.stringValue {
-                append([object([("type", "text"), ("text", .string(text))])], role: "user", fromString: true,
+                append(
+                    [object([("type", "text"), ("text", .string(text))])], role: "user", fromString: true,
                     to: &turns)
             } else {
-                append(try userBlocks(content, param: "\(param).content"), role: "user", fromString: false,
+                append(
+                    try userBlocks(content, param: "\(param).content"), role: "user", fromString: false,
                     to: &turns)
             }
         case "assistant":
@@ -146,7 +149,8 @@ extension AnthropicTranslator {
         case "tool":
             append([try toolResult(message, param: param)], role: "user", fromString: false, to: &turns)
         case "function":
-            throw .unsupported("Legacy 'function' messages are not supported; use 'tool' messages.",
+            throw .unsupported(
+                "Legacy 'function' messages are not supported; use 'tool' messages.",
                 param: "\(param).role")
         default:
             throw .invalidBody("Unknown message role '\(role)'.", param: "\(param).role")
@@ -205,11 +209,18 @@ extension AnthropicTranslator {
                         "File parts are only supported as inline PDF data ('file.file_data' data: URI).",
                         param: partParam)
                 }
-                blocks.append(try mediaBlock(url: data, part: part, param: "\(partParam).file.file_data"))
+                var document = try mediaBlock(url: data, part: part, param: "\(partParam).file.file_data")
+                if document["type"] == "document", let name = part["file"]?["filename"]?.stringValue,
+                    let members = document.objectValue?.members
+                {
+                    document = .object(JSONObject(members + [(key: "title", value: .string(name))]))
+                }
+                blocks.append(document)
             case "input_audio":
                 throw .unsupported("Anthropic models do not accept audio input.", param: partParam)
             case let type?:
-                throw .unsupported("Content part type '\(type)' is not supported by Anthropic models.",
+                throw .unsupported(
+                    "Content part type '\(type)' is not supported by Anthropic models.",
                     param: partParam)
             case nil:
                 throw .invalidBody("Each content part needs a string 'type'.", param: partParam)
@@ -268,7 +279,8 @@ extension AnthropicTranslator {
                 switch block["type"]?.stringValue {
                 case "thinking", "redacted_thinking": blocks.append(block)
                 default:
-                    throw .invalidBody("Thinking blocks must be of type 'thinking' or 'redacted_thinking'.",
+                    throw .invalidBody(
+                        "Thinking blocks must be of type 'thinking' or 'redacted_thinking'.",
                         param: "\(param).thinking_blocks[\(index)]")
                 }
             }
@@ -443,7 +455,8 @@ extension AnthropicTranslator {
             }
             choice = [("type", "tool"), ("name", .string(name))]
         default:
-            throw .invalidBody("'tool_choice' must be 'auto', 'required', 'none' or a named function.",
+            throw .invalidBody(
+                "'tool_choice' must be 'auto', 'required', 'none' or a named function.",
                 param: "tool_choice")
         }
         guard !choice.isEmpty else { return }
@@ -460,7 +473,8 @@ extension AnthropicTranslator {
             case "text": break
             case "json_schema":
                 guard let schema = format["json_schema"]?["schema"], schema.objectValue != nil else {
-                    throw .invalidBody("'response_format.json_schema.schema' must be an object.",
+                    throw .invalidBody(
+                        "'response_format.json_schema.schema' must be an object.",
                         param: "response_format.json_schema.schema")
                 }
                 config.append(("format", object([("type", "json_schema"), ("schema", schema)])))

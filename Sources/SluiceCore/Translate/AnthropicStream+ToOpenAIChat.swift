@@ -67,6 +67,8 @@ public struct AnthropicToOpenAIStream: Sendable {
         guard !done else { return [] }
         var out: [UInt8] = []
         for event in parser.finish() where !done {
+            // An event without its blank line is usually cut mid-JSON: that is truncation, not garbage.
+            guard (try? JSONParser.parse(event.data)) != nil else { break }
             handle(event.data, &out)
         }
         guard !done else { return out }
@@ -97,7 +99,12 @@ public struct AnthropicToOpenAIStream: Sendable {
             let message = event["message"]
             if let id = message?["id"]?.stringValue { self.id = id }
             usage = AnthropicTranslator.usage(fromAnthropic: message?["usage"], base: usage).0
-            if !roleSent { chunk(&out) { _ in } }
+            if !roleSent {
+                chunk(&out) { writer in
+                    writer.key("content")
+                    writer.string("")
+                }
+            }
         case "content_block_start":
             contentBlockStart(event, &out)
         case "content_block_delta":
@@ -226,8 +233,6 @@ public struct AnthropicToOpenAIStream: Sendable {
             roleSent = true
             writer.key("role")
             writer.string("assistant")
-            writer.key("content")
-            writer.string("")
         }
         delta(&writer)
         writer.endObject()

@@ -178,7 +178,8 @@ extension AnthropicTranslator {
             var parts: [JSONValue] = []
             for (index, item) in list.enumerated() {
                 guard item["type"]?.stringValue == "text", let text = item["text"], text.stringValue != nil else {
-                    throw .unsupported("Tool results can only carry text for this backend.",
+                    throw .unsupported(
+                        "Tool results can only carry text for this backend.",
                         param: "\(param).content[\(index)]")
                 }
                 parts.append(part([("type", "text"), ("text", text)], from: item))
@@ -236,8 +237,7 @@ extension AnthropicTranslator {
 
     // MARK: - Tools and output
 
-    private static func appendHubTools(_ root: JSONObject, to out: inout [(String, JSONValue)]) throws(TranslateError)
-    {
+    private static func appendHubTools(_ root: JSONObject, to out: inout [(String, JSONValue)]) throws(TranslateError) {
         if let tools = root["tools"], !tools.isNull {
             guard let list = tools.arrayValue else { throw .invalidBody("'tools' must be an array.", param: "tools") }
             var hubTools: [JSONValue] = []
@@ -268,7 +268,8 @@ extension AnthropicTranslator {
             guard let name = choice["name"]?.stringValue else {
                 throw .invalidBody("A 'tool' tool_choice needs 'name'.", param: "tool_choice.name")
             }
-            out.append(("tool_choice", object([("type", "function"), ("function", object([("name", .string(name))]))])))
+            out.append(
+                ("tool_choice", object([("type", "function"), ("function", object([("name", .string(name))]))])))
         default:
             throw .invalidBody("Unknown 'tool_choice.type'.", param: "tool_choice.type")
         }
@@ -281,7 +282,8 @@ extension AnthropicTranslator {
         guard let config = root["output_config"], !config.isNull else { return }
         if let format = config["format"], !format.isNull {
             guard format["type"]?.stringValue == "json_schema", let schema = format["schema"] else {
-                throw .invalidBody("'output_config.format' must be a json_schema format.", param: "output_config.format")
+                throw .invalidBody(
+                    "'output_config.format' must be a json_schema format.", param: "output_config.format")
             }
             let jsonSchema = object([("name", "output"), ("schema", schema), ("strict", true)])
             out.append(("response_format", object([("type", "json_schema"), ("json_schema", jsonSchema)])))

@@ -64,6 +64,8 @@ public struct OpenAIToAnthropicStream: Sendable {
         guard !done else { return [] }
         var out: [UInt8] = []
         for event in parser.finish() where !done {
+            // An event without its blank line is usually cut mid-JSON: that is truncation, not garbage.
+            guard event.data.elementsEqual("[DONE]".utf8) || (try? JSONParser.parse(event.data)) != nil else { break }
             handle(event.data, &out)
         }
         guard !done else { return out }
