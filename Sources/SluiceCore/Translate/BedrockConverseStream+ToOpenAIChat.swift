@@ -37,12 +37,19 @@ public struct BedrockConverseStreamTranslator: Sendable {
     public mutating func feed(_ chunk: [UInt8]) -> [UInt8] {
         guard !done else { return [] }
         var out: [UInt8] = []
+        // Messages completed before a corrupt one still reach the client, whatever the chunking.
+        var messages: [AWSEventMessage] = []
+        var corrupt: AWSEventStreamError?
         do {
-            for message in try decoder.feed(chunk) where !done {
-                handle(message, into: &out)
-            }
+            try decoder.feed(chunk) { messages.append($0) }
         } catch {
-            fail(TranslateError.badUpstreamResponse("Bedrock sent a corrupt event stream: \(error.description)").gatewayError, into: &out)
+            corrupt = error
+        }
+        for message in messages where !done {
+            handle(message, into: &out)
+        }
+        if let corrupt, !done {
+            fail(TranslateError.badUpstreamResponse("Bedrock sent a corrupt event stream: \(corrupt.description)").gatewayError, into: &out)
         }
         return out
     }
