@@ -62,6 +62,8 @@ let package = Package(
         .testTarget(
             name: "SluiceCoreTests",
             dependencies: ["SluiceCore"],
+            // Golden fixtures are read from the source tree (via #filePath), not bundled.
+            exclude: ["Fixtures"],
             swiftSettings: strictSwift
         ),
         .testTarget(
