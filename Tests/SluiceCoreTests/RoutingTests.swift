@@ -144,7 +144,7 @@ import Testing
     }
 
     @Test func openAIPlanRewritesOnlyTheModel() throws {
-        let openAI = exchange(.openAI)
+        var openAI = exchange(.openAI)
         let plan = try openAI.requestPlan()
         #expect(plan.path == "/v1/chat/completions")
         #expect(plan.credentialHeader?.name == "authorization" && plan.credentialHeader?.prefix == "Bearer ")

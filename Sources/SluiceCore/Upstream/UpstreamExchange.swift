@@ -13,6 +13,8 @@ public struct UpstreamRequestPlan: Sendable, Equatable {
     public var credentialHeader: (name: String, prefix: String)?
     /// Whether the body must be rewritten (translation, model override, usage forcing, signing).
     public var rewritesBody: Bool
+    /// Whether the request is signed with AWS SigV4 once its final body is known.
+    public var signsWithSigV4 = false
 
     public static func == (lhs: UpstreamRequestPlan, rhs: UpstreamRequestPlan) -> Bool {
         lhs.path == rhs.path && lhs.rewritesBody == rhs.rewritesBody
@@ -45,7 +47,11 @@ public struct UpstreamExchange: Sendable {
     public let backend: BackendConfig
     public let clientAPI: ClientAPI
     public let endpoint: Endpoint
-    public let context: TranslationContext
+    public private(set) var context: TranslationContext
+    /// Gemini embeddings: the client asked for base64 vectors (the OpenAI SDK's default).
+    private var embeddingsAsBase64 = false
+    /// Bedrock: `response_format` became a forced tool whose input is the answer.
+    private var bedrockStructuredOutput = false
 
     public init(backend: BackendConfig, clientAPI: ClientAPI, endpoint: Endpoint, requestModel: String, stream: Bool,
                 includeUsage: Bool, created: Int64, requestID: String) {
@@ -92,9 +98,57 @@ public struct UpstreamExchange: Sendable {
                 path: backend.pathPrefix + "/v1/messages",
                 setHeaders: [("content-type", "application/json"), ("anthropic-version", "2023-06-01")],
                 credentialHeader: ("x-api-key", ""), rewritesBody: !sameSchema || model != context.requestModel)
-        case .bedrockConverse, .gemini, .vertexGemini:
-            throw Self.notSupported(backend)
+        case .gemini, .vertexGemini:
+            let flavor: Gemini.APIFlavor
+            let credential: (name: String, prefix: String)
+            if backend.schema == .vertexGemini, let gcp = backend.gcp {
+                flavor = .vertex(project: gcp.project, location: gcp.location)
+                credential = ("authorization", "Bearer ")
+            } else {
+                flavor = .geminiAPI
+                credential = ("x-goog-api-key", "")
+            }
+            let path: String
+            switch endpoint {
+            case .chatCompletions, .anthropicMessages:
+                path = Gemini.path(model: model, stream: context.stream, apiFlavor: flavor)
+            case .embeddings where backend.schema == .gemini:
+                path = Gemini.embeddingsPath(model: model)
+            default:
+                throw Self.unsupportedEndpoint(endpoint, backend)
+            }
+            return UpstreamRequestPlan(
+                path: backend.pathPrefix + path, setHeaders: [("content-type", "application/json")],
+                credentialHeader: credential, rewritesBody: true)
+        case .bedrockConverse:
+            guard endpoint == .chatCompletions || endpoint == .anthropicMessages else {
+                throw Self.unsupportedEndpoint(endpoint, backend)
+            }
+            var plan = UpstreamRequestPlan(
+                path: backend.pathPrefix + BedrockConverse.path(model: model, stream: context.stream),
+                setHeaders: [("content-type", "application/json")], credentialHeader: nil, rewritesBody: true)
+            plan.signsWithSigV4 = true
+            return plan
         }
+    }
+
+    /// SigV4 headers for the final request (`path` as sent, without query).
+    public func sigV4Headers(
+        host: String, path: String, body: [UInt8], accessKeyID: String, secretAccessKey: String, sessionToken: String?,
+        unixSeconds: Int64
+    ) -> [(name: String, value: String)] {
+        let signer = SigV4Signer(
+            accessKeyID: accessKeyID, secretAccessKey: secretAccessKey, sessionToken: sessionToken,
+            region: backend.aws?.region ?? "us-east-1", service: "bedrock")
+        return signer.sign(
+            method: "POST", path: path, headers: [("host", host), ("content-type", "application/json")], payload: body,
+            date: SigV4Date(unixSeconds: unixSeconds))
+    }
+
+    /// Bedrock bodies carry no id: responses use the `x-amzn-requestid` header instead.
+    public mutating func noteUpstreamRequestID(_ id: String) {
+        guard !id.isEmpty else { return }
+        context.fallbackResponseID = id
     }
 
     /// The OpenAI path of this endpoint (for OpenAI-compatible and Azure backends).
@@ -107,9 +161,14 @@ public struct UpstreamExchange: Sendable {
     }
 
     /// The body to send for the client's `body`.
-    public func translateRequest(_ body: [UInt8]) throws(TranslateError) -> [UInt8] {
+    public mutating func translateRequest(_ body: [UInt8]) throws(TranslateError) -> [UInt8] {
         if sameSchema {
-            return context.upstreamModel == context.requestModel ? body : try ModelRewrite.replacingModel(in: body, with: context.upstreamModel)
+            return context.upstreamModel == context.requestModel ? body : try OpenAICompatible.rewriteModel(body, to: context.upstreamModel)
+        }
+        if endpoint == .embeddings, backend.schema == .gemini {
+            let request = try Gemini.embeddingsRequest(fromOpenAI: body, context: context)
+            embeddingsAsBase64 = request.base64
+            return request.body
         }
         let hub = try hubRequest(body)
         switch backend.schema {
@@ -118,8 +177,12 @@ public struct UpstreamExchange: Sendable {
             return OpenAIHub.serialize(hub, model: context.upstreamModel, forceStreamUsage: context.stream)
         case .anthropic:
             return try AnthropicTranslator.request(fromOpenAIChat: hub, context: context)
-        case .bedrockConverse, .gemini, .vertexGemini:
-            throw Self.notSupported(backend)
+        case .gemini, .vertexGemini:
+            return try Gemini.request(fromOpenAIChat: hub.serialized(), context: context)
+        case .bedrockConverse:
+            let request = try BedrockConverse.request(fromOpenAIChat: hub.serialized(), context: context)
+            bedrockStructuredOutput = request.structuredOutput
+            return request.body
         }
     }
 
@@ -140,11 +203,7 @@ public struct UpstreamExchange: Sendable {
         }
     }
 
-    static func notSupported(_ backend: BackendConfig) -> TranslateError {
-        TranslateError(
-            status: 501, code: "backend_not_supported",
-            message: "The \(backend.schema.rawValue) backend '\(backend.name)' is not supported by this gateway build yet.")
-    }
+
 
     // MARK: - Response
 
@@ -167,8 +226,17 @@ public struct UpstreamExchange: Sendable {
             hub = (body, OpenAIHub.usage(inResponse: body))
         case .anthropic:
             hub = try AnthropicTranslator.response(toOpenAIChat: body, context: context)
-        case .bedrockConverse, .gemini, .vertexGemini:
-            throw Self.notSupported(backend)
+        case .gemini, .vertexGemini:
+            if endpoint == .embeddings {
+                let embeddings = try Gemini.embeddingsResponse(fromGemini: body, context: context, base64: embeddingsAsBase64)
+                return (embeddings.body, embeddings.usage)
+            }
+            let chat = try Gemini.chatCompletion(fromGeminiResponse: body, context: context)
+            hub = (chat.body, chat.usage)
+        case .bedrockConverse:
+            let chat = try BedrockConverse.chatCompletion(
+                fromConverse: body, context: context, structuredOutput: bedrockStructuredOutput)
+            hub = (chat.body, chat.usage)
         }
         switch clientAPI {
         case .openAI:
@@ -179,13 +247,18 @@ public struct UpstreamExchange: Sendable {
     }
 
     /// Re-shapes a backend error body (any status >= 400) for the client, keeping the status.
-    public func translateError(status: Int, body: [UInt8]) -> (status: UInt32, body: [UInt8]) {
+    /// `awsErrorType` is Bedrock's `x-amzn-errortype` header.
+    public func translateError(status: Int, body: [UInt8], awsErrorType: String? = nil) -> (status: UInt32, body: [UInt8]) {
         let status32 = UInt32(clamping: status)
         let error: GatewayError
         switch backend.schema {
         case .anthropic:
             error = AnthropicTranslator.error(status: status32, body: body)
-        case .openAI, .azureOpenAI, .bedrockConverse, .gemini, .vertexGemini:
+        case .gemini, .vertexGemini:
+            error = Gemini.gatewayError(status: status32, body: body)
+        case .bedrockConverse:
+            error = BedrockError.gatewayError(status: status32, errorType: awsErrorType, body: body)
+        case .openAI, .azureOpenAI:
             error = OpenAIHub.error(status: status32, body: body)
         }
         return (error.status, error.body(for: clientAPI))
@@ -199,8 +272,10 @@ public struct UpstreamExchange: Sendable {
             backendStage = .openAI
         case .anthropic:
             backendStage = .anthropic(AnthropicToOpenAIStream(context: context))
-        case .bedrockConverse, .gemini, .vertexGemini:
-            throw Self.notSupported(backend)
+        case .gemini, .vertexGemini:
+            backendStage = .gemini(GeminiStream(context: context))
+        case .bedrockConverse:
+            backendStage = .bedrock(BedrockConverseStreamTranslator(context: context, structuredOutput: bedrockStructuredOutput))
         }
         let clientStage: OpenAIToAnthropicStream? = clientAPI == .anthropic ? OpenAIToAnthropicStream(context: context) : nil
         return StreamTranslator(backend: backendStage, client: clientStage)
@@ -220,6 +295,8 @@ public struct StreamTranslator: Sendable {
         /// OpenAI and OpenAI-compatible streams are already hub SSE.
         case openAI
         case anthropic(AnthropicToOpenAIStream)
+        case gemini(GeminiStream)
+        case bedrock(BedrockConverseStreamTranslator)
     }
 
     var backend: BackendStage
@@ -242,6 +319,12 @@ public struct StreamTranslator: Sendable {
         case .anthropic(var stage):
             hub = stage.feed(chunk)
             backend = .anthropic(stage)
+        case .gemini(var stage):
+            hub = stage.feed(chunk)
+            backend = .gemini(stage)
+        case .bedrock(var stage):
+            hub = stage.feed(chunk)
+            backend = .bedrock(stage)
         }
         guard var client else { return hub }
         defer { self.client = client }
@@ -257,6 +340,12 @@ public struct StreamTranslator: Sendable {
         case .anthropic(var stage):
             hub = stage.finish()
             backend = .anthropic(stage)
+        case .gemini(var stage):
+            hub = stage.finish()
+            backend = .gemini(stage)
+        case .bedrock(var stage):
+            hub = stage.finish()
+            backend = .bedrock(stage)
         }
         guard var client else { return hub }
         defer { self.client = client }
@@ -270,27 +359,9 @@ public struct StreamTranslator: Sendable {
         switch backend {
         case .openAI: hubUsage.usage
         case .anthropic(let stage): stage.usage
+        case .gemini(let stage): stage.usage
+        case .bedrock(let stage): stage.usage
         }
-    }
-}
-
-/// Rewrites the top-level `model` of a JSON body, leaving every other byte as it was.
-public enum ModelRewrite {
-    public static func replacingModel(in body: [UInt8], with model: String) throws(TranslateError) -> [UInt8] {
-        let scanner = JSONScanner(body)
-        let range: Range<Int>?
-        do {
-            range = try scanner.findTopLevel("model")
-        } catch {
-            throw .invalidBody("The request body is not valid JSON: \(error.description)")
-        }
-        guard let range else { throw .invalidBody("The request body has no model.", param: "model") }
-        var out: [UInt8] = []
-        out.reserveCapacity(body.count + model.utf8.count)
-        out.append(contentsOf: body[0..<range.lowerBound])
-        JSONWriter.appendEscaped(model, to: &out)
-        out.append(contentsOf: body[range.upperBound..<body.count])
-        return out
     }
 }
 

@@ -74,6 +74,8 @@ final class UpstreamFilter: HTTPFilter {
     private var responseMode: ResponseMode = .passthrough
     private var responseStatus = 0
     private var streamTranslator: StreamTranslator?
+    private var signsWithSigV4 = false
+    private var awsErrorType: String?
 
     init(_ factory: UpstreamFilterFactory) { self.factory = factory }
 
@@ -126,6 +128,7 @@ final class UpstreamFilter: HTTPFilter {
                 return .stopIteration
             }
         }
+        signsWithSigV4 = plan.signsWithSigV4
         guard plan.rewritesBody else { return .continue }
         if endOfStream {
             fail(stream, .invalidBody("This endpoint needs a JSON request body."))
@@ -136,7 +139,7 @@ final class UpstreamFilter: HTTPFilter {
     }
 
     override func onRequestBody(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> BodyStatus {
-        guard awaitingBody, let exchange else { return .continue }
+        guard awaitingBody, var exchange else { return .continue }
         guard endOfStream else { return .stopIterationAndBuffer }
         awaitingBody = false
         var body: [UInt8] = []
@@ -146,6 +149,7 @@ final class UpstreamFilter: HTTPFilter {
         let translated: [UInt8]
         do throws(TranslateError) {
             translated = try exchange.translateRequest(body)
+            self.exchange = exchange
         } catch {
             fail(stream, error)
             return .stopIterationNoBuffer
@@ -154,11 +158,41 @@ final class UpstreamFilter: HTTPFilter {
         stream.drainBody(.receivedRequest, Int.max)
         stream.appendToBody(.receivedRequest, translated)
         stream.setHeader("content-length", String(translated.count))
+        if signsWithSigV4 {
+            guard sign(stream, exchange: exchange, body: translated) else { return .stopIterationNoBuffer }
+        }
         return .continue
     }
 
+    /// Signs the final request for AWS; false after failing the attempt (missing credentials).
+    private func sign(_ stream: EnvoyHTTPStream, exchange: UpstreamExchange, body: [UInt8]) -> Bool {
+        guard let aws = exchange.backend.aws else { return false }
+        let read = { (source: CredentialSource?) -> String? in
+            self.factory.withCredential(source, stream) { $0.map { String(decoding: $0, as: UTF8.self) } }
+        }
+        guard let keyID = read(aws.accessKeyID), !keyID.isEmpty, let secret = read(aws.secretAccessKey), !secret.isEmpty else {
+            fail(stream, TranslateError(
+                status: 500, code: "backend_credential_missing",
+                message: "The gateway has no AWS credentials for backend '\(exchange.backend.name)'."))
+            return false
+        }
+        let token = aws.sessionToken.flatMap(read)
+        let path = stream.header(":path") ?? ""
+        let pathOnly = path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path
+        let headers = exchange.sigV4Headers(
+            host: stream.header(":authority") ?? "", path: pathOnly, body: body, accessKeyID: keyID, secretAccessKey: secret,
+            sessionToken: token, unixSeconds: WallClock.unixSeconds())
+        for header in headers { stream.setHeader(header.name, header.value) }
+        return true
+    }
+
     override func onResponseHeaders(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> HeadersStatus {
-        guard let exchange else { return .continue }
+        guard var exchange else { return .continue }
+        if let requestID = stream.header("x-amzn-requestid", in: .response) {
+            exchange.noteUpstreamRequestID(requestID)
+            self.exchange = exchange
+        }
+        awsErrorType = stream.header("x-amzn-errortype", in: .response)
         responseStatus = stream.header(":status", in: .response).flatMap(Int.init) ?? 0
         responseMode = exchange.responseMode(status: responseStatus, contentType: stream.header("content-type", in: .response))
         stream.increment(factory.attempts, labels: [exchange.backend.name, responseStatus >= 400 ? "error" : "ok"])
@@ -225,7 +259,7 @@ final class UpstreamFilter: HTTPFilter {
                 return (Int(failure.status), failure.body(for: exchange.clientAPI))
             }
         }
-        let shaped = exchange.translateError(status: responseStatus, body: body)
+        let shaped = exchange.translateError(status: responseStatus, body: body, awsErrorType: awsErrorType)
         return (Int(shaped.status), shaped.body)
     }
 
