@@ -4,9 +4,3 @@ struct BedrockSimulator: ProviderSimulator {
     func authenticate(_ request: SimRequest) -> SimResponse? { nil }
     func handle(_ request: SimRequest, context: SimContext) -> (SimResponse, SimUsage?) { (.json(404, []), nil) }
 }
-struct GeminiSimulator: ProviderSimulator {
-    let credentials: SimCredentials
-    var name: String { "gemini" }
-    func authenticate(_ request: SimRequest) -> SimResponse? { nil }
-    func handle(_ request: SimRequest, context: SimContext) -> (SimResponse, SimUsage?) { (.json(404, []), nil) }
-}
