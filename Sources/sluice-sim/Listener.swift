@@ -42,7 +42,11 @@ struct SimListener: Sendable {
         let started = ContinuousClock.now
         var rawPath = request.uri.path
         if rawPath.isEmpty { rawPath = "/" }
-        let headers = request.headers.map { (name: $0.name.rawName, value: $0.value) }
+        var headers = request.headers.map { (name: $0.name.rawName, value: $0.value) }
+        // HTTP/1.1 `host` arrives as the request's authority, not as a header field; SigV4 signs it.
+        if let authority = request.head.authority {
+            headers.insert((name: "host", value: authority), at: 0)
+        }
         let collected: ByteBuffer
         do {
             collected = try await request.body.collect(upTo: Self.maxBodyBytes)
