@@ -251,7 +251,9 @@ struct BedrockSimulator: ProviderSimulator {
             for (blockIndex, block) in content.enumerated() {
                 let path = "messages.\(index).content.\(blockIndex)"
                 if let text = block["text"] {
-                    guard let value = text.stringValue, !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+                    guard let value = text.stringValue,
+                        !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+                    else {
                         throw SimInvalid("The text field in the ContentBlock object at \(path) is blank. Add text to the text field, and try again.")
                     }
                     texts.append(value)

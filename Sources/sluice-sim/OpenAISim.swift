@@ -114,7 +114,7 @@ struct OpenAISimulator: ProviderSimulator {
         }
     }
 
-    /// The model a response names, and nil with an error when the model is not served.
+    /// The model a response names; throws when this server does not serve the requested model.
     private func resolveModel(_ requested: String?, deployment: String?) throws(SimInvalid) -> String {
         if let deployment { return deployment }
         guard let requested else { throw SimInvalid("you must provide a model parameter") }
@@ -659,7 +659,9 @@ struct OpenAISimulator: ProviderSimulator {
         }
     }
 
-    private func azureError(_ status: Int, code: String, _ message: String, headers: [(String, String)] = []) -> SimResponse {
+    private func azureError(
+        _ status: Int, code: String, _ message: String, headers: [(String, String)] = []
+    ) -> SimResponse {
         .json(status, headers: headers) { w in
             w.beginObject()
             w.key("error")

@@ -122,7 +122,9 @@ func jsonObject(_ write: (inout JSONWriter) -> Void) -> [UInt8] {
 }
 
 /// Converts a simulator response into Hummingbird's, pacing streamed chunks.
-func makeResponse(_ response: SimResponse, paceMilliseconds: Int, onFinish: @escaping @Sendable () -> Void) -> Response {
+func makeResponse(
+    _ response: SimResponse, paceMilliseconds: Int, onFinish: @escaping @Sendable () -> Void
+) -> Response {
     var fields = HTTPFields()
     for (name, value) in response.headers {
         if let fieldName = HTTPField.Name(name) {

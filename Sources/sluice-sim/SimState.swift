@@ -83,7 +83,7 @@ final class SimState: Sendable {
         sequence.add(1, ordering: .relaxed).newValue
     }
 
-    /// Marks a request as started; returns nothing, pair with `end`.
+    /// Marks a generation as started; pair with `end`.
     func begin(provider: String, promptTokens: Int) {
         counters.withLock {
             $0[provider, default: Counters()].inFlight += 1

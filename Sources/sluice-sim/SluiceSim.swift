@@ -40,7 +40,8 @@ struct SluiceSim: AsyncParsableCommand {
                 throw ValidationError("bad listener address '\(address)' for \(simulator.name)")
             }
             if port == 0 { continue }
-            let listener = SimListener(simulator: simulator, state: state, paceMilliseconds: max(0, paceMs))
+            let pace = min(max(0, paceMs), 10_000)
+            let listener = SimListener(simulator: simulator, state: state, paceMilliseconds: pace)
             let responder = CallbackResponder<BasicRequestContext> { request, _ in
                 await listener.respond(to: request)
             }
