@@ -20,6 +20,11 @@ let package = Package(
         .library(name: "SluiceCore", targets: ["SluiceCore"]),
         .library(name: "SluiceEnvoy", targets: ["SluiceEnvoy"]),
         .library(name: "SluiceTestHost", targets: ["SluiceTestHost"]),
+        .executable(name: "sluice-sim", targets: ["sluice-sim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         /// Our own declaration of Envoy 1.40's dynamic-modules ABI subset (header-only C module).
@@ -57,6 +62,16 @@ let package = Package(
         .target(
             name: "SluiceTestHost",
             dependencies: ["CEnvoyABI"],
+            swiftSettings: strictSwift
+        ),
+        /// Loopback simulators of the LLM providers, for integration tests and demos.
+        .executableTarget(
+            name: "sluice-sim",
+            dependencies: [
+                "SluiceCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: strictSwift
         ),
         .testTarget(
