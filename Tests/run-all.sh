@@ -4,7 +4,8 @@
 #      a Python venv with the integration-test clients);
 #   2. unit tests: SluiceCore, and the ABI layer against the fake Envoy host (swift test);
 #   3. builds libsluice.so (release, self-contained) and runs the integration tests against the
-#      real Envoy 1.40 binary on loopback (pytest).
+#      real Envoy 1.40 binary on loopback with the provider simulators (pytest; the official
+#      openai and anthropic SDKs are the clients).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -34,11 +35,12 @@ if [ ! -x "$root/.venv/bin/python" ]; then python3 -m venv "$root/.venv"; fi
 step "unit tests (swift test)"
 swift build --build-tests
 swift test --skip-build
+sim="$(swift build --show-bin-path)/sluice-sim"
 
 step "libsluice.so (release)"
 module_dir="$("$root/envoy-module/build-module.sh")"
 ls -l "$module_dir/libsluice.so" >&2
 
 step "integration tests against the real Envoy (pytest)"
-SLUICE_ENVOY="$envoy" SLUICE_MODULE_DIR="$module_dir" \
+SLUICE_ENVOY="$envoy" SLUICE_MODULE_DIR="$module_dir" SLUICE_SIM="$sim" \
     "$root/.venv/bin/python" -m pytest "$root/Tests/IntegrationTests" -q -p no:cacheprovider

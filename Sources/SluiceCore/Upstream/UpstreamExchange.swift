@@ -58,9 +58,10 @@ public struct UpstreamExchange: Sendable {
         self.backend = backend
         self.clientAPI = clientAPI
         self.endpoint = endpoint
+        // Anthropic clients always get usage (in message_delta), so the hub stream must carry it.
         context = TranslationContext(
             upstreamModel: backend.upstreamModel(for: requestModel), requestModel: requestModel, stream: stream,
-            includeUsage: includeUsage, defaultMaxTokens: backend.defaultMaxTokens, created: created,
+            includeUsage: includeUsage || endpoint.clientAPI == .anthropic, defaultMaxTokens: backend.defaultMaxTokens, created: created,
             fallbackResponseID: "chatcmpl-\(requestID)")
     }
 

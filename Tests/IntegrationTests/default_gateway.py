@@ -1,0 +1,55 @@
+"""The shipped default (envoy-module/envoy.yaml) with the provider simulators, on free ports.
+
+Loads the real bootstrap and only moves its ports (gateway, admin, simulators), so the tests
+exercise exactly what the README's run command serves."""
+from __future__ import annotations
+
+import yaml
+
+from harness import ROOT, Envoy, free_port
+from sim import Simulators
+
+SIM_PORTS = {18101: "openai", 18102: "azure", 18103: "anthropic", 18104: "bedrock", 18105: "gemini", 18106: "compat"}
+DEMO_KEY = "sk-sluice-demo"
+
+
+def remapped_bootstrap(sims: Simulators, gateway_port: int, admin_port: int) -> dict:
+    with open(ROOT / "envoy-module" / "envoy.yaml") as f:
+        bootstrap = yaml.safe_load(f)
+    bootstrap["admin"]["address"]["socket_address"]["port_value"] = admin_port
+    for listener in bootstrap["static_resources"]["listeners"]:
+        if listener["address"]["socket_address"]["port_value"] == 10000:
+            listener["address"]["socket_address"]["port_value"] = gateway_port
+
+    def visit(node):
+        if isinstance(node, dict):
+            if "socket_address" in node and node["socket_address"].get("port_value") in SIM_PORTS:
+                node["socket_address"]["port_value"] = sims.ports[SIM_PORTS[node["socket_address"]["port_value"]]]
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(bootstrap["static_resources"]["clusters"])
+    return bootstrap
+
+
+class DefaultGateway:
+    """Simulators + Envoy with the default bootstrap; `base` is the gateway URL."""
+
+    def __init__(self, concurrency: int = 2, pace_ms: int = 1) -> None:
+        self.sims = Simulators(pace_ms=pace_ms)
+        self.concurrency = concurrency
+
+    def __enter__(self) -> "DefaultGateway":
+        self.sims.__enter__()
+        port = free_port()
+        self.envoy = Envoy(remapped_bootstrap(self.sims, port, free_port()), concurrency=self.concurrency)
+        self.envoy.start().wait_ready()
+        self.base = f"http://127.0.0.1:{port}"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.envoy.stop()
+        self.sims.__exit__(*exc)

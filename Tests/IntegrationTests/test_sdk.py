@@ -1,0 +1,211 @@
+"""The official `openai` and `anthropic` Python SDKs against the shipped default gateway: every
+backend schema, non-streaming, streaming, tools and errors, through the real Envoy 1.40."""
+import json
+
+import anthropic
+import openai
+import pytest
+
+from default_gateway import DEMO_KEY, DefaultGateway
+
+CHAT_MODELS = [
+    "gpt-4o-mini",  # OpenAI
+    "azure-gpt-4o-mini",  # Azure OpenAI
+    "claude-sonnet-4-6",  # Anthropic
+    "bedrock-claude-haiku",  # Bedrock Converse (SigV4)
+    "gemini-2.5-flash",  # Gemini API
+    "vertex-gemini-2.5-flash",  # Vertex AI
+    "sim-llama-3-8b",  # OpenAI-compatible self-hosted
+    "gpt-4o-mini-failover",  # aggregate: OpenAI then Azure
+]
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def gateway():
+    with DefaultGateway() as gw:
+        yield gw
+
+
+@pytest.fixture(scope="module")
+def oai(gateway):
+    return openai.OpenAI(base_url=f"{gateway.base}/v1", api_key=DEMO_KEY, max_retries=0, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def claude(gateway):
+    return anthropic.Anthropic(base_url=gateway.base, api_key=DEMO_KEY, max_retries=0, timeout=30)
+
+
+def test_models_list_via_sdk(oai):
+    ids = [m.id for m in oai.models.list()]
+    for model in CHAT_MODELS:
+        assert model in ids
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_openai_sdk_chat(oai, model):
+    r = oai.chat.completions.create(
+        model=model,
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello there gateway"}],
+        max_tokens=64,
+    )
+    assert r.object == "chat.completion"
+    assert r.model  # translated backends report the requested model; OpenAI-shaped ones their own name
+    assert r.choices[0].message.role == "assistant"
+    assert "Hello there gateway" in r.choices[0].message.content
+    assert r.choices[0].finish_reason == "stop"
+    assert r.usage.prompt_tokens > 0 and r.usage.completion_tokens > 0
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_openai_sdk_stream_with_usage(oai, model):
+    stream = oai.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "Stream me some words please"}],
+        max_tokens=64,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    text, finish, usage = "", None, None
+    for chunk in stream:
+        if chunk.usage:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+            finish = choice.finish_reason or finish
+    assert "Stream me some words please" in text
+    assert finish == "stop"
+    assert usage is not None and usage.completion_tokens > 0
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_openai_sdk_tools_round_trip(oai, model):
+    messages = [{"role": "user", "content": "What is the weather in Paris?"}]
+    r = oai.chat.completions.create(model=model, messages=messages, tools=[WEATHER_TOOL], max_tokens=64)
+    choice = r.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    call = choice.message.tool_calls[0]
+    assert call.function.name == "get_weather"
+    args = json.loads(call.function.arguments)
+    assert isinstance(args.get("city"), str)
+    messages += [
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": json.dumps({"temp_c": 21})},
+    ]
+    r2 = oai.chat.completions.create(model=model, messages=messages, tools=[WEATHER_TOOL], max_tokens=64)
+    assert "temp_c" in r2.choices[0].message.content
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_openai_sdk_streamed_tool_call(oai, model):
+    stream = oai.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": "Weather in Oslo?"}], tools=[WEATHER_TOOL], stream=True,
+        max_tokens=64,
+    )
+    name, arguments, finish = "", "", None
+    for chunk in stream:
+        for choice in chunk.choices:
+            for call in choice.delta.tool_calls or []:
+                name += call.function.name or ""
+                arguments += call.function.arguments or ""
+            finish = choice.finish_reason or finish
+    assert name == "get_weather"
+    assert isinstance(json.loads(arguments)["city"], str)
+    assert finish == "tool_calls"
+
+
+@pytest.mark.parametrize("model", [m for m in CHAT_MODELS if m != "gpt-4o-mini-failover"])
+def test_openai_sdk_rate_limit_error(oai, model):
+    with pytest.raises(openai.RateLimitError) as info:
+        oai.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi [sim-error:429]"}], max_tokens=16)
+    assert info.value.status_code == 429
+
+
+def test_openai_sdk_gateway_errors(oai):
+    with pytest.raises(openai.NotFoundError) as info:
+        oai.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+    assert info.value.body["code"] == "model_not_found"
+    bad = openai.OpenAI(base_url=oai.base_url, api_key="sk-wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        bad.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+
+
+@pytest.mark.parametrize("model", ["text-embedding-3-small", "gemini-embedding-001"])
+def test_openai_sdk_embeddings(oai, model):
+    r = oai.embeddings.create(model=model, input=["first text", "second text"])
+    assert len(r.data) == 2
+    assert all(len(d.embedding) > 0 for d in r.data)
+    assert r.data[1].index == 1
+
+
+# MARK: - Anthropic SDK clients
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_anthropic_sdk_messages(claude, model):
+    r = claude.messages.create(
+        model=model, max_tokens=64, system="Be brief.", messages=[{"role": "user", "content": "Hello from anthropic sdk"}]
+    )
+    assert r.type == "message" and r.role == "assistant"
+    text = "".join(block.text for block in r.content if block.type == "text")
+    assert "Hello from anthropic sdk" in text
+    assert r.stop_reason == "end_turn"
+    assert r.usage.input_tokens > 0 and r.usage.output_tokens > 0
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_anthropic_sdk_stream(claude, model):
+    with claude.messages.stream(
+        model=model, max_tokens=64, messages=[{"role": "user", "content": "Stream for the anthropic sdk"}]
+    ) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert "Stream for the anthropic sdk" in text
+    assert final.stop_reason == "end_turn"
+    assert final.usage.output_tokens > 0
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_anthropic_sdk_tools(claude, model):
+    tool = {
+        "name": "get_weather",
+        "description": "Current weather for a city",
+        "input_schema": WEATHER_TOOL["function"]["parameters"],
+    }
+    messages = [{"role": "user", "content": "Weather in Rome?"}]
+    r = claude.messages.create(model=model, max_tokens=64, tools=[tool], messages=messages)
+    assert r.stop_reason == "tool_use"
+    use = next(block for block in r.content if block.type == "tool_use")
+    assert use.name == "get_weather" and isinstance(use.input["city"], str)
+    messages += [
+        {"role": "assistant", "content": [block.model_dump() for block in r.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "sunny, 24C"}]},
+    ]
+    r2 = claude.messages.create(model=model, max_tokens=64, tools=[tool], messages=messages)
+    assert "sunny" in "".join(block.text for block in r2.content if block.type == "text")
+
+
+@pytest.mark.parametrize("model", [m for m in CHAT_MODELS if m != "gpt-4o-mini-failover"])
+def test_anthropic_sdk_errors(claude, model):
+    with pytest.raises(anthropic.RateLimitError):
+        claude.messages.create(model=model, max_tokens=16, messages=[{"role": "user", "content": "x [sim-error:429]"}])
+
+
+def test_anthropic_sdk_gateway_auth_error(gateway):
+    bad = anthropic.Anthropic(base_url=gateway.base, api_key="sk-wrong", max_retries=0)
+    with pytest.raises(anthropic.AuthenticationError):
+        bad.messages.create(model="claude-sonnet-4-6", max_tokens=8, messages=[{"role": "user", "content": "x"}])
