@@ -33,6 +33,13 @@ let package = Package(
             path: "include/CEnvoyABI",
             publicHeadersPath: "."
         ),
+        /// OpenSSL libcrypto (SHA-256, HMAC) behind a prefixed C shim; apt `libssl-dev`.
+        .target(
+            name: "CSluiceCrypto",
+            path: "include/CSluiceCrypto",
+            publicHeadersPath: ".",
+            linkerSettings: [.linkedLibrary("crypto")]
+        ),
         /// Pure Swift logic: no Envoy, no C, no Foundation.
         .target(
             name: "SluiceCore",
@@ -41,7 +48,7 @@ let package = Package(
         /// The only code that touches raw ABI pointers: hooks, host wrappers, per-stream slots.
         .target(
             name: "SluiceEnvoy",
-            dependencies: ["CEnvoyABI", "SluiceCore"],
+            dependencies: ["CEnvoyABI", "CSluiceCrypto", "SluiceCore"],
             swiftSettings: strictSwift
         ),
         /// The `.so` product's own target: carries the link flags that make the module

@@ -13,13 +13,15 @@ cd "$root"
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 step "system packages"
+# binutils: nm/readelf for the ABI checks; libssl-dev: libcrypto (SigV4 HMAC) for the module.
 missing=()
-for tool in nm readelf; do command -v "$tool" >/dev/null 2>&1 || missing+=(binutils); done
+command -v nm >/dev/null 2>&1 && command -v readelf >/dev/null 2>&1 || missing+=(binutils)
+[ -f /usr/include/openssl/hmac.h ] || missing+=(libssl-dev)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binutils >/dev/null
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     else
-        echo "run-all: please install binutils (nm, readelf)" >&2
+        echo "run-all: please install: ${missing[*]}" >&2
         exit 1
     fi
 fi

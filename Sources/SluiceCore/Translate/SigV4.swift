@@ -66,8 +66,40 @@ public struct SigV4Date: Sendable, Equatable {
     }
 }
 
+/// The hash primitives SigV4 needs. The pure-Swift ones are the default (and what tests and the
+/// simulator use); the Envoy module plugs in OpenSSL's libcrypto (SluiceEnvoy's `LibCrypto`).
+public struct SigV4Crypto: Sendable {
+    public var sha256: @Sendable ([UInt8]) -> [UInt8]
+    public var hmacSHA256: @Sendable (_ key: [UInt8], _ message: [UInt8]) -> [UInt8]
+
+    public init(
+        sha256: @escaping @Sendable ([UInt8]) -> [UInt8],
+        hmacSHA256: @escaping @Sendable (_ key: [UInt8], _ message: [UInt8]) -> [UInt8]
+    ) {
+        self.sha256 = sha256
+        self.hmacSHA256 = hmacSHA256
+    }
+
+    public static let pureSwift = SigV4Crypto(
+        sha256: { SHA256.hash($0).bytes }, hmacSHA256: { HMACSHA256.authenticate(key: $0, message: $1).bytes })
+}
+
+/// Lower-case hex of `bytes`.
+func hexString(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = []
+    out.reserveCapacity(bytes.count * 2)
+    for byte in bytes {
+        out.append(digits[Int(byte >> 4)])
+        out.append(digits[Int(byte & 0x0F)])
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
 /// Signs requests with AWS Signature Version 4 (`Authorization` header form).
 public struct SigV4Signer: Sendable, CustomStringConvertible {
+    /// The hash functions used (pure Swift unless the host provides faster ones).
+    public var crypto: SigV4Crypto = .pureSwift
     public var accessKeyID: String
     public var secretAccessKey: String
     /// Temporary credentials' session token, sent and signed as `x-amz-security-token`.
@@ -108,7 +140,7 @@ public struct SigV4Signer: Sendable, CustomStringConvertible {
         method: String, path: String, query: String = "", headers: [(name: String, value: String)],
         payload: [UInt8], date: SigV4Date, includeContentSHA256: Bool = true
     ) -> [(name: String, value: String)] {
-        let payloadHash = SHA256.hash(payload).hex
+        let payloadHash = hexString(crypto.sha256(payload))
         let added = addedHeaders(date: date, payloadHash: payloadHash, includeContentSHA256: includeContentSHA256)
         let canonical = canonicalRequest(
             method: method, path: path, query: query, headers: headers + added, payloadHash: payloadHash)
@@ -154,16 +186,16 @@ public struct SigV4Signer: Sendable, CustomStringConvertible {
 
     /// The string to sign for a canonical request.
     public func stringToSign(canonicalRequest: String, date: SigV4Date) -> String {
-        "AWS4-HMAC-SHA256\n\(date.amzDate)\n\(scope(date))\n\(SHA256.hash(canonicalRequest).hex)"
+        "AWS4-HMAC-SHA256\n\(date.amzDate)\n\(scope(date))\n\(hexString(crypto.sha256(Array(canonicalRequest.utf8))))"
     }
 
     /// The hex signature of `stringToSign` with the key derived for `date`.
     public func signature(stringToSign: String, date: SigV4Date) -> String {
-        var key = HMACSHA256.authenticate(key: Array(("AWS4" + secretAccessKey).utf8), message: Array(date.dateStamp.utf8))
+        var key = crypto.hmacSHA256(Array(("AWS4" + secretAccessKey).utf8), Array(date.dateStamp.utf8))
         for part in [region, service, "aws4_request"] {
-            key = HMACSHA256.authenticate(key: key.bytes, message: Array(part.utf8))
+            key = crypto.hmacSHA256(key, Array(part.utf8))
         }
-        return HMACSHA256.authenticate(key: key.bytes, message: Array(stringToSign.utf8)).hex
+        return hexString(crypto.hmacSHA256(key, Array(stringToSign.utf8)))
     }
 
     /// `date/region/service/aws4_request`.

@@ -136,11 +136,12 @@ public struct UpstreamExchange: Sendable {
     /// SigV4 headers for the final request (`path` as sent, without query).
     public func sigV4Headers(
         host: String, path: String, body: [UInt8], accessKeyID: String, secretAccessKey: String, sessionToken: String?,
-        unixSeconds: Int64
+        unixSeconds: Int64, crypto: SigV4Crypto = .pureSwift
     ) -> [(name: String, value: String)] {
-        let signer = SigV4Signer(
+        var signer = SigV4Signer(
             accessKeyID: accessKeyID, secretAccessKey: secretAccessKey, sessionToken: sessionToken,
             region: backend.aws?.region ?? "us-east-1", service: "bedrock")
+        signer.crypto = crypto
         return signer.sign(
             method: "POST", path: path, headers: [("host", host), ("content-type", "application/json")], payload: body,
             date: SigV4Date(unixSeconds: unixSeconds))

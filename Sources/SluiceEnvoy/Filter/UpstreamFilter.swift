@@ -181,7 +181,7 @@ final class UpstreamFilter: HTTPFilter {
         let pathOnly = path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path
         let headers = exchange.sigV4Headers(
             host: stream.header(":authority") ?? "", path: pathOnly, body: body, accessKeyID: keyID, secretAccessKey: secret,
-            sessionToken: token, unixSeconds: WallClock.unixSeconds())
+            sessionToken: token, unixSeconds: WallClock.unixSeconds(), crypto: LibCrypto.sigV4)
         for header in headers { stream.setHeader(header.name, header.value) }
         return true
     }
