@@ -13,18 +13,7 @@ cd "$root"
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 step "system packages"
-# binutils: nm/readelf for the ABI checks; libssl-dev: libcrypto (SigV4 HMAC) for the module.
-missing=()
-command -v nm >/dev/null 2>&1 && command -v readelf >/dev/null 2>&1 || missing+=(binutils)
-[ -f /usr/include/openssl/hmac.h ] || missing+=(libssl-dev)
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    else
-        echo "run-all: please install: ${missing[*]}" >&2
-        exit 1
-    fi
-fi
+"$root/envoy-module/install-system-packages.sh"
 
 step "pinned Envoy 1.40"
 envoy="$("$root/envoy-module/install-envoy.sh")"

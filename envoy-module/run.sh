@@ -11,6 +11,7 @@
 # streamed token, default 20). Extra arguments go to Envoy (e.g. --log-level debug).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$root/envoy-module/install-system-packages.sh"
 envoy="$("$root/envoy-module/install-envoy.sh")"
 module_dir="$("$root/envoy-module/build-module.sh")"
 
