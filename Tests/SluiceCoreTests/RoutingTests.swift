@@ -175,3 +175,40 @@ import Testing
         #expect(PercentEncoding.pathSegment("anthropic.claude-3:0/x y") == "anthropic.claude-3%3A0%2Fx%20y")
     }
 }
+
+@Suite struct OpenAIHubTests {
+    @Test func serializeStripsHubOnlyExtensionsAndForcesUsage() throws {
+        let hub = try JSONParser.parse(Array("""
+            {"model":"claude","thinking":{"type":"enabled","budget_tokens":2048},"top_k":5,"stream":true,
+             "stream_options":{"include_usage":false,"other":1},
+             "messages":[{"role":"user","content":[{"type":"text","text":"hi","cache_control":{"type":"ephemeral"}}]},
+                         {"role":"assistant","content":"x","thinking_blocks":[{"type":"thinking","thinking":"t","signature":"s"}]},
+                         {"role":"tool","tool_call_id":"c","content":"e","is_error":true}],
+             "tools":[{"type":"function","function":{"name":"f"},"cache_control":{"type":"ephemeral"}}]}
+            """.utf8))
+        let out = try JSONParser.parse(OpenAIHub.serialize(hub, model: "gpt-4o", forceStreamUsage: true))
+        #expect(out["model"] == "gpt-4o")
+        #expect(out["thinking"] == nil && out["top_k"] == nil)
+        #expect(out["stream_options"]?["include_usage"] == .bool(true))
+        #expect(out["stream_options"]?["other"]?.int64Value == 1)
+        let text = String(decoding: out.serialized(), as: UTF8.self)
+        #expect(!text.contains("cache_control") && !text.contains("thinking_blocks") && !text.contains("is_error"))
+    }
+
+    @Test func errorsWrapNonJSONBodies() {
+        let html = OpenAIHub.error(status: 502, body: Array("<html>bad gateway</html>".utf8))
+        #expect(html.status == 502 && html.code == "upstream_error" && html.message.contains("bad gateway"))
+        let json = OpenAIHub.error(status: 400, body: Array(#"{"error":{"message":"m","type":"t","code":"c","param":"p"}}"#.utf8))
+        #expect(json == GatewayError(status: 400, type: "t", code: "c", message: "m", param: "p"))
+    }
+
+    @Test func streamUsageIsReadFromTheFinalChunkAtAnySplit() {
+        let stream = Array("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,\"prompt_tokens_details\":{\"cached_tokens\":1}}}\n\ndata: [DONE]\n\n".utf8)
+        for split in 0...stream.count {
+            var watcher = OpenAIStreamUsage()
+            watcher.feed(Array(stream[0..<split]))
+            watcher.feed(Array(stream[split...]))
+            #expect(watcher.usage == TokenUsage(inputTokens: 3, outputTokens: 4, cachedInputTokens: 1))
+        }
+    }
+}
