@@ -4,7 +4,7 @@
 // Envoy hands out views into its own storage; so does this fake, through `StableBytes`, so a
 // view stays valid until the entry it came from is replaced (Envoy's contract, enforced the
 // same way: a test that holds a view across a mutation reads freed memory under ASan).
-public import Synchronization
+internal import Synchronization
 
 /// Bytes at a fixed address for the lifetime of the object.
 public final class StableBytes: @unchecked Sendable {
