@@ -181,6 +181,8 @@ def gateway_bootstrap(
     if secrets:
         resources["secrets"] = secrets
     return {
+        # SDS (file-based secret rotation) needs a node identity.
+        "node": {"id": "sluice-test", "cluster": "sluice"},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "static_resources": resources,
     }
