@@ -45,7 +45,11 @@ class DefaultGateway:
     def __enter__(self) -> "DefaultGateway":
         self.sims.__enter__()
         port = free_port()
-        self.envoy = Envoy(remapped_bootstrap(self.sims, port, free_port()), concurrency=self.concurrency)
+        self.envoy = Envoy(
+            remapped_bootstrap(self.sims, port, free_port()), concurrency=self.concurrency,
+            # Access log lines reach the log file quickly enough for tests to read them.
+            extra_args=["--file-flush-interval-msec", "50"],
+        )
         self.envoy.start().wait_ready()
         self.base = f"http://127.0.0.1:{port}"
         return self

@@ -92,6 +92,40 @@ def test_openai_sdk_stream_with_usage(oai, model):
     assert usage is not None and usage.completion_tokens > 0
 
 
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "azure-gpt-4o-mini", "sim-llama-3-8b", "claude-sonnet-4-6"])
+def test_openai_sdk_stream_without_usage_gets_no_usage_chunk(oai, gateway, model):
+    # The gateway asks OpenAI-shaped backends for usage (to meter) and drops that chunk again
+    # for a client that did not ask; the tokens still reach the access log.
+    stream = oai.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": f"no usage please {model}"}], max_tokens=32, stream=True
+    )
+    chunks = list(stream)
+    assert chunks and all(chunk.usage is None for chunk in chunks)
+    line = wait_for_access_log(gateway, model)
+    assert "tokens_in=" in line and "tokens_out=-" not in line and "tokens_out=0" not in line, line
+
+
+def wait_for_access_log(gateway, model):
+    import time
+
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        lines = [l for l in gateway.envoy.logs().splitlines() if f"model={model} " in l and "POST" in l]
+        if lines:
+            return lines[-1]
+        time.sleep(0.05)
+    raise AssertionError(f"no access log line for {model}")
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_token_usage_reaches_the_access_log(oai, gateway, model):
+    oai.chat.completions.create(model=model, messages=[{"role": "user", "content": "count my tokens"}], max_tokens=16)
+    line = wait_for_access_log(gateway, model)
+    fields = dict(part.split("=", 1) for part in line.split() if "=" in part and not part.startswith('"'))
+    assert int(float(fields["tokens_in"])) > 0 and int(float(fields["tokens_out"])) > 0, line
+    assert fields["backend"] != "-", line
+
+
 @pytest.mark.parametrize("model", CHAT_MODELS)
 def test_openai_sdk_tools_round_trip(oai, model):
     messages = [{"role": "user", "content": "What is the weather in Paris?"}]

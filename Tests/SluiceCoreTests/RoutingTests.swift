@@ -201,14 +201,4 @@ import Testing
         let json = OpenAIHub.error(status: 400, body: Array(#"{"error":{"message":"m","type":"t","code":"c","param":"p"}}"#.utf8))
         #expect(json == GatewayError(status: 400, type: "t", code: "c", message: "m", param: "p"))
     }
-
-    @Test func streamUsageIsReadFromTheFinalChunkAtAnySplit() {
-        let stream = Array("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,\"prompt_tokens_details\":{\"cached_tokens\":1}}}\n\ndata: [DONE]\n\n".utf8)
-        for split in 0...stream.count {
-            var watcher = OpenAIStreamUsage()
-            watcher.feed(Array(stream[0..<split]))
-            watcher.feed(Array(stream[split...]))
-            #expect(watcher.usage == TokenUsage(inputTokens: 3, outputTokens: 4, cachedInputTokens: 1))
-        }
-    }
 }

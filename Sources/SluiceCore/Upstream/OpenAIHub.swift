@@ -1,5 +1,5 @@
 // Small pieces of the OpenAI shape the gateway needs as the hub: serialising a hub request for an
-// OpenAI backend, reading usage and errors from OpenAI responses and streams.
+// OpenAI backend, and reading OpenAI error bodies (usage: OpenAICompatible).
 
 public enum OpenAIHub {
     /// Members the hub carries for Anthropic round trips that OpenAI rejects as unknown arguments.
@@ -50,24 +50,6 @@ public enum OpenAIHub {
         return .object(JSONObject(object.members.filter { !keys.contains($0.key) }))
     }
 
-    /// `usage` of a chat completion / completion / embedding response (zeros when absent).
-    public static func usage(inResponse body: [UInt8]) -> TokenUsage {
-        let scanner = JSONScanner(body)
-        guard let range = try? scanner.findTopLevel("usage") else { return TokenUsage() }
-        return usage(inObject: Array(body[range]))
-    }
-
-    /// Reads an OpenAI `usage` object.
-    public static func usage(inObject bytes: [UInt8]) -> TokenUsage {
-        guard let value = try? JSONParser.parse(bytes), case .object = value else { return TokenUsage() }
-        func count(_ value: JSONValue?) -> Int { Int(clamping: max(0, value?.int64Value ?? 0)) }
-        return TokenUsage(
-            inputTokens: count(value["prompt_tokens"]), outputTokens: count(value["completion_tokens"]),
-            cachedInputTokens: count(value["prompt_tokens_details"]?["cached_tokens"]),
-            cacheWriteInputTokens: count(value["prompt_tokens_details"]?["cache_write_tokens"]),
-            reasoningTokens: count(value["completion_tokens_details"]?["reasoning_tokens"]))
-    }
-
     /// An OpenAI error body re-read as a gateway error; non-JSON bodies (an HTML 502 from a proxy)
     /// are wrapped with the same status so the client still gets JSON.
     public static func error(status: UInt32, body: [UInt8]) -> GatewayError {
@@ -83,29 +65,5 @@ public enum OpenAIHub {
         return GatewayError(
             status: status, type: type, code: "upstream_error",
             message: text.isEmpty ? "The upstream returned HTTP \(status)." : "The upstream returned HTTP \(status): \(text)")
-    }
-}
-
-/// Watches an OpenAI SSE stream for the final usage chunk, without changing it.
-public struct OpenAIStreamUsage: Sendable {
-    private var parser = SSEParser()
-    public private(set) var usage = TokenUsage()
-
-    public init() {}
-
-    public mutating func feed(_ chunk: [UInt8]) {
-        var found: TokenUsage?
-        do {
-            try parser.feed(chunk) { event in
-                guard event.data != Array("[DONE]".utf8), let range = try? JSONScanner(event.data).findTopLevel("usage"),
-                    !JSONScanner(event.data).isNull(at: range)
-                else { return }
-                found = OpenAIHub.usage(inObject: Array(event.data[range]))
-            }
-        } catch {
-            // An oversized event: usage can no longer be read; the bytes still pass through.
-            parser = SSEParser()
-        }
-        if let found { usage = found }
     }
 }

@@ -35,6 +35,8 @@ public struct UpstreamRequestPlan: Sendable, Equatable {
 public enum ResponseMode: Sendable, Equatable {
     /// Same schema as the client: pass through untouched.
     case passthrough
+    /// Same schema, not streamed: pass through, keeping a bounded copy to read token usage at the end.
+    case passthroughMetered
     /// Buffer the whole body, then translate it (non-streaming success).
     case translateBody
     /// Translate chunk by chunk as it arrives (streaming success).
@@ -83,14 +85,14 @@ public struct UpstreamExchange: Sendable {
             return UpstreamRequestPlan(
                 path: path, setHeaders: [("content-type", "application/json")],
                 credentialHeader: backend.credential == nil ? nil : ("authorization", "Bearer "),
-                rewritesBody: !sameSchema || model != context.requestModel)
+                rewritesBody: !sameSchema || model != context.requestModel || context.stream)
         case .azureOpenAI:
             let version = backend.azureAPIVersion ?? ""
             let operation = String(openAIPath().dropFirst("/v1/".count))
             let path = "\(backend.pathPrefix)/openai/deployments/\(PercentEncoding.pathSegment(model))/\(operation)?api-version=\(PercentEncoding.queryValue(version))"
             return UpstreamRequestPlan(
                 path: path, setHeaders: [("content-type", "application/json")], credentialHeader: ("api-key", ""),
-                rewritesBody: !sameSchema)
+                rewritesBody: !sameSchema || context.stream)
         case .anthropic:
             guard endpoint == .chatCompletions || endpoint == .anthropicMessages else {
                 throw Self.unsupportedEndpoint(endpoint, backend)
@@ -165,6 +167,11 @@ public struct UpstreamExchange: Sendable {
     /// The body to send for the client's `body`.
     public mutating func translateRequest(_ body: [UInt8]) throws(TranslateError) -> [UInt8] {
         if sameSchema {
+            if clientAPI == .openAI, context.stream {
+                // Streams carry usage only when asked: ask, and drop the usage chunk again for a
+                // client that did not (OpenAIStreamUsageFilter).
+                return try OpenAICompatible.prepareRequest(body, context: context, forceStreamUsage: true).body
+            }
             return context.upstreamModel == context.requestModel ? body : try OpenAICompatible.rewriteModel(body, to: context.upstreamModel)
         }
         if endpoint == .embeddings, backend.schema == .gemini {
@@ -210,9 +217,23 @@ public struct UpstreamExchange: Sendable {
     // MARK: - Response
 
     public func responseMode(status: Int, contentType: String?) -> ResponseMode {
-        if sameSchema { return .passthrough }
+        if sameSchema {
+            if status >= 400 { return .passthrough }
+            // Same-schema streams go through a usage watcher that passes the bytes on.
+            return context.stream ? .translateStream : .passthroughMetered
+        }
         if status >= 400 { return .translateError }
         return context.stream ? .translateStream : .translateBody
+    }
+
+    /// Token usage of a same-schema response body that passed through.
+    public func usage(ofPassthrough body: [UInt8]) -> TokenUsage {
+        switch backend.schema {
+        case .anthropic:
+            return (try? AnthropicTranslator.response(toOpenAIChat: body, context: context).usage) ?? TokenUsage()
+        default:
+            return OpenAICompatible.usage(fromResponse: body) ?? TokenUsage()
+        }
     }
 
     /// The content type of what the client receives for `mode`.
@@ -225,7 +246,7 @@ public struct UpstreamExchange: Sendable {
         let hub: (body: [UInt8], usage: TokenUsage)
         switch backend.schema {
         case .openAI, .azureOpenAI:
-            hub = (body, OpenAIHub.usage(inResponse: body))
+            hub = (body, OpenAICompatible.usage(fromResponse: body) ?? TokenUsage())
         case .anthropic:
             hub = try AnthropicTranslator.response(toOpenAIChat: body, context: context)
         case .gemini, .vertexGemini:
@@ -266,12 +287,17 @@ public struct UpstreamExchange: Sendable {
         return (error.status, error.body(for: clientAPI))
     }
 
-    /// A streaming translator from this backend's stream to the client's API.
+    /// A streaming translator from this backend's stream to the client's API (for a same-schema
+    /// stream, a watcher that reads usage and passes the bytes on).
     public func makeStreamTranslator() throws(TranslateError) -> StreamTranslator {
+        if sameSchema, backend.schema == .anthropic {
+            return StreamTranslator(backend: .anthropicPassthrough(AnthropicToOpenAIStream(context: context)), client: nil)
+        }
         var backendStage: StreamTranslator.BackendStage
         switch backend.schema {
         case .openAI, .azureOpenAI:
-            backendStage = .openAI
+            // The hub needs the usage chunk for Anthropic clients; OpenAI clients see it only if asked.
+            backendStage = .openAI(OpenAIStreamUsageFilter(clientWantsUsage: context.includeUsage))
         case .anthropic:
             backendStage = .anthropic(AnthropicToOpenAIStream(context: context))
         case .gemini, .vertexGemini:
@@ -294,8 +320,10 @@ public struct UpstreamExchange: Sendable {
 /// Anthropic clients, the hub stream to Anthropic SSE. Only partial frames are buffered.
 public struct StreamTranslator: Sendable {
     public enum BackendStage: Sendable {
-        /// OpenAI and OpenAI-compatible streams are already hub SSE.
-        case openAI
+        /// OpenAI and OpenAI-compatible streams are already hub SSE; the filter reads usage.
+        case openAI(OpenAIStreamUsageFilter)
+        /// An Anthropic stream to an Anthropic client: passed on, translated only to read usage.
+        case anthropicPassthrough(AnthropicToOpenAIStream)
         case anthropic(AnthropicToOpenAIStream)
         case gemini(GeminiStream)
         case bedrock(BedrockConverseStreamTranslator)
@@ -303,8 +331,6 @@ public struct StreamTranslator: Sendable {
 
     var backend: BackendStage
     var client: OpenAIToAnthropicStream?
-    /// Usage seen in an OpenAI stream's final chunk (hub passthrough).
-    private var hubUsage = OpenAIStreamUsage()
 
     init(backend: BackendStage, client: OpenAIToAnthropicStream?) {
         self.backend = backend
@@ -315,9 +341,13 @@ public struct StreamTranslator: Sendable {
     public mutating func feed(_ chunk: [UInt8]) -> [UInt8] {
         let hub: [UInt8]
         switch backend {
-        case .openAI:
-            hubUsage.feed(chunk)
-            hub = chunk
+        case .openAI(var stage):
+            hub = stage.feed(chunk)
+            backend = .openAI(stage)
+        case .anthropicPassthrough(var stage):
+            _ = stage.feed(chunk)
+            backend = .anthropicPassthrough(stage)
+            return chunk
         case .anthropic(var stage):
             hub = stage.feed(chunk)
             backend = .anthropic(stage)
@@ -337,8 +367,13 @@ public struct StreamTranslator: Sendable {
     public mutating func finish() -> [UInt8] {
         var hub: [UInt8] = []
         switch backend {
-        case .openAI:
-            break
+        case .openAI(var stage):
+            hub = stage.finish()
+            backend = .openAI(stage)
+        case .anthropicPassthrough(var stage):
+            _ = stage.finish()
+            backend = .anthropicPassthrough(stage)
+            return []
         case .anthropic(var stage):
             hub = stage.finish()
             backend = .anthropic(stage)
@@ -359,7 +394,8 @@ public struct StreamTranslator: Sendable {
     /// Token usage reported by the stream so far.
     public var usage: TokenUsage {
         switch backend {
-        case .openAI: hubUsage.usage
+        case .openAI(let stage): stage.usage ?? TokenUsage()
+        case .anthropicPassthrough(let stage): stage.usage
         case .anthropic(let stage): stage.usage
         case .gemini(let stage): stage.usage
         case .bedrock(let stage): stage.usage

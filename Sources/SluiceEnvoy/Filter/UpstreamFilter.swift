@@ -75,6 +75,12 @@ final class UpstreamFilter: HTTPFilter {
     private var responseStatus = 0
     private var streamTranslator: StreamTranslator?
     private var signsWithSigV4 = false
+    /// A same-schema response body copied as it passes, to read its usage at the end (bounded).
+    private var meteredBody: [UInt8] = []
+    private var meteredBodyOverflowed = false
+    private var finalUsage = TokenUsage()
+    private var publishedUsage: TokenUsage?
+    private static let maxMeteredBodyBytes = 8 * 1024 * 1024
     private var awsErrorType: String?
 
     init(_ factory: UpstreamFilterFactory) { self.factory = factory }
@@ -199,6 +205,9 @@ final class UpstreamFilter: HTTPFilter {
         switch responseMode {
         case .passthrough:
             return .continue
+        case .passthroughMetered:
+            if endOfStream { publishUsage(stream, TokenUsage()) }
+            return .continue
         case .translateStream:
             do throws(TranslateError) {
                 streamTranslator = try exchange.makeStreamTranslator()
@@ -224,6 +233,20 @@ final class UpstreamFilter: HTTPFilter {
         switch responseMode {
         case .passthrough:
             return .continue
+        case .passthroughMetered:
+            if !meteredBodyOverflowed {
+                if meteredBody.count + stream.bodySize(.receivedResponse) > Self.maxMeteredBodyBytes {
+                    meteredBodyOverflowed = true
+                    meteredBody = []
+                } else {
+                    stream.appendBody(of: .receivedResponse, to: &meteredBody)
+                }
+            }
+            if endOfStream, let exchange {
+                publishUsage(stream, meteredBodyOverflowed ? TokenUsage() : exchange.usage(ofPassthrough: meteredBody))
+                meteredBody = []
+            }
+            return .continue
         case .translateStream:
             guard var translator = streamTranslator else { return .continue }
             var chunk: [UInt8] = []
@@ -233,6 +256,9 @@ final class UpstreamFilter: HTTPFilter {
             streamTranslator = translator
             stream.drainBody(.receivedResponse, Int.max)
             if !out.isEmpty { stream.appendToBody(.receivedResponse, out) }
+            // Publish as soon as usage is known: clients often hang up right after [DONE],
+            // before the upstream's end of stream arrives.
+            if endOfStream || translator.usage != publishedUsage { publishUsage(stream, translator.usage) }
             return .continue
         case .translateBody, .translateError:
             guard endOfStream else { return .stopIterationAndBuffer }
@@ -240,6 +266,7 @@ final class UpstreamFilter: HTTPFilter {
             stream.appendBody(of: .bufferedResponse, to: &body)
             stream.appendBody(of: .receivedResponse, to: &body)
             let translated = translateWhole(body: body)
+            publishUsage(stream, finalUsage)
             stream.drainBody(.bufferedResponse, Int.max)
             stream.drainBody(.receivedResponse, Int.max)
             stream.appendToBody(.receivedResponse, translated.body)
@@ -253,7 +280,9 @@ final class UpstreamFilter: HTTPFilter {
         guard let exchange else { return (responseStatus, body) }
         if responseMode == .translateBody {
             do throws(TranslateError) {
-                return (responseStatus, try exchange.translateResponse(body).body)
+                let translated = try exchange.translateResponse(body)
+                finalUsage = translated.usage
+                return (responseStatus, translated.body)
             } catch {
                 let failure = error.gatewayError
                 return (Int(failure.status), failure.body(for: exchange.clientAPI))
@@ -267,6 +296,17 @@ final class UpstreamFilter: HTTPFilter {
         stream.setHeader(":status", String(translated.status), in: .response)
         stream.setHeader("content-type", "application/json", in: .response)
         stream.setHeader("content-length", String(translated.body.count), in: .response)
+    }
+
+    /// Leaves this attempt's backend and token usage in dynamic metadata (namespace `sluice`) for
+    /// the downstream filter (metering, quotas) and access logs.
+    private func publishUsage(_ stream: EnvoyHTTPStream, _ usage: TokenUsage) {
+        publishedUsage = usage
+        if let backend { stream.setMetadata(namespace: "sluice", key: "backend", backend.name) }
+        stream.setMetadata(namespace: "sluice", key: "input_tokens", Double(usage.inputTokens))
+        stream.setMetadata(namespace: "sluice", key: "output_tokens", Double(usage.outputTokens))
+        stream.setMetadata(namespace: "sluice", key: "cached_input_tokens", Double(usage.cachedInputTokens))
+        stream.setMetadata(namespace: "sluice", key: "total_tokens", Double(usage.totalTokens))
     }
 
     /// Ends the attempt with an error in the client's shape.
