@@ -152,7 +152,8 @@ import Testing
         let body = Array(#"{ "model" : "gpt-4o", "messages": [{"role":"user","content":"\u00e9"}] }"#.utf8)
         #expect(try openAI.translateRequest(body) == Array(#"{ "model" : "gpt-4o-2024-08-06", "messages": [{"role":"user","content":"\u00e9"}] }"#.utf8))
         #expect(try !exchange(.openAI, model: "other").requestPlan().rewritesBody)
-        #expect(openAI.responseMode(status: 200, contentType: "application/json") == .passthrough)
+        #expect(openAI.responseMode(status: 200, contentType: "application/json") == .passthroughMetered)
+        #expect(openAI.responseMode(status: 429, contentType: "application/json") == .passthrough)
     }
 
     @Test func azurePlanUsesTheDeploymentPath() throws {
@@ -169,6 +170,7 @@ import Testing
         #expect(plan.setHeaders.contains { $0.name == "anthropic-version" })
         #expect(!plan.rewritesBody)
         #expect(anthropic.responseMode(status: 500, contentType: nil) == .passthrough)
+        #expect(anthropic.responseMode(status: 200, contentType: nil) == .passthroughMetered)
     }
 
     @Test func percentEncoding() {
