@@ -10,7 +10,12 @@ from harness import EchoUpstream, Envoy, free_port, gateway_bootstrap
 
 DEMO_KEY = "sk-sluice-demo"
 CONFIG = {
-    "api_keys": [{"name": "demo", "key": DEMO_KEY}, {"name": "retired", "key": "sk-retired", "disabled": True}],
+    "api_keys": [
+        {"name": "demo", "key": DEMO_KEY},
+        {"name": "retired", "key": "sk-retired", "revoked": True},
+        {"name": "old", "key": "sk-expired", "expires_at": 1000000000},
+        {"name": "limited", "key": "sk-limited", "team": "research", "models": ["gpt-4o-*"]},
+    ],
     "models": [
         {"id": "gpt-4o-mini", "owned_by": "openai", "created": 1721172741, "route": "echo"},
         {"id": "claude-sonnet-4-5", "owned_by": "anthropic", "route": "echo"},
@@ -33,7 +38,7 @@ def gateway(request):
 
 def test_module_loaded_with_matching_abi(gateway):
     assert "Dynamic module ABI version v0.2.0 matched" in gateway.logs()
-    assert "sluice: filter config loaded: 2 client keys, 2 models, 0 routing rules" in gateway.logs()
+    assert "sluice: filter config loaded: 4 client keys, 2 models, 0 routing rules" in gateway.logs()
 
 
 def test_models_listed_for_demo_key(gateway):
@@ -57,7 +62,8 @@ def test_models_with_x_api_key(gateway):
         ({}, "missing_api_key"),
         ({"Authorization": "Bearer sk-wrong"}, "invalid_api_key"),
         ({"Authorization": "Basic c2stc2x1aWNlLWRlbW8="}, "missing_api_key"),
-        ({"Authorization": "Bearer sk-retired"}, "api_key_disabled"),
+        ({"Authorization": "Bearer sk-retired"}, "api_key_revoked"),
+        ({"Authorization": "Bearer sk-expired"}, "api_key_expired"),
     ],
 )
 def test_unauthorised_gets_openai_401(gateway, headers, code):
@@ -69,6 +75,21 @@ def test_unauthorised_gets_openai_401(gateway, headers, code):
     assert body["error"]["code"] == code
     assert body["error"]["type"] == "invalid_request_error"
     assert r.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_model_outside_the_keys_allowance_gets_403(gateway):
+    ok = requests.post(f"{gateway.base}/v1/chat/completions", headers={"Authorization": "Bearer sk-limited"},
+                       json={"model": "gpt-4o-mini", "messages": []})
+    assert ok.status_code == 200
+    assert ok.json()["headers"].get("authorization") is None
+    refused = requests.post(f"{gateway.base}/v1/chat/completions", headers={"Authorization": "Bearer sk-limited"},
+                            json={"model": "claude-sonnet-4-5", "messages": []})
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "model_not_allowed"
+    anthropic_shape = requests.post(f"{gateway.base}/v1/messages", headers={"x-api-key": "sk-limited"},
+                                    json={"model": "claude-sonnet-4-5", "max_tokens": 5, "messages": []})
+    assert anthropic_shape.status_code == 403
+    assert anthropic_shape.json()["error"]["type"] == "permission_error"
 
 
 def test_anthropic_path_gets_anthropic_error_shape(gateway):

@@ -6,13 +6,19 @@ import Testing
     @Test func parsesKeysAndModels() throws {
         let config = try GatewayConfig.parse(Array("""
             {"api_keys":[{"name":"demo","key":"sk-sluice-demo"},
-                         {"name":"ci","key_sha256":"\(SHA256.hash("sk-ci").hex)","disabled":true}],
+                         {"name":"ci","key_sha256":"\(SHA256.hash("sk-ci").hex)","disabled":true,"team":"t",
+                          "models":["gpt-4o","claude-*"],"expires_at":1798761600}],
              "models":[{"id":"gpt-4o-mini","owned_by":"openai","created":1721172741},{"id":"local"}]}
             """.utf8))
         #expect(config.apiKeys.map(\.name) == ["demo", "ci"])
         #expect(config.apiKeys[0].sha256 == SHA256.hash("sk-sluice-demo"))
         #expect(config.apiKeys[1].sha256 == SHA256.hash("sk-ci"))
-        #expect(config.apiKeys[1].disabled)
+        #expect(config.apiKeys[1].revoked)
+        #expect(config.apiKeys[1].team == "t")
+        #expect(config.apiKeys[1].expiresAt == 1798761600)
+        #expect(config.apiKeys[1].allowedModels?.matches("claude-haiku") == true)
+        #expect(config.apiKeys[1].allowedModels?.matches("gpt-4o-mini") == false)
+        #expect(config.apiKeys[0].allowedModels == nil)
         #expect(config.models == [ModelConfig(id: "gpt-4o-mini", ownedBy: "openai", created: 1721172741), ModelConfig(id: "local")])
     }
 
@@ -36,6 +42,8 @@ import Testing
         (#"{"models":[{"id":"m","created":-1}]}"#, "models[0].created: must be between 0 and 8589934588, got -1"),
         (#"{"models":[{"id":"m"},{"id":"m"}]}"#, "models[1].id: duplicate model id 'm'"),
         (#"{"modles":[]}"#, "modles: unknown field"),
+        (#"{"api_keys":[{"name":"a","key":"x","models":["gp*t"]}]}"#, "api_keys[0].models[0]: must be a model name, or a prefix ending in a single '*'"),
+        (#"{"api_keys":[{"name":"a","key":"x","expires_at":"tomorrow"}]}"#, "api_keys[0].expires_at: expected an integer, got string"),
         (#"[]"#, "expected an object, got array"),
     ])
     func rejectsWithFieldPath(json: String, message: String) {

@@ -7,9 +7,14 @@ import Testing
         config: GatewayConfig(
             apiKeys: [
                 ClientKeyConfig(name: "demo", sha256: SHA256.hash("sk-sluice-demo")),
-                ClientKeyConfig(name: "old", sha256: SHA256.hash("sk-old"), disabled: true),
+                ClientKeyConfig(name: "old", sha256: SHA256.hash("sk-old"), revoked: true),
+                ClientKeyConfig(name: "temp", sha256: SHA256.hash("sk-temp"), expiresAt: 1_000),
+                ClientKeyConfig(
+                    name: "limited", sha256: SHA256.hash("sk-limited"), team: "research",
+                    allowedModels: ModelPatterns(["gpt-4o-mini", "claude-*"])),
             ],
-            models: [ModelConfig(id: "gpt-4o-mini", ownedBy: "openai", created: 1)]))
+            models: [ModelConfig(id: "gpt-4o-mini", ownedBy: "openai", created: 1, route: "openai")],
+            routes: [RouteRule(name: "anthropic", modelPrefix: "claude-"), RouteRule(name: "other", modelPrefix: "")]))
 
     func head(_ method: String, _ path: String, auth: String? = nil, apiKey: String? = nil) -> RequestHead {
         RequestHead(
@@ -45,23 +50,50 @@ import Testing
         ("Bearer sk-wrong", nil, "invalid_api_key"),
         ("Basic abc", nil, "missing_api_key"),
         ("Bearer", nil, "missing_api_key"),
-        ("Bearer sk-old", nil, "api_key_disabled"),
+        ("Bearer sk-old", nil, "api_key_revoked"),
+        ("Bearer sk-temp", nil, "api_key_expired"),
         (nil, "sk-nope", "invalid_api_key"),
     ] as [(String?, String?, String)])
     func refusesWithOpenAIError(auth: String?, apiKey: String?, code: String) throws {
-        guard case .reply(let reply, .unauthorized) = gateway.decide(head("POST", "/v1/chat/completions", auth: auth, apiKey: apiKey))
+        guard case .reply(let reply, .unauthorized) = gateway.decide(head("POST", "/v1/chat/completions", auth: auth, apiKey: apiKey), now: 2_000)
         else {
             Issue.record("expected 401")
             return
         }
         #expect(reply.status == 401)
         let body = try json(reply.body)
-        #expect(body["error"]?["code"] == .string(code))
+        #expect(body["error"]?["code"] == JSONValue.string(code))
         #expect(body["error"]?["type"] == "invalid_request_error")
         #expect(body["error"]?["message"]?.stringValue?.isEmpty == false)
         #expect(reply.headers.contains { $0.name == "www-authenticate" })
         // The presented key never appears in the error.
         #expect(!String(decoding: reply.body, as: UTF8.self).contains("sk-"))
+    }
+
+    @Test func keysExpireAtTheirTime() {
+        #expect(gateway.decide(head("POST", "/v1/chat/completions", auth: "Bearer sk-temp"), now: 999) == .forward(
+            consumer: Consumer(name: "temp"), endpoint: .chatCompletions))
+        guard case .reply(_, .unauthorized) = gateway.decide(head("POST", "/v1/chat/completions", auth: "Bearer sk-temp"), now: 1_000) else {
+            Issue.record("expected 401 at the expiry second")
+            return
+        }
+    }
+
+    @Test func allowedModelsAreEnforcedWith403() throws {
+        guard case .forward(let consumer, _) = gateway.decide(head("POST", "/v1/chat/completions", auth: "Bearer sk-limited")) else {
+            Issue.record("expected the key to be accepted")
+            return
+        }
+        #expect(consumer.team == "research")
+        let ok = gateway.route(body: Array(#"{"model":"claude-opus-4"}"#.utf8), endpoint: .chatCompletions, consumer: consumer) { _ in nil }
+        #expect((try? ok.get())?.route == "anthropic")
+        let refused = gateway.route(body: Array(#"{"model":"gpt-4o"}"#.utf8), endpoint: .chatCompletions, consumer: consumer) { _ in nil }
+        guard case .failure(let error) = refused else {
+            Issue.record("expected 403")
+            return
+        }
+        #expect(error.status == 403 && error.code == "model_not_allowed")
+        #expect(try JSONParser.parse(error.body(for: .anthropic))["error"]?["type"] == "permission_error")
     }
 
     @Test func anthropicClientsGetAnthropicErrors() throws {

@@ -92,9 +92,23 @@ public struct GatewayError: Error, Sendable, Equatable {
     }
 
     @inline(never)
-    public static func disabledKey() -> GatewayError {
+    public static func revokedKey() -> GatewayError {
         GatewayError(
-            status: 401, type: "invalid_request_error", code: "api_key_disabled",
-            message: "The API key provided has been disabled.")
+            status: 401, type: "invalid_request_error", code: "api_key_revoked",
+            message: "The API key provided has been revoked.")
+    }
+
+    @inline(never)
+    public static func expiredKey() -> GatewayError {
+        GatewayError(
+            status: 401, type: "invalid_request_error", code: "api_key_expired",
+            message: "The API key provided has expired.")
+    }
+
+    @inline(never)
+    public static func modelNotAllowed(_ model: String) -> GatewayError {
+        GatewayError(
+            status: 403, type: "invalid_request_error", code: "model_not_allowed",
+            message: "Your API key is not allowed to use the model `\(model)`.", param: "model")
     }
 }

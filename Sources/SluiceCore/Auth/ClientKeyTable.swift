@@ -4,13 +4,25 @@
 /// Who a request belongs to once its key checks out.
 public struct Consumer: Sendable, Equatable {
     public var name: String
+    public var team: String?
+    /// Models this consumer may use; nil = all.
+    public var allowedModels: ModelPatterns?
+
+    public init(name: String, team: String? = nil, allowedModels: ModelPatterns? = nil) {
+        self.name = name
+        self.team = team
+        self.allowedModels = allowedModels
+    }
+
+    public func mayUse(model: String) -> Bool { allowedModels?.matches(model) ?? true }
 }
 
 public enum KeyCheck: Sendable, Equatable {
     case accepted(Consumer)
     case missing
     case invalid
-    case disabled
+    case revoked
+    case expired
 }
 
 public struct ClientKeyTable: Sendable {
@@ -24,12 +36,14 @@ public struct ClientKeyTable: Sendable {
 
     public var isEmpty: Bool { byHash.isEmpty }
 
-    /// Checks a presented key (the raw bytes after `Bearer `, or of `x-api-key`).
-    public func check(_ presented: [UInt8]) -> KeyCheck {
+    /// Checks a presented key (the raw bytes after `Bearer `, or of `x-api-key`) at `now` (Unix seconds).
+    public func check(_ presented: [UInt8], now: Int64) -> KeyCheck {
         guard !presented.isEmpty else { return .missing }
         let digest = SHA256.hash(presented)
         guard let entry = byHash[digest], entry.sha256.constantTimeEquals(digest) else { return .invalid }
-        return entry.disabled ? .disabled : .accepted(Consumer(name: entry.name))
+        if entry.revoked { return .revoked }
+        if let expiresAt = entry.expiresAt, now >= expiresAt { return .expired }
+        return .accepted(Consumer(name: entry.name, team: entry.team, allowedModels: entry.allowedModels))
     }
 }
 

@@ -2,7 +2,8 @@
 //
 // {
 //   "api_keys": [ { "name": "demo", "key": "sk-sluice-demo" },
-//                 { "name": "ci", "key_sha256": "<64 hex chars>", "disabled": false } ],
+//                 { "name": "ci", "key_sha256": "<64 hex chars>", "team": "platform",
+//                   "models": ["gpt-4o-mini", "claude-*"], "expires_at": 1798761600, "revoked": false } ],
 //   "models":   [ { "id": "gpt-4o-mini", "owned_by": "openai", "created": 1715367049, "route": "openai" } ],
 //   "routes":   [ { "name": "anthropic", "model_prefix": "claude-" },
 //                 { "name": "tenant-a", "models": ["gpt-4o"], "headers": { "x-tenant": "a" } } ],
@@ -13,16 +14,44 @@
 // request header before asking Envoy to re-run route matching; Envoy's route table maps it to
 // the backend cluster(s). Rules are tried in order after the listed models' own routes.
 
-/// One client key as configured. A plaintext `key` is hashed at load and never kept.
+/// One client (virtual) key as configured. A plaintext `key` is hashed at load and never kept.
 public struct ClientKeyConfig: Sendable, Equatable {
     public var name: String
     public var sha256: SHA256Digest
-    public var disabled: Bool
+    /// Revoked keys are refused with 401 (`disabled` is accepted as a synonym in the config).
+    public var revoked: Bool
+    /// The team the key's consumer belongs to (team quotas and metrics), if any.
+    public var team: String?
+    /// Models the key may use; nil = all. A trailing `*` matches a prefix (`claude-*`).
+    public var allowedModels: ModelPatterns?
+    /// Unix seconds after which the key is refused (nil = never).
+    public var expiresAt: Int64?
 
-    public init(name: String, sha256: SHA256Digest, disabled: Bool = false) {
+    public init(
+        name: String, sha256: SHA256Digest, revoked: Bool = false, team: String? = nil, allowedModels: ModelPatterns? = nil,
+        expiresAt: Int64? = nil
+    ) {
         self.name = name
         self.sha256 = sha256
-        self.disabled = disabled
+        self.revoked = revoked
+        self.team = team
+        self.allowedModels = allowedModels
+        self.expiresAt = expiresAt
+    }
+}
+
+/// Model names or prefixes (`gpt-4o`, `claude-*`, `*`).
+public struct ModelPatterns: Sendable, Equatable {
+    public var exact: Set<String>
+    public var prefixes: [String]
+
+    public init(_ patterns: [String]) {
+        exact = Set(patterns.filter { !$0.hasSuffix("*") })
+        prefixes = patterns.filter { $0.hasSuffix("*") }.map { String($0.dropLast()) }
+    }
+
+    public func matches(_ model: String) -> Bool {
+        exact.contains(model) || prefixes.contains { model.hasPrefix($0) }
     }
 }
 
@@ -104,8 +133,24 @@ public struct GatewayConfig: Sendable, Equatable {
             guard keyHashes.insert(digest).inserted else {
                 throw ConfigError(path: entry.path, problem: "the same key is configured twice")
             }
+            let revoked = try entry.optionalBool("revoked") ?? false
             let disabled = try entry.optionalBool("disabled") ?? false
-            config.apiKeys.append(ClientKeyConfig(name: name, sha256: digest, disabled: disabled))
+            let team = try entry.optionalString("team")
+            if let team, team.isEmpty { throw ConfigError(path: entry.childPath("team"), problem: "must not be empty") }
+            var allowed: ModelPatterns?
+            if let models = try entry.optionalStringArray("models") {
+                if let blank = models.firstIndex(where: { $0.isEmpty || $0.dropLast().contains("*") }) {
+                    throw ConfigError(
+                        path: "\(entry.childPath("models"))[\(blank)]",
+                        problem: "must be a model name, or a prefix ending in a single '*'")
+                }
+                allowed = ModelPatterns(models)
+            }
+            let expiresAt = try entry.optionalInt("expires_at", in: 0...253_402_300_799)
+            config.apiKeys.append(
+                ClientKeyConfig(
+                    name: name, sha256: digest, revoked: revoked || disabled, team: team, allowedModels: allowed,
+                    expiresAt: expiresAt))
         }
 
         var modelIDs: Set<String> = []

@@ -149,20 +149,25 @@ public final class Gateway: Sendable {
 
     /// Reads the buffered body of an authorised request and picks its route.
     /// - Parameter header: reads a request header by lower-case name.
-    public func route(body: [UInt8], endpoint: Endpoint, header: (String) -> String?) -> Result<RoutedRequest, GatewayError> {
+    public func route(
+        body: [UInt8], endpoint: Endpoint, consumer: Consumer, header: (String) -> String?
+    ) -> Result<RoutedRequest, GatewayError> {
         let summary: RequestSummary
         do {
             summary = try RequestSummary.read(body, endpoint: endpoint)
         } catch {
             return .failure(error)
         }
+        guard consumer.mayUse(model: summary.model) else { return .failure(.modelNotAllowed(summary.model)) }
         guard let route = router.route(model: summary.model, header: header) else {
             return .failure(.modelNotFound(summary.model))
         }
         return .success(RoutedRequest(summary: summary, route: route))
     }
 
-    public func decide(_ head: RequestHead) -> RequestDecision {
+    /// Authenticates the request and answers what the gateway answers itself.
+    /// - Parameter now: Unix seconds, for key expiry.
+    public func decide(_ head: RequestHead, now: Int64 = 0) -> RequestDecision {
         let endpoint = Endpoint.classify(method: head.method, path: head.path)
         let api = endpoint.clientAPI
 
@@ -173,7 +178,7 @@ public final class Gateway: Sendable {
         guard let presented else {
             return .reply(.error(.missingKey(), for: api, details: "sluice_missing_api_key"), outcome: .unauthorized)
         }
-        switch keys.check(presented) {
+        switch keys.check(presented, now: now) {
         case .accepted(let consumer):
             if endpoint == .listModels {
                 return .reply(.json(status: 200, body: modelListBody, details: "sluice_models_listed"), outcome: .modelsListed)
@@ -183,8 +188,10 @@ public final class Gateway: Sendable {
             return .reply(.error(.missingKey(), for: api, details: "sluice_missing_api_key"), outcome: .unauthorized)
         case .invalid:
             return .reply(.error(.invalidKey(), for: api, details: "sluice_invalid_api_key"), outcome: .unauthorized)
-        case .disabled:
-            return .reply(.error(.disabledKey(), for: api, details: "sluice_api_key_disabled"), outcome: .unauthorized)
+        case .revoked:
+            return .reply(.error(.revokedKey(), for: api, details: "sluice_api_key_revoked"), outcome: .unauthorized)
+        case .expired:
+            return .reply(.error(.expiredKey(), for: api, details: "sluice_api_key_expired"), outcome: .unauthorized)
         }
     }
 }

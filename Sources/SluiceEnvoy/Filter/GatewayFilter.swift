@@ -18,6 +18,7 @@ struct GatewayMetrics {
 enum RequestMetadata {
     static let namespace: StaticString = "sluice"
     static let consumer: StaticString = "consumer"
+    static let team: StaticString = "team"
     static let endpoint: StaticString = "endpoint"
     static let model: StaticString = "model"
     static let route: StaticString = "route"
@@ -62,6 +63,8 @@ final class GatewayFilter: HTTPFilter {
     private var endpoint: Endpoint = .other
     /// True while the body is being buffered to find the model.
     private var awaitingBody = false
+    /// Who the request belongs to, once authorised.
+    private var consumer = Consumer(name: "")
 
     init(_ factory: GatewayFilterFactory) { self.factory = factory }
 
@@ -72,12 +75,14 @@ final class GatewayFilter: HTTPFilter {
             authorization: stream.withHeader("authorization") { $0.map { Array($0) } },
             apiKey: stream.withHeader("x-api-key") { $0.map { Array($0) } }
         )
-        switch factory.gateway.decide(head) {
+        switch factory.gateway.decide(head, now: WallClock.unixSeconds()) {
         case .forward(let consumer, let endpoint):
+            self.consumer = consumer
             // The client's gateway key must never reach a provider.
             stream.removeHeader("authorization")
             stream.removeHeader("x-api-key")
             stream.setMetadata(namespace: RequestMetadata.namespace, key: RequestMetadata.consumer, consumer.name)
+            if let team = consumer.team { stream.setMetadata(namespace: RequestMetadata.namespace, key: RequestMetadata.team, team) }
             self.endpoint = endpoint
             guard endpoint.routesOnBody else {
                 stream.increment(factory.metrics.requests, labels: ["forwarded"])
@@ -131,7 +136,7 @@ final class GatewayFilter: HTTPFilter {
     /// Picks the route from the complete body; false after sending an error reply.
     private func route(_ stream: EnvoyHTTPStream, body: [UInt8]) -> Bool {
         awaitingBody = false
-        let routed = factory.gateway.route(body: body, endpoint: endpoint) { name in stream.header(name) }
+        let routed = factory.gateway.route(body: body, endpoint: endpoint, consumer: consumer) { name in stream.header(name) }
         switch routed {
         case .failure(let error):
             reject(stream, error)
