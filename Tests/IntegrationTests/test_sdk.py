@@ -126,6 +126,40 @@ def test_token_usage_reaches_the_access_log(oai, gateway, model):
     assert fields["backend"] != "-", line
 
 
+def prometheus_value(text: str, name: str, **labels) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        if all(f'{key}="{value}"' in line for key, value in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "claude-sonnet-4-6", "bedrock-claude-haiku", "gemini-2.5-flash"])
+def test_genai_token_metrics_equal_what_clients_were_told(oai, gateway, model):
+    import time
+
+    name = "envoy_sluice_gen_ai_client_tokens_total"
+    before = gateway.envoy.prometheus()
+    told_in = told_out = 0
+    for i in range(3):
+        r = oai.chat.completions.create(model=model, messages=[{"role": "user", "content": f"metric run {i} " * (i + 1)}], max_tokens=32)
+        told_in += r.usage.prompt_tokens
+        told_out += r.usage.completion_tokens
+    deadline = time.time() + 5
+    while True:
+        after = gateway.envoy.prometheus()
+        got_in = prometheus_value(after, name, gen_ai_request_model=model, gen_ai_token_type="input") - prometheus_value(before, name, gen_ai_request_model=model, gen_ai_token_type="input")
+        got_out = prometheus_value(after, name, gen_ai_request_model=model, gen_ai_token_type="output") - prometheus_value(before, name, gen_ai_request_model=model, gen_ai_token_type="output")
+        if (got_in, got_out) == (told_in, told_out) or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    assert (got_in, got_out) == (told_in, told_out)
+    assert 'gen_ai_operation_name="chat"' in after and 'consumer="demo"' in after
+    assert "envoy_sluice_gen_ai_server_request_duration_ms_bucket" in after
+
+
 @pytest.mark.parametrize("model", CHAT_MODELS)
 def test_openai_sdk_tools_round_trip(oai, model):
     messages = [{"role": "user", "content": "What is the weather in Paris?"}]

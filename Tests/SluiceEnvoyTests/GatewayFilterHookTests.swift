@@ -21,8 +21,12 @@ let demoConfig = #"""
     @Test func definesItsCounterAtConfigTime() {
         let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: demoConfig)
         #expect(chain.loaded)
-        #expect(chain.config.metrics.map(\.name) == ["requests_total"])
+        #expect(chain.config.metrics.map(\.name) == [
+            "requests_total", "gen_ai_client_token_usage", "gen_ai_client_tokens_total", "gen_ai_server_request_duration_ms",
+            "gen_ai_server_time_to_first_token_ms", "gen_ai_server_time_per_output_token_us", "gen_ai_client_errors_total",
+        ])
         #expect(chain.config.metrics.first?.labelNames == ["outcome"])
+        #expect(chain.config.metrics[1].labelNames.last == "gen_ai_token_type")
     }
 
     @Test func answersModelsLocally() throws {
@@ -146,6 +150,37 @@ let demoConfig = #"""
             chain.newStream([(":method", "POST"), (":path", "/v1/chat/completions"), ("authorization", "Bearer sk-sluice-demo")]))
         #expect(driver.requestHeaders(endOfStream: true) == 1)
         #expect(driver.stream.localReply?.status == 400)
+    }
+
+    @Test func genAIMetricsRecordedAtStreamComplete() throws {
+        let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: demoConfig)
+        let driver = try post(chain, body: #"{"model":"gpt-4o-mini","stream":true}"#)
+        // What the upstream filter leaves in metadata for its attempt.
+        driver.stream.dynamicMetadata["sluice", default: [:]]["provider"] = .string("openai")
+        driver.stream.dynamicMetadata["sluice", default: [:]]["response_model"] = .string("gpt-4o-mini-2024-07-18")
+        driver.stream.dynamicMetadata["sluice", default: [:]]["input_tokens"] = .number(12)
+        driver.stream.dynamicMetadata["sluice", default: [:]]["output_tokens"] = .number(5)
+        driver.responseHeaders([(":status", "200")])
+        driver.responseBody(Array("data: x\n\n".utf8), endOfStream: true)
+        driver.streamComplete()
+        let labels = ["chat", "openai", "gpt-4o-mini", "gpt-4o-mini-2024-07-18", "demo"]
+        #expect(chain.config.value("gen_ai_client_tokens_total", labels: labels + ["input"]) == 12)
+        #expect(chain.config.value("gen_ai_client_tokens_total", labels: labels + ["output"]) == 5)
+        let usage = try #require(chain.config.metrics.first { $0.name == "gen_ai_client_token_usage" })
+        #expect(usage.samples[labels + ["output"]] == [5])
+        let ttft = try #require(chain.config.metrics.first { $0.name == "gen_ai_server_time_to_first_token_ms" })
+        #expect(ttft.samples[labels]?.count == 1)
+        // A second completion does not count twice.
+        driver.streamComplete()
+        #expect(chain.config.value("gen_ai_client_tokens_total", labels: labels + ["input"]) == 12)
+    }
+
+    @Test func failedCallsCountAsErrors() throws {
+        let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: demoConfig)
+        let driver = try post(chain, body: #"{"model":"gpt-4o-mini"}"#)
+        driver.responseHeaders([(":status", "429")])
+        driver.streamComplete()
+        #expect(chain.config.value("gen_ai_client_errors_total", labels: ["chat", "gpt-4o-mini", "demo", "429"]) == 1)
     }
 
     @Test func invalidConfigIsRefusedWithTheFieldNamed() {

@@ -52,6 +52,17 @@ public enum Endpoint: Sendable, Equatable {
         }
     }
 
+    /// `gen_ai.operation.name` of the OpenTelemetry GenAI conventions.
+    public var operationName: String {
+        switch self {
+        case .chatCompletions, .anthropicMessages: "chat"
+        case .completions: "text_completion"
+        case .embeddings: "embeddings"
+        case .listModels: "list_models"
+        case .other: "other"
+        }
+    }
+
     public init?(name: String) {
         switch name {
         case "models": self = .listModels

@@ -3,13 +3,38 @@
 // client's own credentials are removed before anything goes upstream.
 internal import SluiceCore
 
-/// Metric ids defined once per config (Envoy stats, `metrics_namespace` prefix).
+/// Metric ids defined once per config (Envoy stats under the `metrics_namespace` prefix). Names
+/// and labels follow the OpenTelemetry GenAI semantic conventions, with `_` for `.` as
+/// Prometheus requires (`gen_ai.client.token.usage` -> `gen_ai_client_token_usage`).
 struct GatewayMetrics {
-    /// `requests_total{outcome}`: outcome is forwarded, routed, models_listed, unauthorized or rejected.
+    /// `requests_total{outcome}`: forwarded, routed, models_listed, unauthorized or rejected.
     let requests: CounterID
+    /// Tokens per request, by type (input/output): `gen_ai.client.token.usage`.
+    let tokenUsage: HistogramID
+    /// Running token totals with the same labels, for exact accounting and rates.
+    let tokens: CounterID
+    /// `gen_ai.server.request.duration`, in milliseconds.
+    let requestDuration: HistogramID
+    /// `gen_ai.server.time_to_first_token`, in milliseconds (streams).
+    let timeToFirstToken: HistogramID
+    /// `gen_ai.server.time_per_output_token`, in microseconds (streams).
+    let timePerOutputToken: HistogramID
+    /// Failed LLM calls by `error.type` (the HTTP status class or the gateway's error code).
+    let errors: CounterID
+
+    static let labels = [
+        "gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_response_model", "consumer",
+    ]
 
     init(_ handle: FilterConfigHandle) throws(MetricError) {
         requests = try handle.defineCounter("requests_total", labels: ["outcome"])
+        tokenUsage = try handle.defineHistogram("gen_ai_client_token_usage", labels: Self.labels + ["gen_ai_token_type"])
+        tokens = try handle.defineCounter("gen_ai_client_tokens_total", labels: Self.labels + ["gen_ai_token_type"])
+        requestDuration = try handle.defineHistogram("gen_ai_server_request_duration_ms", labels: Self.labels)
+        timeToFirstToken = try handle.defineHistogram("gen_ai_server_time_to_first_token_ms", labels: Self.labels)
+        timePerOutputToken = try handle.defineHistogram("gen_ai_server_time_per_output_token_us", labels: Self.labels)
+        errors = try handle.defineCounter(
+            "gen_ai_client_errors_total", labels: ["gen_ai_operation_name", "gen_ai_request_model", "consumer", "error_type"])
     }
 }
 
@@ -65,6 +90,11 @@ final class GatewayFilter: HTTPFilter {
     private var awaitingBody = false
     /// Who the request belongs to, once authorised.
     private var consumer = Consumer(name: "")
+    /// The routed request, for metrics at the end of the stream.
+    private var routed: RoutedRequest?
+    private var startedAtMicros: Int64 = 0
+    private var firstByteAtMicros: Int64?
+    private var responseStatus = 0
 
     init(_ factory: GatewayFilterFactory) { self.factory = factory }
 
@@ -133,15 +163,62 @@ final class GatewayFilter: HTTPFilter {
         return route(stream, body: body) ? .continue : .stopIteration
     }
 
+    override func onResponseHeaders(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> HeadersStatus {
+        if routed != nil { responseStatus = stream.header(":status", in: .response).flatMap(Int.init) ?? 0 }
+        return .continue
+    }
+
+    override func onResponseBody(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> BodyStatus {
+        if routed != nil, firstByteAtMicros == nil, stream.bodySize(.receivedResponse) > 0 {
+            firstByteAtMicros = WallClock.unixMicros()
+        }
+        return .continue
+    }
+
+    /// Records the GenAI metrics of a routed request once it is over (success, error or reset).
+    override func onStreamComplete(_ stream: EnvoyHTTPStream) {
+        guard let routed else { return }
+        self.routed = nil
+        let metrics = factory.metrics
+        let ns = "sluice"
+        let provider = stream.metadataString(.dynamic, namespace: ns, key: "provider") ?? "none"
+        let responseModel = stream.metadataString(.dynamic, namespace: ns, key: "response_model") ?? routed.summary.model
+        let labels = [endpoint.operationName, provider, routed.summary.model, responseModel, consumer.name]
+        if responseStatus == 0 || responseStatus >= 400 {
+            let errorType = responseStatus == 0 ? "no_response" : String(responseStatus)
+            stream.increment(metrics.errors, labels: [endpoint.operationName, routed.summary.model, consumer.name, errorType])
+        }
+        let input = UInt64(clamping: Int64(stream.metadataNumber(.dynamic, namespace: ns, key: "input_tokens") ?? 0))
+        let output = UInt64(clamping: Int64(stream.metadataNumber(.dynamic, namespace: ns, key: "output_tokens") ?? 0))
+        if input > 0 || output > 0 {
+            stream.record(metrics.tokenUsage, input, labels: labels + ["input"])
+            stream.record(metrics.tokenUsage, output, labels: labels + ["output"])
+            stream.increment(metrics.tokens, labels: labels + ["input"], by: input)
+            stream.increment(metrics.tokens, labels: labels + ["output"], by: output)
+        }
+        let now = WallClock.unixMicros()
+        let duration = max(0, now - startedAtMicros)
+        stream.record(metrics.requestDuration, UInt64(duration / 1000), labels: labels)
+        if routed.summary.stream, let first = firstByteAtMicros {
+            let ttft = max(0, first - startedAtMicros)
+            stream.record(metrics.timeToFirstToken, UInt64(ttft / 1000), labels: labels)
+            if output > 1 {
+                stream.record(metrics.timePerOutputToken, UInt64(max(0, duration - ttft)) / (output - 1), labels: labels)
+            }
+        }
+    }
+
     /// Picks the route from the complete body; false after sending an error reply.
     private func route(_ stream: EnvoyHTTPStream, body: [UInt8]) -> Bool {
         awaitingBody = false
-        let routed = factory.gateway.route(body: body, endpoint: endpoint, consumer: consumer) { name in stream.header(name) }
-        switch routed {
+        let result = factory.gateway.route(body: body, endpoint: endpoint, consumer: consumer) { name in stream.header(name) }
+        switch result {
         case .failure(let error):
             reject(stream, error)
             return false
         case .success(let request):
+            self.routed = request
+            startedAtMicros = WallClock.unixMicros()
             stream.setHeader("x-sluice-route", request.route)
             stream.setMetadata(namespace: RequestMetadata.namespace, key: RequestMetadata.model, request.summary.model)
             stream.setMetadata(namespace: RequestMetadata.namespace, key: RequestMetadata.route, request.route)

@@ -302,7 +302,11 @@ final class UpstreamFilter: HTTPFilter {
     /// the downstream filter (metering, quotas) and access logs.
     private func publishUsage(_ stream: EnvoyHTTPStream, _ usage: TokenUsage) {
         publishedUsage = usage
-        if let backend { stream.setMetadata(namespace: "sluice", key: "backend", backend.name) }
+        if let backend {
+            stream.setMetadata(namespace: "sluice", key: "backend", backend.name)
+            stream.setMetadata(namespace: "sluice", key: "provider", backend.schema.rawValue)
+        }
+        if let exchange { stream.setMetadata(namespace: "sluice", key: "response_model", exchange.context.upstreamModel) }
         stream.setMetadata(namespace: "sluice", key: "input_tokens", Double(usage.inputTokens))
         stream.setMetadata(namespace: "sluice", key: "output_tokens", Double(usage.outputTokens))
         stream.setMetadata(namespace: "sluice", key: "cached_input_tokens", Double(usage.cachedInputTokens))

@@ -10,4 +10,11 @@ enum WallClock {
         clock_gettime(CLOCK_REALTIME, &now)
         return Int64(now.tv_sec)
     }
+
+    /// Microseconds since the Unix epoch (durations of requests).
+    static func unixMicros() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) &* 1_000_000 &+ Int64(now.tv_nsec / 1000)
+    }
 }
