@@ -16,8 +16,9 @@
 // token) costs `window / limit` of time; the bucket's debt at `now` is `max(0, tat - now)` and
 // `used = ceil(debt × limit / window)`. A reservation of `n` units succeeds when the debt after it
 // stays within one window. Nanoseconds keep the cost of a unit exact for every limit that divides
-// 6×10¹⁰ (all the round numbers people configure); other limits round each cost up, which only ever
-// errs towards admitting less.
+// 6×10¹⁰ (all the round numbers people configure); other limits round each cost up by under a
+// nanosecond, which only ever errs towards admitting less (the last unit of a full burst may wait
+// a few nanoseconds, reported as 1ms).
 //
 // Memory ordering: each counter is one self-contained atomic word and no other memory is published
 // through it, so relaxed ordering suffices; all read-modify-writes of one atomic are totally ordered.
@@ -89,7 +90,10 @@ public final class RateCounter: Sendable {
             let next = Self.saturatingAdd(max(current, nowNanos), cost)
             let debt = next - nowNanos  // next >= nowNanos >= 0: cannot overflow
             if debt > Self.windowNanos {
-                return .denied(used: used(tat: current, nowNanos: nowNanos), retryAfterNanos: debt - Self.windowNanos)
+                // Rounded up: "Used 599.01, Requested 1, Limit 600" must not read as if it fitted.
+                return .denied(
+                    used: used(tat: current, nowNanos: nowNanos, roundingUp: true),
+                    retryAfterNanos: debt - Self.windowNanos)
             }
             let (exchanged, original) = theoreticalArrival.compareExchange(
                 expected: current, desired: next, ordering: .relaxed)
@@ -127,16 +131,17 @@ public final class RateCounter: Sendable {
 
     /// Units in the bucket at `nowNanos` (rounded up).
     public func used(nowNanos: Int64) -> Int64 {
-        used(tat: theoreticalArrival.load(ordering: .relaxed), nowNanos: nowNanos)
+        used(tat: theoreticalArrival.load(ordering: .relaxed), nowNanos: max(0, nowNanos))
     }
 
     /// Nanoseconds of debt at `nowNanos`: the time until the bucket is empty again.
     public func debtNanos(nowNanos: Int64) -> Int64 {
-        max(0, theoreticalArrival.load(ordering: .relaxed) - nowNanos)
+        max(0, theoreticalArrival.load(ordering: .relaxed) - max(0, nowNanos))
     }
 
     /// Limit, remaining and reset at `nowNanos`, as the `x-ratelimit-*` headers report them.
     public func status(nowNanos: Int64) -> RateLimitStatus {
+        let nowNanos = max(0, nowNanos)
         let tat = theoreticalArrival.load(ordering: .relaxed)
         let used = used(tat: tat, nowNanos: nowNanos)
         return RateLimitStatus(
@@ -144,14 +149,17 @@ public final class RateCounter: Sendable {
             resetMillis: QuotaDuration.millis(ceilingNanos: max(0, tat - nowNanos)))
     }
 
-    private func used(tat: Int64, nowNanos: Int64) -> Int64 {
-        let debt = tat - nowNanos
+    /// `debt × limit / window`, by default rounded to the nearest unit: costs are rounded up per
+    /// reservation, so rounding up again here would report a unit more than was reserved.
+    private func used(tat: Int64, nowNanos: Int64, roundingUp: Bool = false) -> Int64 {
+        let debt = tat - nowNanos  // tat >= 0 and nowNanos >= 0: cannot overflow
         guard debt > 0 else { return 0 }
         let product = UInt64(debt).multipliedFullWidth(by: UInt64(limit))
         let window = UInt64(Self.windowNanos)
         guard product.high < window else { return Int64.max }
         let (quotient, remainder) = window.dividingFullWidth(product)
-        let rounded = quotient.addingReportingOverflow(remainder > 0 ? 1 : 0)
+        let roundUp = roundingUp ? remainder > 0 : remainder >= window / 2
+        let rounded = quotient.addingReportingOverflow(roundUp ? 1 : 0)
         guard !rounded.overflow, rounded.partialValue <= UInt64(Int64.max) else { return Int64.max }
         return Int64(rounded.partialValue)
     }

@@ -313,7 +313,8 @@ public final class LocalQuotaStore: QuotaStore {
         let counters = scopes[scope]
         let instant = QuotaInstant(millis: now)
         return (
-            counters?.budgetDay?.spent(nowMillis: instant.millis), counters?.budgetMonth?.spent(nowMillis: instant.millis)
+            counters?.budgetDay?.spent(nowMillis: instant.millis),
+            counters?.budgetMonth?.spent(nowMillis: instant.millis)
         )
     }
 

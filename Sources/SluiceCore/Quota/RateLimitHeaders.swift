@@ -33,7 +33,9 @@ public struct RateLimitHeaders: Sendable, Equatable {
     /// Keeps whichever of `current` and `candidate` has less room left.
     static func tighter(_ current: RateLimitStatus?, _ candidate: RateLimitStatus) -> RateLimitStatus {
         guard let current else { return candidate }
-        if candidate.remaining != current.remaining { return candidate.remaining < current.remaining ? candidate : current }
+        if candidate.remaining != current.remaining {
+            return candidate.remaining < current.remaining ? candidate : current
+        }
         return candidate.resetMillis > current.resetMillis ? candidate : current
     }
 

@@ -81,7 +81,8 @@ public enum UTCCalendar {
         let date = civil(ofMillis: millis)
         let next =
             date.month == 12
-            ? CivilDate(year: date.year + 1, month: 1, day: 1) : CivilDate(year: date.year, month: date.month + 1, day: 1)
+            ? CivilDate(year: date.year + 1, month: 1, day: 1)
+            : CivilDate(year: date.year, month: date.month + 1, day: 1)
         return days(fromCivil: next) * millisPerDay
     }
 }
