@@ -115,17 +115,71 @@ import Testing
         }
     }
 
-    @Test func hostileAmountsAndTimesDoNotTrap() {
-        let counter = RateCounter(limit: 1)
-        _ = counter.reserve(Int64.max, nowNanos: Int64.max)
-        _ = counter.reserve(1, nowNanos: Int64.min)
-        counter.settle(reservedCost: Int64.min, actual: Int64.max, nowNanos: Int64.max)
-        counter.settle(reservedCost: Int64.max, actual: Int64.min, nowNanos: 0)
-        counter.adjust(by: Int64.max, nowNanos: Int64.max)
-        counter.adjust(by: Int64.min, nowNanos: Int64.min)
-        _ = counter.status(nowNanos: Int64.min)
-        _ = counter.status(nowNanos: Int64.max)
-        #expect(counter.cost(of: Int64.max) == RateCounter.maxCost)
+    /// Extreme amounts, times and usage through every public entry point; in an exit test so a
+    /// trap fails this test alone instead of the whole suite.
+    @Test func hostileAmountsAndTimesDoNotTrap() async {
+        await #expect(processExitsWith: .success) {
+            let extremes: [Int64] = [Int64.min, Int64.min + 1, -1, 0, 1, 1 << 40, 1 << 62, Int64.max - 1, Int64.max]
+            for limit in extremes {
+                let counter = RateCounter(limit: limit)
+                let budget = BudgetCounter(period: limit % 2 == 0 ? .day : .month)
+                for amount in extremes {
+                    for now in extremes {
+                        _ = counter.reserve(amount, nowNanos: now)
+                        counter.settle(reservedCost: amount, actual: now, nowNanos: now)
+                        counter.adjust(by: amount, nowNanos: now)
+                        _ = counter.status(nowNanos: now)
+                        _ = counter.used(nowNanos: now)
+                        _ = counter.debtNanos(nowNanos: now)
+                        _ = counter.cost(of: amount)
+                        _ = budget.reserve(amount, limitMicros: limit, nowMillis: now)
+                        budget.settle(window: limit, reserved: amount, actual: now, nowMillis: now)
+                        _ = budget.spent(nowMillis: now)
+                    }
+                    _ = QuotaDuration.format(millis: amount)
+                    _ = QuotaDuration.retryAfterSeconds(millis: amount)
+                    _ = Dollars.format(micros: amount)
+                    _ = UTCCalendar.civil(fromDays: amount)
+                    _ = UTCCalendar.civil(ofMillis: amount)
+                    _ = UTCCalendar.month(ofMillis: amount)
+                    _ = UTCCalendar.startOfNextDay(afterMillis: amount)
+                    _ = UTCCalendar.startOfNextMonth(afterMillis: amount)
+                    _ = UTCCalendar.days(fromCivil: CivilDate(year: amount, month: limit, day: amount))
+                    _ = PriceTable.micros(fromDollars: Double(amount) * 1e6)
+                }
+            }
+            let store = LocalQuotaStore(limits: [
+                .key("k"): QuotaLimits(
+                    requestsPerMinute: 1, tokensPerMinute: 1, inputTokensPerMinute: 1, outputTokensPerMinute: 1,
+                    budgetMicrosPerDay: 0, budgetMicrosPerMonth: 1),
+                .model("m"): QuotaLimits(tokensPerMinute: QuotaLimits.maxTokensPerMinute),
+            ])
+            let price = ModelPrice(
+                inputMicrosPerMillion: Int64.max, cachedInputMicrosPerMillion: Int64.min,
+                cacheWriteMicrosPerMillion: 1, outputMicrosPerMillion: ModelPrice.maxMicrosPerMillion)
+            for value in [Int.min, -1, 0, 1, Int.max] {
+                let usage = TokenUsage(
+                    inputTokens: value, outputTokens: value, cachedInputTokens: ~value, cacheWriteInputTokens: value,
+                    reasoningTokens: value)
+                _ = price.cost(usage)
+                let estimate = QuotaEstimate(
+                    bodyByteCount: value, maxTokens: value, defaultMaxTokens: value, price: price)
+                for now in [Int64.min, 0, Int64.max] {
+                    for key in ["k", "other"] {
+                        let request = QuotaRequest(key: key, team: "t", model: "m", estimate: estimate)
+                        switch store.admit(request, now: now) {
+                        case .admitted(let ticket):
+                            store.settle(ticket, actual: usage, costMicros: Int64(value), now: now)
+                            store.release(ticket, now: now)
+                        case .denied(let denial):
+                            _ = denial.headers.fields
+                            _ = denial.error.body(for: .openAI)
+                        }
+                        _ = store.rateLimitHeaders(for: request, now: now).fields
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -169,11 +223,17 @@ import Testing
         (2400, 2, 29), (2025, 4, 30), (2025, 12, 31),
     ])
     func lastDayOfFebruaryAndMonths(year: Int64, month: Int64, lastDay: Int64) {
-        let last = Self.millis(year, month, lastDay, hour: 23)
-        let end = UTCCalendar.startOfNextMonth(afterMillis: last)
-        let next = UTCCalendar.civil(ofMillis: end)
-        #expect(next == CivilDate(year: month == 12 ? year + 1 : year, month: month == 12 ? 1 : month + 1, day: 1))
-        #expect(UTCCalendar.civil(ofMillis: end - 1) == CivilDate(year: year, month: month, day: lastDay))
+        let date = CivilDate(year: year, month: month, day: lastDay)
+        let first = CivilDate(year: month == 12 ? year + 1 : year, month: month == 12 ? 1 : month + 1, day: 1)
+        let days = UTCCalendar.days(fromCivil: date)
+        #expect(UTCCalendar.civil(fromDays: days) == date)
+        #expect(UTCCalendar.civil(fromDays: days + 1) == first)
+        // Budget windows only cover 1970...2262 (nanoseconds in an Int64).
+        guard year >= 1970, year < 2262 else { return }
+        let end = UTCCalendar.startOfNextMonth(afterMillis: Self.millis(year, month, lastDay, hour: 23))
+        #expect(UTCCalendar.civil(ofMillis: end) == first)
+        #expect(UTCCalendar.civil(ofMillis: end - 1) == date)
+        #expect(end == UTCCalendar.days(fromCivil: first) * UTCCalendar.millisPerDay)
     }
 
     @Test func dailyBudgetResetsAtUTCMidnight() {

@@ -47,15 +47,16 @@ public struct ModelPrice: Sendable, Equatable {
         // quotients together stay below 2^63.
         var whole: UInt64 = 0
         var fraction: UInt64 = 0
-        for (count, rate) in [
-            (uncached, inputMicrosPerMillion), (cached, cachedInputMicrosPerMillion),
-            (cacheWrite, cacheWriteMicrosPerMillion), (tokens(usage.outputTokens), outputMicrosPerMillion),
-        ] {
+        func add(_ count: Int64, _ rate: Int64) {
             let product = UInt64(count).multipliedFullWidth(by: UInt64(rate))
             let (quotient, remainder) = UInt64(1_000_000).dividingFullWidth(product)
             whole &+= quotient
             fraction &+= remainder
         }
+        add(uncached, inputMicrosPerMillion)
+        add(cached, cachedInputMicrosPerMillion)
+        add(cacheWrite, cacheWriteMicrosPerMillion)
+        add(tokens(usage.outputTokens), outputMicrosPerMillion)
         whole &+= (fraction + 500_000) / 1_000_000
         return whole > UInt64(Int64.max) ? Int64.max : Int64(whole)
     }

@@ -59,9 +59,10 @@ public struct QuotaEstimate: Sendable, Equatable {
     /// Expected cost in micro-dollars (0 when the model has no price).
     public var costMicros: Int64
 
+    /// Negative values count as zero; token counts are capped at 2^40 so sums cannot overflow.
     public init(inputTokens: Int64, outputTokens: Int64, costMicros: Int64 = 0) {
-        self.inputTokens = max(0, inputTokens)
-        self.outputTokens = max(0, outputTokens)
+        self.inputTokens = min(max(0, inputTokens), RateCounter.maxAmount)
+        self.outputTokens = min(max(0, outputTokens), RateCounter.maxAmount)
         self.costMicros = max(0, costMicros)
     }
 

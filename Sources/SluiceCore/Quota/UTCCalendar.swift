@@ -36,8 +36,12 @@ public enum UTCCalendar {
         return remainder < 0 ? quotient - 1 : quotient
     }
 
+    /// Day counts are clamped to ±10¹² (about 2.7 billion years) so the arithmetic cannot overflow.
+    static let dayRange: ClosedRange<Int64> = -1_000_000_000_000...1_000_000_000_000
+
     /// The civil date of the day `days` after 1970-01-01 (Hinnant's `civil_from_days`).
     public static func civil(fromDays days: Int64) -> CivilDate {
+        let days = min(max(days, dayRange.lowerBound), dayRange.upperBound)
         // Shift the epoch to 0000-03-01 so that leap days sit at the end of each (March-based) year.
         let shifted = days + 719_468
         let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
@@ -51,8 +55,12 @@ public enum UTCCalendar {
         return CivilDate(year: year, month: month, day: day)
     }
 
-    /// Days since 1970-01-01 of a civil date (Hinnant's `days_from_civil`); `month` must be 1...12.
-    public static func days(fromCivil date: CivilDate) -> Int64 {
+    /// Days since 1970-01-01 of a civil date (Hinnant's `days_from_civil`). Out-of-range fields are
+    /// clamped (month to 1...12, day to 1...31, year to ±10⁹) rather than trapping.
+    public static func days(fromCivil civil: CivilDate) -> Int64 {
+        let date = CivilDate(
+            year: min(max(civil.year, -1_000_000_000), 1_000_000_000), month: min(max(civil.month, 1), 12),
+            day: min(max(civil.day, 1), 31))
         let year = date.month <= 2 ? date.year - 1 : date.year
         let era = (year >= 0 ? year : year - 399) / 400
         let yearOfEra = year - era * 400  // 0...399
@@ -71,14 +79,15 @@ public enum UTCCalendar {
         return (date.year - 1970) * 12 + (date.month - 1)
     }
 
-    /// The first instant of the UTC day after the one holding `millis`.
+    /// The first instant of the UTC day after the one holding `millis` (clamped to `0...maxMillis`).
     public static func startOfNextDay(afterMillis millis: Int64) -> Int64 {
-        (day(ofMillis: millis) + 1) * millisPerDay
+        (day(ofMillis: min(max(0, millis), maxMillis)) + 1) * millisPerDay
     }
 
-    /// The first instant of the calendar month after the one holding `millis` (December rolls to January).
+    /// The first instant of the calendar month after the one holding `millis` (clamped to
+    /// `0...maxMillis`); December rolls to January.
     public static func startOfNextMonth(afterMillis millis: Int64) -> Int64 {
-        let date = civil(ofMillis: millis)
+        let date = civil(ofMillis: min(max(0, millis), maxMillis))
         let next =
             date.month == 12
             ? CivilDate(year: date.year + 1, month: 1, day: 1)
