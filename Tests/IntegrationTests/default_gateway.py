@@ -13,6 +13,17 @@ SIM_PORTS = {18101: "openai", 18102: "azure", 18103: "anthropic", 18104: "bedroc
 DEMO_KEY = "sk-sluice-demo"
 
 
+def sluice_filter_config(bootstrap: dict) -> dict:
+    """The `sluice` filter's config (a Struct) inside the default bootstrap, for tests to adjust."""
+    for listener in bootstrap["static_resources"]["listeners"]:
+        for chain in listener["filter_chains"]:
+            for network_filter in chain["filters"]:
+                for http_filter in network_filter["typed_config"].get("http_filters", []):
+                    if http_filter["typed_config"].get("filter_name") == "sluice":
+                        return http_filter["typed_config"]["filter_config"]["value"]
+    raise KeyError("no sluice filter in the bootstrap")
+
+
 def remapped_bootstrap(sims: Simulators, gateway_port: int, admin_port: int) -> dict:
     with open(ROOT / "envoy-module" / "envoy.yaml") as f:
         bootstrap = yaml.safe_load(f)
@@ -38,15 +49,19 @@ def remapped_bootstrap(sims: Simulators, gateway_port: int, admin_port: int) -> 
 class DefaultGateway:
     """Simulators + Envoy with the default bootstrap; `base` is the gateway URL."""
 
-    def __init__(self, concurrency: int = 2, pace_ms: int = 1) -> None:
+    def __init__(self, concurrency: int = 2, pace_ms: int = 1, adjust_config=None) -> None:
         self.sims = Simulators(pace_ms=pace_ms)
         self.concurrency = concurrency
+        self.adjust_config = adjust_config
 
     def __enter__(self) -> "DefaultGateway":
         self.sims.__enter__()
         port = free_port()
+        bootstrap = remapped_bootstrap(self.sims, port, free_port())
+        if self.adjust_config:
+            self.adjust_config(sluice_filter_config(bootstrap))
         self.envoy = Envoy(
-            remapped_bootstrap(self.sims, port, free_port()), concurrency=self.concurrency,
+            bootstrap, concurrency=self.concurrency,
             # Access log lines reach the log file quickly enough for tests to read them.
             extra_args=["--file-flush-interval-msec", "50"],
         )

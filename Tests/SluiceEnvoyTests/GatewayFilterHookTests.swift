@@ -24,6 +24,7 @@ let demoConfig = #"""
         #expect(chain.config.metrics.map(\.name) == [
             "requests_total", "gen_ai_client_token_usage", "gen_ai_client_tokens_total", "gen_ai_server_request_duration_ms",
             "gen_ai_server_time_to_first_token_ms", "gen_ai_server_time_per_output_token_us", "gen_ai_client_errors_total",
+            "quota_rejections_total",
         ])
         #expect(chain.config.metrics.first?.labelNames == ["outcome"])
         #expect(chain.config.metrics[1].labelNames.last == "gen_ai_token_type")

@@ -7,8 +7,14 @@
 //   "models":   [ { "id": "gpt-4o-mini", "owned_by": "openai", "created": 1715367049, "route": "openai" } ],
 //   "routes":   [ { "name": "anthropic", "model_prefix": "claude-" },
 //                 { "name": "tenant-a", "models": ["gpt-4o"], "headers": { "x-tenant": "a" } } ],
-//   "max_request_bytes": 8388608
+//   "max_request_bytes": 8388608,
+//   "team_limits":  { "research": { "tokens_per_minute": 200000, "budget_usd_per_day": 50 } },
+//   "model_limits": { "gpt-4o": { "requests_per_minute": 1000 } },
+//   "prices": { "gpt-4o-mini": { "input": 0.15, "cached_input": 0.075, "output": 0.6 } },
+//   "default_output_tokens_estimate": 1024
 // }
+//
+// A key's own limits go in `api_keys[].limits` (same fields as team/model limits).
 //
 // A model's `route` (and each rule's `name`) is the value the filter puts in the `x-sluice-route`
 // request header before asking Envoy to re-run route matching; Envoy's route table maps it to
@@ -26,6 +32,8 @@ public struct ClientKeyConfig: Sendable, Equatable {
     public var allowedModels: ModelPatterns?
     /// Unix seconds after which the key is refused (nil = never).
     public var expiresAt: Int64?
+    /// The key's own quotas (requests/tokens per minute, dollar budgets).
+    public var limits: QuotaLimits = QuotaLimits()
 
     public init(
         name: String, sha256: SHA256Digest, revoked: Bool = false, team: String? = nil, allowedModels: ModelPatterns? = nil,
@@ -79,6 +87,11 @@ public struct GatewayConfig: Sendable, Equatable {
     public var routes: [RouteRule]
     /// Largest request body the gateway buffers to read `model`; beyond it, 413.
     public var maxRequestBytes: Int
+    public var teamLimits: [String: QuotaLimits] = [:]
+    public var modelLimits: [String: QuotaLimits] = [:]
+    public var prices = PriceTable()
+    /// Output tokens a request without `max_tokens` is assumed to use when admitted.
+    public var defaultOutputTokensEstimate = 1024
 
     public init(
         apiKeys: [ClientKeyConfig] = [], models: [ModelConfig] = [], routes: [RouteRule] = [],
@@ -147,10 +160,14 @@ public struct GatewayConfig: Sendable, Equatable {
                 allowed = ModelPatterns(models)
             }
             let expiresAt = try entry.optionalInt("expires_at", in: 0...253_402_300_799)
-            config.apiKeys.append(
-                ClientKeyConfig(
-                    name: name, sha256: digest, revoked: revoked || disabled, team: team, allowedModels: allowed,
-                    expiresAt: expiresAt))
+            var key = ClientKeyConfig(
+                name: name, sha256: digest, revoked: revoked || disabled, team: team, allowedModels: allowed,
+                expiresAt: expiresAt)
+            if var limits = try entry.optionalObject("limits") {
+                key.limits = try QuotaLimits.read(&limits)
+                try limits.finish()
+            }
+            config.apiKeys.append(key)
         }
 
         var modelIDs: Set<String> = []
@@ -190,9 +207,33 @@ public struct GatewayConfig: Sendable, Equatable {
         if let limit = try root.optionalInt("max_request_bytes", in: 1024...(1 << 30)) {
             config.maxRequestBytes = Int(limit)
         }
+        config.teamLimits = try readLimitsMap(&root, "team_limits")
+        config.modelLimits = try readLimitsMap(&root, "model_limits")
+        if var prices = try root.optionalObject("prices") {
+            config.prices = try PriceTable.read(&prices)
+            try prices.finish()
+        }
+        if let estimate = try root.optionalInt("default_output_tokens_estimate", in: 0...10_000_000) {
+            config.defaultOutputTokensEstimate = Int(estimate)
+        }
         try root.finish()
         return config
     }
+}
+
+/// `{"<name>": {limits}, ...}` under `key`.
+private func readLimitsMap(_ root: inout ConfigObject, _ key: String) throws(ConfigError) -> [String: QuotaLimits] {
+    guard var map = try root.optionalObject(key) else { return [:] }
+    var result: [String: QuotaLimits] = [:]
+    for name in map.remainingKeys {
+        guard var entry = try map.optionalObject(name) else {
+            throw ConfigError(path: map.childPath(name), problem: "expected an object, got null")
+        }
+        result[name] = try QuotaLimits.read(&entry)
+        try entry.finish()
+    }
+    try map.finish()
+    return result
 }
 
 /// Route names travel in an HTTP header: keep them to a safe token alphabet.

@@ -144,12 +144,27 @@ public final class Gateway: Sendable {
     let keys: ClientKeyTable
     let modelListBody: [UInt8]
     let router: ModelRouter
+    /// Quota counters of every limited key, team and model, shared by all workers.
+    public let quotas: LocalQuotaStore
 
     public init(config: GatewayConfig) {
         self.config = config
         keys = ClientKeyTable(config.apiKeys)
         modelListBody = ModelList.render(config.models)
         router = ModelRouter(config.routingRules)
+        var limits: [QuotaScope: QuotaLimits] = [:]
+        for key in config.apiKeys where !key.limits.isEmpty { limits[.key(key.name)] = key.limits }
+        for (team, teamLimits) in config.teamLimits where !teamLimits.isEmpty { limits[.team(team)] = teamLimits }
+        for (model, modelLimits) in config.modelLimits where !modelLimits.isEmpty { limits[.model(model)] = modelLimits }
+        quotas = LocalQuotaStore(limits: limits)
+    }
+
+    /// What a routed request is admitted against.
+    public func quotaRequest(for request: RoutedRequest, consumer: Consumer, bodyByteCount: Int) -> QuotaRequest {
+        let estimate = QuotaEstimate(
+            bodyByteCount: bodyByteCount, maxTokens: request.summary.maxTokens.map { Int(clamping: $0) },
+            defaultMaxTokens: config.defaultOutputTokensEstimate, price: config.prices.price(for: request.summary.model))
+        return QuotaRequest(key: consumer.name, team: consumer.team, model: request.summary.model, estimate: estimate)
     }
 
     /// Largest body the gateway buffers before routing.

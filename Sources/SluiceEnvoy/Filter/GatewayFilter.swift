@@ -21,6 +21,8 @@ struct GatewayMetrics {
     let timePerOutputToken: HistogramID
     /// Failed LLM calls by `error.type` (the HTTP status class or the gateway's error code).
     let errors: CounterID
+    /// Requests refused by a quota: `quota_rejections_total{scope, dimension}`.
+    let quotaRejections: CounterID
 
     static let labels = [
         "gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_response_model", "consumer",
@@ -35,6 +37,7 @@ struct GatewayMetrics {
         timePerOutputToken = try handle.defineHistogram("gen_ai_server_time_per_output_token_us", labels: Self.labels)
         errors = try handle.defineCounter(
             "gen_ai_client_errors_total", labels: ["gen_ai_operation_name", "gen_ai_request_model", "consumer", "error_type"])
+        quotaRejections = try handle.defineCounter("quota_rejections_total", labels: ["scope", "dimension", "consumer"])
     }
 }
 
@@ -95,6 +98,8 @@ final class GatewayFilter: HTTPFilter {
     private var startedAtMicros: Int64 = 0
     private var firstByteAtMicros: Int64?
     private var responseStatus = 0
+    /// The quota reservation of this request, settled (or released) exactly once at the end.
+    private var ticket: AdmissionTicket?
 
     init(_ factory: GatewayFilterFactory) { self.factory = factory }
 
@@ -164,7 +169,12 @@ final class GatewayFilter: HTTPFilter {
     }
 
     override func onResponseHeaders(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> HeadersStatus {
-        if routed != nil { responseStatus = stream.header(":status", in: .response).flatMap(Int.init) ?? 0 }
+        guard routed != nil else { return .continue }
+        responseStatus = stream.header(":status", in: .response).flatMap(Int.init) ?? 0
+        // OpenAI sends its rate-limit headers on every response; so does the gateway.
+        if let ticket {
+            for header in ticket.headers.fields { stream.setHeader(header.name, header.value, in: .response) }
+        }
         return .continue
     }
 
@@ -179,6 +189,7 @@ final class GatewayFilter: HTTPFilter {
     override func onStreamComplete(_ stream: EnvoyHTTPStream) {
         guard let routed else { return }
         self.routed = nil
+        settleQuota(stream, model: routed.summary.model)
         let metrics = factory.metrics
         let ns = "sluice"
         let provider = stream.metadataString(.dynamic, namespace: ns, key: "provider") ?? "none"
@@ -208,6 +219,31 @@ final class GatewayFilter: HTTPFilter {
         }
     }
 
+    /// Charges the actual usage and cost (releasing the estimate), or releases it all when the
+    /// request used nothing; records the cost in dynamic metadata for access logs.
+    private func settleQuota(_ stream: EnvoyHTTPStream, model: String) {
+        let ns = "sluice"
+        let usage = TokenUsage(
+            inputTokens: Int(clamping: Int64(stream.metadataNumber(.dynamic, namespace: ns, key: "input_tokens") ?? 0)),
+            outputTokens: Int(clamping: Int64(stream.metadataNumber(.dynamic, namespace: ns, key: "output_tokens") ?? 0)),
+            cachedInputTokens: Int(
+                clamping: Int64(stream.metadataNumber(.dynamic, namespace: ns, key: "cached_input_tokens") ?? 0)))
+        let cost = factory.gateway.config.prices.cost(usage: usage, model: model)
+        if let cost {
+            stream.setMetadata(namespace: RequestMetadata.namespace, key: "cost_usd", Dollars.format(micros: cost))
+        }
+        guard let ticket else { return }
+        self.ticket = nil
+        // The request went upstream, so it counts; its tokens and cost are what was reported.
+        factory.gateway.quotas.settle(ticket, actual: usage, costMicros: cost ?? 0, now: WallClock.unixMillis())
+    }
+
+    override func onDestroy() {
+        // A stream Envoy destroyed without completing it must not keep its reservation.
+        if let ticket { factory.gateway.quotas.release(ticket, now: WallClock.unixMillis()) }
+        ticket = nil
+    }
+
     /// Picks the route from the complete body; false after sending an error reply.
     private func route(_ stream: EnvoyHTTPStream, body: [UInt8]) -> Bool {
         awaitingBody = false
@@ -217,6 +253,17 @@ final class GatewayFilter: HTTPFilter {
             reject(stream, error)
             return false
         case .success(let request):
+            let quotaRequest = factory.gateway.quotaRequest(for: request, consumer: consumer, bodyByteCount: body.count)
+            switch factory.gateway.quotas.admit(quotaRequest, now: WallClock.unixMillis()) {
+            case .denied(let denial):
+                stream.increment(
+                    factory.metrics.quotaRejections,
+                    labels: [String(describing: denial.scope.kind), String(describing: denial.dimension), consumer.name])
+                reject(stream, denial.error, extraHeaders: denial.headers.fields)
+                return false
+            case .admitted(let admitted):
+                ticket = admitted
+            }
             self.routed = request
             startedAtMicros = WallClock.unixMicros()
             stream.setHeader("x-sluice-route", request.route)
@@ -233,10 +280,12 @@ final class GatewayFilter: HTTPFilter {
     }
 
     @inline(never)
-    private func reject(_ stream: EnvoyHTTPStream, _ error: GatewayError) {
+    private func reject(_ stream: EnvoyHTTPStream, _ error: GatewayError, extraHeaders: [(name: String, value: String)] = []) {
         awaitingBody = false
         stream.increment(factory.metrics.requests, labels: ["rejected"])
         let reply = LocalReply.error(error, for: endpoint.clientAPI, details: "sluice_rejected_request")
-        stream.sendLocalReply(status: reply.status, headers: ModuleHeaderList(reply.headers), body: reply.body, details: reply.details)
+        stream.sendLocalReply(
+            status: reply.status, headers: ModuleHeaderList(reply.headers + extraHeaders), body: reply.body,
+            details: reply.details)
     }
 }

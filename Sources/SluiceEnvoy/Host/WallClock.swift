@@ -11,6 +11,9 @@ enum WallClock {
         return Int64(now.tv_sec)
     }
 
+    /// Milliseconds since the Unix epoch (quota clocks).
+    static func unixMillis() -> Int64 { unixMicros() / 1000 }
+
     /// Microseconds since the Unix epoch (durations of requests).
     static func unixMicros() -> Int64 {
         var now = timespec()

@@ -1,0 +1,124 @@
+"""Quotas through the real Envoy: requests/minute and dollar budgets per key, 429 in the client's
+shape with Retry-After and OpenAI's x-ratelimit-* headers, recovery as the window refills, and
+concurrent clients never overspending by more than the in-flight estimates."""
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from harness import EchoUpstream, Envoy, free_port, gateway_bootstrap
+
+CONFIG = {
+    "api_keys": [
+        {"name": "metered", "key": "sk-metered", "limits": {"requests_per_minute": 120}},
+        {"name": "budgeted", "key": "sk-budgeted", "limits": {"budget_usd_per_day": 0.001}},
+        {"name": "team-member", "key": "sk-team", "team": "research"},
+    ],
+    "team_limits": {"research": {"requests_per_minute": 60}},
+    "models": [{"id": "gpt-4o-mini", "route": "echo"}],
+    "prices": {"gpt-4o-mini": {"input": 1000.0, "output": 1000.0}},
+    "default_output_tokens_estimate": 0,
+}
+
+
+@pytest.fixture(scope="module")
+def gateway():
+    with EchoUpstream() as echo:
+        port = free_port()
+        bootstrap = gateway_bootstrap(gateway_port=port, admin_port=free_port(), upstream_port=echo.port, filter_config=CONFIG)
+        with Envoy(bootstrap, concurrency=2) as envoy:
+            envoy.base = f"http://127.0.0.1:{port}"
+            yield envoy
+
+
+def chat(session, gateway, key, path="/v1/chat/completions"):
+    return session.post(gateway.base + path, headers={"Authorization": f"Bearer {key}"},
+                        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+
+
+def burst(gateway, key, count, workers=16):
+    """`count` requests from `workers` concurrent connections; their statuses."""
+    def one(_):
+        with requests.Session() as session:
+            return chat(session, gateway, key).status_code
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def test_requests_per_minute_429_headers_and_recovery(gateway):
+    session = requests.Session()
+    first = chat(session, gateway, "sk-metered")
+    assert first.status_code == 200
+    assert first.headers["x-ratelimit-limit-requests"] == "120"
+    assert int(first.headers["x-ratelimit-remaining-requests"]) == 119
+    assert first.headers["x-ratelimit-reset-requests"].endswith("s")
+    started = time.monotonic()
+    statuses = burst(gateway, "sk-metered", 200)
+    elapsed = time.monotonic() - started
+    # The bucket refills continuously (2 requests a second at 120/min), as OpenAI's does.
+    assert statuses.count(200) <= 119 + int(elapsed * 2) + 1 and 429 in statuses
+    refused = chat(session, gateway, "sk-metered")
+    assert refused.status_code == 429
+    body = refused.json()["error"]
+    assert body["code"] == "rate_limit_exceeded" and body["type"] == "requests"
+    assert int(refused.headers["retry-after"]) >= 1
+    assert int(refused.headers["x-ratelimit-remaining-requests"]) <= 1  # refills between burst and read
+    # The bucket refills at 2 requests/second.
+    time.sleep(1.1)
+    assert chat(session, gateway, "sk-metered").status_code == 200
+
+
+def test_team_limit_applies_to_its_keys(gateway):
+    session = requests.Session()
+    started = time.monotonic()
+    statuses = burst(gateway, "sk-team", 120)
+    elapsed = time.monotonic() - started
+    assert 60 <= statuses.count(200) <= 60 + int(elapsed) + 1 and 429 in statuses
+
+
+def test_dollar_budget_is_charged_actual_cost_and_then_refuses():
+    """Against the simulators (which report usage): the cost of each answer is charged to the
+    key's daily budget; once it is spent, 429 insufficient_quota."""
+    from default_gateway import DefaultGateway
+
+    def adjust(config):
+        config["api_keys"].append({"name": "budgeted", "key": "sk-budgeted", "limits": {"budget_usd_per_day": 0.05}})
+        # $1000 per 1M tokens = $0.001 a token: a short chat costs about a cent.
+        config["prices"] = {"gpt-4o-mini": {"input": 1000.0, "output": 1000.0}}
+        config["default_output_tokens_estimate"] = 16
+
+    with DefaultGateway(adjust_config=adjust) as gw:
+        session = requests.Session()
+        statuses, spent = [], 0.0
+        for _ in range(20):
+            r = session.post(gw.base + "/v1/chat/completions", headers={"Authorization": "Bearer sk-budgeted"},
+                             json={"model": "gpt-4o-mini", "max_tokens": 8, "messages": [{"role": "user", "content": "one two"}]})
+            statuses.append(r.status_code)
+            if r.status_code == 200:
+                spent += (r.json()["usage"]["total_tokens"]) * 0.001
+            else:
+                break
+        assert statuses[-1] == 429 and 200 in statuses
+        assert r.json()["error"]["type"] == "insufficient_quota" and r.json()["error"]["code"] == "budget_exceeded"
+        # Never more than one request's estimate beyond the budget.
+        assert spent <= 0.05 + (16 + 20) * 0.001
+
+
+
+def test_anthropic_clients_get_anthropic_shaped_429(gateway):
+    session = requests.Session()
+    for _ in range(130):
+        r = session.post(gateway.base + "/v1/messages", headers={"x-api-key": "sk-metered"},
+                         json={"model": "gpt-4o-mini", "max_tokens": 1, "messages": [{"role": "user", "content": "x"}]})
+        if r.status_code == 429:
+            break
+    assert r.status_code == 429
+    assert r.json()["type"] == "error" and r.json()["error"]["type"] == "rate_limit_error"
+
+
+def test_quota_rejections_are_counted(gateway):
+    stats = gateway.stats()
+    assert any(name.startswith("sluice.quota_rejections_total") for name in stats), sorted(stats)[:20]
