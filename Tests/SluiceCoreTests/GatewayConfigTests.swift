@@ -65,3 +65,12 @@ import Testing
         }
     }
 }
+
+@Suite struct ConfigNumberTests {
+    /// Envoy's YAML -> Struct conversion can deliver `3.0` as the string "3.0".
+    @Test func decimalStringsFromEnvoysYAMLAreNumbers() throws {
+        let config = try GatewayConfig.parse(Array(#"{"prices":{"m":{"input":"3.0","output":15}}}"#.utf8))
+        #expect(config.prices.price(for: "m")?.inputMicrosPerMillion == 3_000_000)
+        #expect(throws: ConfigError.self) { try GatewayConfig.parse(Array(#"{"prices":{"m":{"input":"three","output":1}}}"#.utf8)) }
+    }
+}

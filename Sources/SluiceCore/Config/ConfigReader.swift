@@ -87,7 +87,18 @@ public struct ConfigObject {
 
     public mutating func optionalDouble(_ key: String, in range: ClosedRange<Double>) throws(ConfigError) -> Double? {
         guard let value = take(key) else { return nil }
-        guard case .number(let number) = value, let double = number.double, double.isFinite else {
+        let parsed: Double?
+        switch value {
+        case .number(let number):
+            parsed = number.double
+        case .string(let text):
+            // Envoy's YAML loader turns some decimals (`3.0`) into strings on the way to a
+            // protobuf Struct; a string that is a plain decimal number is that number.
+            parsed = JSONNumber(text)?.double
+        default:
+            parsed = nil
+        }
+        guard let double = parsed, double.isFinite else {
             throw ConfigError(path: childPath(key), problem: "expected a number, got \(value.typeName)")
         }
         guard range.contains(double) else {
