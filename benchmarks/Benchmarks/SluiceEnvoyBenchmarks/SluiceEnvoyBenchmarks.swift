@@ -1,0 +1,344 @@
+// The module's per-request cost, driven through its real exported hooks by the fake Envoy
+// (SluiceTestHost), next to baselines measured in the same run. Absolute numbers move with the
+// machine; compare each `Filter.*` result with the `Baseline.*` results of the same run.
+import Benchmark
+import Foundation
+import SluiceCore
+import SluiceEnvoy
+import SluiceTestHost
+
+// MARK: - Fixtures
+
+/// The `sluice` filter_config of envoy-module/envoy.yaml (key table, team, prices, models and
+/// routes), so these benchmarks and the e2e script load the same shapes. Only the limits differ:
+/// each is the largest the config accepts, so the quota bookkeeping runs on every request but
+/// never turns the loop into 429s (envoy.yaml's demo key allows 600 requests a minute).
+let filterConfig = #"""
+    {"api_keys":[{"name":"demo","key":"sk-sluice-demo","team":"demo-team",\#
+    "limits":{"requests_per_minute":100000000,"tokens_per_minute":10000000000,"budget_usd_per_day":1000000}}],\#
+    "team_limits":{"demo-team":{"tokens_per_minute":10000000000,"budget_usd_per_month":1000000}},\#
+    "prices":{"gpt-4o-mini":{"input":0.15,"cached_input":0.075,"output":0.6},\#
+    "azure-gpt-4o-mini":{"input":0.165,"cached_input":0.083,"output":0.66},\#
+    "claude-sonnet-4-6":{"input":3.0,"cached_input":0.3,"cache_write":3.75,"output":15.0},\#
+    "bedrock-claude-haiku":{"input":0.8,"cached_input":0.08,"output":4.0},\#
+    "gemini-2.5-flash":{"input":0.3,"cached_input":0.075,"output":2.5},\#
+    "vertex-gemini-2.5-flash":{"input":0.3,"cached_input":0.075,"output":2.5},\#
+    "text-embedding-3-small":{"input":0.02,"output":0},"gemini-embedding-001":{"input":0.15,"output":0}},\#
+    "max_request_bytes":8388608,"models":[\#
+    {"id":"gpt-4o-mini","owned_by":"openai","created":1721172741,"route":"openai"},\#
+    {"id":"text-embedding-3-small","owned_by":"openai","created":1705948997,"route":"openai"},\#
+    {"id":"azure-gpt-4o-mini","owned_by":"azure","created":1721172741,"route":"azure"},\#
+    {"id":"claude-sonnet-4-6","owned_by":"anthropic","created":1771286400,"route":"anthropic"},\#
+    {"id":"bedrock-claude-haiku","owned_by":"aws-bedrock","created":1729555200,"route":"bedrock"},\#
+    {"id":"gemini-2.5-flash","owned_by":"google","created":1750118400,"route":"gemini"},\#
+    {"id":"gemini-embedding-001","owned_by":"google","created":1752537600,"route":"gemini"},\#
+    {"id":"vertex-gemini-2.5-flash","owned_by":"google-vertex","created":1750118400,"route":"vertex"},\#
+    {"id":"sim-llama-3-8b","owned_by":"self-hosted","created":1713312000,"route":"local"},\#
+    {"id":"gpt-4o-mini-failover","owned_by":"sluice","created":1721172741,"route":"failover"}]}
+    """#
+
+/// What an OpenAI SDK client sends, minus HTTP/2 framing details Envoy strips before filters run.
+func requestHeaders(method: String, path: String, key: String) -> [(String, String)] {
+    var headers = [
+        (":method", method), (":path", path), (":authority", "gateway.example.com"), (":scheme", "https"),
+        ("accept", "application/json"), ("authorization", "Bearer \(key)"), ("user-agent", "OpenAI/Python 1.54.4"),
+        ("x-stainless-lang", "python"), ("x-stainless-retry-count", "0"),
+        ("x-request-id", "0b7c4f7e-3f0a-4d8e-9a51-2f1e6c9d8a17"), ("x-forwarded-proto", "https"),
+    ]
+    if method == "POST" { headers += [("content-type", "application/json"), ("content-length", "1024")] }
+    return headers
+}
+
+let forwardedHeaders = requestHeaders(method: "POST", path: "/v1/chat/completions", key: "sk-sluice-demo")
+let unauthorizedHeaders = requestHeaders(method: "POST", path: "/v1/chat/completions", key: "sk-not-a-key")
+let listModelsHeaders = requestHeaders(method: "GET", path: "/v1/models", key: "sk-sluice-demo")
+
+/// A chat request padded to exactly 1 KiB, so `Baseline.copy1KB` copies the same bytes.
+let chatBody: [UInt8] = {
+    let head = #"{"model":"gpt-4o-mini","temperature":0.2,"max_tokens":256,"stream":false,"messages":["#
+        + #"{"role":"system","content":"You are a concise assistant. Answer in plain English."},"#
+        + #"{"role":"user","content":""#
+    let tail = #""}]}"#
+    let sentence = "Summarise the trade-offs of running gateway logic inside the proxy process. "
+    var content = ""
+    while head.utf8.count + content.utf8.count + tail.utf8.count < 1024 { content += sentence }
+    let body = Array((head + content).utf8.prefix(1024 - tail.utf8.count)) + Array(tail.utf8)
+    precondition(body.count == 1024)
+    return body
+}()
+
+let upstreamResponseHeaders: [(String, String)] = [
+    (":status", "200"), ("content-type", "application/json"), ("content-length", "280"),
+    ("x-request-id", "0b7c4f7e-3f0a-4d8e-9a51-2f1e6c9d8a17"),
+]
+let upstreamResponseBody = Array(
+    #"{"id":"chatcmpl-1","object":"chat.completion","created":1721172741,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"In-process filters avoid a network hop per request."},"finish_reason":"stop"}],"usage":{"prompt_tokens":212,"completion_tokens":12,"total_tokens":224}}"#
+        .utf8)
+
+/// The `sluice_upstream` filter_configs of envoy-module/envoy.yaml's `openai` and `anthropic`
+/// clusters; the credentials come from Envoy generic secrets, which the fake host holds.
+let openAIBackend = #"{"backend":"openai","schema":"openai","credential":{"secret":"openai-key"}}"#
+let anthropicBackend = #"{"backend":"anthropic","schema":"anthropic","credential":{"secret":"anthropic-key"}}"#
+
+/// The request as the upstream filter sees it: after the downstream filter removed the client's
+/// key and set the route.
+let upstreamRequestHeaders: [(String, String)] =
+    forwardedHeaders.filter { $0.0 != "authorization" } + [("x-sluice-route", "openai")]
+
+/// What the downstream `sluice` filter leaves in dynamic metadata for the upstream filter.
+let routedMetadata: [String: FakeMetadataValue] = [
+    "consumer": .string("demo"), "endpoint": .string("chat_completions"), "model": .string("gpt-4o-mini"),
+    "route": .string("openai"), "stream": .bool(false), "include_usage": .bool(false),
+]
+
+let anthropicResponseHeaders: [(String, String)] = [
+    (":status", "200"), ("content-type", "application/json"), ("content-length", "231"),
+]
+let anthropicResponseBody = Array(
+    #"{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-6","content":[{"type":"text","text":"In-process filters avoid a network hop per request."}],"stop_reason":"end_turn","usage":{"input_tokens":212,"output_tokens":12}}"#
+        .utf8)
+
+func upstreamChain(_ config: String) -> FakeHTTPFilterChain {
+    let host = FakeFilterConfig()
+    host.secrets = ["openai-key": StableBytes("sk-sim-openai"), "anthropic-key": StableBytes("sk-ant-sim")]
+    return FakeHTTPFilterChain(filterName: "sluice_upstream", filterConfig: config, config: host)
+}
+
+/// One upstream attempt, start to end, as Envoy drives the upstream filter chain.
+@inline(__always)
+func runAttempt(
+    _ chain: FakeHTTPFilterChain, responseHeaders: [(String, String)], responseBody: [UInt8]
+) -> FakeHTTPStreamDriver? {
+    guard let driver = chain.newStream(upstreamRequestHeaders) else { return nil }
+    driver.stream.dynamicMetadata["sluice"] = routedMetadata
+    blackHole(driver.requestHeaders(endOfStream: false))
+    blackHole(driver.requestBody(chatBody, endOfStream: true))
+    blackHole(driver.responseHeaders(responseHeaders, endOfStream: false))
+    blackHole(driver.responseBody(responseBody, endOfStream: true))
+    driver.streamComplete()
+    return driver
+}
+
+// MARK: - Sanity checks
+
+/// A benchmark of the wrong path would still produce numbers; fail loudly instead. "Forwarded"
+/// is judged by outcome (no local reply, whole body sent upstream), not by hook status, so the
+/// check holds whether the filter continues at headers or buffers the body first.
+func checkPaths(_ chain: FakeHTTPFilterChain) -> String? {
+    guard chain.loaded else { return "no filter config loaded (see the module's log above)" }
+    guard let forwarded = chain.newStream(forwardedHeaders) else { return "newStream failed" }
+    defer { forwarded.destroy() }
+    forwarded.requestHeaders(endOfStream: false)
+    forwarded.requestBody(chatBody, endOfStream: true)
+    if let reply = forwarded.stream.localReply {
+        return "chat request was not forwarded: local \(reply.status) \(reply.bodyString)"
+    }
+    guard forwarded.forwardedRequestBody == chatBody else { return "chat body did not go upstream intact" }
+
+    func localStatus(_ headers: [(String, String)], endOfStream: Bool) -> UInt32? {
+        guard let driver = chain.newStream(headers) else { return nil }
+        defer { driver.destroy() }
+        driver.requestHeaders(endOfStream: endOfStream)
+        return driver.stream.localReply?.status
+    }
+    guard localStatus(unauthorizedHeaders, endOfStream: false) == 401 else { return "bad key did not get a local 401" }
+    guard localStatus(listModelsHeaders, endOfStream: true) == 200 else { return "GET /v1/models did not get a local 200" }
+    return nil
+}
+
+/// The upstream attempt reached the backend with its credential and came back untouched or
+/// translated to OpenAI's shape.
+func checkUpstream(
+    _ chain: FakeHTTPFilterChain, credentialHeader: String, credential: String,
+    responseHeaders: [(String, String)], responseBody: [UInt8]
+) -> String? {
+    guard chain.loaded else { return "sluice_upstream config did not load" }
+    guard let driver = runAttempt(chain, responseHeaders: responseHeaders, responseBody: responseBody) else {
+        return "newStream failed"
+    }
+    defer { driver.destroy() }
+    if let reply = driver.stream.localReply { return "upstream filter replied locally: \(reply.status) \(reply.bodyString)" }
+    guard driver.stream.requestHeaders[credentialHeader] == credential else { return "backend credential not set" }
+    guard !driver.forwardedRequestBody.isEmpty else { return "request body did not go upstream" }
+    let answer = String(decoding: driver.forwardedResponseBody, as: UTF8.self)
+    guard answer.contains(#""object":"chat.completion""#) else { return "response is not an OpenAI chat completion" }
+    return nil
+}
+
+// MARK: - Benchmarks
+
+let benchmarks: @Sendable () -> Void = {
+    // wallClock and cpuTotal are meaningless on shared CI runners; counts are stable there.
+    let metrics: [BenchmarkMetric] =
+        ProcessInfo.processInfo.environment["CI"] == nil
+        ? [.wallClock, .cpuTotal, .mallocCountTotal, .instructions]
+        : [.mallocCountTotal, .instructions]
+    Benchmark.defaultConfiguration = .init(
+        metrics: metrics,
+        // One unit for every row, so ratios can be read straight off the tables.
+        timeUnits: .nanoseconds,
+        warmupIterations: 3,
+        scalingFactor: .kilo,
+        maxDuration: .seconds(2),
+        maxIterations: .kilo(10),
+        // Thresholds/ holds p90 malloc counts per sample of 1,000 requests. A tolerance of 100
+        // (0.1 per request) absorbs a stray allocation of the harness in some samples, yet one
+        // more allocation per request (+1,000) still fails `thresholds check`.
+        thresholds: [.mallocCountTotal: .init(absolute: [.p90: 100])]
+    )
+
+    // One config per process, as Envoy keeps one per listener; streams are per iteration.
+    let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: filterConfig)
+    let setupProblem = checkPaths(chain)
+
+    // MARK: Baselines
+
+    // The cheapest thing a hook can do: the C trampoline, the handle lookups and a method that
+    // returns at once (`onRequestTrailers` on a stream that is not waiting for its body).
+    Benchmark("Baseline.hookRoundTrip") { benchmark in
+        if let setupProblem { return benchmark.error(setupProblem) }
+        guard let driver = chain.newStream(forwardedHeaders) else { return benchmark.error("newStream failed") }
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(driver.requestTrailers())
+        }
+        benchmark.stopMeasurement()
+        driver.destroy()
+    }
+
+    // Any filter that looks at the body copies it at least once; this is that floor.
+    Benchmark("Baseline.copy1KB") { benchmark in
+        for _ in benchmark.scaledIterations {
+            var copy: [UInt8] = []
+            copy.reserveCapacity(chatBody.count)
+            copy.append(contentsOf: chatBody)
+            blackHole(copy)
+        }
+    }
+
+    // The fake host's own cost of building a stream with the same headers (no hook called):
+    // part of every `Filter.request.*` number that real Envoy would not pay the same way.
+    Benchmark("Baseline.fakeStreamSetup") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(FakeStream(config: chain.config, requestHeaders: forwardedHeaders))
+        }
+    }
+
+    // Everything `Filter.request.forwarded` makes the fake host do, with no hook called:
+    // stream, body frames, response headers and the forwarded-body bookkeeping.
+    Benchmark("Baseline.fakeHost.forwarded") { benchmark in
+        for _ in benchmark.scaledIterations {
+            let stream = FakeStream(config: chain.config, requestHeaders: forwardedHeaders)
+            stream.receivedRequestBody = [StableBytes(chatBody)]
+            let sentUp = stream.bodyBytes(stream.bufferedRequestBody) + stream.bodyBytes(stream.receivedRequestBody)
+            stream.receivedRequestBody = []
+            stream.responseHeaders = FakeHeaderMap(upstreamResponseHeaders)
+            stream.receivedResponseBody = [StableBytes(upstreamResponseBody)]
+            let sentDown =
+                stream.bodyBytes(stream.bufferedResponseBody) + stream.bodyBytes(stream.receivedResponseBody)
+            stream.receivedResponseBody = []
+            blackHole((stream, sentUp, sentDown))
+        }
+    }
+
+    // MARK: Whole requests through the exported hooks
+
+    Benchmark("Filter.request.forwarded") { benchmark in
+        if let setupProblem { return benchmark.error(setupProblem) }
+        // State builds up over a run (quota windows, budgets): a path that starts answering
+        // locally half-way would be measured as "forwarded" without this count.
+        var answeredLocally: UInt32? = nil
+        for _ in benchmark.scaledIterations {
+            guard let driver = chain.newStream(forwardedHeaders) else { return benchmark.error("newStream failed") }
+            blackHole(driver.requestHeaders(endOfStream: false))
+            blackHole(driver.requestBody(chatBody, endOfStream: true))
+            blackHole(driver.responseHeaders(upstreamResponseHeaders, endOfStream: false))
+            blackHole(driver.responseBody(upstreamResponseBody, endOfStream: true))
+            if let reply = driver.stream.localReply { answeredLocally = reply.status }
+            driver.streamComplete()
+            driver.destroy()
+        }
+        if let answeredLocally { benchmark.error("a forwarded request was answered locally with \(answeredLocally)") }
+    }
+
+    // A client with a wrong key: no body hooks, Envoy sends the module's local reply.
+    Benchmark("Filter.request.unauthorized") { benchmark in
+        if let setupProblem { return benchmark.error(setupProblem) }
+        for _ in benchmark.scaledIterations {
+            guard let driver = chain.newStream(unauthorizedHeaders) else { return benchmark.error("newStream failed") }
+            blackHole(driver.requestHeaders(endOfStream: false))
+            driver.streamComplete()
+            driver.destroy()
+        }
+    }
+
+    Benchmark("Filter.request.listModels") { benchmark in
+        if let setupProblem { return benchmark.error(setupProblem) }
+        for _ in benchmark.scaledIterations {
+            guard let driver = chain.newStream(listModelsHeaders) else { return benchmark.error("newStream failed") }
+            blackHole(driver.requestHeaders(endOfStream: true))
+            driver.streamComplete()
+            driver.destroy()
+        }
+    }
+
+    // MARK: One upstream attempt through the exported hooks (`sluice_upstream`)
+
+    // OpenAI client, OpenAI backend: credential and path per attempt, bodies pass through.
+    let openAIChain = upstreamChain(openAIBackend)
+    let openAIProblem = checkUpstream(
+        openAIChain, credentialHeader: "authorization", credential: "Bearer sk-sim-openai",
+        responseHeaders: upstreamResponseHeaders, responseBody: upstreamResponseBody)
+    Benchmark("Filter.upstream.openaiToOpenAI") { benchmark in
+        if let openAIProblem { return benchmark.error(openAIProblem) }
+        for _ in benchmark.scaledIterations {
+            guard let driver = runAttempt(openAIChain, responseHeaders: upstreamResponseHeaders, responseBody: upstreamResponseBody)
+            else { return benchmark.error("newStream failed") }
+            driver.destroy()
+        }
+    }
+
+    // OpenAI client, Anthropic backend: the 1 KB request and the answer are translated.
+    let anthropicChain = upstreamChain(anthropicBackend)
+    let anthropicProblem = checkUpstream(
+        anthropicChain, credentialHeader: "x-api-key", credential: "sk-ant-sim",
+        responseHeaders: anthropicResponseHeaders, responseBody: anthropicResponseBody)
+    Benchmark("Filter.upstream.openaiToAnthropic") { benchmark in
+        if let anthropicProblem { return benchmark.error(anthropicProblem) }
+        for _ in benchmark.scaledIterations {
+            guard let driver = runAttempt(anthropicChain, responseHeaders: anthropicResponseHeaders, responseBody: anthropicResponseBody)
+            else { return benchmark.error("newStream failed") }
+            driver.destroy()
+        }
+    }
+
+    // MARK: Core, without any host
+
+    // The header decision alone, from header bytes already copied out of Envoy.
+    Benchmark("Core.gateway.decide") { benchmark in
+        let gateway: Gateway
+        do {
+            gateway = Gateway(config: try GatewayConfig.parse(Array(filterConfig.utf8)))
+        } catch {
+            return benchmark.error("filter config: \(error)")
+        }
+        let head = RequestHead(
+            method: Array("POST".utf8), path: Array("/v1/chat/completions".utf8),
+            authorization: Array("Bearer sk-sluice-demo".utf8))
+        guard case .forward = gateway.decide(head) else { return benchmark.error("demo key was not accepted") }
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(gateway.decide(head))
+        }
+        benchmark.stopMeasurement()
+    }
+
+    // Every key check hashes the presented key once before the constant-time table compare.
+    Benchmark("Core.sha256.key") { benchmark in
+        let key = Array("sk-sluice-0123456789abcdef012345".utf8)
+        precondition(key.count == 32)
+        for _ in benchmark.scaledIterations {
+            blackHole(SHA256.hash(key))
+        }
+    }
+}

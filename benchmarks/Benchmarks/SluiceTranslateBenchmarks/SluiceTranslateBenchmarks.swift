@@ -1,0 +1,126 @@
+// Per-backend translation cost in SluiceCore (no host): a 1 KB OpenAI chat request to each
+// backend schema, each backend's answer back to OpenAI, and one streamed chunk per backend,
+// next to `Baseline.copy1KB` (copying the same request) measured in the same run.
+import Benchmark
+import SluiceCore
+
+let context = TranslationContext(
+    upstreamModel: "model-x", requestModel: "model-x", stream: false, includeUsage: true, defaultMaxTokens: 1024,
+    created: 1_764_201_600, fallbackResponseID: "chatcmpl-bench")
+
+/// A 1 KiB OpenAI chat request (system + user), like the filter benchmarks' body.
+let chatRequest: [UInt8] = {
+    let head = #"{"model":"model-x","temperature":0.2,"max_tokens":256,"messages":["#
+        + #"{"role":"system","content":"You are a concise assistant. Answer in plain English."},"#
+        + #"{"role":"user","content":""#
+    let tail = #""}]}"#
+    var content = ""
+    while head.utf8.count + content.utf8.count + tail.utf8.count < 1024 { content += "Summarise the trade-offs. " }
+    return Array((head + content).utf8.prefix(1024 - tail.utf8.count)) + Array(tail.utf8)
+}()
+
+let anthropicResponse = Array(
+    #"{"id":"msg_1","type":"message","role":"assistant","model":"model-x","content":[{"type":"text","text":"In-process filters avoid a network hop per request."}],"stop_reason":"end_turn","usage":{"input_tokens":212,"output_tokens":12}}"#
+        .utf8)
+let bedrockResponse = Array(
+    #"{"output":{"message":{"role":"assistant","content":[{"text":"In-process filters avoid a network hop per request."}]}},"stopReason":"end_turn","usage":{"inputTokens":212,"outputTokens":12,"totalTokens":224}}"#
+        .utf8)
+let geminiResponse = Array(
+    #"{"candidates":[{"content":{"role":"model","parts":[{"text":"In-process filters avoid a network hop per request."}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":212,"candidatesTokenCount":12,"totalTokenCount":224}}"#
+        .utf8)
+let openAIResponse = Array(
+    #"{"id":"chatcmpl-1","object":"chat.completion","created":1721172741,"model":"model-x","choices":[{"index":0,"message":{"role":"assistant","content":"In-process filters avoid a network hop per request."},"finish_reason":"stop"}],"usage":{"prompt_tokens":212,"completion_tokens":12,"total_tokens":224}}"#
+        .utf8)
+
+let anthropicChunk = Array(
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" network\"}}\n\n"
+        .utf8)
+let geminiChunk = Array(
+    "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\" network\"}]},\"index\":0}]}\r\n\r\n".utf8)
+let openAIChunk = Array(
+    "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" network\"},\"finish_reason\":null}]}\n\n"
+        .utf8)
+let bedrockChunk: [UInt8] =
+    (try? AWSEventStreamEncoder.event(
+        "contentBlockDelta", payload: Array(#"{"contentBlockIndex":0,"delta":{"text":" network"},"p":"abc"}"#.utf8)))
+    ?? []
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .mallocCountTotal], warmupIterations: 3, scalingFactor: .kilo,
+        maxDuration: .seconds(2), maxIterations: .kilo(10))
+
+    let hub = (try? JSONParser.parse(chatRequest)) ?? .null
+
+    Benchmark("Baseline.copy1KB") { benchmark in
+        for _ in benchmark.scaledIterations {
+            var copy: [UInt8] = []
+            copy.reserveCapacity(chatRequest.count)
+            copy.append(contentsOf: chatRequest)
+            blackHole(copy)
+        }
+    }
+
+    // MARK: Requests (1 KB OpenAI chat in)
+
+    Benchmark("Translate.request.openaiModelRewrite") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try? OpenAICompatible.rewriteModel(chatRequest, to: "other-model")) }
+    }
+    Benchmark("Translate.request.anthropic") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try? AnthropicTranslator.request(fromOpenAIChat: try JSONParser.parse(chatRequest), context: context))
+        }
+    }
+    Benchmark("Translate.request.bedrockConverse") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try? BedrockConverse.request(fromOpenAIChat: chatRequest, context: context)) }
+    }
+    Benchmark("Translate.request.gemini") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try? Gemini.request(fromOpenAIChat: chatRequest, context: context)) }
+    }
+    Benchmark("Translate.request.parseOnly") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try? JSONParser.parse(chatRequest)) }
+    }
+    blackHole(hub)
+
+    // MARK: Responses (back to OpenAI)
+
+    Benchmark("Translate.response.openaiUsage") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(OpenAICompatible.usage(fromResponse: openAIResponse)) }
+    }
+    Benchmark("Translate.response.anthropic") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try? AnthropicTranslator.response(toOpenAIChat: anthropicResponse, context: context)) }
+    }
+    Benchmark("Translate.response.bedrockConverse") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try? BedrockConverse.chatCompletion(fromConverse: bedrockResponse, context: context)) }
+    }
+    Benchmark("Translate.response.gemini") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try? Gemini.chatCompletion(fromGeminiResponse: geminiResponse, context: context)) }
+    }
+
+    // MARK: One streamed chunk (translator already past the stream's start)
+
+    Benchmark("Stream.chunk.openaiUsageFilter") { benchmark in
+        var filter = OpenAIStreamUsageFilter(clientWantsUsage: true)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(filter.feed(openAIChunk)) }
+    }
+    Benchmark("Stream.chunk.anthropic") { benchmark in
+        var stream = AnthropicToOpenAIStream(context: context)
+        _ = stream.feed(Array("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\",\"content\":[],\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n".utf8))
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(stream.feed(anthropicChunk)) }
+    }
+    Benchmark("Stream.chunk.bedrockConverse") { benchmark in
+        var stream = BedrockConverseStreamTranslator(context: context)
+        if let start = try? AWSEventStreamEncoder.event("messageStart", payload: Array(#"{"role":"assistant"}"#.utf8)) {
+            _ = stream.feed(start)
+        }
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(stream.feed(bedrockChunk)) }
+    }
+    Benchmark("Stream.chunk.gemini") { benchmark in
+        var stream = GeminiStream(context: context)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(stream.feed(geminiChunk)) }
+    }
+}
