@@ -396,13 +396,9 @@ public struct EnvoyHTTPStream {
         cluster: String, headers: ModuleHeaderList, body: [UInt8], timeoutMilliseconds: UInt64
     ) -> Result<UInt64, CalloutStartError> {
         var id: UInt64 = 0
-        let result = ModuleBuffer.with(cluster) { clusterBuffer in
-            headers.withUnsafeHeaders { list, count in
-                ModuleBuffer.with(body) {
-                    envoy_dynamic_module_callback_http_filter_http_callout(
-                        raw, &id, clusterBuffer, list, count, $0, timeoutMilliseconds)
-                }
-            }
+        let result = withCalloutArguments(cluster, headers, body) { clusterBuffer, list, count, bodyBuffer in
+            envoy_dynamic_module_callback_http_filter_http_callout(
+                raw, &id, clusterBuffer, list, count, bodyBuffer, timeoutMilliseconds)
         }
         return calloutResult(result, id)
     }
@@ -412,13 +408,9 @@ public struct EnvoyHTTPStream {
         cluster: String, headers: ModuleHeaderList, body: [UInt8], endStream: Bool, timeoutMilliseconds: UInt64
     ) -> Result<UInt64, CalloutStartError> {
         var id: UInt64 = 0
-        let result = ModuleBuffer.with(cluster) { clusterBuffer in
-            headers.withUnsafeHeaders { list, count in
-                ModuleBuffer.with(body) {
-                    envoy_dynamic_module_callback_http_filter_start_http_stream(
-                        raw, &id, clusterBuffer, list, count, $0, endStream, timeoutMilliseconds)
-                }
-            }
+        let result = withCalloutArguments(cluster, headers, body) { clusterBuffer, list, count, bodyBuffer in
+            envoy_dynamic_module_callback_http_filter_start_http_stream(
+                raw, &id, clusterBuffer, list, count, bodyBuffer, endStream, timeoutMilliseconds)
         }
         return calloutResult(result, id)
     }
@@ -438,6 +430,21 @@ public enum Attribute: UInt32, Sendable {
     case requestPath = 0, requestURLPath, requestHost, requestScheme, requestMethod
     case requestID = 9, requestProtocol = 10, requestQuery = 11, requestDuration = 12
     case responseCode = 15, sourceAddress = 24, sourcePort = 25, connectionID = 28
+}
+
+/// Calls `body` with the module buffers and header array a callout takes, valid for the call.
+func withCalloutArguments<R>(
+    _ cluster: String, _ headers: ModuleHeaderList, _ body: [UInt8],
+    _ call: (
+        envoy_dynamic_module_type_module_buffer, UnsafeMutablePointer<envoy_dynamic_module_type_module_http_header>?, Int,
+        envoy_dynamic_module_type_module_buffer
+    ) -> R
+) -> R {
+    ModuleBuffer.with(cluster) { clusterBuffer in
+        headers.withUnsafeHeaders { list, count in
+            ModuleBuffer.with(body) { call(clusterBuffer, list, count, $0) }
+        }
+    }
 }
 
 func calloutResult(_ result: envoy_dynamic_module_type_http_callout_init_result, _ id: UInt64) -> Result<UInt64, CalloutStartError> {

@@ -106,13 +106,9 @@ public struct FilterConfigHandle: @unchecked Sendable {
         cluster: String, headers: ModuleHeaderList, body: [UInt8], timeoutMilliseconds: UInt64
     ) -> Result<UInt64, CalloutStartError> {
         var id: UInt64 = 0
-        let result = ModuleBuffer.with(cluster) { clusterBuffer in
-            headers.withUnsafeHeaders { list, count in
-                ModuleBuffer.with(body) {
-                    envoy_dynamic_module_callback_http_filter_config_http_callout(
-                        raw, &id, clusterBuffer, list, count, $0, timeoutMilliseconds)
-                }
-            }
+        let result = withCalloutArguments(cluster, headers, body) { clusterBuffer, list, count, bodyBuffer in
+            envoy_dynamic_module_callback_http_filter_config_http_callout(
+                raw, &id, clusterBuffer, list, count, bodyBuffer, timeoutMilliseconds)
         }
         return calloutResult(result, id)
     }
