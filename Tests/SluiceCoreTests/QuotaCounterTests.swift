@@ -33,6 +33,32 @@ import Testing
                 == RateLimitStatus(limit: 5000, remaining: 5000, resetMillis: 0))
     }
 
+    @Test func remainingIsWhatAReservationWouldAdmit() {
+        // After a full burst, half a unit refills in 50 ms: a rounded used count said 1 remaining
+        // while the next request was still refused.
+        let counter = RateCounter(limit: 600)
+        for _ in 0..<600 { _ = counter.reserve(1, nowNanos: Self.t0) }
+        let halfway = Self.t0 + 60_000_000
+        #expect(counter.status(nowNanos: halfway).remaining == 0)
+        #expect(counter.reserve(1, nowNanos: halfway) != .reserved(cost: 100_000_000))
+        // And for limits whose unit cost is rounded (7 per minute), at many instants.
+        let odd = RateCounter(limit: 7)
+        for step in 0..<200 {
+            let now = Self.t0 + Int64(step) * 1_300_000_000
+            let remaining = odd.status(nowNanos: now).remaining
+            if remaining > 0 {
+                let result = odd.reserve(remaining, nowNanos: now)
+                guard case .reserved = result else {
+                    Issue.record("step \(step): status said \(remaining) remaining, reserve answered \(result)")
+                    continue
+                }
+                #expect(odd.status(nowNanos: now).remaining == 0)
+            } else if case .reserved = odd.reserve(1, nowNanos: now) {
+                Issue.record("step \(step): status said 0 remaining, yet one unit was admitted")
+            }
+        }
+    }
+
     @Test func partialRefillIsProportional() {
         let counter = RateCounter(limit: 100_000)  // tokens: 600 µs each
         #expect(counter.reserve(90_000, nowNanos: Self.t0) == .reserved(cost: 54 * Self.second))

@@ -188,7 +188,8 @@ import Testing
             ])
         #expect(fields.map(\.value) == ["60", "59", "1s", "1000", "900", "6s"])
         let later = store.rateLimitHeaders(for: Self.request(), now: Self.now + 600)
-        #expect(later.requests == RateLimitStatus(limit: 60, remaining: 60, resetMillis: 400))
+        // 0.4 of a request is still owed: 59 more fit now, the 60th in 400 ms.
+        #expect(later.requests == RateLimitStatus(limit: 60, remaining: 59, resetMillis: 400))
     }
 
     @Test func deniedRequestGetsRetryAfterAndOpenAIMessage() {

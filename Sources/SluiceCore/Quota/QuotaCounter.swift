@@ -143,10 +143,22 @@ public final class RateCounter: Sendable {
     public func status(nowNanos: Int64) -> RateLimitStatus {
         let nowNanos = max(0, nowNanos)
         let tat = theoreticalArrival.load(ordering: .relaxed)
-        let used = used(tat: tat, nowNanos: nowNanos)
+        let debt = max(0, tat - nowNanos)
         return RateLimitStatus(
-            limit: limit, remaining: max(0, limit - used),
-            resetMillis: QuotaDuration.millis(ceilingNanos: max(0, tat - nowNanos)))
+            limit: limit, remaining: units(fittingIn: max(0, Self.windowNanos - debt)),
+            resetMillis: QuotaDuration.millis(ceilingNanos: debt))
+    }
+
+    /// How many units a reservation could take now: the largest `n` with `cost(of: n) <= room`,
+    /// i.e. `floor(room × limit / window)`. "Remaining" must mean what `reserve` would admit; a
+    /// rounded used count reported 1 remaining right after a 429 once half a unit had refilled.
+    private func units(fittingIn room: Int64) -> Int64 {
+        guard room > 0 else { return 0 }
+        let product = UInt64(room).multipliedFullWidth(by: UInt64(limit))
+        let window = UInt64(Self.windowNanos)
+        guard product.high < window else { return limit }
+        let (quotient, _) = window.dividingFullWidth(product)
+        return Int64(min(quotient, UInt64(limit)))
     }
 
     /// `debt × limit / window`, by default rounded to the nearest unit: costs are rounded up per
