@@ -316,6 +316,43 @@ public func envoy_dynamic_module_callback_http_get_metadata_bool(
     return true
 }
 
+private func metadataKeys(
+    _ pointer: UnsafeMutableRawPointer?, _ source: envoy_dynamic_module_type_metadata_source,
+    _ ns: envoy_dynamic_module_type_module_buffer
+) -> (FakeStream, [String])? {
+    guard let stream = FakeStream.from(pointer) else { return nil }
+    let table = source.rawValue == 0 ? stream.dynamicMetadata : (stream.otherMetadata[source.rawValue] ?? [:])
+    guard let keys = table[string(ns)]?.keys else { return nil }
+    return (stream, keys.sorted())
+}
+
+@c @implementation
+public func envoy_dynamic_module_callback_http_get_metadata_keys_count(
+    _ filter_envoy_ptr: envoy_dynamic_module_type_http_filter_envoy_ptr?,
+    _ metadata_source: envoy_dynamic_module_type_metadata_source,
+    _ filter_namespace: envoy_dynamic_module_type_module_buffer
+) -> Int {
+    metadataKeys(filter_envoy_ptr, metadata_source, filter_namespace)?.1.count ?? 0
+}
+
+@c @implementation
+public func envoy_dynamic_module_callback_http_get_metadata_keys(
+    _ filter_envoy_ptr: envoy_dynamic_module_type_http_filter_envoy_ptr?,
+    _ metadata_source: envoy_dynamic_module_type_metadata_source,
+    _ filter_namespace: envoy_dynamic_module_type_module_buffer,
+    _ result_buffer_vector: UnsafeMutablePointer<envoy_dynamic_module_type_envoy_buffer>?
+) -> Bool {
+    guard let (stream, keys) = metadataKeys(filter_envoy_ptr, metadata_source, filter_namespace), let result_buffer_vector
+    else { return false }
+    for (index, key) in keys.enumerated() {
+        // Keep the bytes alive for the rest of the hook, like Envoy's metadata storage does.
+        let stable = StableBytes(key)
+        stream.filterState["__metadata_key_view_\(index)"] = stable
+        result_buffer_vector[index] = envoyBuffer(stable)
+    }
+    return true
+}
+
 @c @implementation
 public func envoy_dynamic_module_callback_http_set_filter_state_bytes(
     _ filter_envoy_ptr: envoy_dynamic_module_type_http_filter_envoy_ptr?,

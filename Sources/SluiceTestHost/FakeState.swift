@@ -65,6 +65,8 @@ private func lowercasedASCII(_ byte: UInt8) -> UInt8 { (65...90).contains(byte) 
 /// A metadata value as stored by the fake.
 public enum FakeMetadataValue: Equatable, Sendable {
     case string(String), number(Double), bool(Bool)
+    /// A nested Struct (as jwt_authn writes a JWT payload): present, but not a string, number or bool.
+    case structure
 }
 
 /// A local reply the module sent.

@@ -25,7 +25,7 @@ import Testing
     func json(_ bytes: [UInt8]) throws -> JSONValue { try JSONParser.parse(bytes) }
 
     @Test func listsModelsForAValidKey() throws {
-        guard case .reply(let reply, .modelsListed) = gateway.decide(head("GET", "/v1/models", auth: "Bearer sk-sluice-demo")) else {
+        guard case .listModels(let reply, _) = gateway.decide(head("GET", "/v1/models", auth: "Bearer sk-sluice-demo")) else {
             Issue.record("expected a local reply")
             return
         }
@@ -39,7 +39,7 @@ import Testing
 
     @Test(arguments: ["/v1/models?x=1", "/v1/models/"])
     func modelsPathVariants(path: String) {
-        guard case .reply(_, .modelsListed) = gateway.decide(head("GET", path, auth: "Bearer sk-sluice-demo")) else {
+        guard case .listModels = gateway.decide(head("GET", path, auth: "Bearer sk-sluice-demo")) else {
             Issue.record("expected the model list for \(path)")
             return
         }

@@ -217,4 +217,110 @@ let demoConfig = #"""
         #expect(bare.requestHeaders() == 1)
         #expect(bare.stream.localReply?.status == 401)
     }
+
+    // MARK: - Rate-limit headers on local answers, cost header, JWT identity
+
+    static let limitedConfig = #"""
+        {"api_keys":[{"name":"demo","key":"sk-sluice-demo","limits":{"requests_per_minute":60}}],
+         "models":[{"id":"gpt-4o-mini","owned_by":"openai","route":"openai"}],
+         "prices":{"gpt-4o-mini":{"input":0.15,"output":0.6}},
+         "response_cost_header":"x-sluice-cost-usd",
+         "jwt":{"payload_header":"x-sluice-jwt-payload","payload_metadata_key":"jwt_payload","team_claim":"team"}}
+        """#
+
+    @Test func localAnswersCarryRateLimitHeaders() throws {
+        let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: Self.limitedConfig)
+        let models = try #require(
+            chain.newStream([(":method", "GET"), (":path", "/v1/models"), ("authorization", "Bearer sk-sluice-demo")]))
+        models.requestHeaders(endOfStream: true)
+        let reply = try #require(models.stream.localReply)
+        #expect(reply.status == 200)
+        #expect(reply.headers["x-ratelimit-limit-requests"] == "60")
+        #expect(reply.headers["x-ratelimit-remaining-requests"] == "60")
+        // A request refused after authentication (unknown model) carries them too.
+        let unknown = try post(chain, body: #"{"model":"nope"}"#)
+        #expect(unknown.stream.localReply?.status == 404)
+        #expect(unknown.stream.localReply?.headers["x-ratelimit-limit-requests"] == "60")
+    }
+
+    @Test func costHeaderWaitsForTheBodyOfAnUnstreamedResponse() throws {
+        let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: Self.limitedConfig)
+        let driver = try post(chain, body: #"{"model":"gpt-4o-mini"}"#)
+        #expect(driver.responseHeaders([(":status", "200")]) == 1)  // held: the usage comes with the body
+        #expect(driver.responseBody(Array("{\"id\":".utf8), endOfStream: false) == 1)  // buffered
+        // The upstream filter publishes the usage before the last chunk reaches this filter.
+        driver.stream.dynamicMetadata["sluice", default: [:]]["input_tokens"] = .number(1_000_000)
+        driver.stream.dynamicMetadata["sluice", default: [:]]["output_tokens"] = .number(500_000)
+        #expect(driver.responseBody(Array("1}".utf8), endOfStream: true) == 0)
+        #expect(driver.stream.responseHeaders["x-sluice-cost-usd"] == "0.45")
+        #expect(driver.forwardedResponseBody == Array("{\"id\":1}".utf8))
+        driver.streamComplete()
+    }
+
+    @Test func streamsEndWithTheCostAsAnSSEComment() throws {
+        let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: Self.limitedConfig)
+        let driver = try post(chain, body: #"{"model":"gpt-4o-mini","stream":true}"#)
+        #expect(driver.responseHeaders([(":status", "200")]) == 0)
+        #expect(driver.stream.responseHeaders["x-sluice-cost-usd"] == nil)
+        driver.responseBody(Array("data: {}\n\n".utf8), endOfStream: false)
+        driver.stream.dynamicMetadata["sluice", default: [:]]["input_tokens"] = .number(100)
+        driver.stream.dynamicMetadata["sluice", default: [:]]["output_tokens"] = .number(10)
+        driver.responseBody(Array("data: [DONE]\n\n".utf8), endOfStream: true)
+        let text = String(decoding: driver.forwardedResponseBody, as: UTF8.self)
+        #expect(text == "data: {}\n\ndata: [DONE]\n\n: x-sluice-cost-usd=0.000021\n\n")
+        driver.streamComplete()
+    }
+
+    /// base64url of a JSON payload, as jwt_authn's forward_payload_header carries it.
+    static func jwtPayload(_ json: String) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        let bytes = Array(json.utf8)
+        var out = ""
+        var index = 0
+        while index < bytes.count {
+            let chunk = Array(bytes[index..<min(index + 3, bytes.count)])
+            let value = chunk.enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << UInt32(16 - 8 * $1.offset) }
+            for position in 0...chunk.count { out.append(alphabet[Int((value >> UInt32(18 - 6 * position)) & 63)]) }
+            index += 3
+        }
+        return out
+    }
+
+    @Test func verifiedJWTPayloadNamesTheConsumerAndNeverGoesUpstream() throws {
+        let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: Self.limitedConfig)
+        // A client's forged copy first, then the one jwt_authn appended after verifying.
+        let driver = try #require(
+            chain.newStream([
+                (":method", "POST"), (":path", "/v1/chat/completions"),
+                ("x-sluice-jwt-payload", Self.jwtPayload(#"{"sub":"mallory","team":"admins"}"#)),
+                ("x-sluice-jwt-payload", Self.jwtPayload(#"{"sub":"alice","team":"research"}"#)),
+            ]))
+        driver.stream.dynamicMetadata["envoy.filters.http.jwt_authn"] = ["jwt_payload": .structure]
+        #expect(driver.requestHeaders() == 1)
+        #expect(driver.stream.localReply == nil)
+        #expect(driver.stream.dynamicMetadata["sluice"]?["consumer"] == .string("jwt:alice"))
+        #expect(driver.stream.dynamicMetadata["sluice"]?["team"] == .string("research"))
+        #expect(driver.stream.requestHeaders["x-sluice-jwt-payload"] == nil)
+    }
+
+    @Test func anUnverifiedPayloadHeaderIsIgnoredAndRemoved() throws {
+        let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: Self.limitedConfig)
+        let forged = try #require(
+            chain.newStream([
+                (":method", "POST"), (":path", "/v1/chat/completions"),
+                ("x-sluice-jwt-payload", Self.jwtPayload(#"{"sub":"mallory"}"#)),
+            ]))
+        #expect(forged.requestHeaders() == 1)
+        #expect(forged.stream.localReply?.status == 401)
+        #expect(forged.stream.requestHeaders["x-sluice-jwt-payload"] == nil)
+        // With a key as well, the key decides and the forged header still goes nowhere.
+        let keyed = try #require(
+            chain.newStream([
+                (":method", "POST"), (":path", "/v1/chat/completions"), ("authorization", "Bearer sk-sluice-demo"),
+                ("x-sluice-jwt-payload", Self.jwtPayload(#"{"sub":"mallory"}"#)),
+            ]))
+        keyed.requestHeaders()
+        #expect(keyed.stream.dynamicMetadata["sluice"]?["consumer"] == .string("demo"))
+        #expect(keyed.stream.requestHeaders["x-sluice-jwt-payload"] == nil)
+    }
 }

@@ -513,6 +513,16 @@ bool envoy_dynamic_module_callback_http_get_metadata_bool(
     envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, envoy_dynamic_module_type_metadata_source metadata_source,
     envoy_dynamic_module_type_module_buffer filter_namespace, envoy_dynamic_module_type_module_buffer key, bool *result);
 
+// The keys of namespace `filter_namespace` (whatever their value type, nested structs included):
+// first the count, then `count` views into Envoy's metadata, valid for the current hook.
+size_t envoy_dynamic_module_callback_http_get_metadata_keys_count(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, envoy_dynamic_module_type_metadata_source metadata_source,
+    envoy_dynamic_module_type_module_buffer filter_namespace);
+
+bool envoy_dynamic_module_callback_http_get_metadata_keys(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, envoy_dynamic_module_type_metadata_source metadata_source,
+    envoy_dynamic_module_type_module_buffer filter_namespace, envoy_dynamic_module_type_envoy_buffer *result_buffer_vector);
+
 bool envoy_dynamic_module_callback_http_set_filter_state_bytes(
     envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, envoy_dynamic_module_type_module_buffer key,
     envoy_dynamic_module_type_module_buffer value);

@@ -105,6 +105,20 @@ public struct GatewayError: Error, Sendable, Equatable {
             message: "The API key provided has expired.")
     }
 
+    /// A verified JWT whose claims the gateway cannot use (says which claim, never its value).
+    @inline(never)
+    public static func invalidToken(_ reason: String) -> GatewayError {
+        GatewayError(status: 401, type: "invalid_request_error", code: "invalid_token", message: "Unusable token: \(reason).")
+    }
+
+    /// The gateway accepts only verified JWTs and this request had none.
+    @inline(never)
+    public static func missingToken() -> GatewayError {
+        GatewayError(
+            status: 401, type: "invalid_request_error", code: "missing_token",
+            message: "You didn't provide a valid token. Send a JWT as 'Authorization: Bearer <token>'.")
+    }
+
     @inline(never)
     public static func modelNotAllowed(_ model: String) -> GatewayError {
         GatewayError(

@@ -7,11 +7,15 @@ public struct Consumer: Sendable, Equatable {
     public var team: String?
     /// Models this consumer may use; nil = all.
     public var allowedModels: ModelPatterns?
+    /// True for a run-time subject (a JWT `sub`), false for a configured key: subjects are
+    /// counted in the quota store's per-subject table.
+    public var isSubject: Bool
 
-    public init(name: String, team: String? = nil, allowedModels: ModelPatterns? = nil) {
+    public init(name: String, team: String? = nil, allowedModels: ModelPatterns? = nil, isSubject: Bool = false) {
         self.name = name
         self.team = team
         self.allowedModels = allowedModels
+        self.isSubject = isSubject
     }
 
     public func mayUse(model: String) -> Bool { allowedModels?.matches(model) ?? true }
@@ -75,5 +79,15 @@ public enum HTTPToken {
     @inline(__always)
     public static func lowercasedASCII(_ byte: UInt8) -> UInt8 {
         (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z")) ? byte | 0x20 : byte
+    }
+
+    /// RFC 9110 `tchar`: the bytes a header name may contain.
+    public static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
+        default:
+            Array("!#$%&'*+-.^_`|~".utf8).contains(byte)
+        }
     }
 }

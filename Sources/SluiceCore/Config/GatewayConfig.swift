@@ -11,7 +11,9 @@
 //   "team_limits":  { "research": { "tokens_per_minute": 200000, "budget_usd_per_day": 50 } },
 //   "model_limits": { "gpt-4o": { "requests_per_minute": 1000 } },
 //   "prices": { "gpt-4o-mini": { "input": 0.15, "cached_input": 0.075, "output": 0.6 } },
-//   "default_output_tokens_estimate": 1024
+//   "default_output_tokens_estimate": 1024,
+//   "response_cost_header": "x-sluice-cost-usd",
+//   "jwt": { "payload_header": "x-sluice-jwt-payload", "payload_metadata_key": "jwt_payload" }
 // }
 //
 // A key's own limits go in `api_keys[].limits` (same fields as team/model limits).
@@ -92,6 +94,11 @@ public struct GatewayConfig: Sendable, Equatable {
     public var prices = PriceTable()
     /// Output tokens a request without `max_tokens` is assumed to use when admitted.
     public var defaultOutputTokensEstimate = 1024
+    /// Identity from JWTs verified by Envoy's jwt_authn (see JWTIdentity.swift); nil = keys only.
+    public var jwt: JWTIdentityConfig?
+    /// Response header carrying each request's cost in USD (opt-in; nil = none). Non-streamed
+    /// responses are held until their usage is known; streams end with an SSE comment instead.
+    public var responseCostHeader: String?
 
     public init(
         apiKeys: [ClientKeyConfig] = [], models: [ModelConfig] = [], routes: [RouteRule] = [],
@@ -152,12 +159,7 @@ public struct GatewayConfig: Sendable, Equatable {
             if let team, team.isEmpty { throw ConfigError(path: entry.childPath("team"), problem: "must not be empty") }
             var allowed: ModelPatterns?
             if let models = try entry.optionalStringArray("models") {
-                if let blank = models.firstIndex(where: { $0.isEmpty || $0.dropLast().contains("*") }) {
-                    throw ConfigError(
-                        path: "\(entry.childPath("models"))[\(blank)]",
-                        problem: "must be a model name, or a prefix ending in a single '*'")
-                }
-                allowed = ModelPatterns(models)
+                allowed = try ModelPatterns.validated(models, path: entry.childPath("models"))
             }
             let expiresAt = try entry.optionalInt("expires_at", in: 0...253_402_300_799)
             var key = ClientKeyConfig(
@@ -215,6 +217,17 @@ public struct GatewayConfig: Sendable, Equatable {
         }
         if let estimate = try root.optionalInt("default_output_tokens_estimate", in: 0...10_000_000) {
             config.defaultOutputTokensEstimate = Int(estimate)
+        }
+        if let header = try root.optionalString("response_cost_header") {
+            let name = header.lowercased()
+            guard !name.isEmpty, !name.hasPrefix(":"), name.utf8.allSatisfy({ HTTPToken.isTokenByte($0) }) else {
+                throw ConfigError(path: "response_cost_header", problem: "must be an HTTP header name")
+            }
+            config.responseCostHeader = name
+        }
+        if var jwt = try root.optionalObject("jwt") {
+            config.jwt = try JWTIdentityConfig.read(&jwt)
+            try jwt.finish()
         }
         try root.finish()
         return config

@@ -116,9 +116,11 @@ public enum RequestDecision: Sendable, Equatable {
     case forward(consumer: Consumer, endpoint: Endpoint)
     /// Answer locally.
     case reply(LocalReply, outcome: Outcome)
+    /// Answer `GET /v1/models` locally for an authorised `consumer` (whose rate-limit headers the
+    /// binding adds, as on every response).
+    case listModels(LocalReply, consumer: Consumer)
 
     public enum Outcome: String, Sendable, Equatable {
-        case modelsListed = "models_listed"
         case unauthorized
     }
 }
@@ -129,12 +131,19 @@ public struct RequestHead: Sendable {
     public var path: [UInt8]
     public var authorization: [UInt8]?
     public var apiKey: [UInt8]?
+    /// The JWT payload header value jwt_authn appended for a token it verified in this request;
+    /// the binding sets it only with that proof (see JWTIdentity.swift).
+    public var verifiedJWTPayload: [UInt8]?
 
-    public init(method: [UInt8], path: [UInt8], authorization: [UInt8]? = nil, apiKey: [UInt8]? = nil) {
+    public init(
+        method: [UInt8], path: [UInt8], authorization: [UInt8]? = nil, apiKey: [UInt8]? = nil,
+        verifiedJWTPayload: [UInt8]? = nil
+    ) {
         self.method = method
         self.path = path
         self.authorization = authorization
         self.apiKey = apiKey
+        self.verifiedJWTPayload = verifiedJWTPayload
     }
 }
 
@@ -156,7 +165,8 @@ public final class Gateway: Sendable {
         for key in config.apiKeys where !key.limits.isEmpty { limits[.key(key.name)] = key.limits }
         for (team, teamLimits) in config.teamLimits where !teamLimits.isEmpty { limits[.team(team)] = teamLimits }
         for (model, modelLimits) in config.modelLimits where !modelLimits.isEmpty { limits[.model(model)] = modelLimits }
-        quotas = LocalQuotaStore(limits: limits)
+        quotas = LocalQuotaStore(
+            limits: limits, subjectLimits: config.jwt?.limits, subjectCapacity: config.jwt?.maxSubjects ?? 0)
     }
 
     /// What a routed request is admitted against.
@@ -164,7 +174,16 @@ public final class Gateway: Sendable {
         let estimate = QuotaEstimate(
             bodyByteCount: bodyByteCount, maxTokens: request.summary.maxTokens.map { Int(clamping: $0) },
             defaultMaxTokens: config.defaultOutputTokensEstimate, price: config.prices.price(for: request.summary.model))
-        return QuotaRequest(key: consumer.name, team: consumer.team, model: request.summary.model, estimate: estimate)
+        return QuotaRequest(
+            key: consumer.name, team: consumer.team, model: request.summary.model, estimate: estimate,
+            keyIsSubject: consumer.isSubject)
+    }
+
+    /// The `x-ratelimit-*` headers for `consumer` now (Unix milliseconds): its key's and team's
+    /// counters, and the model's when one is known. Nothing is reserved.
+    public func rateLimitHeaders(for consumer: Consumer, model: String?, now: Int64) -> RateLimitHeaders {
+        quotas.rateLimitHeaders(
+            key: consumer.name, keyIsSubject: consumer.isSubject, team: consumer.team, model: model, now: now)
     }
 
     /// Largest body the gateway buffers before routing.
@@ -197,6 +216,21 @@ public final class Gateway: Sendable {
         let endpoint = Endpoint.classify(method: head.method, path: head.path)
         let api = endpoint.clientAPI
 
+        // A token jwt_authn verified for this request decides alone; API keys stay possible
+        // unless the config requires a token.
+        if let jwt = config.jwt {
+            if let payload = head.verifiedJWTPayload {
+                switch jwt.consumer(payloadHeader: payload) {
+                case .success(let consumer): return accept(consumer, endpoint)
+                case .failure(let error):
+                    return .reply(.error(error, for: api, details: "sluice_invalid_token"), outcome: .unauthorized)
+                }
+            }
+            if jwt.required {
+                return .reply(.error(.missingToken(), for: api, details: "sluice_missing_token"), outcome: .unauthorized)
+            }
+        }
+
         // A Bearer token wins; `x-api-key` is the Anthropic SDK's header.
         var presented: [UInt8]? = nil
         if let authorization = head.authorization { presented = ClientKeyExtractor.bearerToken(authorization) }
@@ -206,10 +240,7 @@ public final class Gateway: Sendable {
         }
         switch keys.check(presented, now: now) {
         case .accepted(let consumer):
-            if endpoint == .listModels {
-                return .reply(.json(status: 200, body: modelListBody, details: "sluice_models_listed"), outcome: .modelsListed)
-            }
-            return .forward(consumer: consumer, endpoint: endpoint)
+            return accept(consumer, endpoint)
         case .missing:
             return .reply(.error(.missingKey(), for: api, details: "sluice_missing_api_key"), outcome: .unauthorized)
         case .invalid:
@@ -219,5 +250,12 @@ public final class Gateway: Sendable {
         case .expired:
             return .reply(.error(.expiredKey(), for: api, details: "sluice_api_key_expired"), outcome: .unauthorized)
         }
+    }
+
+    private func accept(_ consumer: Consumer, _ endpoint: Endpoint) -> RequestDecision {
+        if endpoint == .listModels {
+            return .listModels(.json(status: 200, body: modelListBody, details: "sluice_models_listed"), consumer: consumer)
+        }
+        return .forward(consumer: consumer, endpoint: endpoint)
     }
 }

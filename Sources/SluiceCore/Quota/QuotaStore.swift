@@ -88,12 +88,16 @@ public struct QuotaRequest: Sendable, Equatable {
     /// The model as the client named it (the name limits and prices are configured under).
     public var model: String
     public var estimate: QuotaEstimate
+    /// True when `key` names a run-time subject (a JWT `sub`) rather than a configured key: its
+    /// counters come from the store's per-subject table.
+    public var keyIsSubject: Bool
 
-    public init(key: String, team: String? = nil, model: String, estimate: QuotaEstimate) {
+    public init(key: String, team: String? = nil, model: String, estimate: QuotaEstimate, keyIsSubject: Bool = false) {
         self.key = key
         self.team = team
         self.model = model
         self.estimate = estimate
+        self.keyIsSubject = keyIsSubject
     }
 }
 
@@ -239,16 +243,32 @@ struct QuotaDenialCause {
 /// read; only the counters' atomics are written. Scopes without configured limits are not limited.
 public final class LocalQuotaStore: QuotaStore {
     private let scopes: [QuotaScope: ScopeCounters]
+    /// Counters of run-time subjects (JWT `sub`), each limited by `subjectLimits`; nil when unlimited.
+    private let subjects: SubjectScopeTable?
 
     /// Builds the counters for every scope with limits. Counters of `previous` (the store of the
     /// config being replaced) are kept where they still apply, so a reload does not reset quotas.
-    public init(limits: [QuotaScope: QuotaLimits], carryingOver previous: LocalQuotaStore? = nil) {
+    /// - Parameters:
+    ///   - subjectLimits: the limits of every run-time subject (requests with `keyIsSubject`).
+    ///   - subjectCapacity: subjects with counters of their own; beyond it they share one set.
+    public init(
+        limits: [QuotaScope: QuotaLimits], subjectLimits: QuotaLimits? = nil, subjectCapacity: Int = 4096,
+        carryingOver previous: LocalQuotaStore? = nil
+    ) {
         var scopes: [QuotaScope: ScopeCounters] = [:]
         for (scope, scopeLimits) in limits where !scopeLimits.isEmpty {
             scopes[scope] = ScopeCounters(scope: scope, limits: scopeLimits, previous: previous?.scopes[scope])
         }
         self.scopes = scopes
+        if let subjectLimits, !subjectLimits.isEmpty {
+            subjects = SubjectScopeTable(limits: subjectLimits, capacity: subjectCapacity, previous: previous?.subjects)
+        } else {
+            subjects = nil
+        }
     }
+
+    /// Run-time subjects that have counters of their own (for tests and admin views).
+    public var subjectCount: Int { subjects?.claimedCount ?? 0 }
 
     /// The limits configured for `scope`, if any.
     public func limits(for scope: QuotaScope) -> QuotaLimits? { scopes[scope]?.limits }
@@ -259,13 +279,13 @@ public final class LocalQuotaStore: QuotaStore {
         let (keyCounters, teamCounters, modelCounters) = counters(for: request)
         var ticket = AdmissionTicket(estimate: estimate)
         if let keyCounters {
-            switch Self.reserve(keyCounters, estimate, instant) {
+            switch Self.reserve(keyCounters, .key(request.key), estimate, instant) {
             case .success(let reservation): ticket.key = reservation
             case .failure(let cause): return .denied(denial(cause, request, instant))
             }
         }
-        if let teamCounters {
-            switch Self.reserve(teamCounters, estimate, instant) {
+        if let teamCounters, let team = request.team {
+            switch Self.reserve(teamCounters, .team(team), estimate, instant) {
             case .success(let reservation): ticket.team = reservation
             case .failure(let cause):
                 release(ticket, now: instant.millis)
@@ -273,7 +293,7 @@ public final class LocalQuotaStore: QuotaStore {
             }
         }
         if let modelCounters {
-            switch Self.reserve(modelCounters, estimate, instant) {
+            switch Self.reserve(modelCounters, .model(request.model), estimate, instant) {
             case .success(let reservation): ticket.model = reservation
             case .failure(let cause):
                 release(ticket, now: instant.millis)
@@ -309,9 +329,20 @@ public final class LocalQuotaStore: QuotaStore {
         return Self.headers(key, team, model, QuotaInstant(millis: now))
     }
 
+    /// Rate-limit headers for scopes named directly; `model` nil leaves the model's limits out
+    /// (answers that involve no model, such as the model list).
+    public func rateLimitHeaders(
+        key: String, keyIsSubject: Bool = false, team: String?, model: String?, now: Int64
+    ) -> RateLimitHeaders {
+        let keyCounters = keyIsSubject ? subjects?.counters(for: key) : scopes[.key(key)]
+        return Self.headers(
+            keyCounters, team.flatMap { scopes[.team($0)] }, model.flatMap { scopes[.model($0)] },
+            QuotaInstant(millis: now))
+    }
+
     /// Micro-dollars spent by `scope` today (UTC) and this month, for metadata and admin views.
     public func spentMicros(_ scope: QuotaScope, now: Int64) -> (day: Int64?, month: Int64?) {
-        let counters = scopes[scope]
+        let counters = lookup(scope)
         let instant = QuotaInstant(millis: now)
         return (
             counters?.budgetDay?.spent(nowMillis: instant.millis),
@@ -321,7 +352,7 @@ public final class LocalQuotaStore: QuotaStore {
 
     /// Units in the `dimension` counter of `scope` at `now` (micro-dollars for budgets); nil if unlimited.
     public func used(_ scope: QuotaScope, _ dimension: QuotaDimension, now: Int64) -> Int64? {
-        guard let counters = scopes[scope] else { return nil }
+        guard let counters = lookup(scope) else { return nil }
         let instant = QuotaInstant(millis: now)
         switch dimension {
         case .requestsPerMinute: return counters.requests?.used(nowNanos: instant.nanos)
@@ -337,12 +368,21 @@ public final class LocalQuotaStore: QuotaStore {
 
     private func counters(for request: QuotaRequest) -> (ScopeCounters?, ScopeCounters?, ScopeCounters?) {
         let team = request.team.flatMap { scopes[.team($0)] }
-        return (scopes[.key(request.key)], team, scopes[.model(request.model)])
+        let key = request.keyIsSubject ? subjects?.counters(for: request.key) : scopes[.key(request.key)]
+        return (key, team, scopes[.model(request.model)])
+    }
+
+    /// A configured scope, or a run-time subject already seen (key scopes only).
+    private func lookup(_ scope: QuotaScope) -> ScopeCounters? {
+        if let counters = scopes[scope] { return counters }
+        guard scope.kind == .key else { return nil }
+        return subjects?.existingCounters(for: scope.name)
     }
 
     /// Reserves the estimate in every counter of one scope, or rolls back what it took and says why.
+    /// `scope` names the scope in a denial (subject counters are shared objects without a name).
     private static func reserve(
-        _ counters: ScopeCounters, _ estimate: QuotaEstimate, _ now: QuotaInstant
+        _ counters: ScopeCounters, _ scope: QuotaScope, _ estimate: QuotaEstimate, _ now: QuotaInstant
     ) -> Result<ScopeReservation, QuotaDenialError> {
         var reservation = ScopeReservation(counters: counters)
         var cause: QuotaDenialCause?
@@ -354,11 +394,11 @@ public final class LocalQuotaStore: QuotaStore {
                 return true
             case .denied(let used, let retryAfterNanos):
                 cause = QuotaDenialCause(
-                    scope: counters.scope, dimension: dimension, limit: counter.limit, used: used, requested: amount,
+                    scope: scope, dimension: dimension, limit: counter.limit, used: used, requested: amount,
                     retryAfterMillis: QuotaDuration.millis(ceilingNanos: retryAfterNanos))
             case .tooLarge:
                 cause = QuotaDenialCause(
-                    scope: counters.scope, dimension: dimension, limit: counter.limit, used: 0, requested: amount,
+                    scope: scope, dimension: dimension, limit: counter.limit, used: 0, requested: amount,
                     retryAfterMillis: nil)
             }
             return false
@@ -373,7 +413,7 @@ public final class LocalQuotaStore: QuotaStore {
                 return true
             case .denied(let spent, let retryAfterMillis):
                 cause = QuotaDenialCause(
-                    scope: counters.scope, dimension: dimension, limit: limit, used: spent,
+                    scope: scope, dimension: dimension, limit: limit, used: spent,
                     requested: estimate.costMicros, retryAfterMillis: retryAfterMillis)
                 return false
             }

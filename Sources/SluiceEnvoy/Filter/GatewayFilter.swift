@@ -100,6 +100,9 @@ final class GatewayFilter: HTTPFilter {
     private var responseStatus = 0
     /// The quota reservation of this request, settled (or released) exactly once at the end.
     private var ticket: AdmissionTicket?
+    /// True while response headers wait for the end of a non-streamed body, whose usage the cost
+    /// header needs.
+    private var holdingForCost = false
 
     init(_ factory: GatewayFilterFactory) { self.factory = factory }
 
@@ -108,7 +111,8 @@ final class GatewayFilter: HTTPFilter {
             method: stream.withHeader(":method") { $0.map { Array($0) } } ?? [],
             path: stream.withHeader(":path") { $0.map { Array($0) } } ?? [],
             authorization: stream.withHeader("authorization") { $0.map { Array($0) } },
-            apiKey: stream.withHeader("x-api-key") { $0.map { Array($0) } }
+            apiKey: stream.withHeader("x-api-key") { $0.map { Array($0) } },
+            verifiedJWTPayload: takeVerifiedJWTPayload(stream)
         )
         switch factory.gateway.decide(head, now: WallClock.unixSeconds()) {
         case .forward(let consumer, let endpoint):
@@ -138,12 +142,36 @@ final class GatewayFilter: HTTPFilter {
             if stream.bufferLimit < wanted { stream.bufferLimit = wanted }
             awaitingBody = true
             return .stopIteration
+        case .listModels(let reply, let consumer):
+            stream.increment(factory.metrics.requests, labels: ["models_listed"])
+            let limits = factory.gateway.rateLimitHeaders(for: consumer, model: nil, now: WallClock.unixMillis())
+            stream.sendLocalReply(
+                status: reply.status, headers: ModuleHeaderList(reply.headers + limits.fields), body: reply.body,
+                details: reply.details)
+            return .stopIteration
         case .reply(let reply, let outcome):
             stream.increment(factory.metrics.requests, labels: [outcome.rawValue])
             stream.sendLocalReply(
                 status: reply.status, headers: ModuleHeaderList(reply.headers), body: reply.body, details: reply.details)
             return .stopIteration
         }
+    }
+
+    /// The payload jwt_authn forwarded for a token it verified in this request, if any; the header
+    /// is removed either way, so neither a forged nor a genuine copy goes upstream.
+    private func takeVerifiedJWTPayload(_ stream: EnvoyHTTPStream) -> [UInt8]? {
+        guard let jwt = factory.gateway.config.jwt else { return nil }
+        let count = stream.headerValueCount(jwt.payloadHeader)
+        let verified = stream.hasMetadataKey(.dynamic, namespace: jwt.metadataNamespace, key: jwt.payloadMetadataKey)
+        guard count > 0 else {
+            // Verified, but the provider forwards no payload: jwt_authn's `forward_payload_header`
+            // is missing. An empty payload fails with a clear 401 instead of falling back to keys.
+            return verified ? [] : nil
+        }
+        // jwt_authn appends its value after any the client sent: the last one is genuine.
+        let payload = verified ? stream.withHeader(named: jwt.payloadHeader, index: count - 1) { $0.map { Array($0) } } : nil
+        _ = stream.removeHeader(named: jwt.payloadHeader)
+        return payload ?? (verified ? [] : nil)
     }
 
     override func onRequestBody(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> BodyStatus {
@@ -175,14 +203,61 @@ final class GatewayFilter: HTTPFilter {
         if let ticket {
             for header in ticket.headers.fields { stream.setHeader(header.name, header.value, in: .response) }
         }
+        if let costHeader = factory.gateway.config.responseCostHeader, let routed, !routed.summary.stream {
+            if endOfStream {
+                setCostHeader(stream, costHeader, model: routed.summary.model)
+            } else {
+                // The usage arrives with the body: hold the headers (Envoy buffers the body, up to
+                // the stream's buffer limit, which routing raised to the request limit).
+                holdingForCost = true
+                return .stopIteration
+            }
+        }
         return .continue
     }
 
     override func onResponseBody(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> BodyStatus {
-        if routed != nil, firstByteAtMicros == nil, stream.bodySize(.receivedResponse) > 0 {
+        guard let routed else { return .continue }
+        if firstByteAtMicros == nil, stream.bodySize(.receivedResponse) > 0 {
             firstByteAtMicros = WallClock.unixMicros()
         }
+        guard let costHeader = factory.gateway.config.responseCostHeader else { return .continue }
+        if holdingForCost {
+            guard endOfStream else { return .stopIterationAndBuffer }
+            holdingForCost = false
+            setCostHeader(stream, costHeader, model: routed.summary.model)
+        } else if endOfStream, routed.summary.stream, responseStatus < 300,
+            let cost = factory.gateway.config.prices.cost(usage: usage(stream), model: routed.summary.model)
+        {
+            // Headers left long ago: the cost goes after the last event as an SSE comment, which
+            // every SSE parser skips (WHATWG HTML §9.2.6) and a client may read.
+            _ = stream.appendToBody(.receivedResponse, Array(": \(costHeader)=\(Dollars.format(micros: cost))\n\n".utf8))
+        }
         return .continue
+    }
+
+    override func onResponseTrailers(_ stream: EnvoyHTTPStream) -> TrailersStatus {
+        // A body that ended with trailers: release the held headers with the cost known now.
+        if holdingForCost, let costHeader = factory.gateway.config.responseCostHeader, let routed {
+            holdingForCost = false
+            setCostHeader(stream, costHeader, model: routed.summary.model)
+        }
+        return .continue
+    }
+
+    private func setCostHeader(_ stream: EnvoyHTTPStream, _ name: String, model: String) {
+        guard let cost = factory.gateway.config.prices.cost(usage: usage(stream), model: model) else { return }
+        _ = stream.setHeader(name, Dollars.format(micros: cost), in: .response)
+    }
+
+    /// The usage the upstream filter published for this request (zero when none was reported).
+    private func usage(_ stream: EnvoyHTTPStream) -> TokenUsage {
+        let ns = "sluice"
+        return TokenUsage(
+            inputTokens: Int(clamping: Int64(stream.metadataNumber(.dynamic, namespace: ns, key: "input_tokens") ?? 0)),
+            outputTokens: Int(clamping: Int64(stream.metadataNumber(.dynamic, namespace: ns, key: "output_tokens") ?? 0)),
+            cachedInputTokens: Int(
+                clamping: Int64(stream.metadataNumber(.dynamic, namespace: ns, key: "cached_input_tokens") ?? 0)))
     }
 
     /// Records the GenAI metrics of a routed request once it is over (success, error or reset).
@@ -222,12 +297,7 @@ final class GatewayFilter: HTTPFilter {
     /// Charges the actual usage and cost (releasing the estimate), or releases it all when the
     /// request used nothing; records the cost in dynamic metadata for access logs.
     private func settleQuota(_ stream: EnvoyHTTPStream, model: String) {
-        let ns = "sluice"
-        let usage = TokenUsage(
-            inputTokens: Int(clamping: Int64(stream.metadataNumber(.dynamic, namespace: ns, key: "input_tokens") ?? 0)),
-            outputTokens: Int(clamping: Int64(stream.metadataNumber(.dynamic, namespace: ns, key: "output_tokens") ?? 0)),
-            cachedInputTokens: Int(
-                clamping: Int64(stream.metadataNumber(.dynamic, namespace: ns, key: "cached_input_tokens") ?? 0)))
+        let usage = usage(stream)
         let cost = factory.gateway.config.prices.cost(usage: usage, model: model)
         if let cost {
             stream.setMetadata(namespace: RequestMetadata.namespace, key: "cost_usd", Dollars.format(micros: cost))
@@ -259,7 +329,7 @@ final class GatewayFilter: HTTPFilter {
                 stream.increment(
                     factory.metrics.quotaRejections,
                     labels: [String(describing: denial.scope.kind), String(describing: denial.dimension), consumer.name])
-                reject(stream, denial.error, extraHeaders: denial.headers.fields)
+                reject(stream, denial.error, rateLimits: denial.headers)
                 return false
             case .admitted(let admitted):
                 ticket = admitted
@@ -279,13 +349,16 @@ final class GatewayFilter: HTTPFilter {
         }
     }
 
+    /// Answers an authorised request with `error`. `rateLimits` defaults to the consumer's
+    /// current headers (every response carries them); a quota denial passes its own.
     @inline(never)
-    private func reject(_ stream: EnvoyHTTPStream, _ error: GatewayError, extraHeaders: [(name: String, value: String)] = []) {
+    private func reject(_ stream: EnvoyHTTPStream, _ error: GatewayError, rateLimits: RateLimitHeaders? = nil) {
         awaitingBody = false
         stream.increment(factory.metrics.requests, labels: ["rejected"])
         let reply = LocalReply.error(error, for: endpoint.clientAPI, details: "sluice_rejected_request")
+        let limits = rateLimits ?? factory.gateway.rateLimitHeaders(for: consumer, model: nil, now: WallClock.unixMillis())
         stream.sendLocalReply(
-            status: reply.status, headers: ModuleHeaderList(reply.headers + extraHeaders), body: reply.body,
+            status: reply.status, headers: ModuleHeaderList(reply.headers + limits.fields), body: reply.body,
             details: reply.details)
     }
 }

@@ -250,6 +250,23 @@ public struct EnvoyHTTPStream {
         return found ? out.stringCopy : nil
     }
 
+    /// True when namespace `namespace` of `source` metadata has `key`, whatever its value type
+    /// (a nested struct, such as jwt_authn's payload, cannot be read but can be found).
+    public func hasMetadataKey(_ source: MetadataSource, namespace: String, key: String) -> Bool {
+        ModuleBuffer.with(namespace) { ns in
+            let count = envoy_dynamic_module_callback_http_get_metadata_keys_count(raw, source.c, ns)
+            guard count > 0, count <= 4096 else { return false }
+            return withUnsafeTemporaryAllocation(of: envoy_dynamic_module_type_envoy_buffer.self, capacity: count) { keys in
+                keys.initialize(repeating: .empty)
+                guard envoy_dynamic_module_callback_http_get_metadata_keys(raw, source.c, ns, keys.baseAddress) else {
+                    return false
+                }
+                let wanted = Array(key.utf8)
+                return keys.contains { $0.rawBytes.elementsEqual(wanted) }
+            }
+        }
+    }
+
     public func metadataNumber(_ source: MetadataSource, namespace: String, key: String) -> Double? {
         var out = 0.0
         let found = ModuleBuffer.with(namespace) { ns in
