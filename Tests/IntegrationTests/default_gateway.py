@@ -24,6 +24,17 @@ def sluice_filter_config(bootstrap: dict) -> dict:
     raise KeyError("no sluice filter in the bootstrap")
 
 
+def gateway_http_filters(bootstrap: dict) -> list:
+    """The HTTP filter list of the gateway listener (port 10000 in envoy.yaml), to insert into."""
+    for listener in bootstrap["static_resources"]["listeners"]:
+        for chain in listener["filter_chains"]:
+            for network_filter in chain["filters"]:
+                filters = network_filter["typed_config"].get("http_filters", [])
+                if any(f["typed_config"].get("filter_name") == "sluice" for f in filters):
+                    return filters
+    raise KeyError("no listener with the sluice filter in the bootstrap")
+
+
 def remapped_bootstrap(sims: Simulators, gateway_port: int, admin_port: int) -> dict:
     with open(ROOT / "envoy-module" / "envoy.yaml") as f:
         bootstrap = yaml.safe_load(f)
@@ -49,10 +60,13 @@ def remapped_bootstrap(sims: Simulators, gateway_port: int, admin_port: int) -> 
 class DefaultGateway:
     """Simulators + Envoy with the default bootstrap; `base` is the gateway URL."""
 
-    def __init__(self, concurrency: int = 2, pace_ms: int = 1, adjust_config=None) -> None:
+    def __init__(self, concurrency: int = 2, pace_ms: int = 1, adjust_config=None, adjust_bootstrap=None) -> None:
+        """`adjust_config(config)` edits the sluice filter's config; `adjust_bootstrap(bootstrap)`
+        the whole bootstrap (e.g. to add a filter before sluice)."""
         self.sims = Simulators(pace_ms=pace_ms)
         self.concurrency = concurrency
         self.adjust_config = adjust_config
+        self.adjust_bootstrap = adjust_bootstrap
 
     def __enter__(self) -> "DefaultGateway":
         self.sims.__enter__()
@@ -60,6 +74,8 @@ class DefaultGateway:
         bootstrap = remapped_bootstrap(self.sims, port, free_port())
         if self.adjust_config:
             self.adjust_config(sluice_filter_config(bootstrap))
+        if self.adjust_bootstrap:
+            self.adjust_bootstrap(bootstrap)
         self.envoy = Envoy(
             bootstrap, concurrency=self.concurrency,
             # Access log lines reach the log file quickly enough for tests to read them.

@@ -65,7 +65,8 @@ def test_requests_per_minute_429_headers_and_recovery(gateway):
     body = refused.json()["error"]
     assert body["code"] == "rate_limit_exceeded" and body["type"] == "requests"
     assert int(refused.headers["retry-after"]) >= 1
-    assert int(refused.headers["x-ratelimit-remaining-requests"]) <= 1  # refills between burst and read
+    # What a 429 reports is what admission saw: no room for one more request.
+    assert refused.headers["x-ratelimit-remaining-requests"] == "0"
     # The bucket refills at 2 requests/second.
     time.sleep(1.1)
     assert chat(session, gateway, "sk-metered").status_code == 200
@@ -106,6 +107,45 @@ def test_dollar_budget_is_charged_actual_cost_and_then_refuses():
         # Never more than one request's estimate beyond the budget.
         assert spent <= 0.05 + (16 + 20) * 0.001
 
+
+
+def test_concurrent_clients_never_overspend_beyond_in_flight_estimates():
+    """32 connections race one key's daily budget through both Envoy workers. Admission reserves
+    each request's estimate before it goes upstream, so what the answers report having cost may
+    exceed the budget by at most the estimates of the requests in flight at once."""
+    from default_gateway import DefaultGateway
+
+    budget, price_per_token, max_tokens, workers = 2.0, 0.001, 8, 32
+
+    def adjust(config):
+        config["api_keys"].append({"name": "racer", "key": "sk-racer", "limits": {"budget_usd_per_day": budget}})
+        config["prices"]["gpt-4o-mini"] = {"input": price_per_token * 1e6, "output": price_per_token * 1e6}
+
+    body = {"model": "gpt-4o-mini", "max_tokens": max_tokens, "messages": [{"role": "user", "content": "one two three"}]}
+    wire = json.dumps(body).encode()  # what `requests` sends for json=
+    # The gateway's estimate: a token per 4 body bytes, plus max_tokens of output.
+    estimate = ((len(wire) + 3) // 4 + max_tokens) * price_per_token
+
+    with DefaultGateway(adjust_config=adjust, concurrency=2) as gw:
+        def one(_):
+            with requests.Session() as session:
+                r = session.post(gw.base + "/v1/chat/completions", data=wire, timeout=30,
+                                 headers={"Authorization": "Bearer sk-racer", "content-type": "application/json"})
+                if r.status_code == 200:
+                    return 200, r.json()["usage"]["total_tokens"] * price_per_token
+                return r.status_code, 0.0
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(one, range(600)))
+        statuses = [status for status, _ in results]
+        spent = sum(cost for _, cost in results)
+        assert set(statuses) <= {200, 429}, sorted(set(statuses))
+        assert statuses.count(200) >= 20 and 429 in statuses
+        assert spent <= budget + workers * estimate, (spent, budget, workers * estimate)
+        # The answers' own usage is what was charged: the next request is refused for budget.
+        r = requests.post(gw.base + "/v1/chat/completions", data=wire, timeout=10,
+                          headers={"Authorization": "Bearer sk-racer", "content-type": "application/json"})
+        assert r.status_code == 429 and r.json()["error"]["code"] == "budget_exceeded"
 
 
 def test_anthropic_clients_get_anthropic_shaped_429(gateway):
