@@ -12,19 +12,7 @@ import Testing
     }
 
     /// base64url without padding, as jwt_authn forwards a payload.
-    static func payload(_ json: String) -> [UInt8] {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
-        let bytes = Array(json.utf8)
-        var out: [UInt8] = []
-        var index = 0
-        while index < bytes.count {
-            let chunk = Array(bytes[index..<min(index + 3, bytes.count)])
-            let value = chunk.enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << UInt32(16 - 8 * $1.offset) }
-            for position in 0...chunk.count { out.append(alphabet[Int((value >> UInt32(18 - 6 * position)) & 63)]) }
-            index += 3
-        }
-        return out
-    }
+    static func payload(_ json: String) -> [UInt8] { Array(Base64URL.encode(Array(json.utf8)).utf8) }
 
     static let jwtSection = #"""
         "jwt":{"payload_header":"X-Sluice-JWT-Payload","payload_metadata_key":"jwt_payload","team_claim":"team",
@@ -76,6 +64,11 @@ import Testing
         #expect(Base64URL.decode(Array("ab!c".utf8)) == nil)
         #expect(Base64URL.decode(Array("ab===".utf8)) == nil)
         #expect(Base64URL.decode([]) == [])
+        for length in 0..<40 {
+            let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+            #expect(Base64URL.decode(Array(Base64URL.encode(bytes).utf8)) == bytes)
+        }
+        #expect(Base64URL.encode(Array(#"{"a":1}"#.utf8)) == "eyJhIjoxfQ")
     }
 
     @Test func claimsBecomeAConsumer() throws {

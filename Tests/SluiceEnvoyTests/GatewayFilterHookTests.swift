@@ -1,4 +1,5 @@
 // Drives the real exported hooks through the fake Envoy (SluiceTestHost).
+import SluiceCore
 import SluiceEnvoy
 import SluiceTestHost
 import Testing
@@ -272,19 +273,7 @@ let demoConfig = #"""
     }
 
     /// base64url of a JSON payload, as jwt_authn's forward_payload_header carries it.
-    static func jwtPayload(_ json: String) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-        let bytes = Array(json.utf8)
-        var out = ""
-        var index = 0
-        while index < bytes.count {
-            let chunk = Array(bytes[index..<min(index + 3, bytes.count)])
-            let value = chunk.enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << UInt32(16 - 8 * $1.offset) }
-            for position in 0...chunk.count { out.append(alphabet[Int((value >> UInt32(18 - 6 * position)) & 63)]) }
-            index += 3
-        }
-        return out
-    }
+    static func jwtPayload(_ json: String) -> String { Base64URL.encode(Array(json.utf8)) }
 
     @Test func verifiedJWTPayloadNamesTheConsumerAndNeverGoesUpstream() throws {
         let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: Self.limitedConfig)

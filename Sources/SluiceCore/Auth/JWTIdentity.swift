@@ -133,6 +133,23 @@ extension ModelPatterns {
 
 /// base64url (RFC 4648 §5), with or without `=` padding, as JWT segments use it.
 public enum Base64URL {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
+    /// Unpadded, as JWT segments and jwt_authn's forwarded payload are written.
+    public static func encode(_ bytes: [UInt8]) -> String {
+        var output: [UInt8] = []
+        output.reserveCapacity((bytes.count * 4 + 2) / 3)
+        var index = 0
+        while index < bytes.count {
+            let count = min(3, bytes.count - index)
+            var group: UInt32 = 0
+            for offset in 0..<count { group |= UInt32(bytes[index + offset]) << UInt32(16 - 8 * offset) }
+            for position in 0...count { output.append(alphabet[Int((group >> UInt32(18 - 6 * position)) & 63)]) }
+            index += 3
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+
     public static func decode(_ text: [UInt8]) -> [UInt8]? {
         var end = text.count
         while end > 0, text[end - 1] == UInt8(ascii: "=") { end -= 1 }

@@ -204,6 +204,11 @@ final class GatewayFilter: HTTPFilter {
             for header in ticket.headers.fields { stream.setHeader(header.name, header.value, in: .response) }
         }
         if let costHeader = factory.gateway.config.responseCostHeader, let routed, !routed.summary.stream {
+            let length = stream.header("content-length", in: .response).flatMap(UInt64.init)
+            if let length, length > stream.bufferLimit {
+                // Too large to hold (Envoy would answer 500 instead): this answer goes without the header.
+                return .continue
+            }
             if endOfStream {
                 setCostHeader(stream, costHeader, model: routed.summary.model)
             } else {
