@@ -1,16 +1,24 @@
 #!/usr/bin/env python3
-"""Helpers for compare.sh: Envoy bootstraps, wrk output parsing, and the summary.
+"""Helpers for compare.sh: Envoy bootstraps, the requests of --sim mode (and their check),
+wrk output parsing, and the summary.
 
-Kept out of the shell script because YAML, percentiles and medians are clumsy in bash.
+Kept out of the shell script because YAML, JSON, SigV4, percentiles and medians are clumsy in bash.
 Standard library plus PyYAML (Debian: python3-yaml), only for reading envoy-module/envoy.yaml.
 """
 from __future__ import annotations
 
 import copy
+import datetime
+import hashlib
+import hmac
 import json
 import re
 import statistics
 import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 
@@ -182,6 +190,297 @@ def upstream_bootstrap(upstream_port: int) -> dict:
     }
 
 
+# MARK: - Simulator mode (--sim BACKEND)
+#
+# Both listeners forward to the same sluice-sim listener. The sluice listener gets an OpenAI chat
+# request and runs the module's whole path (auth, route, quota, translation, credential, response
+# translation, metering). The plain listener gets the request an application would send to the
+# provider itself through a plain proxy: the provider's own path, body and credential. The two
+# bodies say the same thing (same prompt, same max tokens), and `verify` checks that the module's
+# translation of the one is the other, so the simulator does the same work for both.
+
+PROMPT = "Say hello in one word."
+MAX_TOKENS = 64
+DEMO_KEY = "sk-sluice-demo"
+# The upstream filter's Anthropic version header (SluiceCore UpstreamExchange); a client sends its own.
+ANTHROPIC_VERSION = "2023-06-01"
+
+# Backend (an envoy.yaml cluster) -> the sluice-sim listener option that serves it; /__sim/last
+# takes the same names except that `gemini` also serves Vertex.
+SIM_LISTENERS = {
+    "openai": "openai", "azure": "azure", "anthropic": "anthropic", "bedrock": "bedrock",
+    "gemini": "gemini", "vertex": "gemini", "local": "compat",
+}
+
+
+def compact(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def upstream_filter_value(options: dict, envoy_yaml: Path, backend: str) -> dict:
+    """The `sluice_upstream` filter_config of a backend cluster (one backend, not a failover list)."""
+    for protocol_options in options.values():
+        for http_filter in protocol_options.get("http_filters", []):
+            typed = http_filter.get("typed_config", {})
+            if typed.get("filter_name") == "sluice_upstream":
+                value = typed.get("filter_config", {}).get("value", {})
+                if "schema" in value:
+                    return value
+    sys.exit(f"compare: cluster '{backend}' in {envoy_yaml} has no single-backend sluice_upstream filter")
+
+
+def secret(source: dict, reference: object, envoy_yaml: Path) -> str:
+    """The inline value of a generic secret referenced as `{secret: name}`."""
+    name = reference.get("secret") if isinstance(reference, dict) else None
+    for entry in source["static_resources"].get("secrets", []):
+        if entry.get("name") == name:
+            return entry["generic_secret"]["secret"]["inline_string"]
+    sys.exit(f"compare: no inline generic secret {reference!r} in envoy.yaml")
+
+
+def routed_model(http_filter: dict, backend: str) -> str:
+    """The first model of the `sluice` filter's `models:` list that routes to `backend`."""
+    value = http_filter["typed_config"]["filter_config"]["value"]
+    for model in value.get("models", []):
+        if model.get("route") == backend:
+            return model["id"]
+    sys.exit(f"compare: no model in envoy.yaml routes to '{backend}'")
+
+
+def sigv4_headers(method: str, path: str, host: str, body: bytes, access_key: str, secret_key: str,
+                  region: str, service: str, now: datetime.datetime) -> dict:
+    """AWS Signature Version 4 (header form) as botocore does it: the wire path (already
+    percent-encoded once) is encoded once more for the canonical URI; host, content-type,
+    x-amz-content-sha256 and x-amz-date are signed."""
+    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+    date_stamp = amz_date[:8]
+    payload_hash = hashlib.sha256(body).hexdigest()
+    signed = {"content-type": "application/json", "host": host, "x-amz-content-sha256": payload_hash,
+              "x-amz-date": amz_date}
+    names = sorted(signed)
+    canonical = "\n".join([
+        method, urllib.parse.quote(path, safe="/-_.~"), "",
+        "".join(f"{name}:{signed[name]}\n" for name in names), ";".join(names), payload_hash,
+    ])
+    scope = f"{date_stamp}/{region}/{service}/aws4_request"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = ("AWS4" + secret_key).encode()
+    for part in (date_stamp, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": "application/json",
+        "Host": host,
+        "X-Amz-Content-Sha256": payload_hash,
+        "X-Amz-Date": amz_date,
+        "Authorization": f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, "
+                         f"SignedHeaders={';'.join(names)}, Signature={signature}",
+    }
+
+
+def native_request(source: dict, envoy_yaml: Path, backend: str, config: dict, model: str, wire_model: str,
+                   plain_port: int) -> dict:
+    """What an application sends the provider itself (through the plain listener): the body the
+    module would send for the OpenAI request, the provider's path and the provider's credential."""
+    schema = config["schema"]
+    user = {"role": "user", "content": PROMPT}
+    headers = {"Content-Type": "application/json"}
+    if schema == "openai":
+        path = "/v1/chat/completions"
+        body = {"model": wire_model, "messages": [user], "max_tokens": MAX_TOKENS}
+        if "credential" in config:  # the self-hosted `local` backend has none
+            headers["Authorization"] = "Bearer " + secret(source, config["credential"], envoy_yaml)
+        shape = "openai"
+    elif schema == "azure_openai":
+        version = config["azure"]["api_version"]
+        path = f"/openai/deployments/{urllib.parse.quote(wire_model, safe='')}/chat/completions?api-version={version}"
+        # The module names the deployment in the path and leaves the client's `model` in the body
+        # (Azure ignores it), so the native body carries the same value.
+        body = {"model": model, "messages": [user], "max_tokens": MAX_TOKENS}
+        headers["api-key"] = secret(source, config["credential"], envoy_yaml)
+        shape = "openai"
+    elif schema == "anthropic":
+        path = "/v1/messages"
+        body = {"model": wire_model, "max_tokens": MAX_TOKENS, "messages": [user]}
+        headers["x-api-key"] = secret(source, config["credential"], envoy_yaml)
+        headers["anthropic-version"] = ANTHROPIC_VERSION
+        shape = "anthropic"
+    elif schema == "bedrock_converse":
+        path = f"/model/{urllib.parse.quote(wire_model, safe='')}/converse"
+        body = {"messages": [{"role": "user", "content": [{"text": PROMPT}]}],
+                "inferenceConfig": {"maxTokens": MAX_TOKENS}}
+        shape = "bedrock"
+    elif schema in ("gemini", "vertex_gemini"):
+        method = f"models/{wire_model}:generateContent"
+        if schema == "gemini":
+            path = f"/v1beta/{method}"
+            headers["x-goog-api-key"] = secret(source, config["credential"], envoy_yaml)
+        else:
+            gcp = config["gcp"]
+            path = f"/v1/projects/{gcp['project']}/locations/{gcp['location']}/publishers/google/{method}"
+            headers["Authorization"] = "Bearer " + secret(source, config["credential"], envoy_yaml)
+        body = {"contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
+                "generationConfig": {"maxOutputTokens": MAX_TOKENS}}
+        shape = "gemini"
+    else:
+        sys.exit(f"compare: --sim does not know schema '{schema}' of cluster '{backend}'")
+    text = compact(body)
+    if schema == "bedrock_converse":
+        aws = config["aws"]
+        # Signed once, here: the script refuses runs longer than the 15-minute window the
+        # simulator (like AWS) allows between x-amz-date and its clock.
+        headers = sigv4_headers(
+            "POST", path, f"127.0.0.1:{plain_port}", text.encode(),
+            secret(source, aws["access_key_id"], envoy_yaml), secret(source, aws["secret_access_key"], envoy_yaml),
+            aws["region"], "bedrock", datetime.datetime.now(datetime.timezone.utc))
+    return {"path": path, "headers": headers, "body": text, "shape": shape}
+
+
+def sim_requests(envoy_yaml: Path, backend: str, plain_port: int) -> dict:
+    """Both sides' requests for `--sim BACKEND`, plus what `verify` needs to know."""
+    source = load_yaml(envoy_yaml)
+    if backend not in SIM_LISTENERS:
+        sys.exit(f"compare: --sim takes one of {', '.join(SIM_LISTENERS)}, not '{backend}'")
+    config = upstream_filter_value(upstream_filter_options(source, envoy_yaml, backend), envoy_yaml, backend)
+    model = routed_model(sluice_filter(source, envoy_yaml), backend)
+    wire_model = config.get("model_overrides", {}).get(model, model)
+    sluice = {
+        "path": "/v1/chat/completions",
+        "headers": {"Content-Type": "application/json", "Authorization": f"Bearer {DEMO_KEY}"},
+        "body": compact({"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": MAX_TOKENS}),
+        "shape": "openai",
+    }
+    plain = native_request(source, envoy_yaml, backend, config, model, wire_model, plain_port)
+    return {"backend": backend, "schema": config["schema"], "model": model, "wire_model": wire_model,
+            "sim_provider": SIM_LISTENERS[backend], "plain": plain, "sluice": sluice}
+
+
+def wrk_script(request: dict) -> str:
+    body = request["body"]
+    if "]==]" in body:
+        sys.exit("compare: request body cannot be quoted for Lua")
+    lines = ['wrk.method = "POST"', f'wrk.path = "{request["path"]}"', f"wrk.body = [==[{body}]==]"]
+    for name, value in request["headers"].items():
+        if '"' in value or "\\" in value or '"' in name:
+            sys.exit(f"compare: header {name} cannot be quoted for Lua")
+        lines.append(f'wrk.headers["{name}"] = "{value}"')
+    return "\n".join(lines) + "\n"
+
+
+def command_sim_requests(args: list[str]) -> None:
+    """Writes sim.json (both requests) and one wrk script per listener; prints the model."""
+    envoy_yaml, out_dir, backend, plain_port = Path(args[0]), Path(args[1]), args[2], int(args[3])
+    requests = sim_requests(envoy_yaml, backend, plain_port)
+    (out_dir / "sim.json").write_text(json.dumps(requests, indent=1))
+    for variant in ("plain", "sluice"):
+        (out_dir / f"request.{variant}.lua").write_text(wrk_script(requests[variant]))
+    print(f"{requests['model']} -> {requests['schema']} '{requests['wire_model']}'")
+
+
+# MARK: - Simulator mode: checks before measuring
+
+
+def send(port: int, request: dict, headers: dict | None = None) -> tuple[int, bytes]:
+    """POSTs a request to a listener; returns the status and the body (error bodies included)."""
+    url = f"http://127.0.0.1:{port}{request['path']}"
+    all_headers = dict(request["headers"] if headers is None else headers)
+    all_headers.pop("Host", None)  # urllib sends 127.0.0.1:<port>, the value the signature used
+    prepared = urllib.request.Request(url, data=request["body"].encode(), headers=all_headers, method="POST")
+    try:
+        with urllib.request.urlopen(prepared, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def reply_text(shape: str, document: object) -> str | None:
+    """The generated text of a non-streaming answer in `shape`, or None when the shape is wrong."""
+    try:
+        if shape == "openai":
+            ok = document["object"] == "chat.completion" and "usage" in document
+            text = document["choices"][0]["message"]["content"]
+        elif shape == "anthropic":
+            ok = document["type"] == "message" and "usage" in document
+            text = next(block["text"] for block in document["content"] if block["type"] == "text")
+        elif shape == "bedrock":
+            ok = "usage" in document and "stopReason" in document
+            text = next(block["text"] for block in document["output"]["message"]["content"] if "text" in block)
+        elif shape == "gemini":
+            ok = "usageMetadata" in document
+            text = next(part["text"] for part in document["candidates"][0]["content"]["parts"] if "text" in part)
+        else:
+            return None
+    except (KeyError, IndexError, TypeError, StopIteration):
+        return None
+    return text if ok and isinstance(text, str) and text else None
+
+
+def last_upstream_request(sim_port: int, provider: str) -> dict:
+    url = f"http://127.0.0.1:{sim_port}/__sim/last?provider={provider}"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def upstream_attempts_ok(admin_port: int) -> int:
+    """The upstream filter's successful attempts on the sluice listener's cluster."""
+    query = urllib.parse.urlencode({"filter": r"^cluster\.upstream_sluice\.sluice\.upstream_attempts_total"})
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/stats?{query}", timeout=5) as response:
+        lines = response.read().decode().splitlines()
+    return sum(int(line.rsplit(":", 1)[1]) for line in lines if ".outcome.ok:" in line)
+
+
+def command_verify(args: list[str]) -> None:
+    """Before measuring: both listeners answer 200 with a well-formed body of their shape, the
+    sluice listener refuses a request without a key (the module is in the path), the upstream
+    filter counted an ok attempt, and the request the simulator received from the module (path,
+    query, body) is the plain listener's request: the module translated it, and the simulator
+    does the same work on both sides."""
+    requests = json.loads(Path(args[0]).read_text())
+    plain_port, sluice_port, sim_port, admin_port = (int(value) for value in args[1:5])
+    attempts_before = upstream_attempts_ok(admin_port)
+    provider = requests["sim_provider"]
+    failures = []
+    seen = {}
+    for variant, port in (("sluice", sluice_port), ("plain", plain_port)):
+        request = requests[variant]
+        status, body = send(port, request)
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None
+        text = reply_text(request["shape"], document)
+        if status != 200 or text is None:
+            failures.append(f"{variant}: expected 200 with a {request['shape']} answer, got {status}: {body[:300]!r}")
+            continue
+        received = last_upstream_request(sim_port, provider)
+        if not received.get("authorized"):
+            failures.append(f"{variant}: the simulator did not accept the credential: {received}")
+        seen[variant] = received
+        print(f"verify: {variant:<6} POST {request['path']} -> 200 {request['shape']} answer {text!r}; "
+              f"the simulator got POST {received['path']}")
+    if "plain" in seen and "sluice" in seen:
+        for field in ("method", "path", "query", "body"):
+            if seen["plain"].get(field) != seen["sluice"].get(field):
+                failures.append(
+                    f"the module sent {field} {compact(seen['sluice'].get(field))}, the plain request has "
+                    f"{compact(seen['plain'].get(field))}: make the native request in compare_helper.py match")
+    attempts = upstream_attempts_ok(admin_port) - attempts_before
+    for _ in range(20):  # counted when the attempt's stream ends, which may trail the reply a little
+        if attempts >= 1:
+            break
+        time.sleep(0.05)
+        attempts = upstream_attempts_ok(admin_port) - attempts_before
+    if attempts != 1:
+        failures.append(f"the upstream filter counted {attempts} ok attempts for one sluice request, not 1")
+    status, _ = send(sluice_port, requests["sluice"], headers={"Content-Type": "application/json"})
+    if status != 401:
+        failures.append(f"sluice answered {status} without a key; expected the module's 401")
+    if failures:
+        sys.exit("compare: " + "\ncompare: ".join(failures))
+    print(f"verify: the module's {requests['schema']} request equals the plain request (path, query, body); "
+          f"sluice_upstream counted the attempt; no key -> 401")
+
+
 # MARK: - wrk output
 
 
@@ -217,22 +516,29 @@ def parse_wrk(text: str) -> dict:
 
 
 def command_bootstraps(args: list[str]) -> None:
+    """proxy.json, and upstream.json unless the upstream is the simulator (`sim` as 8th argument)."""
     envoy_yaml, out_dir = Path(args[0]), Path(args[1])
     plain, sluice, upstream, admin = (int(value) for value in args[2:6])
     backend = args[6] if len(args) > 6 else ""
+    simulator = len(args) > 7 and args[7] == "sim"
     proxy = proxy_bootstrap(envoy_yaml, plain, sluice, upstream, admin, backend)
     (out_dir / "proxy.json").write_text(json.dumps(proxy, indent=1))
-    (out_dir / "upstream.json").write_text(json.dumps(upstream_bootstrap(upstream), indent=1))
+    if not simulator:
+        (out_dir / "upstream.json").write_text(json.dumps(upstream_bootstrap(upstream), indent=1))
 
 
 def command_record(args: list[str]) -> None:
     """Appends one round's result (wrk output + CPU ticks) to results.jsonl and prints its row."""
     results, round_label, variant, wrk_file = Path(args[0]), args[1], args[2], Path(args[3])
     cpu_ticks, ticks_per_second = int(args[4]), int(args[5])
+    upstream_ticks = int(args[6]) if len(args) > 6 else None
     row = parse_wrk(wrk_file.read_text())
     row.update(round=round_label, variant=variant)
-    cpu_us = cpu_ticks * 1e6 / ticks_per_second
-    row["cpu_us_per_req"] = cpu_us / row["requests"] if row["requests"] else float("nan")
+    per_request = 1e6 / ticks_per_second / row["requests"] if row["requests"] else float("nan")
+    row["cpu_us_per_req"] = cpu_ticks * per_request
+    if upstream_ticks is not None:
+        # The upstream's (direct_response Envoy or simulator) CPU: not the proxy's, shown apart.
+        row["upstream_cpu_us_per_req"] = upstream_ticks * per_request
     with results.open("a") as handle:
         handle.write(json.dumps(row) + "\n")
     flag = ""
@@ -259,14 +565,19 @@ def command_summary(args: list[str]) -> None:
         if not chosen:
             sys.exit(f"compare: no measured rounds for {variant}")
         medians[variant] = {key: statistics.median(row[key] for row in chosen) for key, _ in metrics}
-    print(f"\nmedians over {len(measured) // 2} rounds (proxy: plain router vs sluice module + router)")
+    mode = args[1] if len(args) > 1 else "plain router vs sluice module + router"
+    print(f"\nmedians over {len(measured) // 2} rounds ({mode})")
     print(f"{'':<12} {'plain':>10} {'sluice':>10} {'sluice/plain':>13}")
     for key, label in metrics:
         plain, sluice = medians["plain"][key], medians["sluice"][key]
         ratio = sluice / plain if plain else float("nan")
         print(f"{label:<12} {plain:>10.1f} {sluice:>10.1f} {ratio:>13.3f}")
     extra = medians["sluice"]["cpu_us_per_req"] - medians["plain"]["cpu_us_per_req"]
-    print(f"module CPU cost ≈ {extra:.1f} µs per request (difference of the medians)")
+    print(f"module CPU cost ≈ {extra:.1f} µs per request (difference of the proxy's medians)")
+    if all("upstream_cpu_us_per_req" in row for row in measured):
+        upstream = [statistics.median(row["upstream_cpu_us_per_req"] for row in measured if row["variant"] == variant)
+                    for variant in ("plain", "sluice")]
+        print(f"upstream CPU µs/req (not the proxy's): plain {upstream[0]:.1f}, sluice {upstream[1]:.1f}")
     bad = [row for row in measured if row["non2xx"] or row["socket_errors"]]
     if bad:
         # Local replies (401/429/5xx) are far cheaper than forwarding: the ratios would lie.
@@ -275,8 +586,8 @@ def command_summary(args: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    commands = {"bootstraps": command_bootstraps, "record": command_record, "header": command_header,
-                "summary": command_summary}
+    commands = {"bootstraps": command_bootstraps, "sim-requests": command_sim_requests, "verify": command_verify,
+                "record": command_record, "header": command_header, "summary": command_summary}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(f"usage: {sys.argv[0]} {'|'.join(commands)} ...")
     commands[sys.argv[1]](sys.argv[2:])
