@@ -34,5 +34,14 @@ let package = Package(
             path: "Benchmarks/SluiceTranslateBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "SluiceQuotaBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "SluiceCore", package: "sluice"),
+            ],
+            path: "Benchmarks/SluiceQuotaBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )
