@@ -83,7 +83,23 @@ public struct ModuleHeaderList: Sendable {
     public init() {}
 
     public init(_ headers: [(name: String, value: String)]) {
+        reserve(headers)
         for header in headers { append(name: header.name, value: header.value) }
+    }
+
+    /// `headers` then `more`, in one arena sized up front (no regrowth per header).
+    public init(_ headers: [(name: String, value: String)], _ more: [(name: String, value: String)]) {
+        reserve(headers)
+        reserve(more)
+        for header in headers { append(name: header.name, value: header.value) }
+        for header in more { append(name: header.name, value: header.value) }
+    }
+
+    private mutating func reserve(_ headers: [(name: String, value: String)]) {
+        var bytes = arena.count
+        for header in headers { bytes += header.name.utf8.count + header.value.utf8.count }
+        arena.reserveCapacity(bytes)
+        entries.reserveCapacity(entries.count + headers.count)
     }
 
     public mutating func append(name: String, value: String) {

@@ -146,7 +146,7 @@ final class GatewayFilter: HTTPFilter {
             stream.increment(factory.metrics.requests, labels: ["models_listed"])
             let limits = factory.gateway.rateLimitHeaders(for: consumer, model: nil, now: WallClock.unixMillis())
             stream.sendLocalReply(
-                status: reply.status, headers: ModuleHeaderList(reply.headers + limits.fields), body: reply.body,
+                status: reply.status, headers: ModuleHeaderList(reply.headers, limits.fields), body: reply.body,
                 details: reply.details)
             return .stopIteration
         case .reply(let reply, let outcome):
@@ -363,7 +363,7 @@ final class GatewayFilter: HTTPFilter {
         let reply = LocalReply.error(error, for: endpoint.clientAPI, details: "sluice_rejected_request")
         let limits = rateLimits ?? factory.gateway.rateLimitHeaders(for: consumer, model: nil, now: WallClock.unixMillis())
         stream.sendLocalReply(
-            status: reply.status, headers: ModuleHeaderList(reply.headers + limits.fields), body: reply.body,
+            status: reply.status, headers: ModuleHeaderList(reply.headers, limits.fields), body: reply.body,
             details: reply.details)
     }
 }
