@@ -142,6 +142,9 @@ public protocol QuotaStore: Sendable {
     func release(_ ticket: AdmissionTicket, now: Int64)
     /// Current rate-limit headers for a request's scopes, without reserving anything.
     func rateLimitHeaders(for request: QuotaRequest, now: Int64) -> RateLimitHeaders
+    /// The same for scopes named directly; `model` nil leaves the model's limits out (answers
+    /// that involve no model, such as the model list).
+    func rateLimitHeaders(key: String, keyIsSubject: Bool, team: String?, model: String?, now: Int64) -> RateLimitHeaders
 }
 
 /// An instant in both units the counters use, clamped to the range they handle.
@@ -329,8 +332,6 @@ public final class LocalQuotaStore: QuotaStore {
         return Self.headers(key, team, model, QuotaInstant(millis: now))
     }
 
-    /// Rate-limit headers for scopes named directly; `model` nil leaves the model's limits out
-    /// (answers that involve no model, such as the model list).
     public func rateLimitHeaders(
         key: String, keyIsSubject: Bool = false, team: String?, model: String?, now: Int64
     ) -> RateLimitHeaders {
