@@ -94,7 +94,9 @@ import Testing
             Self.payload(#"{"team":"x"}"#), Self.payload(#"{"sub":42}"#), Self.payload(#"{"sub":""}"#),
             Self.payload(#"{"sub":"a","team":7}"#), Self.payload(#"{"sub":"a","models":[1]}"#),
             Self.payload(#"{"sub":"a","models":{"x":1}}"#), Self.payload(#"["sub"]"#), Array("%%%".utf8), [],
-            Self.payload(#"{"sub":"a","models":["x**"]}"#),
+            Self.payload(#"{"sub":"a","models":["x**"]}"#), Self.payload(#"{"sub":"a","sub":"b"}"#),
+            Self.payload(#"{"sub":"a","team":"x","team":"y"}"#), Self.payload(#"{"sub":"a","models":"gpt-4o","models":"*"}"#),
+            Self.payload(#"{"sub":"a""#), Self.payload(#"{"sub":"a"} x"#),
             Self.payload("{\"sub\":\"\(String(repeating: "s", count: 300))\"}"),
         ]
         for value in cases {

@@ -80,44 +80,76 @@ public struct JWTIdentityConfig: Sendable, Equatable {
     }
 
     /// The consumer a verified payload header value names, or why it cannot be used.
+    ///
+    /// One validating scan of the payload picks up the claims it needs (a token carries many it
+    /// does not); only a models claim that is an array is parsed further. A claim named twice is
+    /// refused, as jwt_authn and an upstream could read different copies.
     public func consumer(payloadHeader value: [UInt8]) -> Result<Consumer, GatewayError> {
-        guard value.count <= 16 * 1024, let json = Base64URL.decode(value),
-            let payload = try? JSONParser.parse(json), case .object(let claims) = payload
-        else { return .failure(.invalidToken("the verified token payload is not a JSON object")) }
-        guard case .string(let subject)? = claims[subjectClaim], !subject.isEmpty, subject.utf8.count <= 256 else {
+        guard value.count <= 16 * 1024, let json = Base64URL.decode(value) else {
+            return .failure(.invalidToken("the verified token payload is not base64url"))
+        }
+        let scanner = JSONScanner(json)
+        var subjectRange: Range<Int>?
+        var teamRange: Range<Int>?
+        var modelsRange: Range<Int>?
+        var repeated: String?
+        do {
+            // Validates the whole payload as it goes; a payload that is not an object has no claims.
+            try scanner.forEachTopLevelMember { member in
+                func note(_ range: inout Range<Int>?, _ claim: String) {
+                    if range != nil { repeated = repeated ?? claim }
+                    range = member.value
+                }
+                if scanner.key(of: member, equals: subjectClaim) { note(&subjectRange, subjectClaim) }
+                if let teamClaim, scanner.key(of: member, equals: teamClaim) { note(&teamRange, teamClaim) }
+                if let modelsClaim, scanner.key(of: member, equals: modelsClaim) { note(&modelsRange, modelsClaim) }
+            }
+        } catch {
+            return .failure(.invalidToken("the verified token payload is not valid JSON"))
+        }
+        if let repeated { return .failure(.invalidToken("the token names its '\(repeated)' claim twice")) }
+        guard let subjectRange, let subject = scanner.stringValue(at: subjectRange), !subject.isEmpty,
+            subject.utf8.count <= 256
+        else {
             return .failure(.invalidToken("the token has no usable '\(subjectClaim)' claim (a string of 1-256 bytes)"))
         }
         var team: String?
-        if let teamClaim, let value = claims[teamClaim] {
-            guard case .string(let name) = value, !name.isEmpty, name.utf8.count <= 256 else {
+        if let teamClaim, let teamRange {
+            guard let name = scanner.stringValue(at: teamRange), !name.isEmpty, name.utf8.count <= 256 else {
                 return .failure(.invalidToken("the token's '\(teamClaim)' claim must be a non-empty string"))
             }
             team = name
         }
         var allowed = defaultModels
-        if let modelsClaim, let value = claims[modelsClaim] {
-            let patterns: [String]
-            switch value {
-            case .string(let text): patterns = text.split(separator: " ").map(String.init)
-            case .array(let elements):
-                var names: [String] = []
-                for element in elements {
-                    guard case .string(let name) = element else {
-                        return .failure(.invalidToken("the token's '\(modelsClaim)' claim must list model names"))
-                    }
-                    names.append(name)
-                }
-                patterns = names
-            default:
-                return .failure(.invalidToken("the token's '\(modelsClaim)' claim must list model names"))
-            }
-            guard let validated = try? ModelPatterns.validated(patterns, path: modelsClaim) else {
-                return .failure(.invalidToken("the token's '\(modelsClaim)' claim has an empty or malformed model pattern"))
+        if let modelsClaim, let modelsRange {
+            guard let patterns = Self.modelNames(scanner, modelsRange),
+                let validated = try? ModelPatterns.validated(patterns, path: modelsClaim)
+            else {
+                return .failure(
+                    .invalidToken("the token's '\(modelsClaim)' claim must list model names or prefixes ending in '*'"))
             }
             allowed = validated
         }
-        return .success(
-            Consumer(name: consumerPrefix + subject, team: team, allowedModels: allowed, isSubject: true))
+        return .success(Consumer(name: consumerPrefix + subject, team: team, allowedModels: allowed, isSubject: true))
+    }
+
+    /// A models claim: an array of names, or one space-separated string (like OAuth's `scope`).
+    private static func modelNames(_ scanner: JSONScanner, _ range: Range<Int>) -> [String]? {
+        switch scanner.kind(at: range) {
+        case .string:
+            return scanner.stringValue(at: range)?.split(separator: " ").map(String.init)
+        case .array:
+            guard case .array(let elements)? = try? JSONParser.parse(Array(scanner.bytes[range])) else { return nil }
+            var names: [String] = []
+            names.reserveCapacity(elements.count)
+            for element in elements {
+                guard case .string(let name) = element else { return nil }
+                names.append(name)
+            }
+            return names
+        default:
+            return nil
+        }
     }
 }
 

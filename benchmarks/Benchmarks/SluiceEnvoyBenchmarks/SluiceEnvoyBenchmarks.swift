@@ -333,6 +333,36 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.stopMeasurement()
     }
 
+    // A JWT-identified request: the payload jwt_authn forwarded (a typical OIDC token's claims)
+    // decoded from base64url and read for subject, team and models; no key hashing.
+    Benchmark("Core.gateway.decide.jwt") { benchmark in
+        let gateway: Gateway
+        do {
+            let config = String(filterConfig.dropLast()) + #"""
+                ,"jwt":{"payload_header":"x-sluice-jwt-payload","payload_metadata_key":"jwt_payload",\#
+                "team_claim":"team","models_claim":"models","limits":{"requests_per_minute":1000}}}
+                """#
+            gateway = Gateway(config: try GatewayConfig.parse(Array(config.utf8)))
+        } catch {
+            return benchmark.error("filter config: \(error)")
+        }
+        let claims = #"""
+            {"iss":"https://idp.example.com","sub":"00u1a2b3c4d5e6f7g8h9","aud":"sluice","iat":1795750000,\#
+            "exp":1795753600,"email":"alice@example.com","team":"research","models":["gpt-*","claude-*"]}
+            """#
+        let head = RequestHead(
+            method: Array("POST".utf8), path: Array("/v1/chat/completions".utf8),
+            verifiedJWTPayload: Array(Base64URL.encode(Array(claims.utf8)).utf8))
+        guard case .forward(let consumer, _) = gateway.decide(head), consumer.team == "research" else {
+            return benchmark.error("the token's payload was not accepted")
+        }
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(gateway.decide(head))
+        }
+        benchmark.stopMeasurement()
+    }
+
     // Every key check hashes the presented key once before the constant-time table compare.
     Benchmark("Core.sha256.key") { benchmark in
         let key = Array("sk-sluice-0123456789abcdef012345".utf8)
