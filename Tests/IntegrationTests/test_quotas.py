@@ -148,6 +148,61 @@ def test_concurrent_clients_never_overspend_beyond_in_flight_estimates():
         assert r.status_code == 429 and r.json()["error"]["code"] == "budget_exceeded"
 
 
+def test_a_listener_update_keeps_spent_quota():
+    """Envoy builds a new filter config when a listener is updated (here through file-based LDS,
+    as the daemon's xDS will): the counters carry over, so an update is no way to a fresh quota."""
+    import os
+    import tempfile
+    from types import SimpleNamespace
+
+    with EchoUpstream() as echo:
+        port, admin = free_port(), free_port()
+        config = {"api_keys": [{"name": "lds-key", "key": "sk-lds", "limits": {"requests_per_minute": 3}}],
+                  "models": [{"id": "gpt-4o-mini", "route": "echo"}]}
+        static = gateway_bootstrap(gateway_port=port, admin_port=admin, upstream_port=echo.port, filter_config=config)
+        listener = static["static_resources"].pop("listeners")[0]
+        directory = tempfile.mkdtemp(prefix="sluice-lds-")
+        lds_path = os.path.join(directory, "lds.json")
+
+        def publish(version: str, listener: dict) -> None:
+            # Envoy watches the directory for a moved-in file; write beside it, then rename.
+            staging = os.path.join(directory, "lds.tmp")
+            with open(staging, "w") as f:
+                json.dump({"version_info": version, "resources": [
+                    {"@type": "type.googleapis.com/envoy.config.listener.v3.Listener", **listener}]}, f)
+            os.rename(staging, lds_path)
+
+        publish("1", listener)
+        static["dynamic_resources"] = {"lds_config": {"resource_api_version": "V3", "path_config_source": {
+            "path": lds_path, "watched_directory": {"path": directory}}}}
+        with Envoy(static, concurrency=2) as envoy:
+            gw = SimpleNamespace(base=f"http://127.0.0.1:{port}")
+            deadline = time.time() + 10
+            while True:  # the listener comes up once LDS has been read
+                try:
+                    first = chat(requests.Session(), gw, "sk-lds")
+                    break
+                except requests.ConnectionError:
+                    if time.time() > deadline:
+                        raise
+                    time.sleep(0.1)
+            statuses = [first.status_code] + [chat(requests.Session(), gw, "sk-lds").status_code for _ in range(3)]
+            assert statuses == [200, 200, 200, 429]
+
+            # A changed listener (its stats prefix): Envoy builds a new filter config and drains the old.
+            listener["filter_chains"][0]["filters"][0]["typed_config"]["stat_prefix"] = "gateway_v2"
+            publish("2", listener)
+            deadline = time.time() + 10
+            while time.time() < deadline and envoy.stats().get("listener_manager.listener_modified", 0) < 1:
+                time.sleep(0.1)
+            assert envoy.stats().get("listener_manager.listener_modified", 0) >= 1, envoy.logs()[-2000:]
+            time.sleep(0.3)
+            after = chat(requests.Session(), gw, "sk-lds")
+            assert after.status_code == 429, after.text
+            assert after.headers["x-ratelimit-remaining-requests"] == "0"
+            assert envoy.stats().get("http.gateway_v2.downstream_rq_total", 0) >= 1  # served by the new config
+
+
 def test_anthropic_clients_get_anthropic_shaped_429(gateway):
     session = requests.Session()
     for _ in range(130):

@@ -265,6 +265,27 @@ import Testing
         #expect(Self.denial(second.admit(Self.request(key: "app", team: nil, cost: 10), now: Self.now)) != nil)
     }
 
+    @Test func aRegistryCarriesCountersAcrossStoresAndSubjects() {
+        let registry = QuotaCounterRegistry()
+        let limits = QuotaLimits(requestsPerMinute: 10, budgetMicrosPerDay: 100)
+        let first = LocalQuotaStore(
+            limits: [.key("app"): limits], subjectLimits: QuotaLimits(requestsPerMinute: 5), registry: registry)
+        _ = first.admit(Self.request(key: "app", team: nil, cost: 30), now: Self.now)
+        let subject = QuotaRequest(
+            key: "jwt:alice", model: "m", estimate: QuotaEstimate(inputTokens: 1, outputTokens: 1), keyIsSubject: true)
+        _ = first.admit(subject, now: Self.now)
+        // The next config: same key with a new rate limit, and the same subject limits.
+        let second = LocalQuotaStore(
+            limits: [.key("app"): QuotaLimits(requestsPerMinute: 20, budgetMicrosPerDay: 100)],
+            subjectLimits: QuotaLimits(requestsPerMinute: 5), registry: registry)
+        #expect(second.used(.key("app"), .budgetPerDay, now: Self.now) == 30)  // budgets always carry over
+        #expect(second.used(.key("app"), .requestsPerMinute, now: Self.now) == 0)  // a new limit, a new bucket
+        #expect(second.used(.key("jwt:alice"), .requestsPerMinute, now: Self.now) == 1)
+        // A store without the registry starts afresh.
+        let alone = LocalQuotaStore(limits: [.key("app"): limits])
+        #expect(alone.used(.key("app"), .budgetPerDay, now: Self.now) == 0)
+    }
+
     @Test func estimateFromBodyAndMaxTokens() {
         let price = ModelPrice(inputMicrosPerMillion: 2_500_000, outputMicrosPerMillion: 10_000_000)
         let estimate = QuotaEstimate(bodyByteCount: 4001, maxTokens: nil, defaultMaxTokens: 4096, price: price)

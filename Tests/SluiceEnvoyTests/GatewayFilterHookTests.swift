@@ -230,7 +230,9 @@ let demoConfig = #"""
         """#
 
     @Test func localAnswersCarryRateLimitHeaders() throws {
-        let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: Self.limitedConfig)
+        // A key name of its own: quota counters are process-wide per scope (see the next test).
+        let config = Self.limitedConfig.split(separator: #""name":"demo""#).joined(separator: #""name":"local-answers""#)
+        let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: config)
         let models = try #require(
             chain.newStream([(":method", "GET"), (":path", "/v1/models"), ("authorization", "Bearer sk-sluice-demo")]))
         models.requestHeaders(endOfStream: true)
@@ -242,6 +244,30 @@ let demoConfig = #"""
         let unknown = try post(chain, body: #"{"model":"nope"}"#)
         #expect(unknown.stream.localReply?.status == 404)
         #expect(unknown.stream.localReply?.headers["x-ratelimit-limit-requests"] == "60")
+    }
+
+    @Test func aNewConfigTakesOverTheQuotaCounters() throws {
+        // As after an xDS update of the listener: Envoy builds a second filter config.
+        let config = #"{"api_keys":[{"name":"carry-over","key":"sk-carry","limits":{"requests_per_minute":5}}],"models":[{"id":"m","route":"r"}]}"#
+        let first = FakeHTTPFilterChain(filterName: "sluice", filterConfig: config)
+        for _ in 0..<2 {
+            let driver = try #require(
+                first.newStream([(":method", "POST"), (":path", "/v1/chat/completions"), ("authorization", "Bearer sk-carry")]))
+            driver.requestHeaders()
+            driver.requestBody(Array(#"{"model":"m"}"#.utf8), endOfStream: true)
+            #expect(driver.stream.localReply == nil)
+            driver.responseHeaders([(":status", "200")], endOfStream: true)
+            driver.streamComplete()  // settled: a request that went upstream counts
+        }
+        let check = try #require(
+            first.newStream([(":method", "GET"), (":path", "/v1/models"), ("authorization", "Bearer sk-carry")]))
+        check.requestHeaders(endOfStream: true)
+        #expect(check.stream.localReply?.headers["x-ratelimit-remaining-requests"] == "3")
+        let second = FakeHTTPFilterChain(filterName: "sluice", filterConfig: config)
+        let models = try #require(
+            second.newStream([(":method", "GET"), (":path", "/v1/models"), ("authorization", "Bearer sk-carry")]))
+        models.requestHeaders(endOfStream: true)
+        #expect(models.stream.localReply?.headers["x-ratelimit-remaining-requests"] == "3")
     }
 
     @Test func costHeaderWaitsForTheBodyOfAnUnstreamedResponse() throws {

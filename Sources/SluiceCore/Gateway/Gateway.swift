@@ -156,7 +156,9 @@ public final class Gateway: Sendable {
     /// Quota counters of every limited key, team and model, shared by all workers.
     public let quotas: LocalQuotaStore
 
-    public init(config: GatewayConfig) {
+    /// - Parameter quotaRegistry: counters that outlive this config (the module passes its
+    ///   process-wide one), so a config update does not hand out a fresh budget.
+    public init(config: GatewayConfig, quotaRegistry: QuotaCounterRegistry? = nil) {
         self.config = config
         keys = ClientKeyTable(config.apiKeys)
         modelListBody = ModelList.render(config.models)
@@ -166,7 +168,8 @@ public final class Gateway: Sendable {
         for (team, teamLimits) in config.teamLimits where !teamLimits.isEmpty { limits[.team(team)] = teamLimits }
         for (model, modelLimits) in config.modelLimits where !modelLimits.isEmpty { limits[.model(model)] = modelLimits }
         quotas = LocalQuotaStore(
-            limits: limits, subjectLimits: config.jwt?.limits, subjectCapacity: config.jwt?.maxSubjects ?? 0)
+            limits: limits, subjectLimits: config.jwt?.limits, subjectCapacity: config.jwt?.maxSubjects ?? 0,
+            registry: quotaRegistry)
     }
 
     /// What a routed request is admitted against.

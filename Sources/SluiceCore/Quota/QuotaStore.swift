@@ -254,17 +254,22 @@ public final class LocalQuotaStore: QuotaStore {
     /// - Parameters:
     ///   - subjectLimits: the limits of every run-time subject (requests with `keyIsSubject`).
     ///   - subjectCapacity: subjects with counters of their own; beyond it they share one set.
+    ///   - registry: counters that outlive configs (takes precedence over `previous`).
     public init(
         limits: [QuotaScope: QuotaLimits], subjectLimits: QuotaLimits? = nil, subjectCapacity: Int = 4096,
-        carryingOver previous: LocalQuotaStore? = nil
+        carryingOver previous: LocalQuotaStore? = nil, registry: QuotaCounterRegistry? = nil
     ) {
         var scopes: [QuotaScope: ScopeCounters] = [:]
         for (scope, scopeLimits) in limits where !scopeLimits.isEmpty {
-            scopes[scope] = ScopeCounters(scope: scope, limits: scopeLimits, previous: previous?.scopes[scope])
+            scopes[scope] =
+                registry?.counters(for: scope, limits: scopeLimits)
+                ?? ScopeCounters(scope: scope, limits: scopeLimits, previous: previous?.scopes[scope])
         }
         self.scopes = scopes
         if let subjectLimits, !subjectLimits.isEmpty {
-            subjects = SubjectScopeTable(limits: subjectLimits, capacity: subjectCapacity, previous: previous?.subjects)
+            subjects =
+                registry?.subjects(limits: subjectLimits, capacity: subjectCapacity)
+                ?? SubjectScopeTable(limits: subjectLimits, capacity: subjectCapacity, previous: previous?.subjects)
         } else {
             subjects = nil
         }

@@ -54,6 +54,10 @@ enum RequestMetadata {
     static let includeUsage: StaticString = "include_usage"
 }
 
+/// Quota counters of this process, kept across filter configs: Envoy builds a new config for
+/// every listener update, and spent budgets and rate-limit debt must survive it.
+let processQuotaRegistry = QuotaCounterRegistry()
+
 final class GatewayFilterFactory: HTTPFilterFactory, @unchecked Sendable {
     // @unchecked: every stored property is immutable after init and itself thread-safe.
     let gateway: Gateway
@@ -79,7 +83,8 @@ final class GatewayFilterFactory: HTTPFilterFactory, @unchecked Sendable {
         }
         EnvoyLog.info(
             "sluice: filter config loaded: \(parsed.apiKeys.count) client keys, \(parsed.models.count) models, \(parsed.routes.count) routing rules")
-        return .success(GatewayFilterFactory(gateway: Gateway(config: parsed), metrics: metrics))
+        let gateway = Gateway(config: parsed, quotaRegistry: processQuotaRegistry)
+        return .success(GatewayFilterFactory(gateway: gateway, metrics: metrics))
     }
 
     override func makeFilter(_ stream: EnvoyHTTPStream) -> HTTPFilter? { GatewayFilter(self) }
