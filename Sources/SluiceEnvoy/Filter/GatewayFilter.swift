@@ -274,7 +274,8 @@ final class GatewayFilter: HTTPFilter {
     override func onStreamComplete(_ stream: EnvoyHTTPStream) {
         guard let routed else { return }
         self.routed = nil
-        settleQuota(stream, model: routed.summary.model)
+        let usage = usage(stream)
+        settleQuota(stream, usage: usage, model: routed.summary.model)
         let metrics = factory.metrics
         let ns = "sluice"
         let provider = stream.metadataString(.dynamic, namespace: ns, key: "provider") ?? "none"
@@ -284,8 +285,8 @@ final class GatewayFilter: HTTPFilter {
             let errorType = responseStatus == 0 ? "no_response" : String(responseStatus)
             stream.increment(metrics.errors, labels: [endpoint.operationName, routed.summary.model, consumer.name, errorType])
         }
-        let input = UInt64(clamping: Int64(stream.metadataNumber(.dynamic, namespace: ns, key: "input_tokens") ?? 0))
-        let output = UInt64(clamping: Int64(stream.metadataNumber(.dynamic, namespace: ns, key: "output_tokens") ?? 0))
+        let input = UInt64(clamping: usage.inputTokens)
+        let output = UInt64(clamping: usage.outputTokens)
         if input > 0 || output > 0 {
             stream.record(metrics.tokenUsage, input, labels: labels + ["input"])
             stream.record(metrics.tokenUsage, output, labels: labels + ["output"])
@@ -306,8 +307,7 @@ final class GatewayFilter: HTTPFilter {
 
     /// Charges the actual usage and cost (releasing the estimate), or releases it all when the
     /// request used nothing; records the cost in dynamic metadata for access logs.
-    private func settleQuota(_ stream: EnvoyHTTPStream, model: String) {
-        let usage = usage(stream)
+    private func settleQuota(_ stream: EnvoyHTTPStream, usage: TokenUsage, model: String) {
         let cost = factory.gateway.config.prices.cost(usage: usage, model: model)
         if let cost {
             stream.setMetadata(namespace: RequestMetadata.namespace, key: "cost_usd", Dollars.format(micros: cost))
