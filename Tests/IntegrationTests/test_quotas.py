@@ -196,11 +196,17 @@ def test_a_listener_update_keeps_spent_quota():
             while time.time() < deadline and envoy.stats().get("listener_manager.listener_modified", 0) < 1:
                 time.sleep(0.1)
             assert envoy.stats().get("listener_manager.listener_modified", 0) >= 1, envoy.logs()[-2000:]
-            time.sleep(0.3)
-            after = chat(requests.Session(), gw, "sk-lds")
-            assert after.status_code == 429, after.text
-            assert after.headers["x-ratelimit-remaining-requests"] == "0"
-            assert envoy.stats().get("http.gateway_v2.downstream_rq_total", 0) >= 1  # served by the new config
+            # Until the new listener has warmed, the old one may still answer: both must refuse,
+            # and eventually the new config must be the one answering.
+            deadline = time.time() + 10
+            while True:
+                after = chat(requests.Session(), gw, "sk-lds")
+                assert after.status_code == 429, after.text
+                assert after.headers["x-ratelimit-remaining-requests"] == "0"
+                if envoy.stats().get("http.gateway_v2.downstream_rq_total", 0) >= 1:
+                    break
+                assert time.time() < deadline, "the updated listener never served a request"
+                time.sleep(0.1)
 
 
 def test_anthropic_clients_get_anthropic_shaped_429(gateway):
