@@ -13,10 +13,16 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", exact: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
+        .target(
+            name: "BenchmarkFixtures",
+            dependencies: [.product(name: "Benchmark", package: "benchmark")],
+            path: "Sources/BenchmarkFixtures"
+        ),
         .executableTarget(
             name: "SluiceEnvoyBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
+                "BenchmarkFixtures",
                 .product(name: "SluiceCore", package: "sluice"),
                 // Links the module's exported hooks, which the fake host calls by symbol.
                 .product(name: "SluiceEnvoy", package: "sluice"),
@@ -38,6 +44,7 @@ let package = Package(
             name: "SluiceQuotaBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
+                "BenchmarkFixtures",
                 .product(name: "SluiceCore", package: "sluice"),
             ],
             path: "Benchmarks/SluiceQuotaBenchmarks",

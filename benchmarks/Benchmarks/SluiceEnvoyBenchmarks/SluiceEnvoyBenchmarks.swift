@@ -2,6 +2,7 @@
 // (SluiceTestHost), next to baselines measured in the same run. Absolute numbers move with the
 // machine; compare each `Filter.*` result with the `Baseline.*` results of the same run.
 import Benchmark
+import BenchmarkFixtures
 import Foundation
 import SluiceCore
 import SluiceEnvoy
@@ -53,19 +54,6 @@ let forwardedHeaders = requestHeaders(method: "POST", path: "/v1/chat/completion
 let unauthorizedHeaders = requestHeaders(method: "POST", path: "/v1/chat/completions", key: "sk-not-a-key")
 let listModelsHeaders = requestHeaders(method: "GET", path: "/v1/models", key: "sk-sluice-demo")
 
-/// A chat request padded to exactly 1 KiB, so `Baseline.copy1KB` copies the same bytes.
-let chatBody: [UInt8] = {
-    let head = #"{"model":"gpt-4o-mini","temperature":0.2,"max_tokens":256,"stream":false,"messages":["#
-        + #"{"role":"system","content":"You are a concise assistant. Answer in plain English."},"#
-        + #"{"role":"user","content":""#
-    let tail = #""}]}"#
-    let sentence = "Summarise the trade-offs of running gateway logic inside the proxy process. "
-    var content = ""
-    while head.utf8.count + content.utf8.count + tail.utf8.count < 1024 { content += sentence }
-    let body = Array((head + content).utf8.prefix(1024 - tail.utf8.count)) + Array(tail.utf8)
-    precondition(body.count == 1024)
-    return body
-}()
 
 let upstreamResponseHeaders: [(String, String)] = [
     (":status", "200"), ("content-type", "application/json"), ("content-length", "280"),
@@ -168,24 +156,8 @@ func checkUpstream(
 // MARK: - Benchmarks
 
 let benchmarks: @Sendable () -> Void = {
-    // wallClock and cpuTotal are meaningless on shared CI runners; counts are stable there.
-    let metrics: [BenchmarkMetric] =
-        ProcessInfo.processInfo.environment["CI"] == nil
-        ? [.wallClock, .cpuTotal, .mallocCountTotal, .instructions]
-        : [.mallocCountTotal, .instructions]
-    Benchmark.defaultConfiguration = .init(
-        metrics: metrics,
-        // One unit for every row, so ratios can be read straight off the tables.
-        timeUnits: .nanoseconds,
-        warmupIterations: 3,
-        scalingFactor: .kilo,
-        maxDuration: .seconds(2),
-        maxIterations: .kilo(10),
-        // Thresholds/ holds p90 malloc counts per sample of 1,000 requests. A tolerance of 100
-        // (0.1 per request) absorbs a stray allocation of the harness in some samples, yet one
-        // more allocation per request (+1,000) still fails `thresholds check`.
-        thresholds: [.mallocCountTotal: .init(absolute: [.p90: 100])]
-    )
+    Benchmark.defaultConfiguration = perRequestConfiguration(
+        localMetrics: [.wallClock, .cpuTotal, .mallocCountTotal, .instructions])
 
     // One config per process, as Envoy keeps one per listener; streams are per iteration.
     let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: filterConfig)

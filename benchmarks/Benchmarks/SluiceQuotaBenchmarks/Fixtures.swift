@@ -2,6 +2,7 @@
 // quota counter limited, the 1 KiB chat body, the usage a response reports, and the check that a
 // store's counters hold exactly what was settled.
 import Benchmark
+import BenchmarkFixtures
 import Foundation
 import SluiceCore
 
@@ -87,20 +88,8 @@ let requestHead = RequestHead(
     method: Array("POST".utf8), path: Array("/v1/chat/completions".utf8),
     authorization: Array("Bearer sk-sluice-demo".utf8))
 
-/// The filter benchmarks' chat request, padded to exactly 1 KiB (`max_tokens` 256, so the
-/// estimate is 256 input + 256 output tokens and 192 micro-dollars at gpt-4o-mini's prices).
-let chatBody: [UInt8] = {
-    let head = #"{"model":"gpt-4o-mini","temperature":0.2,"max_tokens":256,"stream":false,"messages":["#
-        + #"{"role":"system","content":"You are a concise assistant. Answer in plain English."},"#
-        + #"{"role":"user","content":""#
-    let tail = #""}]}"#
-    let sentence = "Summarise the trade-offs of running gateway logic inside the proxy process. "
-    var content = ""
-    while head.utf8.count + content.utf8.count + tail.utf8.count < 1024 { content += sentence }
-    let body = Array((head + content).utf8.prefix(1024 - tail.utf8.count)) + Array(tail.utf8)
-    precondition(body.count == 1024)
-    return body
-}()
+/// `chatBody` (BenchmarkFixtures) is the filter benchmarks' 1 KiB chat request: `max_tokens` 256,
+/// so the estimate is 256 input + 256 output tokens and 192 micro-dollars at gpt-4o-mini's prices.
 
 /// What the filter benchmarks' upstream response reports (`prompt_tokens` 212,
 /// `completion_tokens` 12): 39 micro-dollars at gpt-4o-mini's prices.

@@ -4,25 +4,14 @@
 // Each benchmark has a gateway (so a quota store) of its own and fails if the store's counters do
 // not hold exactly what its requests settled.
 import Benchmark
+import BenchmarkFixtures
 import Foundation
 import SluiceCore
 
 let benchmarks: @Sendable () -> Void = {
-    // wallClock is meaningless on shared CI runners; counts are stable there.
-    let ci = ProcessInfo.processInfo.environment["CI"] != nil
-    let metrics: [BenchmarkMetric] = ci ? [.mallocCountTotal, .instructions] : [.wallClock, .mallocCountTotal, .instructions]
-    Benchmark.defaultConfiguration = .init(
-        metrics: metrics,
-        timeUnits: .nanoseconds,
-        warmupIterations: 3,
-        // One iteration = 1,000 requests (a batch of 1,000 for the contended ones): every row is
-        // per request.
-        scalingFactor: .kilo,
-        maxDuration: .seconds(2),
-        maxIterations: .kilo(10),
-        // p90 mallocs per 1,000 requests; one more allocation per request fails `thresholds check`.
-        thresholds: [.mallocCountTotal: .init(absolute: [.p90: 100])]
-    )
+    // One iteration = 1,000 requests (a batch of 1,000 for the contended ones): every row is
+    // per request.
+    Benchmark.defaultConfiguration = perRequestConfiguration(localMetrics: [.wallClock, .mallocCountTotal, .instructions])
 
     // MARK: Baselines (as in SluiceEnvoyBenchmarks)
 
