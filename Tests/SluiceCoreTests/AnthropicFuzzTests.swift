@@ -22,7 +22,7 @@ import Testing
         "data: [DONE]\n\n", "\"role\":\"tool\"", "\"content\":[]",
     ].map { Array($0.utf8) }
 
-    static func mutate(_ input: [UInt8], _ random: inout AnthropicSplitMix64) -> [UInt8] {
+    static func mutate(_ input: [UInt8], _ random: inout SplitMix64) -> [UInt8] {
         var bytes = input
         for _ in 0..<Int.random(in: 1...6, using: &random) {
             guard !bytes.isEmpty else { break }
@@ -39,7 +39,7 @@ import Testing
     }
 
     /// Runs every translator on `bytes` and checks each outcome is a result or a well-formed error.
-    static func exercise(_ bytes: [UInt8], _ random: inout AnthropicSplitMix64) {
+    static func exercise(_ bytes: [UInt8], _ random: inout SplitMix64) {
         if let value = try? JSONParser.parse(bytes) {
             expectWellFormed { () throws(TranslateError) in
                 _ = try AnthropicTranslator.request(fromOpenAIChat: value, context: context)
@@ -107,7 +107,7 @@ import Testing
     }
 
     @Test func mutatedFixturesNeverTrap() throws {
-        var random = AnthropicSplitMix64(seed: 0x5EED_A17)
+        var random = SplitMix64(seed: 0x5EED_A17)
         let inputs = try Self.seeds.map { try AnthropicFixtures.bytes($0) }
         for round in 0..<400 {
             let input = inputs[round % inputs.count]
@@ -116,7 +116,7 @@ import Testing
     }
 
     @Test func randomBytesNeverTrap() {
-        var random = AnthropicSplitMix64(seed: 42)
+        var random = SplitMix64(seed: 42)
         for _ in 0..<200 {
             let bytes = (0..<Int.random(in: 0...300, using: &random)).map { _ in
                 Self.tokens[Int.random(in: 0..<Self.tokens.count, using: &random)].first ?? 0
@@ -126,7 +126,7 @@ import Testing
     }
 
     @Test func unmodifiedFixturesPass() throws {
-        var random = AnthropicSplitMix64(seed: 7)
+        var random = SplitMix64(seed: 7)
         for name in Self.seeds { Self.exercise(try AnthropicFixtures.bytes(name), &random) }
     }
 }

@@ -110,7 +110,7 @@ import Testing
         for split in 0...input.count {
             #expect(Self.toAnthropic(input, cuts: [split]).0 == whole, "split at \(split)")
         }
-        var random = AnthropicSplitMix64(seed: 0xBEEF)
+        var random = SplitMix64(seed: 0xBEEF)
         for _ in 0..<50 {
             let cuts = (0..<Int.random(in: 1...8, using: &random)).map { _ in
                 Int.random(in: 0...input.count, using: &random)

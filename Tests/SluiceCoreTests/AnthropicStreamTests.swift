@@ -48,7 +48,7 @@ import Testing
             #expect(Self.translate(input, cuts: [split]).0 == whole, "split at \(split)")
         }
         #expect(Self.translate(input, cuts: Array(0...input.count)).0 == whole, "byte by byte")
-        var random = AnthropicSplitMix64(seed: 0xA11CE)
+        var random = SplitMix64(seed: 0xA11CE)
         for _ in 0..<50 {
             let cuts = (0..<Int.random(in: 1...8, using: &random)).map { _ in
                 Int.random(in: 0...input.count, using: &random)

@@ -109,21 +109,6 @@ enum AnthropicFixtures {
     }
 }
 
-/// SplitMix64: a tiny deterministic PRNG for fuzz loops and random chunkings.
-struct AnthropicSplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 extension JSONValue {
     /// The array element at `index`, if this is an array long enough (tests only).
     func item(_ index: Int) -> JSONValue? {

@@ -177,7 +177,7 @@ import Testing
     // MARK: Fuzz
 
     @Test func fuzzTranslatorsNeverTrap() throws {
-        var rng = BedrockRNG(seed: 0x5EED_BEDC)
+        var rng = SplitMix64(seed: 0x5EED_BEDC)
         let requests = try ["full", "structured", "tool-history-none"].map { try BedrockFixtures.bytes("\($0).json") }
         let responses = try ["response", "structured-response"].map { try BedrockFixtures.bytes("\($0).json") }
         let stream = try BedrockFixtures.eventStream("stream.events.json")

@@ -39,7 +39,7 @@ import Testing
         let admitted = Atomic<Int>(0)
         let overLimitSeen = Atomic<Int>(0)
         DispatchQueue.concurrentPerform(iterations: Self.threads) { thread in
-            var random = QuotaSplitMix64(seed: UInt64(thread) &+ 0xC0FFEE)
+            var random = SplitMix64(seed: UInt64(thread) &+ 0xC0FFEE)
             var tickets: [(AdmissionTicket, TokenUsage, Int64)] = []
             for _ in 0..<3_000 {
                 let input = Int64.random(in: 1...200, using: &random)
@@ -87,7 +87,7 @@ import Testing
         let store = LocalQuotaStore(limits: [.key("app"): QuotaLimits(tokensPerMinute: limit)])
         let settledTokens = Atomic<Int64>(0)
         DispatchQueue.concurrentPerform(iterations: Self.threads) { thread in
-            var random = QuotaSplitMix64(seed: UInt64(thread) &+ 77)
+            var random = SplitMix64(seed: UInt64(thread) &+ 77)
             for _ in 0..<2_000 {
                 let estimate = Int64.random(in: 1...100, using: &random)
                 let request = QuotaRequest(

@@ -6,19 +6,6 @@ import Testing
 
 @testable import SluiceCore
 
-/// SplitMix64: tiny, fast, deterministic.
-struct QuotaSplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite struct QuotaFuzzTests {
     struct Flight {
         var ticket: AdmissionTicket
@@ -35,7 +22,7 @@ struct QuotaSplitMix64: RandomNumberGenerator {
     }
 
     @Test func randomSequencesKeepCountersExact() {
-        var random = QuotaSplitMix64(seed: 0x5EED_0FA7)
+        var random = SplitMix64(seed: 0x5EED_0FA7)
         // Limits that divide a minute in nanoseconds, so the expected values are exact.
         let rates: [Int64] = [10, 60, 600, 1000, 6000, 100_000, 1_000_000]
         let keys = ["a", "b", "c"]

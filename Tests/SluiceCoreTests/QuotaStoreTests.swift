@@ -246,15 +246,16 @@ import Testing
     }
 
     @Test func reloadKeepsCountersWhoseLimitIsUnchanged() {
-        let first = LocalQuotaStore(limits: [
-            .key("app"): QuotaLimits(requestsPerMinute: 10, tokensPerMinute: 1000, budgetMicrosPerDay: 100)
-        ])
+        let registry = QuotaCounterRegistry()
+        let first = LocalQuotaStore(
+            limits: [.key("app"): QuotaLimits(requestsPerMinute: 10, tokensPerMinute: 1000, budgetMicrosPerDay: 100)],
+            registry: registry)
         guard let ticket = Self.ticket(first.admit(Self.request(key: "app", team: nil, cost: 40), now: Self.now)) else {
             return
         }
         let second = LocalQuotaStore(
             limits: [.key("app"): QuotaLimits(requestsPerMinute: 10, tokensPerMinute: 2000, budgetMicrosPerDay: 50)],
-            carryingOver: first)
+            registry: registry)
         #expect(second.used(.key("app"), .requestsPerMinute, now: Self.now) == 1)
         #expect(second.used(.key("app"), .tokensPerMinute, now: Self.now) == 0)  // new limit, new bucket
         #expect(second.used(.key("app"), .budgetPerDay, now: Self.now) == 40)

@@ -47,9 +47,8 @@ public struct JWTIdentityConfig: Sendable, Equatable {
     }
 
     static func read(_ object: inout ConfigObject) throws(ConfigError) -> JWTIdentityConfig {
-        let header = try object.nonEmptyString("payload_header").lowercased()
-        guard header.utf8.allSatisfy({ HTTPToken.isTokenByte($0) }), !header.hasPrefix(":") else {
-            throw ConfigError(path: object.childPath("payload_header"), problem: "must be an HTTP header name")
+        guard let header = try object.optionalHeaderName("payload_header") else {
+            throw ConfigError(path: object.childPath("payload_header"), problem: "is required")
         }
         var config = JWTIdentityConfig(
             payloadMetadataKey: try object.nonEmptyString("payload_metadata_key"), payloadHeader: header)

@@ -65,6 +65,15 @@ public struct ConfigObject {
         return value
     }
 
+    /// An HTTP header name (an RFC 9110 token), lower-cased as Envoy keeps names (absent = nil).
+    public mutating func optionalHeaderName(_ key: String) throws(ConfigError) -> String? {
+        guard let name = try optionalString(key)?.lowercased() else { return nil }
+        guard !name.isEmpty, name.utf8.allSatisfy(HTTPToken.isTokenByte) else {
+            throw ConfigError(path: childPath(key), problem: "must be an HTTP header name")
+        }
+        return name
+    }
+
     public mutating func optionalBool(_ key: String) throws(ConfigError) -> Bool? {
         guard let value = take(key) else { return nil }
         guard case .bool(let bool) = value else {

@@ -218,13 +218,7 @@ public struct GatewayConfig: Sendable, Equatable {
         if let estimate = try root.optionalInt("default_output_tokens_estimate", in: 0...10_000_000) {
             config.defaultOutputTokensEstimate = Int(estimate)
         }
-        if let header = try root.optionalString("response_cost_header") {
-            let name = header.lowercased()
-            guard !name.isEmpty, !name.hasPrefix(":"), name.utf8.allSatisfy({ HTTPToken.isTokenByte($0) }) else {
-                throw ConfigError(path: "response_cost_header", problem: "must be an HTTP header name")
-            }
-            config.responseCostHeader = name
-        }
+        config.responseCostHeader = try root.optionalHeaderName("response_cost_header")
         if var jwt = try root.optionalObject("jwt") {
             config.jwt = try JWTIdentityConfig.read(&jwt)
             try jwt.finish()

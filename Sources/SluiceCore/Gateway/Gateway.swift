@@ -158,7 +158,7 @@ public final class Gateway: Sendable {
 
     /// - Parameter quotaRegistry: counters that outlive this config (the module passes its
     ///   process-wide one), so a config update does not hand out a fresh budget.
-    public init(config: GatewayConfig, quotaRegistry: QuotaCounterRegistry? = nil) {
+    public init(config: GatewayConfig, quotaRegistry: QuotaCounterRegistry = QuotaCounterRegistry()) {
         self.config = config
         keys = ClientKeyTable(config.apiKeys)
         modelListBody = ModelList.render(config.models)

@@ -249,27 +249,24 @@ public final class LocalQuotaStore: QuotaStore {
     /// Counters of run-time subjects (JWT `sub`), each limited by `subjectLimits`; nil when unlimited.
     private let subjects: SubjectScopeTable?
 
-    /// Builds the counters for every scope with limits. Counters of `previous` (the store of the
-    /// config being replaced) are kept where they still apply, so a reload does not reset quotas.
+    /// Builds the counters for every scope with limits.
     /// - Parameters:
     ///   - subjectLimits: the limits of every run-time subject (requests with `keyIsSubject`).
     ///   - subjectCapacity: subjects with counters of their own; beyond it they share one set.
-    ///   - registry: counters that outlive configs (takes precedence over `previous`).
+    ///   - registry: counters that outlive configs: a store built on the registry of the config
+    ///     it replaces takes its counters over where they still apply, so a reload does not reset
+    ///     quotas. Without one the store starts afresh.
     public init(
         limits: [QuotaScope: QuotaLimits], subjectLimits: QuotaLimits? = nil, subjectCapacity: Int = 4096,
-        carryingOver previous: LocalQuotaStore? = nil, registry: QuotaCounterRegistry? = nil
+        registry: QuotaCounterRegistry = QuotaCounterRegistry()
     ) {
         var scopes: [QuotaScope: ScopeCounters] = [:]
         for (scope, scopeLimits) in limits where !scopeLimits.isEmpty {
-            scopes[scope] =
-                registry?.counters(for: scope, limits: scopeLimits)
-                ?? ScopeCounters(scope: scope, limits: scopeLimits, previous: previous?.scopes[scope])
+            scopes[scope] = registry.counters(for: scope, limits: scopeLimits)
         }
         self.scopes = scopes
         if let subjectLimits, !subjectLimits.isEmpty {
-            subjects =
-                registry?.subjects(limits: subjectLimits, capacity: subjectCapacity)
-                ?? SubjectScopeTable(limits: subjectLimits, capacity: subjectCapacity, previous: previous?.subjects)
+            subjects = registry.subjects(limits: subjectLimits, capacity: subjectCapacity)
         } else {
             subjects = nil
         }
@@ -333,17 +330,15 @@ public final class LocalQuotaStore: QuotaStore {
     }
 
     public func rateLimitHeaders(for request: QuotaRequest, now: Int64) -> RateLimitHeaders {
-        let (key, team, model) = counters(for: request)
-        return Self.headers(key, team, model, QuotaInstant(millis: now))
+        rateLimitHeaders(
+            key: request.key, keyIsSubject: request.keyIsSubject, team: request.team, model: request.model, now: now)
     }
 
     public func rateLimitHeaders(
         key: String, keyIsSubject: Bool = false, team: String?, model: String?, now: Int64
     ) -> RateLimitHeaders {
-        let keyCounters = keyIsSubject ? subjects?.counters(for: key) : scopes[.key(key)]
-        return Self.headers(
-            keyCounters, team.flatMap { scopes[.team($0)] }, model.flatMap { scopes[.model($0)] },
-            QuotaInstant(millis: now))
+        let (keyCounters, teamCounters, modelCounters) = counters(key: key, keyIsSubject: keyIsSubject, team: team, model: model)
+        return Self.headers(keyCounters, teamCounters, modelCounters, QuotaInstant(millis: now))
     }
 
     /// Micro-dollars spent by `scope` today (UTC) and this month, for metadata and admin views.
@@ -373,9 +368,18 @@ public final class LocalQuotaStore: QuotaStore {
     // MARK: - Internals
 
     private func counters(for request: QuotaRequest) -> (ScopeCounters?, ScopeCounters?, ScopeCounters?) {
-        let team = request.team.flatMap { scopes[.team($0)] }
-        let key = request.keyIsSubject ? subjects?.counters(for: request.key) : scopes[.key(request.key)]
-        return (key, team, scopes[.model(request.model)])
+        counters(key: request.key, keyIsSubject: request.keyIsSubject, team: request.team, model: request.model)
+    }
+
+    /// The counters of a key (or run-time subject), team and model; nil where a scope is unlimited.
+    private func counters(
+        key: String, keyIsSubject: Bool, team: String?, model: String?
+    ) -> (ScopeCounters?, ScopeCounters?, ScopeCounters?) {
+        (
+            keyIsSubject ? subjects?.counters(for: key) : scopes[.key(key)],
+            team.flatMap { scopes[.team($0)] },
+            model.flatMap { scopes[.model($0)] }
+        )
     }
 
     /// A configured scope, or a run-time subject already seen (key scopes only).

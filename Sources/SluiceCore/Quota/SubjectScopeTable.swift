@@ -61,34 +61,29 @@ final class SubjectScopeTable: Sendable {
     }
 
     /// The counters of `subject`, claiming a slot on first sight.
-    func counters(for subject: String) -> ScopeCounters {
+    func counters(for subject: String) -> ScopeCounters { find(subject, claiming: true) ?? overflow }
+
+    /// The counters of `subject` if it has been seen, without claiming a slot.
+    func existingCounters(for subject: String) -> ScopeCounters? { find(subject, claiming: false) }
+
+    /// Probes from the subject's home slot to its own slot, or to the first free one (claimed when
+    /// `claiming`, else nil); the overflow counters when every slot belongs to other subjects.
+    private func find(_ subject: String, claiming: Bool) -> ScopeCounters? {
         let fingerprint = Self.fingerprint(subject)
         var index = Int(truncatingIfNeeded: fingerprint) & mask
         for _ in 0...mask {
             let slot = slots[index]
-            let owner = slot.owner.load(ordering: .acquiring)
-            if owner == fingerprint { return slot.counters }
+            var owner = slot.owner.load(ordering: .acquiring)
             if owner == 0 {
+                guard claiming else { return nil }
                 let (exchanged, current) = slot.owner.compareExchange(
                     expected: 0, desired: fingerprint, ordering: .acquiringAndReleasing)
-                if exchanged || current == fingerprint { return slot.counters }
+                owner = exchanged ? fingerprint : current
             }
+            if owner == fingerprint { return slot.counters }
             index = (index + 1) & mask
         }
         return overflow
-    }
-
-    /// The counters of `subject` if it has been seen, without claiming a slot.
-    func existingCounters(for subject: String) -> ScopeCounters? {
-        let fingerprint = Self.fingerprint(subject)
-        var index = Int(truncatingIfNeeded: fingerprint) & mask
-        for _ in 0...mask {
-            let owner = slots[index].owner.load(ordering: .acquiring)
-            if owner == fingerprint { return slots[index].counters }
-            if owner == 0 { return nil }
-            index = (index + 1) & mask
-        }
-        return overflow  // every slot is owned by others: this subject counts in the overflow
     }
 
     /// Subjects that own a slot.

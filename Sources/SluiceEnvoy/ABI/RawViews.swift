@@ -83,8 +83,7 @@ public struct ModuleHeaderList: Sendable {
     public init() {}
 
     public init(_ headers: [(name: String, value: String)]) {
-        reserve(headers)
-        for header in headers { append(name: header.name, value: header.value) }
+        self.init(headers, [])
     }
 
     /// `headers` then `more`, in one arena sized up front (no regrowth per header).

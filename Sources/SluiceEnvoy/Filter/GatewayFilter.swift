@@ -168,15 +168,15 @@ final class GatewayFilter: HTTPFilter {
         guard let jwt = factory.gateway.config.jwt else { return nil }
         let count = stream.headerValueCount(jwt.payloadHeader)
         let verified = stream.hasMetadataKey(.dynamic, namespace: jwt.metadataNamespace, key: jwt.payloadMetadataKey)
-        guard count > 0 else {
-            // Verified, but the provider forwards no payload: jwt_authn's `forward_payload_header`
-            // is missing. An empty payload fails with a clear 401 instead of falling back to keys.
-            return verified ? [] : nil
+        // jwt_authn appends its value after any the client sent: the last one is genuine. Verified
+        // without a value (the provider has no `forward_payload_header`), the empty payload fails
+        // with a clear 401 instead of falling back to keys.
+        var payload: [UInt8]? = verified ? [] : nil
+        if verified, count > 0 {
+            payload = stream.withHeader(named: jwt.payloadHeader, index: count - 1) { $0.map { Array($0) } } ?? []
         }
-        // jwt_authn appends its value after any the client sent: the last one is genuine.
-        let payload = verified ? stream.withHeader(named: jwt.payloadHeader, index: count - 1) { $0.map { Array($0) } } : nil
-        _ = stream.removeHeader(named: jwt.payloadHeader)
-        return payload ?? (verified ? [] : nil)
+        if count > 0 { _ = stream.removeHeader(named: jwt.payloadHeader) }
+        return payload
     }
 
     override func onRequestBody(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> BodyStatus {
@@ -236,9 +236,7 @@ final class GatewayFilter: HTTPFilter {
             guard endOfStream else { return .stopIterationAndBuffer }
             holdingForCost = false
             setCostHeader(stream, costHeader, model: routed.summary.model)
-        } else if endOfStream, routed.summary.stream, responseStatus < 300,
-            let cost = factory.gateway.config.prices.cost(usage: usage(stream), model: routed.summary.model)
-        {
+        } else if endOfStream, routed.summary.stream, responseStatus < 300, let cost = cost(stream, model: routed.summary.model) {
             // Headers left long ago: the cost goes after the last event as an SSE comment, which
             // every SSE parser skips (WHATWG HTML §9.2.6) and a client may read.
             _ = stream.appendToBody(.receivedResponse, Array(": \(costHeader)=\(Dollars.format(micros: cost))\n\n".utf8))
@@ -256,8 +254,13 @@ final class GatewayFilter: HTTPFilter {
     }
 
     private func setCostHeader(_ stream: EnvoyHTTPStream, _ name: String, model: String) {
-        guard let cost = factory.gateway.config.prices.cost(usage: usage(stream), model: model) else { return }
+        guard let cost = cost(stream, model: model) else { return }
         _ = stream.setHeader(name, Dollars.format(micros: cost), in: .response)
+    }
+
+    /// Micro-dollars for the usage published so far; nil when `model` has no price.
+    private func cost(_ stream: EnvoyHTTPStream, model: String) -> Int64? {
+        factory.gateway.config.prices.cost(usage: usage(stream), model: model)
     }
 
     /// The usage the upstream filter published for this request (zero when none was reported).

@@ -261,8 +261,7 @@ public struct EnvoyHTTPStream {
                 guard envoy_dynamic_module_callback_http_get_metadata_keys(raw, source.c, ns, keys.baseAddress) else {
                     return false
                 }
-                let wanted = Array(key.utf8)
-                return keys.contains { $0.rawBytes.elementsEqual(wanted) }
+                return keys.contains { $0.rawBytes.elementsEqual(key.utf8) }
             }
         }
     }

@@ -16,17 +16,10 @@ func contendedAdmissionProblem(threads: Int) -> String? {
     do {
         let store = LocalQuotaStore(limits: [key: QuotaLimits(requestsPerMinute: 1_000)])
         let request = QuotaRequest(key: "k", model: "m", estimate: QuotaEstimate(inputTokens: 0, outputTokens: 0))
-        let admitted = Tally()
-        runTogether(threads: threads) { _ in
-            var mine = 0
-            for _ in 0..<attempts {
-                if case .admitted = store.admit(request, now: now) { mine += 1 }
-            }
-            admitted.add(mine)
-        }
+        let admitted = admissions(store, request, now: now, threads: threads, attempts: attempts)
         let used = store.used(key, .requestsPerMinute, now: now)
-        if admitted.value != 1_000 || used != 1_000 {
-            return "requests_per_minute 1000, \(threads)×\(attempts) attempts: \(admitted.value) admitted, counter \(used ?? -1)"
+        if admitted != 1_000 || used != 1_000 {
+            return "requests_per_minute 1000, \(threads)×\(attempts) attempts: \(admitted) admitted, counter \(used ?? -1)"
         }
     }
 
@@ -66,23 +59,29 @@ func contendedAdmissionProblem(threads: Int) -> String? {
             model: QuotaLimits(tokensPerMinute: 100_000),
         ])
         let request = QuotaRequest(key: "k", model: "m", estimate: QuotaEstimate(inputTokens: 256, outputTokens: 256))
-        let admitted = Tally()
-        runTogether(threads: threads) { _ in
-            var mine = 0
-            for _ in 0..<attempts {
-                if case .admitted = store.admit(request, now: now) { mine += 1 }
-            }
-            admitted.add(mine)
-        }
+        let admitted = admissions(store, request, now: now, threads: threads, attempts: attempts)
         let keyRequests = store.used(key, .requestsPerMinute, now: now)
         let keyTokens = store.used(key, .tokensPerMinute, now: now)
         let modelTokens = store.used(model, .tokensPerMinute, now: now)
-        if admitted.value != 195 || keyRequests != 195 || keyTokens != 195 * 512 || modelTokens != 195 * 512 {
-            return "model tokens_per_minute 100000 at 512 per estimate: \(admitted.value) admitted (195 expected); "
+        if admitted != 195 || keyRequests != 195 || keyTokens != 195 * 512 || modelTokens != 195 * 512 {
+            return "model tokens_per_minute 100000 at 512 per estimate: \(admitted) admitted (195 expected); "
                 + "key counts \(keyRequests ?? -1) requests and \(keyTokens ?? -1) tokens, model \(modelTokens ?? -1) tokens"
         }
     }
     return nil
+}
+
+/// How many of `attempts` admissions per thread succeed, with `threads` threads at once.
+private func admissions(_ store: LocalQuotaStore, _ request: QuotaRequest, now: Int64, threads: Int, attempts: Int) -> Int {
+    let admitted = Tally()
+    runTogether(threads: threads) { _ in
+        var mine = 0
+        for _ in 0..<attempts {
+            if case .admitted = store.admit(request, now: now) { mine += 1 }
+        }
+        admitted.add(mine)
+    }
+    return admitted.value
 }
 
 /// A count several threads add to.
