@@ -47,36 +47,21 @@ public enum AnthropicTranslator {
         }
     }
 
-    // MARK: - Numbers
-
-    /// A non-negative token count from a JSON number; anything else (absent, negative, fractional, huge) is 0
-    /// or clamped, so provider oddities can never trap later arithmetic.
-    static func count(_ value: JSONValue?) -> Int {
-        guard let raw = value?.int64Value, raw > 0 else { return 0 }
-        return raw > Int64(Int32.max) ? Int(Int32.max) : Int(raw)
-    }
-
-    /// `a + b`, saturating instead of trapping.
-    static func add(_ a: Int, _ b: Int) -> Int {
-        let (sum, overflow) = a.addingReportingOverflow(b)
-        return overflow ? Int.max : sum
-    }
-
     /// Reads an Anthropic `usage` object into OpenAI terms: prompt tokens include cache reads and writes.
     /// Members absent from `usage` keep their value in `base`, because stream events report some counts
     /// only once (message_start) and others cumulatively (message_delta).
     static func usage(fromAnthropic usage: JSONValue?, base: TokenUsage = TokenUsage()) -> (TokenUsage, uncached: Int) {
         var result = base
-        // Counts come from `count`, so they are at most Int32.max each and the subtraction cannot overflow.
+        // Counts come from `TokenUsage.count`, so they are bounded and the subtraction cannot overflow.
         var uncached = max(0, base.inputTokens - base.cachedInputTokens - base.cacheWriteInputTokens)
         guard let object = usage?.objectValue else { return (result, uncached) }
-        if let value = object["input_tokens"], !value.isNull { uncached = count(value) }
-        if let value = object["cache_read_input_tokens"], !value.isNull { result.cachedInputTokens = count(value) }
+        if let value = object["input_tokens"], !value.isNull { uncached = TokenUsage.count(value) }
+        if let value = object["cache_read_input_tokens"], !value.isNull { result.cachedInputTokens = TokenUsage.count(value) }
         if let value = object["cache_creation_input_tokens"], !value.isNull {
-            result.cacheWriteInputTokens = count(value)
+            result.cacheWriteInputTokens = TokenUsage.count(value)
         }
-        if let value = object["output_tokens"], !value.isNull { result.outputTokens = count(value) }
-        result.inputTokens = add(add(uncached, result.cachedInputTokens), result.cacheWriteInputTokens)
+        if let value = object["output_tokens"], !value.isNull { result.outputTokens = TokenUsage.count(value) }
+        result.inputTokens = TokenUsage.sum(TokenUsage.sum(uncached, result.cachedInputTokens), result.cacheWriteInputTokens)
         return (result, uncached)
     }
 
@@ -84,13 +69,13 @@ public enum AnthropicTranslator {
     static func usage(fromOpenAI usage: JSONValue?) -> TokenUsage {
         var result = TokenUsage()
         guard let object = usage?.objectValue else { return result }
-        result.inputTokens = count(object["prompt_tokens"])
-        result.outputTokens = count(object["completion_tokens"])
+        result.inputTokens = TokenUsage.count(object["prompt_tokens"])
+        result.outputTokens = TokenUsage.count(object["completion_tokens"])
         let prompt = object["prompt_tokens_details"]
-        result.cachedInputTokens = count(prompt?["cached_tokens"])
+        result.cachedInputTokens = TokenUsage.count(prompt?["cached_tokens"])
         // Our own extension first, EAIG's older name second.
-        result.cacheWriteInputTokens = count(prompt?["cache_write_tokens"] ?? object["cache_creation_tokens"])
-        result.reasoningTokens = count(object["completion_tokens_details"]?["reasoning_tokens"])
+        result.cacheWriteInputTokens = TokenUsage.count(prompt?["cache_write_tokens"] ?? object["cache_creation_tokens"])
+        result.reasoningTokens = TokenUsage.count(object["completion_tokens_details"]?["reasoning_tokens"])
         return result
     }
 
@@ -103,7 +88,7 @@ public enum AnthropicTranslator {
         writer.key("completion_tokens")
         writer.int(usage.outputTokens)
         writer.key("total_tokens")
-        writer.int(add(usage.inputTokens, usage.outputTokens))
+        writer.int(usage.totalTokens)
         writer.key("prompt_tokens_details")
         writer.beginObject()
         writer.key("cached_tokens")

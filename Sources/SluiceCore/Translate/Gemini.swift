@@ -99,14 +99,11 @@ public enum Gemini {
     /// reasoning tokens). Tool-use prompt tokens (e.g. search results fed back to the model) are billed as input.
     static func usage(fromMetadata metadata: JSONValue?) -> TokenUsage? {
         guard let object = metadata?.objectValue else { return nil }
-        func count(_ key: String) -> Int {
-            guard let value = object[key]?.int64Value, value > 0, value <= Int64(Int32.max) else { return 0 }
-            return Int(value)
-        }
+        func count(_ key: String) -> Int { TokenUsage.count(object[key]) }
         let thoughts = count("thoughtsTokenCount")
         return TokenUsage(
-            inputTokens: count("promptTokenCount") + count("toolUsePromptTokenCount"),
-            outputTokens: count("candidatesTokenCount") + thoughts,
+            inputTokens: TokenUsage.sum(count("promptTokenCount"), count("toolUsePromptTokenCount")),
+            outputTokens: TokenUsage.sum(count("candidatesTokenCount"), thoughts),
             cachedInputTokens: count("cachedContentTokenCount"),
             reasoningTokens: thoughts)
     }

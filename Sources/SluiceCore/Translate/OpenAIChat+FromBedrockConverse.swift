@@ -142,14 +142,11 @@ extension BedrockConverse {
 
     /// Token usage from a Converse `usage` object; prompt tokens include cache reads and writes.
     static func usage(_ value: JSONValue?) -> TokenUsage {
-        func count(_ key: String) -> Int {
-            guard let number = value?[key]?.int64Value, number > 0 else { return 0 }
-            return Int(clamping: min(number, Int64(Int32.max)))
-        }
+        func count(_ key: String) -> Int { TokenUsage.count(value?[key]) }
         let cacheRead = count("cacheReadInputTokens")
         let cacheWrite = count("cacheWriteInputTokens")
         return TokenUsage(
-            inputTokens: count("inputTokens") + cacheRead + cacheWrite, outputTokens: count("outputTokens"),
+            inputTokens: TokenUsage.sum(TokenUsage.sum(count("inputTokens"), cacheRead), cacheWrite), outputTokens: count("outputTokens"),
             cachedInputTokens: cacheRead, cacheWriteInputTokens: cacheWrite)
     }
 

@@ -199,10 +199,8 @@ public enum OpenAICompatible {
             JSONScanner.kind(at: usage, in: span) == .object
         else { return nil }
         func int(_ key: String, in range: Range<Int>) -> Int {
-            guard let found = member(key, of: range, in: span),
-                let value = JSONScanner.int64Value(at: found, in: span), value > 0
-            else { return 0 }
-            return Int(clamping: value)
+            guard let found = member(key, of: range, in: span) else { return 0 }
+            return TokenUsage.count(at: found, in: span)
         }
         var result = TokenUsage(
             inputTokens: int("prompt_tokens", in: usage), outputTokens: int("completion_tokens", in: usage))

@@ -36,7 +36,7 @@ extension Gemini {
         var vectors: [Range<Int>] = []
         var encoded: [[UInt8]] = []
         var current: [UInt8] = []
-        var promptTokens: Int64 = 0
+        var promptTokens = 0
         var lastKeyWasPromptTokens = false
         var failure: String?
         scan: while true {
@@ -84,7 +84,7 @@ extension Gemini {
                 failure = "Gemini returned a non-numeric embedding value."
                 break scan
             case (.number, 2) where topKey == .usageMetadata && lastKeyWasPromptTokens:
-                promptTokens = JSONScanner.int64Value(at: token.range, in: span) ?? 0
+                promptTokens = TokenUsage.count(at: token.range, in: span)
             default:
                 break
             }
@@ -121,7 +121,7 @@ extension Gemini {
         writer.endArray()
         writer.key("model")
         writer.string(context.requestModel)
-        let usage = TokenUsage(inputTokens: Int(clamping: max(promptTokens, 0)))
+        let usage = TokenUsage(inputTokens: promptTokens)
         writer.key("usage")
         writer.beginObject()
         writer.key("prompt_tokens")

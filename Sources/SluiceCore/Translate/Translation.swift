@@ -53,32 +53,6 @@ public struct TranslationContext: Sendable, Equatable {
     }
 }
 
-/// Token counts extracted from a response or stream, in OpenAI's terms.
-public struct TokenUsage: Sendable, Equatable {
-    /// All prompt tokens, cached ones included (OpenAI `prompt_tokens`).
-    public var inputTokens: Int = 0
-    public var outputTokens: Int = 0
-    /// Prompt tokens served from the provider's cache (`prompt_tokens_details.cached_tokens`).
-    public var cachedInputTokens: Int = 0
-    /// Prompt tokens written to the provider's cache (Anthropic cache creation, Bedrock cache write).
-    public var cacheWriteInputTokens: Int = 0
-    /// Reasoning tokens included in `outputTokens`, when the provider reports them.
-    public var reasoningTokens: Int = 0
-
-    public init(
-        inputTokens: Int = 0, outputTokens: Int = 0, cachedInputTokens: Int = 0, cacheWriteInputTokens: Int = 0,
-        reasoningTokens: Int = 0
-    ) {
-        self.inputTokens = inputTokens
-        self.outputTokens = outputTokens
-        self.cachedInputTokens = cachedInputTokens
-        self.cacheWriteInputTokens = cacheWriteInputTokens
-        self.reasoningTokens = reasoningTokens
-    }
-
-    public var totalTokens: Int { inputTokens &+ outputTokens }
-}
-
 /// A translation failure: becomes a 4xx/5xx in the client's error shape.
 public struct TranslateError: Error, Sendable, Equatable, CustomStringConvertible {
     public var status: UInt32

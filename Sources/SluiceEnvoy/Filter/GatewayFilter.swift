@@ -41,19 +41,6 @@ struct GatewayMetrics {
     }
 }
 
-/// Dynamic metadata keys (namespace `sluice`) the downstream filter leaves for the upstream filter
-/// and for access logs.
-enum RequestMetadata {
-    static let namespace: StaticString = "sluice"
-    static let consumer: StaticString = "consumer"
-    static let team: StaticString = "team"
-    static let endpoint: StaticString = "endpoint"
-    static let model: StaticString = "model"
-    static let route: StaticString = "route"
-    static let stream: StaticString = "stream"
-    static let includeUsage: StaticString = "include_usage"
-}
-
 /// Quota counters of this process, kept across filter configs: Envoy builds a new config for
 /// every listener update, and spent budgets and rate-limit debt must survive it.
 let processQuotaRegistry = QuotaCounterRegistry()
@@ -125,14 +112,14 @@ final class GatewayFilter: HTTPFilter {
             // The client's gateway key must never reach a provider.
             stream.removeHeader("authorization")
             stream.removeHeader("x-api-key")
-            stream.setMetadata(namespace: RequestMetadata.namespace, key: RequestMetadata.consumer, consumer.name)
-            if let team = consumer.team { stream.setMetadata(namespace: RequestMetadata.namespace, key: RequestMetadata.team, team) }
+            stream.setMetadata(.consumer, consumer.name)
+            if let team = consumer.team { stream.setMetadata(.team, team) }
             self.endpoint = endpoint
             guard endpoint.routesOnBody else {
                 stream.increment(factory.metrics.requests, labels: ["forwarded"])
                 return .continue
             }
-            stream.setMetadata(namespace: RequestMetadata.namespace, key: RequestMetadata.endpoint, endpoint.name)
+            stream.setMetadata(.endpoint, endpoint.name)
             if endOfStream {
                 reject(stream, .missingBody())
                 return .stopIteration
@@ -260,29 +247,19 @@ final class GatewayFilter: HTTPFilter {
 
     /// Micro-dollars for the usage published so far; nil when `model` has no price.
     private func cost(_ stream: EnvoyHTTPStream, model: String) -> Int64? {
-        factory.gateway.config.prices.cost(usage: usage(stream), model: model)
-    }
-
-    /// The usage the upstream filter published for this request (zero when none was reported).
-    private func usage(_ stream: EnvoyHTTPStream) -> TokenUsage {
-        let ns = "sluice"
-        return TokenUsage(
-            inputTokens: Int(clamping: Int64(stream.metadataNumber(.dynamic, namespace: ns, key: "input_tokens") ?? 0)),
-            outputTokens: Int(clamping: Int64(stream.metadataNumber(.dynamic, namespace: ns, key: "output_tokens") ?? 0)),
-            cachedInputTokens: Int(
-                clamping: Int64(stream.metadataNumber(.dynamic, namespace: ns, key: "cached_input_tokens") ?? 0)))
+        factory.gateway.config.prices.cost(usage: stream.publishedUsage(), model: model)
     }
 
     /// Records the GenAI metrics of a routed request once it is over (success, error or reset).
     override func onStreamComplete(_ stream: EnvoyHTTPStream) {
         guard let routed else { return }
         self.routed = nil
-        let usage = usage(stream)
+        // The upstream filter's usage (zero when none was reported), clamped on the way in.
+        let usage = stream.publishedUsage()
         settleQuota(stream, usage: usage, model: routed.summary.model)
         let metrics = factory.metrics
-        let ns = "sluice"
-        let provider = stream.metadataString(.dynamic, namespace: ns, key: "provider") ?? "none"
-        let responseModel = stream.metadataString(.dynamic, namespace: ns, key: "response_model") ?? routed.summary.model
+        let provider = stream.metadataString(.provider) ?? "none"
+        let responseModel = stream.metadataString(.responseModel) ?? routed.summary.model
         let labels = [endpoint.operationName, provider, routed.summary.model, responseModel, consumer.name]
         if responseStatus == 0 || responseStatus >= 400 {
             let errorType = responseStatus == 0 ? "no_response" : String(responseStatus)
@@ -313,7 +290,7 @@ final class GatewayFilter: HTTPFilter {
     private func settleQuota(_ stream: EnvoyHTTPStream, usage: TokenUsage, model: String) {
         let cost = factory.gateway.config.prices.cost(usage: usage, model: model)
         if let cost {
-            stream.setMetadata(namespace: RequestMetadata.namespace, key: "cost_usd", Dollars.format(micros: cost))
+            stream.setMetadata(.costUSD, Dollars.format(micros: cost))
         }
         guard let ticket else { return }
         self.ticket = nil
@@ -350,11 +327,10 @@ final class GatewayFilter: HTTPFilter {
             self.routed = request
             startedAtMicros = WallClock.unixMicros()
             stream.setHeader("x-sluice-route", request.route)
-            stream.setMetadata(namespace: RequestMetadata.namespace, key: RequestMetadata.model, request.summary.model)
-            stream.setMetadata(namespace: RequestMetadata.namespace, key: RequestMetadata.route, request.route)
-            stream.setMetadata(namespace: RequestMetadata.namespace, key: RequestMetadata.stream, request.summary.stream)
-            stream.setMetadata(
-                namespace: RequestMetadata.namespace, key: RequestMetadata.includeUsage, request.summary.includeUsage)
+            stream.setMetadata(.model, request.summary.model)
+            stream.setMetadata(.route, request.route)
+            stream.setMetadata(.stream, request.summary.stream)
+            stream.setMetadata(.includeUsage, request.summary.includeUsage)
             // Envoy matched a route before the body arrived; match again on x-sluice-route.
             stream.clearRouteCache()
             stream.increment(factory.metrics.requests, labels: ["routed"])

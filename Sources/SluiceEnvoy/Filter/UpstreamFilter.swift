@@ -14,11 +14,15 @@ final class UpstreamFilterFactory: HTTPFilterFactory, @unchecked Sendable {
     /// SDS handles of the credentials that come from secrets, by secret name.
     let secrets: [String: SecretHandle]
     let attempts: CounterID
+    /// `upstream_usage_clamped`: attempts whose backend reported token counts beyond
+    /// `TokenUsage.maxCount` (a buggy or hostile upstream).
+    let usageClamped: CounterID
 
-    private init(config: UpstreamConfig, secrets: [String: SecretHandle], attempts: CounterID) {
+    private init(config: UpstreamConfig, secrets: [String: SecretHandle], attempts: CounterID, usageClamped: CounterID) {
         self.config = config
         self.secrets = secrets
         self.attempts = attempts
+        self.usageClamped = usageClamped
     }
 
     static func make(config bytes: [UInt8], handle: FilterConfigHandle) -> Result<HTTPFilterFactory, ConfigLoadError> {
@@ -40,14 +44,16 @@ final class UpstreamFilterFactory: HTTPFilterFactory, @unchecked Sendable {
             secrets[name] = subscribed
         }
         let attempts: CounterID
+        let usageClamped: CounterID
         do {
             attempts = try handle.defineCounter("upstream_attempts_total", labels: ["backend", "outcome"])
+            usageClamped = try handle.defineCounter("upstream_usage_clamped")
         } catch {
             return .failure(ConfigLoadError("could not define stats: \(error)"))
         }
         let names = config.backends.map { "\($0.name) (\($0.schema.rawValue))" }.joined(separator: ", ")
         EnvoyLog.info("sluice: upstream filter loaded for backends: \(names)")
-        return .success(UpstreamFilterFactory(config: config, secrets: secrets, attempts: attempts))
+        return .success(UpstreamFilterFactory(config: config, secrets: secrets, attempts: attempts, usageClamped: usageClamped))
     }
 
     override func makeFilter(_ stream: EnvoyHTTPStream) -> HTTPFilter? { UpstreamFilter(self) }
@@ -80,21 +86,22 @@ final class UpstreamFilter: HTTPFilter {
     private var meteredBodyOverflowed = false
     private var finalUsage = TokenUsage()
     private var publishedUsage: TokenUsage?
+    /// Whether this attempt's clamped usage was counted already (streams publish repeatedly).
+    private var countedClampedUsage = false
     private static let maxMeteredBodyBytes = 8 * 1024 * 1024
     private var awsErrorType: String?
 
     init(_ factory: UpstreamFilterFactory) { self.factory = factory }
 
     override func onRequestHeaders(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> HeadersStatus {
-        let ns = "sluice"
-        guard let endpointName = stream.metadataString(.dynamic, namespace: ns, key: "endpoint"),
-            let endpoint = Endpoint(name: endpointName), let model = stream.metadataString(.dynamic, namespace: ns, key: "model")
+        guard let endpointName = stream.metadataString(.endpoint), let endpoint = Endpoint(name: endpointName),
+            let model = stream.metadataString(.model)
         else {
             // Not an LLM call routed by `sluice` (or the filter is missing downstream): forward as is.
             return .continue
         }
         // Which backend this attempt's host belongs to (endpoint metadata), or the only one.
-        let hostBackend = stream.metadataString(.host, namespace: ns, key: "backend")
+        let hostBackend = stream.metadataString(.host, namespace: FilterMetadata.namespace, key: FilterMetadataKey.backend.name)
         guard let backend = factory.config.backend(named: hostBackend) else {
             fail(stream, TranslateError(
                 status: 500, code: "backend_unknown",
@@ -104,8 +111,8 @@ final class UpstreamFilter: HTTPFilter {
         self.backend = backend
         let exchange = UpstreamExchange(
             backend: backend, clientAPI: endpoint.clientAPI, endpoint: endpoint, requestModel: model,
-            stream: stream.metadataBool(.dynamic, namespace: ns, key: "stream") ?? false,
-            includeUsage: stream.metadataBool(.dynamic, namespace: ns, key: "include_usage") ?? false,
+            stream: stream.metadataBool(.stream) ?? false,
+            includeUsage: stream.metadataBool(.includeUsage) ?? false,
             created: WallClock.unixSeconds(),
             requestID: stream.header("x-request-id") ?? "sluice")
         self.exchange = exchange
@@ -300,17 +307,22 @@ final class UpstreamFilter: HTTPFilter {
 
     /// Leaves this attempt's backend and token usage in dynamic metadata (namespace `sluice`) for
     /// the downstream filter (metering, quotas) and access logs.
+    ///
+    /// Counts the upstream reported beyond `TokenUsage.maxCount` arrive clamped by the readers; the
+    /// first such report of an attempt counts once in `upstream_usage_clamped`.
     private func publishUsage(_ stream: EnvoyHTTPStream, _ usage: TokenUsage) {
         publishedUsage = usage
-        if let backend {
-            stream.setMetadata(namespace: "sluice", key: "backend", backend.name)
-            stream.setMetadata(namespace: "sluice", key: "provider", backend.schema.rawValue)
+        if usage.isClamped, !countedClampedUsage {
+            countedClampedUsage = true
+            stream.increment(factory.usageClamped)
+            EnvoyLog.warn("sluice: backend '\(backend?.name ?? "?")' reported token usage beyond \(TokenUsage.maxCount); clamped")
         }
-        if let exchange { stream.setMetadata(namespace: "sluice", key: "response_model", exchange.context.upstreamModel) }
-        stream.setMetadata(namespace: "sluice", key: "input_tokens", Double(usage.inputTokens))
-        stream.setMetadata(namespace: "sluice", key: "output_tokens", Double(usage.outputTokens))
-        stream.setMetadata(namespace: "sluice", key: "cached_input_tokens", Double(usage.cachedInputTokens))
-        stream.setMetadata(namespace: "sluice", key: "total_tokens", Double(usage.totalTokens))
+        if let backend {
+            stream.setMetadata(.backend, backend.name)
+            stream.setMetadata(.provider, backend.schema.rawValue)
+        }
+        if let exchange { stream.setMetadata(.responseModel, exchange.context.upstreamModel) }
+        stream.publishUsage(usage)
     }
 
     /// Ends the attempt with an error in the client's shape.

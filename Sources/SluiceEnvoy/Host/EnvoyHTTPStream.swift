@@ -250,6 +250,31 @@ public struct EnvoyHTTPStream {
         return found ? out.stringCopy : nil
     }
 
+    /// A string from `source` metadata under static names (nothing copied to ask), or nil.
+    public func metadataString(_ source: MetadataSource, namespace: StaticString, key: StaticString) -> String? {
+        var out = envoy_dynamic_module_type_envoy_buffer.empty
+        let found = envoy_dynamic_module_callback_http_get_metadata_string(
+            raw, source.c, ModuleBuffer.of(namespace), ModuleBuffer.of(key), &out)
+        return found ? out.stringCopy : nil
+    }
+
+    /// A number from `source` metadata under static names, or nil. Any double can come back
+    /// (another filter may have written it): callers range-check before converting.
+    public func metadataNumber(_ source: MetadataSource, namespace: StaticString, key: StaticString) -> Double? {
+        var out = 0.0
+        let found = envoy_dynamic_module_callback_http_get_metadata_number(
+            raw, source.c, ModuleBuffer.of(namespace), ModuleBuffer.of(key), &out)
+        return found ? out : nil
+    }
+
+    /// A bool from `source` metadata under static names, or nil.
+    public func metadataBool(_ source: MetadataSource, namespace: StaticString, key: StaticString) -> Bool? {
+        var out = false
+        let found = envoy_dynamic_module_callback_http_get_metadata_bool(
+            raw, source.c, ModuleBuffer.of(namespace), ModuleBuffer.of(key), &out)
+        return found ? out : nil
+    }
+
     /// True when namespace `namespace` of `source` metadata has `key`, whatever its value type
     /// (a nested struct, such as jwt_authn's payload, cannot be read but can be found).
     public func hasMetadataKey(_ source: MetadataSource, namespace: String, key: String) -> Bool {
