@@ -242,8 +242,13 @@ def header_route(route_name: str, cluster: str, **route_options) -> dict:
 class Envoy:
     """One Envoy process with a JSON bootstrap; stopped by PID on exit."""
 
-    def __init__(self, bootstrap: dict, *, concurrency: int = 2, log_level: str = "info", extra_args=()) -> None:
+    def __init__(
+        self, bootstrap: dict, *, concurrency: int = 2, log_level: str = "info", extra_args=(), as_yaml: bool = False
+    ) -> None:
+        """`as_yaml`: hand Envoy the bootstrap as YAML, so its YAML loader (which turns large
+        integers into strings on the way to a protobuf Struct) is what the module sees."""
         self.bootstrap = bootstrap
+        self.as_yaml = as_yaml
         self.concurrency = concurrency
         self.log_level = log_level
         self.extra_args = list(extra_args)
@@ -253,9 +258,14 @@ class Envoy:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "Envoy":
-        config_path = os.path.join(self.workdir, "envoy.json")
+        config_path = os.path.join(self.workdir, "envoy.yaml" if self.as_yaml else "envoy.json")
         with open(config_path, "w") as f:
-            json.dump(self.bootstrap, f)
+            if self.as_yaml:
+                import yaml
+
+                yaml.safe_dump(self.bootstrap, f)
+            else:
+                json.dump(self.bootstrap, f)
         env = dict(os.environ, ENVOY_DYNAMIC_MODULES_SEARCH_PATH=module_dir())
         self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen(

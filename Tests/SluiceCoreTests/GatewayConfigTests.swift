@@ -43,7 +43,7 @@ import Testing
         (#"{"models":[{"id":"m"},{"id":"m"}]}"#, "models[1].id: duplicate model id 'm'"),
         (#"{"modles":[]}"#, "modles: unknown field"),
         (#"{"api_keys":[{"name":"a","key":"x","models":["gp*t"]}]}"#, "api_keys[0].models[0]: must be a model name, or a prefix ending in a single '*'"),
-        (#"{"api_keys":[{"name":"a","key":"x","expires_at":"tomorrow"}]}"#, "api_keys[0].expires_at: expected an integer, got string"),
+        (#"{"api_keys":[{"name":"a","key":"x","expires_at":"tomorrow"}]}"#, #"api_keys[0].expires_at: expected an integer, got string "tomorrow""#),
         (#"[]"#, "expected an object, got array"),
     ])
     func rejectsWithFieldPath(json: String, message: String) {

@@ -51,10 +51,33 @@ import Testing
         #expect(try Self.limits(#"{"budget_usd_per_day": null}"#).isEmpty)
     }
 
+    /// Envoy's YAML → Struct conversion turns large integers into strings and Struct numbers are
+    /// doubles: integer strings and whole numbers with an exponent are integers.
+    @Test func acceptsIntegersAsStringsAndWholeDoubles() throws {
+        let limits = try Self.limits(
+            #"{"tokens_per_minute": "10000000000", "input_tokens_per_minute": 1e+9, "output_tokens_per_minute": 5.0, "requests_per_minute": " 60 "}"#)
+        #expect(limits.tokensPerMinute == 10_000_000_000)
+        #expect(limits.inputTokensPerMinute == 1_000_000_000)
+        #expect(limits.outputTokensPerMinute == 5)
+        #expect(limits.requestsPerMinute == 60)
+    }
+
     @Test(arguments: [
         (#"{"requests_per_minute": 0}"#, "quota.requests_per_minute: must be between 1 and 100000000, got 0"),
-        (#"{"tokens_per_minute": 1.5}"#, "quota.tokens_per_minute: expected an integer, got number"),
-        (#"{"output_tokens_per_minute": "9"}"#, "quota.output_tokens_per_minute: expected an integer, got string"),
+        (#"{"tokens_per_minute": 1.5}"#, "quota.tokens_per_minute: expected an integer, got 1.5"),
+        (#"{"tokens_per_minute": "2.55e1"}"#, "quota.tokens_per_minute: expected an integer, got 2.55e1"),
+        (#"{"output_tokens_per_minute": "nine"}"#, #"quota.output_tokens_per_minute: expected an integer, got string "nine""#),
+        (#"{"output_tokens_per_minute": true}"#, "quota.output_tokens_per_minute: expected an integer, got boolean"),
+        (
+            #"{"tokens_per_minute": "99999999999999999999"}"#,
+            "quota.tokens_per_minute: must be between 1 and 10000000000, got 99999999999999999999"
+        ),
+        (
+            #"{"tokens_per_minute": "1000000000000"}"#,
+            "quota.tokens_per_minute: must be between 1 and 10000000000, got 1000000000000"
+        ),
+        (#"{"tokens_per_minute": 1e300}"#, "quota.tokens_per_minute: must be between 1 and 10000000000, got 1e300"),
+        (#"{"tokens_per_minute": -1e3}"#, "quota.tokens_per_minute: must be between 1 and 10000000000, got -1e3"),
         (#"{"budget_usd_per_day": -1}"#, "quota.budget_usd_per_day: must be between 0.0 and 1000000.0, got -1.0"),
         (
             #"{"budget_usd_per_month": 2e6}"#,

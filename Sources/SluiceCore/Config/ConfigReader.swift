@@ -82,16 +82,41 @@ public struct ConfigObject {
         return bool
     }
 
+    /// An integer within `range` (absent = nil).
+    ///
+    /// Envoy's YAML → protobuf `Struct` conversion hands large integers over as strings
+    /// (`tokens_per_minute: 1000000000000` arrives as `"1000000000000"`) and Struct numbers are
+    /// doubles (`1e+12`), so an integer may come as integer text, as a number with an exponent or
+    /// `.0`, or as a string holding either. Fractions, values outside `range` and values beyond
+    /// `Int64` are refused with the field named; nothing converts a value that does not fit.
     public mutating func optionalInt(_ key: String, in range: ClosedRange<Int64>) throws(ConfigError) -> Int64? {
         guard let value = take(key) else { return nil }
-        guard case .number(let number) = value, let int = number.int64 else {
+        let number: JSONNumber
+        switch value {
+        case .number(let parsed):
+            number = parsed
+        case .string(let text):
+            guard let parsed = JSONNumber(text.trimmingASCIISpaces) else {
+                throw ConfigError(path: childPath(key), problem: "expected an integer, got string \"\(text.prefix(40))\"")
+            }
+            number = parsed
+        default:
             throw ConfigError(path: childPath(key), problem: "expected an integer, got \(value.typeName)")
         }
-        guard range.contains(int) else {
-            throw ConfigError(
-                path: childPath(key), problem: "must be between \(range.lowerBound) and \(range.upperBound), got \(int)")
+        let outOfRange = ConfigError(
+            path: childPath(key), problem: "must be between \(range.lowerBound) and \(range.upperBound), got \(number.text.prefix(40))")
+        if let int = number.int64 {
+            guard range.contains(int) else { throw outOfRange }
+            return int
         }
-        return int
+        if number.isInteger { throw outOfRange }  // integer text beyond Int64
+        // An exponent or a fraction: an integer only if the value is whole; exact below 2^53.
+        guard let double = number.double else { throw outOfRange }
+        guard double == double.rounded(.towardZero) else {
+            throw ConfigError(path: childPath(key), problem: "expected an integer, got \(number.text.prefix(40))")
+        }
+        guard double.magnitude <= 9_007_199_254_740_992, range.contains(Int64(double)) else { throw outOfRange }
+        return Int64(double)
     }
 
     public mutating func optionalDouble(_ key: String, in range: ClosedRange<Double>) throws(ConfigError) -> Double? {
@@ -165,5 +190,18 @@ public struct ConfigObject {
         for key in object.keys where !consumed.contains(key) {
             throw ConfigError(path: childPath(key), problem: "unknown field")
         }
+    }
+}
+
+extension String {
+    /// The string without leading and trailing ASCII spaces and tabs (YAML leaves none, but a
+    /// hand-written JSON string may).
+    fileprivate var trimmingASCIISpaces: String {
+        let utf8 = self.utf8
+        let isSpace = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        guard let first = utf8.firstIndex(where: { !isSpace($0) }), let last = utf8.lastIndex(where: { !isSpace($0) }) else {
+            return ""
+        }
+        return String(Substring(utf8[first...last]))
     }
 }
