@@ -162,5 +162,10 @@ public final class FakeHTTPStreamDriver {
         stream.destroyed = true
     }
 
+    /// `destroy` once more, as a buggy host would: the module must refuse it, not free twice.
+    public func destroyAgain() {
+        envoy_dynamic_module_on_http_filter_destroy(filter)
+    }
+
     deinit { destroy() }
 }

@@ -15,10 +15,16 @@ private func factory(_ pointer: UnsafeRawPointer?) -> HTTPFilterFactory? {
     return Unmanaged<HTTPFilterFactory>.fromOpaque(pointer).takeUnretainedValue()
 }
 
+/// The live filter behind a stream handle, held strongly for the hook's duration (a destroy
+/// during the hook cannot free it); nil, after logging, for a handle whose stream was destroyed.
 @inline(__always)
 private func filter(_ pointer: UnsafeRawPointer?) -> HTTPFilter? {
     guard let pointer else { return nil }
-    return Unmanaged<HTTPFilter>.fromOpaque(pointer).takeUnretainedValue()
+    guard let live = StreamTable.shared.filter(pointer) else {
+        StaleStreamHandles.report(pointer)
+        return nil
+    }
+    return live
 }
 
 @inline(__always)
@@ -151,13 +157,22 @@ public func envoy_dynamic_module_on_http_filter_new(
     guard let made = factory(filter_config_ptr), let envoyStream = stream(filter_envoy_ptr),
         let newFilter = made.makeFilter(envoyStream)
     else { return nil }
-    return UnsafeRawPointer(Unmanaged.passRetained(newFilter).toOpaque())
+    guard let handle = StreamTable.shared.insert(newFilter) else {
+        EnvoyLog.error("sluice: more than \(StreamTable.maxChunks * StreamTable.chunkSize) concurrent streams; not filtering this one")
+        return nil
+    }
+    return handle
 }
 
+/// Retires the stream's handle, so any later hook for it is refused, then lets the filter go.
+/// A second destroy of the same handle is logged and ignored.
 @c @implementation
 public func envoy_dynamic_module_on_http_filter_destroy(_ filter_module_ptr: envoy_dynamic_module_type_http_filter_module_ptr?) {
     guard let filter_module_ptr else { return }
-    let owned = Unmanaged<HTTPFilter>.fromOpaque(filter_module_ptr)
+    guard let owned = StreamTable.shared.remove(filter_module_ptr) else {
+        StaleStreamHandles.report(filter_module_ptr)
+        return
+    }
     owned.takeUnretainedValue().onDestroy()
     owned.release()
 }
