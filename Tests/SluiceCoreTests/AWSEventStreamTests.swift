@@ -158,7 +158,12 @@ import Testing
         #expect(throws: AWSEventStreamError.truncated(bufferedBytes: bytes.count - 3)) { try decoder.finish() }
     }
 
-    @Test func fuzzNeverTraps() throws {
+    /// Runs in an exit test: a trap fails this test alone instead of the whole suite.
+    @Test func fuzzNeverTraps() async {
+        await #expect(processExitsWith: .success) { try AWSEventStreamTests.fuzzNeverTrapsRun() }
+    }
+
+    static func fuzzNeverTrapsRun() throws {
         var rng = SplitMix64(seed: 0xB3D_0C4)
         let (valid, _) = try Self.sampleStream()
         for round in 0..<3000 {

@@ -106,7 +106,12 @@ import Testing
         #expect(events.last?.name == "message_stop" || events.last?.name == "error")
     }
 
-    @Test func mutatedFixturesNeverTrap() throws {
+    /// Runs in an exit test: a trap fails this test alone instead of the whole suite.
+    @Test func mutatedFixturesNeverTrap() async {
+        await #expect(processExitsWith: .success) { try AnthropicFuzzTests.mutatedFixturesNeverTrapRun() }
+    }
+
+    static func mutatedFixturesNeverTrapRun() throws {
         var random = SplitMix64(seed: 0x5EED_A17)
         let inputs = try Self.seeds.map { try AnthropicFixtures.bytes($0) }
         for round in 0..<400 {
@@ -115,7 +120,12 @@ import Testing
         }
     }
 
-    @Test func randomBytesNeverTrap() {
+    /// Runs in an exit test: a trap fails this test alone instead of the whole suite.
+    @Test func randomBytesNeverTrap() async {
+        await #expect(processExitsWith: .success) { AnthropicFuzzTests.randomBytesNeverTrapRun() }
+    }
+
+    static func randomBytesNeverTrapRun() {
         var random = SplitMix64(seed: 42)
         for _ in 0..<200 {
             let bytes = (0..<Int.random(in: 0...300, using: &random)).map { _ in

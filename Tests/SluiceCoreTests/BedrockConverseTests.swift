@@ -176,7 +176,12 @@ import Testing
 
     // MARK: Fuzz
 
-    @Test func fuzzTranslatorsNeverTrap() throws {
+    /// Runs in an exit test: a trap fails this test alone instead of the whole suite.
+    @Test func fuzzTranslatorsNeverTrap() async {
+        await #expect(processExitsWith: .success) { try BedrockConverseTests.fuzzTranslatorsNeverTrapRun() }
+    }
+
+    static func fuzzTranslatorsNeverTrapRun() throws {
         var rng = SplitMix64(seed: 0x5EED_BEDC)
         let requests = try ["full", "structured", "tool-history-none"].map { try BedrockFixtures.bytes("\($0).json") }
         let responses = try ["response", "structured-response"].map { try BedrockFixtures.bytes("\($0).json") }

@@ -70,7 +70,12 @@ import Testing
         #expect(mini.cost(TokenUsage(inputTokens: 1_000_000, outputTokens: 1_000_000)) == 750_000)
     }
 
-    @Test func absurdUsageSaturatesWithoutTrapping() {
+    @Test func absurdUsageSaturatesWithoutTrapping() async {
+        // In an exit test: a trap fails this test alone instead of the whole suite.
+        await #expect(processExitsWith: .success) { CostTests.absurdUsageSaturatesWithoutTrappingRun() }
+    }
+
+    static func absurdUsageSaturatesWithoutTrappingRun() {
         let expensive = ModelPrice(
             inputMicrosPerMillion: ModelPrice.maxMicrosPerMillion, outputMicrosPerMillion: Int64.max)
         let usage = TokenUsage(

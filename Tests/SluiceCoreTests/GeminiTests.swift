@@ -265,7 +265,12 @@ import Testing
 
     // MARK: Fuzz
 
-    @Test func fuzzNeverTraps() throws {
+    /// Runs in an exit test: a trap fails this test alone instead of the whole suite.
+    @Test func fuzzNeverTraps() async {
+        await #expect(processExitsWith: .success) { try GeminiTests.fuzzNeverTrapsRun() }
+    }
+
+    static func fuzzNeverTrapsRun() throws {
         let seeds = try [
             "gemini/full.request.json", "gemini/full.response.gemini.json", "gemini/blocked.response.gemini.json",
             "gemini/candidates.response.gemini.json", "gemini/stream.gemini.sse", "gemini/stream-error.gemini.sse",

@@ -177,7 +177,12 @@ import Testing
 
     // MARK: Fuzz
 
-    @Test func fuzzNeverTraps() throws {
+    /// Runs in an exit test: a trap fails this test alone instead of the whole suite.
+    @Test func fuzzNeverTraps() async {
+        await #expect(processExitsWith: .success) { try OpenAICompatibleTests.fuzzNeverTrapsRun() }
+    }
+
+    static func fuzzNeverTrapsRun() throws {
         let seeds = try [
             "openai/stream-with-usage.sse", "openai/response.json", "gemini/full.request.json",
         ].map { try GeminiFixtureSupport.load($0) } + [Array(#"{"model":"m","stream":true,"stream_options":{}}"#.utf8)]

@@ -21,7 +21,12 @@ import Testing
         var dayMicros: Int64 = 0
     }
 
-    @Test func randomSequencesKeepCountersExact() {
+    /// Runs in an exit test: a trap fails this test alone instead of the whole suite.
+    @Test func randomSequencesKeepCountersExact() async {
+        await #expect(processExitsWith: .success) { QuotaFuzzTests.randomSequencesKeepCountersExactRun() }
+    }
+
+    static func randomSequencesKeepCountersExactRun() {
         var random = SplitMix64(seed: 0x5EED_0FA7)
         // Limits that divide a minute in nanoseconds, so the expected values are exact.
         let rates: [Int64] = [10, 60, 600, 1000, 6000, 100_000, 1_000_000]
@@ -128,7 +133,7 @@ import Testing
         #expect(denials > 100)
     }
 
-    func check(
+    static func check(
         _ store: LocalQuotaStore, _ expected: [QuotaScope: Expected], _ limits: [QuotaScope: QuotaLimits],
         _ monthSpent: [QuotaScope: [Int64: Int64]], now: Int64
     ) {

@@ -197,7 +197,12 @@ let demoConfig = #"""
         #expect(!FakeLog.lines(containing: "unknown filter_name 'not-sluice'").isEmpty)
     }
 
-    @Test func garbageConfigBytesAreRefusedNotFatal() {
+    @Test func garbageConfigBytesAreRefusedNotFatal() async {
+        // In an exit test: a trap fails this test alone instead of the whole suite.
+        await #expect(processExitsWith: .success) { GatewayFilterHookTests.garbageConfigBytesAreRefusedNotFatalRun() }
+    }
+
+    static func garbageConfigBytesAreRefusedNotFatalRun() {
         for config in ["", "{", "\u{0}", "null", "[1,2]", String(repeating: "[", count: 10_000)] {
             let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: config)
             #expect(!chain.loaded)
@@ -205,7 +210,12 @@ let demoConfig = #"""
     }
 
     /// Hostile and odd header values: no trap, always a well-formed decision.
-    @Test func oddHeadersNeverCrash() throws {
+    @Test func oddHeadersNeverCrash() async {
+        // In an exit test: a trap fails this test alone instead of the whole suite.
+        await #expect(processExitsWith: .success) { try GatewayFilterHookTests.oddHeadersNeverCrashRun() }
+    }
+
+    static func oddHeadersNeverCrashRun() throws {
         let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: demoConfig)
         let values = ["", "Bearer", "Bearer ", "Bearer \u{0}", String(repeating: "B", count: 100_000), "Bearer \u{FFFD}\u{FFFD}", "\r\n"]
         for value in values {
