@@ -1,0 +1,77 @@
+// `response`: a backend's complete 2xx body as the upstream filter handles it (translateBody, or
+// passthroughMetered and its usage reading). `error`: a backend's error body re-shaped for the client.
+//
+// response flags: bits 0-2 schema, bit 3 Anthropic client, bit 4 embeddings endpoint,
+//   bit 5 base64 embeddings requested, bit 6 Bedrock structured output (response_format).
+// error input: [flags] [status hi] [status lo] body; flags bits 0-2 schema, bit 3 Anthropic client,
+//   bit 4 a status beyond 16 bits, bit 5 the body's first line is Bedrock's x-amzn-errortype.
+
+import SluiceCore
+
+private let embeddingsBase64Request = Array(#"{"model":"m","input":["a"],"encoding_format":"base64"}"#.utf8)
+private let structuredRequest = Array(
+    #"{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"type":"object"}}}}"#
+        .utf8)
+
+func fuzzResponse(_ bytes: [UInt8]) {
+    let input = FuzzInput(plain: bytes)
+    let schema = schema(input.flags & 7)
+    let client: ClientAPI = input.flag(3) ? .anthropic : .openAI
+    let endpoint: Endpoint = client == .anthropic ? .anthropicMessages : (input.flag(4) ? .embeddings : .chatCompletions)
+    var exchange = makeExchange(schema, client: client, endpoint: endpoint, stream: false, includeUsage: false)
+    if input.flag(5), endpoint == .embeddings {
+        _ = try? exchange.translateRequest(embeddingsBase64Request)
+    }
+    if input.flag(6), schema == .bedrockConverse, client == .openAI {
+        _ = try? exchange.translateRequest(structuredRequest)
+    }
+    if schema == .bedrockConverse { exchange.noteUpstreamRequestID("req-fuzz") }
+    let what = "\(schema.rawValue) response to \(client) \(endpoint.name)"
+    switch exchange.responseMode(status: 200, contentType: "application/json") {
+    case .passthroughMetered, .passthrough:
+        requireBounded(exchange.usage(ofPassthrough: input.body), what)
+    case .translateBody:
+        do {
+            let translated = try exchange.translateResponse(input.body)
+            requireValidJSON(translated.body, what)
+            requireBounded(translated.usage, what)
+        } catch {
+            require(error.status >= 400 && error.status < 600, "\(what): TranslateError status \(error.status)")
+            requireValidJSON(error.gatewayError.body(for: client), "\(what): error body")
+        }
+    case .translateStream, .translateError:
+        require(false, "\(what): unexpected response mode")
+    }
+    // The readers behind usage(ofPassthrough:) see every body too.
+    if let usage = OpenAICompatible.usage(fromResponse: input.body) { requireBounded(usage, "OpenAI usage reader") }
+}
+
+func fuzzError(_ bytes: [UInt8]) {
+    var input = FuzzInput(plain: bytes)
+    var status = 400
+    if input.body.count >= 2 {
+        status = Int(input.body[0]) << 8 | Int(input.body[1])
+        input.body.removeFirst(2)
+    }
+    if input.flag(4) { status = status &* 65_537 &- 1 << 31 }
+    var awsErrorType: String?
+    if input.flag(5), let newline = input.body.firstIndex(of: 0x0A) {
+        awsErrorType = String(decoding: input.body[..<newline], as: UTF8.self)
+        input.body.removeSubrange(...newline)
+    }
+    let schema = schema(input.flags & 7)
+    let client: ClientAPI = input.flag(3) ? .anthropic : .openAI
+    let endpoint: Endpoint = client == .anthropic ? .anthropicMessages : .chatCompletions
+    let exchange = makeExchange(schema, client: client, endpoint: endpoint, stream: input.flag(6), includeUsage: false)
+    let what = "\(schema.rawValue) error \(status) to \(client)"
+    let mode = exchange.responseMode(status: status, contentType: "application/json")
+    if status >= 400 {
+        require(mode == .translateError || mode == .passthrough, "\(what): mode \(mode)")
+    }
+    let translated = exchange.translateError(status: status, body: input.body, awsErrorType: awsErrorType)
+    requireValidJSON(translated.body, what)
+    let openAI = OpenAICompatible.errorBody(status: UInt32(clamping: status), body: input.body)
+    requireValidJSON(openAI, "OpenAICompatible.errorBody")
+    if let type = awsErrorType { _ = BedrockError.status(forErrorType: type) }
+    _ = Gemini.httpStatus(forGoogleStatus: String(decoding: input.body.prefix(64), as: UTF8.self))
+}

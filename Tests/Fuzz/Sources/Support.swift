@@ -1,0 +1,136 @@
+// Input framing and invariant checks shared by the targets.
+//
+// Plain inputs are `[flags] body`; chunked inputs (streams) are
+// `[flags] [n] [n little-endian u16 split offsets] body`, where each offset is taken modulo the
+// length of the bytes being split, so the fuzzer chooses where a stream is cut into body chunks.
+
+import SluiceCore
+
+/// Fails the run (libFuzzer reports a crash) when an invariant does not hold.
+func require(_ condition: Bool, _ message: @autoclosure () -> String, file: StaticString = #file, line: UInt = #line) {
+    if !condition {
+        fatalError("invariant violated: \(message())", file: file, line: line)
+    }
+}
+
+struct FuzzInput {
+    var flags: UInt8
+    var body: [UInt8]
+    var splitOffsets: [Int] = []
+
+    /// `[flags] body`.
+    init(plain bytes: [UInt8]) {
+        flags = bytes.first ?? 0
+        body = Array(bytes.dropFirst())
+    }
+
+    /// `[flags] [n] [n x u16 LE] body`, n < 16.
+    init(chunked bytes: [UInt8]) {
+        flags = bytes.first ?? 0
+        let count = bytes.count > 1 ? Int(bytes[1] & 0x0F) : 0
+        var index = 2
+        for _ in 0..<count {
+            guard index + 1 < bytes.count else { break }
+            splitOffsets.append(Int(bytes[index]) | Int(bytes[index + 1]) << 8)
+            index += 2
+        }
+        body = index < bytes.count ? Array(bytes[index...]) : []
+    }
+
+    func flag(_ bit: Int) -> Bool { flags & (1 << UInt8(bit)) != 0 }
+
+    /// `data` cut at the fuzzer's offsets (modulo its length + 1; empty chunks included).
+    func chunks(of data: [UInt8]) -> [[UInt8]] {
+        let cuts = splitOffsets.map { $0 % (data.count + 1) }.sorted()
+        var chunks: [[UInt8]] = []
+        var start = 0
+        for cut in cuts {
+            chunks.append(Array(data[start..<cut]))
+            start = cut
+        }
+        chunks.append(Array(data[start...]))
+        return chunks
+    }
+}
+
+/// Limits that accept any JSON the translators can produce (input depth is bounded by the
+/// default limits; translators add a few levels).
+let outputLimits = JSONLimits(maxDepth: JSONLimits.maxSupportedDepth, maxBytes: Int.max)
+
+/// Translated output must be valid JSON.
+func requireValidJSON(_ bytes: [UInt8], _ what: @autoclosure () -> String) {
+    do {
+        try JSONScanner(bytes, limits: outputLimits).validate()
+    } catch {
+        require(false, "\(what()) is not valid JSON (\(error)): \(String(decoding: bytes.prefix(2000), as: UTF8.self))")
+    }
+}
+
+/// Every usage count a reader reports is a count in 0...TokenUsage.maxCount.
+func requireBounded(_ usage: TokenUsage, _ what: @autoclosure () -> String) {
+    for (name, value) in [
+        ("input", usage.inputTokens), ("output", usage.outputTokens), ("cached", usage.cachedInputTokens),
+        ("cacheWrite", usage.cacheWriteInputTokens), ("reasoning", usage.reasoningTokens),
+    ] {
+        require(value >= 0 && value <= TokenUsage.maxCount, "\(what()): usage.\(name) = \(value) out of bounds")
+    }
+    require(usage.totalTokens >= 0 && usage.totalTokens <= TokenUsage.maxCount, "\(what()): totalTokens out of bounds")
+}
+
+/// A translated stream must be SSE whose every `data` is JSON or `[DONE]`.
+func requireSSEOfJSON(_ bytes: [UInt8], _ what: @autoclosure () -> String) {
+    var parser = SSEParser(maxEventBytes: Int.max)
+    var events: [SSEEvent] = []
+    do {
+        try parser.feed(bytes) { events.append($0) }
+    } catch {
+        require(false, "\(what()): output is not SSE: \(error)")
+    }
+    events += parser.finish()
+    for event in events where event.data != Array("[DONE]".utf8) {
+        requireValidJSON(event.data, "\(what()): event \(event.event ?? "message") data")
+    }
+}
+
+/// A backend of `schema` with everything its schema needs, read from config as the filter reads it.
+func makeBackend(_ schema: BackendSchema) -> BackendConfig {
+    backendsBySchema[schema.rawValue]!
+}
+
+private let backendsBySchema: [String: BackendConfig] = {
+    var result: [String: BackendConfig] = [:]
+    for schema in BackendSchema.allCases {
+        var config = #"{"backend": "fuzz-\#(schema.rawValue)", "schema": "\#(schema.rawValue)", "credential": {"value": "key"}"#
+        switch schema {
+        case .azureOpenAI: config += #", "azure": {"api_version": "2024-10-21"}"#
+        case .bedrockConverse:
+            config += #", "aws": {"region": "us-east-1", "access_key_id": {"value": "AKID"}, "secret_access_key": {"value": "s"}}"#
+        case .vertexGemini: config += #", "gcp": {"project": "p", "location": "us-central1"}"#
+        case .openAI, .anthropic, .gemini: break
+        }
+        config += "}"
+        do {
+            result[schema.rawValue] = try BackendConfig.parse(Array(config.utf8))
+        } catch {
+            fatalError("fuzz backend config for \(schema.rawValue): \(error)")
+        }
+    }
+    return result
+}()
+
+/// Exchanges for every schema, as the upstream filter makes them per attempt.
+func makeExchange(
+    _ schema: BackendSchema, client: ClientAPI, endpoint: Endpoint, model: String = "fuzz-model", stream: Bool,
+    includeUsage: Bool, override: String? = nil
+) -> UpstreamExchange {
+    var backend = makeBackend(schema)
+    if let override { backend.modelOverrides[model] = override }
+    return UpstreamExchange(
+        backend: backend, clientAPI: client, endpoint: endpoint, requestModel: model, stream: stream,
+        includeUsage: includeUsage, created: 1_700_000_000, requestID: "fuzz")
+}
+
+let allSchemas = BackendSchema.allCases
+
+/// Schema number `index` (modulo the number of schemas).
+func schema(_ index: UInt8) -> BackendSchema { allSchemas[Int(index) % allSchemas.count] }
