@@ -375,6 +375,8 @@ def http_request(port: int, path: str, body: bytes, headers: dict | None = None,
             if not piece:
                 break
             data += piece
+            if _framed_response_complete(data):
+                break  # no need to wait for Envoy's (delayed) close
     elapsed = time.monotonic() - started
     if b"\r\n\r\n" not in data:
         if timed_out:
@@ -395,6 +397,22 @@ def http_request(port: int, path: str, body: bytes, headers: dict | None = None,
     else:
         body_out, complete = rest, not timed_out
     return RawResponse(status, response_headers, body_out, complete and not timed_out, elapsed, timed_out)
+
+
+def _framed_response_complete(data: bytes) -> bool:
+    head, separator, rest = data.partition(b"\r\n\r\n")
+    if not separator:
+        return False
+    lowered = head.lower()
+    if b"transfer-encoding: chunked" in lowered:
+        return dechunk(rest)[1]
+    for line in lowered.split(b"\r\n")[1:]:
+        if line.startswith(b"content-length:"):
+            try:
+                return len(rest) >= int(line.split(b":", 1)[1].strip())
+            except ValueError:
+                return False
+    return False
 
 
 def dechunk(data: bytes) -> tuple[bytes, bool]:

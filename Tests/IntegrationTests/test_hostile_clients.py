@@ -117,3 +117,119 @@ def test_abrupt_disconnects_mid_body_and_mid_stream(gateway):
     r = requests.get(gateway.base + "/v1/models", headers={"Authorization": f"Bearer {DEMO_KEY}"})
     assert r.status_code == 200
     assert gateway.envoy.process.poll() is None
+
+
+# MARK: - Hostile bodies, one by one (issue 8, item 4)
+#
+# Each request gets a 4xx error in its API's shape (or, where the body is valid JSON the gateway
+# accepts, a normal answer); Envoy stays up and the next, normal request works.
+
+from hostile_upstream import http_request  # noqa: E402
+
+DEEP = 100_000
+CHAT_PREFIX = b'{"messages":[{"role":"user","content":"hi"}],'
+
+
+def chat_body(fields: bytes) -> bytes:
+    """A chat request with `fields` (raw JSON members, e.g. b'"model":"gpt-4o-mini"') last."""
+    return CHAT_PREFIX + fields + b"}"
+
+
+# id -> (path, raw body, what is acceptable: "4xx" or "4xx-or-ok")
+HOSTILE_BODIES = {
+    # deep nesting
+    "nested-100k-arrays": ("/v1/chat/completions", b"[" * DEEP, "4xx"),
+    "nested-100k-arrays-closed": ("/v1/chat/completions", b"[" * DEEP + b"]" * DEEP, "4xx"),
+    "nested-100k-in-messages": ("/v1/chat/completions",
+                                b'{"model":"gpt-4o-mini","messages":' + b"[" * DEEP + b"]" * DEEP + b"}", "4xx"),
+    "nested-100k-objects-as-model": ("/v1/chat/completions",
+                                     b'{"model":' + b'{"a":' * DEEP + b"1" + b"}" * DEEP + b',"messages":[]}', "4xx"),
+    "nested-100k-in-messages-anthropic": ("/v1/messages",
+                                          b'{"model":"claude-sonnet-4-6","max_tokens":8,"messages":' + b"[" * DEEP + b"}", "4xx"),
+    # numbers where max_tokens goes
+    "max_tokens-2^63": ("/v1/chat/completions", chat_body(b'"model":"gpt-4o-mini","max_tokens":9223372036854775808'), "4xx"),
+    "max_tokens-2^63-1": ("/v1/chat/completions", chat_body(b'"model":"gpt-4o-mini","max_tokens":9223372036854775807'), "4xx-or-ok"),
+    "max_completion_tokens-2^63-1": ("/v1/chat/completions",
+                                     chat_body(b'"model":"gpt-4o-mini","max_completion_tokens":9223372036854775807'), "4xx-or-ok"),
+    "max_tokens-1e300": ("/v1/chat/completions", chat_body(b'"model":"gpt-4o-mini","max_tokens":1e300'), "4xx"),
+    "max_tokens-1e999": ("/v1/chat/completions", chat_body(b'"model":"gpt-4o-mini","max_tokens":1e999'), "4xx"),
+    "max_tokens--1": ("/v1/chat/completions", chat_body(b'"model":"gpt-4o-mini","max_tokens":-1'), "4xx"),
+    "max_tokens--2^63": ("/v1/chat/completions", chat_body(b'"model":"gpt-4o-mini","max_tokens":-9223372036854775808'), "4xx"),
+    "max_tokens-1.5": ("/v1/chat/completions", chat_body(b'"model":"gpt-4o-mini","max_tokens":1.5'), "4xx"),
+    "max_tokens-string": ("/v1/chat/completions", chat_body(b'"model":"gpt-4o-mini","max_tokens":"10"'), "4xx"),
+    "max_tokens-true": ("/v1/chat/completions", chat_body(b'"model":"gpt-4o-mini","max_tokens":true'), "4xx"),
+    "max_tokens-object": ("/v1/chat/completions", chat_body(b'"model":"gpt-4o-mini","max_tokens":{"n":1}'), "4xx"),
+    "anthropic-max_tokens-1e300": ("/v1/messages", chat_body(b'"model":"claude-sonnet-4-6","max_tokens":1e300'), "4xx"),
+    "anthropic-max_tokens-2^63-1": ("/v1/messages",
+                                    chat_body(b'"model":"claude-sonnet-4-6","max_tokens":9223372036854775807'), "4xx-or-ok"),
+    "anthropic-max_tokens--1": ("/v1/messages", chat_body(b'"model":"claude-sonnet-4-6","max_tokens":-1'), "4xx"),
+    # invalid UTF-8
+    "model-invalid-utf8": ("/v1/chat/completions", chat_body(b'"model":"gpt-4o-mini\xff"'), "4xx"),
+    "model-overlong-utf8": ("/v1/chat/completions", chat_body(b'"model":"gpt\xc0\xaf4o-mini"'), "4xx"),
+    "model-cesu-surrogate": ("/v1/chat/completions", chat_body(b'"model":"gpt-4o-mini\xed\xa0\x80"'), "4xx"),
+    "model-truncated-utf8": ("/v1/chat/completions", chat_body(b'"model":"gpt-4o-mini\xe2\x82"'), "4xx"),
+    "content-invalid-utf8": ("/v1/chat/completions",
+                             b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"h\xffi"}]}', "4xx-or-ok"),
+    # duplicate keys: the gateway could route on one and the provider read the other
+    "model-twice": ("/v1/chat/completions", chat_body(b'"model":"gpt-4o-mini","model":"claude-sonnet-4-6"'), "4xx"),
+    "model-twice-escaped": ("/v1/chat/completions", chat_body(b'"model":"gpt-4o-mini","mod\\u0065l":"claude-sonnet-4-6"'), "4xx"),
+    "model-twice-same": ("/v1/chat/completions", chat_body(b'"model":"gpt-4o-mini","model":"gpt-4o-mini"'), "4xx"),
+    "stream-twice": ("/v1/chat/completions", chat_body(b'"model":"gpt-4o-mini","stream":false,"stream":true'), "4xx"),
+    "max_tokens-twice": ("/v1/chat/completions", chat_body(b'"model":"gpt-4o-mini","max_tokens":1,"max_tokens":100000000'), "4xx"),
+    "max_tokens-and-max_completion_tokens": ("/v1/chat/completions",
+                                             chat_body(b'"model":"gpt-4o-mini","max_tokens":1,"max_completion_tokens":1000000'), "4xx-or-ok"),
+    "anthropic-model-twice": ("/v1/messages", chat_body(b'"model":"claude-sonnet-4-6","max_tokens":8,"model":"gpt-4o-mini"'), "4xx"),
+    # lone surrogates
+    "content-lone-high-surrogate": ("/v1/chat/completions",
+                                    b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"\\ud800"}]}', "4xx-or-ok"),
+    "content-reversed-surrogates": ("/v1/chat/completions",
+                                    b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"\\udc00\\ud800"}]}', "4xx-or-ok"),
+    "model-lone-surrogate": ("/v1/chat/completions", chat_body(b'"model":"gpt-4o-mini\\ud800"'), "4xx"),
+    "anthropic-content-lone-surrogate": ("/v1/messages",
+                                         chat_body(b'"model":"gemini-2.5-flash","max_tokens":8,"system":"\\udfff"'), "4xx-or-ok"),
+    # nothing, or nothing useful
+    "empty-body": ("/v1/chat/completions", b"", "4xx"),
+    "empty-body-anthropic": ("/v1/messages", b"", "4xx"),
+    "whitespace-body": ("/v1/chat/completions", b" \r\n\t ", "4xx"),
+    "json-null": ("/v1/chat/completions", b"null", "4xx"),
+    "nul-bytes": ("/v1/chat/completions", b"\x00" * 32, "4xx"),
+}
+
+
+def hostile_client_request(gateway, path: str, body: bytes):
+    port = int(gateway.base.rsplit(":", 1)[1])
+    headers = {"content-type": "application/json"}
+    if path == "/v1/messages":
+        headers.update({"x-api-key": DEMO_KEY, "anthropic-version": "2023-06-01"})
+    else:
+        headers["authorization"] = f"Bearer {DEMO_KEY}"
+    return http_request(port, path, body, headers, deadline=30)
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_BODIES))
+def test_hostile_body_gets_a_client_error_and_envoy_stays_up(gateway, case):
+    path, body, acceptable = HOSTILE_BODIES[case]
+    try:
+        response = hostile_client_request(gateway, path, body)
+    except (ConnectionError, TimeoutError) as error:
+        raise AssertionError(f"{error}; Envoy alive: {gateway.envoy.process.poll() is None}\n{gateway.envoy.logs()[-3000:]}")
+    assert gateway.envoy.process.poll() is None, gateway.envoy.logs()[-3000:]
+    # The next, normal request works.
+    normal = requests.post(gateway.base + "/v1/chat/completions", headers={"Authorization": f"Bearer {DEMO_KEY}"},
+                           json={"model": "gpt-4o-mini", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
+                           timeout=30)
+    assert normal.status_code == 200, normal.text
+    assert normal.json()["choices"][0]["message"]["content"]
+    assert gateway.envoy.process.poll() is None, gateway.envoy.logs()[-3000:]
+
+    if acceptable == "4xx-or-ok" and response.status == 200:
+        payload = response.json()
+        assert payload.get("type") == "message" if path == "/v1/messages" else payload.get("object") == "chat.completion", payload
+        return
+    assert 400 <= response.status < 500, (response.status, response.body[:300])
+    assert response.headers.get("content-type", "").startswith("application/json"), response.headers
+    payload = response.json()
+    if path == "/v1/messages":
+        assert payload["type"] == "error" and isinstance(payload["error"]["message"], str), payload
+    else:
+        assert isinstance(payload["error"]["message"], str) and isinstance(payload["error"]["type"], str), payload

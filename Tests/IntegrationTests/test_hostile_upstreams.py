@@ -470,9 +470,14 @@ class Checkpoint:
     def after_case(self, backend: str, *, clamped_delta: int | None = None) -> dict:
         """Envoy alive, token counters sane, and the clamped counter as expected."""
         gw = self.gw
-        time.sleep(0.02)  # a trap in onStreamComplete lands just after the client's last byte
-        assert gw.alive(), gw.crash_report()
-        after = gw.settled_stats()
+        # Usage is recorded when the stream completes, just after the client's last byte; a trap
+        # there kills Envoy, and the admin port with it.
+        try:
+            after = gw.settled_stats()
+        except OSError as error:
+            time.sleep(0.2)
+            assert gw.alive(), gw.crash_report()
+            raise AssertionError(f"admin port failed while Envoy lives: {error}")
         assert gw.alive(), gw.crash_report()
         before_tokens, after_tokens = token_series(self.before), token_series(after)
         for name, value in after_tokens.items():
