@@ -78,6 +78,7 @@ class HostileGateway:
             filter_config=GATEWAY_CONFIG, routes=routes, clusters=clusters)
         self.envoy: Envoy | None = None
         self.crashes: list[str] = []
+        self.healthy = True
         self._start()
 
     def _start(self) -> None:
@@ -88,19 +89,23 @@ class HostileGateway:
         return self.envoy.process.poll() is None
 
     def ensure_alive(self) -> None:
-        """Restarts Envoy if an earlier case killed it (that case failed and recorded the crash)."""
+        """Restarts Envoy if an earlier case killed it (that case failed and recorded the crash),
+        or did not end with a normal request metered exactly: it may have left poisoned counters
+        or a spent budget behind, and the next cases must be judged on their own."""
         if not self.alive():
             self.crashes.append(self.envoy.logs()[-4000:])
             self.envoy.stop()
             self._start()
-        elif any(value > 2**62 for value in token_series(self.stats()).values()):
-            # An earlier case (which failed) poisoned the token counters: start clean so the
-            # next cases are judged on their own.
+        elif not self.healthy:
             self.envoy.stop()
             self._start()
+        self.healthy = False  # until this case's next normal request has worked
 
     def crash_report(self) -> str:
-        return f"Envoy exited with {self.envoy.process.returncode}; log tail:\n{self.envoy.logs()[-3000:]}"
+        logs = self.envoy.logs()
+        backtrace = [line for line in logs.splitlines() if "[critical]" in line and "Address mapping" not in line][:10]
+        return (f"Envoy exited with {self.envoy.process.returncode}; backtrace:\n" + "\n".join(backtrace)
+                + f"\nlog tail:\n{logs[-1500:]}")
 
     def stats(self) -> dict[str, int]:
         return self.envoy.stats()
@@ -504,6 +509,7 @@ class Checkpoint:
         grown = {kind: sum(v - before.get(k, 0) for k, v in after.items() if k.endswith(f"gen_ai_token_type.{kind}"))
                  for kind in ("input", "output")}
         assert grown == {"input": 3, "output": 2}, grown
+        gw.healthy = True
 
 
 def exchange(gw: HostileGateway, backend: str, client: str, stream: bool, script: Script, body: bytes | None = None):
