@@ -742,6 +742,8 @@ def stream_cases(backend: str) -> dict[str, tuple[Script, bytes, bool]]:
         "byte-by-byte": (*whole([bytes([b]) for b in b"".join(full)]), True),
         "10MiB-event": (*whole(full[:2] + [big_event(backend)] + full[2:]), False),
     }
+    plain = json_body(backend, usage_json(backend))
+    cases["json-instead-of-stream"] = (full_response(plain), plain, False)
     joined = b"".join(full[:2])
     half = joined + full[2][: len(full[2]) // 2]
     cases["cut-mid-event"] = (streamed_response([half], content_type=ctype, end="close"), half, False)
@@ -884,6 +886,8 @@ def framing_cases(backend: str, stream: bool) -> dict[str, tuple[Script, bytes]]
         "status-999": (Script().send(response_head(999, [("content-type", ctype), ("content-length", str(len(body)))]) + body).close(), body),
         "header-without-colon": (Script().send(b"HTTP/1.1 200 OK\r\nthis is no header\r\n\r\n" + body).close(), b""),
         "100-continue-then-close": (Script().send(b"HTTP/1.1 100 Continue\r\n\r\n").close(), b""),
+        "100KiB-header": (Script().send(head(len(body), [("x-huge", "h" * 100_000)]) + body).close(), b""),
+        "200-headers": (Script().send(head(len(body), [(f"x-h{i}", "v") for i in range(200)]) + body).close(), b""),
         "invalid-chunk-size": (Script().send(
             response_head(200, [("content-type", ctype), ("transfer-encoding", "chunked")]) + b"zz\r\n" + body).close(), b""),
         # valid, if unusual: a body delimited by the connection's close; trailers after the last chunk
@@ -900,6 +904,7 @@ ENVOY_REPLY_CASES = {
     "content-length-negative", "content-length-2^64", "stall-before-headers", "stall-after-headers", "stall-mid-body",
     "reset-before-headers", "close-before-headers", "reset-after-headers", "reset-mid-body", "garbage-status-line",
     "no-status-line", "status-999", "header-without-colon", "100-continue-then-close", "invalid-chunk-size",
+    "100KiB-header", "200-headers",
 }
 FRAMING_CASES = list(framing_cases("openai", False))
 STALL_BOUND = 5.0  # seconds: the route's idle timeout is 0.8 s and its timeout 5 s
@@ -1023,3 +1028,59 @@ def test_envoy_local_replies_are_in_the_clients_shape(gw, backend, client, case)
         assert response.status >= 500, (response.status, response.body[:300])
         assert response.content_type.startswith("application/json"), (response.status, response.headers, response.body[:200])
         assert is_client_error_shape(response.json(), client), response.body[:500]
+
+
+# MARK: - The frame encoder is AWS's format (checked by botocore's own decoder)
+
+
+def test_frame_encoder_agrees_with_botocore():
+    """The frames the tests send are what AWS sends: botocore decodes the good ones and refuses
+    the lying ones the same way the tests expect the gateway to."""
+    from botocore.eventstream import EventStreamBuffer
+
+    frames = stream_pieces("bedrock", usage_json("bedrock", "9223372036854775807", "1e300"))
+    decoder = EventStreamBuffer()
+    decoder.add_data(b"".join(frames))
+    messages = list(decoder)
+    assert [m.headers[":event-type"] for m in messages] == [
+        "messageStart", "contentBlockDelta", "contentBlockDelta", "contentBlockStop", "messageStop", "metadata"]
+    assert b"9223372036854775807" in messages[-1].payload
+    for case in ["bad-prelude-crc", "bad-message-crc", "length-shorter-than-frame"]:
+        decoder = EventStreamBuffer()
+        decoder.add_data(frame_lies()[case])
+        with pytest.raises(Exception):
+            list(decoder)
+
+
+# MARK: - Response headers the gateway copies into answers
+
+REQUEST_IDS = {
+    "quote-and-backslash": 'a"b\\c</script>{',
+    "40KiB": "r" * 40_000,
+    "utf-8": "\u00e9t\u00e9".encode().decode("latin-1"),  # the raw bytes of "été"
+    "raw-0xff": "\xff\xfe",
+}
+
+
+@pytest.mark.parametrize("value", list(REQUEST_IDS))
+@pytest.mark.parametrize("stream", MODES, ids=MODE_IDS)
+def test_bedrock_request_id_and_error_type_headers_are_escaped(gw, stream, value):
+    """Bedrock answers carry no id: the gateway uses `x-amzn-requestid` (and maps errors by
+    `x-amzn-errortype`). Whatever those headers hold, the client's JSON stays JSON."""
+    header = REQUEST_IDS[value]
+    pieces = stream_pieces("bedrock", usage_json("bedrock"))
+    script = (streamed_response(pieces, content_type=content_type("bedrock", True), extra_headers=[("x-amzn-requestid", header)])
+              if stream else full_response(json_body("bedrock", usage_json("bedrock")), extra_headers=[("x-amzn-requestid", header)]))
+    check = Checkpoint(gw)
+    response = exchange(gw, "bedrock", "openai", stream, script)
+    check.after_case("bedrock")
+    error = exchange(gw, "bedrock", "openai", False,
+                     full_response(b'{"message":"no"}', status=400, extra_headers=[("x-amzn-errortype", header)]))
+    check.after_case("bedrock")
+    check.next_request_works("bedrock")
+    with judging_the_answer():
+        assert_good_answer(response, "bedrock", "openai", stream, b"")
+        for _, data in parse_sse(response.body) if stream else [(None, response.body.decode())]:
+            if data != "[DONE]":
+                assert isinstance(json.loads(data)["id"], str)
+        assert error.status == 400 and is_client_error_shape(error.json(), "openai"), (error.status, error.body[:300])
