@@ -133,7 +133,7 @@ for target in "${targets[@]}"; do
     log="$out/$target.log"
     status=0
     flags=(--target="$target" -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1
-        -artifact_prefix="$artifacts/")
+        -artifact_prefix="$artifacts/" -dict="$root/Tests/Fuzz/sluice.dict")
     echo "==> $target" >&2
     regressions="$root/Tests/Fuzz/Regressions/$target"
     if [ -d "$regressions" ] && [ -n "$(ls -A "$regressions")" ]; then
