@@ -28,6 +28,9 @@ swift build --build-tests
 swift test --skip-build
 sim="$(swift build --show-bin-path)/sluice-sim"
 
+step "fuzz targets (libFuzzer, brief)"
+"$root/Tests/Fuzz/run.sh" --seconds "${SLUICE_FUZZ_SECONDS:-20}"
+
 step "libsluice.so (release)"
 module_dir="$("$root/envoy-module/build-module.sh")"
 ls -l "$module_dir/libsluice.so" >&2
