@@ -52,16 +52,18 @@ public enum AnthropicTranslator {
     /// only once (message_start) and others cumulatively (message_delta).
     static func usage(fromAnthropic usage: JSONValue?, base: TokenUsage = TokenUsage()) -> (TokenUsage, uncached: Int) {
         var result = base
+        var reader = TokenCountReader()
         // Counts come from `TokenUsage.count`, so they are bounded and the subtraction cannot overflow.
         var uncached = max(0, base.inputTokens - base.cachedInputTokens - base.cacheWriteInputTokens)
         guard let object = usage?.objectValue else { return (result, uncached) }
-        if let value = object["input_tokens"], !value.isNull { uncached = TokenUsage.count(value) }
-        if let value = object["cache_read_input_tokens"], !value.isNull { result.cachedInputTokens = TokenUsage.count(value) }
+        if let value = object["input_tokens"], !value.isNull { uncached = reader.count(value) }
+        if let value = object["cache_read_input_tokens"], !value.isNull { result.cachedInputTokens = reader.count(value) }
         if let value = object["cache_creation_input_tokens"], !value.isNull {
-            result.cacheWriteInputTokens = TokenUsage.count(value)
+            result.cacheWriteInputTokens = reader.count(value)
         }
-        if let value = object["output_tokens"], !value.isNull { result.outputTokens = TokenUsage.count(value) }
-        result.inputTokens = TokenUsage.sum(TokenUsage.sum(uncached, result.cachedInputTokens), result.cacheWriteInputTokens)
+        if let value = object["output_tokens"], !value.isNull { result.outputTokens = reader.count(value) }
+        result.inputTokens = reader.sum(reader.sum(uncached, result.cachedInputTokens), result.cacheWriteInputTokens)
+        result.isClamped = base.isClamped || reader.clamped
         return (result, uncached)
     }
 
@@ -69,13 +71,15 @@ public enum AnthropicTranslator {
     static func usage(fromOpenAI usage: JSONValue?) -> TokenUsage {
         var result = TokenUsage()
         guard let object = usage?.objectValue else { return result }
-        result.inputTokens = TokenUsage.count(object["prompt_tokens"])
-        result.outputTokens = TokenUsage.count(object["completion_tokens"])
+        var reader = TokenCountReader()
+        result.inputTokens = reader.count(object["prompt_tokens"])
+        result.outputTokens = reader.count(object["completion_tokens"])
         let prompt = object["prompt_tokens_details"]
-        result.cachedInputTokens = TokenUsage.count(prompt?["cached_tokens"])
+        result.cachedInputTokens = reader.count(prompt?["cached_tokens"])
         // Our own extension first, EAIG's older name second.
-        result.cacheWriteInputTokens = TokenUsage.count(prompt?["cache_write_tokens"] ?? object["cache_creation_tokens"])
-        result.reasoningTokens = TokenUsage.count(object["completion_tokens_details"]?["reasoning_tokens"])
+        result.cacheWriteInputTokens = reader.count(prompt?["cache_write_tokens"] ?? object["cache_creation_tokens"])
+        result.reasoningTokens = reader.count(object["completion_tokens_details"]?["reasoning_tokens"])
+        result.isClamped = reader.clamped
         return result
     }
 

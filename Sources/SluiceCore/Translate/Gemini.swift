@@ -99,13 +99,16 @@ public enum Gemini {
     /// reasoning tokens). Tool-use prompt tokens (e.g. search results fed back to the model) are billed as input.
     static func usage(fromMetadata metadata: JSONValue?) -> TokenUsage? {
         guard let object = metadata?.objectValue else { return nil }
-        func count(_ key: String) -> Int { TokenUsage.count(object[key]) }
-        let thoughts = count("thoughtsTokenCount")
+        var reader = TokenCountReader()
+        let thoughts = reader.count(object["thoughtsTokenCount"])
+        let input = reader.sum(reader.count(object["promptTokenCount"]), reader.count(object["toolUsePromptTokenCount"]))
+        let output = reader.sum(reader.count(object["candidatesTokenCount"]), thoughts)
+        let cached = reader.count(object["cachedContentTokenCount"])
         return TokenUsage(
-            inputTokens: TokenUsage.sum(count("promptTokenCount"), count("toolUsePromptTokenCount")),
-            outputTokens: TokenUsage.sum(count("candidatesTokenCount"), thoughts),
-            cachedInputTokens: count("cachedContentTokenCount"),
-            reasoningTokens: thoughts)
+            inputTokens: input,
+            outputTokens: output,
+            cachedInputTokens: cached,
+            reasoningTokens: thoughts, isClamped: reader.clamped)
     }
 
     /// Writes an OpenAI `usage` object.

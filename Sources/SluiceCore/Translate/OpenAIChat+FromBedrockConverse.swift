@@ -142,12 +142,14 @@ extension BedrockConverse {
 
     /// Token usage from a Converse `usage` object; prompt tokens include cache reads and writes.
     static func usage(_ value: JSONValue?) -> TokenUsage {
-        func count(_ key: String) -> Int { TokenUsage.count(value?[key]) }
-        let cacheRead = count("cacheReadInputTokens")
-        let cacheWrite = count("cacheWriteInputTokens")
+        var reader = TokenCountReader()
+        let cacheRead = reader.count(value?["cacheReadInputTokens"])
+        let cacheWrite = reader.count(value?["cacheWriteInputTokens"])
+        let input = reader.sum(reader.sum(reader.count(value?["inputTokens"]), cacheRead), cacheWrite)
+        let output = reader.count(value?["outputTokens"])
         return TokenUsage(
-            inputTokens: TokenUsage.sum(TokenUsage.sum(count("inputTokens"), cacheRead), cacheWrite), outputTokens: count("outputTokens"),
-            cachedInputTokens: cacheRead, cacheWriteInputTokens: cacheWrite)
+            inputTokens: input, outputTokens: output, cachedInputTokens: cacheRead, cacheWriteInputTokens: cacheWrite,
+            isClamped: reader.clamped)
     }
 
     /// Writes an OpenAI `usage` object.

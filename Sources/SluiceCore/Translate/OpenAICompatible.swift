@@ -198,9 +198,10 @@ public enum OpenAICompatible {
         guard let usage = try? JSONScanner.findTopLevel("usage", in: span),
             JSONScanner.kind(at: usage, in: span) == .object
         else { return nil }
+        var reader = TokenCountReader()
         func int(_ key: String, in range: Range<Int>) -> Int {
             guard let found = member(key, of: range, in: span) else { return 0 }
-            return TokenUsage.count(at: found, in: span)
+            return reader.count(at: found, in: span)
         }
         var result = TokenUsage(
             inputTokens: int("prompt_tokens", in: usage), outputTokens: int("completion_tokens", in: usage))
@@ -210,6 +211,7 @@ public enum OpenAICompatible {
         if let details = member("completion_tokens_details", of: usage, in: span) {
             result.reasoningTokens = int("reasoning_tokens", in: details)
         }
+        result.isClamped = reader.clamped
         return result
     }
 

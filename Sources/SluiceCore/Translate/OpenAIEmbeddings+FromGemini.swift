@@ -37,6 +37,7 @@ extension Gemini {
         var encoded: [[UInt8]] = []
         var current: [UInt8] = []
         var promptTokens = 0
+        var reader = TokenCountReader()
         var lastKeyWasPromptTokens = false
         var failure: String?
         scan: while true {
@@ -84,7 +85,7 @@ extension Gemini {
                 failure = "Gemini returned a non-numeric embedding value."
                 break scan
             case (.number, 2) where topKey == .usageMetadata && lastKeyWasPromptTokens:
-                promptTokens = TokenUsage.count(at: token.range, in: span)
+                promptTokens = reader.count(at: token.range, in: span)
             default:
                 break
             }
@@ -121,7 +122,7 @@ extension Gemini {
         writer.endArray()
         writer.key("model")
         writer.string(context.requestModel)
-        let usage = TokenUsage(inputTokens: promptTokens)
+        let usage = TokenUsage(inputTokens: promptTokens, isClamped: reader.clamped)
         writer.key("usage")
         writer.beginObject()
         writer.key("prompt_tokens")

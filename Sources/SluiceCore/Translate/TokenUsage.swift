@@ -21,13 +21,14 @@ public struct TokenUsage: Sendable, Equatable {
 
     public init(
         inputTokens: Int = 0, outputTokens: Int = 0, cachedInputTokens: Int = 0, cacheWriteInputTokens: Int = 0,
-        reasoningTokens: Int = 0
+        reasoningTokens: Int = 0, isClamped: Bool = false
     ) {
         self.inputTokens = inputTokens
         self.outputTokens = outputTokens
         self.cachedInputTokens = cachedInputTokens
         self.cacheWriteInputTokens = cacheWriteInputTokens
         self.reasoningTokens = reasoningTokens
+        self.isClamped = isClamped
     }
 
     /// Input plus output tokens, saturating at `maxCount`.
@@ -40,19 +41,17 @@ public struct TokenUsage: Sendable, Equatable {
     /// clamped here rather than charged, metered or summed.
     public static let maxCount = 100_000_000
 
-    /// True when some count sits at `maxCount`: the provider reported more than a request can
-    /// use and the readers clamped it (the upstream filter counts these in a stat).
-    public var isClamped: Bool {
-        inputTokens >= Self.maxCount || outputTokens >= Self.maxCount || cachedInputTokens >= Self.maxCount
-            || cacheWriteInputTokens >= Self.maxCount || reasoningTokens >= Self.maxCount
-    }
+    /// True when the provider reported some count that is not a count in `0...maxCount`
+    /// (negative, fractional, beyond the bound, or not a number at all), which its reader
+    /// clamped or zeroed. The upstream filter counts these in `upstream_usage_clamped`.
+    public var isClamped = false
 
     /// Every count brought into `0...maxCount` (for usage built by hand or read from metadata).
     public var bounded: TokenUsage {
         TokenUsage(
             inputTokens: Self.count(inputTokens), outputTokens: Self.count(outputTokens),
             cachedInputTokens: Self.count(cachedInputTokens), cacheWriteInputTokens: Self.count(cacheWriteInputTokens),
-            reasoningTokens: Self.count(reasoningTokens))
+            reasoningTokens: Self.count(reasoningTokens), isClamped: isClamped)
     }
 
     /// An integer count: negative is 0, beyond `maxCount` is `maxCount`.
@@ -97,5 +96,46 @@ public struct TokenUsage: Sendable, Equatable {
     public static func sum(_ a: Int, _ b: Int) -> Int {
         let (total, overflow) = count(a).addingReportingOverflow(count(b))
         return overflow ? maxCount : min(total, maxCount)
+    }
+}
+
+/// Reads the counts of one usage report, remembering whether any of them was not a valid count
+/// (the report's `TokenUsage.isClamped`). Absent and `null` counts are valid zeros.
+public struct TokenCountReader: Sendable {
+    /// Whether some count read so far was out of range, fractional or not a number.
+    public private(set) var clamped = false
+
+    public init() {}
+
+    /// `TokenUsage.count(value)`, noting a value that is not a count in `0...maxCount`.
+    public mutating func count(_ value: JSONValue?) -> Int {
+        guard let value, !value.isNull else { return 0 }
+        let count = TokenUsage.count(value)
+        if !isExact(count, integer: value.int64Value, double: value.doubleValue) { clamped = true }
+        return count
+    }
+
+    /// `TokenUsage.count(at:in:)`, noting a value that is not a count in `0...maxCount`.
+    public mutating func count(at range: Range<Int>, in bytes: Span<UInt8>) -> Int {
+        guard let kind = JSONScanner.kind(at: range, in: bytes), kind != .null else { return 0 }
+        let count = TokenUsage.count(at: range, in: bytes)
+        let exact = isExact(
+            count, integer: JSONScanner.int64Value(at: range, in: bytes), double: JSONScanner.doubleValue(at: range, in: bytes))
+        if !exact { clamped = true }
+        return count
+    }
+
+    /// `TokenUsage.sum(a, b)`, noting a sum beyond `maxCount`.
+    public mutating func sum(_ a: Int, _ b: Int) -> Int {
+        let total = TokenUsage.sum(a, b)
+        if total == TokenUsage.maxCount, a &+ b != total { clamped = true }
+        return total
+    }
+
+    /// Whether `count` is exactly the number written: an integer or a whole double in range.
+    private func isExact(_ count: Int, integer: Int64?, double: Double?) -> Bool {
+        if let integer { return integer == Int64(count) }
+        if let double { return double == Double(count) }
+        return false  // not a number, or beyond Double's range
     }
 }
