@@ -95,6 +95,9 @@ final class GatewayFilter: HTTPFilter {
     /// True while response headers wait for the end of a non-streamed body, whose usage the cost
     /// header needs.
     private var holdingForCost = false
+    /// The client's-shape body replacing Envoy's own text/plain reply to a routed call (an
+    /// upstream reset, timeout or broken answer), sent once Envoy's body has been dropped.
+    private var proxyReplyBody: [UInt8]?
 
     init(_ factory: GatewayFilterFactory) { self.factory = factory }
 
@@ -188,12 +191,30 @@ final class GatewayFilter: HTTPFilter {
         return route(stream, body: body) ? .continue : .stopIteration
     }
 
+    /// Envoy answers a routed call itself (the router after an upstream reset, timeout or broken
+    /// answer; not the gateway's own replies): its text/plain body becomes an error in the
+    /// client's API shape with the same status.
+    override func onLocalReply(_ stream: EnvoyHTTPStream, status: UInt32, details: String, resetImminent: Bool) -> Bool {
+        guard routed != nil, !resetImminent, !details.hasPrefix("sluice") else { return false }
+        proxyReplyBody = GatewayError.proxyReply(status: status, details: details).body(for: endpoint.clientAPI)
+        return false
+    }
+
     override func onResponseHeaders(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> HeadersStatus {
         guard routed != nil else { return .continue }
         responseStatus = stream.header(":status", in: .response).flatMap(Int.init) ?? 0
         // OpenAI sends its rate-limit headers on every response; so does the gateway.
         if let ticket {
             for header in ticket.headers.fields { stream.setHeader(header.name, header.value, in: .response) }
+        }
+        if let body = proxyReplyBody {
+            stream.setHeader("content-type", "application/json", in: .response)
+            stream.setHeader("content-length", String(body.count), in: .response)
+            if endOfStream {
+                proxyReplyBody = nil
+                stream.appendToBody(.bufferedResponse, body)
+            }
+            return .continue
         }
         if let costHeader = factory.gateway.config.responseCostHeader, let routed, !routed.summary.stream {
             let length = stream.header("content-length", in: .response).flatMap(UInt64.init)
@@ -215,6 +236,15 @@ final class GatewayFilter: HTTPFilter {
 
     override func onResponseBody(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> BodyStatus {
         guard let routed else { return .continue }
+        if let body = proxyReplyBody {
+            // Envoy's text goes nowhere; the client's-shape error goes out with its end.
+            stream.drainBody(.receivedResponse, Int.max)
+            if endOfStream {
+                proxyReplyBody = nil
+                stream.appendToBody(.receivedResponse, body)
+            }
+            return .continue
+        }
         if firstByteAtMicros == nil, stream.bodySize(.receivedResponse) > 0 {
             firstByteAtMicros = WallClock.unixMicros()
         }

@@ -230,10 +230,17 @@ final class UpstreamFilter: HTTPFilter {
         }
     }
 
-    /// Headers wait until the whole body is translated (its length changes). A response without
-    /// a body has nothing to translate and goes on as it is.
+    /// Headers wait until the whole body is translated (its length changes). A response that
+    /// ends with its headers still owes the client an answer in its API: a 2xx without a body is a
+    /// broken answer (502), an error without a body gets the client's error shape; the body is
+    /// added here (Envoy takes a body added while it encodes end-of-stream headers).
     private func holdForBody(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> HeadersStatus {
-        endOfStream ? .continue : .stopIteration
+        guard endOfStream else { return .stopIteration }
+        let translated = translateWhole(body: [])
+        publishUsage(stream, finalUsage)
+        stream.appendToBody(.bufferedResponse, translated.body)
+        replaceResponseHeaders(stream, translated)
+        return .continue
     }
 
     override func onResponseBody(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> BodyStatus {
