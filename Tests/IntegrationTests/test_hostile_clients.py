@@ -233,3 +233,32 @@ def test_hostile_body_gets_a_client_error_and_envoy_stays_up(gateway, case):
         assert payload["type"] == "error" and isinstance(payload["error"]["message"], str), payload
     else:
         assert isinstance(payload["error"]["message"], str) and isinstance(payload["error"]["type"], str), payload
+
+
+def test_hostile_framing_of_request_bodies(gateway):
+    """A body in 2000 one-byte chunks is read whole; one over max_request_bytes (8 MiB) is a 413
+    in the client's shape; a content-length shorter than the JSON cuts it (400)."""
+    body = json.dumps({"model": "gpt-4o-mini", "max_tokens": 8,
+                       "messages": [{"role": "user", "content": "x" * 1900}]}).encode()
+    r = requests.post(gateway.base + "/v1/chat/completions", data=(body[i:i + 1] for i in range(len(body))),
+                      headers={"Authorization": f"Bearer {DEMO_KEY}", "content-type": "application/json"}, timeout=30)
+    assert r.status_code == 200, r.text
+    big = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"' + b"y" * (9 << 20) + b'"}]}'
+    r = requests.post(gateway.base + "/v1/chat/completions", data=big, timeout=30,
+                      headers={"Authorization": f"Bearer {DEMO_KEY}", "content-type": "application/json"})
+    assert r.status_code == 413 and isinstance(r.json()["error"]["message"], str), (r.status_code, r.text[:300])
+    port = int(gateway.base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + DEMO_KEY.encode()
+                  + b"\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body) // 2).encode()
+                  + b"\r\nConnection: close\r\n\r\n" + body)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            piece = s.recv(65536)
+            if not piece:
+                break
+            answer += piece
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+    assert gateway.envoy.process.poll() is None, gateway.envoy.logs()[-3000:]
+    r = requests.get(gateway.base + "/v1/models", headers={"Authorization": f"Bearer {DEMO_KEY}"}, timeout=10)
+    assert r.status_code == 200
