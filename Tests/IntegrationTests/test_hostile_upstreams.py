@@ -1034,3 +1034,56 @@ def test_bedrock_request_id_and_error_type_headers_are_escaped(gw, stream, value
             if data != "[DONE]":
                 assert isinstance(json.loads(data)["id"], str)
         assert error.status == 400 and is_client_error_shape(error.json(), "openai"), (error.status, error.body[:300])
+
+
+# MARK: - Absurd indexes in tool calls and content blocks
+
+INDEXES = {"2^63-1": "9223372036854775807", "-1": "-1", "1e300": "1e300", "2^32": "4294967296", "string": '"0"'}
+
+
+def indexed_answer(kind: str, index: str) -> tuple[str, str, bool, Script]:
+    """(backend, client, stream, script) of a tool-call answer whose index is `index` (raw)."""
+    if kind.startswith("openai"):
+        choice_index, tool_index = (index, "0") if kind == "openai-choice" else ("0", index)
+        chunk = ('{"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-hostile","choices":[{"index":%s,'
+                 '"delta":{"role":"assistant","tool_calls":[{"index":%s,"id":"call_1","type":"function","function":'
+                 '{"name":"f","arguments":"{}"}}]},"finish_reason":null}]}') % (choice_index, tool_index)
+        end = '{"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-hostile","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}'
+        return "openai", "anthropic", True, streamed_response([sse(chunk), sse(end), sse("[DONE]")])
+    if kind == "anthropic-block":
+        start = ('{"type":"message_start","message":{"id":"m","type":"message","role":"assistant","model":"c","content":[],'
+                 '"stop_reason":null,"usage":{"input_tokens":1,"output_tokens":1}}}')
+        block = '{"type":"content_block_start","index":%s,"content_block":{"type":"tool_use","id":"t1","name":"f","input":{}}}' % index
+        delta = '{"type":"content_block_delta","index":%s,"delta":{"type":"input_json_delta","partial_json":"{}"}}' % index
+        pieces = [sse(start, "message_start"), sse(block, "content_block_start"), sse(delta, "content_block_delta"),
+                  sse('{"type":"message_stop"}', "message_stop")]
+        return "anthropic", "openai", True, streamed_response(pieces)
+    if kind.startswith("bedrock"):
+        frames = [bedrock_event("messageStart", {"role": "assistant"}),
+                  bedrock_event("contentBlockStart", ('{"contentBlockIndex":%s,"start":{"toolUse":{"toolUseId":"t","name":"f"}}}' % index).encode()),
+                  bedrock_event("contentBlockDelta", ('{"contentBlockIndex":%s,"delta":{"toolUse":{"input":"{}"}}}' % index).encode()),
+                  bedrock_event("contentBlockStop", ('{"contentBlockIndex":%s}' % index).encode()),
+                  bedrock_event("messageStop", {"stopReason": "tool_use"})]
+        client = "anthropic" if kind == "bedrock-via-anthropic" else "openai"
+        return "bedrock", client, True, streamed_response(frames, content_type=content_type("bedrock", True))
+    candidate = ('{"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"f","args":{}}}]},"index":%s,'
+                 '"finishReason":"STOP"}]}') % index
+    if kind == "gemini-stream":
+        return "gemini", "openai", True, streamed_response([sse(candidate, crlf=True)])
+    return "gemini", "openai", False, full_response(candidate.encode())
+
+
+@pytest.mark.parametrize("index", list(INDEXES))
+@pytest.mark.parametrize("kind", ["openai-tool", "openai-choice", "anthropic-block", "bedrock-via-openai",
+                                  "bedrock-via-anthropic", "gemini-stream", "gemini-json"])
+def test_absurd_indexes_in_tool_calls(gw, kind, index):
+    """Indexes are numbers the translators use to pair deltas with blocks: absurd ones must not
+    trap, allocate or hang; the answer is translated (or refused) in the client's shape."""
+    backend, client, stream, script = indexed_answer(kind, INDEXES[index])
+    check = Checkpoint(gw)
+    response = exchange(gw, backend, client, stream, script)
+    check.after_case(backend)
+    check.next_request_works(backend)
+    with judging_the_answer():
+        assert response.complete, response.body[-300:]
+        assert_acceptable(response, backend, client, stream, b"")
