@@ -1087,3 +1087,43 @@ def test_absurd_indexes_in_tool_calls(gw, kind, index):
     with judging_the_answer():
         assert response.complete, response.body[-300:]
         assert_acceptable(response, backend, client, stream, b"")
+
+
+# MARK: - Embeddings (Gemini batchEmbedContents -> OpenAI)
+
+EMBEDDINGS = {
+    "absurd-usage": ('{"embeddings":[{"values":[0.1,0.2]}],"usageMetadata":{"promptTokenCount":9223372036854775807}}', True),
+    "negative-usage": ('{"embeddings":[{"values":[0.1,0.2]}],"usageMetadata":{"promptTokenCount":-3}}', True),
+    "value-1e300": ('{"embeddings":[{"values":[1e300,-1e300]}]}', False),
+    "value-1e999": ('{"embeddings":[{"values":[1e999]}]}', False),
+    "value-strings": ('{"embeddings":[{"values":["NaN","Infinity",null,true]}]}', False),
+    "value-nested": ('{"embeddings":[{"values":[[0.1],[[0.2]],{"x":1}]}]}', False),
+    "values-not-array": ('{"embeddings":[{"values":"0.1,0.2"}]}', False),
+    "no-embeddings": ('{"embeddings":[]}', False),
+    "embeddings-object": ('{"embeddings":{"values":[0.1]}}', False),
+    "100k-values": ('{"embeddings":[{"values":[' + ",".join(["0.5"] * 100_000) + "]}]}", False),
+    "10k-vectors": ('{"embeddings":[' + ",".join(['{"values":[0.1]}'] * 10_000) + "]}", False),
+}
+
+
+@pytest.mark.parametrize("encoding", ["float", "base64"])
+@pytest.mark.parametrize("case", list(EMBEDDINGS))
+def test_hostile_gemini_embeddings(gw, case, encoding):
+    """An embeddings answer is an OpenAI embedding list or a 502 in OpenAI's shape; absurd usage is
+    clamped and counted like a chat's."""
+    body, counted = EMBEDDINGS[case]
+    request = compact({"model": "gemini-hostile", "input": "hi", "encoding_format": encoding}).encode()
+    check = Checkpoint(gw)
+    gw.upstream.respond(full_response(body.encode()))
+    response = http_request(gw.port, "/v1/embeddings", request, {"authorization": f"Bearer {DEMO_KEY}",
+                                                                  "content-type": "application/json"}, deadline=CLIENT_DEADLINE)
+    check.after_case("gemini", clamped_delta=1 if counted else None)
+    check.next_request_works("gemini")
+    with judging_the_answer():
+        assert response.complete and not response.timed_out
+        if response.status == 200:
+            payload = response.json()
+            assert payload["object"] == "list" and isinstance(payload["data"], list), payload
+            sane_usage_numbers(payload.get("usage"))
+        else:
+            assert response.status == 502 and is_client_error_shape(response.json(), "openai"), (response.status, response.body[:300])
