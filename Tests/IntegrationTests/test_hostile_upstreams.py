@@ -11,9 +11,16 @@ that never end or stall. A Swift trap inside Envoy kills the whole proxy, so for
   100_000_000 (the per-request bound usage is clamped to) or wraps;
 - absurd usage is clamped and counted: `cluster.<cluster>.sluice.upstream_usage_clamped` + 1.
 
+Cases: absurd and mistyped usage (JSON and streamed, every schema, OpenAI and Anthropic clients);
+answers that are no answer (truncated, not JSON, empty, 100k-deep, 10 MiB); streams without their
+terminator or usage, cut, reset, byte by byte, with a 10 MiB event; AWS event-stream frames that
+lie (lengths, CRCs, headers); lying content-length, stalls, resets, broken heads; provider errors
+with hostile bodies; Envoy's own replies; absurd tool-call indexes; Bedrock id headers; Gemini
+embeddings.
+
 One scriptable raw-socket upstream (hostile_upstream.py) stands behind four clusters, one per
 schema (openai, anthropic, bedrock_converse, gemini); one Envoy serves the whole module and is
-restarted (the crash recorded) if a case killed it.
+restarted if a case killed it or did not end with a normal, exactly metered request.
 """
 from __future__ import annotations
 
