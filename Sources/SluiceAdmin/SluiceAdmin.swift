@@ -1,0 +1,1 @@
+// The admin API of sluiced and the stores behind it.

@@ -1,0 +1,2 @@
+// xDS for sluiced: `EnvoyPlan` -> Envoy resources (ADS snapshots and `render`'s static
+// bootstrap), and the ADS server.

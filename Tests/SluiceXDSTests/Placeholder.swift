@@ -1,0 +1,1 @@
+// Tests of the xDS encoding and the ADS server.
