@@ -35,6 +35,9 @@ func fuzzResponse(_ bytes: [UInt8]) {
             let translated = try exchange.translateResponse(input.body)
             requireValidJSON(translated.body, what)
             requireBounded(translated.usage, what)
+            if !((schema == .openAI || schema == .azureOpenAI) && carriesCacheWriteExtension(input.body)) {
+                requireBodyUsage(translated.body, matches: translated.usage, client: client, what)
+            }
         } catch {
             require(error.status >= 400 && error.status < 600, "\(what): TranslateError status \(error.status)")
             requireValidJSON(error.gatewayError.body(for: client), "\(what): error body")
@@ -74,4 +77,32 @@ func fuzzError(_ bytes: [UInt8]) {
     requireValidJSON(openAI, "OpenAICompatible.errorBody")
     if let type = awsErrorType { _ = BedrockError.status(forErrorType: type) }
     _ = Gemini.httpStatus(forGoogleStatus: String(decoding: input.body.prefix(64), as: UTF8.self))
+}
+
+/// The usage a translated body shows the client is the usage the gateway meters.
+private func requireBodyUsage(_ body: [UInt8], matches usage: TokenUsage, client: ClientAPI, _ what: String) {
+    guard let root = try? JSONParser.parse(body, limits: outputLimits), let shown = root["usage"] else {
+        require(false, "\(what): translated body without usage")
+        return
+    }
+    func count(_ value: JSONValue?) -> Int64? { value?.int64Value }
+    switch client {
+    case .openAI:
+        require(count(shown["prompt_tokens"]) == Int64(usage.inputTokens), "\(what): prompt_tokens \(String(describing: shown["prompt_tokens"])) != metered \(usage.inputTokens)")
+        if let completion = shown["completion_tokens"] {
+            require(count(completion) == Int64(usage.outputTokens), "\(what): completion_tokens \(completion) != metered \(usage.outputTokens)")
+        }
+        if let total = shown["total_tokens"] {
+            require(count(total) == Int64(usage.totalTokens), "\(what): total_tokens \(total) != metered \(usage.totalTokens)")
+        }
+        if let cached = shown["prompt_tokens_details"]?["cached_tokens"] {
+            require(count(cached) == Int64(usage.cachedInputTokens), "\(what): cached_tokens \(cached) != metered \(usage.cachedInputTokens)")
+        }
+    case .anthropic:
+        require(count(shown["output_tokens"]) == Int64(usage.outputTokens), "\(what): output_tokens != metered \(usage.outputTokens)")
+        let uncached = max(0, usage.inputTokens - usage.cachedInputTokens - usage.cacheWriteInputTokens)
+        require(count(shown["input_tokens"]) == Int64(uncached), "\(what): input_tokens \(String(describing: shown["input_tokens"])) != metered uncached \(uncached)")
+        require(count(shown["cache_read_input_tokens"]) ?? 0 == Int64(usage.cachedInputTokens), "\(what): cache_read_input_tokens != metered")
+        require(count(shown["cache_creation_input_tokens"]) ?? 0 == Int64(usage.cacheWriteInputTokens), "\(what): cache_creation_input_tokens != metered")
+    }
 }
