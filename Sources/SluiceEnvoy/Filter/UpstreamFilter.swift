@@ -7,6 +7,7 @@
 // request header map between attempts), so every attempt recomputes `:path` and credentials from
 // scratch; body edits do not persist (Envoy replays its own copy of the body).
 internal import SluiceCore
+import Synchronization
 
 final class UpstreamFilterFactory: HTTPFilterFactory, @unchecked Sendable {
     // @unchecked: immutable after init.
@@ -17,6 +18,8 @@ final class UpstreamFilterFactory: HTTPFilterFactory, @unchecked Sendable {
     /// `upstream_usage_clamped`: attempts whose backend reported token counts beyond
     /// `TokenUsage.maxCount` (a buggy or hostile upstream).
     let usageClamped: CounterID
+    /// Answers with clamped usage so far, for rate-limiting their warning.
+    let clampedReports = Atomic<Int>(0)
 
     private init(config: UpstreamConfig, secrets: [String: SecretHandle], attempts: CounterID, usageClamped: CounterID) {
         self.config = config
@@ -322,7 +325,12 @@ final class UpstreamFilter: HTTPFilter {
         if usage.isClamped, !countedClampedUsage {
             countedClampedUsage = true
             stream.increment(factory.usageClamped)
-            EnvoyLog.warn("sluice: backend '\(backend?.name ?? "?")' reported token usage beyond \(TokenUsage.maxCount); clamped")
+            let count = factory.clampedReports.add(1, ordering: .relaxed).newValue
+            // A hostile upstream could flood the log: the first few, then one in a thousand.
+            if count <= 10 || count.isMultiple(of: 1000) {
+                EnvoyLog.warn(
+                    "sluice: backend '\(backend?.name ?? "?")' reported token usage that is not a count in 0...\(TokenUsage.maxCount) (negative, fractional, too large or not a number); clamped (\(count) such answers so far)")
+            }
         }
         if let backend {
             stream.setMetadata(.backend, backend.name)
