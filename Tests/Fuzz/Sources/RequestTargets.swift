@@ -40,6 +40,7 @@ private func translateForEveryBackend(_ input: FuzzInput, client: ClientAPI, end
     }
     require(!summary.model.isEmpty, "RequestSummary accepted an empty model")
     if let maxTokens = summary.maxTokens { require(maxTokens >= 0, "negative max_tokens accepted") }
+    meter(TokenUsage(), maxTokens: summary.maxTokens, bodyByteCount: input.body.count)
     let override: String? = input.flag(2) ? "over/ride:\(summary.model) é" : nil
     for schema in allSchemas {
         var exchange = makeExchange(

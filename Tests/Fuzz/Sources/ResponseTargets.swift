@@ -29,12 +29,15 @@ func fuzzResponse(_ bytes: [UInt8]) {
     let what = "\(schema.rawValue) response to \(client) \(endpoint.name)"
     switch exchange.responseMode(status: 200, contentType: "application/json") {
     case .passthroughMetered, .passthrough:
-        requireBounded(exchange.usage(ofPassthrough: input.body), what)
+        let usage = exchange.usage(ofPassthrough: input.body)
+        requireBounded(usage, what)
+        meter(usage)
     case .translateBody:
         do {
             let translated = try exchange.translateResponse(input.body)
             requireValidJSON(translated.body, what)
             requireBounded(translated.usage, what)
+            meter(translated.usage)
             if !((schema == .openAI || schema == .azureOpenAI) && carriesCacheWriteExtension(input.body)) {
                 requireBodyUsage(translated.body, matches: translated.usage, client: client, what)
             }

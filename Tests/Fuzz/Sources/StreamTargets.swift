@@ -170,6 +170,7 @@ private func runStream(_ schema: BackendSchema, input: FuzzInput, body: [UInt8],
     chunkedOut += chunked.finish()
     requireBounded(chunked.usage, what)
     let wholeOut = whole.feed(body) + whole.finish()
+    meter(chunked.usage)
     require(chunked.usage == whole.usage, "\(what): usage depends on chunking: \(chunked.usage) vs \(whole.usage)")
     require(chunkedOut == wholeOut, "\(what): output depends on chunking")
 

@@ -248,3 +248,45 @@ func carriesCacheWriteExtension(_ body: [UInt8]) -> Bool {
     if check(try? JSONParser.parse(body)) { return true }
     return sseEvents(body).contains { check(try? JSONParser.parse($0.data)) }
 }
+
+// MARK: - Metering
+
+/// A gateway that limits and prices everything at the most expensive rate the config accepts.
+private let meterConfig: GatewayConfig = {
+    let json = #"""
+        {"api_keys":[{"name":"k","key":"sk-fuzz","team":"t",
+                      "limits":{"requests_per_minute":1000,"tokens_per_minute":1000000,"budget_usd_per_day":1000000,"budget_usd_per_month":1000000}}],
+         "team_limits":{"t":{"tokens_per_minute":5000000,"budget_usd_per_day":10}},
+         "model_limits":{"fuzz-model":{"requests_per_minute":5,"tokens_per_minute":100}},
+         "prices":{"fuzz-model":{"input":1000000,"cached_input":1000000,"cache_write":1000000,"output":1000000}},
+         "models":[{"id":"fuzz-model","route":"r"}]}
+        """#
+    do {
+        return try GatewayConfig.parse(Array(json.utf8))
+    } catch {
+        fatalError("fuzz meter config: \(error)")
+    }
+}()
+
+/// Admits a request with the client's `max_tokens`, then charges `usage` as the filter does at the
+/// end of a response: price, settle, rate-limit headers. Nothing may trap and no cost may be negative.
+func meter(_ usage: TokenUsage, maxTokens: Int64? = nil, bodyByteCount: Int = 1000) {
+    let gateway = Gateway(config: meterConfig)
+    let now: Int64 = 1_700_000_000_000
+    guard let cost = gateway.config.prices.cost(usage: usage, model: "fuzz-model") else {
+        require(false, "no price for fuzz-model")
+        return
+    }
+    require(cost >= 0, "negative cost \(cost) for \(usage)")
+    let estimate = QuotaEstimate(
+        bodyByteCount: bodyByteCount, maxTokens: maxTokens.map { Int(clamping: $0) },
+        defaultMaxTokens: gateway.config.defaultOutputTokensEstimate, price: gateway.config.prices.price(for: "fuzz-model"))
+    require(estimate.inputTokens >= 0 && estimate.outputTokens >= 0 && estimate.costMicros >= 0, "negative estimate \(estimate)")
+    let request = QuotaRequest(key: "k", team: "t", model: "fuzz-model", estimate: estimate)
+    for _ in 0..<2 {
+        if case .admitted(let ticket) = gateway.quotas.admit(request, now: now) {
+            gateway.quotas.settle(ticket, actual: usage, costMicros: cost, now: now)
+        }
+    }
+    _ = gateway.quotas.rateLimitHeaders(for: request, now: now)
+}
