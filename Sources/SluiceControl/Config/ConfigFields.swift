@@ -1,0 +1,64 @@
+// The field names the loader accepts, per section. The loader refuses every other name (with a
+// did-you-mean against this table), and a test walks `sluice.schema.json` and compares it with
+// this table, so the editor's completion and the loader can never disagree.
+
+/// The accepted field names of each section of a config, keyed by section path.
+///
+/// Keys name sections the way paths do, with `[]` for "every element of a list" and `{}` for
+/// "every value of a map whose keys are free" (`backends[].aws`, `prices{}`). Maps whose keys
+/// are free and whose values are plain strings (`model_overrides`, `headers`, `overrides`) have no
+/// entry of their own.
+public enum ConfigFields {
+    static let limits = [
+        "requests_per_minute", "tokens_per_minute", "input_tokens_per_minute", "output_tokens_per_minute",
+        "budget_usd_per_day", "budget_usd_per_month",
+    ]
+    static let price = ["input", "cached_input", "cache_write", "output"]
+    static let credential = ["env", "file", "sds", "sds_path", "demo_value"]
+    static let backend = [
+        "name", "schema", "address", "addresses", "credential", "azure", "aws", "gcp", "model_overrides",
+        "default_max_tokens", "path_prefix", "http2", "tls_verify",
+    ]
+    static let pool = [
+        "name", "schema", "endpoints", "credential", "model_overrides", "default_max_tokens", "path_prefix", "http2",
+        "tls_verify",
+    ]
+
+    /// Section path → the field names accepted there, in documentation order.
+    public static let sections: [String: [String]] = [
+        "": ["listeners", "backends", "pools", "models", "routes", "consumers", "teams", "prices", "model_limits", "gateway"],
+        "listeners[]": ["name", "address", "port", "tls", "access_log"],
+        "listeners[].tls": ["cert_file", "key_file"],
+        "backends[]": backend,
+        "backends[].credential": credential,
+        "backends[].azure": ["api_version"],
+        "backends[].aws": ["region", "access_key_id", "secret_access_key", "session_token"],
+        "backends[].aws.access_key_id": credential,
+        "backends[].aws.secret_access_key": credential,
+        "backends[].aws.session_token": credential,
+        "backends[].gcp": ["project", "location"],
+        "pools[]": pool,
+        "pools[].credential": credential,
+        "models[]": [
+            "id", "backend", "fallback", "upstream_model", "overrides", "owned_by", "created", "aliases", "limits", "price",
+        ],
+        "models[].limits": limits,
+        "models[].price": price,
+        "routes[]": ["models", "model_prefix", "headers", "backend", "fallback"],
+        "consumers[]": ["name", "key", "key_sha256", "team", "models", "expires_at", "disabled", "limits"],
+        "consumers[].limits": limits,
+        "teams[]": ["name", "limits"],
+        "teams[].limits": limits,
+        "prices{}": price,
+        "model_limits{}": limits,
+        "gateway": [
+            "max_request_bytes", "response_cost_header", "default_output_tokens_estimate", "timeout_seconds",
+            "default_backend", "jwt",
+        ],
+        "gateway.jwt": [
+            "payload_header", "payload_metadata_key", "metadata_namespace", "subject_claim", "team_claim", "models_claim",
+            "models", "consumer_prefix", "required", "limits", "max_subjects",
+        ],
+        "gateway.jwt.limits": limits,
+    ]
+}

@@ -1,0 +1,816 @@
+// sluice.yaml → `SluiceConfig`: parse with Yams' node API (positions), read every section with
+// type and range checks, then check the names sections give each other (a model's backend, a
+// consumer's team, a fallback's members) with a did-you-mean for each unknown one.
+internal import Foundation
+public import SluiceCore
+internal import Yams
+
+extension SluiceConfig {
+    /// A config the loader accepted, and what it had to say about it.
+    public struct Loaded: Sendable {
+        public var config: SluiceConfig
+        /// Accepted but worth attention (a plaintext consumer key).
+        public var warnings: [ConfigDiagnostic]
+    }
+
+    /// Loads and validates a config from YAML text.
+    /// - Parameters:
+    ///   - yaml: the document.
+    ///   - file: the name diagnostics give the document (`sluice.yaml`, or the path it was read from).
+    /// - Returns: the validated config and the loader's warnings.
+    /// - Throws: every error found (up to `ConfigLoadError.limit`), in file order.
+    public static func load(yaml: String, file: String = "sluice.yaml") throws(ConfigLoadError) -> Loaded {
+        let log = DiagnosticLog(file: file)
+        var root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch let error as YamlError {
+            log.error(error.position, "", error.summary)
+        } catch {
+            log.error(nil, "", "not valid YAML: \(error)")
+        }
+        var config: SluiceConfig?
+        if log.errors.isEmpty {
+            if let root {
+                config = ConfigLoader(log: log).load(root)
+            } else {
+                log.error(nil, "", "the config is empty; it needs at least 'backends' and 'models'")
+            }
+        }
+        let errors = log.errors.enumerated().sorted { a, b in
+            (a.element.line, a.element.column, a.offset) < (b.element.line, b.element.column, b.offset)
+        }.map(\.element)
+        guard errors.isEmpty, let config else {
+            throw ConfigLoadError(
+                diagnostics: Array(errors.prefix(ConfigLoadError.limit)), omitted: max(0, errors.count - ConfigLoadError.limit))
+        }
+        return Loaded(config: config, warnings: log.warnings)
+    }
+
+    /// Loads and validates the config file at `path` (diagnostics name the file by `path`).
+    public static func load(contentsOfFile path: String) throws(ConfigLoadError) -> Loaded {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigLoadError(diagnostics: [
+                ConfigDiagnostic(file: path, line: 0, column: 0, path: "", message: "cannot read the file")
+            ])
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigLoadError(diagnostics: [
+                ConfigDiagnostic(file: path, line: 0, column: 0, path: "", message: "is not UTF-8 text")
+            ])
+        }
+        return try load(yaml: text, file: path)
+    }
+}
+
+extension YamlError {
+    /// Where libyaml found the problem.
+    fileprivate var position: Mark? {
+        switch self {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): mark
+        case .duplicatedKeysInMapping(_, let context): context.mark
+        default: nil
+        }
+    }
+
+    /// The problem in one line, without libyaml's snippet.
+    fileprivate var summary: String {
+        switch self {
+        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _),
+            .composer(let context, let problem, _, _):
+            let while_ = context.map { " (\($0.text))" } ?? ""
+            return "not valid YAML: \(problem)\(while_)"
+        case .duplicatedKeysInMapping(let duplicates, _):
+            return "a key is given twice in one mapping: " + duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")
+        default:
+            return "not valid YAML: \(self)"
+        }
+    }
+}
+
+// MARK: - The loader
+
+/// Route names travel in the `x-sluice-route` header: the module's alphabet.
+func isRouteName(_ name: String) -> Bool {
+    !name.isEmpty && name.utf8.count <= 128
+        && name.utf8.allSatisfy { byte in
+            (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+                || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "-")
+                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
+        }
+}
+
+private struct PendingTarget {
+    var names: [Located]
+    var isFallback: Bool
+}
+
+final class ConfigLoader {
+    let log: DiagnosticLog
+    private var config = SluiceConfig()
+
+    // Where names were defined, for "already defined at line N" and the checks at the end.
+    private var backendMarks: [String: Mark?] = [:]
+    private var modelNames: [String: Mark?] = [:]
+    private var teamMarks: [String: Mark?] = [:]
+    private var priceMarks: [String: Mark?] = [:]
+    private var limitMarks: [String: Mark?] = [:]
+    /// Targets to check once every backend is known.
+    private var targets: [PendingTarget] = []
+    private var teamRefs: [Located] = []
+    private var consumerModelRefs: [Located] = []
+    private var overrideRefs: [(backend: Located, target: [String])] = []
+    private var modelNodes: [(path: String, mark: Mark?)] = []
+    private var pricedOrLimited: [Located] = []
+
+    init(log: DiagnosticLog) { self.log = log }
+
+    func load(_ root: Node) -> SluiceConfig? {
+        guard let top = MapReader(root, path: "", section: "", log: log) else { return nil }
+        readListeners(top)
+        for (node, path) in top.list("backends") { readBackend(node, path: path, kind: .provider) }
+        for (node, path) in top.list("pools") { readBackend(node, path: path, kind: .pool) }
+        for (node, path) in top.list("teams") { readTeam(node, path: path) }
+        for (node, path) in top.list("models") { readModel(node, path: path) }
+        for (node, path) in top.list("routes") { readRoute(node, path: path) }
+        for (node, path) in top.list("consumers") { readConsumer(node, path: path) }
+        if let prices = top.map("prices", section: nil) {
+            for model in prices.keys {
+                guard let entry = prices.map(model, section: "prices{}", required: true) else { continue }
+                let name = Located(value: model, mark: prices.keyMark(model), path: prices.childPath(model))
+                if let price = readPrice(entry) { addPrice(price, for: name) }
+            }
+        }
+        if let limits = top.map("model_limits", section: nil) {
+            for model in limits.keys {
+                guard let entry = limits.map(model, section: "model_limits{}", required: true) else { continue }
+                let name = Located(value: model, mark: limits.keyMark(model), path: limits.childPath(model))
+                addLimits(readLimits(entry), for: name)
+            }
+        }
+        if let gateway = top.map("gateway", section: "gateway") { readGateway(gateway) }
+        if !top.has("backends") && !top.has("pools") {
+            log.error(top.mark, "", "missing required field 'backends' (where requests go)")
+        }
+        if !top.has("models") && !top.has("routes") {
+            log.error(top.mark, "", "missing required field 'models' (what clients may ask for)")
+        }
+        checkReferences()
+        return config
+    }
+
+    // MARK: Listeners
+
+    private func readListeners(_ top: MapReader) {
+        guard top.has("listeners") else {
+            config.listeners = [SluiceConfig.Listener(name: "gateway", address: "127.0.0.1", port: 10000)]
+            return
+        }
+        var names: [String: Mark?] = [:]
+        var sockets: [String: Mark?] = [:]
+        for (node, path) in top.list("listeners") {
+            guard let entry = MapReader(node, path: path, section: "listeners[]", log: log) else { continue }
+            let name = entry.located("name", required: true)
+            if let name, let previous = names.updateValue(name.mark, forKey: name.value) {
+                log.error(name.mark, name.path, "listener '\(name.value)' is already defined\(at(previous))")
+            }
+            var address = "127.0.0.1"
+            if let text = entry.string("address") {
+                if SluiceConfig.Endpoint.isIPLiteral(text) {
+                    address = text
+                } else {
+                    log.error(entry.node("address")?.mark, entry.childPath("address"), "expected an IP address to listen on (127.0.0.1, 0.0.0.0 or ::), got '\(text)'")
+                }
+            }
+            let port = entry.int("port", in: 1...65535, required: true)
+            var tls: ListenerTLSPlan?
+            if let tlsMap = entry.map("tls", section: "listeners[].tls") {
+                let cert = tlsMap.string("cert_file", required: true)
+                let key = tlsMap.string("key_file", required: true)
+                if let cert, let key { tls = ListenerTLSPlan(certificateChainPath: cert, privateKeyPath: key) }
+            }
+            let accessLog = entry.bool("access_log") ?? true
+            guard let name, let port else { continue }
+            let socket = "\(address):\(port)"
+            if let previous = sockets.updateValue(entry.node("port")?.mark, forKey: socket) {
+                log.error(entry.node("port")?.mark, entry.childPath("port"), "\(socket) is already used by another listener\(at(previous))")
+            }
+            config.listeners.append(
+                SluiceConfig.Listener(name: name.value, address: address, port: Int(port), tls: tls, accessLog: accessLog))
+        }
+        if config.listeners.isEmpty && log.errors.isEmpty {
+            log.error(top.node("listeners")?.mark, "listeners", "must not be empty (or leave it out for 127.0.0.1:10000)")
+        }
+    }
+
+    // MARK: Backends and pools
+
+    private func readBackend(_ node: Node, path: String, kind: SluiceConfig.Backend.Kind) {
+        let section = kind == .pool ? "pools[]" : "backends[]"
+        guard let entry = MapReader(node, path: path, section: section, log: log) else { return }
+        let name = entry.located("name", required: true)
+        if let name {
+            if !isRouteName(name.value) {
+                log.error(name.mark, name.path, "must be 1-128 letters, digits, '-', '_' or '.' (it names an Envoy route and cluster)")
+            } else if name.value.hasPrefix("fallback-") {
+                log.error(name.mark, name.path, "names starting with 'fallback-' are reserved for the clusters of fallbacks")
+            }
+            if let previous = backendMarks.updateValue(name.mark, forKey: name.value) {
+                log.error(name.mark, name.path, "a backend or pool named '\(name.value)' is already defined\(at(previous))")
+            }
+        }
+        var schema: BackendSchema?
+        if let text = entry.string("schema", required: kind == .provider) {
+            schema = BackendSchema(rawValue: text)
+            if schema == nil {
+                let known = BackendSchema.allCases.map(\.rawValue)
+                log.error(entry.node("schema")?.mark, entry.childPath("schema"), "unknown schema '\(text)'" + Spelling.hint(for: text, among: known))
+            }
+        } else if kind == .pool {
+            schema = .openAI
+        }
+
+        // Addresses.
+        var urls: [Located] = []
+        if kind == .pool {
+            urls = entry.strings("endpoints", required: true) ?? []
+            if entry.has("endpoints") && urls.isEmpty, let node = entry.node("endpoints"), case .sequence = node {
+                log.error(node.mark, entry.childPath("endpoints"), "must list at least one endpoint")
+            }
+        } else {
+            switch (entry.located("address"), entry.has("addresses")) {
+            case (let single?, false):
+                urls = [single]
+            case (nil, true):
+                urls = entry.strings("addresses") ?? []
+                if urls.isEmpty, let node = entry.node("addresses"), case .sequence = node {
+                    log.error(node.mark, entry.childPath("addresses"), "must list at least one address")
+                }
+            case (_?, true):
+                log.error(entry.keyMark("addresses"), entry.childPath("addresses"), "give either 'address' or 'addresses', not both")
+            case (nil, false):
+                if !entry.has("address") {
+                    log.error(entry.mark, entry.path, "missing required field 'address' (like https://api.openai.com or http://127.0.0.1:8000)")
+                }
+            }
+        }
+        var endpoints: [SluiceConfig.Endpoint] = []
+        var scheme: String?
+        for url in urls {
+            guard let parsed = parseURL(url) else { continue }
+            if let scheme, scheme != parsed.scheme {
+                log.error(url.mark, url.path, "mixes http and https; every address of a backend uses the same scheme")
+                continue
+            }
+            scheme = parsed.scheme
+            endpoints.append(parsed.endpoint)
+        }
+
+        guard let name, let schema else {
+            _ = readCredentialIfAny(entry, "credential", endpoints: endpoints)
+            return
+        }
+        var backend = SluiceConfig.Backend(name: name.value, kind: kind, schema: schema, endpoints: endpoints, tls: scheme == "https")
+        backend.tlsVerify = entry.bool("tls_verify") ?? true
+        if entry.has("tls_verify") && scheme != "https" {
+            log.error(entry.keyMark("tls_verify"), entry.childPath("tls_verify"), "only applies to https:// addresses")
+        }
+        backend.http2 = entry.bool("http2") ?? false
+        backend.credential = readCredentialIfAny(entry, "credential", endpoints: endpoints)
+        if let overrides = entry.stringMap("model_overrides") {
+            for (model, upstream) in overrides { backend.modelOverrides[model.value] = upstream }
+        }
+        if let tokens = entry.int("default_max_tokens", in: 1...1_000_000) { backend.defaultMaxTokens = Int(tokens) }
+        if let prefix = entry.string("path_prefix") {
+            if prefix.hasPrefix("/") && !prefix.hasSuffix("/") {
+                backend.pathPrefix = prefix
+            } else {
+                log.error(entry.node("path_prefix")?.mark, entry.childPath("path_prefix"), "must start with '/' and not end with '/', like /openai")
+            }
+        }
+        if let azure = entry.map("azure", section: "backends[].azure") {
+            backend.azureAPIVersion = azure.string("api_version", required: true)
+        }
+        if let aws = entry.map("aws", section: "backends[].aws") {
+            let region = aws.string("region", required: true)
+            let keyID = readCredential(aws, "access_key_id", section: "backends[].aws.access_key_id", endpoints: endpoints, required: true)
+            let secret = readCredential(
+                aws, "secret_access_key", section: "backends[].aws.secret_access_key", endpoints: endpoints, required: true)
+            let token = readCredential(aws, "session_token", section: "backends[].aws.session_token", endpoints: endpoints, required: false)
+            if let region, let keyID, let secret {
+                backend.aws = SluiceConfig.AWS(region: region, accessKeyID: keyID, secretAccessKey: secret, sessionToken: token)
+            }
+        }
+        if let gcp = entry.map("gcp", section: "backends[].gcp") {
+            let project = gcp.string("project", required: true)
+            let location = gcp.string("location", required: true)
+            if let project, let location { backend.gcp = SluiceConfig.GCP(project: project, location: location) }
+        }
+
+        // What each schema needs, and what it does not take.
+        func refuse(_ key: String, _ onlyFor: String) {
+            if entry.has(key) {
+                log.error(entry.keyMark(key), entry.childPath(key), "only applies to schema \(onlyFor); this backend's schema is \(schema.rawValue)")
+            }
+        }
+        if schema != .azureOpenAI { refuse("azure", "azure_openai") }
+        if schema != .bedrockConverse { refuse("aws", "bedrock_converse") }
+        if schema != .vertexGemini { refuse("gcp", "vertex_gemini") }
+        switch schema {
+        case .azureOpenAI where !entry.has("azure"):
+            log.error(entry.mark, entry.path, "missing required field 'azure' (api_version) for schema azure_openai")
+        case .bedrockConverse where !entry.has("aws"):
+            log.error(entry.mark, entry.path, "missing required field 'aws' (region and keys) for schema bedrock_converse")
+        case .vertexGemini where !entry.has("gcp"):
+            log.error(entry.mark, entry.path, "missing required field 'gcp' (project and location) for schema vertex_gemini")
+        default:
+            break
+        }
+        switch schema {
+        case .bedrockConverse:
+            if entry.has("credential") {
+                log.error(entry.keyMark("credential"), entry.childPath("credential"), "bedrock_converse signs with the keys under 'aws'; remove 'credential'")
+            }
+        case .azureOpenAI, .anthropic, .gemini, .vertexGemini:
+            if !entry.has("credential") {
+                log.error(entry.mark, entry.path, "missing required field 'credential' for schema \(schema.rawValue) (env, file or sds)")
+            }
+        case .openAI:
+            break  // self-hosted OpenAI-compatible servers often take no key
+        }
+        config.backends.append(backend)
+    }
+
+    private func parseURL(_ url: Located) -> (scheme: String, endpoint: SluiceConfig.Endpoint)? {
+        let example = "like https://api.openai.com or http://127.0.0.1:8000"
+        let text = url.value
+        guard let schemeEnd = text.range(of: "://") else {
+            log.error(url.mark, url.path, "expected a URL with a scheme, \(example); got '\(text)'")
+            return nil
+        }
+        let scheme = text[..<schemeEnd.lowerBound].lowercased()
+        guard scheme == "http" || scheme == "https" else {
+            log.error(url.mark, url.path, "unsupported scheme '\(scheme)'; expected http or https (\(example))")
+            return nil
+        }
+        var rest = Substring(text[schemeEnd.upperBound...])
+        if rest.hasSuffix("/") { rest.removeLast() }
+        if rest.contains("/") || rest.contains("?") || rest.contains("@") {
+            log.error(url.mark, url.path, "expected scheme, host and port only (\(example)); a server under a path takes 'path_prefix'")
+            return nil
+        }
+        var host: Substring
+        var portText: Substring?
+        if rest.hasPrefix("[") {  // [IPv6]:port
+            guard let close = rest.firstIndex(of: "]") else {
+                log.error(url.mark, url.path, "unterminated IPv6 address '\(text)'")
+                return nil
+            }
+            host = rest[rest.index(after: rest.startIndex)..<close]
+            let after = rest[rest.index(after: close)...]
+            if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty {
+                log.error(url.mark, url.path, "unexpected '\(after)' after the host")
+                return nil
+            }
+        } else if let colon = rest.lastIndex(of: ":") {
+            host = rest[..<colon]
+            portText = rest[rest.index(after: colon)...]
+        } else {
+            host = rest
+        }
+        guard !host.isEmpty else {
+            log.error(url.mark, url.path, "has no host (\(example))")
+            return nil
+        }
+        var port = scheme == "https" ? 443 : 80
+        if let portText {
+            guard let value = Int(portText), (1...65535).contains(value) else {
+                log.error(url.mark, url.path, "the port must be between 1 and 65535, got '\(portText)'")
+                return nil
+            }
+            port = value
+        }
+        return (scheme, SluiceConfig.Endpoint(host: host.lowercased(), port: port))
+    }
+
+    private func readCredentialIfAny(_ entry: MapReader, _ key: String, endpoints: [SluiceConfig.Endpoint]) -> SluiceConfig.Credential? {
+        let section = entry.path.hasPrefix("pools") ? "pools[].credential" : "backends[].credential"
+        return readCredential(entry, key, section: section, endpoints: endpoints, required: false)
+    }
+
+    private func readCredential(
+        _ parent: MapReader, _ key: String, section: String, endpoints: [SluiceConfig.Endpoint], required: Bool
+    ) -> SluiceConfig.Credential? {
+        guard let map = parent.map(key, section: section, required: required) else { return nil }
+        let given = ["env", "file", "sds", "demo_value"].filter { map.has($0) }
+        guard given.count == 1, let kind = given.first else {
+            if given.isEmpty {
+                if !map.has("sds_path") {
+                    log.error(map.mark, map.path, "needs one of 'env', 'file', 'sds' or 'demo_value' (the secret itself never goes in the config)")
+                } else {
+                    log.error(map.mark, map.path, "'sds_path' needs 'sds' (the secret's name)")
+                }
+            } else {
+                log.error(map.keyMark(given[1]), map.childPath(given[1]), "give only one of 'env', 'file', 'sds' and 'demo_value' (found '\(given[0])' and '\(given[1])')")
+            }
+            return nil
+        }
+        if map.has("sds_path") && kind != "sds" {
+            log.error(map.keyMark("sds_path"), map.childPath("sds_path"), "only applies with 'sds'")
+        }
+        switch kind {
+        case "env":
+            guard let name = map.string("env") else { return nil }
+            let valid = name.utf8.enumerated().allSatisfy { index, byte in
+                byte == UInt8(ascii: "_") || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+                    || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+                    || (index > 0 && byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+            }
+            guard valid else {
+                log.error(map.node("env")?.mark, map.childPath("env"), "expected an environment variable name like OPENAI_API_KEY, got '\(name)'")
+                return nil
+            }
+            return .environment(name)
+        case "file":
+            guard let path = map.string("file") else { return nil }
+            return .file(path)
+        case "sds":
+            guard let name = map.string("sds") else { return nil }
+            return .sds(name: name, path: map.string("sds_path"))
+        default:
+            guard let value = map.string("demo_value") else { return nil }
+            if endpoints.isEmpty || !endpoints.allSatisfy(\.isLoopback) {
+                log.error(
+                    map.keyMark("demo_value"), map.childPath("demo_value"),
+                    "a secret written in the config is accepted only for backends on loopback (the simulators' fake keys); reference the key with 'env', 'file' or 'sds'"
+                )
+                return nil
+            }
+            return .demoValue(value)
+        }
+    }
+
+    // MARK: Models and routes
+
+    private func readTarget(_ entry: MapReader, required: Bool) -> SluiceConfig.Target? {
+        let backend = entry.located("backend")
+        let fallback = entry.strings("fallback")
+        switch (backend, fallback) {
+        case (let backend?, nil):
+            targets.append(PendingTarget(names: [backend], isFallback: false))
+            return .backend(backend.value)
+        case (nil, let members?):
+            guard members.count >= 2 else {
+                log.error(entry.node("fallback")?.mark, entry.childPath("fallback"), "lists backends tried in order and needs at least two; for one, say 'backend: \(members.first?.value ?? "name")'")
+                return nil
+            }
+            var seen: Set<String> = []
+            for member in members where !seen.insert(member.value).inserted {
+                log.error(member.mark, member.path, "names backend '\(member.value)' twice; each backend appears once in a fallback")
+            }
+            guard seen.count == members.count else { return nil }
+            targets.append(PendingTarget(names: members, isFallback: true))
+            return .fallback(members.map(\.value))
+        case (_?, _?):
+            log.error(entry.keyMark("fallback"), entry.childPath("fallback"), "give either 'backend' or 'fallback', not both")
+            return nil
+        case (nil, nil):
+            if required && !entry.has("backend") && !entry.has("fallback") {
+                log.error(entry.mark, entry.path, "missing required field 'backend' (or 'fallback': backends tried in order)")
+            }
+            return nil
+        }
+    }
+
+    private func readModel(_ node: Node, path: String) {
+        guard let entry = MapReader(node, path: path, section: "models[]", log: log) else { return }
+        let id = entry.located("id", required: true)
+        var names: [Located] = []
+        if let id { names.append(id) }
+        let aliases = entry.strings("aliases") ?? []
+        names += aliases
+        for name in names {
+            if let previous = modelNames.updateValue(name.mark, forKey: name.value) {
+                log.error(name.mark, name.path, "model '\(name.value)' is already defined\(at(previous))")
+            }
+        }
+        let target = readTarget(entry, required: false)
+        let upstream = entry.string("upstream_model")
+        var overrides: [String: String] = [:]
+        if let map = entry.stringMap("overrides") {
+            for (backend, upstream) in map {
+                overrides[backend.value] = upstream
+                if let target { overrideRefs.append((backend, target.backendNames)) }
+            }
+        }
+        if entry.has("overrides") && target == nil && !entry.has("backend") && !entry.has("fallback") {
+            log.error(entry.keyMark("overrides"), entry.childPath("overrides"), "names upstream models per backend of 'backend' or 'fallback', and this model has neither")
+        }
+        let created = entry.int("created", in: 0...Int64(Int32.max) * 4)
+        let ownedBy = entry.string("owned_by")
+        let limits = entry.map("limits", section: "models[].limits").map(readLimits)
+        let price = entry.map("price", section: "models[].price").flatMap(readPrice)
+        guard let id else { return }
+        let defaultOwner: String = if case .backend(let name)? = target { name } else { "sluice" }
+        let model = SluiceConfig.Model(
+            id: id.value, target: target, upstreamModel: upstream, overrides: overrides, ownedBy: ownedBy ?? defaultOwner,
+            created: created ?? 0, aliases: aliases.map(\.value))
+        config.models.append(model)
+        modelNodes.append((path, entry.mark))
+        for name in names {
+            if let limits { addLimits(limits, for: name) }
+            if let price { addPrice(price, for: name) }
+        }
+    }
+
+    private func readRoute(_ node: Node, path: String) {
+        guard let entry = MapReader(node, path: path, section: "routes[]", log: log) else { return }
+        let models = entry.strings("models") ?? []
+        let prefix = entry.string("model_prefix", allowEmpty: true)
+        var headers: [SluiceConfig.HeaderMatch] = []
+        for (name, value) in entry.stringMap("headers") ?? [] {
+            let lowered = name.value.lowercased()
+            guard !lowered.isEmpty, lowered.utf8.allSatisfy(HTTPToken.isTokenByte) else {
+                log.error(name.mark, name.path, "'\(name.value)' is not an HTTP header name")
+                continue
+            }
+            headers.append(SluiceConfig.HeaderMatch(name: lowered, value: value))
+        }
+        if models.isEmpty && prefix == nil && !entry.has("models") {
+            log.error(entry.mark, entry.path, "needs 'models' or 'model_prefix' (\"\" takes every model)")
+        }
+        guard let target = readTarget(entry, required: true) else { return }
+        config.routes.append(
+            SluiceConfig.Route(models: models.map(\.value), modelPrefix: prefix, headers: headers, target: target))
+    }
+
+    // MARK: Consumers and teams
+
+    private func readTeam(_ node: Node, path: String) {
+        guard let entry = MapReader(node, path: path, section: "teams[]", log: log) else { return }
+        let name = entry.located("name", required: true)
+        let limits = entry.map("limits", section: "teams[].limits").map(readLimits) ?? QuotaLimits()
+        guard let name else { return }
+        if let previous = teamMarks.updateValue(name.mark, forKey: name.value) {
+            log.error(name.mark, name.path, "team '\(name.value)' is already defined\(at(previous))")
+            return
+        }
+        config.teams.append(TeamSpec(name: name.value, limits: limits, source: .config))
+    }
+
+    private var consumerMarks: [String: Mark?] = [:]
+    private var keyOwners: [SHA256Digest: (name: String, mark: Mark?)] = [:]
+
+    private func readConsumer(_ node: Node, path: String) {
+        guard let entry = MapReader(node, path: path, section: "consumers[]", log: log) else { return }
+        let name = entry.located("name", required: true)
+        if let name, let previous = consumerMarks.updateValue(name.mark, forKey: name.value) {
+            log.error(name.mark, name.path, "consumer '\(name.value)' is already defined\(at(previous))")
+        }
+        var digest: SHA256Digest?
+        switch (entry.located("key"), entry.located("key_sha256")) {
+        case (let key?, nil):
+            digest = SHA256.hash(key.value)
+            log.warning(
+                key.mark, key.path,
+                "a plaintext key in the config is for demos; store its SHA-256 as 'key_sha256' instead (printf %s KEY | sha256sum)")
+        case (nil, let hex?):
+            digest = SHA256Digest(hex: hex.value)
+            if digest == nil { log.error(hex.mark, hex.path, "expected 64 hexadecimal characters (the key's SHA-256), got '\(hex.value.prefix(70))'") }
+        case (_?, _?):
+            log.error(entry.keyMark("key_sha256"), entry.childPath("key_sha256"), "give either 'key' or 'key_sha256', not both")
+        case (nil, nil):
+            if !entry.has("key") && !entry.has("key_sha256") {
+                log.error(entry.mark, entry.path, "missing required field 'key_sha256' (the SHA-256 of the client's key, in hex)")
+            }
+        }
+        if let digest, let name {
+            let keyMark = entry.keyMark("key_sha256") ?? entry.keyMark("key")
+            if let owner = keyOwners[digest] {
+                log.error(keyMark, name.path, "the same key is already given to consumer '\(owner.name)'\(at(owner.mark))")
+            } else {
+                keyOwners[digest] = (name.value, keyMark)
+            }
+        }
+        let team = entry.located("team")
+        if let team { teamRefs.append(team) }
+        let models = entry.strings("models")
+        for model in models ?? [] {
+            if model.value.dropLast().contains("*") {
+                log.error(model.mark, model.path, "must be a model name, or a prefix ending in a single '*' (like claude-*)")
+            } else if !model.value.hasSuffix("*") {
+                consumerModelRefs.append(model)
+            }
+        }
+        let expiresAt = readTime(entry, "expires_at")
+        let disabled = entry.bool("disabled") ?? false
+        let limits = entry.map("limits", section: "consumers[].limits").map(readLimits) ?? QuotaLimits()
+        guard let name, let digest else { return }
+        config.consumers.append(
+            ConsumerSpec(
+                name: name.value, keySHA256: digest, team: team?.value, allowedModels: models?.map(\.value), expiresAt: expiresAt,
+                disabled: disabled, limits: limits, source: .config))
+    }
+
+    /// Unix seconds, or a UTC date (`2027-01-01`) or time (`2027-01-01T12:00:00Z`).
+    private func readTime(_ entry: MapReader, _ key: String) -> Int64? {
+        guard let node = entry.node(key) else { return nil }
+        let path = entry.childPath(key)
+        if node.tagName == .int { return MapReader.int(node, path: path, in: 0...253_402_300_799, log: log) }
+        guard case .scalar(let scalar) = node, let seconds = unixSeconds(fromUTC: scalar.string) else {
+            log.error(node.mark, path, "expected Unix seconds or a UTC date like 2027-01-01 or 2027-01-01T12:00:00Z, got \(describe(node))")
+            return nil
+        }
+        return seconds
+    }
+
+    // MARK: Limits and prices
+
+    private func readLimits(_ map: MapReader) -> QuotaLimits {
+        let tokens: ClosedRange<Int64> = 1...QuotaLimits.maxTokensPerMinute
+        func budget(_ key: String) -> Int64? {
+            map.double(key, in: 0...QuotaLimits.maxBudgetUSD).map(PriceTable.micros(fromDollars:))
+        }
+        return QuotaLimits(
+            requestsPerMinute: map.int("requests_per_minute", in: 1...QuotaLimits.maxRequestsPerMinute),
+            tokensPerMinute: map.int("tokens_per_minute", in: tokens),
+            inputTokensPerMinute: map.int("input_tokens_per_minute", in: tokens),
+            outputTokensPerMinute: map.int("output_tokens_per_minute", in: tokens),
+            budgetMicrosPerDay: budget("budget_usd_per_day"),
+            budgetMicrosPerMonth: budget("budget_usd_per_month"))
+    }
+
+    private func readPrice(_ map: MapReader) -> ModelPrice? {
+        let range = 0...Double(ModelPrice.maxMicrosPerMillion) / 1_000_000
+        let input = map.double("input", in: range, required: true)
+        let output = map.double("output", in: range, required: true)
+        let cached = map.double("cached_input", in: range)
+        let write = map.double("cache_write", in: range)
+        guard let input, let output else { return nil }
+        return ModelPrice(
+            inputMicrosPerMillion: PriceTable.micros(fromDollars: input),
+            cachedInputMicrosPerMillion: cached.map(PriceTable.micros(fromDollars:)),
+            cacheWriteMicrosPerMillion: write.map(PriceTable.micros(fromDollars:)),
+            outputMicrosPerMillion: PriceTable.micros(fromDollars: output))
+    }
+
+    private func addPrice(_ price: ModelPrice, for model: Located) {
+        if let previous = priceMarks.updateValue(model.mark, forKey: model.value) {
+            log.error(model.mark, model.path, "model '\(model.value)' already has a price\(at(previous))")
+            return
+        }
+        config.prices[model.value] = price
+        pricedOrLimited.append(model)
+    }
+
+    private func addLimits(_ limits: QuotaLimits, for model: Located) {
+        if let previous = limitMarks.updateValue(model.mark, forKey: model.value) {
+            log.error(model.mark, model.path, "model '\(model.value)' already has limits\(at(previous))")
+            return
+        }
+        config.modelLimits[model.value] = limits
+        pricedOrLimited.append(model)
+    }
+
+    // MARK: Gateway
+
+    private func readGateway(_ map: MapReader) {
+        var gateway = SluiceConfig.Gateway()
+        gateway.maxRequestBytes = map.int("max_request_bytes", in: 1024...(1 << 30)).map(Int.init)
+        if let header = map.located("response_cost_header") {
+            let lowered = header.value.lowercased()
+            if lowered.utf8.allSatisfy(HTTPToken.isTokenByte) {
+                gateway.responseCostHeader = lowered
+            } else {
+                log.error(header.mark, header.path, "'\(header.value)' is not an HTTP header name")
+            }
+        }
+        gateway.defaultOutputTokensEstimate = map.int("default_output_tokens_estimate", in: 0...10_000_000).map(Int.init)
+        gateway.timeoutSeconds = Int(map.int("timeout_seconds", in: 1...86_400) ?? 300)
+        if let backend = map.located("default_backend") {
+            targets.append(PendingTarget(names: [backend], isFallback: false))
+            gateway.defaultBackend = backend.value
+        }
+        if let jwt = map.map("jwt", section: "gateway.jwt") { gateway.jwt = readJWT(jwt) }
+        config.gateway = gateway
+    }
+
+    /// The `jwt` block, type-checked here and checked as a whole by the module's own parser.
+    private func readJWT(_ map: MapReader) -> JSONValue? {
+        var object: [(String, JSONValue)] = []
+        for key in ["payload_header", "payload_metadata_key", "metadata_namespace", "subject_claim", "team_claim", "models_claim", "consumer_prefix"] {
+            if let value = map.string(key, required: key == "payload_header" || key == "payload_metadata_key", allowEmpty: key == "consumer_prefix") {
+                object.append((key, .string(value)))
+            }
+        }
+        if let models = map.strings("models") { object.append(("models", .array(models.map { .string($0.value) }))) }
+        if let required = map.bool("required") { object.append(("required", .bool(required))) }
+        if let limits = map.map("limits", section: "gateway.jwt.limits") {
+            object.append(("limits", ConfigCompiler.json(readLimits(limits))))
+        }
+        if let subjects = map.int("max_subjects", in: 1...1_048_576) { object.append(("max_subjects", .number(JSONNumber(subjects)))) }
+        let value = JSONValue.object(JSONObject(object.map { (key: $0.0, value: $0.1) }))
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.key("jwt")
+        writer.value(value)
+        writer.endObject()
+        do {
+            _ = try GatewayConfig.parse(writer.bytes)
+        } catch {
+            let path = error.path.hasPrefix("jwt") ? "gateway." + error.path : map.path
+            log.error(map.mark, path, error.problem)
+            return nil
+        }
+        return value
+    }
+
+    // MARK: References
+
+    private func checkReferences() {
+        let backendNames = config.backends.map(\.name)
+        for target in targets {
+            for name in target.names where backendMarks[name.value] == nil {
+                log.error(name.mark, name.path, "unknown backend '\(name.value)'" + Spelling.hint(for: name.value, among: backendNames, noun: "a backend or pool"))
+            }
+        }
+        for (backend, members) in overrideRefs where !members.contains(backend.value) {
+            log.error(backend.mark, backend.path, "'\(backend.value)' is not a backend of this model" + Spelling.hint(for: backend.value, among: members))
+        }
+        let teamNames = config.teams.map(\.name)
+        for team in teamRefs where teamMarks[team.value] == nil {
+            log.error(team.mark, team.path, "unknown team '\(team.value)'" + Spelling.hint(for: team.value, among: teamNames, noun: "a team of 'teams'"))
+        }
+        let listed = config.models.flatMap { [$0.id] + $0.aliases }
+        func routable(_ model: String) -> Bool {
+            modelNames[model] != nil || config.routes.contains { $0.takes(model) }
+        }
+        for model in consumerModelRefs where !routable(model.value) {
+            log.error(model.mark, model.path, "unknown model '\(model.value)'" + Spelling.hint(for: model.value, among: listed, noun: "a listed model"))
+        }
+        for model in pricedOrLimited where !routable(model.value) {
+            log.error(model.mark, model.path, "no model '\(model.value)' is listed or taken by a route" + Spelling.hint(for: model.value, among: listed, noun: "a listed model"))
+        }
+        for (model, node) in zip(config.models, modelNodes) where model.target == nil {
+            let ids = [model.id] + model.aliases
+            if !ids.allSatisfy({ id in config.routes.contains { $0.takes(id) } }) {
+                log.error(node.mark, node.path, "model '\(model.id)' is routed to nothing: give it 'backend' or 'fallback', or add a rule to 'routes' that takes it")
+            }
+        }
+        // A model's upstream name for a backend must agree with the backend's own model_overrides.
+        for (model, node) in zip(config.models, modelNodes) {
+            guard let target = model.target else { continue }
+            for backendName in target.backendNames {
+                guard let upstream = model.upstreamName(for: backendName), let backend = config.backend(named: backendName) else {
+                    continue
+                }
+                for id in [model.id] + model.aliases {
+                    if let existing = backend.modelOverrides[id], existing != upstream {
+                        log.error(node.mark, node.path, "model '\(id)' is sent to backend '\(backendName)' as '\(upstream)', but that backend's model_overrides say '\(existing)'")
+                    }
+                }
+            }
+        }
+    }
+
+    private func at(_ mark: Mark??) -> String {
+        guard let mark = mark ?? nil else { return "" }
+        return " (line \(mark.line))"
+    }
+}
+
+extension SluiceConfig.Endpoint {
+    /// Whether `text` is an IPv4 or IPv6 literal.
+    static func isIPLiteral(_ text: String) -> Bool {
+        EndpointPlan(host: text, port: 0).isIPAddress
+    }
+}
+
+/// Unix seconds of a UTC date `YYYY-MM-DD` or time `YYYY-MM-DDTHH:MM:SS[Z]` (also with a space).
+func unixSeconds(fromUTC text: String) -> Int64? {
+    var text = Substring(text)
+    if text.hasSuffix("Z") || text.hasSuffix("z") { text.removeLast() }
+    let parts = text.split(whereSeparator: { $0 == "T" || $0 == "t" || $0 == " " })
+    guard parts.count == 1 || parts.count == 2 else { return nil }
+    let date = parts[0].split(separator: "-", omittingEmptySubsequences: false)
+    guard date.count == 3, date[0].count == 4, date[1].count == 2, date[2].count == 2,
+        let year = Int64(date[0]), let month = Int64(date[1]), let day = Int64(date[2]),
+        (1...12).contains(month), (1...31).contains(day), year >= 1970
+    else { return nil }
+    var seconds: Int64 = 0
+    if parts.count == 2 {
+        let time = parts[1].split(separator: ":", omittingEmptySubsequences: false)
+        guard time.count == 3, let hour = Int64(time[0]), let minute = Int64(time[1]), let second = Int64(time[2]),
+            (0...23).contains(hour), (0...59).contains(minute), (0...60).contains(second)
+        else { return nil }
+        seconds = hour * 3600 + minute * 60 + second
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = month <= 2 ? year - 1 : year
+    let era = y / 400
+    let yearOfEra = y - era * 400
+    let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+    let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+    let days = era * 146_097 + dayOfEra - 719_468
+    return days * 86_400 + seconds
+}

@@ -1,0 +1,66 @@
+// The demo gateway's config, embedded: what `sluiced` serves when no --config is given.
+// A copy of envoy-module/sluice.yaml (a test checks they are identical): edit both together.
+
+extension SluiceConfig {
+    /// The demo config (`envoy-module/sluice.yaml`): the provider simulators on
+    /// 127.0.0.1:18101-18106 behind the gateway on 127.0.0.1:10000, demo key `sk-sluice-demo`.
+    public static let defaultYAML = #"""
+# yaml-language-server: $schema=../Sources/SluiceControl/sluice.schema.json
+# The demo gateway (sluiced's embedded default): the provider simulators of sluice-sim
+# (127.0.0.1:18101-18106) behind one OpenAI/Anthropic endpoint. Same gateway as envoy.yaml.
+listeners:
+  - { name: gateway, address: 127.0.0.1, port: 10000 }
+
+backends:  # demo_value: the simulators' fake keys; real keys come from env, file or sds
+  - { name: openai, schema: openai, address: http://127.0.0.1:18101, credential: { demo_value: sk-sim-openai } }
+  - name: azure
+    schema: azure_openai
+    address: http://127.0.0.1:18102
+    credential: { demo_value: sim-azure-key }
+    azure: { api_version: "2024-10-21" }
+  - { name: anthropic, schema: anthropic, address: http://127.0.0.1:18103, credential: { demo_value: sk-ant-sim }, default_max_tokens: 4096 }
+  - name: bedrock
+    schema: bedrock_converse
+    address: http://127.0.0.1:18104
+    aws: { region: us-east-1, access_key_id: { demo_value: AKIDSLUICESIM }, secret_access_key: { demo_value: sluice-sim-secret } }
+  - { name: gemini, schema: gemini, address: http://127.0.0.1:18105, credential: { demo_value: sim-gemini-key } }
+  - name: vertex
+    schema: vertex_gemini
+    address: http://127.0.0.1:18105
+    credential: { demo_value: sim-vertex-token }
+    gcp: { project: sluice-demo, location: us-central1 }
+
+pools:  # self-hosted OpenAI-compatible servers (vLLM, SGLang, TGI, ...)
+  - { name: local, endpoints: [http://127.0.0.1:18106] }
+
+models:  # price: USD per 1M tokens
+  - { id: gpt-4o-mini, backend: openai, created: 1721172741, price: { input: 0.15, cached_input: 0.075, output: 0.6 } }
+  - { id: text-embedding-3-small, backend: openai, created: 1705948997, price: { input: 0.02, output: 0 } }
+  - { id: azure-gpt-4o-mini, backend: azure, upstream_model: gpt-4o-mini-deployment, created: 1721172741, price: { input: 0.165, cached_input: 0.083, output: 0.66 } }
+  - { id: claude-sonnet-4-6, backend: anthropic, created: 1771286400, price: { input: 3.0, cached_input: 0.3, cache_write: 3.75, output: 15.0 } }
+  - { id: bedrock-claude-haiku, backend: bedrock, upstream_model: "anthropic.claude-3-5-haiku-20241022-v1:0", owned_by: aws-bedrock, created: 1729555200, price: { input: 0.8, cached_input: 0.08, output: 4.0 } }
+  - { id: gemini-2.5-flash, backend: gemini, owned_by: google, created: 1750118400, price: { input: 0.3, cached_input: 0.075, output: 2.5 } }
+  - { id: gemini-embedding-001, backend: gemini, owned_by: google, created: 1752537600, price: { input: 0.15, output: 0 } }
+  - { id: vertex-gemini-2.5-flash, backend: vertex, upstream_model: gemini-2.5-flash, owned_by: google-vertex, created: 1750118400, price: { input: 0.3, cached_input: 0.075, output: 2.5 } }
+  - { id: sim-llama-3-8b, backend: local, owned_by: self-hosted, created: 1713312000 }
+  # OpenAI first; on 429, 5xx or a failed connection the retry goes to Azure.
+  - { id: gpt-4o-mini-failover, fallback: [openai, azure], upstream_model: gpt-4o-mini, overrides: { azure: gpt-4o-mini-deployment }, created: 1721172741 }
+
+consumers:
+  - { name: demo, key: sk-sluice-demo, team: demo-team, limits: { requests_per_minute: 600, tokens_per_minute: 200000, budget_usd_per_day: 5 } }
+
+teams:
+  - { name: demo-team, limits: { tokens_per_minute: 500000, budget_usd_per_month: 100 } }
+
+gateway: { max_request_bytes: 8388608, default_backend: local }  # default_backend: the catch-all route
+
+"""#
+
+    /// The name diagnostics give the embedded default.
+    public static let defaultFileName = "sluice.yaml (embedded default)"
+
+    /// The embedded default, loaded.
+    public static func loadDefault() throws(ConfigLoadError) -> Loaded {
+        try load(yaml: defaultYAML, file: defaultFileName)
+    }
+}
