@@ -77,11 +77,11 @@ public struct ConfigCompileError: Error, Sendable, Equatable, CustomStringConver
 
 // MARK: - Did you mean
 
-enum Spelling {
+package enum Spelling {
     /// The candidate closest to `word`, if it is close enough to be a likely misspelling:
     /// same letters in another case, or an edit distance (insertions, deletions, substitutions
     /// and swaps of neighbours) of at most a third of the word's length (at least 1, at most 3).
-    static func suggestion(for word: String, among candidates: some Sequence<String>) -> String? {
+    package static func suggestion(for word: String, among candidates: some Sequence<String>) -> String? {
         let lowered = word.lowercased()
         var best: (name: String, distance: Int)?
         for candidate in candidates {
@@ -95,7 +95,7 @@ enum Spelling {
     }
 
     /// Optimal string alignment distance (Levenshtein plus transpositions of neighbours).
-    static func editDistance(_ a: String, _ b: String) -> Int {
+    package static func editDistance(_ a: String, _ b: String) -> Int {
         let a = Array(a.unicodeScalars)
         let b = Array(b.unicodeScalars)
         if a.isEmpty { return b.count }

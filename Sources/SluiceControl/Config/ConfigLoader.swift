@@ -120,7 +120,7 @@ final class ConfigLoader {
     private var teamRefs: [Located] = []
     private var consumerModelRefs: [Located] = []
     private var overrideRefs: [(backend: Located, target: [String])] = []
-    private var modelNodes: [(path: String, mark: Mark?)] = []
+    private var modelNodes: [(path: String, mark: Mark?, hasTarget: Bool)] = []
     private var pricedOrLimited: [Located] = []
 
     init(log: DiagnosticLog) { self.log = log }
@@ -516,7 +516,7 @@ final class ConfigLoader {
             id: id.value, target: target, upstreamModel: upstream, overrides: overrides, ownedBy: ownedBy ?? defaultOwner,
             created: created ?? 0, aliases: aliases.map(\.value))
         config.models.append(model)
-        modelNodes.append((path, entry.mark))
+        modelNodes.append((path, entry.mark, entry.has("backend") || entry.has("fallback")))
         for name in names {
             if let limits { addLimits(limits, for: name) }
             if let price { addPrice(price, for: name) }
@@ -585,9 +585,10 @@ final class ConfigLoader {
             }
         }
         if let digest, let name {
-            let keyMark = entry.keyMark("key_sha256") ?? entry.keyMark("key")
+            let field = entry.has("key_sha256") ? "key_sha256" : "key"
+            let keyMark = entry.node(field)?.mark
             if let owner = keyOwners[digest] {
-                log.error(keyMark, name.path, "the same key is already given to consumer '\(owner.name)'\(at(owner.mark))")
+                log.error(keyMark, entry.childPath(field), "the same key is already given to consumer '\(owner.name)'\(at(owner.mark))")
             } else {
                 keyOwners[digest] = (name.value, keyMark)
             }
@@ -751,7 +752,7 @@ final class ConfigLoader {
         for model in pricedOrLimited where !routable(model.value) {
             log.error(model.mark, model.path, "no model '\(model.value)' is listed or taken by a route" + Spelling.hint(for: model.value, among: listed, noun: "a listed model"))
         }
-        for (model, node) in zip(config.models, modelNodes) where model.target == nil {
+        for (model, node) in zip(config.models, modelNodes) where model.target == nil && !node.hasTarget {
             let ids = [model.id] + model.aliases
             if !ids.allSatisfy({ id in config.routes.contains { $0.takes(id) } }) {
                 log.error(node.mark, node.path, "model '\(model.id)' is routed to nothing: give it 'backend' or 'fallback', or add a rule to 'routes' that takes it")

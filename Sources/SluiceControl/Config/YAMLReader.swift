@@ -54,13 +54,12 @@ struct MapReader {
         let known = section.flatMap { ConfigFields.sections[$0] }
         for (keyNode, value) in mapping {
             let key = keyNode.scalar?.string ?? ""
-            let keyPath = MapReader.child(path, key)
             if let known, !known.contains(key) {
-                log.error(keyNode.mark, keyPath, "unknown field '\(key)'" + Spelling.hint(for: key, among: known))
+                log.error(keyNode.mark, path, "unknown field '\(key)'" + Spelling.hint(for: key, among: known))
                 continue
             }
             if entries[key] != nil {
-                log.error(keyNode.mark, keyPath, "'\(key)' is given twice")
+                log.error(keyNode.mark, path, "'\(key)' is given twice")
                 continue
             }
             entries[key] = (keyNode, value)
