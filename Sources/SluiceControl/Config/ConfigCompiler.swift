@@ -162,10 +162,10 @@ struct ConfigCompiler {
             else { continue }
             for id in [model.id] + model.aliases where id != upstream { overrides[id] = upstream }
         }
-        // An alias without an upstream name is sent upstream as its model's id.
+        // An alias without an upstream name of its own is sent upstream as its model's id would be.
         for model in config.models where model.upstreamName(for: backend.name) == nil {
             guard let target = model.target, target.backendNames.contains(backend.name) else { continue }
-            for alias in model.aliases where overrides[alias] == nil { overrides[alias] = model.id }
+            for alias in model.aliases where overrides[alias] == nil { overrides[alias] = overrides[model.id] ?? model.id }
         }
         return overrides.sorted { $0.key < $1.key }
     }
@@ -348,5 +348,14 @@ enum UpstreamConfigCheck {
                 return error
             }
         }
+    }
+}
+
+/// Test access to the compiler's number formatting.
+package enum ConfigCompilerProbe {
+    package static func dollars(_ micros: Int64) -> String {
+        var writer = JSONWriter()
+        writer.value(ConfigCompiler.dollars(micros))
+        return String(decoding: writer.bytes, as: UTF8.self)
     }
 }
