@@ -85,7 +85,8 @@ private func checkJSON(_ data: [UInt8], limits: JSONLimits) {
         require(false, "forEachTopLevelMember throws on a document validate accepts: \(error)")
     }
     require(index == members.count, "scanner reports \(index) members, the DOM has \(members.count)")
-    for (offset, member) in members.enumerated() where offset < ranges.count {
+    // (Each lookup scans the document: the first members only, so a large object stays linear.)
+    for (offset, member) in members.enumerated().prefix(32) where offset < ranges.count {
         do {
             let found = try scanner.findTopLevel(member.key)
             require(found == ranges[offset], "findTopLevel(\(member.key)) = \(String(describing: found)), expected \(ranges[offset])")
