@@ -118,7 +118,7 @@ let package = Package(
         .target(
             name: "SluiceXDS",
             dependencies: [
-                "SluiceControl", "SluiceXDSProto",
+                "SluiceControl", "SluiceXDSProto", "SluiceCore",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -160,7 +160,11 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceXDSTests",
-            dependencies: ["SluiceXDS", "SluiceXDSProto", "SluiceControl"],
+            dependencies: [
+                "SluiceXDS", "SluiceXDSProto", "SluiceControl", "SluiceCore",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSwift
         ),
         .testTarget(
