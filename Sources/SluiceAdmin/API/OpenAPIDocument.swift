@@ -1,0 +1,347 @@
+// The OpenAPI 3.1 description of the admin API, served at `/openapi.json`. Hand-written and kept
+// honest by a test that compares its paths and methods with the router's routes, both ways.
+
+/// The admin API's OpenAPI document.
+public enum OpenAPIDocument {
+    /// The document as JSON text.
+    public static let json = #"""
+        {
+          "openapi": "3.1.0",
+          "info": {
+            "title": "Sluice admin API",
+            "version": "1",
+            "description": "Consumers (virtual keys), teams, limits and budgets of a Sluice gateway, and the config each Envoy has accepted. Everything under /v1/admin needs Authorization: Bearer <admin token>. A key's plaintext is returned once, by create and rotate; only its SHA-256 is stored. Consumers and teams come from the config file (source: config) or the admin database (source: database); the database wins a name."
+          },
+          "servers": [{ "url": "http://127.0.0.1:18001" }],
+          "security": [{ "adminToken": [] }],
+          "paths": {
+            "/healthz": {
+              "get": {
+                "summary": "Liveness", "operationId": "health", "security": [],
+                "responses": { "200": { "description": "Alive", "content": { "application/json": { "schema": { "type": "object", "properties": { "status": { "const": "ok" } } } } } } }
+              }
+            },
+            "/openapi.json": {
+              "get": {
+                "summary": "This document", "operationId": "openapi", "security": [],
+                "responses": { "200": { "description": "The OpenAPI 3.1 document", "content": { "application/json": { "schema": { "type": "object" } } } } }
+              }
+            },
+            "/metrics": {
+              "get": {
+                "summary": "Prometheus metrics of sluiced", "operationId": "metrics", "security": [],
+                "responses": { "200": { "description": "Prometheus text exposition format 0.0.4", "content": { "text/plain": { "schema": { "type": "string" } } } } }
+              }
+            },
+            "/v1/admin/status": {
+              "get": {
+                "summary": "The config version each Envoy has ACKed, and its last NACK", "operationId": "getStatus",
+                "responses": {
+                  "200": { "description": "Status", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Status" } } } },
+                  "401": { "$ref": "#/components/responses/Unauthorized" }
+                }
+              }
+            },
+            "/v1/admin/consumers": {
+              "get": {
+                "summary": "List consumers from the config file and the database, merged", "operationId": "listConsumers",
+                "parameters": [{ "name": "source", "in": "query", "required": false, "schema": { "$ref": "#/components/schemas/Source" } }],
+                "responses": {
+                  "200": { "description": "Consumers", "content": { "application/json": { "schema": { "type": "object", "required": ["consumers"], "properties": { "consumers": { "type": "array", "items": { "$ref": "#/components/schemas/Consumer" } } } } } } },
+                  "400": { "$ref": "#/components/responses/BadRequest" },
+                  "401": { "$ref": "#/components/responses/Unauthorized" }
+                }
+              },
+              "post": {
+                "summary": "Create a consumer with a new key (returned once)", "operationId": "createConsumer",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/NewConsumer" } } } },
+                "responses": {
+                  "201": { "$ref": "#/components/responses/IssuedKey" },
+                  "400": { "$ref": "#/components/responses/BadRequest" },
+                  "401": { "$ref": "#/components/responses/Unauthorized" },
+                  "409": { "$ref": "#/components/responses/Conflict" }
+                }
+              }
+            },
+            "/v1/admin/consumers/{name}": {
+              "parameters": [{ "$ref": "#/components/parameters/Name" }],
+              "get": {
+                "summary": "One consumer (the database's, else the config file's)", "operationId": "getConsumer",
+                "responses": {
+                  "200": { "$ref": "#/components/responses/Consumer" },
+                  "401": { "$ref": "#/components/responses/Unauthorized" },
+                  "404": { "$ref": "#/components/responses/NotFound" }
+                }
+              },
+              "patch": {
+                "summary": "Change a database consumer: absent fields are kept, null clears one", "operationId": "updateConsumer",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ConsumerChanges" } } } },
+                "responses": {
+                  "200": { "$ref": "#/components/responses/Consumer" },
+                  "400": { "$ref": "#/components/responses/BadRequest" },
+                  "401": { "$ref": "#/components/responses/Unauthorized" },
+                  "404": { "$ref": "#/components/responses/NotFound" },
+                  "409": { "$ref": "#/components/responses/Conflict" }
+                }
+              },
+              "delete": {
+                "summary": "Delete a database consumer", "operationId": "deleteConsumer",
+                "responses": {
+                  "204": { "description": "Deleted" },
+                  "401": { "$ref": "#/components/responses/Unauthorized" },
+                  "404": { "$ref": "#/components/responses/NotFound" },
+                  "409": { "$ref": "#/components/responses/Conflict" }
+                }
+              }
+            },
+            "/v1/admin/consumers/{name}/rotate": {
+              "parameters": [{ "$ref": "#/components/parameters/Name" }],
+              "post": {
+                "summary": "Replace the consumer's key; the new key is returned once, the old one stops working", "operationId": "rotateKey",
+                "responses": {
+                  "200": { "$ref": "#/components/responses/IssuedKey" },
+                  "401": { "$ref": "#/components/responses/Unauthorized" },
+                  "404": { "$ref": "#/components/responses/NotFound" },
+                  "409": { "$ref": "#/components/responses/Conflict" }
+                }
+              }
+            },
+            "/v1/admin/consumers/{name}/disable": {
+              "parameters": [{ "$ref": "#/components/parameters/Name" }],
+              "post": {
+                "summary": "Disable the consumer's key (401 api_key_revoked at the gateway)", "operationId": "disableConsumer",
+                "responses": {
+                  "200": { "$ref": "#/components/responses/Consumer" },
+                  "401": { "$ref": "#/components/responses/Unauthorized" },
+                  "404": { "$ref": "#/components/responses/NotFound" },
+                  "409": { "$ref": "#/components/responses/Conflict" }
+                }
+              }
+            },
+            "/v1/admin/consumers/{name}/enable": {
+              "parameters": [{ "$ref": "#/components/parameters/Name" }],
+              "post": {
+                "summary": "Re-enable the consumer's key", "operationId": "enableConsumer",
+                "responses": {
+                  "200": { "$ref": "#/components/responses/Consumer" },
+                  "401": { "$ref": "#/components/responses/Unauthorized" },
+                  "404": { "$ref": "#/components/responses/NotFound" },
+                  "409": { "$ref": "#/components/responses/Conflict" }
+                }
+              }
+            },
+            "/v1/admin/consumers/{name}/limits": {
+              "parameters": [{ "$ref": "#/components/parameters/Name" }],
+              "put": {
+                "summary": "Replace the consumer's limits and budgets", "operationId": "setConsumerLimits",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Limits" } } } },
+                "responses": {
+                  "200": { "$ref": "#/components/responses/Consumer" },
+                  "400": { "$ref": "#/components/responses/BadRequest" },
+                  "401": { "$ref": "#/components/responses/Unauthorized" },
+                  "404": { "$ref": "#/components/responses/NotFound" },
+                  "409": { "$ref": "#/components/responses/Conflict" }
+                }
+              }
+            },
+            "/v1/admin/teams": {
+              "get": {
+                "summary": "List teams from the config file and the database, merged", "operationId": "listTeams",
+                "parameters": [{ "name": "source", "in": "query", "required": false, "schema": { "$ref": "#/components/schemas/Source" } }],
+                "responses": {
+                  "200": { "description": "Teams", "content": { "application/json": { "schema": { "type": "object", "required": ["teams"], "properties": { "teams": { "type": "array", "items": { "$ref": "#/components/schemas/Team" } } } } } } },
+                  "400": { "$ref": "#/components/responses/BadRequest" },
+                  "401": { "$ref": "#/components/responses/Unauthorized" }
+                }
+              },
+              "post": {
+                "summary": "Create a team with its limits and budgets", "operationId": "createTeam",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/NewTeam" } } } },
+                "responses": {
+                  "201": { "$ref": "#/components/responses/Team" },
+                  "400": { "$ref": "#/components/responses/BadRequest" },
+                  "401": { "$ref": "#/components/responses/Unauthorized" },
+                  "409": { "$ref": "#/components/responses/Conflict" }
+                }
+              }
+            },
+            "/v1/admin/teams/{name}": {
+              "parameters": [{ "$ref": "#/components/parameters/Name" }],
+              "get": {
+                "summary": "One team (the database's, else the config file's)", "operationId": "getTeam",
+                "responses": {
+                  "200": { "$ref": "#/components/responses/Team" },
+                  "401": { "$ref": "#/components/responses/Unauthorized" },
+                  "404": { "$ref": "#/components/responses/NotFound" }
+                }
+              },
+              "delete": {
+                "summary": "Delete a database team (its consumers keep the team name)", "operationId": "deleteTeam",
+                "responses": {
+                  "204": { "description": "Deleted" },
+                  "401": { "$ref": "#/components/responses/Unauthorized" },
+                  "404": { "$ref": "#/components/responses/NotFound" },
+                  "409": { "$ref": "#/components/responses/Conflict" }
+                }
+              }
+            },
+            "/v1/admin/teams/{name}/limits": {
+              "parameters": [{ "$ref": "#/components/parameters/Name" }],
+              "put": {
+                "summary": "Replace the team's limits and budgets", "operationId": "setTeamLimits",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Limits" } } } },
+                "responses": {
+                  "200": { "$ref": "#/components/responses/Team" },
+                  "400": { "$ref": "#/components/responses/BadRequest" },
+                  "401": { "$ref": "#/components/responses/Unauthorized" },
+                  "404": { "$ref": "#/components/responses/NotFound" },
+                  "409": { "$ref": "#/components/responses/Conflict" }
+                }
+              }
+            }
+          },
+          "components": {
+            "securitySchemes": {
+              "adminToken": { "type": "http", "scheme": "bearer", "description": "The admin token sluiced was given (a file or an environment variable)." }
+            },
+            "parameters": {
+              "Name": { "name": "name", "in": "path", "required": true, "schema": { "$ref": "#/components/schemas/Name" } }
+            },
+            "responses": {
+              "Consumer": { "description": "The consumer", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Consumer" } } } },
+              "IssuedKey": { "description": "The consumer and its key's plaintext, shown this once", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/IssuedKey" } } } },
+              "Team": { "description": "The team", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Team" } } } },
+              "BadRequest": { "description": "Invalid input; error.field names the field", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+              "Unauthorized": { "description": "Missing or wrong admin token", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+              "NotFound": { "description": "No such consumer or team", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+              "Conflict": { "description": "The name is taken (conflict), or is defined in the config file (defined_in_config)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+            },
+            "schemas": {
+              "Name": { "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9][A-Za-z0-9._:@-]*$" },
+              "Source": { "type": "string", "enum": ["config", "database"] },
+              "Models": { "type": "array", "maxItems": 1000, "items": { "type": "string", "minLength": 1, "description": "A model name, or a prefix ending in a single '*'" } },
+              "Limits": {
+                "type": "object", "additionalProperties": false,
+                "description": "Absent fields are not limited.",
+                "properties": {
+                  "requests_per_minute": { "type": "integer", "minimum": 1, "maximum": 100000000 },
+                  "tokens_per_minute": { "type": "integer", "minimum": 1, "maximum": 10000000000 },
+                  "input_tokens_per_minute": { "type": "integer", "minimum": 1, "maximum": 10000000000 },
+                  "output_tokens_per_minute": { "type": "integer", "minimum": 1, "maximum": 10000000000 },
+                  "budget_usd_per_day": { "type": "number", "minimum": 0, "maximum": 1000000 },
+                  "budget_usd_per_month": { "type": "number", "minimum": 0, "maximum": 1000000 }
+                }
+              },
+              "NewConsumer": {
+                "type": "object", "additionalProperties": false, "required": ["name"],
+                "properties": {
+                  "name": { "$ref": "#/components/schemas/Name" },
+                  "team": { "$ref": "#/components/schemas/Name" },
+                  "models": { "$ref": "#/components/schemas/Models" },
+                  "expires_at": { "type": "integer", "minimum": 0, "maximum": 253402300799, "description": "Unix seconds" },
+                  "disabled": { "type": "boolean", "default": false },
+                  "limits": { "$ref": "#/components/schemas/Limits" }
+                }
+              },
+              "ConsumerChanges": {
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                  "team": { "oneOf": [{ "$ref": "#/components/schemas/Name" }, { "type": "null" }] },
+                  "models": { "oneOf": [{ "$ref": "#/components/schemas/Models" }, { "type": "null" }] },
+                  "expires_at": { "type": ["integer", "null"], "minimum": 0, "maximum": 253402300799 },
+                  "disabled": { "type": "boolean" },
+                  "limits": { "oneOf": [{ "$ref": "#/components/schemas/Limits" }, { "type": "null" }] }
+                }
+              },
+              "Consumer": {
+                "type": "object", "required": ["name", "source", "key_sha256", "disabled", "limits"],
+                "properties": {
+                  "name": { "type": "string" },
+                  "source": { "$ref": "#/components/schemas/Source" },
+                  "overrides_config": { "type": "boolean", "description": "Present (true) when a database consumer replaces a config one of the same name" },
+                  "key_sha256": { "type": "string", "pattern": "^[0-9a-f]{64}$" },
+                  "team": { "type": "string" },
+                  "models": { "$ref": "#/components/schemas/Models" },
+                  "expires_at": { "type": "integer" },
+                  "disabled": { "type": "boolean" },
+                  "limits": { "$ref": "#/components/schemas/Limits" }
+                }
+              },
+              "IssuedKey": {
+                "type": "object", "required": ["consumer", "key"],
+                "properties": {
+                  "consumer": { "$ref": "#/components/schemas/Consumer" },
+                  "key": { "type": "string", "pattern": "^sk-sluice-[A-Za-z0-9_-]{43}$" },
+                  "note": { "type": "string" }
+                }
+              },
+              "NewTeam": {
+                "type": "object", "additionalProperties": false, "required": ["name"],
+                "properties": { "name": { "$ref": "#/components/schemas/Name" }, "limits": { "$ref": "#/components/schemas/Limits" } }
+              },
+              "Team": {
+                "type": "object", "required": ["name", "source", "limits"],
+                "properties": {
+                  "name": { "type": "string" },
+                  "source": { "$ref": "#/components/schemas/Source" },
+                  "overrides_config": { "type": "boolean" },
+                  "limits": { "$ref": "#/components/schemas/Limits" }
+                }
+              },
+              "Status": {
+                "type": "object", "required": ["admin_store_version", "served_versions", "nodes"],
+                "properties": {
+                  "admin_store_version": { "type": "integer" },
+                  "served_versions": { "type": "object", "additionalProperties": { "type": "string" }, "description": "Version served now, per type URL" },
+                  "nodes": {
+                    "type": "array",
+                    "items": {
+                      "type": "object", "required": ["node_id", "connected", "resources"],
+                      "properties": {
+                        "node_id": { "type": "string" },
+                        "cluster": { "type": "string" },
+                        "connected": { "type": "boolean" },
+                        "last_seen": { "type": "string", "format": "date-time" },
+                        "resources": {
+                          "type": "array",
+                          "items": {
+                            "type": "object", "required": ["type_url"],
+                            "properties": {
+                              "type_url": { "type": "string" },
+                              "acked_version": { "type": "string" },
+                              "acked_at": { "type": "string", "format": "date-time" }
+                            }
+                          }
+                        },
+                        "last_nack": {
+                          "type": "object", "required": ["type_url", "message", "at"],
+                          "properties": {
+                            "type_url": { "type": "string" },
+                            "version": { "type": "string" },
+                            "message": { "type": "string", "description": "Envoy's error_detail.message" },
+                            "at": { "type": "string", "format": "date-time" }
+                          }
+                        }
+                      }
+                    }
+                  }
+                }
+              },
+              "Error": {
+                "type": "object", "required": ["error"],
+                "properties": {
+                  "error": {
+                    "type": "object", "required": ["code", "message"],
+                    "properties": {
+                      "code": { "type": "string", "enum": ["invalid_request", "unauthorized", "not_found", "conflict", "defined_in_config", "store_failure", "method_not_allowed", "body_too_large", "internal"] },
+                      "message": { "type": "string" },
+                      "field": { "type": "string", "description": "The request field at fault, as a JSON path" }
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+        """#
+}

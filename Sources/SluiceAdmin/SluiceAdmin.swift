@@ -1,1 +1,0 @@
-// The admin API of sluiced and the stores behind it.

@@ -1,0 +1,122 @@
+// The admin database's schema, shared word for word by SQLite and PostgreSQL: both accept these
+// type names (SQLite by affinity), so one list of migrations describes both stores.
+//
+// Limits are nullable integer columns (null = no limit on that dimension); budgets are kept in
+// micro-dollars as the module counts them. `allowed_models` is a JSON array of strings, or null
+// for all models. One row of `sluice_version` holds the version every write increments.
+import Foundation
+import SluiceControl
+import SluiceCore
+
+enum AdminSchema {
+    struct Migration: Sendable {
+        /// Applied in increasing order; never renumber or edit one that has shipped.
+        let version: Int
+        let name: String
+        let statements: [String]
+    }
+
+    static let migrations: [Migration] = [
+        Migration(
+            version: 1, name: "consumers, teams and the version row",
+            statements: [
+                """
+                CREATE TABLE sluice_teams (
+                    name TEXT NOT NULL PRIMARY KEY,
+                    \(limitColumnsDDL),
+                    created_at BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE sluice_consumers (
+                    name TEXT NOT NULL PRIMARY KEY,
+                    key_sha256 TEXT NOT NULL UNIQUE,
+                    team TEXT,
+                    allowed_models TEXT,
+                    expires_at BIGINT,
+                    disabled BOOLEAN NOT NULL DEFAULT FALSE,
+                    \(limitColumnsDDL),
+                    created_at BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX sluice_consumers_team ON sluice_consumers (team)",
+                """
+                CREATE TABLE sluice_version (
+                    id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+                    version BIGINT NOT NULL
+                )
+                """,
+                "INSERT INTO sluice_version (id, version) VALUES (1, 0)",
+            ]),
+    ]
+
+    /// The limit columns, in `QuotaLimits` order.
+    static let limitColumns = [
+        "requests_per_minute", "tokens_per_minute", "input_tokens_per_minute", "output_tokens_per_minute",
+        "budget_micros_per_day", "budget_micros_per_month",
+    ]
+    private static var limitColumnsDDL: String { limitColumns.map { "\($0) BIGINT" }.joined(separator: ",\n    ") }
+
+    /// The columns a consumer row is read from, in `ConsumerRow` order.
+    static let consumerColumns =
+        (["name", "key_sha256", "team", "allowed_models", "expires_at", "disabled"] + limitColumns).joined(separator: ", ")
+    /// The columns a team row is read from, in `TeamRow` order.
+    static let teamColumns = (["name"] + limitColumns).joined(separator: ", ")
+
+    // MARK: - Encodings
+
+    /// `allowed_models` as stored: a JSON array, or nil.
+    static func encodeModels(_ models: [String]?) -> String? {
+        guard let models else { return nil }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        guard let data = try? encoder.encode(models) else { return "[]" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func decodeModels(_ text: String?, consumer: String) throws(AdminError) -> [String]? {
+        guard let text else { return nil }
+        do {
+            return try JSONDecoder().decode([String].self, from: Data(text.utf8))
+        } catch {
+            throw AdminError(.storeFailure, "consumer '\(consumer)': allowed_models in the database is not a JSON array of strings")
+        }
+    }
+
+    static func limitValues(_ limits: QuotaLimits) -> [Int64?] {
+        [
+            limits.requestsPerMinute, limits.tokensPerMinute, limits.inputTokensPerMinute, limits.outputTokensPerMinute,
+            limits.budgetMicrosPerDay, limits.budgetMicrosPerMonth,
+        ]
+    }
+
+    static func limits(_ values: [Int64?]) -> QuotaLimits {
+        QuotaLimits(
+            requestsPerMinute: values[0], tokensPerMinute: values[1], inputTokensPerMinute: values[2],
+            outputTokensPerMinute: values[3], budgetMicrosPerDay: values[4], budgetMicrosPerMonth: values[5])
+    }
+
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
+}
+
+/// A consumer row as both stores read it.
+struct ConsumerRow {
+    var name: String
+    var keySHA256: String
+    var team: String?
+    var allowedModels: String?
+    var expiresAt: Int64?
+    var disabled: Bool
+    var limits: [Int64?]
+
+    func spec() throws(AdminError) -> ConsumerSpec {
+        guard let digest = SHA256Digest(hex: keySHA256) else {
+            throw AdminError(.storeFailure, "consumer '\(name)': key_sha256 in the database is not 64 hex digits")
+        }
+        return ConsumerSpec(
+            name: name, keySHA256: digest, team: team, allowedModels: try AdminSchema.decodeModels(allowedModels, consumer: name),
+            expiresAt: expiresAt, disabled: disabled, limits: AdminSchema.limits(limits), source: .database)
+    }
+}

@@ -1,0 +1,28 @@
+// Choosing the store from sluiced's `--database` option.
+public import Logging
+
+/// Opens the admin store a `--database` value names.
+public enum AdminStores {
+    /// The default database file, next to where sluiced runs.
+    public static let defaultSQLitePath = "sluice-admin.sqlite"
+
+    /// `postgres://…` or `postgresql://…` opens a `PostgresAdminStore`; `sqlite:PATH`,
+    /// `sqlite://PATH` or a plain path opens a `SQLiteAdminStore` (created if missing).
+    /// - Throws: `AdminError` (`.invalidRequest` naming `database`, or `.storeFailure`).
+    public static func open(
+        database: String, logger: Logger = Logger(label: "sluice.admin.store")
+    ) async throws(AdminError) -> any AdminStore {
+        let lowered = database.lowercased()
+        if lowered.hasPrefix("postgres://") || lowered.hasPrefix("postgresql://") {
+            return try await PostgresAdminStore(url: database, logger: logger)
+        }
+        var path = Substring(database)
+        if lowered.hasPrefix("sqlite://") {
+            path = path.dropFirst("sqlite://".count)
+        } else if lowered.hasPrefix("sqlite:") {
+            path = path.dropFirst("sqlite:".count)
+        }
+        guard !path.isEmpty else { throw .invalid("database", "expected a file path or a postgres:// URL") }
+        return try SQLiteAdminStore(path: String(path))
+    }
+}

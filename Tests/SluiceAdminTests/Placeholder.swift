@@ -1,1 +1,0 @@
-// Tests of the admin API and its stores.
