@@ -4,7 +4,8 @@
 // {
 //   "backend": "anthropic",                       // name, for logs and metrics
 //   "schema": "anthropic",                        // openai | azure_openai | anthropic | bedrock_converse | gemini | vertex_gemini
-//   "credential": { "secret": "anthropic-key" },  // or { "secret": "k", "sds_path": "/etc/sluice/k.yaml" } or { "value": "..." }
+//   "credential": { "secret": "anthropic-key" },  // or { "secret": "k", "sds_path": "/etc/sluice/k.yaml" },
+//                                                 // { "secret": "k", "sds": "ads" } or { "value": "..." }
 //   "model_overrides": { "claude-sonnet-4-5": "claude-sonnet-4-5-20250929" },
 //   "default_max_tokens": 4096,
 //   "path_prefix": "/openai",                     // OpenAI-compatible servers under a prefix (e.g. Groq)
@@ -17,21 +18,46 @@
 /// Where a credential comes from. Secrets are read through Envoy's SDS so a rotated file takes
 /// effect without a restart; `value` is for demos and simulators only.
 public enum CredentialSource: Sendable, Equatable {
-    /// An Envoy generic secret: a static `static_resources.secrets` entry, or file-based SDS at `sdsPath`.
-    case secret(name: String, sdsPath: String?)
+    /// An Envoy generic secret named `name`, delivered as `sds` says.
+    case secret(name: String, sds: SecretDelivery)
     /// Inline value from the config.
     case value(String)
 
+    /// How Envoy gets a generic secret.
+    public enum SecretDelivery: Sendable, Equatable {
+        /// A `static_resources.secrets` entry of the bootstrap (`{"secret": "k"}`).
+        case bootstrap
+        /// File-based SDS: a `DiscoveryResponse` file Envoy watches (`"sds_path": "/etc/sluice/k.yaml"`).
+        case file(String)
+        /// SDS over the ADS stream of the bootstrap's `ads_config` (`"sds": "ads"`): how sluiced
+        /// serves provider credentials.
+        case ads
+    }
+
+    /// A secret from the bootstrap (`sdsPath` nil) or from an SDS file.
+    public static func secret(name: String, sdsPath: String?) -> CredentialSource {
+        .secret(name: name, sds: sdsPath.map { .file($0) } ?? .bootstrap)
+    }
+
     /// The SDS `ConfigSource` JSON for Envoy, or "" for a static secret.
     public var configSourceJSON: String {
-        guard case .secret(_, let path?) = self else { return "" }
+        guard case .secret(_, let delivery) = self else { return "" }
         var writer = JSONWriter()
         writer.beginObject()
-        writer.key("path_config_source")
-        writer.beginObject()
-        writer.key("path")
-        writer.string(path)
-        writer.endObject()
+        switch delivery {
+        case .bootstrap:
+            return ""
+        case .file(let path):
+            writer.key("path_config_source")
+            writer.beginObject()
+            writer.key("path")
+            writer.string(path)
+            writer.endObject()
+        case .ads:
+            writer.key("ads")
+            writer.beginObject()
+            writer.endObject()
+        }
         writer.key("resource_api_version")
         writer.string("V3")
         writer.endObject()
@@ -41,14 +67,29 @@ public enum CredentialSource: Sendable, Equatable {
     static func read(_ object: inout ConfigObject) throws(ConfigError) -> CredentialSource {
         let secret = try object.optionalString("secret")
         let sdsPath = try object.optionalString("sds_path")
+        let sds = try object.optionalString("sds")
         let value = try object.optionalString("value")
         switch (secret, value) {
         case (let name?, nil):
             guard !name.isEmpty else { throw ConfigError(path: object.childPath("secret"), problem: "must not be empty") }
-            return .secret(name: name, sdsPath: sdsPath)
+            switch (sdsPath, sds) {
+            case (nil, nil):
+                return .secret(name: name, sds: .bootstrap)
+            case (let path?, nil):
+                return .secret(name: name, sds: .file(path))
+            case (nil, "ads"):
+                return .secret(name: name, sds: .ads)
+            case (nil, let other?):
+                throw ConfigError(path: object.childPath("sds"), problem: "unknown SDS source '\(other)'; the only one is 'ads'")
+            case (_?, _?):
+                throw ConfigError(path: object.path, problem: "has both 'sds_path' and 'sds'; give only one")
+            }
         case (nil, let value?):
             guard sdsPath == nil else {
                 throw ConfigError(path: object.childPath("sds_path"), problem: "only applies to 'secret'")
+            }
+            guard sds == nil else {
+                throw ConfigError(path: object.childPath("sds"), problem: "only applies to 'secret'")
             }
             return .value(value)
         case (nil, nil):

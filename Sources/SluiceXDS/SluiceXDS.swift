@@ -1,2 +1,0 @@
-// xDS for sluiced: `EnvoyPlan` -> Envoy resources (ADS snapshots and `render`'s static
-// bootstrap), and the ADS server.

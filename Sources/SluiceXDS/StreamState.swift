@@ -1,0 +1,130 @@
+// The state-of-the-world protocol of one ADS stream, as pure logic (no network, no clock), the
+// way go-control-plane's sotw server keeps it: per type URL, what the Envoy subscribed to, the
+// version and nonce last sent, the version last ACKed.
+//
+// - A request whose `response_nonce` is not the last one sent for its type answers an older
+//   response: it is stale and ignored (Envoy sends another for the latest).
+// - A request answering the latest response is an ACK (no `error_detail`; `version_info` is the
+//   version applied) or a NACK (`error_detail` set; `version_info` is the last version Envoy
+//   accepted, which it keeps running). A NACKed version is not re-sent: the next push is the next
+//   snapshot that changes that type.
+// - The first request of a type (empty nonce) and a change of subscription (RDS/EDS/SDS/ECDS
+//   names) are answered with the current snapshot's resources for the names asked; LDS and CDS
+//   with an empty name list are wildcard (every resource).
+// - A new snapshot is pushed to the stream for every type it subscribed to whose version changed,
+//   in make-before-break order (`XDSType.pushOrder`).
+
+public import SluiceXDSProto
+
+/// What happened on a stream, for logs and `ConfigStatus`.
+public enum ADSStreamEvent: Sendable, Equatable {
+    /// Envoy applied `version` of `type`.
+    case ack(type: XDSType, version: String)
+    /// Envoy refused `rejectedVersion` of `type` and keeps running `keptVersion`.
+    case nack(type: XDSType, rejectedVersion: String, keptVersion: String, code: Int32, message: String)
+    /// A request answering an older response than the last one sent (ignored).
+    case stale(type: XDSType, nonce: String)
+    /// A request for a type sluiced does not serve (answered with nothing).
+    case unknownType(String)
+}
+
+/// One ADS stream's state.
+public struct ADSStreamState: Sendable {
+    /// What the stream knows of one type.
+    public struct TypeState: Sendable, Equatable {
+        /// Resource names asked for (empty with `wildcard`).
+        public var names: Set<String> = []
+        public var wildcard = false
+        /// The version and nonce of the last response sent (nil: none yet).
+        public var sentVersion: String?
+        public var sentNonce: String?
+        /// The version Envoy last ACKed on this stream.
+        public var ackedVersion: String?
+        /// The last version Envoy NACKed.
+        public var rejectedVersion: String?
+    }
+
+    /// The Envoy at the other end (from the first request: Envoy may send it only once).
+    public private(set) var node: Envoy_Config_Core_V3_Node?
+    public private(set) var types: [XDSType: TypeState] = [:]
+    private var nonceCounter: UInt64 = 0
+    private let noncePrefix: String
+
+    /// `noncePrefix` makes nonces unique across streams (helps reading logs).
+    public init(noncePrefix: String = "") {
+        self.noncePrefix = noncePrefix
+    }
+
+    /// Handles one request; returns what happened and the responses to send, in order.
+    public mutating func receive(_ request: DiscoveryRequest, snapshot: XDSSnapshot?) -> (events: [ADSStreamEvent], responses: [DiscoveryResponse]) {
+        if request.hasNode { node = request.node }
+        guard let type = XDSType(rawValue: request.typeURL) else {
+            return ([.unknownType(request.typeURL)], [])
+        }
+        var state = types[type] ?? TypeState()
+        let nonce = request.responseNonce
+        if !nonce.isEmpty && nonce != state.sentNonce {
+            return ([.stale(type: type, nonce: nonce)], [])
+        }
+        var events: [ADSStreamEvent] = []
+        let names = Set(request.resourceNames)
+        let wildcard = type.isWildcardByDefault && (names.isEmpty || names.contains("*"))
+        let subscriptionChanged = names != state.names || wildcard != state.wildcard
+        state.names = wildcard ? [] : names
+        state.wildcard = wildcard
+
+        let respond: Bool
+        if nonce.isEmpty {
+            // The first request of this type on the stream (Envoy's version_info is what it has
+            // from an earlier stream, if any): answer with the current state of the world.
+            respond = true
+        } else if request.hasErrorDetail {
+            let rejected = state.sentVersion ?? ""
+            state.rejectedVersion = rejected
+            events.append(
+                .nack(
+                    type: type, rejectedVersion: rejected, keptVersion: request.versionInfo, code: request.errorDetail.code,
+                    message: request.errorDetail.message))
+            // Keep serving the last accepted version: nothing is sent for this type until a
+            // snapshot changes it.
+            respond = false
+        } else {
+            state.ackedVersion = request.versionInfo
+            events.append(.ack(type: type, version: request.versionInfo))
+            // New names asked (RDS/EDS/SDS after a listener or cluster change), or a snapshot
+            // newer than the last response.
+            respond = subscriptionChanged || (snapshot.map { state.sentVersion != $0[type].version } ?? false)
+        }
+        var responses: [DiscoveryResponse] = []
+        if respond, let snapshot {
+            responses.append(makeResponse(type, &state, snapshot))
+        }
+        types[type] = state
+        return (events, responses)
+    }
+
+    /// The pushes a new snapshot causes on this stream: every subscribed type whose version
+    /// changed, in make-before-break order.
+    public mutating func push(_ snapshot: XDSSnapshot) -> [DiscoveryResponse] {
+        var responses: [DiscoveryResponse] = []
+        for type in XDSType.pushOrder {
+            guard var state = types[type], state.sentVersion != snapshot[type].version else { continue }
+            responses.append(makeResponse(type, &state, snapshot))
+            types[type] = state
+        }
+        return responses
+    }
+
+    private mutating func makeResponse(_ type: XDSType, _ state: inout TypeState, _ snapshot: XDSSnapshot) -> DiscoveryResponse {
+        nonceCounter += 1
+        let resources = snapshot[type]
+        var response = DiscoveryResponse()
+        response.versionInfo = resources.version
+        response.typeURL = type.typeURL
+        response.nonce = noncePrefix + String(nonceCounter)
+        response.resources = resources.resources(for: state.names, wildcard: state.wildcard)
+        state.sentVersion = resources.version
+        state.sentNonce = response.nonce
+        return response
+    }
+}

@@ -1,1 +1,0 @@
-// Tests of the xDS encoding and the ADS server.

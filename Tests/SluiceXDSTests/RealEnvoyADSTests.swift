@@ -1,0 +1,310 @@
+// sluiced's ADS server against the real Envoy 1.40 with libsluice.so: Envoy bootstrapped with
+// nothing but the ADS cluster gets its listener, routes, clusters, endpoints, secrets and the
+// `sluice` filter's config (ECDS) from the server; edits are pushed live without a listener
+// update; a config Envoy refuses is NACKed, reported, and traffic stays on the last good version.
+//
+// Opt-in (it needs the built module, Envoy and the simulators):
+//   SLUICE_ENVOY=$(envoy-module/install-envoy.sh) SLUICE_MODULE_DIR=$(envoy-module/build-module.sh) \
+//   SLUICE_SIM=$(swift build --show-bin-path)/sluice-sim swift test --skip-build --filter RealEnvoyADSTests
+// Processes are started here and stopped by PID; every wait is bounded.
+
+import Foundation
+import Logging
+import SluiceControl
+import Testing
+
+@testable import SluiceXDS
+
+enum RealEnvoy {
+    static var environment: [String: String] { ProcessInfo.processInfo.environment }
+    static var envoy: String? { environment["SLUICE_ENVOY"] }
+    static var moduleDir: String? { environment["SLUICE_MODULE_DIR"] }
+    static var sim: String? { environment["SLUICE_SIM"] }
+    static var available: Bool {
+        guard let envoy, let moduleDir, let sim else { return false }
+        let files = FileManager.default
+        return files.isExecutableFile(atPath: envoy) && files.fileExists(atPath: moduleDir + "/libsluice.so")
+            && files.isExecutableFile(atPath: sim)
+    }
+}
+
+/// A child process, stopped by PID.
+final class Child: @unchecked Sendable {
+    let process = Process()
+    let logPath: String
+
+    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], logPath: String) throws {
+        self.logPath = logPath
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    func stop() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { usleep(50_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+}
+
+/// HTTP through curl (bounded by --max-time).
+enum HTTP {
+    struct Response {
+        var status: Int
+        var body: String
+    }
+
+    static func request(_ url: String, method: String = "GET", headers: [String: String] = [:], body: String? = nil) -> Response {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        var arguments = ["-s", "--max-time", "10", "-X", method, "-w", "\n%{http_code}", url]
+        for (name, value) in headers { arguments += ["-H", "\(name): \(value)"] }
+        if let body { arguments += ["--data-binary", body] }
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { return Response(status: 0, body: "\(error)") }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard let newline = text.lastIndex(of: "\n") else { return Response(status: 0, body: text) }
+        return Response(status: Int(text[text.index(after: newline)...]) ?? 0, body: String(text[..<newline]))
+    }
+}
+
+func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes; returns the time it took.
+@discardableResult
+func poll(timeout: TimeInterval, _ what: String, _ condition: () -> Bool) throws -> TimeInterval {
+    let start = Date()
+    while Date().timeIntervalSince(start) < timeout {
+        if condition() { return Date().timeIntervalSince(start) }
+        usleep(20_000)
+    }
+    throw PollTimeout(what: what, seconds: timeout)
+}
+
+struct PollTimeout: Error, CustomStringConvertible {
+    var what: String
+    var seconds: TimeInterval
+    var description: String { "timed out after \(seconds)s waiting for \(what)" }
+}
+
+@Suite(.serialized, .enabled(if: RealEnvoy.available, "set SLUICE_ENVOY, SLUICE_MODULE_DIR and SLUICE_SIM"))
+struct RealEnvoyADSTests {
+    static let demoKey = "sk-sluice-demo"
+
+    /// The plan: openai and azure simulators over EDS, a failover aggregate of both (endpoint
+    /// metadata names the backend), the provider keys as SDS secrets.
+    static func plan(listenerPort: Int, sim: [String: Int], models: [String], gatewayConfig: [UInt8]? = nil) -> EnvoyPlan {
+        let openai = Array(#"{"backend":"openai","schema":"openai","credential":{"secret":"openai-key"}}"#.utf8)
+        let azure = Array(
+            #"{"backend":"azure","schema":"azure_openai","azure":{"api_version":"2024-10-21"},"credential":{"secret":"azure-key"},"model_overrides":{"gpt-4o-mini-failover":"gpt-4o-mini-deployment"}}"#
+                .utf8)
+        let failover = Array(
+            #"{"backends":[{"backend":"openai","schema":"openai","credential":{"secret":"openai-key"},"model_overrides":{"gpt-4o-mini-failover":"gpt-4o-mini"}},{"backend":"azure","schema":"azure_openai","azure":{"api_version":"2024-10-21"},"credential":{"secret":"azure-key"},"model_overrides":{"gpt-4o-mini-failover":"gpt-4o-mini-deployment"}}]}"#
+                .utf8)
+        let modelList = models.map { model in
+            #"{"id":"\#(model)","owned_by":"sluice","created":1721172741,"route":"\#(model.hasSuffix("failover") ? "failover" : "openai")"}"#
+        }
+        let config = gatewayConfig ?? Array(#"{"api_keys":[{"name":"demo","key":"\#(demoKey)"}],"models":[\#(modelList.joined(separator: ","))]}"#.utf8)
+        return EnvoyPlan(
+            listeners: [
+                ListenerPlan(
+                    name: "gateway", port: listenerPort,
+                    routes: [
+                        RoutePlan(routeName: "openai", cluster: "openai"),
+                        RoutePlan(routeName: "failover", cluster: "failover", retry: RetryPlan(numRetries: 2)),
+                        RoutePlan(routeName: nil, cluster: "openai"),
+                    ])
+            ],
+            clusters: [
+                ClusterPlan(
+                    name: "openai", kind: .endpoints([EndpointPlan(host: "127.0.0.1", port: sim["openai"]!)]), upstreamFilterConfig: openai,
+                    secretNames: ["openai-key"]),
+                ClusterPlan(
+                    name: "azure", kind: .endpoints([EndpointPlan(host: "127.0.0.1", port: sim["azure"]!)]), upstreamFilterConfig: azure,
+                    secretNames: ["azure-key"]),
+                ClusterPlan(
+                    name: "failover-openai", kind: .endpoints([EndpointPlan(host: "127.0.0.1", port: sim["openai"]!, backend: "openai")])),
+                ClusterPlan(
+                    name: "failover-azure", kind: .endpoints([EndpointPlan(host: "127.0.0.1", port: sim["azure"]!, backend: "azure")])),
+                ClusterPlan(
+                    name: "failover", kind: .aggregate(["failover-openai", "failover-azure"]), upstreamFilterConfig: failover,
+                    secretNames: ["openai-key", "azure-key"]),
+            ],
+            secrets: [
+                SecretPlan(name: "openai-key", source: .literal("sk-sim-openai")),
+                SecretPlan(name: "azure-key", source: .literal("sim-azure-key")),
+            ],
+            gatewayFilterConfig: config
+        )
+    }
+
+    static func bootstrap(node: String, adminPort: Int, adsPort: Int) -> String {
+        """
+        node: { id: \(node), cluster: sluice }
+        admin:
+          address: { socket_address: { address: 127.0.0.1, port_value: \(adminPort) } }
+        dynamic_resources:
+          ads_config:
+            api_type: GRPC
+            transport_api_version: V3
+            grpc_services: [ { envoy_grpc: { cluster_name: sluiced } } ]
+            set_node_on_first_message_only: true
+          lds_config: { ads: {}, resource_api_version: V3 }
+          cds_config: { ads: {}, resource_api_version: V3 }
+        static_resources:
+          clusters:
+          - name: sluiced
+            type: STATIC
+            connect_timeout: 1s
+            typed_extension_protocol_options:
+              envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+                "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+                explicit_http_config: { http2_protocol_options: {} }
+            load_assignment:
+              cluster_name: sluiced
+              endpoints: [ { lb_endpoints: [ { endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: \(adsPort) } } } } ] } ]
+
+        """
+    }
+
+    static func stat(_ adminPort: Int, _ name: String) -> Int? {
+        let body = HTTP.request("http://127.0.0.1:\(adminPort)/stats?filter=^\(name)$").body
+        for line in body.split(separator: "\n") where line.hasPrefix(name + ": ") {
+            return Int(line.dropFirst(name.count + 2))
+        }
+        return nil
+    }
+
+    static func models(_ port: Int) -> HTTP.Response {
+        HTTP.request("http://127.0.0.1:\(port)/v1/models", headers: ["Authorization": "Bearer \(demoKey)"])
+    }
+
+    static func chat(_ port: Int, model: String) -> HTTP.Response {
+        HTTP.request(
+            "http://127.0.0.1:\(port)/v1/chat/completions", method: "POST",
+            headers: ["Authorization": "Bearer \(demoKey)", "Content-Type": "application/json"],
+            body: #"{"model":"\#(model)","messages":[{"role":"user","content":"Hello"}]}"#)
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func envoyConfiguredOnlyOverADS() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-xds-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let simPorts = Dictionary(uniqueKeysWithValues: ["openai", "azure", "anthropic", "bedrock", "gemini", "compat"].map { ($0, freePort()) })
+        let listenerPort = freePort()
+        let adminPort = freePort()
+        let node = "xds-test-\(getpid())"
+
+        var simArguments = ["--pace-ms", "1"]
+        for (name, port) in simPorts { simArguments += ["--\(name)", String(port)] }
+        let sim = try Child(RealEnvoy.sim!, simArguments, logPath: work + "/sim.log")
+        defer { sim.stop() }
+
+        var logger = Logger(label: "sluiced.xds.test")
+        logger.logLevel = .debug
+        let server = ADSServer(port: 0, logger: logger)
+        let serving = Task { try await server.run() }
+        defer {
+            server.shutdown()
+            serving.cancel()
+        }
+        let adsPort = try await server.listeningPort()
+        let first = try server.setSnapshot(Self.plan(listenerPort: listenerPort, sim: simPorts, models: ["gpt-4o-mini", "gpt-4o-mini-failover"]))
+
+        try Self.bootstrap(node: node, adminPort: adminPort, adsPort: adsPort).write(toFile: work + "/bootstrap.yaml", atomically: true, encoding: .utf8)
+        let envoy = try Child(
+            RealEnvoy.envoy!,
+            ["-c", work + "/bootstrap.yaml", "--disable-hot-restart", "-l", "info", "--concurrency", "2"],
+            environment: ["ENVOY_DYNAMIC_MODULES_SEARCH_PATH": RealEnvoy.moduleDir!], logPath: work + "/envoy.log")
+        defer { envoy.stop() }
+
+        func context() -> String { "\nEnvoy log (\(work)/envoy.log):\n\(envoy.log.suffix(6000))" }
+
+        // 1. Everything arrives over ADS: the module answers /v1/models itself.
+        let ready = try poll(timeout: 60, "the listener from ADS" + context()) { Self.models(listenerPort).status == 200 }
+        print("xds-test: listener live \(ready)s after Envoy started")
+        let models = Self.models(listenerPort)
+        #expect(models.body.contains("gpt-4o-mini"), "\(models.body)")
+        #expect(HTTP.request("http://127.0.0.1:\(listenerPort)/v1/models").status == 401)
+        try poll(timeout: 10, "every type ACKed") { server.statuses.status(node: node)?.isInSync == true }
+        let acked = try #require(server.statuses.status(node: node))
+        #expect(Set(acked.ackedVersions.keys) == Set(XDSType.allCases), "\(acked.ackedVersions)")
+        #expect(acked.ackedVersions.values.allSatisfy { $0 == first.version })
+
+        // 2. A chat completion routed to the simulator, with the provider key from SDS over ADS
+        //    (the simulator refuses a wrong or missing key).
+        let chat = Self.chat(listenerPort, model: "gpt-4o-mini")
+        #expect(chat.status == 200, "\(chat.body)\(context())")
+        #expect(chat.body.contains("chat.completion"), "\(chat.body)")
+        let failover = Self.chat(listenerPort, model: "gpt-4o-mini-failover")
+        #expect(failover.status == 200, "\(failover.body)")
+
+        let modifiedBefore = Self.stat(adminPort, "listener_manager.listener_modified")
+        let ecdsBefore = Self.stat(adminPort, "extension_config_discovery.http_filter.sluice.config_reload") ?? 0
+        print("xds-test: listener_modified=\(modifiedBefore ?? -1) ecds config_reload=\(ecdsBefore)")
+
+        // 3. A new model: pushed as ECDS only, live within a second, no listener update or drain.
+        let keepAlive = Self.models(listenerPort)  // (a connection-level check is in the pytest suite)
+        #expect(keepAlive.status == 200)
+        let second = try server.setSnapshot(
+            Self.plan(listenerPort: listenerPort, sim: simPorts, models: ["gpt-4o-mini", "gpt-4o-mini-failover", "gpt-4o-mini-2024"]))
+        #expect(XDSType.allCases.filter { second[$0].version == second.version } == [.extensionConfig])
+        let live = try poll(timeout: 5, "the new model" + context()) { Self.models(listenerPort).body.contains("gpt-4o-mini-2024") }
+        print("xds-test: new model live after \(live)s")
+        #expect(live < 1.0)
+        #expect(Self.chat(listenerPort, model: "gpt-4o-mini-2024").status == 200)
+        #expect(Self.stat(adminPort, "listener_manager.listener_modified") == modifiedBefore)
+        #expect(Self.stat(adminPort, "listener_manager.total_listeners_draining") ?? 0 == 0)
+        #expect(Self.stat(adminPort, "listener_manager.listener_removed") ?? 0 == 0)
+        #expect((Self.stat(adminPort, "extension_config_discovery.http_filter.sluice.config_reload") ?? 0) > ecdsBefore)
+
+        // 4. A filter config the module refuses: NACKed, reported, traffic stays on the last good one.
+        let bad = Array(#"{"api_keys":[{"name":"demo","key":"\#(Self.demoKey)"}],"models":[],"no_such_field":1}"#.utf8)
+        let third = try server.setSnapshot(Self.plan(listenerPort: listenerPort, sim: simPorts, models: [], gatewayConfig: bad))
+        try poll(timeout: 10, "the NACK" + context()) { server.statuses.status(node: node)?.lastNack != nil }
+        let nacked = try #require(server.statuses.status(node: node))
+        let nack = try #require(nacked.lastNack)
+        print("xds-test: NACK \(nack.type.shortName) v\(nack.rejectedVersion) keeps v\(nack.keptVersion): \(nack.message)")
+        #expect(nack.type == .extensionConfig)
+        #expect(nack.rejectedVersion == third.version)
+        #expect(nack.keptVersion == second.version)
+        #expect(!nack.message.isEmpty)
+        #expect(nacked.ackedVersions[.extensionConfig] == second.version)
+        #expect(Self.models(listenerPort).body.contains("gpt-4o-mini-2024"))
+        #expect(Self.chat(listenerPort, model: "gpt-4o-mini").status == 200)
+
+        // 5. A good config again is applied and clears the NACK.
+        let fourth = try server.setSnapshot(Self.plan(listenerPort: listenerPort, sim: simPorts, models: ["gpt-4o-mini", "gpt-4o-mini-4"]))
+        try poll(timeout: 10, "the fixed config" + context()) { Self.models(listenerPort).body.contains("gpt-4o-mini-4") }
+        try poll(timeout: 10, "the ACK of the fix") { server.statuses.status(node: node)?.ackedVersions[.extensionConfig] == fourth.version }
+        #expect(server.statuses.status(node: node)?.lastNack == nil)
+        #expect(Self.stat(adminPort, "listener_manager.listener_modified") == modifiedBefore)
+        print("xds-test: envoy log tail:\n\(envoy.log.suffix(3000))")
+    }
+}
