@@ -169,7 +169,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceAdminTests",
-            dependencies: ["SluiceAdmin", "SluiceControl"],
+            dependencies: [
+                "SluiceAdmin", "SluiceControl",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: strictSwift
         ),
         .testTarget(
