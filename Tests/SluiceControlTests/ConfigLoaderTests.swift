@@ -1,4 +1,5 @@
 // The loader's diagnostics: exact text and positions, did-you-mean, several errors at once.
+import Foundation
 import SluiceControl
 import SluiceCore
 import Testing
@@ -52,7 +53,6 @@ let minimalYAML = """
             """
         #expect(loadErrors(yaml) == [
             "sluice.yaml:5:19: backends[0].credential: unknown field 'evn'; did you mean 'env'?",
-            "sluice.yaml:5:17: backends[0].credential: needs one of 'env', 'file', 'sds' or 'demo_value' (the secret itself never goes in the config)",
             "sluice.yaml:7:41: models[0]: unknown field 'ownd_by'; did you mean 'owned_by'?",
             "sluice.yaml:8:40: gateway: unknown field 'timout_seconds'; did you mean 'timeout_seconds'?",
         ].sorted(by: positionOrder))
@@ -257,7 +257,55 @@ let minimalYAML = """
 
     @Test func theJWTBlockIsCheckedByTheModulesOwnRules() {
         let yaml = minimalYAML + "\ngateway:\n  jwt: { payload_header: \"x bad\", payload_metadata_key: jwt_payload }\n"
-        #expect(loadErrors(yaml) == ["sluice.yaml:9:8: gateway.jwt.payload_header: must be an HTTP header name"])
+        #expect(loadErrors(yaml) == ["sluice.yaml:9:26: gateway.jwt.payload_header: must be an HTTP header name"])
+    }
+
+    @Test func aCredentialWithoutASourceSaysWhichSourcesThereAre() {
+        let yaml = minimalYAML.replacingOccurrences(of: "{ env: OPENAI_API_KEY }", with: "{ sds_path: /x }")
+        #expect(loadErrors(yaml) == ["sluice.yaml:5:17: backends[0].credential: 'sds_path' needs 'sds' (the secret's name)"])
+        let empty = minimalYAML.replacingOccurrences(of: "{ env: OPENAI_API_KEY }", with: "{}")
+        #expect(loadErrors(empty) == [
+            "sluice.yaml:5:17: backends[0].credential: needs one of 'env', 'file', 'sds' or 'demo_value' (the secret itself never goes in the config)"
+        ])
+    }
+
+    @Test func pricesLimitsAndOverridesMustAgree() {
+        let yaml = """
+            backends:
+              - { name: azure, schema: azure_openai, address: https://x.openai.azure.com, credential: { env: K }, azure: { api_version: v1 }, model_overrides: { gpt-4o: prod } }
+            models:
+              - { id: gpt-4o, backend: azure, upstream_model: staging, price: { input: 1, output: 2 } }
+            prices:
+              gpt-4o: { input: 1, output: 2 }
+              gpt-4o-mni: { input: 1, output: 2 }
+            model_limits:
+              gpt-4o-mini: { requests_per_minute: 10, tokens_per_hour: 5 }
+            """
+        #expect(loadErrors(yaml) == [
+            "sluice.yaml:4:5: models[0]: model 'gpt-4o' is sent to backend 'azure' as 'staging', but that backend's model_overrides say 'prod'",
+            "sluice.yaml:6:3: prices.gpt-4o: model 'gpt-4o' already has a price (line 4)",
+            "sluice.yaml:7:3: prices.gpt-4o-mni: no model 'gpt-4o-mni' is listed or taken by a route; expected a listed model: gpt-4o",
+            "sluice.yaml:9:3: model_limits.gpt-4o-mini: no model 'gpt-4o-mini' is listed or taken by a route; expected a listed model: gpt-4o",
+            "sluice.yaml:9:43: model_limits.gpt-4o-mini: unknown field 'tokens_per_hour'; expected one of: requests_per_minute, tokens_per_minute, input_tokens_per_minute, output_tokens_per_minute, budget_usd_per_day, budget_usd_per_month",
+        ])
+    }
+
+    @Test func aFileIsNamedByItsPath() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-\(UInt32.random(in: 0...UInt32.max)).yaml").path
+        try Data((minimalYAML + "\nteams: [{ name: a, limit: {} }]\n").utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            _ = try SluiceConfig.load(contentsOfFile: path)
+            Issue.record("accepted")
+        } catch {
+            #expect(error.description == "\(path):8:20: teams[0]: unknown field 'limit'; did you mean 'limits'?")
+        }
+        do {
+            _ = try SluiceConfig.load(contentsOfFile: path + ".missing")
+            Issue.record("accepted")
+        } catch {
+            #expect(error.description == "\(path).missing: cannot read the file")
+        }
     }
 
     @Test func didYouMeanFindsCloseNamesOnly() {

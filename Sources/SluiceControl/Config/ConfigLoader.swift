@@ -405,7 +405,9 @@ final class ConfigLoader {
         let given = ["env", "file", "sds", "demo_value"].filter { map.has($0) }
         guard given.count == 1, let kind = given.first else {
             if given.isEmpty {
-                if !map.has("sds_path") {
+                if map.hadUnknownFields {
+                    // The misspelt field was reported with its did-you-mean.
+                } else if !map.has("sds_path") {
                     log.error(map.mark, map.path, "needs one of 'env', 'file', 'sds' or 'demo_value' (the secret itself never goes in the config)")
                 } else {
                     log.error(map.mark, map.path, "'sds_path' needs 'sds' (the secret's name)")
@@ -719,8 +721,11 @@ final class ConfigLoader {
         do {
             _ = try GatewayConfig.parse(writer.bytes)
         } catch {
+            // The module names the field (`jwt.payload_header`): point at it.
+            let field = error.path.split(separator: ".").dropFirst().first.map(String.init)
+            let mark = field.flatMap { map.node($0)?.mark } ?? map.mark
             let path = error.path.hasPrefix("jwt") ? "gateway." + error.path : map.path
-            log.error(map.mark, path, error.problem)
+            log.error(mark, path, error.problem)
             return nil
         }
         return value

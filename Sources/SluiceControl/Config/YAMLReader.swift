@@ -39,6 +39,8 @@ struct MapReader {
     private var entries: [String: (key: Node, value: Node)] = [:]
     /// Field names in file order.
     private(set) var keys: [String] = []
+    /// Whether unknown fields were reported (then "missing field" errors would be noise).
+    private(set) var hadUnknownFields = false
 
     /// Reads `node` as a mapping whose fields are listed in `ConfigFields.sections[section]`
     /// (nil: free keys, such as model names or header names). Reports a node that is not a
@@ -56,6 +58,7 @@ struct MapReader {
             let key = keyNode.scalar?.string ?? ""
             if let known, !known.contains(key) {
                 log.error(keyNode.mark, path, "unknown field '\(key)'" + Spelling.hint(for: key, among: known))
+                hadUnknownFields = true
                 continue
             }
             if entries[key] != nil {
