@@ -47,10 +47,12 @@ final class Child: @unchecked Sendable {
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    func stop() {
+    /// SIGTERM, then SIGKILL after `grace` seconds (the test runner may hand its children a
+    /// signal mask that blocks SIGTERM; Envoy is asked to quit through its admin API first).
+    func stop(grace: TimeInterval = 3) {
         guard process.isRunning else { return }
         kill(process.processIdentifier, SIGTERM)
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(grace)
         while process.isRunning && Date() < deadline { usleep(50_000) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
@@ -155,6 +157,11 @@ struct RealEnvoyADSTests {
                 ClusterPlan(
                     name: "failover", kind: .aggregate(["failover-openai", "failover-azure"]), upstreamFilterConfig: failover,
                     secretNames: ["openai-key", "azure-key"]),
+                // Not routed: shows Envoy accepts a DNS cluster with TLS (SNI, system trust store) and HTTP/2.
+                ClusterPlan(
+                    name: "remote", kind: .endpoints([EndpointPlan(host: "localhost", port: 443)]),
+                    upstreamTLS: UpstreamTLSPlan(sni: "api.example.com"), http2: true, upstreamFilterConfig: openai,
+                    secretNames: ["openai-key"]),
             ],
             secrets: [
                 SecretPlan(name: "openai-key", source: .literal("sk-sim-openai")),
@@ -242,7 +249,10 @@ struct RealEnvoyADSTests {
             RealEnvoy.envoy!,
             ["-c", work + "/bootstrap.yaml", "--disable-hot-restart", "-l", "info", "--concurrency", "2"],
             environment: ["ENVOY_DYNAMIC_MODULES_SEARCH_PATH": RealEnvoy.moduleDir!], logPath: work + "/envoy.log")
-        defer { envoy.stop() }
+        defer {
+            _ = HTTP.request("http://127.0.0.1:\(adminPort)/quitquitquit", method: "POST")
+            envoy.stop()
+        }
 
         func context() -> String { "\nEnvoy log (\(work)/envoy.log):\n\(envoy.log.suffix(6000))" }
 
@@ -306,5 +316,44 @@ struct RealEnvoyADSTests {
         #expect(server.statuses.status(node: node)?.lastNack == nil)
         #expect(Self.stat(adminPort, "listener_manager.listener_modified") == modifiedBefore)
         print("xds-test: envoy log tail:\n\(envoy.log.suffix(3000))")
+    }
+
+    /// `sluiced render`'s bootstrap of the same plan: Envoy validates it, runs it, and the gateway
+    /// answers with the secrets inline (bootstrap secrets) and everything static.
+    @Test(.timeLimit(.minutes(2)))
+    func staticBootstrapRunsInEnvoy() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-render-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let simPorts = Dictionary(uniqueKeysWithValues: ["openai", "azure", "anthropic", "bedrock", "gemini", "compat"].map { ($0, freePort()) })
+        let listenerPort = freePort()
+        let adminPort = freePort()
+        var simArguments = ["--pace-ms", "1"]
+        for (name, port) in simPorts { simArguments += ["--\(name)", String(port)] }
+        let sim = try Child(RealEnvoy.sim!, simArguments, logPath: work + "/sim.log")
+        defer { sim.stop() }
+
+        let plan = Self.plan(listenerPort: listenerPort, sim: simPorts, models: ["gpt-4o-mini", "gpt-4o-mini-failover"])
+        let rendered = try StaticBootstrap.render(plan: plan, node: .init(id: "render-test"), admin: .init(port: adminPort))
+        try rendered.write(toFile: work + "/bootstrap.yaml", atomically: true, encoding: .utf8)
+        let environment = ["ENVOY_DYNAMIC_MODULES_SEARCH_PATH": RealEnvoy.moduleDir!]
+        let validate = try Child(
+            RealEnvoy.envoy!, ["--mode", "validate", "-c", work + "/bootstrap.yaml", "--disable-hot-restart"], environment: environment,
+            logPath: work + "/validate.log")
+        validate.process.waitUntilExit()
+        #expect(validate.process.terminationStatus == 0, "\(validate.log.suffix(4000))")
+        print("xds-test: render validate: \(validate.log.split(separator: "\n").last ?? "")")
+
+        let envoy = try Child(
+            RealEnvoy.envoy!, ["-c", work + "/bootstrap.yaml", "--disable-hot-restart", "-l", "info", "--concurrency", "2"],
+            environment: environment, logPath: work + "/envoy.log")
+        defer {
+            _ = HTTP.request("http://127.0.0.1:\(adminPort)/quitquitquit", method: "POST")
+            envoy.stop()
+        }
+        try poll(timeout: 60, "the static listener\n\(envoy.log.suffix(4000))") { Self.models(listenerPort).status == 200 }
+        #expect(Self.models(listenerPort).body.contains("gpt-4o-mini-failover"))
+        let chat = Self.chat(listenerPort, model: "gpt-4o-mini")
+        #expect(chat.status == 200, "\(chat.body)\n\(envoy.log.suffix(4000))")
+        #expect(Self.chat(listenerPort, model: "gpt-4o-mini-failover").status == 200)
     }
 }
