@@ -232,9 +232,9 @@ struct AdminAPI: Sendable {
     // MARK: Status and metrics
 
     func status() async throws -> Response {
-        let current = await status.configStatus()
+        let current = await status.fleetStatus()
         return Self.json(
-            StatusJSON(adminStoreVersion: try await store.version(), servedVersions: current.servedVersions, nodes: current.nodes))
+            StatusJSON(adminStoreVersion: try await store.version(), servedVersion: current.servedVersion, nodes: current.nodes))
     }
 
     func metricsText() async throws -> Response {

@@ -107,12 +107,12 @@ struct TeamListJSON: Codable, Equatable {
 
 struct StatusJSON: Codable, Equatable {
     var adminStoreVersion: Int64
-    var servedVersions: [String: String]
+    var servedVersion: String?
     var nodes: [EnvoyNodeStatus]
 
     enum CodingKeys: String, CodingKey {
         case adminStoreVersion = "admin_store_version"
-        case servedVersions = "served_versions"
+        case servedVersion = "served_version"
         case nodes
     }
 }

@@ -289,18 +289,19 @@ public enum OpenAPIDocument {
                 }
               },
               "Status": {
-                "type": "object", "required": ["admin_store_version", "served_versions", "nodes"],
+                "type": "object", "required": ["admin_store_version", "nodes"],
                 "properties": {
-                  "admin_store_version": { "type": "integer" },
-                  "served_versions": { "type": "object", "additionalProperties": { "type": "string" }, "description": "Version served now, per type URL" },
+                  "admin_store_version": { "type": "integer", "description": "Every write to the admin database adds one" },
+                  "served_version": { "type": "string", "description": "The version of the snapshot served now" },
                   "nodes": {
                     "type": "array",
                     "items": {
-                      "type": "object", "required": ["node_id", "connected", "resources"],
+                      "type": "object", "required": ["node_id", "connected", "in_sync", "resources"],
                       "properties": {
                         "node_id": { "type": "string" },
                         "cluster": { "type": "string" },
                         "connected": { "type": "boolean" },
+                        "in_sync": { "type": "boolean", "description": "It ACKed, for every type, the version it was last sent" },
                         "last_seen": { "type": "string", "format": "date-time" },
                         "resources": {
                           "type": "array",
@@ -309,17 +310,20 @@ public enum OpenAPIDocument {
                             "properties": {
                               "type_url": { "type": "string" },
                               "acked_version": { "type": "string" },
-                              "acked_at": { "type": "string", "format": "date-time" }
+                              "sent_version": { "type": "string" }
                             }
                           }
                         },
                         "last_nack": {
-                          "type": "object", "required": ["type_url", "message", "at"],
+                          "type": "object", "required": ["type_url", "rejected_version", "kept_version", "code", "message", "at", "resolved"],
                           "properties": {
                             "type_url": { "type": "string" },
-                            "version": { "type": "string" },
+                            "rejected_version": { "type": "string" },
+                            "kept_version": { "type": "string", "description": "The version Envoy kept running" },
+                            "code": { "type": "integer", "description": "error_detail.code (gRPC status)" },
                             "message": { "type": "string", "description": "Envoy's error_detail.message" },
-                            "at": { "type": "string", "format": "date-time" }
+                            "at": { "type": "string", "format": "date-time" },
+                            "resolved": { "type": "boolean", "description": "A later version of that type was ACKed since" }
                           }
                         }
                       }
