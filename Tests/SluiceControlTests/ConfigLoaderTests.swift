@@ -308,6 +308,38 @@ let minimalYAML = """
         }
     }
 
+    @Test func poolsAreSelfHostedServers() throws {
+        let yaml = """
+            pools:
+              - { name: llama, endpoints: [http://10.0.0.1:8000, http://10.0.0.2:8000] }
+              - { name: bad, schema: bedrock_converse, endpoints: [http://10.0.0.3:8000] }
+              - { name: empty, endpoints: [], address: http://10.0.0.4:8000 }
+            models:
+              - { id: llama-3, backend: llama }
+            """
+        #expect(loadErrors(yaml) == [
+            "sluice.yaml:3:26: pools[1].schema: a pool's servers speak openai, anthropic or gemini; bedrock_converse is a cloud provider's API (a backend)",
+            "sluice.yaml:4:31: pools[2].endpoints: must list at least one endpoint",
+            "sluice.yaml:4:35: pools[2]: unknown field 'address'; a pool lists its servers under 'endpoints'",
+        ].sorted(by: positionOrder))
+        let pool = try #require(try SluiceConfig.load(yaml: "pools: [{ name: llama, endpoints: [http://10.0.0.1:8000] }]\nmodels: [{ id: m, backend: llama }]").config.backends.first)
+        #expect(pool.kind == .pool && pool.schema == .openAI && pool.endpoints == [SluiceConfig.Endpoint(host: "10.0.0.1", port: 8000)])
+    }
+
+    @Test func namesFromOtherGatewaysGetAPointer() {
+        let yaml = """
+            backends:
+              - { name: openai, schema: openai, api_base: https://api.openai.com, api_key: sk-x }
+            models:
+              - { model_name: gpt-4o, backend: openai }
+            """
+        #expect(loadErrors(yaml) == [
+            "sluice.yaml:2:37: backends[0]: unknown field 'api_base'; did you mean 'address'?",
+            "sluice.yaml:2:71: backends[0]: unknown field 'api_key'; did you mean 'credential'? It names where the key is: { env: OPENAI_API_KEY }, { file: PATH } or { sds: NAME }",
+            "sluice.yaml:4:7: models[0]: unknown field 'model_name'; did you mean 'id'?",
+        ])
+    }
+
     @Test func didYouMeanFindsCloseNamesOnly() {
         #expect(Spelling.suggestion(for: "evn", among: ["env", "file", "sds"]) == "env")
         #expect(Spelling.suggestion(for: "Schema", among: ["schema"]) == "schema")

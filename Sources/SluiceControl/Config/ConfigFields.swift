@@ -24,6 +24,30 @@ public enum ConfigFields {
         "tls_verify",
     ]
 
+    /// Names other gateways (LiteLLM, Envoy AI Gateway, OpenAI SDKs) use for a field: section
+    /// path → unknown name → the field meant (if one) and what to say.
+    static let familiarNames: [String: [String: (field: String?, hint: String)]] = [
+        "backends[]": [
+            "url": ("address", "; did you mean 'address'?"), "base_url": ("address", "; did you mean 'address'?"),
+            "api_base": ("address", "; did you mean 'address'?"),
+            "endpoints": ("addresses", "; did you mean 'addresses'? ('endpoints' is for pools)"),
+            "api_key": (
+                "credential",
+                "; did you mean 'credential'? It names where the key is: { env: OPENAI_API_KEY }, { file: PATH } or { sds: NAME }"
+            ),
+        ],
+        "pools[]": [
+            "address": ("endpoints", "; a pool lists its servers under 'endpoints'"),
+            "addresses": ("endpoints", "; a pool lists its servers under 'endpoints'"),
+            "url": ("endpoints", "; a pool lists its servers under 'endpoints'"),
+        ],
+        "models[]": [
+            "model_name": ("id", "; did you mean 'id'?"), "name": ("id", "; did you mean 'id'?"),
+            "model": ("upstream_model", "; did you mean 'upstream_model'? (the name sent upstream)"),
+        ],
+        "consumers[]": ["api_key": ("key_sha256", "; did you mean 'key_sha256'?")],
+    ]
+
     /// Section path → the field names accepted there, in documentation order.
     public static let sections: [String: [String]] = [
         "": ["listeners", "backends", "pools", "models", "routes", "consumers", "teams", "prices", "model_limits", "gateway"],

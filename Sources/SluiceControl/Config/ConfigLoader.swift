@@ -150,10 +150,10 @@ final class ConfigLoader {
         }
         if let gateway = top.map("gateway", section: "gateway") { readGateway(gateway) }
         if !top.has("backends") && !top.has("pools") {
-            log.error(top.mark, "", "missing required field 'backends' (where requests go)")
+            top.missing("backends", " (where requests go)")
         }
         if !top.has("models") && !top.has("routes") {
-            log.error(top.mark, "", "missing required field 'models' (what clients may ask for)")
+            top.missing("models", " (what clients may ask for)")
         }
         checkReferences()
         return config
@@ -249,9 +249,7 @@ final class ConfigLoader {
             case (_?, true):
                 log.error(entry.keyMark("addresses"), entry.childPath("addresses"), "give either 'address' or 'addresses', not both")
             case (nil, false):
-                if !entry.has("address") {
-                    log.error(entry.mark, entry.path, "missing required field 'address' (like https://api.openai.com or http://127.0.0.1:8000)")
-                }
+                if !entry.has("address") { entry.missing("address", " (like https://api.openai.com or http://127.0.0.1:8000)") }
             }
         }
         var endpoints: [SluiceConfig.Endpoint] = []
@@ -288,10 +286,13 @@ final class ConfigLoader {
                 log.error(entry.node("path_prefix")?.mark, entry.childPath("path_prefix"), "must start with '/' and not end with '/', like /openai")
             }
         }
-        if let azure = entry.map("azure", section: "backends[].azure") {
+        // Provider settings: backends only (a pool's section has none of these fields).
+        let isProvider = kind == .provider
+        func given(_ key: String) -> Bool { isProvider && entry.has(key) }
+        if isProvider, let azure = entry.map("azure", section: "backends[].azure") {
             backend.azureAPIVersion = azure.string("api_version", required: true)
         }
-        if let aws = entry.map("aws", section: "backends[].aws") {
+        if isProvider, let aws = entry.map("aws", section: "backends[].aws") {
             let region = aws.string("region", required: true)
             let keyID = readCredential(aws, "access_key_id", section: "backends[].aws.access_key_id", endpoints: endpoints, required: true)
             let secret = readCredential(
@@ -301,7 +302,7 @@ final class ConfigLoader {
                 backend.aws = SluiceConfig.AWS(region: region, accessKeyID: keyID, secretAccessKey: secret, sessionToken: token)
             }
         }
-        if let gcp = entry.map("gcp", section: "backends[].gcp") {
+        if isProvider, let gcp = entry.map("gcp", section: "backends[].gcp") {
             let project = gcp.string("project", required: true)
             let location = gcp.string("location", required: true)
             if let project, let location { backend.gcp = SluiceConfig.GCP(project: project, location: location) }
@@ -309,20 +310,24 @@ final class ConfigLoader {
 
         // What each schema needs, and what it does not take.
         func refuse(_ key: String, _ onlyFor: String) {
-            if entry.has(key) {
+            if given(key) {
                 log.error(entry.keyMark(key), entry.childPath(key), "only applies to schema \(onlyFor); this backend's schema is \(schema.rawValue)")
             }
+        }
+        if !isProvider, schema == .azureOpenAI || schema == .bedrockConverse || schema == .vertexGemini {
+            log.error(entry.node("schema")?.mark, entry.childPath("schema"), "a pool's servers speak openai, anthropic or gemini; \(schema.rawValue) is a cloud provider's API (a backend)")
+            return
         }
         if schema != .azureOpenAI { refuse("azure", "azure_openai") }
         if schema != .bedrockConverse { refuse("aws", "bedrock_converse") }
         if schema != .vertexGemini { refuse("gcp", "vertex_gemini") }
         switch schema {
-        case .azureOpenAI where !entry.has("azure"):
-            log.error(entry.mark, entry.path, "missing required field 'azure' (api_version) for schema azure_openai")
-        case .bedrockConverse where !entry.has("aws"):
-            log.error(entry.mark, entry.path, "missing required field 'aws' (region and keys) for schema bedrock_converse")
-        case .vertexGemini where !entry.has("gcp"):
-            log.error(entry.mark, entry.path, "missing required field 'gcp' (project and location) for schema vertex_gemini")
+        case .azureOpenAI where !given("azure"):
+            entry.missing("azure", " (api_version) for schema azure_openai")
+        case .bedrockConverse where !given("aws"):
+            entry.missing("aws", " (region and keys) for schema bedrock_converse")
+        case .vertexGemini where !given("gcp"):
+            entry.missing("gcp", " (project and location) for schema vertex_gemini")
         default:
             break
         }
@@ -333,7 +338,7 @@ final class ConfigLoader {
             }
         case .azureOpenAI, .anthropic, .gemini, .vertexGemini:
             if !entry.has("credential") {
-                log.error(entry.mark, entry.path, "missing required field 'credential' for schema \(schema.rawValue) (env, file or sds)")
+                entry.missing("credential", " for schema \(schema.rawValue) (env, file or sds)")
             }
         case .openAI:
             break  // self-hosted OpenAI-compatible servers often take no key
@@ -478,7 +483,7 @@ final class ConfigLoader {
             return nil
         case (nil, nil):
             if required && !entry.has("backend") && !entry.has("fallback") {
-                log.error(entry.mark, entry.path, "missing required field 'backend' (or 'fallback': backends tried in order)")
+                entry.missing("backend", " (or 'fallback': backends tried in order)")
             }
             return nil
         }
@@ -583,7 +588,7 @@ final class ConfigLoader {
             log.error(entry.keyMark("key_sha256"), entry.childPath("key_sha256"), "give either 'key' or 'key_sha256', not both")
         case (nil, nil):
             if !entry.has("key") && !entry.has("key_sha256") {
-                log.error(entry.mark, entry.path, "missing required field 'key_sha256' (the SHA-256 of the client's key, in hex)")
+                entry.missing("key_sha256", " (the SHA-256 of the client's key, in hex)")
             }
         }
         if let digest, let name {

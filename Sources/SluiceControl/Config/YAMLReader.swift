@@ -41,6 +41,10 @@ struct MapReader {
     private(set) var keys: [String] = []
     /// Whether unknown fields were reported (then "missing field" errors would be noise).
     private(set) var hadUnknownFields = false
+    /// Fields an unknown field was taken for (their absence is not reported again).
+    private(set) var suggested: Set<String> = []
+    /// The section's field names (nil: free keys).
+    private let known: [String]?
 
     /// Reads `node` as a mapping whose fields are listed in `ConfigFields.sections[section]`
     /// (nil: free keys, such as model names or header names). Reports a node that is not a
@@ -54,10 +58,18 @@ struct MapReader {
             return nil
         }
         let known = section.flatMap { ConfigFields.sections[$0] }
+        assert(section == nil || known != nil, "no section '\(section ?? "")' in ConfigFields")
+        self.known = known
         for (keyNode, value) in mapping {
             let key = keyNode.scalar?.string ?? ""
             if let known, !known.contains(key) {
-                log.error(keyNode.mark, path, "unknown field '\(key)'" + Spelling.hint(for: key, among: known))
+                if let familiar = section.flatMap({ ConfigFields.familiarNames[$0]?[key] }) {
+                    log.error(keyNode.mark, path, "unknown field '\(key)'" + familiar.hint)
+                    if let field = familiar.field { suggested.insert(field) }
+                } else {
+                    log.error(keyNode.mark, path, "unknown field '\(key)'" + Spelling.hint(for: key, among: known))
+                    if let field = Spelling.suggestion(for: key, among: known) { suggested.insert(field) }
+                }
                 hadUnknownFields = true
                 continue
             }
@@ -76,6 +88,7 @@ struct MapReader {
 
     /// The value of `key`, or nil when absent or null (`key:` or `key: ~`).
     func node(_ key: String) -> Node? {
+        assert(known?.contains(key) ?? true, "'\(key)' is read but missing from ConfigFields")
         guard let value = entries[key]?.value else { return nil }
         if case .scalar = value, value.tagName == .null { return nil }
         return value
@@ -248,8 +261,9 @@ struct MapReader {
         return result
     }
 
-    func missing(_ key: String) {
-        log.error(mark, path, "missing required field '\(key)'")
+    func missing(_ key: String, _ detail: String = "") {
+        guard !suggested.contains(key) else { return }
+        log.error(mark, path, "missing required field '\(key)'" + detail)
     }
 }
 
