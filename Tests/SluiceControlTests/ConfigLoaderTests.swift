@@ -187,7 +187,7 @@ let minimalYAML = """
         let yaml = """
             backends:
               - { name: a, schema: openai, address: api.openai.com }
-              - { name: b, schema: openai, address: "https://api.openai.com/v1" }
+              - { name: b, schema: openai, address: "https://api.openai.com/openai/v1" }
               - { name: c, schema: openai, addresses: [http://10.0.0.1:8000, https://10.0.0.2] }
               - { name: d, schema: openai, address: ftp://x }
               - { name: e, schema: openai, address: "http://x:0" }
@@ -333,6 +333,19 @@ let minimalYAML = """
             models:
               - { model_name: gpt-4o, backend: openai }
             """
+        let litellm = """
+            backends:
+              - { name: openai, schema: openai, address: https://api.openai.com/v1, credential: os.environ/OPENAI_API_KEY }
+              - { name: groq, schema: openai, address: https://api.groq.com, credential: gsk-123 }
+            models:
+              - { id: gpt-4o, backend: openai, rpm: 10 }
+            """
+        #expect(loadErrors(litellm) == [
+            "sluice.yaml:2:46: backends[0].address: drop the '/v1': the gateway sends each API's own path (/v1/chat/completions, ...)",
+            "sluice.yaml:2:85: backends[0].credential: expected a mapping, got a string; write { env: OPENAI_API_KEY }",
+            "sluice.yaml:3:78: backends[1].credential: expected a mapping, got a string; a credential names where the key is: { env: OPENAI_API_KEY }, { file: PATH } or { sds: NAME }; never the key itself",
+            "sluice.yaml:5:36: models[0]: unknown field 'rpm'; limits go under 'limits': { requests_per_minute: N }",
+        ])
         #expect(loadErrors(yaml) == [
             "sluice.yaml:2:37: backends[0]: unknown field 'api_base'; did you mean 'address'?",
             "sluice.yaml:2:71: backends[0]: unknown field 'api_key'; did you mean 'credential'? It names where the key is: { env: OPENAI_API_KEY }, { file: PATH } or { sds: NAME }",

@@ -44,6 +44,8 @@ public enum ConfigFields {
         "models[]": [
             "model_name": ("id", "; did you mean 'id'?"), "name": ("id", "; did you mean 'id'?"),
             "model": ("upstream_model", "; did you mean 'upstream_model'? (the name sent upstream)"),
+            "rpm": ("limits", "; limits go under 'limits': { requests_per_minute: N }"),
+            "tpm": ("limits", "; limits go under 'limits': { tokens_per_minute: N }"),
         ],
         "consumers[]": ["api_key": ("key_sha256", "; did you mean 'key_sha256'?")],
     ]

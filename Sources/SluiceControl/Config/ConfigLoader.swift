@@ -360,6 +360,10 @@ final class ConfigLoader {
         }
         var rest = Substring(text[schemeEnd.upperBound...])
         if rest.hasSuffix("/") { rest.removeLast() }
+        if rest.hasSuffix("/v1") && !rest.dropLast(3).contains("/") {
+            log.error(url.mark, url.path, "drop the '/v1': the gateway sends each API's own path (/v1/chat/completions, ...)")
+            return nil
+        }
         if rest.contains("/") || rest.contains("?") || rest.contains("@") {
             log.error(url.mark, url.path, "expected scheme, host and port only (\(example)); a server under a path takes 'path_prefix'")
             return nil
@@ -406,6 +410,15 @@ final class ConfigLoader {
     private func readCredential(
         _ parent: MapReader, _ key: String, section: String, endpoints: [SluiceConfig.Endpoint], required: Bool
     ) -> SluiceConfig.Credential? {
+        if let node = parent.node(key), case .scalar(let scalar) = node {
+            let text = scalar.string
+            let hint =
+                text.hasPrefix("os.environ/")
+                ? "write { env: \(text.dropFirst("os.environ/".count)) }"
+                : "a credential names where the key is: { env: OPENAI_API_KEY }, { file: PATH } or { sds: NAME }; never the key itself"
+            log.error(node.mark, parent.childPath(key), "expected a mapping, got a string; \(hint)")
+            return nil
+        }
         guard let map = parent.map(key, section: section, required: required) else { return nil }
         let given = ["env", "file", "sds", "demo_value"].filter { map.has($0) }
         guard given.count == 1, let kind = given.first else {
