@@ -221,6 +221,19 @@ let fullYAML = """
         }
     }
 
+    @Test func aMinimalConfigCompilesToExactlyThis() throws {
+        let plan = try SluiceConfig.load(yaml: minimalYAML).config.compile()
+        #expect(plan.listeners == [
+            ListenerPlan(name: "gateway", address: "127.0.0.1", port: 10000, routes: [RoutePlan(routeName: "openai", cluster: "openai")])
+        ])
+        #expect(plan.secrets == [SecretPlan(name: "openai-key", source: .environment("OPENAI_API_KEY"))])
+        #expect(plan.clusters.count == 1)
+        #expect(String(decoding: plan.clusters[0].upstreamFilterConfig ?? [], as: UTF8.self)
+            == #"{"backend":"openai","schema":"openai","credential":{"secret":"openai-key","sds":"ads"},"host":"api.openai.com"}"#)
+        #expect(String(decoding: plan.gatewayFilterConfig, as: UTF8.self)
+            == #"{"api_keys":[],"models":[{"id":"gpt-4o-mini","owned_by":"openai","created":0,"route":"openai"}]}"#)
+    }
+
     @Test func dollarsAreWrittenExactly() {
         #expect(ConfigCompilerProbe.dollars(75_000) == "0.075")
         #expect(ConfigCompilerProbe.dollars(5_000_000) == "5")
