@@ -4,18 +4,9 @@ import SluiceControl
 import SluiceCore
 import Testing
 
-/// Parses a `sluice_upstream` config as the module does. Until the module's CredentialSource
-/// reads `"sds": "ads"` (added in parallel), that one field is taken out and the rest checked.
+/// Parses a `sluice_upstream` config as the module does.
 func parseUpstream(_ bytes: [UInt8]?) throws -> UpstreamConfig {
-    let bytes = try #require(bytes)
-    let failure: ConfigError
-    do {
-        return try UpstreamConfig.parse(bytes)
-    } catch {
-        failure = error
-    }
-    guard failure.path.hasSuffix(".sds"), failure.problem == "unknown field" else { throw failure }
-    return try UpstreamConfig.parse(Array(String(decoding: bytes, as: UTF8.self).replacing(#","sds":"ads""#, with: "").utf8))
+    try UpstreamConfig.parse(try #require(bytes))
 }
 
 /// The JSON value of `bytes`.

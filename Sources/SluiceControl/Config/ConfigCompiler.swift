@@ -275,7 +275,9 @@ struct ConfigCompiler {
         }
         for cluster in plan.clusters {
             guard let bytes = cluster.upstreamFilterConfig else { continue }
-            if let error = UpstreamConfigCheck.problem(bytes) {
+            do {
+                _ = try UpstreamConfig.parse(bytes)
+            } catch {
                 problems.append("cluster '\(cluster.name)': the sluice_upstream filter refuses its generated config: \(error)")
             }
         }
@@ -324,30 +326,6 @@ struct ConfigCompiler {
         fraction = String(repeating: "0", count: 6 - fraction.count) + fraction
         while fraction.hasSuffix("0") { fraction.removeLast() }
         return .number(JSONNumber("\(whole).\(fraction)") ?? JSONNumber(whole))
-    }
-}
-
-/// The module's check of a `sluice_upstream` config.
-///
-/// Transitional: credentials are generated as `{"secret": name, "sds": "ads"}` (the secret comes
-/// from sluiced over ADS). Until the module's `CredentialSource` reads `sds`, its parser calls
-/// the field unknown; then the config is checked again without it, so everything else is still
-/// held to the module's rules.
-enum UpstreamConfigCheck {
-    static func problem(_ bytes: [UInt8]) -> ConfigError? {
-        do {
-            _ = try UpstreamConfig.parse(bytes)
-            return nil
-        } catch {
-            guard error.path.hasSuffix(".sds"), error.problem == "unknown field" else { return error }
-            let stripped = Array(String(decoding: bytes, as: UTF8.self).replacing(#","sds":"ads""#, with: "").utf8)
-            do {
-                _ = try UpstreamConfig.parse(stripped)
-                return nil
-            } catch {
-                return error
-            }
-        }
     }
 }
 
