@@ -3,7 +3,7 @@
 // filter's JSON and each cluster's `sluice_upstream` JSON. The JSON is written with SluiceCore's
 // `JSONWriter` and read back with the module's own parsers before the plan is returned, so
 // sluiced never serves a config the module would refuse.
-public import SluiceCore
+internal import SluiceCore
 
 extension SluiceConfig {
     /// Compiles the config, with the admin database's consumers and teams merged in (the

@@ -2,7 +2,7 @@
 // type and range checks, then check the names sections give each other (a model's backend, a
 // consumer's team, a fallback's members) with a did-you-mean for each unknown one.
 internal import Foundation
-public import SluiceCore
+internal import SluiceCore
 internal import Yams
 
 extension SluiceConfig {
@@ -100,9 +100,9 @@ func isRouteName(_ name: String) -> Bool {
         }
 }
 
+/// Backend names a model, rule or setting refers to, checked once every backend is known.
 private struct PendingTarget {
     var names: [Located]
-    var isFallback: Bool
 }
 
 final class ConfigLoader {
@@ -477,7 +477,7 @@ final class ConfigLoader {
         let fallback = entry.strings("fallback")
         switch (backend, fallback) {
         case (let backend?, nil):
-            targets.append(PendingTarget(names: [backend], isFallback: false))
+            targets.append(PendingTarget(names: [backend]))
             return .backend(backend.value)
         case (nil, let members?):
             guard members.count >= 2 else {
@@ -489,7 +489,7 @@ final class ConfigLoader {
                 log.error(member.mark, member.path, "names backend '\(member.value)' twice; each backend appears once in a fallback")
             }
             guard seen.count == members.count else { return nil }
-            targets.append(PendingTarget(names: members, isFallback: true))
+            targets.append(PendingTarget(names: members))
             return .fallback(members.map(\.value))
         case (_?, _?):
             log.error(entry.keyMark("fallback"), entry.childPath("fallback"), "give either 'backend' or 'fallback', not both")
@@ -709,7 +709,7 @@ final class ConfigLoader {
         gateway.defaultOutputTokensEstimate = map.int("default_output_tokens_estimate", in: 0...10_000_000).map(Int.init)
         gateway.timeoutSeconds = Int(map.int("timeout_seconds", in: 1...86_400) ?? 300)
         if let backend = map.located("default_backend") {
-            targets.append(PendingTarget(names: [backend], isFallback: false))
+            targets.append(PendingTarget(names: [backend]))
             gateway.defaultBackend = backend.value
         }
         if let jwt = map.map("jwt", section: "gateway.jwt") { gateway.jwt = readJWT(jwt) }

@@ -1,7 +1,7 @@
 // Any YAML document as a JSON value: for tests and tools that read Envoy YAML (the static
 // bootstrap `sluiced render` writes and envoy-module/envoy.yaml) and compare it with a plan.
 internal import Foundation
-public import SluiceCore
+package import SluiceCore
 internal import Yams
 
 package enum YAMLJSON {
