@@ -203,6 +203,31 @@ let minimalYAML = """
         ])
     }
 
+    @Test func providersWithOnePublicEndpointNeedNoAddress() throws {
+        let yaml = """
+            backends:
+              - { name: anthropic, schema: anthropic, credential: { env: ANTHROPIC_API_KEY } }
+              - { name: gemini, schema: gemini, credential: { env: GEMINI_API_KEY } }
+              - { name: bedrock, schema: bedrock_converse, aws: { region: eu-west-1, access_key_id: { env: A }, secret_access_key: { env: B } } }
+              - { name: vertex, schema: vertex_gemini, credential: { file: /run/token }, gcp: { project: p, location: europe-west4 } }
+              - { name: vertex-global, schema: vertex_gemini, credential: { file: /run/token }, gcp: { project: p, location: global } }
+            models:
+              - { id: claude, backend: anthropic }
+            """
+        let backends = try SluiceConfig.load(yaml: yaml).config.backends
+        #expect(backends.map { $0.endpoints.first?.host } == [
+            "api.anthropic.com", "generativelanguage.googleapis.com", "bedrock-runtime.eu-west-1.amazonaws.com",
+            "europe-west4-aiplatform.googleapis.com", "aiplatform.googleapis.com",
+        ])
+        #expect(backends.allSatisfy { $0.tls && $0.endpoints.first?.port == 443 })
+        let plan = try SluiceConfig.load(yaml: yaml).config.compile()
+        #expect(try parseUpstream(plan.cluster(named: "bedrock")?.upstreamFilterConfig).backends.first?.host == "bedrock-runtime.eu-west-1.amazonaws.com")
+        #expect(plan.cluster(named: "anthropic")?.upstreamTLS == UpstreamTLSPlan(sni: "api.anthropic.com"))
+        #expect(loadErrors("backends: [{ name: o, schema: openai }]\nmodels: [{ id: m, backend: o }]") == [
+            "sluice.yaml:1:12: backends[0]: missing required field 'address' (like https://api.openai.com or http://127.0.0.1:8000)"
+        ])
+    }
+
     @Test func yamlSyntaxErrorsHaveAPosition() {
         let errors = loadErrors("backends:\n  - { name: a\nmodels: []\n", file: "bad.yaml")
         #expect(errors.count == 1)

@@ -249,11 +249,17 @@ final class ConfigLoader {
             case (_?, true):
                 log.error(entry.keyMark("addresses"), entry.childPath("addresses"), "give either 'address' or 'addresses', not both")
             case (nil, false):
-                if !entry.has("address") { entry.missing("address", " (like https://api.openai.com or http://127.0.0.1:8000)") }
+                if !entry.has("address") && defaultHost(schema, entry) == nil {
+                    entry.missing("address", " (like https://api.openai.com or http://127.0.0.1:8000)")
+                }
             }
         }
         var endpoints: [SluiceConfig.Endpoint] = []
         var scheme: String?
+        if kind == .provider, !entry.has("address"), !entry.has("addresses"), let host = defaultHost(schema, entry) {
+            endpoints = [SluiceConfig.Endpoint(host: host, port: 443)]
+            scheme = "https"
+        }
         for url in urls {
             guard let parsed = parseURL(url) else { continue }
             if let scheme, scheme != parsed.scheme {
@@ -344,6 +350,31 @@ final class ConfigLoader {
             break  // self-hosted OpenAI-compatible servers often take no key
         }
         config.backends.append(backend)
+    }
+
+    /// The public endpoint of a provider whose address needs no choosing: Anthropic, Gemini,
+    /// Bedrock in `aws.region`, Vertex AI in `gcp.location`. OpenAI-compatible servers and Azure
+    /// resources have no default: the address says which one.
+    private func defaultHost(_ schema: BackendSchema?, _ entry: MapReader) -> String? {
+        func setting(_ section: String, _ key: String) -> String? {
+            guard let value = entry.node(section)?.mapping?[key]?.scalar?.string, isHostLabel(value) else { return nil }
+            return value
+        }
+        switch schema {
+        case .anthropic: return "api.anthropic.com"
+        case .gemini: return "generativelanguage.googleapis.com"
+        case .bedrockConverse: return setting("aws", "region").map { "bedrock-runtime.\($0).amazonaws.com" }
+        case .vertexGemini:
+            return setting("gcp", "location").map { $0 == "global" ? "aiplatform.googleapis.com" : "\($0)-aiplatform.googleapis.com" }
+        case .openAI, .azureOpenAI, nil: return nil
+        }
+    }
+
+    private func isHostLabel(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.allSatisfy { byte in
+            (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+                || byte == UInt8(ascii: "-")
+        }
     }
 
     private func parseURL(_ url: Located) -> (scheme: String, endpoint: SluiceConfig.Endpoint)? {
