@@ -160,8 +160,10 @@ struct AggregatedDiscoveryService: Envoy_Service_Discovery_V3_AggregatedDiscover
             switch event {
             case .ack(let type, let version):
                 logger.debug("\(type.shortName) ACK version \(version)")
+                cache.accepted(type, version: version, node: node)
             case .nack(let type, let rejected, let kept, let code, let message):
                 logger.warning("\(type.shortName) NACK of version \(rejected) (Envoy keeps \(kept.isEmpty ? "nothing" : kept)): code \(code): \(message)")
+                cache.rejected(type, version: rejected, node: node)
             case .stale(let type, let nonce):
                 logger.trace("\(type.shortName) stale request (nonce \(nonce)) ignored")
             case .unknownType(let url):

@@ -26,7 +26,8 @@ public struct ConfigStatus: Sendable, Equatable {
     public var ackedVersions: [XDSType: String]
     /// The version of each type last sent to the node.
     public var sentVersions: [XDSType: String]
-    /// The last NACK, kept until the node ACKs a later version of that type.
+    /// The last NACK, kept until the node ACKs another version of that type than the one it
+    /// refused or the one it kept (re-sent to it as the last accepted).
     public var lastNack: Nack?
     /// The most recent NACK ever seen (kept for history even after a later ACK).
     public var lastNackEver: Nack?
@@ -58,7 +59,7 @@ public struct ConfigStatus: Sendable, Equatable {
         switch event {
         case .ack(let type, let version):
             ackedVersions[type] = version
-            if let nack = lastNack, nack.type == type, version == sentVersions[type] {
+            if let nack = lastNack, nack.type == type, version != nack.rejectedVersion, version != nack.keptVersion {
                 lastNack = nil  // a later version of the refused type is running
             }
         case .nack(let type, let rejected, let kept, let code, let message):

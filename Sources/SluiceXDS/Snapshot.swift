@@ -74,6 +74,11 @@ public struct XDSSnapshot: Sendable, Equatable {
         types[type] ?? SnapshotResources(version: version, resources: [])
     }
 
+    init(version: String, types: [XDSType: SnapshotResources]) {
+        self.version = version
+        self.types = types
+    }
+
     /// A snapshot of `resources` at `version`; types unchanged since `previous` keep its versions.
     public init(version: String, resources: XDSResources, previous: XDSSnapshot? = nil) {
         self.version = version

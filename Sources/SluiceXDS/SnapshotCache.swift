@@ -1,5 +1,11 @@
 // The snapshots sluiced serves: one for every node, or one per node id (go-control-plane's
 // `SnapshotCache`), and the streams waiting for the next one.
+//
+// After a NACK the cache keeps serving the last accepted version of the refused type: a type
+// version some Envoy NACKed is replaced, in what every stream (and every Envoy that connects
+// later) is served, by the last version of that type an Envoy ACKed, until a new snapshot
+// changes that type. (Without this, an Envoy starting after a bad edit would get a filter config
+// it refuses and no listener at all.)
 
 public import SluiceControl
 import Synchronization
@@ -10,6 +16,10 @@ public final class SnapshotCache: Sendable {
         var shared: XDSSnapshot?
         var perNode: [String: XDSSnapshot] = [:]
         var counter: UInt64 = 0
+        /// Per snapshot key (nil: the shared one): the last version of each type an Envoy ACKed,
+        /// and the versions of the current snapshot an Envoy NACKed.
+        var accepted: [String?: [XDSType: SnapshotResources]] = [:]
+        var rejected: [String?: [XDSType: String]] = [:]
         var watchers: [UInt64: AsyncStream<Void>.Continuation] = [:]
         var nextWatcher: UInt64 = 0
         var closed = false
@@ -19,12 +29,54 @@ public final class SnapshotCache: Sendable {
 
     public init() {}
 
-    /// The snapshot a node gets: its own if it has one, else the shared one.
+    /// The snapshot a node gets: its own if it has one, else the shared one; a type an Envoy
+    /// NACKed is served at its last accepted version.
     public func snapshot(forNode node: String? = nil) -> XDSSnapshot? {
         state.withLock { state in
-            if let node, let own = state.perNode[node] { return own }
-            return state.shared
+            let key = Self.key(node, state)
+            guard let current = key.flatMap({ state.perNode[$0] }) ?? state.shared else { return nil }
+            guard let rejected = state.rejected[key], !rejected.isEmpty else { return current }
+            var types = current.types
+            for (type, version) in rejected where current[type].version == version {
+                if let good = state.accepted[key]?[type] { types[type] = good }
+            }
+            return XDSSnapshot(version: current.version, types: types)
         }
+    }
+
+    /// The latest snapshot set for a node, NACKed types included.
+    public func latestSnapshot(forNode node: String? = nil) -> XDSSnapshot? {
+        state.withLock { state in Self.key(node, state).flatMap { state.perNode[$0] } ?? state.shared }
+    }
+
+    private static func key(_ node: String?, _ state: State) -> String? {
+        guard let node, state.perNode[node] != nil else { return nil }
+        return node
+    }
+
+    /// An Envoy ACKed `version` of `type`: it becomes the type's last accepted version.
+    func accepted(_ type: XDSType, version: String, node: String?) {
+        state.withLock { state in
+            let key = Self.key(node, state)
+            guard let current = key.flatMap({ state.perNode[$0] }) ?? state.shared else { return }
+            if current[type].version == version, state.rejected[key]?[type] != version {
+                state.accepted[key, default: [:]][type] = current[type]
+            }
+        }
+    }
+
+    /// An Envoy NACKed `version` of `type`: if it is the current one, every stream is served the
+    /// last accepted version of that type instead (when there is one).
+    func rejected(_ type: XDSType, version: String, node: String?) {
+        let changed = state.withLock { state -> Bool in
+            let key = Self.key(node, state)
+            guard let current = key.flatMap({ state.perNode[$0] }) ?? state.shared, current[type].version == version,
+                state.rejected[key]?[type] != version
+            else { return false }
+            state.rejected[key, default: [:]][type] = version
+            return state.accepted[key]?[type] != nil
+        }
+        if changed { wakeAll() }
     }
 
     /// Makes `resources` the next snapshot (for every node, or for `node` only), with the next
@@ -42,6 +94,12 @@ public final class SnapshotCache: Sendable {
                 state.perNode[node] = candidate
             } else {
                 state.shared = candidate
+            }
+            // A new version of a refused type is a new candidate.
+            let key: String? = node
+            if var rejected = state.rejected[key] {
+                rejected = rejected.filter { candidate[$0.key].version == $0.value }
+                state.rejected[key] = rejected
             }
             return candidate
         }

@@ -12,7 +12,10 @@
 //   names) are answered with the current snapshot's resources for the names asked; LDS and CDS
 //   with an empty name list are wildcard (every resource).
 // - A new snapshot is pushed to the stream for every type it subscribed to whose version changed,
-//   in make-before-break order (`XDSType.pushOrder`).
+//   in make-before-break order (`XDSType.pushOrder`). Removals come after: when clusters go
+//   away, the CDS push first carries the new clusters *and* the removed ones (version
+//   `<v>-make`), then endpoints, listeners, routes, secrets and the filter config, and only then
+//   CDS without the removed clusters (version `<v>`), so no route ever names a missing cluster.
 
 public import SluiceXDSProto
 
@@ -42,6 +45,14 @@ public struct ADSStreamState: Sendable {
         public var ackedVersion: String?
         /// The last version Envoy NACKed.
         public var rejectedVersion: String?
+        /// What the last response carried (wildcard types: to keep removed resources while the
+        /// types that use them change).
+        var sent: [(name: String, resource: XDSAny)] = []
+
+        public static func == (lhs: TypeState, rhs: TypeState) -> Bool {
+            lhs.names == rhs.names && lhs.wildcard == rhs.wildcard && lhs.sentVersion == rhs.sentVersion && lhs.sentNonce == rhs.sentNonce
+                && lhs.ackedVersion == rhs.ackedVersion && lhs.rejectedVersion == rhs.rejectedVersion
+        }
     }
 
     /// The Envoy at the other end (from the first request: Envoy may send it only once).
@@ -107,24 +118,46 @@ public struct ADSStreamState: Sendable {
     /// changed, in make-before-break order.
     public mutating func push(_ snapshot: XDSSnapshot) -> [DiscoveryResponse] {
         var responses: [DiscoveryResponse] = []
+        var removeClustersLast = false
         for type in XDSType.pushOrder {
             guard var state = types[type], state.sentVersion != snapshot[type].version else { continue }
+            if type == .cluster, state.wildcard {
+                let kept = Set(snapshot[.cluster].names)
+                let removed = state.sent.filter { !kept.contains($0.name) }
+                if !removed.isEmpty {
+                    // Make: the new clusters and, for now, the removed ones.
+                    responses.append(makeResponse(type, &state, snapshot, keeping: removed))
+                    removeClustersLast = true
+                    types[type] = state
+                    continue
+                }
+            }
             responses.append(makeResponse(type, &state, snapshot))
             types[type] = state
+        }
+        if removeClustersLast, var state = types[.cluster] {
+            // Break: the clusters nothing uses any more go.
+            responses.append(makeResponse(.cluster, &state, snapshot))
+            types[.cluster] = state
         }
         return responses
     }
 
-    private mutating func makeResponse(_ type: XDSType, _ state: inout TypeState, _ snapshot: XDSSnapshot) -> DiscoveryResponse {
+    private mutating func makeResponse(
+        _ type: XDSType, _ state: inout TypeState, _ snapshot: XDSSnapshot, keeping extra: [(name: String, resource: XDSAny)] = []
+    ) -> DiscoveryResponse {
         nonceCounter += 1
         let resources = snapshot[type]
         var response = DiscoveryResponse()
-        response.versionInfo = resources.version
+        response.versionInfo = extra.isEmpty ? resources.version : resources.version + "-make"
         response.typeURL = type.typeURL
         response.nonce = noncePrefix + String(nonceCounter)
-        response.resources = resources.resources(for: state.names, wildcard: state.wildcard)
-        state.sentVersion = resources.version
+        let names = resources.names.filter { state.wildcard || state.names.contains($0) }
+        let items = names.compactMap { name in resources.byName[name].map { (name: name, resource: $0) } } + extra
+        response.resources = items.map(\.resource)
+        state.sentVersion = response.versionInfo
         state.sentNonce = response.nonce
+        state.sent = state.wildcard ? items : []
         return response
     }
 }

@@ -294,7 +294,8 @@ struct RealEnvoyADSTests {
         #expect(Self.stat(adminPort, "listener_manager.listener_removed") ?? 0 == 0)
         #expect((Self.stat(adminPort, "extension_config_discovery.http_filter.sluice.config_reload") ?? 0) > ecdsBefore)
 
-        // 4. A filter config the module refuses: NACKed, reported, traffic stays on the last good one.
+        // 4. A filter config the module refuses: NACKed, reported, traffic stays on the last good
+        //    one, and sluiced serves the last accepted version again.
         let bad = Array(#"{"api_keys":[{"name":"demo","key":"\#(Self.demoKey)"}],"models":[],"no_such_field":1}"#.utf8)
         let third = try server.setSnapshot(Self.plan(listenerPort: listenerPort, sim: simPorts, models: [], gatewayConfig: bad))
         try poll(timeout: 10, "the NACK" + context()) { server.statuses.status(node: node)?.lastNack != nil }
@@ -308,14 +309,57 @@ struct RealEnvoyADSTests {
         #expect(nacked.ackedVersions[.extensionConfig] == second.version)
         #expect(Self.models(listenerPort).body.contains("gpt-4o-mini-2024"))
         #expect(Self.chat(listenerPort, model: "gpt-4o-mini").status == 200)
+        #expect(server.cache.snapshot()?[.extensionConfig].version == second.version)
+        try poll(timeout: 10, "the re-sent last accepted ECDS") { server.statuses.status(node: node)?.sentVersions[.extensionConfig] == second.version }
+        #expect(server.statuses.status(node: node)?.lastNack != nil)  // still reported
 
-        // 5. A good config again is applied and clears the NACK.
+        // 5. An Envoy that starts now (after the bad edit) gets the last accepted config.
+        _ = HTTP.request("http://127.0.0.1:\(adminPort)/quitquitquit", method: "POST")
+        envoy.stop()
+        let node2 = node + "-b"
+        let adminPort2 = freePort()
+        try Self.bootstrap(node: node2, adminPort: adminPort2, adsPort: adsPort).write(
+            toFile: work + "/bootstrap2.yaml", atomically: true, encoding: .utf8)
+        let envoy2 = try Child(
+            RealEnvoy.envoy!, ["-c", work + "/bootstrap2.yaml", "--disable-hot-restart", "-l", "info", "--concurrency", "2"],
+            environment: ["ENVOY_DYNAMIC_MODULES_SEARCH_PATH": RealEnvoy.moduleDir!], logPath: work + "/envoy2.log")
+        defer {
+            _ = HTTP.request("http://127.0.0.1:\(adminPort2)/quitquitquit", method: "POST")
+            envoy2.stop()
+        }
+        func context2() -> String { "\nEnvoy log (\(work)/envoy2.log):\n\(envoy2.log.suffix(6000))" }
+        try poll(timeout: 60, "the second Envoy's listener" + context2()) { Self.models(listenerPort).body.contains("gpt-4o-mini-2024") }
+        try poll(timeout: 10, "the second Envoy in sync") { server.statuses.status(node: node2)?.isInSync == true }
+        #expect(server.statuses.status(node: node2)?.ackedVersions[.extensionConfig] == second.version)
+        #expect(server.statuses.status(node: node2)?.lastNack == nil)
+        #expect(server.statuses.status(node: node)?.connected == false)
+
+        // 6. A good config again is applied.
         let fourth = try server.setSnapshot(Self.plan(listenerPort: listenerPort, sim: simPorts, models: ["gpt-4o-mini", "gpt-4o-mini-4"]))
-        try poll(timeout: 10, "the fixed config" + context()) { Self.models(listenerPort).body.contains("gpt-4o-mini-4") }
-        try poll(timeout: 10, "the ACK of the fix") { server.statuses.status(node: node)?.ackedVersions[.extensionConfig] == fourth.version }
-        #expect(server.statuses.status(node: node)?.lastNack == nil)
-        #expect(Self.stat(adminPort, "listener_manager.listener_modified") == modifiedBefore)
-        print("xds-test: envoy log tail:\n\(envoy.log.suffix(3000))")
+        try poll(timeout: 10, "the fixed config" + context2()) { Self.models(listenerPort).body.contains("gpt-4o-mini-4") }
+        try poll(timeout: 10, "the ACK of the fix") { server.statuses.status(node: node2)?.ackedVersions[.extensionConfig] == fourth.version }
+        #expect(Self.chat(listenerPort, model: "gpt-4o-mini-4").status == 200)
+
+        // 7. sluiced stops: Envoy keeps serving its last config (fail-static). A new sluiced on the
+        //    same port: Envoy reconnects, converges, and takes the next edit.
+        server.shutdown()
+        _ = await serving.result
+        #expect(Self.chat(listenerPort, model: "gpt-4o-mini-4").status == 200)
+        let restarted = ADSServer(port: adsPort, logger: logger)
+        let servingAgain = Task { try await restarted.run() }
+        defer {
+            restarted.shutdown()
+            servingAgain.cancel()
+        }
+        _ = try await restarted.listeningPort()
+        let fifth = try restarted.setSnapshot(
+            Self.plan(listenerPort: listenerPort, sim: simPorts, models: ["gpt-4o-mini", "gpt-4o-mini-4", "gpt-4o-mini-5"]))
+        let reconnected = try poll(timeout: 40, "Envoy to reconnect" + context2()) { restarted.statuses.status(node: node2)?.isInSync == true }
+        print("xds-test: Envoy reconnected and in sync \(reconnected)s after the restart")
+        try poll(timeout: 10, "the edit after the restart") { Self.models(listenerPort).body.contains("gpt-4o-mini-5") }
+        #expect(restarted.statuses.status(node: node2)?.ackedVersions[.extensionConfig] == fifth[.extensionConfig].version)
+        #expect(Self.stat(adminPort2, "listener_manager.listener_modified") == 0)
+        print("xds-test: second envoy log tail:\n\(envoy2.log.suffix(3000))")
     }
 
     /// `sluiced render`'s bootstrap of the same plan: Envoy validates it, runs it, and the gateway

@@ -1,6 +1,7 @@
 import Foundation
 import SluiceControl
 import SluiceXDSProto
+import SwiftProtobuf
 import Testing
 
 @testable import SluiceXDS
@@ -160,5 +161,46 @@ import Testing
         #expect(own.version == "2")
         #expect(cache.snapshot(forNode: "n2")?.version == "2")
         #expect(cache.snapshot(forNode: "n1")?.version == "1")
+    }
+
+    @Test func removedClustersGoLast() throws {
+        let one = try Self.snapshot("1")
+        var state = ADSStreamState()
+        for (type, names) in [(XDSType.cluster, [String]()), (.route, ["gateway"]), (.extensionConfig, ["sluice"])] {
+            _ = state.receive(Self.request(type, names: names), snapshot: one)
+        }
+        var plan = TestPlans.demo()
+        plan.clusters.removeAll { $0.name == "azure" }
+        plan.listeners[0].routes.removeAll { $0.cluster == "azure" }
+        let two = XDSSnapshot(version: "2", resources: try ResourceEncoder.encode(plan), previous: one)
+        let push = state.push(two)
+        #expect(push.map(\.typeURL) == [XDSType.cluster.typeURL, XDSType.route.typeURL, XDSType.cluster.typeURL])
+        #expect(push.map(\.versionInfo) == ["2-make", "2", "2"])
+        #expect(push[0].resources.count == 5)  // the four kept and, until the routes change, azure
+        #expect(push[2].resources.count == 4)
+        let names = try push[2].resources.map { try Envoy_Config_Cluster_V3_Cluster(unpackingAny: $0).name }
+        #expect(!names.contains("azure"))
+        // Additions alone need no second step.
+        let three = XDSSnapshot(version: "3", resources: try ResourceEncoder.encode(TestPlans.demo()), previous: two)
+        #expect(state.push(three).map(\.versionInfo) == ["3", "3"])
+    }
+
+    @Test func afterANackTheLastAcceptedVersionIsServed() throws {
+        let cache = SnapshotCache()
+        let one = try cache.setPlan(TestPlans.demo())
+        for type in XDSType.allCases { cache.accepted(type, version: one[type].version, node: "n1") }
+        let two = try cache.setPlan(TestPlans.demo(models: ["bad"]))
+        #expect(two[.extensionConfig].version == "2")
+        cache.rejected(.extensionConfig, version: "2", node: "n1")
+        let served = try #require(cache.snapshot(forNode: "n2"))
+        #expect(served[.extensionConfig].version == "1")
+        #expect(served[.extensionConfig] == one[.extensionConfig])
+        #expect(cache.latestSnapshot()?[.extensionConfig].version == "2")
+        // An ACK of the refused version (another Envoy) does not make it accepted.
+        cache.accepted(.extensionConfig, version: "2", node: "n3")
+        #expect(cache.snapshot()?[.extensionConfig].version == "1")
+        // A new edit is a new candidate.
+        let three = try cache.setPlan(TestPlans.demo(models: ["good"]))
+        #expect(cache.snapshot()?[.extensionConfig].version == three.version)
     }
 }
