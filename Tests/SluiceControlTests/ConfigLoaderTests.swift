@@ -228,6 +228,15 @@ let minimalYAML = """
         ])
     }
 
+    @Test func nullMeansLeftOut() throws {
+        let config = try SluiceConfig.load(yaml: minimalYAML + "\nlisteners:\nconsumers:\n  - { name: a, key_sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08, team: ~, models: null }\n").config
+        #expect(config.listeners.map(\.port) == [10000])
+        #expect(config.consumers.first?.team == nil && config.consumers.first?.allowedModels == nil)
+        #expect(loadErrors(minimalYAML + "\nconsumers:\n  - { name: a, key_sha256: !!str ~ }\n") == [
+            "sluice.yaml:9:28: consumers[0].key_sha256: expected 64 hexadecimal characters (the key's SHA-256), got '~'"
+        ])
+    }
+
     @Test func yamlSyntaxErrorsHaveAPosition() {
         let errors = loadErrors("backends:\n  - { name: a\nmodels: []\n", file: "bad.yaml")
         #expect(errors.count == 1)

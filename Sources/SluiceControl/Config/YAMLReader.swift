@@ -90,7 +90,7 @@ struct MapReader {
     func node(_ key: String) -> Node? {
         assert(known?.contains(key) ?? true, "'\(key)' is read but missing from ConfigFields")
         guard let value = entries[key]?.value else { return nil }
-        if case .scalar = value, value.tagName == .null { return nil }
+        if value.isNull { return nil }
         return value
     }
 
@@ -292,6 +292,16 @@ func formatted(_ value: Double) -> String {
 }
 
 extension Node {
+    /// Whether this is YAML's null (`~`, `null`, or nothing), without resolving the tag (Yams
+    /// resolves tags with regular expressions on every access).
+    var isNull: Bool {
+        guard case .scalar(let scalar) = self, scalar.style == .plain else { return false }
+        switch scalar.string {
+        case "", "~", "null", "Null", "NULL": return scalar.tag.rawValue.isEmpty || tagName == .null
+        default: return false
+        }
+    }
+
     /// The resolved tag's name (`Tag.name` is internal to Yams; its raw value is not).
     var tagName: Tag.Name { Tag.Name(rawValue: tag.rawValue) }
 }
