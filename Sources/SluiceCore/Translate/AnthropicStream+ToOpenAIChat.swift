@@ -38,10 +38,16 @@ public struct AnthropicToOpenAIStream: Sendable {
     public mutating func feed(_ chunk: [UInt8]) -> [UInt8] {
         guard !done else { return [] }
         var out: [UInt8] = []
-        let events: [SSEEvent]
+        // Events completed before an oversized one are translated first, as they would be had they
+        // arrived in a chunk of their own: the output must not depend on where the stream is cut.
+        var events: [SSEEvent] = []
         do {
-            events = try parser.feed(chunk)
+            try parser.feed(chunk) { events.append($0) }
         } catch {
+            for event in events where !done {
+                handle(event.data, &out)
+            }
+            guard !done else { return out }
             fail(
                 GatewayError(
                     status: 502, type: "api_error", code: "bad_upstream_response",
