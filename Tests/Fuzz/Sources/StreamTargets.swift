@@ -4,6 +4,7 @@
 // sse flags: bit 0 a small event limit.
 // aws_eventstream flags: bit 0 fix up both CRCs (so the fuzzer reaches header parsing), bit 1 small limits.
 // stream_* flags: bit 0 Anthropic client, bit 1 include_usage, bit 2 the second schema (Azure, Vertex),
+//   bit 5 (not Bedrock) the translators built directly with a small event limit (bits 6-7 choose it),
 //   stream_bedrock: bit 3 structured output, bit 4 the body is raw event-stream bytes (CRCs fixed up)
 //   instead of records `type 0x1F payload` separated by 0x1E (a type starting with `!` is an exception).
 
@@ -113,16 +114,19 @@ private func writeUInt32(_ value: UInt32, _ bytes: inout [UInt8], _ at: Int) {
 
 func fuzzStreamOpenAI(_ bytes: [UInt8]) {
     let input = FuzzInput(chunked: bytes)
+    if input.flag(5) { return runSmallLimitStream(input, .openAI) }
     runStream(input.flag(2) ? .azureOpenAI : .openAI, input: input, body: input.body)
 }
 
 func fuzzStreamAnthropic(_ bytes: [UInt8]) {
     let input = FuzzInput(chunked: bytes)
+    if input.flag(5) { return runSmallLimitStream(input, .anthropic) }
     runStream(.anthropic, input: input, body: input.body)
 }
 
 func fuzzStreamGemini(_ bytes: [UInt8]) {
     let input = FuzzInput(chunked: bytes)
+    if input.flag(5) { return runSmallLimitStream(input, .gemini) }
     runStream(input.flag(2) ? .vertexGemini : .gemini, input: input, body: input.body)
 }
 
@@ -215,4 +219,59 @@ private func hasEventsAfterDone(_ body: [UInt8]) -> Bool {
     events += parser.finish()
     guard let done = events.firstIndex(where: { $0.data == Array("[DONE]".utf8) }) else { return false }
     return done < events.count - 1
+}
+
+/// The backend and client stages built by hand with a small `maxEventBytes` (the exchange uses the
+/// 4 MiB default, beyond what the fuzzer's inputs reach), chained as StreamTranslator chains them.
+private func runSmallLimitStream(_ input: FuzzInput, _ schema: BackendSchema) {
+    let limit = [16, 64, 256, 1024][Int(input.flags >> 6)]
+    let client: ClientAPI = input.flag(0) ? .anthropic : .openAI
+    let context = TranslationContext(
+        upstreamModel: "fuzz-model", requestModel: "fuzz-model", stream: true,
+        includeUsage: input.flag(1) || client == .anthropic, created: 1_700_000_000, fallbackResponseID: "chatcmpl-fuzz")
+    let what = "\(schema.rawValue) stream to \(client), event limit \(limit)"
+    func translate(_ chunks: [[UInt8]]) -> (out: [UInt8], usage: TokenUsage) {
+        var openAI = OpenAIStreamUsageFilter(clientWantsUsage: context.includeUsage, maxEventBytes: limit)
+        var anthropic = AnthropicToOpenAIStream(context: context, maxEventBytes: limit)
+        var gemini = GeminiStream(context: context, maxEventBytes: limit)
+        var toAnthropic = OpenAIToAnthropicStream(context: context, maxEventBytes: limit)
+        var out: [UInt8] = []
+        func backend(_ chunk: [UInt8]?) -> [UInt8] {
+            switch schema {
+            case .anthropic: chunk.map { anthropic.feed($0) } ?? anthropic.finish()
+            case .gemini, .vertexGemini: chunk.map { gemini.feed($0) } ?? gemini.finish()
+            default: chunk.map { openAI.feed($0) } ?? openAI.finish()
+            }
+        }
+        for chunk in chunks + [nil] {
+            let hub = backend(chunk)
+            if client == .anthropic {
+                out += toAnthropic.feed(hub)
+                if chunk == nil { out += toAnthropic.finish() }
+            } else {
+                out += hub
+            }
+        }
+        let usage: TokenUsage = switch schema {
+        case .anthropic: anthropic.usage
+        case .gemini, .vertexGemini: gemini.usage
+        default: openAI.usage ?? TokenUsage()
+        }
+        return (out, usage)
+    }
+    let chunked = translate(input.chunks(of: input.body))
+    let whole = translate([input.body])
+    requireBounded(chunked.usage, what)
+    require(chunked.usage == whole.usage, "\(what): usage depends on chunking")
+    require(chunked.out == whole.out, "\(what): output depends on chunking")
+    if schema == .openAI, client == .openAI {
+        if context.includeUsage { require(chunked.out == input.body, "\(what): passthrough changed the stream") }
+        return
+    }
+    requireSSEOfJSON(chunked.out, what)
+    if client == .anthropic {
+        requireAnthropicStreamGrammar(chunked.out, what)
+    } else {
+        requireOpenAIStreamGrammar(chunked.out, what)
+    }
 }
