@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-out="$root/.build-fuzz"
+out="${SLUICE_FUZZ_OUT:-$root/.build-fuzz}"   # build output, corpora, artifacts, logs
 bin="$out/sluice-fuzz"
 fixtures="$root/Tests/SluiceCoreTests/Fixtures"
 mkdir -p "$out"
@@ -131,8 +131,10 @@ for target in "${targets[@]}"; do
     seed_fixtures "$target"
     if [ -d "$root/Tests/Fuzz/Seeds/$target" ]; then cp -n "$root/Tests/Fuzz/Seeds/$target"/* "$corpus"/ 2>/dev/null || true; fi
     log="$out/$target.log"
+    rm -f "$log"
     status=0
-    flags=(--target="$target" -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1
+    # No -max_len here: libFuzzer would cut the committed regression inputs to it.
+    flags=(--target="$target" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
         -artifact_prefix="$artifacts/" -dict="$root/Tests/Fuzz/sluice.dict")
     echo "==> $target" >&2
     regressions="$root/Tests/Fuzz/Regressions/$target"
@@ -144,7 +146,7 @@ for target in "${targets[@]}"; do
         fi
     fi
     if [ "$status" = 0 ]; then
-        "$bin" "${flags[@]}" -max_total_time="$seconds" "${extra[@]}" "$corpus" > "$log" 2>&1 || status=$?
+        "$bin" "${flags[@]}" -max_len=65536 -max_total_time="$seconds" "${extra[@]}" "$corpus" > "$log" 2>&1 || status=$?
     fi
     executed=$(grep -o 'number_of_executed_units: [0-9]*' "$log" 2>/dev/null | tail -1 | grep -o '[0-9]*$' || true)
     coverage=$(grep -E '^#[0-9]+' "$log" 2>/dev/null | grep -o 'cov: [0-9]* ft: [0-9]*' | tail -1 || true)
