@@ -2,9 +2,10 @@
 // Listeners carry their route table and the `sluice` filter's config inline (StringValue of the
 // JSON the module reads), clusters are STATIC (or STRICT_DNS) with their endpoints inline, and
 // the provider credentials are `static_resources.secrets` that the upstream filters read as
-// bootstrap secrets. The output is JSON (Envoy reads it as YAML too: JSON is YAML).
+// bootstrap secrets. The output is YAML (block style, strings double-quoted) or JSON.
 
 import Foundation
+import SluiceCore
 public import SluiceControl
 public import SluiceXDSProto
 import SwiftProtobuf
@@ -33,19 +34,38 @@ public enum StaticBootstrap {
         }
     }
 
-    /// The bootstrap as JSON (pretty enough to read: one field per line is not attempted; pipe
-    /// through a YAML formatter if wanted). Secrets are read from their sources and inlined.
-    public static func render(plan: EnvoyPlan, node: Node = Node(), admin: Admin? = Admin(), secrets: SecretReader = .live) throws(XDSEncodingError)
-        -> String
-    {
+    public enum Format: Sendable {
+        /// Block-style YAML, keys in proto field order, strings double-quoted.
+        case yaml
+        /// Compact JSON (also valid YAML).
+        case json
+    }
+
+    /// The bootstrap as text Envoy reads (`envoy -c bootstrap.yaml`). Secrets are read from
+    /// their sources and inlined.
+    public static func render(
+        plan: EnvoyPlan, node: Node = Node(), admin: Admin? = Admin(), format: Format = .yaml, secrets: SecretReader = .live
+    ) throws(XDSEncodingError) -> String {
         let bootstrap = try bootstrap(plan: plan, node: node, admin: admin, secrets: secrets)
         var options = JSONEncodingOptions()
         options.preserveProtoFieldNames = true
         options.useDeterministicOrdering = true
+        let json: String
         do {
-            return try bootstrap.jsonString(options: options) + "\n"
+            json = try bootstrap.jsonString(options: options)
         } catch {
             throw .invalidFilterConfig(owner: "bootstrap", reason: "JSON encoding failed: \(error)")
+        }
+        switch format {
+        case .json:
+            return json + "\n"
+        case .yaml:
+            guard let value = try? JSONParser.parse(Array(json.utf8), limits: JSONLimits(maxDepth: 256, maxBytes: Int.max)) else {
+                throw .invalidFilterConfig(owner: "bootstrap", reason: "its JSON does not parse")
+            }
+            var out = "# Envoy bootstrap rendered by sluiced from its config: static listeners, clusters and secrets.\n"
+            YAMLWriter.write(value, indent: 0, into: &out)
+            return out
         }
     }
 
@@ -76,5 +96,67 @@ public enum StaticBootstrap {
         }
         bootstrap.staticResources = resources
         return bootstrap
+    }
+}
+
+/// A minimal block-style YAML writer for JSON values: strings are JSON-escaped double-quoted
+/// scalars (valid YAML), keys plain when they are identifier-like.
+enum YAMLWriter {
+    static func write(_ value: JSONValue, indent: Int, into out: inout String) {
+        switch value {
+        case .object(let object) where !object.members.isEmpty:
+            for member in object.members {
+                out += String(repeating: " ", count: indent) + key(member.key) + ":"
+                writeNested(member.value, indent: indent, sequenceIndent: indent, into: &out)
+            }
+        case .array(let items) where !items.isEmpty:
+            for item in items {
+                out += String(repeating: " ", count: indent) + "-"
+                switch item {
+                case .object(let object) where !object.members.isEmpty:
+                    // The first member on the dash line, the rest aligned under it.
+                    var nested = ""
+                    write(item, indent: indent + 2, into: &nested)
+                    out += " " + nested.dropFirst(indent + 2)
+                default:
+                    writeNested(item, indent: indent, sequenceIndent: indent + 2, into: &out)
+                }
+            }
+        default:
+            out += String(repeating: " ", count: indent) + scalar(value) + "\n"
+        }
+    }
+
+    /// A value after `key:` or `-`: nested mappings indented, sequences under a key at the key's
+    /// own indentation (the usual style), sequences in sequences indented.
+    private static func writeNested(_ value: JSONValue, indent: Int, sequenceIndent: Int, into out: inout String) {
+        switch value {
+        case .object(let object) where !object.members.isEmpty:
+            out += "\n"
+            write(value, indent: indent + 2, into: &out)
+        case .array(let items) where !items.isEmpty:
+            out += "\n"
+            write(value, indent: sequenceIndent, into: &out)
+        default:
+            out += " " + scalar(value) + "\n"
+        }
+    }
+
+    private static func scalar(_ value: JSONValue) -> String {
+        switch value {
+        case .null: "null"
+        case .bool(let flag): flag ? "true" : "false"
+        case .number(let number): number.text
+        case .string(let text): String(decoding: JSONWriter.escaped(text), as: UTF8.self)
+        case .object: "{}"
+        case .array: "[]"
+        }
+    }
+
+    private static func key(_ name: String) -> String {
+        let plain = !name.isEmpty && name.utf8.allSatisfy { byte in
+            (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x30 && byte <= 0x39) || byte == 0x5f || byte == 0x2e
+        } && name.utf8.first.map { $0 != 0x2e } == true
+        return plain ? name : String(decoding: JSONWriter.escaped(name), as: UTF8.self)
     }
 }

@@ -202,7 +202,7 @@ import Testing
     }
 
     @Test func staticBootstrapInlinesEverything() throws {
-        let json = try StaticBootstrap.render(plan: TestPlans.demo(), node: .init(id: "n1", cluster: "c1"), admin: .init(port: 9902))
+        let json = try StaticBootstrap.render(plan: TestPlans.demo(), node: .init(id: "n1", cluster: "c1"), admin: .init(port: 9902), format: .json)
         let value = try JSONParser.parse(Array(json.utf8))
         #expect(value["node"]?["id"]?.stringValue == "n1")
         #expect(value["admin"]?["address"]?["socket_address"]?["port_value"]?.int64Value == 9902)
@@ -222,6 +222,43 @@ import Testing
         #expect(gateway["name"]?.stringValue == "envoy.filters.http.dynamic_modules")
         #expect(gateway["typed_config"]?["filter_config"]?["@type"]?.stringValue == "type.googleapis.com/google.protobuf.StringValue")
         #expect(gateway["typed_config"]?["filter_config"]?["value"]?.stringValue.map { Array($0.utf8) } == TestPlans.gatewayConfig())
+    }
+}
+
+@Suite struct RenderYAMLTests {
+    @Test func yamlIsBlockStyleWithQuotedStrings() throws {
+        let yaml = try StaticBootstrap.render(plan: TestPlans.demo(), node: .init(id: "n1", cluster: "c1"))
+        #expect(yaml.hasPrefix("# Envoy bootstrap rendered by sluiced"))
+        #expect(yaml.contains("\nnode:\n  id: \"n1\"\n  cluster: \"c1\"\n"))
+        #expect(yaml.contains("\n  secrets:\n  - name: \"openai-key\"\n    generic_secret:\n      secret:\n        inline_string: \"sk-sim-openai\"\n"))
+        #expect(yaml.contains("\"@type\": \"type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\""))
+        #expect(yaml.contains("port_value: 10000\n"))
+        #expect(yaml.contains("retriable_status_codes:\n"))
+        #expect(yaml.contains("- 429\n"))
+        #expect(yaml.contains("http_protocol_options: {}\n"))
+    }
+
+    @Test func yamlWriterHandlesNestingAndEmptyValues() throws {
+        let value = try JSONParser.parse(#"{"a":[{"b":1,"c":[true,null]},[],{}],"d":{},"e":"x\"y","@k":[[1,2]]}"#)
+        var out = ""
+        YAMLWriter.write(value, indent: 0, into: &out)
+        #expect(
+            out == """
+                a:
+                - b: 1
+                  c:
+                  - true
+                  - null
+                - []
+                - {}
+                d: {}
+                e: "x\\"y"
+                "@k":
+                -
+                  - 1
+                  - 2
+
+                """)
     }
 }
 

@@ -377,7 +377,7 @@ struct RealEnvoyADSTests {
         defer { sim.stop() }
 
         let plan = Self.plan(listenerPort: listenerPort, sim: simPorts, models: ["gpt-4o-mini", "gpt-4o-mini-failover"])
-        let rendered = try StaticBootstrap.render(plan: plan, node: .init(id: "render-test"), admin: .init(port: adminPort))
+        let rendered = try StaticBootstrap.render(plan: plan, node: .init(id: "render-test"), admin: .init(port: adminPort), format: .yaml)
         try rendered.write(toFile: work + "/bootstrap.yaml", atomically: true, encoding: .utf8)
         let environment = ["ENVOY_DYNAMIC_MODULES_SEARCH_PATH": RealEnvoy.moduleDir!]
         let validate = try Child(
