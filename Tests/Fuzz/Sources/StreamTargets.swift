@@ -173,10 +173,12 @@ private func runStream(_ schema: BackendSchema, input: FuzzInput, body: [UInt8],
     }
     chunkedOut += chunked.finish()
     requireBounded(chunked.usage, what)
-    let wholeOut = whole.feed(body) + whole.finish()
     meter(chunked.usage)
-    require(chunked.usage == whole.usage, "\(what): usage depends on chunking: \(chunked.usage) vs \(whole.usage)")
-    require(chunkedOut == wholeOut, "\(what): output depends on chunking")
+    if !input.splitOffsets.isEmpty {  // (without cuts the two runs would be the same run)
+        let wholeOut = whole.feed(body) + whole.finish()
+        require(chunked.usage == whole.usage, "\(what): usage depends on chunking: \(chunked.usage) vs \(whole.usage)")
+        require(chunkedOut == wholeOut, "\(what): output depends on chunking")
+    }
 
     if exchange.sameSchema {
         // Same schema: the client gets the backend's bytes, minus a usage chunk it did not ask for.
@@ -184,7 +186,7 @@ private func runStream(_ schema: BackendSchema, input: FuzzInput, body: [UInt8],
             require(chunkedOut == body, "\(what): passthrough changed the stream")
         }
     } else {
-        requireSSEOfJSON(chunkedOut, what)
+        // (The grammar checks below also require every event's data to be JSON.)
         // The client is never shown more tokens than the gateway meters (and charges). Not equality: the
         // hub's cache_write_tokens extension is read by the Anthropic client stage only.
         // KNOWN (reported, OpenAICompatible.swift is another engineer's): OpenAIStreamUsageFilter keeps
@@ -260,15 +262,16 @@ private func runSmallLimitStream(_ input: FuzzInput, _ schema: BackendSchema) {
         return (out, usage)
     }
     let chunked = translate(input.chunks(of: input.body))
-    let whole = translate([input.body])
     requireBounded(chunked.usage, what)
-    require(chunked.usage == whole.usage, "\(what): usage depends on chunking")
-    require(chunked.out == whole.out, "\(what): output depends on chunking")
+    if !input.splitOffsets.isEmpty {
+        let whole = translate([input.body])
+        require(chunked.usage == whole.usage, "\(what): usage depends on chunking")
+        require(chunked.out == whole.out, "\(what): output depends on chunking")
+    }
     if schema == .openAI, client == .openAI {
         if context.includeUsage { require(chunked.out == input.body, "\(what): passthrough changed the stream") }
         return
     }
-    requireSSEOfJSON(chunked.out, what)
     if client == .anthropic {
         requireAnthropicStreamGrammar(chunked.out, what)
     } else {
