@@ -4,11 +4,11 @@
 //   filter's config over ECDS (`config_discovery`, resource `EnvoyPlan.gatewayFilterConfigName`),
 //   clusters whose IP endpoints come over EDS (DNS names stay STRICT_DNS, EDS carries only IPs),
 //   and the provider credentials as SDS generic secrets that the upstream filters subscribe to
-//   over ADS (`{"secret": name, "sds": "ads"}`, added here to each credential of an upstream
-//   filter config).
+//   over ADS (the compiled upstream configs name them `{"secret": name, "sds": "ads"}`).
 // - `.inline` (`sluiced render`'s static bootstrap): the same listeners with the route table and
 //   the filter config inline, STATIC clusters with their endpoints, secrets in
-//   `static_resources.secrets` (credentials stay `{"secret": name}`: bootstrap secrets).
+//   `static_resources.secrets` (each `{"secret": name, "sds": "ads"}` credential becomes
+//   `{"secret": name}`, a bootstrap secret).
 
 import Foundation
 public import SluiceControl
@@ -376,7 +376,7 @@ struct PlanEncoder {
             }
             options.explicitHTTPConfig = explicit
             if let json = plan.upstreamFilterConfig {
-                let config = mode == .ads ? try Self.withADSCredentials(json, owner: "cluster '\(plan.name)'") : json
+                let config = mode == .inline ? try Self.withBootstrapCredentials(json, owner: "cluster '\(plan.name)'") : json
                 options.httpFilters = [
                     try Self.typedFilter(
                         EnvoyNames.dynamicModulesFilter, Self.dynamicModuleFilter(filterName: EnvoyNames.upstreamFilterName, json: config)),
@@ -433,10 +433,10 @@ struct PlanEncoder {
         return secret
     }
 
-    /// `json` (an upstream filter config) with every credential that names a bootstrap secret
-    /// (`{"secret": name}`) turned into an ADS one (`{"secret": name, "sds": "ads"}`): sluiced
-    /// serves the secrets over SDS on the ADS stream, so the filter must subscribe there.
-    static func withADSCredentials(_ json: [UInt8], owner: String) throws(XDSEncodingError) -> [UInt8] {
+    /// `json` (an upstream filter config) with every credential served over ADS
+    /// (`{"secret": name, "sds": "ads"}`) turned into a bootstrap secret (`{"secret": name}`):
+    /// a static bootstrap carries the secrets in `static_resources.secrets`.
+    static func withBootstrapCredentials(_ json: [UInt8], owner: String) throws(XDSEncodingError) -> [UInt8] {
         let value: JSONValue
         do {
             value = try JSONParser.parse(json)
@@ -445,19 +445,20 @@ struct PlanEncoder {
         }
         guard case .object = value else { throw .invalidFilterConfig(owner: owner, reason: "not a JSON object") }
         var writer = JSONWriter()
-        writer.value(adsCredentials(value))
+        writer.value(bootstrapCredentials(value))
         return writer.bytes
     }
 
-    private static func adsCredentials(_ value: JSONValue) -> JSONValue {
+    private static func bootstrapCredentials(_ value: JSONValue) -> JSONValue {
         switch value {
         case .array(let items):
-            return .array(items.map(adsCredentials))
+            return .array(items.map(bootstrapCredentials))
         case .object(let object):
-            var members = object.members.map { (key: $0.key, value: adsCredentials($0.value)) }
-            let isBootstrapSecret =
-                object["secret"]?.stringValue != nil && object["sds"] == nil && object["sds_path"] == nil && object["value"] == nil
-            if isBootstrapSecret { members.append((key: "sds", value: .string("ads"))) }
+            let isADSSecret = object["secret"]?.stringValue != nil && object["sds"]?.stringValue == "ads"
+            let members = object.members.compactMap { member -> JSONObject.Member? in
+                if isADSSecret && member.key == "sds" { return nil }
+                return (key: member.key, value: bootstrapCredentials(member.value))
+            }
             return .object(JSONObject(members))
         default:
             return value

@@ -128,6 +128,18 @@ import Testing
         #expect(failoverJSON.components(separatedBy: #""sds":"ads""#).count == 3)
     }
 
+    @Test func externalSecretsAreLeftAlone() throws {
+        let external = Array(#"{"backend":"x","schema":"openai","credential":{"secret":"theirs","sds_path":"/etc/sds/theirs.yaml"}}"#.utf8)
+        let plan = EnvoyPlan(
+            clusters: [ClusterPlan(name: "x", kind: .endpoints([EndpointPlan(host: "10.0.0.1", port: 80)]), upstreamFilterConfig: external)])
+        let cluster = try Envoy_Config_Cluster_V3_Cluster(unpackingAny: try #require(ResourceEncoder.encode(plan)[.cluster].first).resource)
+        let options = try Envoy_Extensions_Upstreams_Http_V3_HttpProtocolOptions(
+            unpackingAny: try #require(cluster.typedExtensionProtocolOptions["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]))
+        let filter = try Envoy_Extensions_Filters_Http_DynamicModules_V3_DynamicModuleFilter(unpackingAny: options.httpFilters[0].typedConfig)
+        #expect(Array(try Google_Protobuf_StringValue(unpackingAny: filter.filterConfig).value.utf8) == external)
+        #expect(try StaticBootstrap.render(plan: plan, format: .json).contains(#"\"sds_path\":\"/etc/sds/theirs.yaml\""#))
+    }
+
     @Test func endpointsCarryPriorityAndBackendMetadata() throws {
         let assignment = try decode(Envoy_Config_Endpoint_V3_ClusterLoadAssignment.self, .endpoint, "failover-openai")
         #expect(assignment.clusterName == "failover-openai")

@@ -11,6 +11,7 @@
 import Foundation
 import Logging
 import SluiceControl
+import SluiceCore
 import Testing
 
 @testable import SluiceXDS
@@ -122,12 +123,12 @@ struct RealEnvoyADSTests {
     /// The plan: openai and azure simulators over EDS, a failover aggregate of both (endpoint
     /// metadata names the backend), the provider keys as SDS secrets.
     static func plan(listenerPort: Int, sim: [String: Int], models: [String], gatewayConfig: [UInt8]? = nil) -> EnvoyPlan {
-        let openai = Array(#"{"backend":"openai","schema":"openai","credential":{"secret":"openai-key"}}"#.utf8)
+        let openai = Array(#"{"backend":"openai","schema":"openai","credential":{"secret":"openai-key","sds":"ads"}}"#.utf8)
         let azure = Array(
-            #"{"backend":"azure","schema":"azure_openai","azure":{"api_version":"2024-10-21"},"credential":{"secret":"azure-key"},"model_overrides":{"gpt-4o-mini-failover":"gpt-4o-mini-deployment"}}"#
+            #"{"backend":"azure","schema":"azure_openai","azure":{"api_version":"2024-10-21"},"credential":{"secret":"azure-key","sds":"ads"},"model_overrides":{"gpt-4o-mini-failover":"gpt-4o-mini-deployment"}}"#
                 .utf8)
         let failover = Array(
-            #"{"backends":[{"backend":"openai","schema":"openai","credential":{"secret":"openai-key"},"model_overrides":{"gpt-4o-mini-failover":"gpt-4o-mini"}},{"backend":"azure","schema":"azure_openai","azure":{"api_version":"2024-10-21"},"credential":{"secret":"azure-key"},"model_overrides":{"gpt-4o-mini-failover":"gpt-4o-mini-deployment"}}]}"#
+            #"{"backends":[{"backend":"openai","schema":"openai","credential":{"secret":"openai-key","sds":"ads"},"model_overrides":{"gpt-4o-mini-failover":"gpt-4o-mini"}},{"backend":"azure","schema":"azure_openai","azure":{"api_version":"2024-10-21"},"credential":{"secret":"azure-key","sds":"ads"},"model_overrides":{"gpt-4o-mini-failover":"gpt-4o-mini-deployment"}}]}"#
                 .utf8)
         let modelList = models.map { model in
             #"{"id":"\#(model)","owned_by":"sluice","created":1721172741,"route":"\#(model.hasSuffix("failover") ? "failover" : "openai")"}"#
@@ -399,5 +400,66 @@ struct RealEnvoyADSTests {
         let chat = Self.chat(listenerPort, model: "gpt-4o-mini")
         #expect(chat.status == 200, "\(chat.body)\n\(envoy.log.suffix(4000))")
         #expect(Self.chat(listenerPort, model: "gpt-4o-mini-failover").status == 200)
+    }
+
+    /// The embedded default config (envoy-module/sluice.yaml), compiled and served over ADS (its
+    /// ports moved to free ones): every model it lists answers through Envoy and the simulators.
+    @Test(.timeLimit(.minutes(3)))
+    func embeddedDefaultServesEveryModel() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-default-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let providers = ["openai", "azure", "anthropic", "bedrock", "gemini", "compat"]
+        let simPorts = Dictionary(uniqueKeysWithValues: providers.map { ($0, freePort()) })
+        var simArguments = ["--pace-ms", "1"]
+        for (name, port) in simPorts { simArguments += ["--\(name)", String(port)] }
+        let sim = try Child(RealEnvoy.sim!, simArguments, logPath: work + "/sim.log")
+        defer { sim.stop() }
+
+        var plan = try SluiceConfig.loadDefault().config.compile()
+        let listenerPort = freePort()
+        let moved = Dictionary(uniqueKeysWithValues: providers.enumerated().map { (18101 + $0.offset, simPorts[$0.element]!) })
+        for index in plan.listeners.indices { plan.listeners[index].port = listenerPort }
+        for index in plan.clusters.indices {
+            guard case .endpoints(var endpoints) = plan.clusters[index].kind else { continue }
+            for endpoint in endpoints.indices { endpoints[endpoint].port = moved[endpoints[endpoint].port] ?? endpoints[endpoint].port }
+            plan.clusters[index].kind = .endpoints(endpoints)
+        }
+
+        let server = ADSServer(port: 0)
+        let serving = Task { try await server.run() }
+        defer {
+            server.shutdown()
+            serving.cancel()
+        }
+        let adsPort = try await server.listeningPort()
+        try server.setSnapshot(plan)
+        let adminPort = freePort()
+        try Self.bootstrap(node: "default-test", adminPort: adminPort, adsPort: adsPort).write(
+            toFile: work + "/bootstrap.yaml", atomically: true, encoding: .utf8)
+        let envoy = try Child(
+            RealEnvoy.envoy!, ["-c", work + "/bootstrap.yaml", "--disable-hot-restart", "-l", "info", "--concurrency", "2"],
+            environment: ["ENVOY_DYNAMIC_MODULES_SEARCH_PATH": RealEnvoy.moduleDir!], logPath: work + "/envoy.log")
+        defer {
+            _ = HTTP.request("http://127.0.0.1:\(adminPort)/quitquitquit", method: "POST")
+            envoy.stop()
+        }
+        try poll(timeout: 60, "the default gateway\n\(envoy.log.suffix(4000))") { Self.models(listenerPort).status == 200 }
+        try poll(timeout: 10, "every type ACKed") { server.statuses.status(node: "default-test")?.isInSync == true }
+        let listed = try JSONParser.parse(Array(Self.models(listenerPort).body.utf8))
+        let ids = (listed["data"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
+        #expect(ids.count == 10, "\(ids)")
+        for id in ids {
+            let response: HTTP.Response
+            if id.contains("embedding") {
+                response = HTTP.request(
+                    "http://127.0.0.1:\(listenerPort)/v1/embeddings", method: "POST",
+                    headers: ["Authorization": "Bearer \(Self.demoKey)", "Content-Type": "application/json"],
+                    body: #"{"model":"\#(id)","input":"Hello"}"#)
+            } else {
+                response = Self.chat(listenerPort, model: id)
+            }
+            #expect(response.status == 200, "\(id): \(response.body)")
+        }
+        print("xds-test: default config over ADS, \(ids.count) models answered: \(ids.joined(separator: ", "))")
     }
 }

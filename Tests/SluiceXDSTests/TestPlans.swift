@@ -14,11 +14,11 @@ enum TestPlans {
         listenerPort: Int = 10000, openaiPort: Int = 18101, models: [String] = ["gpt-4o-mini"], keys: [String] = ["sk-sluice-demo"],
         openaiKey: String = "sk-sim-openai"
     ) -> EnvoyPlan {
-        let openaiUpstream = Array(#"{"backend":"openai","schema":"openai","credential":{"secret":"openai-key"}}"#.utf8)
+        let openaiUpstream = Array(#"{"backend":"openai","schema":"openai","credential":{"secret":"openai-key","sds":"ads"}}"#.utf8)
         let azureUpstream = Array(
-            #"{"backend":"azure","schema":"azure_openai","azure":{"api_version":"2024-10-21"},"credential":{"secret":"azure-key"}}"#.utf8)
+            #"{"backend":"azure","schema":"azure_openai","azure":{"api_version":"2024-10-21"},"credential":{"secret":"azure-key","sds":"ads"}}"#.utf8)
         let failoverUpstream = Array(
-            #"{"backends":[{"backend":"openai","schema":"openai","credential":{"secret":"openai-key"}},{"backend":"azure","schema":"azure_openai","azure":{"api_version":"2024-10-21"},"credential":{"secret":"azure-key"}}]}"#
+            #"{"backends":[{"backend":"openai","schema":"openai","credential":{"secret":"openai-key","sds":"ads"}},{"backend":"azure","schema":"azure_openai","azure":{"api_version":"2024-10-21"},"credential":{"secret":"azure-key","sds":"ads"}}]}"#
                 .utf8)
         return EnvoyPlan(
             listeners: [
