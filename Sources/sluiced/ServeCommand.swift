@@ -1,0 +1,155 @@
+// `sluiced [serve]`: loads the config, opens the admin database, serves Envoy over gRPC ADS and
+// the admin API, and follows every change until SIGTERM or SIGINT.
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import SluiceAdmin
+import SluiceControl
+import SluiceXDS
+import UnixSignals
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Serve Envoy its configuration over gRPC ADS, and the admin API (the default).")
+
+    @OptionGroup var options: ConfigOptions
+
+    @Option(help: "Where the xDS gRPC server listens (host:port).")
+    var xds: String = "127.0.0.1:18000"
+
+    @Option(help: "Where the admin API and /metrics listen (host:port).")
+    var admin: String = "127.0.0.1:18001"
+
+    @Option(help: "The admin database: a SQLite file (path or sqlite:PATH) or a postgres:// URL.")
+    var database: String = "sqlite:.sluiced/sluice-admin.sqlite"
+
+    @Option(
+        name: .customLong("admin-token-file"),
+        help: "A file holding the admin API's bearer token. Default: $SLUICE_ADMIN_TOKEN, else .sluiced/admin-token (created with a random token).")
+    var adminTokenFile: String?
+
+    @Option(name: .customLong("reload-interval-ms"), help: "How often the config file and the database are checked for changes.")
+    var reloadIntervalMillis: Int = 200
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        _ = try Self.hostPort(xds, option: "--xds")
+        _ = try Self.hostPort(admin, option: "--admin")
+        guard (10...60_000).contains(reloadIntervalMillis) else { throw ValidationError("--reload-interval-ms must be 10...60000") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "sluiced")
+        let source = ConfigSource(path: options.config)
+        let config: SluiceConfig
+        do {
+            config = try source.load { logger.warning("\($0)") }
+        } catch {
+            printError(error.description)
+            throw ExitCode.failure
+        }
+
+        let store: any AdminStore
+        do {
+            try Self.createParentDirectory(ofDatabase: database)
+            store = try await AdminStores.open(database: database, logger: Logger(label: "sluiced.store"))
+        } catch {
+            printError("sluiced: cannot open the admin database '\(database)': \(error)")
+            throw ExitCode.failure
+        }
+        let token = try Self.adminToken(file: adminTokenFile, logger: logger)
+
+        let (xdsHost, xdsPort) = try Self.hostPort(xds, option: "--xds")
+        let (adminHost, adminPort) = try Self.hostPort(admin, option: "--admin")
+        let ads = ADSServer(host: xdsHost, port: xdsPort, logger: Logger(label: "sluiced.xds"))
+        let state = GatewayState(source: source, config: config, store: store, ads: ads, logger: logger)
+        do {
+            try await state.publish()
+        } catch {
+            printError("sluiced: \(source.displayName) does not compile: \(error)")
+            await store.close()
+            throw ExitCode.failure
+        }
+        let adminApp = AdminApplication.make(
+            store: store, token: token,
+            config: ConfigDefinitions(consumers: { await state.config.consumers }, teams: { await state.config.teams }),
+            status: XDSStatusSource(ads: ads, state: state), host: adminHost, port: adminPort,
+            logger: Logger(label: "sluiced.admin"))
+        logger.info(
+            "serving \(source.displayName): xDS on \(xdsHost):\(xdsPort), admin API on http://\(adminHost):\(adminPort), database \(database)")
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [
+                    .init(service: ADSService(server: ads)),
+                    .init(service: ReloadService(state: state, interval: .milliseconds(reloadIntervalMillis))),
+                    .init(service: adminApp),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+        logger.info("stopped")
+    }
+
+    // MARK: - Options
+
+    static func hostPort(_ value: String, option: String) throws -> (String, Int) {
+        guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]),
+            (0...65535).contains(port), colon != value.startIndex
+        else { throw ValidationError("\(option) must be host:port, e.g. 127.0.0.1:18000; got '\(value)'") }
+        return (String(value[..<colon]), port)
+    }
+
+    /// The bearer token of the admin API: from `--admin-token-file`, `$SLUICE_ADMIN_TOKEN`, or
+    /// `.sluiced/admin-token`, which is created (mode 0600) with a random token when missing.
+    static func adminToken(file: String?, logger: Logger) throws -> AdminToken {
+        do {
+            if let file { return try AdminToken.fromFile(file) }
+            if let secret = ProcessInfo.processInfo.environment["SLUICE_ADMIN_TOKEN"], !secret.isEmpty {
+                return try AdminToken(secret: secret)
+            }
+            let path = ".sluiced/admin-token"
+            if !FileManager.default.fileExists(atPath: path) {
+                try FileManager.default.createDirectory(atPath: ".sluiced", withIntermediateDirectories: true)
+                let secret = ClientKeyGenerator.generate().replacingOccurrences(of: "sk-sluice-", with: "sa-sluice-")
+                guard
+                    FileManager.default.createFile(
+                        atPath: path, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600])
+                else { throw ValidationError("cannot create \(path)") }
+                logger.notice("created an admin API token in \(path) (use --admin-token-file or SLUICE_ADMIN_TOKEN to choose one)")
+            }
+            return try AdminToken.fromFile(path)
+        } catch let error as AdminError {
+            throw ValidationError("admin token: \(error)")
+        }
+    }
+
+    /// Creates the directory of a SQLite database path, so the default works in a fresh checkout.
+    static func createParentDirectory(ofDatabase database: String) throws {
+        let lowered = database.lowercased()
+        guard !lowered.hasPrefix("postgres://"), !lowered.hasPrefix("postgresql://") else { return }
+        var path = database
+        for prefix in ["sqlite://", "sqlite:"] where lowered.hasPrefix(prefix) {
+            path = String(database.dropFirst(prefix.count))
+            break
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        guard !directory.isEmpty else { return }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+}
