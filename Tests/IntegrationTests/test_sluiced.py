@@ -1,0 +1,622 @@
+"""The real Envoy 1.40 configured only by `sluiced` (issue 9, item 7): an Envoy bootstrapped like
+envoy-module/bootstrap.yaml (its static resources hold nothing but the sluiced cluster) gets
+listeners, routes, clusters, secrets and the `sluice` filter's config (ECDS) over gRPC ADS from
+a `sluiced` serving the demo config (envoy-module/sluice.yaml, ports moved to free ones).
+
+Every wait polls with a deadline; nothing sleeps a fixed time to wait for convergence. One
+simulators process per module; one sluiced + Envoy shared by the tests that neither kill nor
+restart them (each such test leaves the config file valid), and a fresh pair where a test
+kills, restarts or loads them."""
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import subprocess
+import threading
+import time
+
+import anthropic
+import openai
+import pytest
+import requests
+import yaml
+
+from harness import Envoy, envoy_binary, free_port, module_dir
+from sim import Simulators
+from sluiced import DEMO_KEY, ROOT, Sluiced, demo_config, envoy_for, gateway_port_of
+
+with open(ROOT / "envoy-module" / "sluice.yaml") as _f:
+    DEMO_MODELS = [m["id"] for m in yaml.safe_load(_f)["models"]]
+EMBEDDING_MODELS = [m for m in DEMO_MODELS if "embedding" in m]
+CHAT_MODELS = [m for m in DEMO_MODELS if m not in EMBEDDING_MODELS]
+
+
+# MARK: - Helpers
+
+
+def wait_until(condition, timeout: float, what: str, interval: float = 0.01):
+    """Polls `condition()` until it returns something truthy; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def auth(key: str) -> dict:
+    return {"authorization": f"Bearer {key}"}
+
+
+def chat(session: requests.Session, base: str, model: str, key: str = DEMO_KEY, text: str = "Hello") -> requests.Response:
+    return session.post(
+        f"{base}/v1/chat/completions", headers=auth(key), timeout=10,
+        json={"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": 16},
+    )
+
+
+def models_status(session: requests.Session, base: str, key: str) -> int:
+    return session.get(f"{base}/v1/models", headers=auth(key), timeout=10).status_code
+
+
+def add_model(config: dict, model_id: str, upstream_model: str | None = None) -> dict:
+    """A copy of `config` with one more model on the OpenAI backend (whose simulator serves
+    every `gpt-*` name)."""
+    edited = yaml.safe_load(yaml.safe_dump(config))
+    model = {"id": model_id, "backend": "openai", "created": 1721172741}
+    if upstream_model:
+        model["upstream_model"] = upstream_model
+    edited["models"].append(model)
+    return edited
+
+
+def stat(envoy: Envoy, name: str) -> int:
+    return envoy.stats().get(name, 0)
+
+
+def closed_by_envoy(stats: dict[str, int]) -> dict[str, int]:
+    """Envoy stats that count connections Envoy closed or drained, and listener rebuilds."""
+    names = [name for name in stats if name.startswith("http.gateway.downstream_cx_destroy_local")]
+    names += [
+        "http.gateway.downstream_cx_drain_close",
+        "listener_manager.listener_modified",
+        "listener_manager.listener_removed",
+        "listener_manager.total_filter_chains_draining",
+        "listener_manager.total_listeners_draining",
+    ]
+    return {name: stats.get(name, 0) for name in sorted(set(names))}
+
+
+class Traffic(threading.Thread):
+    """Requests in a loop on keep-alive sessions (one per thread) until stopped; records every
+    answer that is not 200 and every exception."""
+
+    def __init__(self, base: str, *, threads: int = 1, pace: float = 0.0, deadline: float = 60.0) -> None:
+        super().__init__(daemon=True)
+        self.base = base
+        self.threads = threads
+        self.pace = pace
+        self.deadline = time.monotonic() + deadline
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.ok = 0
+        self.failures: list[str] = []
+
+    def count(self) -> int:
+        with self.lock:
+            return self.ok + len(self.failures)
+
+    def worker(self, index: int) -> None:
+        session = requests.Session()
+        i = 0
+        while not self.stopping.is_set() and time.monotonic() < self.deadline:
+            i += 1
+            try:
+                if i % 2:
+                    r = session.get(f"{self.base}/v1/models", headers=auth(DEMO_KEY), timeout=10)
+                else:
+                    r = chat(session, self.base, "sim-llama-3-8b", text=f"load {index} {i}")
+                with self.lock:
+                    if r.status_code == 200:
+                        self.ok += 1
+                    else:
+                        self.failures.append(f"{r.status_code}: {r.text[:200]}")
+            except Exception as error:  # a connection Envoy reset, a timeout
+                with self.lock:
+                    self.failures.append(repr(error))
+            if self.pace:
+                time.sleep(self.pace)
+        session.close()
+
+    def run(self) -> None:
+        workers = [threading.Thread(target=self.worker, args=(i,), daemon=True) for i in range(self.threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+
+    def stop(self) -> "Traffic":
+        self.stopping.set()
+        self.join(timeout=30)
+        return self
+
+
+# MARK: - Fixtures
+
+
+@pytest.fixture(scope="module")
+def sims():
+    with Simulators(pace_ms=0) as s:
+        yield s
+
+
+class Pair:
+    """A sluiced and an Envoy configured only by it."""
+
+    def __init__(self, sims: Simulators, config: dict | None = None, node_id: str = "sluice-gateway") -> None:
+        self.config = config or demo_config(sims, free_port())
+        self.base = f"http://127.0.0.1:{gateway_port_of(self.config)}"
+        self.sluiced = Sluiced(self.config)
+        self.node_id = node_id
+        self.envoy = None
+
+    def __enter__(self) -> "Pair":
+        self.sluiced.start().wait_ready()
+        try:
+            self.envoy = envoy_for(self.sluiced, self.node_id).start().wait_ready()
+        except Exception:
+            self.sluiced.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.envoy:
+            self.envoy.stop()
+        self.sluiced.stop()
+
+    def diagnostics(self) -> str:
+        return f"--- sluiced log ---\n{self.sluiced.logs()[-6000:]}\n--- envoy log ---\n{self.envoy.logs()[-6000:]}"
+
+
+@pytest.fixture(scope="module")
+def shared(sims):
+    with Pair(sims) as pair:
+        yield pair
+
+
+@pytest.fixture(scope="module")
+def oai(shared):
+    return openai.OpenAI(base_url=f"{shared.base}/v1", api_key=DEMO_KEY, max_retries=0, timeout=30)
+
+
+# MARK: - 1. Every model of the default config through the official SDKs
+
+
+def test_models_list_has_every_demo_model(oai):
+    ids = [m.id for m in oai.models.list()]
+    assert sorted(ids) == sorted(DEMO_MODELS)
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_every_chat_model_answers_the_openai_sdk(oai, model):
+    r = oai.chat.completions.create(model=model, messages=[{"role": "user", "content": "Hello through sluiced"}], max_tokens=32)
+    assert r.choices[0].message.role == "assistant"
+    assert "Hello through sluiced" in r.choices[0].message.content
+    assert r.usage.prompt_tokens > 0 and r.usage.completion_tokens > 0
+
+
+@pytest.mark.parametrize("model", EMBEDDING_MODELS)
+def test_every_embedding_model_answers_the_openai_sdk(oai, model):
+    r = oai.embeddings.create(model=model, input=["first text", "second text"])
+    assert len(r.data) == 2 and all(len(d.embedding) > 0 for d in r.data)  # (Gemini reports no embedding usage)
+
+
+def test_a_stream_through_the_openai_sdk(oai):
+    stream = oai.chat.completions.create(
+        model="bedrock-claude-haiku", messages=[{"role": "user", "content": "Stream me some words"}],
+        max_tokens=64, stream=True, stream_options={"include_usage": True},
+    )
+    text, finish, usage = "", None, None
+    for chunk in stream:
+        usage = chunk.usage or usage
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+            finish = choice.finish_reason or finish
+    assert "Stream me some words" in text
+    assert finish == "stop" and usage is not None and usage.completion_tokens > 0
+
+
+def test_the_anthropic_sdk(shared):
+    claude = anthropic.Anthropic(base_url=shared.base, api_key=DEMO_KEY, max_retries=0, timeout=30)
+    r = claude.messages.create(model="claude-sonnet-4-6", max_tokens=64, messages=[{"role": "user", "content": "Hi Claude via sluiced"}])
+    assert r.type == "message" and r.role == "assistant"
+    assert "Hi Claude via sluiced" in r.content[0].text
+    assert r.usage.input_tokens > 0 and r.usage.output_tokens > 0
+
+
+# MARK: - 2. An edit that adds a model is routable in under a second
+
+
+def test_an_added_model_is_routable_within_a_second(shared, sims):
+    session = requests.Session()
+    model = "gpt-4o-mini-added"
+    assert chat(session, shared.base, model).status_code == 404  # model_not_found before the edit
+    before = shared.envoy.stats()
+    written = shared.sluiced.write_config(add_model(shared.config, model))
+    deadline = written + 5
+    while True:
+        r = chat(session, shared.base, model, text="added model")
+        if r.status_code == 200 or time.monotonic() > deadline:
+            break
+        assert r.status_code == 404, r.text
+        time.sleep(0.005)
+    elapsed = time.monotonic() - written
+    print(f"\nedit -> routable: {elapsed * 1000:.0f} ms")
+    assert r.status_code == 200, f"{r.status_code} {r.text}\n{shared.diagnostics()}"
+    assert elapsed < 1.0, f"the added model took {elapsed:.3f}s to become routable"
+    assert "added model" in r.json()["choices"][0]["message"]["content"]
+    assert sims.last("openai")["body"]["model"] == model
+    after = shared.envoy.stats()
+    assert after.get("listener_manager.listener_modified", 0) == before.get("listener_manager.listener_modified", 0)
+    # The config is kept with the model: later tests edit on top of the file as it is now.
+    shared.config = add_model(shared.config, model)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "SluiceXDS bug: an edit that changes an EDS cluster (here the openai cluster's model_overrides, "
+    "from upstream_model) leaves the cluster warming until Envoy's 15 s initial_fetch_timeout: Envoy "
+    "re-requests the unchanged ClusterLoadAssignment names and ADSStreamState.receive does not answer "
+    "(same names, same version), so the CDS update is not ACKed and the old upstream filter config "
+    "serves meanwhile"))
+def test_an_added_model_with_an_upstream_name_is_rewritten_within_a_second(sims):
+    # Its own pair: the warming cluster would hold the shared Envoy's CDS out of sync for 15 s.
+    with Pair(sims) as pair, requests.Session() as session:
+        written = pair.sluiced.write_config(add_model(pair.config, "gpt-renamed", upstream_model="gpt-4o-mini"))
+
+        def rewritten():
+            r = chat(session, pair.base, "gpt-renamed", text="renamed model")
+            last = sims.last("openai")
+            return r.status_code == 200 and last["body"]["model"] == "gpt-4o-mini"
+
+        try:
+            wait_until(rewritten, 3, "the upstream model name to be sent", interval=0.02)
+        finally:
+            print(f"\nserved {pair.sluiced.status()['served_version']}, node: {pair.sluiced.node(pair.node_id)}")
+        elapsed = time.monotonic() - written
+        print(f"edit (upstream_model) -> rewritten: {elapsed * 1000:.0f} ms")
+        assert elapsed < 1.0
+
+
+# MARK: - 3. An invalid edit is refused with its error, traffic unaffected
+
+
+def misspelt_field(config: dict) -> tuple[dict, str, str]:
+    edited = yaml.safe_load(yaml.safe_dump(config))
+    edited["models"][0]["pirce"] = edited["models"][0].pop("price")
+    return edited, "pirce:", "models[0]: unknown field 'pirce'; did you mean 'price'?"
+
+
+def unknown_backend(config: dict) -> tuple[dict, str, str]:
+    edited = yaml.safe_load(yaml.safe_dump(config))
+    edited["models"][1]["backend"] = "opneai"
+    return edited, "opneai", "models[1].backend: unknown backend 'opneai'; did you mean 'openai'?"
+
+
+@pytest.mark.parametrize("make_edit", [misspelt_field, unknown_backend], ids=["misspelt-field", "unknown-backend"])
+def test_an_invalid_edit_is_refused_and_traffic_is_unaffected(shared, make_edit):
+    config, token, message = make_edit(shared.config)
+    text = yaml.safe_dump(config, sort_keys=False)
+    (line_index,) = [i for i, line in enumerate(text.splitlines()) if token in line]
+    line = text.splitlines()[line_index]
+    column = line.index(token) + 1 if token.endswith(":") else line.index(token) + 1
+    expected = f"{shared.sluiced.config_path}:{line_index + 1}:{column}: {message}"
+    served = shared.sluiced.status()["served_version"]
+    log_start = len(shared.sluiced.logs())
+
+    traffic = Traffic(shared.base, pace=0.02, deadline=20)
+    traffic.start()
+    wait_until(lambda: traffic.count() >= 3, 10, "traffic before the edit")
+    shared.sluiced.write_config(text)
+    refused = wait_until(
+        lambda: "is refused" in shared.sluiced.logs()[log_start:] and shared.sluiced.logs()[log_start:], 5,
+        "sluiced to refuse the edit")
+    print(f"\nsluiced log:\n{refused.strip()}")
+    assert expected in refused, refused
+    assert "still serving the last good config" in refused
+    # Traffic during: a few more requests after the refusal, then the file is made valid again.
+    seen = traffic.count()
+    wait_until(lambda: traffic.count() >= seen + 5, 10, "traffic after the refusal")
+    assert shared.sluiced.status()["served_version"] == served
+    with requests.Session() as session:
+        assert chat(session, shared.base, "gpt-4o-mini").status_code == 200
+    # And after: the valid config again (with one more model, so a new snapshot is served).
+    fixed = add_model(shared.config, f"gpt-after-{make_edit.__name__}")
+    shared.sluiced.write_config(fixed)
+    with requests.Session() as session:
+        wait_until(lambda: chat(session, shared.base, f"gpt-after-{make_edit.__name__}").status_code == 200, 5,
+                   "the fixed config to be served")
+    shared.config = fixed
+    seen = traffic.count()
+    wait_until(lambda: traffic.count() >= seen + 3, 10, "traffic after the fix")
+    traffic.stop()
+    assert traffic.failures == [], traffic.failures[:5]
+    assert traffic.ok >= 11
+
+
+# MARK: - 4. A config Envoy NACKs is reported, traffic unaffected
+
+
+def test_a_config_envoy_nacks_is_reported_by_the_admin_api(shared, tmp_path):
+    # The compiler accepts a TLS listener naming certificate files (Envoy reads them); Envoy
+    # cannot load files that do not exist and NACKs the listeners.
+    missing = tmp_path / "missing"
+    edited = yaml.safe_load(yaml.safe_dump(shared.config))
+    tls_port = free_port()
+    edited["listeners"].append(
+        {"name": "tls-gateway", "port": tls_port, "tls": {"cert_file": f"{missing}/cert.pem", "key_file": f"{missing}/key.pem"}})
+    check = shared.sluiced.cli("check", "--config", shared.sluiced.config_path)
+    assert check.returncode == 0, check.stderr  # the current file is valid
+    traffic = Traffic(shared.base, pace=0.02, deadline=20)
+    traffic.start()
+    wait_until(lambda: traffic.count() >= 3, 10, "traffic before the edit")
+    shared.sluiced.write_config(edited)
+
+    def nacked():
+        node = shared.sluiced.node(shared.node_id)
+        nack = node and node.get("last_nack")
+        return nack if nack and not nack.get("resolved") else None
+
+    nack = wait_until(nacked, 10, "a NACK in /v1/admin/status", interval=0.05)
+    print(f"\nlast_nack: {nack}")
+    assert nack["type_url"] == "type.googleapis.com/envoy.config.listener.v3.Listener", nack
+    assert "cert.pem" in nack["message"] or "key.pem" in nack["message"], nack
+    assert shared.envoy.stats().get("listener_manager.lds.update_rejected", 0) >= 1
+    seen = traffic.count()
+    wait_until(lambda: traffic.count() >= seen + 5, 10, "traffic after the NACK")
+    # The fixed file: a new LDS version that Envoy ACKs resolves the NACK.
+    shared.sluiced.write_config(shared.config)
+
+    def resolved():
+        node = shared.sluiced.node(shared.node_id)
+        return node if node["in_sync"] and node["last_nack"] and node["last_nack"]["resolved"] else None
+
+    node = wait_until(resolved, 10, "the NACK to be resolved", interval=0.05)
+    assert node["connected"]
+    seen = traffic.count()
+    wait_until(lambda: traffic.count() >= seen + 3, 10, "traffic after the fix")
+    traffic.stop()
+    assert traffic.failures == [], traffic.failures[:5]
+
+
+# MARK: - 5. 100 key creations and revocations under load: nothing fails, nothing is closed
+
+
+def poll_key(session: requests.Session, base: str, key: str, want: int, since: float, timeout: float = 5.0) -> float:
+    """Polls `/v1/models` with `key` until it answers `want` (200 live, 401 revoked); returns the
+    milliseconds since `since`. Any other answer fails."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = models_status(session, base, key)
+        if status == want:
+            return (time.monotonic() - since) * 1000
+        assert status in (200, 401), status
+        if time.monotonic() > deadline:
+            raise AssertionError(f"key still answers {status} after {timeout}s (want {want})")
+        time.sleep(0.005)
+
+
+def test_key_churn_under_load_drops_nothing(sims):
+    config = demo_config(sims, free_port())
+    # The demo key allows 600 requests a minute; the load loop makes more.
+    config["consumers"][0]["limits"] = {"requests_per_minute": 10_000_000, "tokens_per_minute": 1_000_000_000}
+    config["teams"][0]["limits"] = {"tokens_per_minute": 1_000_000_000}
+    with Pair(sims, config) as pair:
+        poller = requests.Session()
+        assert models_status(poller, pair.base, DEMO_KEY) == 200  # its connection opens before the counts
+        traffic = Traffic(pair.base, threads=4, deadline=90)
+        traffic.start()
+        wait_until(lambda: traffic.count() >= 40, 10, "the load loop to run")
+        before = pair.envoy.stats()
+        reloads_before = before.get("extension_config_discovery.http_filter.sluice.config_reload", 0)
+        live_ms, revoked_ms = [], []
+        # One admin write at a time, each seen through Envoy before the next (back-to-back writes
+        # are test_back_to_back_admin_writes_all_converge's subject).
+        for i in range(100):
+            name = f"churn-{i}"
+            created = time.monotonic()
+            key = pair.sluiced.create_consumer(name)
+            try:
+                live_ms.append(poll_key(poller, pair.base, key, 200, created))
+                disabled = time.monotonic()
+                pair.sluiced.disable_consumer(name)
+                revoked_ms.append(poll_key(poller, pair.base, key, 401, disabled))
+            except AssertionError as error:
+                raise AssertionError(
+                    f"{name}: {error}\n{pair.sluiced.admin('GET', f'/v1/admin/consumers/{name}')}\n"
+                    f"{pair.sluiced.status()}\n{pair.diagnostics()}") from None
+        churn_requests = traffic.count()
+        after = pair.envoy.stats()
+        traffic.stop()
+        final = pair.envoy.stats()
+        reloads = after.get("extension_config_discovery.http_filter.sluice.config_reload", 0) - reloads_before
+        print(
+            f"\nload: {traffic.ok} ok, {len(traffic.failures)} failed ({churn_requests} during the churn); "
+            f"key create -> live: p50 {statistics.median(live_ms):.0f} ms, max {max(live_ms):.0f} ms; "
+            f"disable -> 401: p50 {statistics.median(revoked_ms):.0f} ms, max {max(revoked_ms):.0f} ms; "
+            f"{reloads} ECDS updates")
+        assert len(live_ms) == 100 and len(revoked_ms) == 100
+        assert traffic.failures == [], traffic.failures[:5]
+        assert traffic.ok >= 200
+        assert reloads >= 200  # every write went out as its own filter config update
+        assert closed_by_envoy(final) == closed_by_envoy(before), (closed_by_envoy(before), closed_by_envoy(final))
+        # Every connection of the load and the poller stayed open: none was opened during the churn.
+        assert after["http.gateway.downstream_cx_total"] == before["http.gateway.downstream_cx_total"]
+        assert final.get("listener_manager.listener_modified", 0) == 0
+        poller.close()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "sluiced bug (GatewayState.publish): it reads store.consumers() and store.teams() and only then "
+    "store.version(); an admin write landing between those reads is recorded as served but is not in "
+    "the snapshot, and nothing republishes it until the next write: the key never goes live / stays "
+    "usable after its revocation"))
+def test_back_to_back_admin_writes_all_converge(sims):
+    # Bursts of writes, each burst's last one racing a reload (every 10 ms here, to hit the race
+    # in a few seconds); each burst must be live through Envoy within 2 s.
+    config = demo_config(sims, free_port())
+    config["consumers"][0]["limits"] = {"requests_per_minute": 10_000_000}
+    pair = Pair(sims, config)
+    pair.sluiced.reload_interval_ms = 10
+    with pair, requests.Session() as session:
+        for burst in range(30):
+            names = [f"burst-{burst}-{i}" for i in range(5)]
+            keys = {name: pair.sluiced.create_consumer(name) for name in names}
+            start = time.monotonic()
+            for name, key in keys.items():
+                try:
+                    poll_key(session, pair.base, key, 200, start, timeout=2)
+                except AssertionError as error:
+                    raise AssertionError(f"burst {burst}, {name} never went live: {error}; "
+                                         f"{pair.sluiced.status()}") from None
+            for name in names:
+                pair.sluiced.disable_consumer(name)
+            start = time.monotonic()
+            for name, key in keys.items():
+                try:
+                    poll_key(session, pair.base, key, 401, start, timeout=2)
+                except AssertionError as error:
+                    raise AssertionError(f"burst {burst}, {name} still works after its revocation: {error}; "
+                                         f"{pair.sluiced.status()}") from None
+
+
+# MARK: - 6. sluiced killed: Envoy keeps serving; restarted: reconnects and converges
+
+
+def test_fail_static_and_reconnect(sims):
+    with Pair(sims) as pair:
+        session = requests.Session()
+        key = pair.sluiced.create_consumer("before-kill")
+        wait_until(lambda: models_status(session, pair.base, key) == 200, 5, "the key to be live")
+        pair.sluiced.kill()
+        wait_until(lambda: stat(pair.envoy, "control_plane.connected_state") == 0, 10,
+                   "Envoy to notice that sluiced is gone", interval=0.05)
+        # Fail-static: the last config keeps serving, every model and both keys.
+        for model in CHAT_MODELS:
+            r = chat(session, pair.base, model)
+            assert r.status_code == 200, (model, r.text)
+        assert models_status(session, pair.base, key) == 200
+        assert models_status(session, pair.base, "sk-sluice-unknown") == 401
+
+        killed_at = time.monotonic()
+        pair.sluiced.start().wait_ready()  # same ports, same working directory and database
+
+        def reconnected():
+            node = pair.sluiced.node(pair.node_id)
+            return node if node and node["connected"] and node["in_sync"] else None
+
+        node = wait_until(reconnected, 30, "Envoy to reconnect and ACK", interval=0.05)
+        print(f"\nrestart -> Envoy connected and in sync: {(time.monotonic() - killed_at) * 1000:.0f} ms; {node}")
+        assert stat(pair.envoy, "control_plane.connected_state") == 1
+        assert models_status(session, pair.base, key) == 200  # the database kept the key
+        # A change after the restart converges: a key, and an edit of the file.
+        key2 = pair.sluiced.create_consumer("after-restart")
+        wait_until(lambda: models_status(session, pair.base, key2) == 200, 5, "a key created after the restart",
+                   interval=0.02)
+        pair.sluiced.write_config(add_model(pair.config, "gpt-after-restart"))
+        wait_until(lambda: chat(session, pair.base, "gpt-after-restart").status_code == 200, 5,
+                   "a model added after the restart", interval=0.02)
+        pair.sluiced.disable_consumer("before-kill")
+        wait_until(lambda: models_status(session, pair.base, key) == 401, 5, "a key revoked after the restart",
+                   interval=0.02)
+
+
+# MARK: - 7. An Envoy started after a change gets the current config
+
+
+def test_an_envoy_started_after_a_change_gets_the_current_config(shared):
+    key = shared.sluiced.create_consumer("late-envoy-key")
+    model = "gpt-late-envoy"
+    edited = add_model(shared.config, model)
+    shared.sluiced.write_config(edited)
+    with requests.Session() as session:
+        wait_until(lambda: chat(session, shared.base, model).status_code == 200, 5, "the change on the first Envoy")
+    shared.config = edited
+    first = wait_until(lambda: (n := shared.sluiced.node(shared.node_id)) and n["in_sync"] and n, 5, "the first Envoy in sync")
+    current = {r["type_url"]: r["acked_version"] for r in first["resources"]}
+
+    # Every Envoy of a sluiced gets the same listeners, so the late one can bind the gateway
+    # port only once the first one is gone.
+    shared.envoy.stop()
+    late = envoy_for(shared.sluiced, node_id="sluice-late").start()
+    try:
+        late.wait_ready()
+        with requests.Session() as session:
+            # The first answers the late Envoy gives are already the current config's.
+            r = wait_until(lambda: _first_answer(session, shared.base, key), 10, "the late Envoy's listener")
+            assert r.status_code == 200, r.text
+            assert chat(session, shared.base, model).status_code == 200
+        node = shared.sluiced.node("sluice-late")
+        assert node["connected"] and node["in_sync"], node
+        assert {r["type_url"]: r["acked_version"] for r in node["resources"]} == current, (current, node)
+    finally:
+        late.stop()
+        shared.envoy = envoy_for(shared.sluiced, node_id=shared.node_id).start().wait_ready()
+
+
+def _first_answer(session, base, key):
+    try:
+        return session.get(f"{base}/v1/models", headers=auth(key), timeout=5)
+    except requests.ConnectionError:
+        return None
+
+
+# MARK: - 8. `sluiced keys create` writes the database the daemon polls
+
+
+def test_cli_key_create_is_live_through_envoy(shared):
+    created = shared.sluiced.cli(
+        "keys", "create", "--database", shared.sluiced.database, "--team", "demo-team", "--budget-usd-per-day", "20")
+    assert created.returncode == 0, created.stderr
+    match = re.search(r"sk-sluice-[A-Za-z0-9_-]+", created.stdout)
+    assert match, created.stdout
+    key = match.group(0)
+    started = time.monotonic()
+    with requests.Session() as session:
+        wait_until(lambda: models_status(session, shared.base, key) == 200, 5, "the CLI's key through Envoy")
+        print(f"\nCLI key -> live: {(time.monotonic() - started) * 1000:.0f} ms")
+        r = chat(session, shared.base, "gpt-4o-mini", key=key)
+        assert r.status_code == 200, r.text
+
+
+# MARK: - 9. `sluiced render` loads in Envoy and serves statically
+
+
+def test_render_output_validates_and_serves_statically(shared, tmp_path):
+    config = yaml.safe_load(yaml.safe_dump(shared.config))
+    port = free_port()
+    config["listeners"][0]["port"] = port
+    config_path = tmp_path / "sluice.yaml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    admin_port = free_port()
+    rendered = shared.sluiced.cli("render", "--config", str(config_path), "--admin-port", str(admin_port))
+    assert rendered.returncode == 0, rendered.stderr
+    bootstrap_path = tmp_path / "envoy.yaml"
+    bootstrap_path.write_text(rendered.stdout)
+    env = dict(os.environ, ENVOY_DYNAMIC_MODULES_SEARCH_PATH=module_dir())
+    validated = subprocess.run(
+        [envoy_binary(), "--mode", "validate", "-c", str(bootstrap_path), "--use-dynamic-base-id"],
+        capture_output=True, text=True, env=env, timeout=60)
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    static = yaml.safe_load(rendered.stdout)
+    assert "dynamic_resources" not in static
+    with Envoy(static, as_yaml=True) as envoy:
+        with requests.Session() as session:
+            r = session.get(f"http://127.0.0.1:{port}/v1/models", headers=auth(DEMO_KEY), timeout=10)
+            assert r.status_code == 200, r.text
+            assert sorted(m["id"] for m in r.json()["data"]) == sorted(m["id"] for m in config["models"])
+            r = chat(session, f"http://127.0.0.1:{port}", "claude-sonnet-4-6")
+            assert r.status_code == 200, r.text
+        assert envoy.process.poll() is None
