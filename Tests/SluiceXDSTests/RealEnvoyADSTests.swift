@@ -67,10 +67,13 @@ enum HTTP {
         var body: String
     }
 
-    static func request(_ url: String, method: String = "GET", headers: [String: String] = [:], body: String? = nil) -> Response {
+    static func request(
+        _ url: String, method: String = "GET", headers: [String: String] = [:], body: String? = nil, insecure: Bool = false
+    ) -> Response {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         var arguments = ["-s", "--max-time", "10", "-X", method, "-w", "\n%{http_code}", url]
+        if insecure { arguments.append("-k") }
         for (name, value) in headers { arguments += ["-H", "\(name): \(value)"] }
         if let body { arguments += ["--data-binary", body] }
         process.arguments = arguments
@@ -391,7 +394,24 @@ struct RealEnvoyADSTests {
         let sim = try Child(RealEnvoy.sim!, simArguments, logPath: work + "/sim.log")
         defer { sim.stop() }
 
-        let plan = Self.plan(listenerPort: listenerPort, sim: simPorts, models: ["gpt-4o-mini", "gpt-4o-mini-failover"])
+        var plan = Self.plan(listenerPort: listenerPort, sim: simPorts, models: ["gpt-4o-mini", "gpt-4o-mini-failover"])
+        // A second listener serving TLS with a throwaway certificate.
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        openssl.arguments = [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", work + "/key.pem", "-out", work + "/cert.pem", "-days", "1",
+            "-subj", "/CN=localhost",
+        ]
+        openssl.standardOutput = FileHandle.nullDevice
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        let tlsPort = freePort()
+        var tlsListener = plan.listeners[0]
+        tlsListener.name = "gateway-tls"
+        tlsListener.port = tlsPort
+        tlsListener.tls = ListenerTLSPlan(certificateChainPath: work + "/cert.pem", privateKeyPath: work + "/key.pem")
+        plan.listeners.append(tlsListener)
         let rendered = try StaticBootstrap.render(plan: plan, node: .init(id: "render-test"), admin: .init(port: adminPort), format: .yaml)
         try rendered.write(toFile: work + "/bootstrap.yaml", atomically: true, encoding: .utf8)
         let environment = ["ENVOY_DYNAMIC_MODULES_SEARCH_PATH": RealEnvoy.moduleDir!]
@@ -414,6 +434,8 @@ struct RealEnvoyADSTests {
         let chat = Self.chat(listenerPort, model: "gpt-4o-mini")
         #expect(chat.status == 200, "\(chat.body)\n\(envoy.log.suffix(4000))")
         #expect(Self.chat(listenerPort, model: "gpt-4o-mini-failover").status == 200)
+        let overTLS = HTTP.request("https://127.0.0.1:\(tlsPort)/v1/models", headers: ["Authorization": "Bearer \(Self.demoKey)"], insecure: true)
+        #expect(overTLS.status == 200, "\(overTLS.body)")
     }
 
     /// The embedded default config (envoy-module/sluice.yaml), compiled and served over ADS (its
