@@ -1,6 +1,7 @@
 // `openai_request`, `anthropic_request`: a client's body as the gateway reads it (RequestSummary),
 // then as each upstream attempt translates it for its backend (UpstreamExchange). Flags:
-// bits 0-1 the OpenAI endpoint (chat, completions, embeddings); bit 2 a model override.
+// bits 0-1 the OpenAI endpoint (chat, completions, embeddings); bit 2 a model override; bit 3 a
+// stream for the Anthropic flavours the exchange does not use (Vertex, Bedrock InvokeModel).
 
 import SluiceCore
 

@@ -4,7 +4,8 @@
 // response flags: bits 0-2 schema, bit 3 Anthropic client, bit 4 embeddings endpoint,
 //   bit 5 base64 embeddings requested, bit 6 Bedrock structured output (response_format).
 // error input: [flags] [status hi] [status lo] body; flags bits 0-2 schema, bit 3 Anthropic client,
-//   bit 4 a status beyond 16 bits, bit 5 the body's first line is Bedrock's x-amzn-errortype.
+//   bit 4 a status beyond 16 bits, bit 5 the body's first line is Bedrock's x-amzn-errortype,
+//   bit 6 the request was a stream.
 
 import SluiceCore
 
