@@ -3,6 +3,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import SluiceAdmin
 import SluiceControl
 import SluiceCore
@@ -36,8 +37,11 @@ struct APIHarness {
     func run(_ body: @escaping @Sendable (APIClient, any AdminStore) async throws -> Void) async throws {
         let database = try TestDatabase(.sqlite)
         try await database.with { store in
+            var quiet = Logger(label: "sluice.admin.test")
+            quiet.logLevel = .warning
             let router = AdminApplication.router(
-                store: store, token: try AdminToken(secret: Self.token), config: config, status: status, metrics: metrics)
+                store: store, token: try AdminToken(secret: Self.token), config: config, status: status, metrics: metrics,
+                logger: quiet)
             let app = Application(router: router)
             try await app.test(.router) { client in try await body(APIClient(client: client), store) }
         }

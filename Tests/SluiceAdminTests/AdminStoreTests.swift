@@ -1,5 +1,6 @@
 // The store semantics, run against SQLite and (when SLUICE_TEST_POSTGRES_URL is set) PostgreSQL.
 import Foundation
+import Logging
 import SluiceAdmin
 import SluiceControl
 import SluiceCore
@@ -209,6 +210,31 @@ struct AdminStoreTests {
         }
     }
 
+    @Test("a snapshot pairs the version with exactly the data written up to it", arguments: StoreKind.available)
+    func snapshotConsistency(kind: StoreKind) async throws {
+        let database = try TestDatabase(kind)
+        try await database.with { writer in
+            try await database.with { reader in
+                _ = try await writer.createTeam(TeamDraft(name: "t"))
+                let writes = Task {
+                    for index in 0..<40 { _ = try await writer.createConsumer(ConsumerDraft(name: "c\(index)")) }
+                }
+                // Every write adds one consumer (after the team), so version == consumers + 1 in any
+                // consistent view; reading the three separately breaks this under concurrent writes.
+                for _ in 0..<20_000 {
+                    let snapshot = try await reader.snapshot()
+                    #expect(Int64(snapshot.consumers.count) + 1 == snapshot.version, "\(snapshot.version)")
+                    #expect(snapshot.teams.map(\.name) == ["t"])
+                    if snapshot.version == 41 { break }
+                }
+                try await writes.value
+                let final = try await reader.snapshot()
+                #expect(final.version == 41)
+                #expect(final.consumers == (try await reader.consumers()))
+            }
+        }
+    }
+
     @Test("data and migrations survive reopening", arguments: StoreKind.available)
     func reopen(kind: StoreKind) async throws {
         let database = try TestDatabase(kind)
@@ -229,10 +255,21 @@ struct AdminStoreTests {
         }
     }
 
+    @Test(
+        "sslmode=prefer falls back to plain TCP on a server without TLS",
+        .enabled(if: StoreKind.postgresURL != nil, "SLUICE_TEST_POSTGRES_URL is not set"))
+    func sslPrefer() async throws {
+        let database = try TestDatabase(.postgres)
+        let store = try await AdminStores.open(database: database.location + "&sslmode=prefer")
+        _ = try await store.createTeam(TeamDraft(name: "tls"))
+        #expect(try await store.teams().map(\.name) == ["tls"])
+        await store.close()
+    }
+
     @Test("malformed database locations are refused with the field named")
     func badLocations() async throws {
         for location in [
-            "postgres://host/db", "postgres://user@/db", "postgres://user@host", "postgres://u@h/db?sslmode=require",
+            "postgres://host/db", "postgres://user@/db", "postgres://user@host", "postgres://u@h/db?sslmode=verify-ca",
             "postgres://u@h/db?schema=Bad-Name", "postgres://u@h/db?bogus=1", "",
         ] {
             await expectAdminError(.invalidRequest, field: "database") { _ = try await AdminStores.open(database: location) }
@@ -253,5 +290,20 @@ func expectAdminError(
         if let field { #expect(error.field == field, "\(error)", sourceLocation: sourceLocation) }
     } catch {
         Issue.record("expected AdminError.\(code), got \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite("Admin stores, failures")
+struct AdminStoreFailureTests {
+    @Test("an unreachable PostgreSQL is a store failure, not a hang")
+    func unreachablePostgres() async throws {
+        let started = ContinuousClock.now
+        await expectAdminError(.storeFailure) {
+            var quiet = Logger(label: "test")
+            quiet.logLevel = .critical
+            _ = try await PostgresAdminStore(
+                url: "postgres://sluice:x@127.0.0.1:1/sluice", operationTimeout: .seconds(2), logger: quiet)
+        }
+        #expect(ContinuousClock.now - started < .seconds(30))
     }
 }

@@ -75,7 +75,7 @@ public enum AdminApplication {
         status: any ConfigStatusSource = StaticConfigStatusSource(),
         metrics: @escaping @Sendable () async -> String = { "" }, logger: Logger = Logger(label: "sluice.admin")
     ) -> Router<BasicRequestContext> {
-        let api = AdminAPI(store: store, config: config, status: status, metrics: metrics)
+        let api = AdminAPI(store: store, config: config, status: status, metrics: metrics, logger: logger)
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: AdminErrorMiddleware(logger: logger))
         router.get("healthz") { _, _ in AdminAPI.json(["status": "ok"]) }
@@ -127,6 +127,12 @@ struct AdminAPI: Sendable {
     let config: ConfigDefinitions
     let status: any ConfigStatusSource
     let metrics: @Sendable () async -> String
+    /// Every change is logged at info (names only, never a key): the audit trail.
+    let logger: Logger
+
+    private func audit(_ event: String, _ kind: String, _ name: String) {
+        logger.info("admin: \(kind) \(event)", metadata: [kind: "\(name)"])
+    }
 
     // MARK: Consumers
 
@@ -147,6 +153,7 @@ struct AdminAPI: Sendable {
     func createConsumer(_ request: Request) async throws -> Response {
         let draft = try AdminRequest.consumerDraft(try await Self.body(request))
         let issued = try await store.createConsumer(draft)
+        audit("created", "consumer", draft.name)
         return Self.json(try await issuedJSON(issued), status: .created)
     }
 
@@ -163,25 +170,33 @@ struct AdminAPI: Sendable {
 
     func updateConsumer(_ name: String, _ request: Request) async throws -> Response {
         let changes = try AdminRequest.consumerChanges(try await Self.body(request))
-        return try await consumerResponse(name) { try await store.updateConsumer(named: name, changes) }
+        let response = try await consumerResponse(name) { try await store.updateConsumer(named: name, changes) }
+        audit("updated", "consumer", name)
+        return response
     }
 
     func setDisabled(_ disabled: Bool, _ name: String) async throws -> Response {
-        try await consumerResponse(name) { try await store.setDisabled(disabled, consumer: name) }
+        let response = try await consumerResponse(name) { try await store.setDisabled(disabled, consumer: name) }
+        audit(disabled ? "disabled" : "enabled", "consumer", name)
+        return response
     }
 
     func setConsumerLimits(_ name: String, _ request: Request) async throws -> Response {
         let limits = try AdminRequest.limits(try await Self.body(request))
-        return try await consumerResponse(name) { try await store.setLimits(limits, consumer: name) }
+        let response = try await consumerResponse(name) { try await store.setLimits(limits, consumer: name) }
+        audit("limits set", "consumer", name)
+        return response
     }
 
     func rotateKey(_ name: String) async throws -> Response {
         let issued = try await configAware(name, isConsumer: true) { try await store.rotateKey(ofConsumer: name) }
+        audit("key rotated", "consumer", name)
         return Self.json(try await issuedJSON(issued))
     }
 
     func deleteConsumer(_ name: String) async throws -> Response {
         try await configAware(name, isConsumer: true) { try await store.deleteConsumer(named: name) }
+        audit("deleted", "consumer", name)
         return Response(status: .noContent)
     }
 
@@ -202,6 +217,7 @@ struct AdminAPI: Sendable {
     func createTeam(_ request: Request) async throws -> Response {
         let draft = try AdminRequest.teamDraft(try await Self.body(request))
         let team = try await store.createTeam(draft)
+        audit("created", "team", draft.name)
         let shadows = await config.teams().contains { $0.name == team.name }
         return Self.json(TeamJSON(team, overridesConfig: shadows), status: .created)
     }
@@ -220,12 +236,14 @@ struct AdminAPI: Sendable {
     func setTeamLimits(_ name: String, _ request: Request) async throws -> Response {
         let limits = try AdminRequest.limits(try await Self.body(request))
         let team = try await configAware(name, isConsumer: false) { try await store.setTeamLimits(named: name, limits) }
+        audit("limits set", "team", name)
         let shadows = await config.teams().contains { $0.name == name }
         return Self.json(TeamJSON(team, overridesConfig: shadows))
     }
 
     func deleteTeam(_ name: String) async throws -> Response {
         try await configAware(name, isConsumer: false) { try await store.deleteTeam(named: name) }
+        audit("deleted", "team", name)
         return Response(status: .noContent)
     }
 

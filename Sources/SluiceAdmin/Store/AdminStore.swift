@@ -43,6 +43,10 @@ public protocol AdminStore: Sendable {
     /// Deletes the team named `name` (its consumers keep the team name). - Throws: `.notFound`.
     func deleteTeam(named name: String) async throws
 
+    /// Every consumer and team with the version they are at, read in one transaction: what sluiced
+    /// compiles and pushes. (Reading `consumers()`, `teams()` and `version()` one after the other
+    /// can pair a version with data from before a write that landed in between.)
+    func snapshot() async throws -> AdminSnapshot
     /// The version of the stored data: starts at 0, and every successful write adds one.
     func version() async throws -> Int64
     /// The current version at once, then each new one: at once after a write through this store,
@@ -123,6 +127,21 @@ public struct TeamDraft: Sendable, Equatable {
     public init(name: String, limits: QuotaLimits = QuotaLimits()) {
         self.name = name
         self.limits = limits
+    }
+}
+
+/// The whole database at one version.
+public struct AdminSnapshot: Sendable, Equatable {
+    public var version: Int64
+    /// Ordered by name, as `consumers()`.
+    public var consumers: [ConsumerSpec]
+    /// Ordered by name, as `teams()`.
+    public var teams: [TeamSpec]
+
+    public init(version: Int64, consumers: [ConsumerSpec], teams: [TeamSpec]) {
+        self.version = version
+        self.consumers = consumers
+        self.teams = teams
     }
 }
 

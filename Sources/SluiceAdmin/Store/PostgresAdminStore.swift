@@ -5,6 +5,8 @@
 // other's writes by polling the version row (`changes(pollInterval:)`).
 import Foundation
 public import Logging
+// NIOSSL comes with postgres-nio (not declared in Package.swift): only its TLSConfiguration is used.
+import NIOSSL
 import PostgresNIO
 public import SluiceControl
 public import SluiceCore
@@ -15,6 +17,7 @@ public final class PostgresAdminStore: AdminStore {
     private let runner: Task<Void, Never>
     private let logger: Logger
     private let feed = ChangeFeed()
+    private let operationTimeout: Duration
 
     /// The advisory lock key migrations hold (an arbitrary constant: "sluice" in ASCII).
     static let migrationLockKey: Int64 = 0x736c_7569_6365
@@ -23,10 +26,17 @@ public final class PostgresAdminStore: AdminStore {
     ///
     /// `postgres://user:password@host:port/database`, with optional parameters `schema=NAME` (the
     /// tables live in that schema, created if missing, so several gateways or test runs can share
-    /// a database) and `sslmode=disable` (the only TLS mode supported yet).
+    /// a database) and `sslmode` as libpq reads it: `disable` (the default), `prefer` and `require`
+    /// (TLS without certificate checks), `verify-full` (TLS, the server's certificate checked against
+    /// the system's CAs and the host name).
     /// - Throws: `AdminError.invalidRequest` for a malformed URL, `.storeFailure` when the database
     ///   cannot be reached or migrated.
-    public init(url: String, logger: Logger = Logger(label: "sluice.admin.postgres")) async throws(AdminError) {
+    /// - Parameter operationTimeout: How long one operation (a transaction, connecting included)
+    ///   may take before it fails with `.storeFailure`: an unreachable database is an error, not a hang.
+    public init(
+        url: String, operationTimeout: Duration = .seconds(15), logger: Logger = Logger(label: "sluice.admin.postgres")
+    ) async throws(AdminError) {
+        self.operationTimeout = operationTimeout
         let configuration = try Self.configuration(url: url)
         let schema = configuration.options.additionalStartupParameters.first { $0.0 == "search_path" }?.1
         self.logger = logger
@@ -56,21 +66,28 @@ public final class PostgresAdminStore: AdminStore {
         let database = String(components.path.drop(while: { $0 == "/" }))
         guard !database.isEmpty else { throw .invalid(field, "the URL names no database (…/database)") }
         var schema: String?
+        var tls = PostgresClient.Configuration.TLS.disable
+        var unverified = TLSConfiguration.makeClientConfiguration()
+        unverified.certificateVerification = .none
         for item in components.queryItems ?? [] {
             switch (item.name, item.value) {
-            case ("sslmode", "disable"?): continue
+            case ("sslmode", "disable"?): tls = .disable
+            case ("sslmode", "prefer"?): tls = .prefer(unverified)
+            case ("sslmode", "require"?): tls = .require(unverified)
+            case ("sslmode", "verify-full"?): tls = .require(.makeClientConfiguration())
             case ("schema", let name?):
                 guard isIdentifier(name) else {
                     throw .invalid(field, "schema must be a lower-case SQL identifier ([a-z_][a-z0-9_]*, at most 63)")
                 }
                 schema = name
-            case ("sslmode", let mode): throw .invalid(field, "sslmode=\(mode ?? "") is not supported yet; use sslmode=disable")
+            case ("sslmode", let mode):
+                throw .invalid(field, "sslmode=\(mode ?? "") is not supported; use disable, prefer, require or verify-full")
             default: throw .invalid(field, "unknown URL parameter '\(item.name)'")
             }
         }
         var configuration = PostgresClient.Configuration(
             host: host, port: components.port ?? 5432, username: user, password: components.password, database: database,
-            tls: .disable)
+            tls: tls)
         if let schema { configuration.options.additionalStartupParameters = [("search_path", schema)] }
         configuration.options.minimumConnections = 0
         configuration.options.maximumConnections = 8
@@ -288,13 +305,34 @@ public final class PostgresAdminStore: AdminStore {
 
     // MARK: - Versions
 
+    public func snapshot() async throws -> AdminSnapshot {
+        // REPEATABLE READ: every statement of the transaction sees the same snapshot.
+        let (version, rows, teams) = try await transaction("read a snapshot", begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
+            connection in
+            (
+                try await Self.readVersion(connection, self.logger),
+                try await connection.query(
+                    "SELECT \(unescaped: AdminSchema.consumerColumns) FROM sluice_consumers ORDER BY name COLLATE \"C\"",
+                    logger: self.logger
+                ).collect().map(Self.consumerRow),
+                try await connection.query(
+                    "SELECT \(unescaped: AdminSchema.teamColumns) FROM sluice_teams ORDER BY name COLLATE \"C\"",
+                    logger: self.logger
+                ).collect().map(Self.team)
+            )
+        }
+        return AdminSnapshot(
+            version: version, consumers: try rows.map { row throws(AdminError) in try row.spec() }, teams: teams)
+    }
+
     public func version() async throws -> Int64 {
         try await transaction("read the version") { connection in try await Self.readVersion(connection, self.logger) }
     }
 
     public func changes(pollInterval: Duration) -> AsyncStream<Int64> {
-        feed.versions(pollInterval: pollInterval) { [client, logger] in
-            try await client.withConnection { connection in try await Self.readVersion(connection, logger) }
+        feed.versions(pollInterval: pollInterval) { [weak self] in
+            guard let self else { throw CancellationError() }
+            return try await self.version()
         }
     }
 
@@ -331,18 +369,22 @@ public final class PostgresAdminStore: AdminStore {
 
     /// Runs `body` in a transaction on one pooled connection; errors keep their identity.
     private func transaction<T: Sendable>(
-        _ operation: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+        _ operation: String, begin: StaticString = "BEGIN",
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws(AdminError) -> T {
+        let begin = PostgresQuery(unsafeSQL: "\(begin)")
         do {
-            return try await client.withConnection { connection in
-                try await connection.query("BEGIN", logger: self.logger)
-                do {
-                    let value = try await body(connection)
-                    try await connection.query("COMMIT", logger: self.logger)
-                    return value
-                } catch {
-                    _ = try? await connection.query("ROLLBACK", logger: self.logger)
-                    throw error
+            return try await withTimeout(operation) {
+                try await self.client.withConnection { connection in
+                    try await connection.query(begin, logger: self.logger)
+                    do {
+                        let value = try await body(connection)
+                        try await connection.query("COMMIT", logger: self.logger)
+                        return value
+                    } catch {
+                        _ = try? await connection.query("ROLLBACK", logger: self.logger)
+                        throw error
+                    }
                 }
             }
         } catch let error as AdminError {
@@ -352,6 +394,23 @@ public final class PostgresAdminStore: AdminStore {
             throw AdminError(.storeFailure, "the admin database failed to \(operation): \(detail)")
         } catch {
             throw AdminError.store(operation, error)
+        }
+    }
+
+    /// `body`, or `.storeFailure` after `operationTimeout` (the pool waits for a connection forever).
+    private func withTimeout<T: Sendable>(
+        _ operation: String, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        let timeout = operationTimeout
+        return try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw AdminError(.storeFailure, "the admin database did not answer within \(timeout) (\(operation))")
+            }
+            defer { group.cancelAll() }
+            guard let result = try await group.next() else { throw CancellationError() }
+            return result
         }
     }
 

@@ -180,6 +180,20 @@ public final class SQLiteAdminStore: AdminStore {
 
     // MARK: - Versions
 
+    public func snapshot() async throws -> AdminSnapshot {
+        // A DatabasePool read is one transaction on a WAL snapshot: no write lands in between.
+        let (version, rows, teams) = try await read("read a snapshot") { db in
+            (
+                try Int64.fetchOne(db, sql: "SELECT version FROM sluice_version WHERE id = 1") ?? 0,
+                try Row.fetchAll(db, sql: "SELECT \(AdminSchema.consumerColumns) FROM sluice_consumers ORDER BY name")
+                    .map(Self.consumerRow),
+                try Row.fetchAll(db, sql: "SELECT \(AdminSchema.teamColumns) FROM sluice_teams ORDER BY name").map(Self.team)
+            )
+        }
+        return AdminSnapshot(
+            version: version, consumers: try rows.map { row throws(AdminError) in try row.spec() }, teams: teams)
+    }
+
     public func version() async throws -> Int64 {
         try await read("read the version") { db in
             try Int64.fetchOne(db, sql: "SELECT version FROM sluice_version WHERE id = 1") ?? 0
