@@ -1,28 +1,54 @@
 #!/usr/bin/env bash
 # Sets up and runs the gateway on its embedded default: installs the pinned Envoy 1.40, builds
-# libsluice.so and the provider simulators (sluice-sim), starts the simulators, and runs Envoy
-# with envoy-module/envoy.yaml in the foreground. Ctrl-C stops both.
+# libsluice.so, the provider simulators (sluice-sim) and the control daemon (sluiced), starts the
+# simulators and sluiced (which serves envoy-module/sluice.yaml, its embedded default, over gRPC
+# ADS), and runs Envoy bootstrapped only from sluiced (envoy-module/bootstrap.yaml) in the
+# foreground. Ctrl-C stops all three.
 #
 #   curl -s http://127.0.0.1:10000/v1/models -H 'Authorization: Bearer sk-sluice-demo'
 #   curl -s http://127.0.0.1:10000/v1/chat/completions -H 'Authorization: Bearer sk-sluice-demo' \
 #        -d '{"model":"claude-sonnet-4-6","messages":[{"role":"user","content":"Hello"}]}'
 #
 # Environment: SLUICE_CONCURRENCY (Envoy workers, default 2), SLUICE_SIM_PACE_MS (ms per
-# streamed token, default 20). Extra arguments go to Envoy (e.g. --log-level debug).
+# streamed token, default 20), SLUICE_CONFIG (a config file for sluiced instead of the embedded
+# default). `--static` runs Envoy on the hand-written static envoy-module/envoy.yaml instead,
+# without sluiced. Other arguments go to Envoy (e.g. --log-level debug).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+static=0
+if [ "${1:-}" = "--static" ]; then static=1; shift; fi
 "$root/envoy-module/install-system-packages.sh"
 envoy="$("$root/envoy-module/install-envoy.sh")"
 module_dir="$("$root/envoy-module/build-module.sh")"
 
-echo "sluice: building the provider simulators (first build takes a few minutes)" >&2
-(cd "$root" && swift build --product sluice-sim >&2)
-sim="$(cd "$root" && swift build --product sluice-sim --show-bin-path)/sluice-sim"
+echo "sluice: building the provider simulators and sluiced (the first build takes several minutes)" >&2
+(cd "$root" && swift build --product sluice-sim >&2 && swift build --product sluiced >&2)
+bin="$(cd "$root" && swift build --show-bin-path)"
 
-"$sim" --pace-ms "${SLUICE_SIM_PACE_MS:-20}" &
-sim_pid=$!
-trap 'kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true' EXIT INT TERM
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT INT TERM
 
-echo "sluice: gateway on http://127.0.0.1:10000 (demo key sk-sluice-demo), admin on http://127.0.0.1:9901" >&2
+"$bin/sluice-sim" --pace-ms "${SLUICE_SIM_PACE_MS:-20}" &
+pids+=($!)
+
 export ENVOY_DYNAMIC_MODULES_SEARCH_PATH="$module_dir"
-"$envoy" -c "$root/envoy-module/envoy.yaml" --concurrency "${SLUICE_CONCURRENCY:-2}" --log-level info "$@"
+if [ "$static" = 1 ]; then
+    echo "sluice: gateway on http://127.0.0.1:10000 (demo key sk-sluice-demo), Envoy admin on http://127.0.0.1:9901" >&2
+    "$envoy" -c "$root/envoy-module/envoy.yaml" --concurrency "${SLUICE_CONCURRENCY:-2}" --log-level info "$@"
+    exit
+fi
+
+# sluiced keeps its admin database and admin token in .sluiced/ of the working directory.
+(cd "$root" && exec "$bin/sluiced" ${SLUICE_CONFIG:+--config "$SLUICE_CONFIG"}) &
+pids+=($!)
+for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null http://127.0.0.1:18001/healthz 2>/dev/null && break
+    sleep 0.1
+done
+echo "sluice: gateway on http://127.0.0.1:10000 (demo key sk-sluice-demo), Envoy admin on http://127.0.0.1:9901," >&2
+echo "        sluiced admin API on http://127.0.0.1:18001 (token in $root/.sluiced/admin-token), xDS on 127.0.0.1:18000" >&2
+"$envoy" -c "$root/envoy-module/bootstrap.yaml" --concurrency "${SLUICE_CONCURRENCY:-2}" --log-level info "$@"
