@@ -2,7 +2,8 @@
 # Sets up and runs every test, from a clean clone:
 #   1. installs what the tests need (binutils for nm/readelf if missing, the pinned Envoy 1.40,
 #      a Python venv with the integration-test clients);
-#   2. unit tests: SluiceCore, and the ABI layer against the fake Envoy host (swift test);
+#   2. unit tests: SluiceCore, the ABI layer against the fake Envoy host, sluiced's libraries
+#      (the admin store on SQLite and on a throwaway PostgreSQL) (swift test), and brief fuzzing;
 #   3. builds libsluice.so (release, self-contained) and runs the integration tests against the
 #      real Envoy 1.40 binary on loopback with the provider simulators (pytest; the official
 #      openai and anthropic SDKs are the clients).
@@ -23,10 +24,16 @@ step "Python test environment"
 if [ ! -x "$root/.venv/bin/python" ]; then python3 -m venv "$root/.venv"; fi
 "$root/.venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$root/Tests/IntegrationTests/requirements.txt"
 
+step "PostgreSQL for the admin store tests (throwaway cluster on loopback)"
+eval "$("$root/Tests/start-postgres.sh")"
+export SLUICE_TEST_POSTGRES_URL
+trap '"$root/Tests/stop-postgres.sh" "$SLUICE_TEST_POSTGRES_DIR" >&2 || true' EXIT
+
 step "unit tests (swift test)"
 swift build --build-tests
 swift test --skip-build
-sim="$(swift build --show-bin-path)/sluice-sim"
+bin="$(swift build --show-bin-path)"
+sim="$bin/sluice-sim"
 
 step "fuzz targets (libFuzzer, brief)"
 "$root/Tests/Fuzz/run.sh" --seconds "${SLUICE_FUZZ_SECONDS:-20}"
@@ -36,5 +43,5 @@ module_dir="$("$root/envoy-module/build-module.sh")"
 ls -l "$module_dir/libsluice.so" >&2
 
 step "integration tests against the real Envoy (pytest)"
-SLUICE_ENVOY="$envoy" SLUICE_MODULE_DIR="$module_dir" SLUICE_SIM="$sim" \
+SLUICE_ENVOY="$envoy" SLUICE_MODULE_DIR="$module_dir" SLUICE_SIM="$sim" SLUICE_SLUICED="$bin/sluiced" \
     "$root/.venv/bin/python" -m pytest "$root/Tests/IntegrationTests" -q -p no:cacheprovider
