@@ -8,6 +8,7 @@ config file live there); processes are started here and stopped by PID.
 from __future__ import annotations
 
 import copy
+import errno
 import json
 import os
 import re
@@ -33,6 +34,19 @@ def sluiced_binary() -> str:
     if not os.path.exists(path):
         raise RuntimeError(f"sluiced not built at {path}: run `swift build --product sluiced`")
     return path
+
+
+def retrying_busy_binary(start, timeout: float = 120.0):
+    """Runs `start()`, retrying while the binary is being relinked (ETXTBSY: `swift build` writes
+    it while tests run)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return start()
+        except OSError as error:
+            if error.errno != errno.ETXTBSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def demo_config(sims, gateway_port: int) -> dict:
@@ -136,7 +150,8 @@ class Sluiced:
         if self.starts > 1:
             self.log.write(f"\n----- sluiced start #{self.starts} -----\n".encode())
             self.log.flush()
-        self.process = subprocess.Popen(self.command(), cwd=self.workdir, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = retrying_busy_binary(
+            lambda: subprocess.Popen(self.command(), cwd=self.workdir, stdout=self.log, stderr=subprocess.STDOUT))
         return self
 
     def wait_ready(self, timeout: float = 30.0) -> "Sluiced":
@@ -224,9 +239,9 @@ class Sluiced:
     # MARK: The CLI on the same binary
 
     def cli(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
-        return subprocess.run(
+        return retrying_busy_binary(lambda: subprocess.run(
             [sluiced_binary(), *args], cwd=self.workdir, capture_output=True, text=True, timeout=timeout
-        )
+        ))
 
 
 def bootstrap(xds_port: int, admin_port: int, node_id: str = "sluice-gateway") -> dict:

@@ -9,6 +9,7 @@ restart them (each such test leaves the config file valid), and a fresh pair whe
 kills, restarts or loads them."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import statistics
@@ -311,12 +312,12 @@ def test_an_invalid_edit_is_refused_and_traffic_is_unaffected(shared, make_edit)
     text = yaml.safe_dump(config, sort_keys=False)
     (line_index,) = [i for i, line in enumerate(text.splitlines()) if token in line]
     line = text.splitlines()[line_index]
-    column = line.index(token) + 1 if token.endswith(":") else line.index(token) + 1
+    column = line.index(token) + 1
     expected = f"{shared.sluiced.config_path}:{line_index + 1}:{column}: {message}"
     served = shared.sluiced.status()["served_version"]
     log_start = len(shared.sluiced.logs())
 
-    traffic = Traffic(shared.base, pace=0.02, deadline=20)
+    traffic = Traffic(shared.base, pace=0.05, deadline=30)
     traffic.start()
     wait_until(lambda: traffic.count() >= 3, 10, "traffic before the edit")
     shared.sluiced.write_config(text)
@@ -346,6 +347,24 @@ def test_an_invalid_edit_is_refused_and_traffic_is_unaffected(shared, make_edit)
     assert traffic.ok >= 11
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "sluiced gap: GatewayState keeps lastReloadError 'shown by the admin API until a reload succeeds', "
+    "but XDSStatusSource/StatusJSON never expose it: GET /v1/admin/status has no trace of a refused "
+    "edit (only sluiced's log has the diagnostic)"))
+def test_the_admin_status_shows_a_refused_edit(shared):
+    config, _, message = misspelt_field(shared.config)
+    log_start = len(shared.sluiced.logs())
+    shared.sluiced.write_config(config)
+    try:
+        wait_until(lambda: "is refused" in shared.sluiced.logs()[log_start:], 5, "sluiced to refuse the edit")
+        status = json.dumps(shared.sluiced.status())
+        assert "pirce" in status, status
+    finally:
+        log_start = len(shared.sluiced.logs())
+        shared.sluiced.write_config(shared.config)
+        wait_until(lambda: "config file changed" in shared.sluiced.logs()[log_start:], 5, "the valid file to load")
+
+
 # MARK: - 4. A config Envoy NACKs is reported, traffic unaffected
 
 
@@ -359,7 +378,7 @@ def test_a_config_envoy_nacks_is_reported_by_the_admin_api(shared, tmp_path):
         {"name": "tls-gateway", "port": tls_port, "tls": {"cert_file": f"{missing}/cert.pem", "key_file": f"{missing}/key.pem"}})
     check = shared.sluiced.cli("check", "--config", shared.sluiced.config_path)
     assert check.returncode == 0, check.stderr  # the current file is valid
-    traffic = Traffic(shared.base, pace=0.02, deadline=20)
+    traffic = Traffic(shared.base, pace=0.05, deadline=30)
     traffic.start()
     wait_until(lambda: traffic.count() >= 3, 10, "traffic before the edit")
     shared.sluiced.write_config(edited)
@@ -531,6 +550,13 @@ def test_fail_static_and_reconnect(sims):
         pair.sluiced.disable_consumer("before-kill")
         wait_until(lambda: models_status(session, pair.base, key) == 401, 5, "a key revoked after the restart",
                    interval=0.02)
+        # SIGTERM: a graceful shutdown (exit 0, promptly) while Envoy is connected; Envoy keeps serving.
+        stopping = time.monotonic()
+        assert pair.sluiced.stop() == 0, pair.sluiced.logs()[-2000:]
+        assert time.monotonic() - stopping < 5
+        wait_until(lambda: stat(pair.envoy, "control_plane.connected_state") == 0, 10, "Envoy to notice", interval=0.05)
+        assert models_status(session, pair.base, key2) == 200
+        assert chat(session, pair.base, "gpt-after-restart").status_code == 200
 
 
 # MARK: - 7. An Envoy started after a change gets the current config
