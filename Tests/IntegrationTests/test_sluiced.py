@@ -74,6 +74,13 @@ def add_model(config: dict, model_id: str, upstream_model: str | None = None) ->
     return edited
 
 
+def synced(node: dict | None) -> bool:
+    """The node is connected and has ACKed what it was last sent of all six types."""
+    return bool(
+        node and node["connected"] and node["in_sync"] and len(node["resources"]) == 6
+        and all(r["acked_version"] == r["sent_version"] for r in node["resources"]))
+
+
 def stat(envoy: Envoy, name: str) -> int:
     return envoy.stats().get(name, 0)
 
@@ -242,28 +249,36 @@ def test_the_anthropic_sdk(shared):
 
 
 def test_an_added_model_is_routable_within_a_second(shared, sims):
+    # Five edits, one model each: from the file's save to the first 200 for the new model.
     session = requests.Session()
-    model = "gpt-4o-mini-added"
-    assert chat(session, shared.base, model).status_code == 404  # model_not_found before the edit
     before = shared.envoy.stats()
-    written = shared.sluiced.write_config(add_model(shared.config, model))
-    deadline = written + 5
-    while True:
-        r = chat(session, shared.base, model, text="added model")
-        if r.status_code == 200 or time.monotonic() > deadline:
-            break
-        assert r.status_code == 404, r.text
-        time.sleep(0.005)
-    elapsed = time.monotonic() - written
-    print(f"\nedit -> routable: {elapsed * 1000:.0f} ms")
-    assert r.status_code == 200, f"{r.status_code} {r.text}\n{shared.diagnostics()}"
-    assert elapsed < 1.0, f"the added model took {elapsed:.3f}s to become routable"
-    assert "added model" in r.json()["choices"][0]["message"]["content"]
-    assert sims.last("openai")["body"]["model"] == model
+    times = []
+    for i in range(5):
+        model = f"gpt-4o-mini-added-{i}"
+        assert chat(session, shared.base, model).status_code == 404  # model_not_found before the edit
+        edited = add_model(shared.config, model)
+        written = shared.sluiced.write_config(edited)
+        deadline = written + 5
+        while True:
+            r = chat(session, shared.base, model, text="added model")
+            if r.status_code == 200 or time.monotonic() > deadline:
+                break
+            assert r.status_code == 404, r.text
+            time.sleep(0.005)
+        elapsed = time.monotonic() - written
+        assert r.status_code == 200, f"{r.status_code} {r.text}\n{shared.diagnostics()}"
+        assert "added model" in r.json()["choices"][0]["message"]["content"]
+        assert sims.last("openai")["body"]["model"] == model
+        times.append(elapsed)
+        # Later tests edit on top of the file as it is now.
+        shared.config = edited
+    print(f"\nedit -> routable: {', '.join(f'{t * 1000:.0f}' for t in times)} ms "
+          f"(p50 {statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms)")
+    assert max(times) < 1.0, f"an added model took {max(times):.3f}s to become routable"
     after = shared.envoy.stats()
+    # Models reach Envoy as filter config (ECDS): the listener is never rebuilt.
     assert after.get("listener_manager.listener_modified", 0) == before.get("listener_manager.listener_modified", 0)
-    # The config is kept with the model: later tests edit on top of the file as it is now.
-    shared.config = add_model(shared.config, model)
+    assert closed_by_envoy(after) == closed_by_envoy(before)
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -400,7 +415,7 @@ def test_a_config_envoy_nacks_is_reported_by_the_admin_api(shared, tmp_path):
 
     def resolved():
         node = shared.sluiced.node(shared.node_id)
-        return node if node["in_sync"] and node["last_nack"] and node["last_nack"]["resolved"] else None
+        return node if synced(node) and node["last_nack"] and node["last_nack"]["resolved"] else None
 
     node = wait_until(resolved, 10, "the NACK to be resolved", interval=0.05)
     assert node["connected"]
@@ -529,17 +544,21 @@ def test_fail_static_and_reconnect(sims):
         assert models_status(session, pair.base, key) == 200
         assert models_status(session, pair.base, "sk-sluice-unknown") == 401
 
+        # An edit saved while sluiced is down is served once it is back.
+        pair.config = add_model(pair.config, "gpt-while-down")
+        pair.sluiced.write_config(pair.config)
         killed_at = time.monotonic()
         pair.sluiced.start().wait_ready()  # same ports, same working directory and database
 
         def reconnected():
             node = pair.sluiced.node(pair.node_id)
-            return node if node and node["connected"] and node["in_sync"] else None
+            return node if synced(node) else None
 
         node = wait_until(reconnected, 30, "Envoy to reconnect and ACK", interval=0.05)
         print(f"\nrestart -> Envoy connected and in sync: {(time.monotonic() - killed_at) * 1000:.0f} ms; {node}")
         assert stat(pair.envoy, "control_plane.connected_state") == 1
         assert models_status(session, pair.base, key) == 200  # the database kept the key
+        wait_until(lambda: chat(session, pair.base, "gpt-while-down").status_code == 200, 2, "the edit made while down")
         # A change after the restart converges: a key, and an edit of the file.
         key2 = pair.sluiced.create_consumer("after-restart")
         wait_until(lambda: models_status(session, pair.base, key2) == 200, 5, "a key created after the restart",
@@ -570,7 +589,7 @@ def test_an_envoy_started_after_a_change_gets_the_current_config(shared):
     with requests.Session() as session:
         wait_until(lambda: chat(session, shared.base, model).status_code == 200, 5, "the change on the first Envoy")
     shared.config = edited
-    first = wait_until(lambda: (n := shared.sluiced.node(shared.node_id)) and n["in_sync"] and n, 5, "the first Envoy in sync")
+    first = wait_until(lambda: (n := shared.sluiced.node(shared.node_id)) and synced(n) and n, 5, "the first Envoy in sync")
     current = {r["type_url"]: r["acked_version"] for r in first["resources"]}
 
     # Every Envoy of a sluiced gets the same listeners, so the late one can bind the gateway
@@ -585,7 +604,7 @@ def test_an_envoy_started_after_a_change_gets_the_current_config(shared):
             assert r.status_code == 200, r.text
             assert chat(session, shared.base, model).status_code == 200
         node = shared.sluiced.node("sluice-late")
-        assert node["connected"] and node["in_sync"], node
+        assert synced(node), node
         assert {r["type_url"]: r["acked_version"] for r in node["resources"]} == current, (current, node)
     finally:
         late.stop()
