@@ -22,6 +22,8 @@ public final class ADSServer: Sendable {
     private let transport: HTTP2ServerTransport.Posix
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let logger: Logger
+    /// The last plan set for all nodes, and how its secrets are read (for `refreshSecrets`).
+    private let lastPlan = Mutex<(plan: EnvoyPlan, secrets: SecretReader)?>(nil)
 
     public static let defaultHost = "127.0.0.1"
     public static let defaultPort = 18000
@@ -69,9 +71,41 @@ public final class ADSServer: Sendable {
         -> XDSSnapshot
     {
         let snapshot = try cache.setPlan(plan, secrets: secrets, forNode: node)
+        if node == nil { lastPlan.withLock { $0 = (plan, secrets) } }
         let versions = XDSType.pushOrder.map { "\($0.shortName)=\(snapshot[$0].version)" }.joined(separator: " ")
         logger.info("snapshot \(snapshot.version) set\(node.map { " for node \($0)" } ?? ""): \(versions)")
         return snapshot
+    }
+
+    /// Reads the last plan's secrets again (files and environment): when a value changed, a
+    /// snapshot in which only SDS changed is pushed. Returns it, or nil when nothing changed.
+    @discardableResult
+    public func refreshSecrets() throws(XDSEncodingError) -> XDSSnapshot? {
+        guard let last = lastPlan.withLock({ $0 }), let current = cache.latestSnapshot() else { return nil }
+        var resources = current.resources
+        resources[.secret] = try ResourceEncoder.encodeSecrets(last.plan, secrets: last.secrets)
+        guard SnapshotResources.digest(resources[.secret]) != current[.secret].digest else { return nil }
+        let snapshot = try cache.setResources(resources)
+        logger.info("snapshot \(snapshot.version): secrets re-read, SDS=\(snapshot[.secret].version)")
+        return snapshot
+    }
+
+    /// Calls `refreshSecrets()` every `interval` until the task is cancelled (a key rotated in
+    /// its file reaches Envoy within about `interval`); errors are logged and the last good
+    /// secrets stay served.
+    public func watchSecrets(every interval: Duration = .seconds(1)) async {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: interval)
+            } catch {
+                return
+            }
+            do {
+                try refreshSecrets()
+            } catch {
+                logger.warning("secrets not refreshed: \(error)")
+            }
+        }
     }
 
     /// What every Envoy seen runs: ACKed version per type, last NACK.

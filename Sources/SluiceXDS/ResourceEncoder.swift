@@ -112,10 +112,7 @@ public enum ResourceEncoder {
                     resources[.endpoint].append(XDSResource(name: cluster.name, resource: try binaryAny(encoder.loadAssignment(cluster))))
                 }
             }
-            for secret in plan.secrets {
-                let value = try secrets.read(secret)
-                resources[.secret].append(XDSResource(name: secret.name, resource: try binaryAny(PlanEncoder.secret(secret, value: value))))
-            }
+            resources[.secret] = try encodeSecrets(plan, secrets: secrets)
             resources[.extensionConfig] = [
                 XDSResource(name: EnvoyPlan.gatewayFilterConfigName, resource: try binaryAny(try encoder.gatewayFilterExtensionConfig()))
             ]
@@ -123,6 +120,20 @@ public enum ResourceEncoder {
             throw error
         } catch {
             throw .invalidFilterConfig(owner: "plan", reason: "\(error)")
+        }
+        return resources
+    }
+
+    /// The plan's SDS resources alone, with the secrets read now (to follow rotated files).
+    public static func encodeSecrets(_ plan: EnvoyPlan, secrets: SecretReader = .live) throws(XDSEncodingError) -> [XDSResource] {
+        var resources: [XDSResource] = []
+        for secret in plan.secrets {
+            let value = try secrets.read(secret)
+            do {
+                resources.append(XDSResource(name: secret.name, resource: try binaryAny(PlanEncoder.secret(secret, value: value))))
+            } catch {
+                throw .secretUnavailable(name: secret.name, reason: "cannot encode: \(error)")
+            }
         }
         return resources
     }

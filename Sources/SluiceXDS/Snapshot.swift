@@ -94,6 +94,15 @@ public struct XDSSnapshot: Sendable, Equatable {
         self.types = types
     }
 
+    /// The snapshot's resources (to build the next snapshot from).
+    public var resources: XDSResources {
+        var resources = XDSResources()
+        for (type, items) in types {
+            resources[type] = items.names.compactMap { name in items.byName[name].map { XDSResource(name: name, resource: $0) } }
+        }
+        return resources
+    }
+
     /// The inconsistencies of the snapshot: a listener's route table, an EDS cluster's endpoints,
     /// an upstream filter's secret, or the filter config the listeners discover, missing.
     public func consistencyProblems() -> [String] {

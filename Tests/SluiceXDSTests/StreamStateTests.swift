@@ -203,4 +203,23 @@ import Testing
         let three = try cache.setPlan(TestPlans.demo(models: ["good"]))
         #expect(cache.snapshot()?[.extensionConfig].version == three.version)
     }
+
+    @Test func rotatedSecretFilesArePushedAsSDSOnly() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-xds-rotate-\(UUID().uuidString)")
+        try Data("first\n".utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        var plan = TestPlans.demo()
+        plan.secrets[0].source = .file(file.path)
+        let server = ADSServer(port: 0)
+        let first = try server.setSnapshot(plan)
+        #expect(try server.refreshSecrets() == nil)
+        try Data("second\n".utf8).write(to: file)
+        let second = try #require(try server.refreshSecrets())
+        #expect(XDSType.allCases.filter { second[$0].version != first[$0].version } == [.secret])
+        let secret = try Envoy_Extensions_TransportSockets_Tls_V3_Secret(unpackingAny: try #require(second[.secret].byName["openai-key"]))
+        #expect(secret.genericSecret.secret.inlineString == "second")
+        try FileManager.default.removeItem(at: file)
+        #expect(throws: XDSEncodingError.self) { try server.refreshSecrets() }
+        #expect(server.cache.snapshot()?.version == second.version)
+    }
 }
