@@ -27,15 +27,16 @@ struct APIResponse {
     var errorCode: String? { self["error", "code"]?.stringValue }
 }
 
-/// Runs `body` against the admin API on a fresh SQLite store.
+/// Runs `body` against the admin API on a fresh store (SQLite unless told).
 struct APIHarness {
     static let token = "test-admin-token-0123456789"
+    var kind = StoreKind.sqlite
     var config = ConfigDefinitions.none
     var status: any ConfigStatusSource = StaticConfigStatusSource()
     var metrics: @Sendable () async -> String = { "" }
 
     func run(_ body: @escaping @Sendable (APIClient, any AdminStore) async throws -> Void) async throws {
-        let database = try TestDatabase(.sqlite)
+        let database = try TestDatabase(kind)
         try await database.with { store in
             var quiet = Logger(label: "sluice.admin.test")
             quiet.logLevel = .warning
@@ -120,9 +121,9 @@ struct AdminAPITests {
         }
     }
 
-    @Test("create returns the key once; reads never show it")
-    func createReturnsKeyOnce() async throws {
-        try await APIHarness().run { api, store in
+    @Test("create returns the key once; reads never show it", arguments: StoreKind.available)
+    func createReturnsKeyOnce(kind: StoreKind) async throws {
+        try await APIHarness(kind: kind).run { api, store in
             let created = try await api.call(
                 .post, "/v1/admin/consumers",
                 #"{"name":"ci","team":"research","models":["gpt-4o","claude-*"],"expires_at":1900000000,"#
@@ -192,9 +193,9 @@ struct AdminAPITests {
         }
     }
 
-    @Test("rotate returns a new key once and replaces the hash")
-    func rotate() async throws {
-        try await APIHarness().run { api, store in
+    @Test("rotate returns a new key once and replaces the hash", arguments: StoreKind.available)
+    func rotate(kind: StoreKind) async throws {
+        try await APIHarness(kind: kind).run { api, store in
             let created = try await api.call(.post, "/v1/admin/consumers", #"{"name":"r"}"#)
             let first = try #require(created["key"]?.stringValue)
             let rotated = try await api.call(.post, "/v1/admin/consumers/r/rotate")
@@ -282,14 +283,16 @@ struct AdminAPITests {
         }
     }
 
-    @Test("config and database consumers are listed merged, each with its source; the database wins")
-    func mergedWithConfig() async throws {
+    @Test(
+        "config and database consumers are listed merged, each with its source; the database wins",
+        arguments: StoreKind.available)
+    func mergedWithConfig(kind: StoreKind) async throws {
         let configConsumers = [
             ConsumerSpec(name: "from-config", keySHA256: SHA256.hash("sk-a"), team: "ops", source: .config),
             ConsumerSpec(name: "shared", keySHA256: SHA256.hash("sk-b"), source: .config),
         ]
         let configTeams = [TeamSpec(name: "ops", limits: QuotaLimits(requestsPerMinute: 1), source: .config)]
-        var harness = APIHarness()
+        var harness = APIHarness(kind: kind)
         harness.config = ConfigDefinitions(consumers: { configConsumers }, teams: { configTeams })
         try await harness.run { api, _ in
             _ = try await api.call(.post, "/v1/admin/consumers", #"{"name":"shared","team":"db"}"#)

@@ -326,7 +326,10 @@ public final class PostgresAdminStore: AdminStore {
     }
 
     public func version() async throws -> Int64 {
-        try await transaction("read the version") { connection in try await Self.readVersion(connection, self.logger) }
+        // One statement, no BEGIN/COMMIT: sluiced polls this several times a second per replica.
+        try await transaction("read the version", begin: nil) { connection in
+            try await Self.readVersion(connection, self.logger)
+        }
     }
 
     public func changes(pollInterval: Duration) -> AsyncStream<Int64> {
@@ -368,14 +371,16 @@ public final class PostgresAdminStore: AdminStore {
     }
 
     /// Runs `body` in a transaction on one pooled connection; errors keep their identity.
+    /// `begin: nil` runs `body` outside a transaction (for a single statement).
     private func transaction<T: Sendable>(
-        _ operation: String, begin: StaticString = "BEGIN",
+        _ operation: String, begin: StaticString? = "BEGIN",
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws(AdminError) -> T {
-        let begin = PostgresQuery(unsafeSQL: "\(begin)")
+        let begin = begin.map { PostgresQuery(unsafeSQL: "\($0)") }
         do {
             return try await withTimeout(operation) {
                 try await self.client.withConnection { connection in
+                    guard let begin else { return try await body(connection) }
                     try await connection.query(begin, logger: self.logger)
                     do {
                         let value = try await body(connection)
