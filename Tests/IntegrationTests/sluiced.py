@@ -91,8 +91,9 @@ class Sluiced:
 
     def __init__(
         self, config: dict | str, *, reload_interval_ms: int = 100, xds_port: int | None = None,
-        admin_port: int | None = None, workdir: str | None = None, extra_args=(),
+        admin_port: int | None = None, workdir: str | None = None, database: str | None = None, extra_args=(),
     ) -> None:
+        """`database`: a postgres:// URL; default a SQLite file in the working directory."""
         self.workdir = workdir or tempfile.mkdtemp(prefix="sluiced-")
         self.xds_port = xds_port or free_port()
         self.admin_port = admin_port or free_port()
@@ -100,6 +101,7 @@ class Sluiced:
         self.extra_args = list(extra_args)
         self.config_path = os.path.join(self.workdir, "sluice.yaml")
         self.database_path = os.path.join(self.workdir, ".sluiced", "sluice-admin.sqlite")
+        self.database_url = database
         self.token_path = os.path.join(self.workdir, "admin-token")
         self.token = ADMIN_TOKEN
         self.log_path = os.path.join(self.workdir, "sluiced.log")
@@ -114,7 +116,7 @@ class Sluiced:
 
     @property
     def database(self) -> str:
-        return f"sqlite:{self.database_path}"
+        return self.database_url or f"sqlite:{self.database_path}"
 
     def write_config(self, config: dict | str) -> float:
         """Saves the config the way editors do (a new file renamed over the old one); returns

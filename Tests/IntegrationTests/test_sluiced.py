@@ -665,3 +665,20 @@ def test_render_output_validates_and_serves_statically(shared, tmp_path):
             r = chat(session, f"http://127.0.0.1:{port}", "claude-sonnet-4-6")
             assert r.status_code == 200, r.text
         assert envoy.process.poll() is None
+
+
+# MARK: - 10. A database consumer overrides the config's consumer of the same name
+
+
+def test_a_database_consumer_overrides_the_config_one_through_envoy(shared):
+    # (Last in the file: it takes the demo key away for a moment.)
+    with requests.Session() as session:
+        assert models_status(session, shared.base, DEMO_KEY) == 200
+        key = shared.sluiced.create_consumer("demo", team="demo-team")
+        listed = shared.sluiced.admin("GET", "/v1/admin/consumers/demo")
+        assert listed["source"] == "database" and listed.get("overrides_config") is True, listed
+        wait_until(lambda: models_status(session, shared.base, key) == 200, 5, "the database key of 'demo'")
+        assert models_status(session, shared.base, DEMO_KEY) == 401  # the config's key is replaced
+        shared.sluiced.admin("DELETE", "/v1/admin/consumers/demo")
+        wait_until(lambda: models_status(session, shared.base, DEMO_KEY) == 200, 5, "the config's key back")
+        assert models_status(session, shared.base, key) == 401
