@@ -6,8 +6,8 @@
 //   response: it is stale and ignored (Envoy sends another for the latest).
 // - A request answering the latest response is an ACK (no `error_detail`; `version_info` is the
 //   version applied) or a NACK (`error_detail` set; `version_info` is the last version Envoy
-//   accepted, which it keeps running). A NACKed version is not re-sent: the next push is the next
-//   snapshot that changes that type.
+//   accepted, which it keeps running). A NACKed version is not re-sent (unless the NACK also asks
+//   for other names): the next push is the next snapshot that changes that type.
 // - The first request of a type (empty nonce) and a change of subscription (RDS/EDS/SDS/ECDS
 //   names) are answered with the current snapshot's resources for the names asked; LDS and CDS
 //   with an empty name list are wildcard (every resource).
@@ -96,9 +96,9 @@ public struct ADSStreamState: Sendable {
                 .nack(
                     type: type, rejectedVersion: rejected, keptVersion: request.versionInfo, code: request.errorDetail.code,
                     message: request.errorDetail.message))
-            // Keep serving the last accepted version: nothing is sent for this type until a
-            // snapshot changes it.
-            respond = false
+            // Keep serving the last accepted version: nothing is re-sent for this type until a
+            // snapshot changes it, unless Envoy now asks for other names (which must be answered).
+            respond = subscriptionChanged
         } else {
             state.ackedVersion = request.versionInfo
             events.append(.ack(type: type, version: request.versionInfo))

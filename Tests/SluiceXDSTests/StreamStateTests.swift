@@ -106,6 +106,12 @@ import Testing
         #expect(state.types[.extensionConfig]?.ackedVersion == "1")
         // The same snapshot again (e.g. another wake-up): the NACKed version is not re-sent.
         #expect(state.push(two).isEmpty)
+        // Unless a NACK also changes what Envoy asks for.
+        var other = ADSStreamState()
+        let sds = other.receive(Self.request(.secret, names: ["openai-key"]), snapshot: two).responses[0]
+        let renamed = other.receive(
+            Self.request(.secret, version: "", names: ["openai-key", "azure-key"], nonce: sds.nonce, nack: "no"), snapshot: two)
+        #expect(renamed.responses.count == 1 && renamed.responses[0].resources.count == 2)
         // A fixed config is pushed.
         let three = try Self.snapshot("3", models: ["y"], previous: two)
         let fixed = state.push(three)
