@@ -81,6 +81,12 @@ def synced(node: dict | None) -> bool:
         and all(r["acked_version"] == r["sent_version"] for r in node["resources"]))
 
 
+def envoy_clusters(envoy: Envoy) -> set[str]:
+    """The names of the clusters Envoy has (its admin's /clusters)."""
+    text = requests.get(f"http://127.0.0.1:{envoy.admin_port}/clusters", timeout=5).text
+    return {line.split("::", 1)[0] for line in text.splitlines() if "::" in line}
+
+
 def stat(envoy: Envoy, name: str) -> int:
     return envoy.stats().get(name, 0)
 
@@ -425,6 +431,29 @@ def test_a_config_envoy_nacks_is_reported_by_the_admin_api(shared, tmp_path):
     assert traffic.failures == [], traffic.failures[:5]
 
 
+def test_an_envoy_connecting_after_a_nack_gets_the_last_accepted_config(sims, tmp_path):
+    with Pair(sims) as pair:
+        edited = yaml.safe_load(yaml.safe_dump(pair.config))
+        edited["listeners"].append({"name": "tls-gateway", "port": free_port(), "tls": {
+            "cert_file": f"{tmp_path}/missing/cert.pem", "key_file": f"{tmp_path}/missing/key.pem"}})
+        edited = add_model(edited, "gpt-with-the-nacked-listener")
+        pair.sluiced.write_config(edited)
+        wait_until(lambda: (n := pair.sluiced.node(pair.node_id)) and n.get("last_nack"), 10, "the NACK", interval=0.05)
+        pair.envoy.stop()
+        late = envoy_for(pair.sluiced, node_id="sluice-after-nack").start()
+        try:
+            late.wait_ready()
+            node = wait_until(lambda: (n := pair.sluiced.node("sluice-after-nack")) and synced(n) and n, 10,
+                              "the late Envoy in sync")
+            assert node.get("last_nack") is None, node  # it was never sent the refused listeners
+            assert late.stats().get("listener_manager.lds.update_rejected", 0) == 0
+            with requests.Session() as session:
+                # The accepted types of the refused snapshot (the model, in ECDS) are served.
+                assert chat(session, pair.base, "gpt-with-the-nacked-listener").status_code == 200
+        finally:
+            late.stop()
+
+
 # MARK: - 5. 100 key creations and revocations under load: nothing fails, nothing is closed
 
 
@@ -667,7 +696,43 @@ def test_render_output_validates_and_serves_statically(shared, tmp_path):
         assert envoy.process.poll() is None
 
 
-# MARK: - 10. A database consumer overrides the config's consumer of the same name
+# MARK: - 10. More edits through Envoy: rotated keys, removed backends, database overrides
+
+
+def test_a_rotated_key_replaces_the_old_one_through_envoy(shared):
+    with requests.Session() as session:
+        old = shared.sluiced.create_consumer("rotating")
+        wait_until(lambda: models_status(session, shared.base, old) == 200, 5, "the first key")
+        new = shared.sluiced.admin("POST", "/v1/admin/consumers/rotating/rotate")["key"]
+        assert new != old
+        wait_until(lambda: models_status(session, shared.base, new) == 200, 5, "the rotated key")
+        assert models_status(session, shared.base, old) == 401
+
+
+def test_removing_a_backend_under_traffic_fails_no_request(shared):
+    # Make-before-break: the vertex cluster and its model go; requests to the others never fail.
+    edited = yaml.safe_load(yaml.safe_dump(shared.config))
+    edited["backends"] = [b for b in edited["backends"] if b["name"] != "vertex"]
+    edited["models"] = [m for m in edited["models"] if m.get("backend") != "vertex"]
+    traffic = Traffic(shared.base, threads=2, pace=0.02, deadline=30)
+    traffic.start()
+    with requests.Session() as session:
+        try:
+            wait_until(lambda: traffic.count() >= 5, 10, "traffic before the edit")
+            assert "vertex" in envoy_clusters(shared.envoy)
+            shared.sluiced.write_config(edited)
+            wait_until(lambda: chat(session, shared.base, "vertex-gemini-2.5-flash").status_code == 404, 5,
+                       "the vertex model to go", interval=0.02)
+            wait_until(lambda: "vertex" not in envoy_clusters(shared.envoy), 5, "the vertex cluster to go", interval=0.05)
+            shared.sluiced.write_config(shared.config)  # and back
+            wait_until(lambda: chat(session, shared.base, "vertex-gemini-2.5-flash").status_code == 200, 5,
+                       "the vertex model back", interval=0.02)
+            assert "vertex" in envoy_clusters(shared.envoy)
+            seen = traffic.count()
+            wait_until(lambda: traffic.count() >= seen + 5, 10, "traffic after the edits")
+        finally:
+            traffic.stop()
+    assert traffic.failures == [], traffic.failures[:5]
 
 
 def test_a_database_consumer_overrides_the_config_one_through_envoy(shared):
