@@ -35,10 +35,11 @@ actor GatewayState {
 
     /// Compiles the current config with the database's definitions and serves it.
     func publish() async throws {
-        let consumers = try await store.consumers()
-        let teams = try await store.teams()
-        storeVersion = try await store.version()
-        let plan = try config.compile(databaseConsumers: consumers, databaseTeams: teams)
+        // One consistent read: the version must be the one of the consumers and teams compiled,
+        // or a write between the reads would never be picked up.
+        let stored = try await store.snapshot()
+        storeVersion = stored.version
+        let plan = try config.compile(databaseConsumers: stored.consumers, databaseTeams: stored.teams)
         let snapshot = try ads.setSnapshot(plan)
         servedVersion = snapshot.version
         lastReloadError = nil
