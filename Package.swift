@@ -20,6 +20,10 @@ let package = Package(
         .library(name: "SluiceCore", targets: ["SluiceCore"]),
         .library(name: "SluiceEnvoy", targets: ["SluiceEnvoy"]),
         .library(name: "SluiceTestHost", targets: ["SluiceTestHost"]),
+        // sluiced's libraries, for the benchmark package (benchmarks/Benchmarks/SluicedBenchmarks).
+        .library(name: "SluiceControl", targets: ["SluiceControl"]),
+        .library(name: "SluiceXDS", targets: ["SluiceXDS"]),
+        .library(name: "SluiceXDSProto", targets: ["SluiceXDSProto"]),
         .executable(name: "sluice-sim", targets: ["sluice-sim"]),
         .executable(name: "sluiced", targets: ["sluiced"]),
     ],
