@@ -16,6 +16,10 @@
 //   away, the CDS push first carries the new clusters *and* the removed ones (version
 //   `<v>-make`), then endpoints, listeners, routes, secrets and the filter config, and only then
 //   CDS without the removed clusters (version `<v>`), so no route ever names a missing cluster.
+// - Every CDS response is followed by the stream's EDS resources, even when they did not change:
+//   a changed EDS cluster is a new cluster in Envoy, warming until it gets its endpoints, and
+//   Envoy's re-request for the same names at the same version looks like an ACK (without this the
+//   update waits for Envoy's 15 s initial_fetch_timeout).
 
 public import SluiceXDSProto
 
@@ -111,6 +115,10 @@ public struct ADSStreamState: Sendable {
             responses.append(makeResponse(type, &state, snapshot))
         }
         types[type] = state
+        if type == .cluster, !responses.isEmpty, let snapshot, var endpoints = types[.endpoint], endpoints.sentVersion != nil {
+            responses.append(makeResponse(.endpoint, &endpoints, snapshot))
+            types[.endpoint] = endpoints
+        }
         return (events, responses)
     }
 
@@ -119,8 +127,14 @@ public struct ADSStreamState: Sendable {
     public mutating func push(_ snapshot: XDSSnapshot) -> [DiscoveryResponse] {
         var responses: [DiscoveryResponse] = []
         var removeClustersLast = false
+        var clustersPushed = false
         for type in XDSType.pushOrder {
-            guard var state = types[type], state.sentVersion != snapshot[type].version else { continue }
+            guard var state = types[type] else { continue }
+            let changed = state.sentVersion != snapshot[type].version
+            // Endpoints follow every cluster push (the updated clusters warm on them).
+            let endpointsFollowClusters = type == .endpoint && clustersPushed && state.sentVersion != nil
+            guard changed || endpointsFollowClusters else { continue }
+            if type == .cluster { clustersPushed = true }
             if type == .cluster, state.wildcard {
                 let kept = Set(snapshot[.cluster].names)
                 let removed = state.sent.filter { !kept.contains($0.name) }

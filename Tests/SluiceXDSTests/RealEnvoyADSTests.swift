@@ -126,9 +126,11 @@ struct RealEnvoyADSTests {
     /// The plan: openai and azure simulators over EDS, a failover aggregate of both (endpoint
     /// metadata names the backend), the provider keys as SDS secrets.
     static func plan(
-        listenerPort: Int, sim: [String: Int], models: [String], gatewayConfig: [UInt8]? = nil, openaiKey: String = "sk-sim-openai"
+        listenerPort: Int, sim: [String: Int], models: [String], gatewayConfig: [UInt8]? = nil, openaiKey: String = "sk-sim-openai",
+        openaiOverrides: String = "{}"
     ) -> EnvoyPlan {
-        let openai = Array(#"{"backend":"openai","schema":"openai","credential":{"secret":"openai-key","sds":"ads"}}"#.utf8)
+        let openai = Array(
+            #"{"backend":"openai","schema":"openai","credential":{"secret":"openai-key","sds":"ads"},"model_overrides":\#(openaiOverrides)}"#.utf8)
         let azure = Array(
             #"{"backend":"azure","schema":"azure_openai","azure":{"api_version":"2024-10-21"},"credential":{"secret":"azure-key","sds":"ads"},"model_overrides":{"gpt-4o-mini-failover":"gpt-4o-mini-deployment"}}"#
                 .utf8)
@@ -309,6 +311,21 @@ struct RealEnvoyADSTests {
         let restored = try server.setSnapshot(Self.plan(listenerPort: listenerPort, sim: simPorts, models: models3))
         try poll(timeout: 5, "the restored key in use") { Self.chat(listenerPort, model: "gpt-4o-mini").status == 200 }
         #expect(XDSType.allCases.filter { restored[$0].version == restored.version } == [.secret])
+
+        // 3c. An edit of an EDS cluster (its upstream filter's model_overrides): Envoy warms the
+        //     updated cluster on the endpoints sent after it, live within a second.
+        let renamed = try server.setSnapshot(
+            Self.plan(listenerPort: listenerPort, sim: simPorts, models: models3, openaiOverrides: #"{"gpt-4o-mini-2024":"gpt-4o-mini-renamed"}"#))
+        #expect(XDSType.allCases.filter { renamed[$0].version == renamed.version } == [.cluster])
+        let rewritten = try poll(timeout: 5, "the renamed upstream model" + context()) {
+            guard Self.chat(listenerPort, model: "gpt-4o-mini-2024").status == 200 else { return false }
+            let last = HTTP.request("http://127.0.0.1:\(simPorts["openai"]!)/__sim/last?provider=openai").body
+            return last.contains(#""model":"gpt-4o-mini-renamed""#)
+        }
+        print("xds-test: EDS cluster update live after \(rewritten)s")
+        #expect(rewritten < 1.0)
+        try poll(timeout: 5, "the CDS ACK") { server.statuses.status(node: node)?.ackedVersions[.cluster] == renamed[.cluster].version }
+        #expect(Self.stat(adminPort, "cluster_manager.warming_clusters") == 0)
 
         // 4. A filter config the module refuses: NACKed, reported, traffic stays on the last good
         //    one, and sluiced serves the last accepted version again.

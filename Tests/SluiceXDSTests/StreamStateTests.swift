@@ -228,4 +228,30 @@ import Testing
         #expect(throws: XDSEncodingError.self) { try server.refreshSecrets() }
         #expect(server.cache.snapshot()?.version == second.version)
     }
+
+    @Test func endpointsFollowEveryClusterPush() throws {
+        let one = try Self.snapshot("1")
+        var state = ADSStreamState()
+        let cds = state.receive(Self.request(.cluster), snapshot: one).responses[0]
+        let eds = state.receive(Self.request(.endpoint, names: ["openai"]), snapshot: one).responses[0]
+        _ = state.receive(Self.request(.cluster, version: "1", nonce: cds.nonce), snapshot: one)
+        _ = state.receive(Self.request(.endpoint, version: "1", names: ["openai"], nonce: eds.nonce), snapshot: one)
+        // Only the openai cluster's upstream filter config changes: CDS, then the same EDS again.
+        var plan = TestPlans.demo()
+        plan.clusters[0].upstreamFilterConfig = Array(
+            #"{"backend":"openai","schema":"openai","credential":{"secret":"openai-key","sds":"ads"},"model_overrides":{"a":"b"}}"#.utf8)
+        let two = XDSSnapshot(version: "2", resources: try ResourceEncoder.encode(plan), previous: one)
+        #expect(two[.endpoint].version == "1")
+        let push = state.push(two)
+        #expect(push.map(\.typeURL) == [XDSType.cluster.typeURL, XDSType.endpoint.typeURL])
+        #expect(push.map(\.versionInfo) == ["2", "1"])
+        #expect(push[1].resources.count == 1)
+        // Envoy's re-request for the warming cluster (same names and version) is then an ACK.
+        let again = state.receive(Self.request(.endpoint, version: "1", names: ["openai"], nonce: push[1].nonce), snapshot: two)
+        #expect(again.responses.isEmpty)
+        // A snapshot without cluster changes sends no endpoints.
+        plan.gatewayFilterConfig = TestPlans.gatewayConfig(models: ["x"])
+        let three = XDSSnapshot(version: "3", resources: try ResourceEncoder.encode(plan), previous: two)
+        #expect(state.push(three).isEmpty)  // (ECDS changed, but this stream does not ask for it)
+    }
 }
