@@ -11,8 +11,9 @@
 #
 # Environment: SLUICE_CONCURRENCY (Envoy workers, default 2), SLUICE_SIM_PACE_MS (ms per
 # streamed token, default 20), SLUICE_CONFIG (a config file for sluiced instead of the embedded
-# default). `--static` runs Envoy on the hand-written static envoy-module/envoy.yaml instead,
-# without sluiced. Other arguments go to Envoy (e.g. --log-level debug).
+# default). `--static` runs Envoy on the static envoy-module/envoy.yaml instead, without sluiced
+# (that file is `sluiced render` of the embedded default; Tests/IntegrationTests/test_render.py
+# checks it is current). Other arguments go to Envoy (e.g. --log-level debug).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 static=0

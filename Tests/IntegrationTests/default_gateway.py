@@ -1,8 +1,11 @@
 """The shipped default (envoy-module/envoy.yaml) with the provider simulators, on free ports.
 
-Loads the real bootstrap and only moves its ports (gateway, admin, simulators), so the tests
-exercise exactly what the README's run command serves."""
+envoy.yaml is `sluiced render` of the embedded default (envoy-module/sluice.yaml). Loads the real
+bootstrap and only moves its ports (gateway, admin, simulators), so the tests exercise exactly what
+the README's run command serves."""
 from __future__ import annotations
+
+import json
 
 import yaml
 
@@ -13,15 +16,28 @@ SIM_PORTS = {18101: "openai", 18102: "azure", 18103: "anthropic", 18104: "bedroc
 DEMO_KEY = "sk-sluice-demo"
 
 
-def sluice_filter_config(bootstrap: dict) -> dict:
-    """The `sluice` filter's config (a Struct) inside the default bootstrap, for tests to adjust."""
+def sluice_filter_block(bootstrap: dict) -> dict:
+    """The `sluice` filter's `filter_config` (an Any) inside the default bootstrap."""
     for listener in bootstrap["static_resources"]["listeners"]:
         for chain in listener["filter_chains"]:
             for network_filter in chain["filters"]:
                 for http_filter in network_filter["typed_config"].get("http_filters", []):
                     if http_filter["typed_config"].get("filter_name") == "sluice":
-                        return http_filter["typed_config"]["filter_config"]["value"]
+                        return http_filter["typed_config"]["filter_config"]
     raise KeyError("no sluice filter in the bootstrap")
+
+
+def adjust_sluice_filter_config(bootstrap: dict, adjust) -> None:
+    """Calls `adjust(config)` on the `sluice` filter's config as a dict, and writes it back in the
+    bootstrap's own encoding: `sluiced render` writes a StringValue of JSON, a hand-written
+    bootstrap may use a Struct."""
+    block = sluice_filter_block(bootstrap)
+    if block.get("@type", "").endswith("google.protobuf.StringValue"):
+        config = json.loads(block["value"])
+        adjust(config)
+        block["value"] = json.dumps(config, separators=(",", ":"))
+    else:
+        adjust(block["value"])
 
 
 def gateway_http_filters(bootstrap: dict) -> list:
@@ -73,7 +89,7 @@ class DefaultGateway:
         port = free_port()
         bootstrap = remapped_bootstrap(self.sims, port, free_port())
         if self.adjust_config:
-            self.adjust_config(sluice_filter_config(bootstrap))
+            adjust_sluice_filter_config(bootstrap, self.adjust_config)
         if self.adjust_bootstrap:
             self.adjust_bootstrap(bootstrap)
         self.envoy = Envoy(

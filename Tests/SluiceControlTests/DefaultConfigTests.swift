@@ -1,6 +1,6 @@
 // The embedded default is envoy-module/sluice.yaml, and it says what envoy-module/envoy.yaml
-// (the hand-written static config of the same demo gateway) says: same listener, models,
-// routes, backends, failover, keys, limits and prices, compared as the module reads them.
+// (the static config of the same demo gateway, `sluiced render`'s output) says: same listener,
+// models, routes, backends, failover, keys, limits and prices, compared as the module reads them.
 import Foundation
 import SluiceControl
 import SluiceCore
@@ -98,7 +98,7 @@ import Testing
         }
         let filters = manager["http_filters"]?.arrayValue ?? []
         let sluice = try #require(filters.first { $0["typed_config"]?["filter_name"]?.stringValue == "sluice" })
-        let filterJSON = try #require(sluice["typed_config"]?["filter_config"]?["value"])
+        let filterJSON = try configJSON(try #require(sluice["typed_config"]?["filter_config"]?["value"]))
         var endpoints: [String: [String]] = [:]
         var upstream: [String: UpstreamConfig] = [:]
         var upstreamJSON: [String: JSONValue] = [:]
@@ -119,7 +119,7 @@ import Testing
             }
             let options = cluster["typed_extension_protocol_options"]?["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
             for filter in options?["http_filters"]?.arrayValue ?? [] where filter["typed_config"]?["filter_name"]?.stringValue == "sluice_upstream" {
-                let value = try #require(filter["typed_config"]?["filter_config"]?["value"])
+                let value = try configJSON(try #require(filter["typed_config"]?["filter_config"]?["value"]))
                 upstreamJSON[name] = value
                 upstream[name] = try UpstreamConfig.parse(bytes(value))
             }
@@ -168,6 +168,13 @@ import Testing
             listener: (listener.address, listener.port), routes: routes, retries: retries, endpoints: endpoints, upstream: upstream,
             aggregates: aggregates, secrets: secrets, filter: try GatewayConfig.parse(plan.gatewayFilterConfig),
             filterJSON: try JSONParser.parse(plan.gatewayFilterConfig), upstreamJSON: upstreamJSON)
+    }
+
+    /// A filter_config's `value` as JSON: a Struct's as it is, a StringValue's (what `sluiced
+    /// render` writes) parsed.
+    static func configJSON(_ value: JSONValue) throws -> JSONValue {
+        guard let text = value.stringValue else { return value }
+        return try JSONParser.parse(Array(text.utf8))
     }
 
     static func bytes(_ value: JSONValue) -> [UInt8] {
