@@ -170,10 +170,12 @@ def sims():
 class Pair:
     """A sluiced and an Envoy configured only by it."""
 
-    def __init__(self, sims: Simulators, config: dict | None = None, node_id: str = "sluice-gateway") -> None:
+    def __init__(
+        self, sims: Simulators, config: dict | None = None, node_id: str = "sluice-gateway", database: str | None = None
+    ) -> None:
         self.config = config or demo_config(sims, free_port())
         self.base = f"http://127.0.0.1:{gateway_port_of(self.config)}"
-        self.sluiced = Sluiced(self.config)
+        self.sluiced = Sluiced(self.config, database=database)
         self.node_id = node_id
         self.envoy = None
 
@@ -750,3 +752,38 @@ def test_a_database_consumer_overrides_the_config_one_through_envoy(shared):
         shared.sluiced.admin("DELETE", "/v1/admin/consumers/demo")
         wait_until(lambda: models_status(session, shared.base, DEMO_KEY) == 200, 5, "the config's key back")
         assert models_status(session, shared.base, key) == 401
+
+
+# MARK: - 11. PostgreSQL: the admin database of several sluiced replicas
+
+POSTGRES_URL = os.environ.get("SLUICE_TEST_POSTGRES_URL")
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="SLUICE_TEST_POSTGRES_URL not set (Tests/start-postgres.sh, as Tests/run-all.sh does)")
+def test_postgres_replicas_serve_each_others_keys(sims):
+    # Two sluiced on one PostgreSQL database, each with its own Envoy (own gateway port): a key
+    # created through either replica's admin API, or the CLI, is live on both Envoys; a revocation
+    # too. Names are unique per run: the database is shared with the admin store's unit tests.
+    run = os.urandom(4).hex()
+    config_b = demo_config(sims, free_port())
+    with Pair(sims, database=POSTGRES_URL) as a:
+        b = Pair(sims, config_b, node_id="sluice-replica-b", database=POSTGRES_URL)
+        with b, requests.Session() as session:
+            bases = [a.base, b.base]
+            key = a.sluiced.create_consumer(f"pg-a-{run}")
+            for base in bases:
+                poll_key(session, base, key, 200, time.monotonic())
+            key_b = b.sluiced.create_consumer(f"pg-b-{run}")
+            for base in bases:
+                poll_key(session, base, key_b, 200, time.monotonic())
+            created = a.sluiced.cli("keys", "create", "--database", POSTGRES_URL, "--name", f"pg-cli-{run}")
+            assert created.returncode == 0, created.stderr
+            cli_key = re.search(r"sk-sluice-[A-Za-z0-9_-]+", created.stdout).group(0)
+            for base in bases:
+                poll_key(session, base, cli_key, 200, time.monotonic())
+            b.sluiced.disable_consumer(f"pg-a-{run}")
+            for base in bases:
+                poll_key(session, base, key, 401, time.monotonic())
+            assert chat(session, b.base, "gpt-4o-mini", key=key_b).status_code == 200
+            for name in (f"pg-a-{run}", f"pg-b-{run}", f"pg-cli-{run}"):
+                a.sluiced.admin("DELETE", f"/v1/admin/consumers/{name}")
