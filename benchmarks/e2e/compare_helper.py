@@ -33,6 +33,16 @@ def load_yaml(envoy_yaml: Path) -> dict:
     return yaml.safe_load(envoy_yaml.read_text())
 
 
+def filter_value(typed_config: dict) -> dict:
+    """A dynamic-module filter's config as a dict: envoy.yaml (`sluiced render`'s output) holds it
+    as a StringValue of JSON, a hand-written bootstrap may hold a Struct."""
+    config = typed_config.get("filter_config", {})
+    value = config.get("value", {})
+    if config.get("@type", "").endswith("google.protobuf.StringValue"):
+        return json.loads(value)
+    return value
+
+
 def sluice_filter(bootstrap: dict, envoy_yaml: Path) -> dict:
     """The dynamic-module filter entry of the `gateway` listener, verbatim, so the comparison
     runs whatever filter_config the repository's own bootstrap runs."""
@@ -56,13 +66,16 @@ NON_BINDING_TOKENS = 10_000_000_000
 
 def without_binding_limits(http_filter: dict) -> dict:
     http_filter = copy.deepcopy(http_filter)
-    value = http_filter.get("typed_config", {}).get("filter_config", {}).get("value", {})
+    typed = http_filter.get("typed_config", {})
+    value = filter_value(typed)
     limit_sets = [key.get("limits", {}) for key in value.get("api_keys", [])]
     for group in ("team_limits", "model_limits"):
         limit_sets += list(value.get(group, {}).values())
     for limits in limit_sets:
         for field in limits:
             limits[field] = NON_BINDING_TOKENS if field.endswith("tokens_per_minute") else NON_BINDING.get(field, limits[field])
+    if isinstance(typed.get("filter_config", {}).get("value"), str):
+        typed["filter_config"]["value"] = json.dumps(value, separators=(",", ":"))
     return http_filter
 
 
@@ -223,7 +236,7 @@ def upstream_filter_value(options: dict, envoy_yaml: Path, backend: str) -> dict
         for http_filter in protocol_options.get("http_filters", []):
             typed = http_filter.get("typed_config", {})
             if typed.get("filter_name") == "sluice_upstream":
-                value = typed.get("filter_config", {}).get("value", {})
+                value = filter_value(typed)
                 if "schema" in value:
                     return value
     sys.exit(f"compare: cluster '{backend}' in {envoy_yaml} has no single-backend sluice_upstream filter")
@@ -240,7 +253,7 @@ def secret(source: dict, reference: object, envoy_yaml: Path) -> str:
 
 def routed_model(http_filter: dict, backend: str) -> str:
     """The first model of the `sluice` filter's `models:` list that routes to `backend`."""
-    value = http_filter["typed_config"]["filter_config"]["value"]
+    value = filter_value(http_filter["typed_config"])
     for model in value.get("models", []):
         if model.get("route") == backend:
             return model["id"]
