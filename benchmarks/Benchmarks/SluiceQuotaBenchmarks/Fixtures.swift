@@ -65,7 +65,7 @@ let filterConfig: String = {
         + #"{"id":"gemini-embedding-001","owned_by":"google","created":1752537600,"route":"gemini"},"#
         + #"{"id":"vertex-gemini-2.5-flash","owned_by":"google-vertex","created":1750118400,"route":"vertex"},"#
         + #"{"id":"sim-llama-3-8b","owned_by":"self-hosted","created":1713312000,"route":"local"},"#
-        + #"{"id":"gpt-4o-mini-failover","owned_by":"sluice","created":1721172741,"route":"failover"}]}"#
+        + #"{"id":"gpt-4o-mini-failover","owned_by":"sluice","created":1721172741,"route":"fallback-openai-azure"}]}"#
 }()
 
 /// A fresh gateway (and so a fresh quota store) per benchmark: the counters' expected totals
