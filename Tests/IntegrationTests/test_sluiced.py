@@ -634,7 +634,7 @@ def test_an_envoy_started_after_a_change_gets_the_current_config(shared):
         late.wait_ready()
         with requests.Session() as session:
             # The first answers the late Envoy gives are already the current config's.
-            r = wait_until(lambda: _first_answer(session, shared.base, key), 10, "the late Envoy's listener")
+            (r,) = wait_until(lambda: _first_answer(session, shared.base, key), 10, "the late Envoy's listener")
             assert r.status_code == 200, r.text
             assert chat(session, shared.base, model).status_code == 200
         node = shared.sluiced.node("sluice-late")
@@ -646,8 +646,9 @@ def test_an_envoy_started_after_a_change_gets_the_current_config(shared):
 
 
 def _first_answer(session, base, key):
+    """[the answer], or None while nothing listens (a list: a non-2xx Response is falsy)."""
     try:
-        return session.get(f"{base}/v1/models", headers=auth(key), timeout=5)
+        return [session.get(f"{base}/v1/models", headers=auth(key), timeout=5)]
     except requests.ConnectionError:
         return None
 
@@ -776,6 +777,43 @@ def test_a_provider_key_rotated_in_its_file_is_used(sims, tmp_path):
                        "the rotated key to be sent", interval=0.05)
         finally:
             print(f"\nsluiced log:\n{pair.sluiced.logs()[-600:]}")
+
+
+def test_limits_set_through_the_admin_api_reach_envoy(shared):
+    with requests.Session() as session:
+        key = shared.sluiced.create_consumer("limited")
+        wait_until(lambda: models_status(session, shared.base, key) == 200, 5, "the key")
+        shared.sluiced.admin("PUT", "/v1/admin/consumers/limited/limits", {"requests_per_minute": 1})
+        # (A list: a requests.Response is falsy when it is not a 2xx.)
+        (r,) = wait_until(lambda: (r := chat(session, shared.base, "gpt-4o-mini", key=key)).status_code == 429 and [r], 5,
+                          "the limit to apply", interval=0.05)
+        assert r.json()["error"]["type"] and "retry-after" in r.headers, (r.headers, r.text)
+        shared.sluiced.admin("PUT", "/v1/admin/consumers/limited/limits", {})
+        wait_until(lambda: chat(session, shared.base, "gpt-4o-mini", key=key).status_code == 200, 5,
+                   "the limit to go", interval=0.05)
+
+
+def test_the_admin_api_needs_its_token(shared):
+    assert requests.get(f"{shared.sluiced.admin_url}/healthz", timeout=5).status_code == 200
+    for headers in ({}, {"authorization": "Bearer wrong-token"}, {"authorization": f"Basic {shared.sluiced.token}"}):
+        r = requests.get(f"{shared.sluiced.admin_url}/v1/admin/status", headers=headers, timeout=5)
+        assert r.status_code == 401 and r.headers.get("www-authenticate") == "Bearer", (headers, r.status_code)
+        r = requests.post(f"{shared.sluiced.admin_url}/v1/admin/consumers", json={"name": "intruder"}, headers=headers, timeout=5)
+        assert r.status_code == 401
+    assert requests.get(f"{shared.sluiced.admin_url}/openapi.json", timeout=5).json()["openapi"]
+
+
+def test_an_invalid_config_at_startup_exits_with_its_diagnostic(sims):
+    config, token, message = misspelt_field(demo_config(sims, free_port()))
+    sluiced = Sluiced(config)
+    line = next(i + 1 for i, text in enumerate(sluiced.config_text.splitlines()) if token in text)
+    sluiced.start()
+    try:
+        code = sluiced.process.wait(timeout=30)
+    finally:
+        sluiced.kill()
+    assert code != 0
+    assert f"{sluiced.config_path}:{line}:3: {message}" in sluiced.logs(), sluiced.logs()
 
 
 # MARK: - 11. PostgreSQL: the admin database of several sluiced replicas
