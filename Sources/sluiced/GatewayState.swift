@@ -45,6 +45,17 @@ actor GatewayState {
         lastReloadError = nil
     }
 
+    /// Re-reads the provider credentials (files, environment) and pushes SDS alone when one
+    /// changed: a key rotated in its file reaches Envoy without a config edit. Runs on this actor,
+    /// like every other snapshot change, so it never races a recompile.
+    func refreshSecrets() {
+        do {
+            if let snapshot = try ads.refreshSecrets() { servedVersion = snapshot.version }
+        } catch {
+            refuse("provider credentials not re-read; still serving the last ones: \(error)")
+        }
+    }
+
     /// Reloads what changed since the last call: the config file (by modification time and
     /// size) and the admin database (by its version). Never throws: a failure is logged, kept for
     /// the admin API, and the last good snapshot stays served.
@@ -85,15 +96,23 @@ actor GatewayState {
     }
 }
 
-/// Polls for changes every `interval` until shutdown.
+/// Polls for changes every `interval`, and for rotated credentials every `secretsInterval`,
+/// until shutdown.
 struct ReloadService: Service {
     let state: GatewayState
     let interval: Duration
+    let secretsInterval: Duration
 
     func run() async throws {
+        let clock = ContinuousClock()
+        var nextSecretsCheck = clock.now.advanced(by: secretsInterval)
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: interval)
             await state.reloadIfChanged()
+            if clock.now >= nextSecretsCheck {
+                nextSecretsCheck = clock.now.advanced(by: secretsInterval)
+                await state.refreshSecrets()
+            }
         }
     }
 }

@@ -91,7 +91,9 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: ServiceGroupConfiguration(
                 services: [
                     .init(service: ADSService(server: ads)),
-                    .init(service: ReloadService(state: state, interval: .milliseconds(reloadIntervalMillis))),
+                    .init(
+                        service: ReloadService(
+                            state: state, interval: .milliseconds(reloadIntervalMillis), secretsInterval: .seconds(1))),
                     .init(service: adminApp),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
