@@ -7,6 +7,7 @@ import openai
 import pytest
 
 from default_gateway import DEMO_KEY, DefaultGateway
+from harness import free_port
 
 CHAT_MODELS = [
     "gpt-4o-mini",  # OpenAI
@@ -277,3 +278,48 @@ def test_anthropic_sdk_gateway_auth_error(gateway):
     bad = anthropic.Anthropic(base_url=gateway.base, api_key="sk-wrong", max_retries=0)
     with pytest.raises(anthropic.AuthenticationError):
         bad.messages.create(model="claude-sonnet-4-6", max_tokens=8, messages=[{"role": "user", "content": "x"}])
+
+
+# MARK: - The failover model when its first backend is down
+
+
+def kill_first_fallback_member(bootstrap: dict) -> None:
+    """Points the first member of every aggregate (fallback) cluster at a closed port, so each
+    failover request's first attempt fails to connect and Envoy retries on the next priority."""
+    clusters = bootstrap["static_resources"]["clusters"]
+    by_name = {cluster["name"]: cluster for cluster in clusters}
+    for cluster in clusters:
+        if cluster.get("cluster_type", {}).get("name") == "envoy.clusters.aggregate":
+            first = by_name[cluster["cluster_type"]["typed_config"]["clusters"][0]]
+            for locality in first["load_assignment"]["endpoints"]:
+                for host in locality["lb_endpoints"]:
+                    host["endpoint"]["address"]["socket_address"]["port_value"] = free_port()
+
+
+@pytest.fixture(scope="module")
+def openai_down():
+    with DefaultGateway(adjust_bootstrap=kill_first_fallback_member) as gw:
+        yield gw
+
+
+@pytest.mark.parametrize("stream", [
+    pytest.param(False, marks=pytest.mark.xfail(strict=True, reason=(
+        "the Azure retry carries the OpenAI attempt's content-length (the body shortened by the "
+        "gpt-4o-mini-failover -> gpt-4o-mini override) over the untranslated body: Azure reads it "
+        "truncated and answers 400 'could not parse the JSON body'"))),
+    True,
+])
+def test_failover_model_answers_from_azure_when_openai_is_down(openai_down, stream):
+    client = openai.OpenAI(base_url=f"{openai_down.base}/v1", api_key=DEMO_KEY, max_retries=0, timeout=30)
+    messages = [{"role": "user", "content": "Hello"}]
+    if stream:
+        chunks = list(client.chat.completions.create(
+            model="gpt-4o-mini-failover", max_tokens=8, messages=messages, stream=True))
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    else:
+        text = client.chat.completions.create(
+            model="gpt-4o-mini-failover", max_tokens=8, messages=messages).choices[0].message.content
+    assert text
+    stats = openai_down.envoy.stats()
+    assert any(name.endswith(".upstream_rq_retry") and value >= 1 for name, value in stats.items()
+               if name.startswith("cluster.fallback-"))
