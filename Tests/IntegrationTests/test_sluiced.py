@@ -3,6 +3,18 @@ envoy-module/bootstrap.yaml (its static resources hold nothing but the sluiced c
 listeners, routes, clusters, secrets and the `sluice` filter's config (ECDS) over gRPC ADS from
 a `sluiced` serving the demo config (envoy-module/sluice.yaml, ports moved to free ones).
 
+1. every demo model through the openai SDK (chat, embeddings, a stream) and the anthropic SDK;
+2. a saved edit that adds a model is routable in under a second (timed, printed);
+3. an invalid edit is refused with file:line:column in sluiced's log, traffic unaffected;
+4. a config Envoy NACKs (a TLS listener whose files do not exist) is in /v1/admin/status;
+5. 100 keys created and revoked under a keep-alive load: no failed request, no connection
+   closed or drained by Envoy, no listener rebuilt;
+6. sluiced SIGKILLed: Envoy serves on (fail-static); restarted: reconnects, converges;
+7. an Envoy started after a change gets the current config;
+8. `sluiced keys create` on the daemon's database; 9. `sluiced render` validates and serves;
+10. rotated keys, limits, removed backends, database overrides, admin token, start-up errors;
+11. two replicas on PostgreSQL (when SLUICE_TEST_POSTGRES_URL is set).
+
 Every wait polls with a deadline; nothing sleeps a fixed time to wait for convergence. One
 simulators process per module; one sluiced + Envoy shared by the tests that neither kill nor
 restart them (each such test leaves the config file valid), and a fresh pair where a test
