@@ -767,28 +767,38 @@ def test_a_database_consumer_overrides_the_config_one_through_envoy(shared):
         assert models_status(session, shared.base, key) == 401
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sluiced gap: a backend's `credential: {file: ...}` is read once per compile; nothing re-reads it "
-    "(ServeCommand never runs ADSServer.watchSecrets/refreshSecrets, and the reload only fingerprints "
-    "the config file), so a key rotated in its file reaches Envoy only with the next config or "
-    "database change"))
 def test_a_provider_key_rotated_in_its_file_is_used(sims, tmp_path):
-    # The schema: `credential.file` is "re-read when it changes; served to Envoy over SDS".
+    # The schema: `credential.file` is "re-read when it changes; served to Envoy over SDS" (a
+    # regression test: sluiced read it only when compiling until fcb243e).
     key_file = tmp_path / "openai-key"
     key_file.write_text("sk-sim-openai\n")
     config = demo_config(sims, free_port())
     (openai_backend,) = [b for b in config["backends"] if b["name"] == "openai"]
     openai_backend["credential"] = {"file": str(key_file)}
+
+    def rotate(value: str) -> float:
+        temp = tmp_path / "openai-key.new"
+        temp.write_text(value + "\n")
+        at = time.monotonic()
+        os.replace(temp, key_file)
+        return at
+
     with Pair(sims, config) as pair, requests.Session() as session:
         assert chat(session, pair.base, "gpt-4o-mini").status_code == 200
-        temp = tmp_path / "openai-key.new"
-        temp.write_text("sk-sim-wrong-key\n")
-        os.replace(temp, key_file)  # a rotation the simulator refuses: the new key is seen when it fails
-        try:
-            wait_until(lambda: chat(session, pair.base, "gpt-4o-mini").status_code == 401, 3,
-                       "the rotated key to be sent", interval=0.05)
-        finally:
-            print(f"\nsluiced log:\n{pair.sluiced.logs()[-600:]}")
+        before = pair.envoy.stats()
+        # A key the simulator refuses: the rotation is seen when the answers turn 401.
+        at = rotate("sk-sim-wrong-key")
+        wait_until(lambda: chat(session, pair.base, "gpt-4o-mini").status_code == 401, 3,
+                   "the rotated key to be sent", interval=0.05)
+        wrong_ms = (time.monotonic() - at) * 1000
+        at = rotate("sk-sim-openai")
+        wait_until(lambda: chat(session, pair.base, "gpt-4o-mini").status_code == 200, 3,
+                   "the good key again", interval=0.05)
+        print(f"\nkey file rotated -> used: {wrong_ms:.0f} ms, {(time.monotonic() - at) * 1000:.0f} ms")
+        after = pair.envoy.stats()
+        # SDS alone: no cluster or listener was rebuilt for it.
+        for name in ("cluster_manager.cluster_modified", "listener_manager.listener_modified"):
+            assert after.get(name, 0) == before.get(name, 0), name
 
 
 def test_limits_set_through_the_admin_api_reach_envoy(shared):
