@@ -657,6 +657,15 @@ def test_an_envoy_started_after_a_change_gets_the_current_config(shared):
         shared.envoy = envoy_for(shared.sluiced, node_id=shared.node_id).start().wait_ready()
 
 
+def port_refuses(base: str) -> bool:
+    """True when a new connection to `base` is refused."""
+    try:
+        requests.get(f"{base}/v1/models", headers=auth(DEMO_KEY), timeout=2)
+        return False
+    except requests.ConnectionError:
+        return True
+
+
 def _first_answer(session, base, key):
     """[the answer], or None while nothing listens (a list: a non-2xx Response is falsy)."""
     try:
@@ -751,6 +760,42 @@ def test_removing_a_backend_under_traffic_fails_no_request(shared):
         finally:
             traffic.stop()
     assert traffic.failures == [], traffic.failures[:5]
+
+
+def test_listeners_added_moved_and_removed(sims):
+    # LDS edits: a second listener comes up; the first moves to another port (the old one stops
+    # answering); the second goes again. Each within a second of the save.
+    with Pair(sims) as pair, requests.Session() as session:
+        second, moved = free_port(), free_port()
+        edited = yaml.safe_load(yaml.safe_dump(pair.config))
+        edited["listeners"].append({"name": "second", "port": second})
+        written = pair.sluiced.write_config(edited)
+        wait_until(lambda: (_first_answer(session, f"http://127.0.0.1:{second}", DEMO_KEY) or [None])[0] is not None
+                   and models_status(session, f"http://127.0.0.1:{second}", DEMO_KEY) == 200, 5, "the second listener")
+        added_ms = (time.monotonic() - written) * 1000
+        assert chat(session, f"http://127.0.0.1:{second}", "claude-sonnet-4-6").status_code == 200
+        assert models_status(session, pair.base, DEMO_KEY) == 200
+        edited["listeners"][0]["port"] = moved
+        written = pair.sluiced.write_config(edited)
+        with requests.Session() as fresh:
+            wait_until(lambda: (_first_answer(fresh, f"http://127.0.0.1:{moved}", DEMO_KEY) or [None])[0] is not None,
+                       5, "the moved listener")
+            moved_ms = (time.monotonic() - written) * 1000
+            assert chat(fresh, f"http://127.0.0.1:{moved}", "gpt-4o-mini").status_code == 200
+
+            # New connections are refused at once (open ones drain, Envoy's way of removing a listener).
+            wait_until(lambda: port_refuses(pair.base), 10, "the old port to close", interval=0.05)
+            closed_ms = (time.monotonic() - written) * 1000
+            del edited["listeners"][1]
+            written = pair.sluiced.write_config(edited)
+            wait_until(lambda: port_refuses(f"http://127.0.0.1:{second}"), 10, "the second listener to go", interval=0.05)
+            removed_ms = (time.monotonic() - written) * 1000
+            assert chat(fresh, f"http://127.0.0.1:{moved}", "gpt-4o-mini").status_code == 200
+        print(f"\nlistener added -> serving: {added_ms:.0f} ms; moved -> serving: {moved_ms:.0f} ms, "
+              f"old port closed: {closed_ms:.0f} ms; removed -> closed: {removed_ms:.0f} ms")
+        assert added_ms < 1000 and moved_ms < 1000
+        node = wait_until(lambda: (n := pair.sluiced.node(pair.node_id)) and synced(n) and n, 5, "in sync")
+        assert node.get("last_nack") is None, node
 
 
 def test_a_database_consumer_overrides_the_config_one_through_envoy(shared):
