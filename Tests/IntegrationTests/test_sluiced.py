@@ -674,6 +674,45 @@ def _first_answer(session, base, key):
         return None
 
 
+def test_three_envoys_on_one_sluiced_all_converge(shared):
+    # Two more Envoys (their own node ids) on the shared sluiced; the gateway port is shared
+    # with the first through SO_REUSEPORT (Envoy's default on Linux). A key and an edit reach all.
+    extra = [envoy_for(shared.sluiced, node_id=f"sluice-fleet-{i}", concurrency=1).start() for i in range(2)]
+    try:
+        for envoy in extra:
+            envoy.wait_ready()
+        envoys = [shared.envoy, *extra]
+        nodes = [shared.node_id, "sluice-fleet-0", "sluice-fleet-1"]
+        reloads = [stat(e, "extension_config_discovery.http_filter.sluice.config_reload") for e in envoys]
+        ecds = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig"
+
+        def served_after(version):
+            return (v := shared.sluiced.status()["served_version"]) != version and v
+
+        served = shared.sluiced.status()["served_version"]
+        key = shared.sluiced.create_consumer("fleet-key")
+        served = wait_until(lambda: served_after(served), 5, "the key's snapshot", interval=0.02)
+        edited = add_model(shared.config, "gpt-fleet")
+        shared.sluiced.write_config(edited)
+        shared.config = edited
+        served = wait_until(lambda: served_after(served), 5, "the edit's snapshot", interval=0.02)
+
+        def converged():
+            by_node = {n["node_id"]: n for n in shared.sluiced.status()["nodes"]}
+            return all(synced(by_node.get(n)) and {r["type_url"]: r["acked_version"] for r in by_node[n]["resources"]}[ecds]
+                       == served for n in nodes)
+
+        wait_until(converged, 5, f"every Envoy to ACK the filter config of snapshot {served}", interval=0.05)
+        for envoy, before in zip(envoys, reloads):
+            assert stat(envoy, "extension_config_discovery.http_filter.sluice.config_reload") > before
+        with requests.Session() as session:
+            wait_until(lambda: models_status(session, shared.base, key) == 200, 5, "the key")
+            assert chat(session, shared.base, "gpt-fleet").status_code == 200
+    finally:
+        for envoy in extra:
+            envoy.stop()
+
+
 # MARK: - 8. `sluiced keys create` writes the database the daemon polls
 
 
