@@ -100,3 +100,35 @@ import Testing
         #expect(driver.stream.responseHeaders["content-length"] == String(body.count))
     }
 }
+
+/// A retry replays the client's body while keeping the headers an earlier attempt edited.
+@Suite struct RetryBodyLengthTests {
+    @Test func anAttemptThatKeepsTheBodySendsTheClientsLength() throws {
+        let backend = #"{"backend":"azure","schema":"azure_openai","azure":{"api_version":"v1"},"credential":{"value":"k"}}"#
+        let chain = FakeHTTPFilterChain(filterName: "sluice_upstream", filterConfig: backend, config: FakeFilterConfig())
+        // The first attempt (another backend) rewrote the body and left its own, shorter length.
+        let driver = try #require(chain.newStream([
+            (":method", "POST"), (":path", "/v1/chat/completions"), ("content-length", "85"),
+        ]))
+        driver.stream.dynamicMetadata["sluice"] = [
+            "endpoint": .string("chat_completions"), "model": .string("m"), "stream": .bool(false),
+            "request_body_bytes": .number(94),
+        ]
+        #expect(driver.requestHeaders() == 0)  // Azure sends the body as it is
+        #expect(driver.stream.requestHeaders["content-length"] == "94")
+    }
+
+    @Test(arguments: [Double.nan, -1, 1.5, 1e300])
+    func aForeignLengthIsIgnored(value: Double) throws {
+        let backend = #"{"backend":"azure","schema":"azure_openai","azure":{"api_version":"v1"},"credential":{"value":"k"}}"#
+        let chain = FakeHTTPFilterChain(filterName: "sluice_upstream", filterConfig: backend, config: FakeFilterConfig())
+        let driver = try #require(chain.newStream([
+            (":method", "POST"), (":path", "/v1/chat/completions"), ("content-length", "85"),
+        ]))
+        driver.stream.dynamicMetadata["sluice"] = [
+            "endpoint": .string("chat_completions"), "model": .string("m"), "request_body_bytes": .number(value),
+        ]
+        #expect(driver.requestHeaders() == 0)
+        #expect(driver.stream.requestHeaders["content-length"] == "85")
+    }
+}

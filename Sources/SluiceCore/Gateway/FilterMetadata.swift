@@ -10,7 +10,7 @@
 /// A key of the `sluice` dynamic-metadata namespace.
 public enum FilterMetadataKey: Sendable, CaseIterable {
     // Written by the downstream filter.
-    case consumer, team, endpoint, model, route, stream, includeUsage, costUSD
+    case consumer, team, endpoint, model, route, stream, includeUsage, costUSD, requestBodyBytes
     // Written by the upstream filter, per attempt.
     case backend, provider, responseModel, inputTokens, outputTokens, cachedInputTokens, totalTokens
 
@@ -25,6 +25,7 @@ public enum FilterMetadataKey: Sendable, CaseIterable {
         case .stream: "stream"
         case .includeUsage: "include_usage"
         case .costUSD: "cost_usd"
+        case .requestBodyBytes: "request_body_bytes"
         case .backend: "backend"
         case .provider: "provider"
         case .responseModel: "response_model"
@@ -40,6 +41,18 @@ public enum FilterMetadataKey: Sendable, CaseIterable {
 public enum FilterMetadata {
     /// The namespace of every key (also the host-metadata namespace naming a host's backend).
     public static let namespace: StaticString = "sluice"
+
+    /// The client's request body length, read back from a metadata number: nil unless it is a
+    /// whole number in `0...maxBodyBytes` (a value another filter wrote may be anything).
+    public static func bodyBytes(_ number: Double?) -> Int? {
+        guard let number, number >= 0, number <= Double(maxBodyBytes), number == number.rounded(.towardZero) else {
+            return nil
+        }
+        return Int(number)
+    }
+
+    /// The largest body length carried in metadata (the gateway's own body limit is 1 GiB at most).
+    public static let maxBodyBytes = 1 << 40
 
     /// The usage read back from metadata numbers, each clamped into `0...TokenUsage.maxCount`
     /// (NaN, negative and huge values included); absent numbers are 0.

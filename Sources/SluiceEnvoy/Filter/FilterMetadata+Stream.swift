@@ -22,6 +22,15 @@ extension EnvoyHTTPStream {
         metadataBool(.dynamic, namespace: FilterMetadata.namespace, key: key.name)
     }
 
+    func setMetadata(_ key: FilterMetadataKey, _ value: Double) {
+        setMetadata(namespace: FilterMetadata.namespace, key: key.name, value)
+    }
+
+    /// The client's request body length the downstream filter recorded, if sane.
+    func requestBodyBytes() -> Int? {
+        FilterMetadata.bodyBytes(metadataNumber(.dynamic, namespace: FilterMetadata.namespace, key: FilterMetadataKey.requestBodyBytes.name))
+    }
+
     /// Publishes an attempt's token usage (each count within `TokenUsage.maxCount`).
     func publishUsage(_ usage: TokenUsage) {
         let usage = usage.bounded

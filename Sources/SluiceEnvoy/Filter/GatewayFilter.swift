@@ -361,6 +361,9 @@ final class GatewayFilter: HTTPFilter {
             stream.setMetadata(.route, request.route)
             stream.setMetadata(.stream, request.summary.stream)
             stream.setMetadata(.includeUsage, request.summary.includeUsage)
+            // Each upstream attempt starts from this body again (Envoy replays it): an attempt
+            // that does not rewrite it must send this length, not an earlier attempt's.
+            stream.setMetadata(.requestBodyBytes, Double(body.count))
             // Envoy matched a route before the body arrived; match again on x-sluice-route.
             stream.clearRouteCache()
             stream.increment(factory.metrics.requests, labels: ["routed"])

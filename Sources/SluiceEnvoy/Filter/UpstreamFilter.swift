@@ -145,7 +145,12 @@ final class UpstreamFilter: HTTPFilter {
             }
         }
         signsWithSigV4 = plan.signsWithSigV4
-        guard plan.rewritesBody else { return .continue }
+        guard plan.rewritesBody else {
+            // Header edits persist across attempts while Envoy replays the client's own body: a
+            // retry after an attempt that rewrote the body still carries that attempt's length.
+            if let length = stream.requestBodyBytes() { stream.setHeader("content-length", String(length)) }
+            return .continue
+        }
         if endOfStream {
             fail(stream, .invalidBody("This endpoint needs a JSON request body."))
             return .stopIteration
