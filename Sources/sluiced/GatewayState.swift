@@ -154,6 +154,8 @@ struct XDSStatusSource: ConfigStatusSource {
                         code: nack.code, message: nack.message, at: nack.time, resolved: status.lastNack == nil)
                 })
         }
-        return FleetStatus(servedVersion: await state.servedVersion, nodes: nodes.sorted { $0.nodeID < $1.nodeID })
+        return FleetStatus(
+            servedVersion: await state.servedVersion, nodes: nodes.sorted { $0.nodeID < $1.nodeID },
+            lastRefusedChange: await state.lastReloadError)
     }
 }

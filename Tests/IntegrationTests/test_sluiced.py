@@ -382,10 +382,6 @@ def test_an_invalid_edit_is_refused_and_traffic_is_unaffected(shared, make_edit)
     assert traffic.ok >= 11
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sluiced gap: GatewayState keeps lastReloadError 'shown by the admin API until a reload succeeds', "
-    "but XDSStatusSource/StatusJSON never expose it: GET /v1/admin/status has no trace of a refused "
-    "edit (only sluiced's log has the diagnostic)"))
 def test_the_admin_status_shows_a_refused_edit(shared):
     config, _, message = misspelt_field(shared.config)
     log_start = len(shared.sluiced.logs())

@@ -252,7 +252,9 @@ struct AdminAPI: Sendable {
     func status() async throws -> Response {
         let current = await status.fleetStatus()
         return Self.json(
-            StatusJSON(adminStoreVersion: try await store.version(), servedVersion: current.servedVersion, nodes: current.nodes))
+            StatusJSON(
+                adminStoreVersion: try await store.version(), servedVersion: current.servedVersion, nodes: current.nodes,
+                lastRefusedChange: current.lastRefusedChange))
     }
 
     func metricsText() async throws -> Response {

@@ -109,11 +109,13 @@ struct StatusJSON: Codable, Equatable {
     var adminStoreVersion: Int64
     var servedVersion: String?
     var nodes: [EnvoyNodeStatus]
+    var lastRefusedChange: String?
 
     enum CodingKeys: String, CodingKey {
         case adminStoreVersion = "admin_store_version"
         case servedVersion = "served_version"
         case nodes
+        case lastRefusedChange = "last_refused_change"
     }
 }
 

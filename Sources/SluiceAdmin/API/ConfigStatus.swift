@@ -16,15 +16,20 @@ public struct FleetStatus: Sendable, Equatable, Codable {
     public var servedVersion: String?
     /// Every Envoy node seen, connected or not, sorted by id.
     public var nodes: [EnvoyNodeStatus]
+    /// Why the last change (a config edit, a database write) was refused, while the previous
+    /// config keeps being served; nil once a change is served again.
+    public var lastRefusedChange: String?
 
-    public init(servedVersion: String? = nil, nodes: [EnvoyNodeStatus] = []) {
+    public init(servedVersion: String? = nil, nodes: [EnvoyNodeStatus] = [], lastRefusedChange: String? = nil) {
         self.servedVersion = servedVersion
         self.nodes = nodes
+        self.lastRefusedChange = lastRefusedChange
     }
 
     enum CodingKeys: String, CodingKey {
         case servedVersion = "served_version"
         case nodes
+        case lastRefusedChange = "last_refused_change"
     }
 }
 

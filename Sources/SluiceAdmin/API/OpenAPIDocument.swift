@@ -293,6 +293,7 @@ public enum OpenAPIDocument {
                 "properties": {
                   "admin_store_version": { "type": "integer", "description": "Every write to the admin database adds one" },
                   "served_version": { "type": "string", "description": "The version of the snapshot served now" },
+                  "last_refused_change": { "type": "string", "description": "Why the last config edit or database change was refused (the previous config is still served); absent once a change is served again" },
                   "nodes": {
                     "type": "array",
                     "items": {
