@@ -239,6 +239,22 @@ def header_route(route_name: str, cluster: str, **route_options) -> dict:
     }
 
 
+def wait_until_serving(process: subprocess.Popen, url: str, name: str, logs, timeout: float) -> None:
+    """Polls `url` until it answers 200; raises with `logs()` if `process` exits or time runs out."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{logs()}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{name} not ready after {timeout}s:\n{logs()}")
+
+
 class Envoy:
     """One Envoy process with a JSON bootstrap; stopped by PID on exit."""
 
@@ -284,18 +300,8 @@ class Envoy:
         return self
 
     def wait_ready(self, timeout: float = 30.0) -> "Envoy":
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"Envoy exited with {self.process.returncode}:\n{self.logs()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/ready", timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"Envoy not ready after {timeout}s:\n{self.logs()}")
+        wait_until_serving(self.process, f"http://127.0.0.1:{self.admin_port}/ready", "Envoy", self.logs, timeout)
+        return self
 
     def wait_exit(self, timeout: float = 30.0) -> int:
         return self.process.wait(timeout=timeout)

@@ -21,7 +21,7 @@ import urllib.request
 
 import yaml
 
-from harness import ROOT, Envoy, free_port
+from harness import ROOT, Envoy, free_port, wait_until_serving
 
 # The simulators' ports in envoy-module/sluice.yaml, by sluice-sim provider name.
 SIM_PORTS = {18101: "openai", 18102: "azure", 18103: "anthropic", 18104: "bedrock", 18105: "gemini", 18106: "compat"}
@@ -157,18 +157,8 @@ class Sluiced:
         return self
 
     def wait_ready(self, timeout: float = 30.0) -> "Sluiced":
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"sluiced exited with {self.process.returncode}:\n{self.logs()}")
-            try:
-                with urllib.request.urlopen(f"{self.admin_url}/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"sluiced not ready after {timeout}s:\n{self.logs()}")
+        wait_until_serving(self.process, f"{self.admin_url}/healthz", "sluiced", self.logs, timeout)
+        return self
 
     def stop(self) -> int | None:
         """SIGTERM (graceful shutdown), then SIGKILL after 10 s."""

@@ -4,6 +4,17 @@ import pytest
 from harness import Envoy, free_port, gateway_bootstrap
 
 
+def refused(bootstrap: dict, *, as_yaml: bool = False) -> str:
+    """Envoy's logs after it refused `bootstrap` and exited (asserted)."""
+    envoy = Envoy(bootstrap, as_yaml=as_yaml).start()
+    try:
+        code = envoy.wait_exit(timeout=30)
+    finally:
+        envoy.stop()
+    assert code != 0
+    return envoy.logs()
+
+
 @pytest.mark.parametrize(
     "filter_config,expected",
     [
@@ -18,13 +29,7 @@ def test_invalid_filter_config_is_rejected_naming_the_field(filter_config, expec
     bootstrap = gateway_bootstrap(
         gateway_port=free_port(), admin_port=free_port(), upstream_port=free_port(), filter_config=filter_config
     )
-    envoy = Envoy(bootstrap).start()
-    try:
-        code = envoy.wait_exit(timeout=30)
-    finally:
-        envoy.stop()
-    logs = envoy.logs()
-    assert code != 0
+    logs = refused(bootstrap)
     assert expected in logs, logs[-3000:]
     assert "sluice: rejecting filter config 'sluice'" in logs
     # A clean config rejection, not a crash.
@@ -114,13 +119,6 @@ def test_large_integers_in_yaml_are_integers():
     ],
 )
 def test_fractions_and_overflow_in_yaml_are_refused_naming_the_field(limits, expected):
-    bootstrap = struct_bootstrap({"api_keys": [{"name": "demo", "key": "sk-demo", "limits": limits}]})
-    envoy = Envoy(bootstrap, as_yaml=True).start()
-    try:
-        code = envoy.wait_exit(timeout=30)
-    finally:
-        envoy.stop()
-    logs = envoy.logs()
-    assert code != 0
+    logs = refused(struct_bootstrap({"api_keys": [{"name": "demo", "key": "sk-demo", "limits": limits}]}), as_yaml=True)
     assert expected in logs, logs[-3000:]
     assert "Caught " not in logs and "Backtrace" not in logs
