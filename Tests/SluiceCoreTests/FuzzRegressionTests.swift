@@ -76,3 +76,46 @@ import Testing
         }
     }
 }
+
+/// Gaps the fuzz targets' invariants found in metering and config, fixed.
+@Suite struct FuzzFoundGapTests {
+    @Test func openAIUsageMetersCacheWritesAsTheHubCarriesThem() {
+        let details = OpenAICompatible.usage(fromResponse: Array(
+            #"{"usage":{"prompt_tokens":10,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":2,"cache_write_tokens":300}}}"#.utf8))
+        #expect(details?.cacheWriteInputTokens == 300)
+        #expect(details?.cachedInputTokens == 2)
+        let topLevel = OpenAICompatible.usage(fromResponse: Array(
+            #"{"usage":{"prompt_tokens":10,"completion_tokens":1,"cache_creation_tokens":7}}"#.utf8))
+        #expect(topLevel?.cacheWriteInputTokens == 7)
+    }
+
+    @Test func theStreamMeterStopsAtDone() {
+        var filter = OpenAIStreamUsageFilter(clientWantsUsage: true)
+        let stream = "data: {\"usage\":{\"completion_tokens\":7}}\n\ndata: [DONE]\n\ndata: {\"usage\":{}}\n\n"
+        let out = filter.feed(Array(stream.utf8)) + filter.finish()
+        #expect(out == Array(stream.utf8))  // the bytes pass through unchanged
+        #expect(filter.usage?.outputTokens == 7)
+    }
+
+    @Test(arguments: ["us-east-1\u{7F}", "US-EAST-1", "us east 1", "", String(repeating: "a", count: 65)])
+    func awsRegionsAreNamesOnly(region: String) {
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.key("backend"); writer.string("b")
+        writer.key("schema"); writer.string("bedrock_converse")
+        writer.key("aws"); writer.beginObject()
+        writer.key("region"); writer.string(region)
+        writer.key("access_key_id"); writer.beginObject(); writer.key("value"); writer.string("AKID"); writer.endObject()
+        writer.key("secret_access_key"); writer.beginObject(); writer.key("value"); writer.string("s"); writer.endObject()
+        writer.endObject()
+        writer.endObject()
+        #expect(throws: ConfigError.self) { try BackendConfig.parse(writer.bytes) }
+    }
+
+    @Test func emptyCredentialValuesAreRefused() {
+        let config = #"{"backend":"b","schema":"openai","credential":{"value":""}}"#
+        #expect(throws: ConfigError(path: "credential.value", problem: "must not be empty")) {
+            try BackendConfig.parse(Array(config.utf8))
+        }
+    }
+}

@@ -91,6 +91,7 @@ public enum CredentialSource: Sendable, Equatable {
             guard sds == nil else {
                 throw ConfigError(path: object.childPath("sds"), problem: "only applies to 'secret'")
             }
+            guard !value.isEmpty else { throw ConfigError(path: object.childPath("value"), problem: "must not be empty") }
             return .value(value)
         case (nil, nil):
             throw ConfigError(path: object.path, problem: "needs one of 'secret' or 'value'")
@@ -153,6 +154,18 @@ public struct BackendConfig: Sendable, Equatable {
         return config
     }
 
+    /// A cloud region or location (`us-east-1`, `europe-west4`): it goes into hosts, paths and the
+    /// SigV4 credential scope, so only lower-case letters, digits and '-' are accepted.
+    static func regionName(_ object: inout ConfigObject, _ key: String) throws(ConfigError) -> String {
+        let name = try object.nonEmptyString(key)
+        let valid = name.utf8.count <= 64
+            && name.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == UInt8(ascii: "-") }
+        guard valid else {
+            throw ConfigError(path: object.childPath(key), problem: "must be a region name of lower-case letters, digits and '-', e.g. us-east-1")
+        }
+        return name
+    }
+
     /// Reads one backend object; the caller finishes `root`.
     static func read(_ root: inout ConfigObject) throws(ConfigError) -> BackendConfig {
         let name = try root.nonEmptyString("backend")
@@ -183,7 +196,7 @@ public struct BackendConfig: Sendable, Equatable {
             try azure.finish()
         }
         if var aws = try root.optionalObject("aws") {
-            let region = try aws.nonEmptyString("region")
+            let region = try Self.regionName(&aws, "region")
             guard var keyID = try aws.optionalObject("access_key_id") else {
                 throw ConfigError(path: aws.childPath("access_key_id"), problem: "is required")
             }
@@ -204,7 +217,7 @@ public struct BackendConfig: Sendable, Equatable {
                 region: region, accessKeyID: accessKeyID, secretAccessKey: secretAccessKey, sessionToken: sessionToken)
         }
         if var gcp = try root.optionalObject("gcp") {
-            config.gcp = GCPSettings(project: try gcp.nonEmptyString("project"), location: try gcp.nonEmptyString("location"))
+            config.gcp = GCPSettings(project: try gcp.nonEmptyString("project"), location: try Self.regionName(&gcp, "location"))
             try gcp.finish()
         }
 

@@ -205,8 +205,16 @@ public enum OpenAICompatible {
         }
         var result = TokenUsage(
             inputTokens: int("prompt_tokens", in: usage), outputTokens: int("completion_tokens", in: usage))
-        if let details = member("prompt_tokens_details", of: usage, in: span) {
+        let promptDetails = member("prompt_tokens_details", of: usage, in: span)
+        if let details = promptDetails {
             result.cachedInputTokens = int("cached_tokens", in: details)
+        }
+        // Cache writes, as the hub carries them (our extension first, the older top-level name
+        // second), so they are metered and priced as the Anthropic client stage shows them.
+        if let details = promptDetails, member("cache_write_tokens", of: details, in: span) != nil {
+            result.cacheWriteInputTokens = int("cache_write_tokens", in: details)
+        } else {
+            result.cacheWriteInputTokens = int("cache_creation_tokens", in: usage)
         }
         if let details = member("completion_tokens_details", of: usage, in: span) {
             result.reasoningTokens = int("reasoning_tokens", in: details)
@@ -246,6 +254,8 @@ public struct OpenAIStreamUsageFilter: Sendable {
     private var dropPendingLF = false
     /// The current event outgrew `maxEventBytes` and streams through untouched until its end.
     private var passingThrough = false
+    /// `data: [DONE]` went by: later events pass through unread.
+    private var sawDone = false
 
     public init(clientWantsUsage: Bool, maxEventBytes: Int = 1024 * 1024) {
         self.clientWantsUsage = clientWantsUsage
@@ -313,7 +323,17 @@ public struct OpenAIStreamUsageFilter: Sendable {
             passingThrough = false
         }
         guard !passingThrough else { return }
+        guard !sawDone else {
+            out += pending
+            return
+        }
         let data = Self.data(of: pending)
+        if data.elementsEqual("[DONE]".utf8) {
+            // The stream is over for clients; nothing after it is usage the client was shown.
+            sawDone = true
+            out += pending
+            return
+        }
         if let found = OpenAICompatible.usage(fromResponse: data) {
             usage = found
             if !clientWantsUsage && Self.hasEmptyChoices(data) {

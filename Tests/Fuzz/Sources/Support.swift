@@ -235,20 +235,6 @@ func requireOpenAIStreamGrammar(_ bytes: [UInt8], _ what: @autoclosure () -> Str
     return usage
 }
 
-// KNOWN (reported; OpenAICompatible.swift is another engineer's): the meter of OpenAI-schema responses
-// (`OpenAICompatible.usage(fromResponse:)`, also behind OpenAIStreamUsageFilter) ignores the hub's
-// cache-write extension (`usage.prompt_tokens_details.cache_write_tokens`, `usage.cache_creation_tokens`)
-// that the Anthropic client stage reads, so an Anthropic client is shown cache-write tokens the gateway
-// does not meter. Bodies that carry it skip the shown-versus-metered comparison until that is fixed.
-func carriesCacheWriteExtension(_ body: [UInt8]) -> Bool {
-    func check(_ value: JSONValue?) -> Bool {
-        guard let usage = value?["usage"] else { return false }
-        return usage["prompt_tokens_details"]?["cache_write_tokens"] != nil || usage["cache_creation_tokens"] != nil
-    }
-    if check(try? JSONParser.parse(body)) { return true }
-    return sseEvents(body).contains { check(try? JSONParser.parse($0.data)) }
-}
-
 // MARK: - Metering
 
 /// A gateway that limits and prices everything at the most expensive rate the config accepts.
