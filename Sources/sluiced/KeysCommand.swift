@@ -7,7 +7,7 @@ import SluiceAdmin
 /// The database and output options every `keys`/`teams` command takes.
 struct StoreOptions: ParsableArguments {
     @Option(help: "The admin database: a SQLite file (path or sqlite:PATH) or a postgres:// URL.")
-    var database: String = "sqlite:.sluiced/sluice-admin.sqlite"
+    var database: String = AdminStores.defaultDatabase
 
     @Flag(help: "Print JSON instead of text.")
     var json = false
@@ -16,7 +16,6 @@ struct StoreOptions: ParsableArguments {
 
     /// Opens the store, runs `body` and prints its output; store errors exit with a message.
     func with(_ body: (any AdminStore) async throws -> String) async throws {
-        try ServeCommand.createParentDirectory(ofDatabase: database)
         let store: any AdminStore
         do {
             store = try await AdminStores.open(database: database)

@@ -22,7 +22,7 @@ struct ServeCommand: AsyncParsableCommand {
     var admin: String = "127.0.0.1:18001"
 
     @Option(help: "The admin database: a SQLite file (path or sqlite:PATH) or a postgres:// URL.")
-    var database: String = "sqlite:.sluiced/sluice-admin.sqlite"
+    var database: String = AdminStores.defaultDatabase
 
     @Option(
         name: .customLong("admin-token-file"),
@@ -61,7 +61,6 @@ struct ServeCommand: AsyncParsableCommand {
 
         let store: any AdminStore
         do {
-            try Self.createParentDirectory(ofDatabase: database)
             store = try await AdminStores.open(database: database, logger: Logger(label: "sluiced.store"))
         } catch {
             printError("sluiced: cannot open the admin database '\(database)': \(error)")
@@ -139,19 +138,5 @@ struct ServeCommand: AsyncParsableCommand {
         } catch let error as AdminError {
             throw ValidationError("admin token: \(error)")
         }
-    }
-
-    /// Creates the directory of a SQLite database path, so the default works in a fresh checkout.
-    static func createParentDirectory(ofDatabase database: String) throws {
-        let lowered = database.lowercased()
-        guard !lowered.hasPrefix("postgres://"), !lowered.hasPrefix("postgresql://") else { return }
-        var path = database
-        for prefix in ["sqlite://", "sqlite:"] where lowered.hasPrefix(prefix) {
-            path = String(database.dropFirst(prefix.count))
-            break
-        }
-        let directory = (path as NSString).deletingLastPathComponent
-        guard !directory.isEmpty else { return }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
 }

@@ -1,10 +1,11 @@
 // Choosing the store from sluiced's `--database` option.
+import Foundation
 public import Logging
 
 /// Opens the admin store a `--database` value names.
 public enum AdminStores {
-    /// The default database file, next to where sluiced runs.
-    public static let defaultSQLitePath = "sluice-admin.sqlite"
+    /// The default database, in the `.sluiced/` state directory of where sluiced runs.
+    public static let defaultDatabase = "sqlite:.sluiced/sluice-admin.sqlite"
 
     /// `postgres://…` or `postgresql://…` opens a `PostgresAdminStore`; `sqlite:PATH`,
     /// `sqlite://PATH` or a plain path opens a `SQLiteAdminStore` (created if missing).
@@ -23,6 +24,15 @@ public enum AdminStores {
             path = path.dropFirst("sqlite:".count)
         }
         guard !path.isEmpty else { throw .invalid("database", "expected a file path or a postgres:// URL") }
+        // A fresh checkout has no state directory yet: the default must work there.
+        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ""
+        if !directory.isEmpty {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw AdminError(.storeFailure, "cannot create the directory of the admin database \(path): \(error)")
+            }
+        }
         return try SQLiteAdminStore(path: String(path))
     }
 }
