@@ -1,4 +1,5 @@
-// Anthropic error responses -> GatewayError (PROVIDERS.md §3 "Errors").
+// Anthropic error responses -> GatewayError ("Errors" and "Anthropic Messages" in
+// SluiceCore.docc/ProviderWireShapes.md).
 //
 // Anthropic answers `{"type":"error","error":{"type","message"}}`. Proxies in front of it (load balancers,
 // Vertex, a 503 page) may answer anything else: that text is wrapped, never dropped, and the status is kept.

@@ -26,7 +26,7 @@ public enum AnthropicTranslator {
 
     // MARK: - Reasons
 
-    /// Anthropic `stop_reason` -> OpenAI `finish_reason` (PROVIDERS.md §3).
+    /// Anthropic `stop_reason` -> OpenAI `finish_reason` (<doc:ProviderWireShapes#Finish-reasons>).
     static func finishReason(fromStopReason stopReason: String?) -> String {
         switch stopReason {
         case "max_tokens", "model_context_window_exceeded": "length"

@@ -1,4 +1,5 @@
-// OpenAI Chat Completions request -> Bedrock Converse / ConverseStream request (PROVIDERS.md §2).
+// OpenAI Chat Completions request -> Bedrock Converse / ConverseStream request ("AWS Bedrock
+// Converse" in SluiceCore.docc/ProviderWireShapes.md).
 //
 // The model goes into the URL path, not the body. What we do beyond the reference translator:
 // - same-role turns are merged (Converse requires user/assistant alternation), tool results included;

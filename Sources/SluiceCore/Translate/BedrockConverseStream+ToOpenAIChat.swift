@@ -1,5 +1,6 @@
 // Bedrock ConverseStream (binary `application/vnd.amazon.eventstream`) -> OpenAI SSE `chat.completion.chunk`s
-// (PROVIDERS.md §4). The response content-type must be rewritten to `text/event-stream` by the caller.
+// ("AWS Bedrock Converse" in SluiceCore.docc/ProviderWireShapes.md). The response content-type must be
+// rewritten to `text/event-stream` by the caller.
 //
 // An incremental state machine: `feed` takes raw body bytes split anywhere and returns the SSE bytes ready so far;
 // only an unfinished event-stream message is buffered. Exceptions (`:message-type` exception or error), corrupt

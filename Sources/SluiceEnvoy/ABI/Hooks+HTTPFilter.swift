@@ -1,4 +1,5 @@
-// The HTTP-filter hooks Envoy 1.40 calls (ENVOY-ABI.md §A.4): trampolines from the C ABI to
+// The HTTP-filter hooks Envoy 1.40 calls ("The HTTP filter hooks" in
+// SluiceEnvoy.docc/EnvoyDynamicModulesABI.md): trampolines from the C ABI to
 // `HTTPFilterFactory` / `HTTPFilter`. `@c @implementation` makes the compiler check each
 // signature against our header.
 //

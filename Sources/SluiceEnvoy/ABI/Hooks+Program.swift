@@ -1,4 +1,5 @@
-// Program init: the one place for process-wide setup (ENVOY-ABI.md §A.3).
+// Program init: the one place for process-wide setup ("Program init and the ABI version" in
+// SluiceEnvoy.docc/EnvoyDynamicModulesABI.md).
 public import CEnvoyABI
 
 /// Main thread, once per process. Returns the ABI version Envoy 1.40 expects; a static string, so
