@@ -1,5 +1,6 @@
 // Fake Envoy: the HTTP-filter callbacks, implemented over `FakeStream` / `FakeFilterConfig`.
-// Each mirrors Envoy's documented behaviour (ENVOY-ABI.md §A.5), including its failure values.
+// Each mirrors Envoy's behaviour as SluiceEnvoy.docc/EnvoyDynamicModulesABI.md records it, including
+// its failure values.
 public import CEnvoyABI
 
 // MARK: - Headers

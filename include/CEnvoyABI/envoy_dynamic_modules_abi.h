@@ -4,8 +4,8 @@
 // 9e5580933739775e8bce696a57a2e1bc99368f23/1.40.0/Clean/RELEASE/BoringSSL). No published upstream
 // header matches 1.40 exactly, so every declaration here was checked against that binary: callback
 // names against its dynamic symbol table (`nm -D envoy`), hook names against the names Envoy looks
-// up, and signatures against the fact sheet (shared/ENVOY-ABI.md). Tests/IntegrationTests keep the
-// names honest on every CI run.
+// up, and signatures against the facts recorded in Sources/SluiceEnvoy/SluiceEnvoy.docc/
+// EnvoyDynamicModulesABI.md. Tests/IntegrationTests keep the names honest on every CI run.
 //
 // Conventions (Envoy's):
 // - hooks `envoy_dynamic_module_on_*` are implemented by the module (Swift, `@c @implementation`);

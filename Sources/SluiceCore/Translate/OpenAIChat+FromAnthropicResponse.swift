@@ -1,4 +1,5 @@
-// Anthropic `message` response -> OpenAI `chat.completion` (PROVIDERS.md §3).
+// Anthropic `message` response -> OpenAI `chat.completion` ("Anthropic Messages" in
+// SluiceCore.docc/ProviderWireShapes.md).
 //
 // Better than the reference: every text block is kept (concatenated in order), thinking goes to
 // `reasoning_content`, and the thinking blocks with their signatures go to the `thinking_blocks` extension so

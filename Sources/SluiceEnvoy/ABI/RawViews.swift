@@ -1,9 +1,10 @@
 // The one place where Envoy's (pointer, length) pairs become Swift views and back.
 //
-// Rules (ENVOY-ABI.md §A.2): `envoy_buffer` bytes belong to Envoy and are valid only until the
-// current hook returns or until we call a callback that may mutate the same object; we never keep
-// them past the closure that receives them. `module_buffer` bytes belong to us and must stay valid
-// only for the duration of the callback that receives them (Envoy copies what it keeps).
+// Rules ("Conventions of the interface" in SluiceEnvoy.docc/EnvoyDynamicModulesABI.md):
+// `envoy_buffer` bytes belong to Envoy and are valid only until the current hook returns or until
+// we call a callback that may mutate the same object; we never keep them past the closure that
+// receives them. `module_buffer` bytes belong to us and must stay valid only for the duration of
+// the callback that receives them (Envoy copies what it keeps).
 internal import CEnvoyABI
 
 // MARK: - Envoy-owned bytes -> Swift
