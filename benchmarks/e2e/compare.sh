@@ -16,15 +16,26 @@
 # gets the same request in the provider's own shape, path and credential (what an application
 # calling the provider through a plain proxy sends), checked before measuring to be exactly what
 # the module sends the simulator.
+# With --stream the requests ask for a stream (OpenAI: "stream": true with
+# stream_options.include_usage) and the upstream answers with one (the simulator, or a fixed
+# OpenAI SSE body from the direct_response upstream); both sides must get a complete stream.
 # After a warm-up, rounds alternate between the listeners (ABBA order, so slow drift of a
 # shared machine hits both sides alike); each round records req/s, p50/p90/p99 latency and the
-# proxy's CPU time per request (utime+stime from /proc/<pid>/stat). The summary prints medians
-# and sluice/plain ratios.
+# proxy's CPU time per request (utime+stime from /proc/<pid>/stat). Then a concurrency-1 phase
+# (wrk -t 1 -c 1, ABBA again) measures the latency one request sees. The summary prints medians,
+# sluice/plain ratios, sluice-plain differences and issue 12's targets, met or not.
+# --matrix runs, one after the other with the same binaries, every mode issue 12 names and
+# prints one table (see benchmarks/README.md).
 #
 # Usage: benchmarks/e2e/compare.sh [--rounds N] [--duration S] [--warmup S] [--connections C]
 #                                  [--threads T] [--base-port P] [--upstream-filter BACKEND]
-#                                  [--sim BACKEND] [--keep]
+#                                  [--sim BACKEND] [--stream] [--latency-rounds N]
+#                                  [--latency-duration S] [--summary-json FILE] [--keep]
+#        benchmarks/e2e/compare.sh --matrix [--rounds N] [--duration S] [...]
 # Environment (same meaning, flags win): ROUNDS=3 DURATION=10 WARMUP=5 CONNECTIONS=32 THREADS=1
+#   LATENCY_ROUNDS=8 (0 skips the concurrency-1 phase), LATENCY_DURATION=2 (short rounds: at one
+#   request at a time a burst of another process's work moves the latency a lot, so many short
+#   alternating rounds share it out better than few long ones), STREAM=1, SUMMARY_JSON=<file> (the summary as JSON, what --matrix reads),
 #   BASE_PORT=18000 (upstream P, plain P+1, sluice P+2, proxy admin P+3), KEEP=1 keeps logs,
 #   UPSTREAM_FILTER=openai (a cluster name in envoy.yaml; empty: downstream filter only),
 #   SIM_BACKEND=anthropic (--sim: openai, azure, anthropic, bedrock, gemini, vertex or local; the
@@ -48,6 +59,11 @@ base_port="${BASE_PORT:-18000}"
 keep="${KEEP:-0}"
 upstream_filter="${UPSTREAM_FILTER:-}"
 sim_backend="${SIM_BACKEND:-}"
+stream="${STREAM:-0}"
+latency_rounds="${LATENCY_ROUNDS:-}"
+latency_duration="${LATENCY_DURATION:-}"
+summary_json="${SUMMARY_JSON:-}"
+matrix=0
 
 die() { echo "compare: $*" >&2; exit 1; }
 
@@ -61,15 +77,24 @@ while [ $# -gt 0 ]; do
         --base-port) base_port="$2"; shift 2 ;;
         --upstream-filter) upstream_filter="$2"; shift 2 ;;
         --sim) sim_backend="$2"; shift 2 ;;
+        --stream) stream=1; shift ;;
+        --latency-rounds) latency_rounds="$2"; shift 2 ;;
+        --latency-duration) latency_duration="$2"; shift 2 ;;
+        --summary-json) summary_json="$2"; shift 2 ;;
+        --matrix) matrix=1; shift ;;
         --keep) keep=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
 done
-for value in "$rounds" "$duration" "$warmup" "$connections" "$threads" "$base_port"; do
+latency_rounds="${latency_rounds:-8}"
+latency_duration="${latency_duration:-2}"
+for value in "$rounds" "$duration" "$warmup" "$connections" "$threads" "$base_port" "$latency_rounds" "$latency_duration"; do
     [[ "$value" =~ ^[0-9]+$ ]] || die "options must be whole numbers, got '$value'"
 done
 [ "$rounds" -ge 1 ] && [ "$duration" -ge 1 ] || die "need at least one round of at least one second"
+[ "$latency_rounds" = 0 ] || [ "$latency_duration" -ge 1 ] || die "--latency-duration must be at least one second"
+[ "$stream" = 0 ] || [ "$stream" = 1 ] || die "STREAM must be 0 or 1"
 if [ -n "$sim_backend" ]; then
     case "$sim_backend" in
         openai|azure|anthropic|bedrock|gemini|vertex|local) ;;
@@ -89,6 +114,79 @@ admin_port=$((base_port + 3))
 command -v wrk >/dev/null || die "wrk not found: apt-get install wrk"
 command -v curl >/dev/null || die "curl not found: apt-get install curl"
 command -v python3 >/dev/null || die "python3 not found"
+
+# MARK: - --matrix: every mode issue 12 names, one after the other, with the same binaries
+
+if [ "$matrix" = 1 ]; then
+    [ -z "$sim_backend" ] && [ -z "$upstream_filter" ] && [ "$stream" = 0 ] && [ -z "$summary_json" ] \
+        || die "--matrix chooses the modes itself: drop --sim, --upstream-filter, --stream and --summary-json"
+    # Built or installed once, here, so every mode runs the same binaries.
+    SLUICE_ENVOY="${SLUICE_ENVOY:-$(timeout 600 "$root/envoy-module/install-envoy.sh")}"
+    SLUICE_MODULE_DIR="${SLUICE_MODULE_DIR:-$(timeout 1800 "$root/envoy-module/build-module.sh")}"
+    SLUICE_SIM="${SLUICE_SIM:-$(timeout 1800 "$root/envoy-module/build-sim.sh")}"
+    export SLUICE_ENVOY SLUICE_MODULE_DIR SLUICE_SIM
+    [ -f "$SLUICE_MODULE_DIR/libsluice.so" ] || die "no libsluice.so in '$SLUICE_MODULE_DIR'"
+    # label|arguments: downstream filter only, OpenAI passthrough (without and with the simulator,
+    # and streaming), then translation to Anthropic and to Bedrock.
+    modes=(
+        "direct_response (filter only)|"
+        "--upstream-filter openai|--upstream-filter openai"
+        "--sim openai|--sim openai"
+        "--sim openai --stream|--sim openai --stream"
+        "--sim anthropic|--sim anthropic"
+        "--sim bedrock|--sim bedrock"
+    )
+    matrix_dir="$(mktemp -d "${TMPDIR:-/tmp}/sluice-e2e-matrix.XXXXXX")"
+    child_pid=""
+    matrix_cleanup() {
+        local status=$?
+        trap - EXIT INT TERM
+        if [ -n "$child_pid" ]; then
+            # The child stops its own Envoys, simulator and wrk by PID on TERM.
+            kill -TERM "$child_pid" 2>/dev/null || true
+            wait "$child_pid" 2>/dev/null || true
+        fi
+        if [ "$keep" = 1 ] || [ "$status" != 0 ]; then echo "compare: matrix summaries kept in $matrix_dir" >&2; else rm -rf "$matrix_dir"; fi
+        exit "$status"
+    }
+    trap matrix_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    common=(--rounds "$rounds" --duration "$duration" --warmup "$warmup" --connections "$connections"
+        --threads "$threads" --base-port "$base_port" --latency-rounds "$latency_rounds"
+        --latency-duration "$latency_duration")
+    [ "$keep" = 1 ] && common+=(--keep)
+    # The tree the module was built in (SLUICE_MODULE_DIR is its .build/...), which need not be this one.
+    source_tree="$(git -C "$SLUICE_MODULE_DIR" rev-parse --show-toplevel 2>/dev/null || echo "$root")"
+    commit="$(git -C "$source_tree" log -1 --format='%h %cd' --date=format:'%Y-%m-%d %H:%M' 2>/dev/null || echo unknown)"
+    if [ -n "$(git -C "$source_tree" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+        commit="$commit, with uncommitted changes"
+    fi
+    module_hash="$(sha256sum "$SLUICE_MODULE_DIR/libsluice.so" | cut -c1-12)"
+    sim_hash="$(sha256sum "$SLUICE_SIM" | cut -c1-12)"
+    started=$SECONDS
+    index=0
+    for entry in "${modes[@]}"; do
+        index=$((index + 1))
+        label="${entry%%|*}"
+        read -r -a mode_args <<<"${entry#*|}"
+        echo
+        echo "=== matrix $index/${#modes[@]}: $label (at $(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
+        "$0" "${common[@]}" "${mode_args[@]}" --summary-json "$matrix_dir/$index.json" &
+        child_pid=$!
+        mode_status=0
+        wait "$child_pid" || mode_status=$?
+        child_pid=""
+        printf '%s\t%s\t%s\n' "$label" "$mode_status" "$matrix_dir/$index.json" >>"$matrix_dir/manifest.tsv"
+    done
+    echo
+    echo "matrix: $(date -u '+%Y-%m-%d %H:%M') UTC, $((SECONDS - started)) s; module from $source_tree at $commit"
+    echo "matrix: libsluice.so ${module_hash} ($SLUICE_MODULE_DIR), sluice-sim ${sim_hash}, envoy $("$SLUICE_ENVOY" --version 2>/dev/null | grep -o '[0-9]\+\.[0-9]\+\.[0-9]\+' | head -1)"
+    echo "matrix: $rounds rounds of ${duration}s at $connections connections, $latency_rounds concurrency-1 rounds of ${latency_duration}s per mode; load average now $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo
+    python3 "$helper" matrix "$matrix_dir/manifest.tsv"
+    exit $?
+fi
 
 # MARK: - Processes we start, stopped by PID on any exit
 
@@ -120,7 +218,7 @@ trap 'exit 143' TERM
 
 # MARK: - Envoy and the module
 
-max_seconds="${MAX_SECONDS:-$((90 + 2 * (warmup + 10) + 2 * rounds * (duration + 10)))}"
+max_seconds="${MAX_SECONDS:-$((90 + 2 * (warmup + 10) + 2 * rounds * (duration + 10) + 2 * latency_rounds * (latency_duration + 10)))}"
 [[ "$max_seconds" =~ ^[0-9]+$ ]] || die "MAX_SECONDS must be a whole number, got '$max_seconds'"
 if [ "$sim_backend" = bedrock ]; then
     # The plain side's SigV4 signature is made once, after the deadline below starts, and the
@@ -142,7 +240,7 @@ if [ -n "$sim_backend" ]; then
     [ -x "$sim" ] || die "no sluice-sim binary at '$sim'"
 fi
 
-# The time bound covers measuring, not the one-off install and build below.
+# The time bound covers measuring, not the one-off install and builds above.
 deadline=$((SECONDS + max_seconds))
 check_deadline() {
     local needed=$1
@@ -154,13 +252,17 @@ for port in "$upstream_port" "$plain_port" "$sluice_port" "$admin_port"; do
     if port_in_use "$port"; then die "127.0.0.1:$port is already in use (try --base-port)"; fi
 done
 
+stream_word=""
+[ "$stream" = 1 ] && stream_word=stream
 python3 "$helper" bootstraps "$root/envoy-module/envoy.yaml" "$work" \
-    "$plain_port" "$sluice_port" "$upstream_port" "$admin_port" "$upstream_filter" "${sim_backend:+sim}"
+    "$plain_port" "$sluice_port" "$upstream_port" "$admin_port" "$upstream_filter" "${sim_backend:+sim}" "$stream_word"
+# Both requests (requests.json) and a wrk script per listener (request.plain.lua, request.sluice.lua).
+sent_model="$(python3 "$helper" requests "$root/envoy-module/envoy.yaml" "$work" "$upstream_filter" \
+    "${sim_backend:+sim}" "$stream_word" "$plain_port")"
 
 if [ -n "$sim_backend" ]; then
-    sim_model="$(python3 "$helper" sim-requests "$root/envoy-module/envoy.yaml" "$work" "$sim_backend" "$plain_port")"
     # One listener, for the backend under test; every other one disabled (0).
-    sim_listener="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sim_provider"])' "$work/sim.json")"
+    sim_listener="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sim_provider"])' "$work/requests.json")"
     sim_args=(--pace-ms 0)
     for option in openai azure anthropic bedrock gemini compat; do
         if [ "$option" = "$sim_listener" ]; then
@@ -176,7 +278,7 @@ else
     # Two Envoys on one machine: no hot-restart shared memory, so they cannot collide.
     "$envoy" -c "$work/upstream.json" --concurrency 1 --disable-hot-restart \
         --log-level warn --log-path "$work/upstream.log" &
-    upstream_what="upstream Envoy pid $! (--concurrency 1, direct_response)"
+    upstream_what="upstream Envoy pid $! (--concurrency 1, direct_response${stream_word:+, SSE body})"
 fi
 upstream_pid=$!
 pids+=("$upstream_pid")
@@ -185,20 +287,16 @@ ENVOY_DYNAMIC_MODULES_SEARCH_PATH="$module_dir" "$envoy" -c "$work/proxy.json" -
 proxy_pid=$!
 pids+=("$proxy_pid")
 
-body='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one word."}]}'
-request() {  # port, extra curl args...; prints the HTTP status
-    local port=$1; shift
-    curl -s -o /dev/null -w '%{http_code}' --max-time 2 -X POST "http://127.0.0.1:$port/v1/chat/completions" \
-        -H 'content-type: application/json' --data "$body" "$@" || true
+http_status() {  # url, extra curl args...
+    curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$@" || true
 }
-
 ready() {
     if [ -n "$sim_backend" ]; then
-        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$upstream_port/healthz" || true)" = 200 ] &&
-            [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$admin_port/ready" || true)" = 200 ]
+        [ "$(http_status "http://127.0.0.1:$upstream_port/healthz")" = 200 ] || return 1
     else
-        [ "$(request "$plain_port")" = 200 ] && [ "$(request "$sluice_port" -H 'authorization: Bearer sk-sluice-demo')" = 200 ]
+        [ "$(http_status -X POST "http://127.0.0.1:$upstream_port/")" = 200 ] || return 1
     fi
+    [ "$(http_status "http://127.0.0.1:$admin_port/ready")" = 200 ]
 }
 for _ in $(seq 150); do
     for pid in "${pids[@]}"; do
@@ -207,34 +305,14 @@ for _ in $(seq 150); do
     if ready; then break; fi
     sleep 0.2
 done
-if [ -n "$sim_backend" ]; then
-    ready || die "the simulator or the proxy did not come up (see $work/*.log)"
-    # Both sides answer 200 in their own shape, the module answers 401 without a key, and what
-    # the module sent the simulator equals the plain request.
-    python3 "$helper" verify "$work/sim.json" "$plain_port" "$sluice_port" "$upstream_port" "$admin_port" \
-        || die "the listeners are not comparable (see $work/*.log)"
-else
-    [ "$(request "$plain_port")" = 200 ] || die "plain listener does not answer 200 (see $work/*.log)"
-    status="$(request "$sluice_port" -H 'authorization: Bearer sk-sluice-demo')"
-    [ "$status" = 200 ] || die "sluice listener answered $status to the demo key, not a forwarded 200 (see $work/proxy.log)"
-    # Proves the module is really in the path: without a key it must answer itself.
-    status="$(request "$sluice_port")"
-    [ "$status" = 401 ] || die "sluice listener answered $status without a key; expected the module's 401"
-fi
+ready || die "the upstream or the proxy did not come up (see $work/*.log)"
+# Both sides answer 200 in their own shape (a complete stream with --stream), the module answers
+# 401 without a key, the upstream filter counted the attempt, and with the simulator what the
+# module sent it equals the plain request.
+python3 "$helper" verify "$work/requests.json" "$plain_port" "$sluice_port" "$upstream_port" "$admin_port" before \
+    || die "the listeners are not comparable (see $work/*.log)"
 
 # MARK: - Load
-
-if [ -z "$sim_backend" ]; then
-    # The same request to both listeners (sim mode wrote request.plain.lua and request.sluice.lua).
-    cat >"$work/request.lua" <<EOF
-wrk.method = "POST"
-wrk.body = '$body'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sk-sluice-demo"
-EOF
-    cp "$work/request.lua" "$work/request.plain.lua"
-    cp "$work/request.lua" "$work/request.sluice.lua"
-fi
 
 ticks_per_second="$(getconf CLK_TCK)"
 cpu_ticks() {  # pid
@@ -242,48 +320,71 @@ cpu_ticks() {  # pid
     sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
 
-run_round() {  # label, variant, seconds
-    local label=$1 variant=$2 seconds=$3 port before after upstream_before upstream_after
+run_round() {  # phase, label, variant, seconds, threads, connections
+    local phase=$1 label=$2 variant=$3 seconds=$4 round_threads=$5 round_connections=$6
+    local port before after upstream_before upstream_after output
     port=$plain_port
     [ "$variant" = sluice ] && port=$sluice_port
+    output="$work/wrk.$phase.$label.$variant.txt"
     check_deadline $((seconds + 10))
     before="$(cpu_ticks "$proxy_pid")"
     upstream_before="$(cpu_ticks "$upstream_pid")"
-    # The Lua script sets the method, headers and body (and in sim mode the path).
-    timeout $((seconds + 10)) wrk --latency -t "$threads" -c "$connections" -d "${seconds}s" \
-        -s "$work/request.$variant.lua" "http://127.0.0.1:$port/v1/chat/completions" >"$work/wrk.$label.$variant.txt" &
+    # The Lua script sets the method, path, headers and body, and prints exact percentiles.
+    timeout $((seconds + 10)) wrk --latency -t "$round_threads" -c "$round_connections" -d "${seconds}s" \
+        -s "$work/request.$variant.lua" "http://127.0.0.1:$port/v1/chat/completions" >"$output" &
     load_pid=$!
     # wait, unlike a foreground command, lets INT/TERM reach the cleanup trap at once.
-    wait "$load_pid" || die "wrk failed (see $work/wrk.$label.$variant.txt)"
+    wait "$load_pid" || die "wrk failed (see $output)"
     load_pid=""
     after="$(cpu_ticks "$proxy_pid")"
     upstream_after="$(cpu_ticks "$upstream_pid")"
-    python3 "$helper" record "$work/results.jsonl" "$label" "$variant" "$work/wrk.$label.$variant.txt" \
+    python3 "$helper" record "$work/results.jsonl" "$phase" "$label" "$variant" "$output" \
         $((after - before)) "$ticks_per_second" $((upstream_after - upstream_before))
 }
 
+abba_rounds() {  # phase, rounds, seconds, threads, connections
+    local phase=$1 count=$2 seconds=$3 round_threads=$4 round_connections=$5 round order variant
+    for round in $(seq "$count"); do
+        if [ $((round % 2)) = 1 ]; then order="plain sluice"; else order="sluice plain"; fi
+        for variant in $order; do run_round "$phase" "$round" "$variant" "$seconds" "$round_threads" "$round_connections"; done
+    done
+}
+
+streaming=""
+[ "$stream" = 1 ] && streaming=", streaming"
 if [ -n "$sim_backend" ]; then
-    mode="sim $sim_backend: plain = native $sim_backend request, router only; sluice = OpenAI request for $sim_model, module translates"
+    mode="sim $sim_backend$streaming: plain = native $sim_backend request, router only; sluice = OpenAI request for $sent_model, module translates"
 else
-    mode="direct_response: the same OpenAI request to both; plain = router only, sluice = module + router"
+    mode="direct_response$streaming: the same OpenAI request ($sent_model) to both; plain = router only, sluice = module${upstream_filter:+ + sluice_upstream ($upstream_filter)} + router"
 fi
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "mode: $mode"
 echo "proxy Envoy pid $proxy_pid (--concurrency 2), $upstream_what"
-echo "wrk: $threads thread(s), $connections connections, warm-up ${warmup}s per listener, $rounds rounds of ${duration}s"
+echo "wrk: $threads thread(s), $connections connections, warm-up ${warmup}s per listener, $rounds rounds of ${duration}s;" \
+    "then $latency_rounds rounds of ${latency_duration}s at 1 connection"
 echo "module: $module_dir/libsluice.so; sluice listener runs: sluice${upstream_filter:+ + sluice_upstream ($upstream_filter cluster)}"
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average before: $load_before"
 python3 "$helper" header
 if [ "$warmup" -gt 0 ]; then
-    run_round warmup plain "$warmup"
-    run_round warmup sluice "$warmup"
+    run_round throughput warmup plain "$warmup" "$threads" "$connections"
+    run_round throughput warmup sluice "$warmup" "$threads" "$connections"
 fi
-for round in $(seq "$rounds"); do
-    if [ $((round % 2)) = 1 ]; then order="plain sluice"; else order="sluice plain"; fi
-    for variant in $order; do run_round "$round" "$variant" "$duration"; done
-done
+abba_rounds throughput "$rounds" "$duration" "$threads" "$connections"
+if [ "$latency_rounds" -gt 0 ]; then
+    # Warm already (the saturated phase ran just before); one connection, one request at a time.
+    python3 "$helper" header latency
+    abba_rounds latency "$latency_rounds" "$latency_duration" 1 1
+fi
+
+# The same checks once more: a module that started failing (or a stream cut short, which wrk
+# does not see) during the rounds would make them measure something else.
+verified_after=1
+python3 "$helper" verify "$work/requests.json" "$plain_port" "$sluice_port" "$upstream_port" "$admin_port" after \
+    || verified_after=0
 
 summary_status=0
-python3 "$helper" summary "$work/results.jsonl" "$mode" || summary_status=$?
+python3 "$helper" summary "$work/results.jsonl" "$work/requests.json" "$mode" "$load_before" "$verified_after" \
+    "$summary_json" || summary_status=$?
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 # The module's own counters (the upstream filter's are scoped to its cluster): every measured
 # sluice request should show up as routed, and with --upstream-filter as an ok attempt.

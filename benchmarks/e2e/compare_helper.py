@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Helpers for compare.sh: Envoy bootstraps, the requests of --sim mode (and their check),
-wrk output parsing, and the summary.
+"""Helpers for compare.sh: Envoy bootstraps, both listeners' requests (and their check before and
+after measuring), wrk output parsing, the summary with issue 12's targets, and the --matrix table.
 
 Kept out of the shell script because YAML, JSON, SigV4, percentiles and medians are clumsy in bash.
 Standard library plus PyYAML (Debian: python3-yaml), only for reading envoy-module/envoy.yaml.
@@ -14,11 +14,13 @@ import hmac
 import json
 import re
 import statistics
+import struct
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from pathlib import Path
 
 
@@ -169,7 +171,27 @@ UPSTREAM_BODY = (
 )
 
 
-def upstream_bootstrap(upstream_port: int) -> dict:
+def openai_chunk(delta: dict, finish: str | None = None) -> str:
+    return "data: " + json.dumps({
+        "id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], "usage": None,
+    }, separators=(",", ":")) + "\n\n"
+
+
+# The direct_response upstream's answer to a streaming request: an OpenAI stream of the same
+# reply, with the usage chunk `stream_options.include_usage` asks for, as the simulator sends it.
+UPSTREAM_SSE_BODY = (
+    openai_chunk({"role": "assistant", "content": ""})
+    + openai_chunk({"content": "Hello"})
+    + openai_chunk({"content": "."})
+    + openai_chunk({}, "stop")
+    + 'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini",'
+    '"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}}\n\n'
+    + "data: [DONE]\n\n"
+)
+
+
+def upstream_bootstrap(upstream_port: int, stream: bool = False) -> dict:
     return {
         "static_resources": {
             "listeners": [{
@@ -187,10 +209,14 @@ def upstream_bootstrap(upstream_port: int) -> dict:
                                     "domains": ["*"],
                                     "routes": [{
                                         "match": {"prefix": "/"},
-                                        "direct_response": {"status": 200, "body": {"inline_string": UPSTREAM_BODY}},
-                                        "response_headers_to_add": [
-                                            {"header": {"key": "content-type", "value": "application/json"}}
-                                        ],
+                                        "direct_response": {
+                                            "status": 200,
+                                            "body": {"inline_string": UPSTREAM_SSE_BODY if stream else UPSTREAM_BODY},
+                                        },
+                                        "response_headers_to_add": [{"header": {
+                                            "key": "content-type",
+                                            "value": "text/event-stream" if stream else "application/json",
+                                        }}],
                                     }],
                                 }]
                             },
@@ -203,18 +229,26 @@ def upstream_bootstrap(upstream_port: int) -> dict:
     }
 
 
-# MARK: - Simulator mode (--sim BACKEND)
+# MARK: - The requests
 #
-# Both listeners forward to the same sluice-sim listener. The sluice listener gets an OpenAI chat
-# request and runs the module's whole path (auth, route, quota, translation, credential, response
-# translation, metering). The plain listener gets the request an application would send to the
-# provider itself through a plain proxy: the provider's own path, body and credential. The two
-# bodies say the same thing (same prompt, same max tokens), and `verify` checks that the module's
-# translation of the one is the other, so the simulator does the same work for both.
+# direct_response mode: both listeners get the same OpenAI chat request with the demo key (the
+# plain router forwards it as it is; the module authenticates, routes, admits and forwards it).
+#
+# Simulator mode (--sim BACKEND): both listeners forward to the same sluice-sim listener. The
+# sluice listener gets an OpenAI chat request and runs the module's whole path (auth, route,
+# quota, translation, credential, response translation, metering). The plain listener gets the
+# request an application would send to the provider itself through a plain proxy: the provider's
+# own path, body and credential. The two bodies say the same thing (same prompt, same max tokens,
+# both streaming or neither), and `verify` checks that the module's translation of the one is the
+# other, so the simulator does the same work for both.
 
 PROMPT = "Say hello in one word."
 MAX_TOKENS = 64
 DEMO_KEY = "sk-sluice-demo"
+# The request of direct_response mode (as before streams and the simulator existed; no max_tokens).
+DIRECT_BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": PROMPT}]}
+# What an OpenAI client streaming with usage adds (the usage chunk is what the module meters).
+OPENAI_STREAM_FIELDS = {"stream": True, "stream_options": {"include_usage": True}}
 # The upstream filter's Anthropic version header (SluiceCore UpstreamExchange); a client sends its own.
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -224,7 +258,6 @@ SIM_LISTENERS = {
     "openai": "openai", "azure": "azure", "anthropic": "anthropic", "bedrock": "bedrock",
     "gemini": "gemini", "vertex": "gemini", "local": "compat",
 }
-
 
 def compact(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
@@ -291,16 +324,18 @@ def sigv4_headers(method: str, path: str, host: str, body: bytes, access_key: st
     }
 
 
+
 def native_request(source: dict, envoy_yaml: Path, backend: str, config: dict, model: str, wire_model: str,
-                   plain_port: int) -> dict:
+                   plain_port: int, stream: bool) -> dict:
     """What an application sends the provider itself (through the plain listener): the body the
     module would send for the OpenAI request, the provider's path and the provider's credential."""
     schema = config["schema"]
     user = {"role": "user", "content": PROMPT}
     headers = {"Content-Type": "application/json"}
+    openai_stream = OPENAI_STREAM_FIELDS if stream else {}
     if schema == "openai":
         path = "/v1/chat/completions"
-        body = {"model": wire_model, "messages": [user], "max_tokens": MAX_TOKENS}
+        body = {"model": wire_model, "messages": [user], "max_tokens": MAX_TOKENS, **openai_stream}
         if "credential" in config:  # the self-hosted `local` backend has none
             headers["Authorization"] = "Bearer " + secret(source, config["credential"], envoy_yaml)
         shape = "openai"
@@ -309,22 +344,24 @@ def native_request(source: dict, envoy_yaml: Path, backend: str, config: dict, m
         path = f"/openai/deployments/{urllib.parse.quote(wire_model, safe='')}/chat/completions?api-version={version}"
         # The module names the deployment in the path and leaves the client's `model` in the body
         # (Azure ignores it), so the native body carries the same value.
-        body = {"model": model, "messages": [user], "max_tokens": MAX_TOKENS}
+        body = {"model": model, "messages": [user], "max_tokens": MAX_TOKENS, **openai_stream}
         headers["api-key"] = secret(source, config["credential"], envoy_yaml)
         shape = "openai"
     elif schema == "anthropic":
         path = "/v1/messages"
         body = {"model": wire_model, "max_tokens": MAX_TOKENS, "messages": [user]}
+        if stream:
+            body["stream"] = True
         headers["x-api-key"] = secret(source, config["credential"], envoy_yaml)
         headers["anthropic-version"] = ANTHROPIC_VERSION
         shape = "anthropic"
     elif schema == "bedrock_converse":
-        path = f"/model/{urllib.parse.quote(wire_model, safe='')}/converse"
+        path = f"/model/{urllib.parse.quote(wire_model, safe='')}/{'converse-stream' if stream else 'converse'}"
         body = {"messages": [{"role": "user", "content": [{"text": PROMPT}]}],
                 "inferenceConfig": {"maxTokens": MAX_TOKENS}}
         shape = "bedrock"
     elif schema in ("gemini", "vertex_gemini"):
-        method = f"models/{wire_model}:generateContent"
+        method = f"models/{wire_model}:{'streamGenerateContent' if stream else 'generateContent'}"
         if schema == "gemini":
             path = f"/v1beta/{method}"
             headers["x-goog-api-key"] = secret(source, config["credential"], envoy_yaml)
@@ -332,6 +369,8 @@ def native_request(source: dict, envoy_yaml: Path, backend: str, config: dict, m
             gcp = config["gcp"]
             path = f"/v1/projects/{gcp['project']}/locations/{gcp['location']}/publishers/google/{method}"
             headers["Authorization"] = "Bearer " + secret(source, config["credential"], envoy_yaml)
+        if stream:
+            path += "?alt=sse"  # server-sent events; without it Gemini streams one JSON array
         body = {"contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
                 "generationConfig": {"maxOutputTokens": MAX_TOKENS}}
         shape = "gemini"
@@ -346,12 +385,35 @@ def native_request(source: dict, envoy_yaml: Path, backend: str, config: dict, m
             "POST", path, f"127.0.0.1:{plain_port}", text.encode(),
             secret(source, aws["access_key_id"], envoy_yaml), secret(source, aws["secret_access_key"], envoy_yaml),
             aws["region"], "bedrock", datetime.datetime.now(datetime.timezone.utc))
-    return {"path": path, "headers": headers, "body": text, "shape": shape}
+    return {"path": path, "headers": headers, "body": text, "shape": shape, "stream": stream}
 
 
-def sim_requests(envoy_yaml: Path, backend: str, plain_port: int) -> dict:
-    """Both sides' requests for `--sim BACKEND`, plus what `verify` needs to know."""
+def target_category(upstream_filter: str, schema: str) -> str:
+    """Which of issue 12's proxy-CPU targets a mode is held to (see TARGETS)."""
+    if not upstream_filter:
+        return "downstream"
+    return {"openai": "passthrough", "anthropic": "anthropic", "bedrock_converse": "bedrock"}.get(schema, "translation")
+
+
+def requests_for(envoy_yaml: Path, upstream_filter: str, simulated: bool, stream: bool, plain_port: int) -> dict:
+    """Both sides' requests, plus what `verify` and the summary need to know."""
     source = load_yaml(envoy_yaml)
+    schema = ""
+    if upstream_filter:
+        schema = upstream_filter_value(upstream_filter_options(source, envoy_yaml, upstream_filter), envoy_yaml,
+                                       upstream_filter)["schema"]
+    common = {"backend": upstream_filter, "schema": schema, "simulated": simulated, "stream": stream,
+              "category": target_category(upstream_filter, schema)}
+    if not simulated:
+        request = {
+            "path": "/v1/chat/completions",
+            "headers": {"Content-Type": "application/json", "Authorization": f"Bearer {DEMO_KEY}"},
+            "body": compact({**DIRECT_BODY, **(OPENAI_STREAM_FIELDS if stream else {})}),
+            "shape": "openai",
+            "stream": stream,
+        }
+        return {**common, "model": DIRECT_BODY["model"], "plain": request, "sluice": dict(request)}
+    backend = upstream_filter
     if backend not in SIM_LISTENERS:
         sys.exit(f"compare: --sim takes one of {', '.join(SIM_LISTENERS)}, not '{backend}'")
     config = upstream_filter_value(upstream_filter_options(source, envoy_yaml, backend), envoy_yaml, backend)
@@ -360,12 +422,23 @@ def sim_requests(envoy_yaml: Path, backend: str, plain_port: int) -> dict:
     sluice = {
         "path": "/v1/chat/completions",
         "headers": {"Content-Type": "application/json", "Authorization": f"Bearer {DEMO_KEY}"},
-        "body": compact({"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": MAX_TOKENS}),
+        "body": compact({"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": MAX_TOKENS,
+                         **(OPENAI_STREAM_FIELDS if stream else {})}),
         "shape": "openai",
+        "stream": stream,
     }
-    plain = native_request(source, envoy_yaml, backend, config, model, wire_model, plain_port)
-    return {"backend": backend, "schema": config["schema"], "model": model, "wire_model": wire_model,
-            "sim_provider": SIM_LISTENERS[backend], "plain": plain, "sluice": sluice}
+    plain = native_request(source, envoy_yaml, backend, config, model, wire_model, plain_port, stream)
+    return {**common, "model": model, "wire_model": wire_model, "sim_provider": SIM_LISTENERS[backend],
+            "plain": plain, "sluice": sluice}
+
+
+# Printed by wrk after a run: its own percentile lines round to two decimals of the unit ("1.23ms"
+# is 10 µs steps), too coarse for the concurrency-1 phase; its histogram holds whole microseconds.
+WRK_EXACT_LATENCY = '''done = function(summary, latency, requests)
+  io.write(string.format("exact latency us: p50 %d p90 %d p99 %d\\n",
+    latency:percentile(50), latency:percentile(90), latency:percentile(99)))
+end
+'''
 
 
 def wrk_script(request: dict) -> str:
@@ -377,33 +450,38 @@ def wrk_script(request: dict) -> str:
         if '"' in value or "\\" in value or '"' in name:
             sys.exit(f"compare: header {name} cannot be quoted for Lua")
         lines.append(f'wrk.headers["{name}"] = "{value}"')
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + WRK_EXACT_LATENCY
 
 
-def command_sim_requests(args: list[str]) -> None:
-    """Writes sim.json (both requests) and one wrk script per listener; prints the model."""
-    envoy_yaml, out_dir, backend, plain_port = Path(args[0]), Path(args[1]), args[2], int(args[3])
-    requests = sim_requests(envoy_yaml, backend, plain_port)
-    (out_dir / "sim.json").write_text(json.dumps(requests, indent=1))
+def command_requests(args: list[str]) -> None:
+    """Writes requests.json (both requests) and one wrk script per listener; prints what is sent."""
+    envoy_yaml, out_dir, upstream_filter = Path(args[0]), Path(args[1]), args[2]
+    simulated, stream, plain_port = args[3] == "sim", args[4] == "stream", int(args[5])
+    requests = requests_for(envoy_yaml, upstream_filter, simulated, stream, plain_port)
+    (out_dir / "requests.json").write_text(json.dumps(requests, indent=1))
     for variant in ("plain", "sluice"):
         (out_dir / f"request.{variant}.lua").write_text(wrk_script(requests[variant]))
-    print(f"{requests['model']} -> {requests['schema']} '{requests['wire_model']}'")
+    if simulated:
+        print(f"{requests['model']} -> {requests['schema']} '{requests['wire_model']}'")
+    else:
+        print(requests["model"])
 
 
-# MARK: - Simulator mode: checks before measuring
+# MARK: - Checks before and after measuring
 
 
-def send(port: int, request: dict, headers: dict | None = None) -> tuple[int, bytes]:
-    """POSTs a request to a listener; returns the status and the body (error bodies included)."""
+def send(port: int, request: dict, headers: dict | None = None) -> tuple[int, str, bytes]:
+    """POSTs a request to a listener; returns the status, the content-type and the body (error
+    bodies included; a stream is read to its end)."""
     url = f"http://127.0.0.1:{port}{request['path']}"
     all_headers = dict(request["headers"] if headers is None else headers)
     all_headers.pop("Host", None)  # urllib sends 127.0.0.1:<port>, the value the signature used
     prepared = urllib.request.Request(url, data=request["body"].encode(), headers=all_headers, method="POST")
     try:
         with urllib.request.urlopen(prepared, timeout=5) as response:
-            return response.status, response.read()
+            return response.status, response.headers.get("content-type", ""), response.read()
     except urllib.error.HTTPError as error:
-        return error.code, error.read()
+        return error.code, error.headers.get("content-type", ""), error.read()
 
 
 def reply_text(shape: str, document: object) -> str | None:
@@ -428,6 +506,101 @@ def reply_text(shape: str, document: object) -> str | None:
     return text if ok and isinstance(text, str) and text else None
 
 
+def sse_data(body: bytes) -> list[str]:
+    """The `data:` payloads of a server-sent-events body, one per event (multi-line data joined)."""
+    events = re.split(r"\r?\n\r?\n", body.decode("utf-8", errors="replace"))
+    payloads = []
+    for event in events:
+        lines = [line[5:].removeprefix(" ") for line in re.split(r"\r?\n", event) if line.startswith("data:")]
+        if lines:
+            payloads.append("\n".join(lines))
+    return payloads
+
+
+def eventstream_messages(body: bytes) -> list[tuple[str, dict]] | None:
+    """AWS event-stream frames (Bedrock's converse-stream) as (event type, JSON payload); None
+    when a frame is cut short or a checksum is wrong."""
+    fixed_sizes = {0: 0, 1: 0, 2: 1, 3: 2, 4: 4, 5: 8, 8: 8, 9: 16}
+    messages = []
+    offset = 0
+    while offset < len(body):
+        if len(body) - offset < 16:
+            return None
+        total, headers_length, prelude_crc = struct.unpack_from(">III", body, offset)
+        end = offset + total
+        if total < 16 or end > len(body) or 12 + headers_length > total - 4:
+            return None
+        if zlib.crc32(body[offset:offset + 8]) != prelude_crc or \
+                zlib.crc32(body[offset:end - 4]) != struct.unpack_from(">I", body, end - 4)[0]:
+            return None
+        headers = {}
+        position, headers_end = offset + 12, offset + 12 + headers_length
+        while position < headers_end:
+            name_length = body[position]
+            name = body[position + 1:position + 1 + name_length].decode(errors="replace")
+            kind = body[position + 1 + name_length]
+            position += 2 + name_length
+            if kind in (6, 7):
+                (length,) = struct.unpack_from(">H", body, position)
+                headers[name] = body[position + 2:position + 2 + length].decode(errors="replace")
+                position += 2 + length
+            elif kind in fixed_sizes:
+                position += fixed_sizes[kind]
+            else:
+                return None
+        try:
+            payload = json.loads(body[headers_end:end - 4] or b"{}")
+        except ValueError:
+            return None
+        if headers.get(":message-type") != "event":
+            return None
+        messages.append((headers.get(":event-type", ""), payload))
+        offset = end
+    return messages
+
+
+def stream_reply_text(shape: str, content_type: str, body: bytes) -> str | None:
+    """The generated text of a streamed answer in `shape`, or None unless the stream is complete
+    and well formed: OpenAI chunks ending in `data: [DONE]` with a usage chunk, Anthropic events
+    from message_start to message_stop, Gemini chunks ending with usageMetadata, Bedrock
+    event-stream frames with messageStop and usage metadata."""
+    try:
+        if shape == "bedrock":
+            messages = eventstream_messages(body)
+            if not content_type.startswith("application/vnd.amazon.eventstream") or not messages:
+                return None
+            text = "".join(payload["delta"].get("text", "") for kind, payload in messages if kind == "contentBlockDelta")
+            ok = any(kind == "messageStop" for kind, _ in messages) and \
+                any(kind == "metadata" and "usage" in payload for kind, payload in messages)
+            return text if ok and text else None
+        if not content_type.startswith("text/event-stream"):
+            return None
+        payloads = sse_data(body)
+        if shape == "openai":
+            if len(payloads) < 2 or payloads[-1] != "[DONE]":
+                return None
+            chunks = [json.loads(payload) for payload in payloads[:-1]]
+            # Azure opens with a prompt-filter chunk that has no choices and an empty `object`.
+            ok = all(chunk["object"] == "chat.completion.chunk" for chunk in chunks
+                     if chunk["choices"] or chunk.get("usage")) and any(chunk.get("usage") for chunk in chunks)
+            text = "".join(chunk["choices"][0]["delta"].get("content") or "" for chunk in chunks if chunk["choices"])
+        elif shape == "anthropic":
+            events = [json.loads(payload) for payload in payloads]
+            kinds = [event["type"] for event in events]
+            ok = kinds[:1] == ["message_start"] and kinds[-1:] == ["message_stop"] and "message_delta" in kinds
+            text = "".join(event["delta"].get("text", "") for event in events if event["type"] == "content_block_delta")
+        elif shape == "gemini":
+            chunks = [json.loads(payload) for payload in payloads]
+            ok = bool(chunks) and "usageMetadata" in chunks[-1]
+            text = "".join(part.get("text", "") for chunk in chunks for candidate in chunk.get("candidates", [])[:1]
+                           for part in candidate["content"].get("parts", []))
+        else:
+            return None
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+        return None
+    return text if ok and text else None
+
+
 def last_upstream_request(sim_port: int, provider: str) -> dict:
     url = f"http://127.0.0.1:{sim_port}/__sim/last?provider={provider}"
     with urllib.request.urlopen(url, timeout=5) as response:
@@ -443,55 +616,69 @@ def upstream_attempts_ok(admin_port: int) -> int:
 
 
 def command_verify(args: list[str]) -> None:
-    """Before measuring: both listeners answer 200 with a well-formed body of their shape, the
-    sluice listener refuses a request without a key (the module is in the path), the upstream
-    filter counted an ok attempt, and the request the simulator received from the module (path,
-    query, body) is the plain listener's request: the module translated it, and the simulator
-    does the same work on both sides."""
+    """Before (and again after) measuring: both listeners answer 200 with a well-formed answer of
+    their shape (a complete stream when streaming), the sluice listener refuses a request without
+    a key (the module is in the path), the upstream filter (if any) counted one ok attempt, and
+    with the simulator the request it received from the module (path, query, body) is the plain
+    listener's request: the module translated it, and the simulator does the same work on both
+    sides. The last argument, `before` or `after`, only labels the output."""
     requests = json.loads(Path(args[0]).read_text())
-    plain_port, sluice_port, sim_port, admin_port = (int(value) for value in args[1:5])
-    attempts_before = upstream_attempts_ok(admin_port)
-    provider = requests["sim_provider"]
+    plain_port, sluice_port, upstream_port, admin_port = (int(value) for value in args[1:5])
+    when = args[5] if len(args) > 5 else "before"
+    simulated = requests["simulated"]
+    attempts_before = upstream_attempts_ok(admin_port) if requests["backend"] else 0
     failures = []
     seen = {}
     for variant, port in (("sluice", sluice_port), ("plain", plain_port)):
         request = requests[variant]
-        status, body = send(port, request)
-        try:
-            document = json.loads(body)
-        except ValueError:
-            document = None
-        text = reply_text(request["shape"], document)
+        status, content_type, body = send(port, request)
+        if request["stream"]:
+            text = stream_reply_text(request["shape"], content_type, body)
+            what = f"complete {request['shape']} stream"
+        else:
+            try:
+                document = json.loads(body)
+            except ValueError:
+                document = None
+            text = reply_text(request["shape"], document)
+            what = f"{request['shape']} answer"
         if status != 200 or text is None:
-            failures.append(f"{variant}: expected 200 with a {request['shape']} answer, got {status}: {body[:300]!r}")
+            failures.append(f"{variant}: expected 200 with a {what}, got {status} {content_type}: {body[:400]!r}")
             continue
-        received = last_upstream_request(sim_port, provider)
-        if not received.get("authorized"):
-            failures.append(f"{variant}: the simulator did not accept the credential: {received}")
-        seen[variant] = received
-        print(f"verify: {variant:<6} POST {request['path']} -> 200 {request['shape']} answer {text!r}; "
-              f"the simulator got POST {received['path']}")
+        note = ""
+        if simulated:
+            received = last_upstream_request(upstream_port, requests["sim_provider"])
+            if not received.get("authorized"):
+                failures.append(f"{variant}: the simulator did not accept the credential: {received}")
+            seen[variant] = received
+            note = f"; the simulator got POST {received['path']}"
+        print(f"verify {when}: {variant:<6} POST {request['path']} -> 200 {what} {text!r}{note}")
     if "plain" in seen and "sluice" in seen:
         for field in ("method", "path", "query", "body"):
             if seen["plain"].get(field) != seen["sluice"].get(field):
                 failures.append(
                     f"the module sent {field} {compact(seen['sluice'].get(field))}, the plain request has "
                     f"{compact(seen['plain'].get(field))}: make the native request in compare_helper.py match")
-    attempts = upstream_attempts_ok(admin_port) - attempts_before
-    for _ in range(20):  # counted when the attempt's stream ends, which may trail the reply a little
-        if attempts >= 1:
-            break
-        time.sleep(0.05)
+    if requests["backend"]:
         attempts = upstream_attempts_ok(admin_port) - attempts_before
-    if attempts != 1:
-        failures.append(f"the upstream filter counted {attempts} ok attempts for one sluice request, not 1")
-    status, _ = send(sluice_port, requests["sluice"], headers={"Content-Type": "application/json"})
+        for _ in range(20):  # counted when the attempt's stream ends, which may trail the reply a little
+            if attempts >= 1:
+                break
+            time.sleep(0.05)
+            attempts = upstream_attempts_ok(admin_port) - attempts_before
+        if attempts != 1:
+            failures.append(f"the upstream filter counted {attempts} ok attempts for one sluice request, not 1")
+    status, _, _ = send(sluice_port, requests["sluice"], headers={"Content-Type": "application/json"})
     if status != 401:
         failures.append(f"sluice answered {status} without a key; expected the module's 401")
     if failures:
         sys.exit("compare: " + "\ncompare: ".join(failures))
-    print(f"verify: the module's {requests['schema']} request equals the plain request (path, query, body); "
-          f"sluice_upstream counted the attempt; no key -> 401")
+    checks = ["no key -> 401"]
+    if requests["backend"]:
+        checks.insert(0, "sluice_upstream counted the attempt")
+    if simulated:
+        checks.insert(0, f"the module's {requests['schema']} request equals the plain request (path, query, body)")
+    print(f"verify {when}: " + "; ".join(checks))
 
 
 # MARK: - wrk output
@@ -507,7 +694,11 @@ def to_microseconds(text: str) -> float:
 
 def parse_wrk(text: str) -> dict:
     result: dict = {"non2xx": 0, "socket_errors": 0}
-    for pct in ("50", "90", "99"):
+    exact = re.search(r"^exact latency us: p50 (\d+) p90 (\d+) p99 (\d+)", text, re.M)
+    for index, pct in enumerate(("50", "90", "99")):
+        if exact:
+            result[f"p{pct}_us"] = float(exact.group(index + 1))
+            continue
         match = re.search(rf"^\s+{pct}%\s+(\S+)", text, re.M)
         if not match:
             sys.exit(f"compare: wrk output has no {pct}% latency line:\n{text}")
@@ -525,28 +716,78 @@ def parse_wrk(text: str) -> dict:
     return result
 
 
+# MARK: - Issue 12's targets
+#
+# As ratios (and differences) to plain Envoy measured in the same run. Proxy CPU per request and
+# throughput come from the saturated phase (CONNECTIONS connections), the added latency from the
+# concurrency-1 phase.
+
+# category (target_category) -> (largest sluice/plain ratio of the proxy's CPU per request,
+# largest difference in µs or None when the issue names none)
+CPU_TARGETS = {
+    "downstream": (1.08, 10.0),
+    "passthrough": (1.15, 20.0),
+    "anthropic": (1.30, None),
+    "bedrock": (1.40, None),
+}
+THROUGHPUT_MIN_RATIO = 0.9
+# The issue holds the passthrough case (streaming included) to it; other modes show the number.
+C1_P50_MAX_ADDED_US = {"passthrough": 40.0}
+
+CATEGORY_NAMES = {
+    "downstream": "downstream filter only", "passthrough": "OpenAI passthrough", "anthropic": "to Anthropic",
+    "bedrock": "to Bedrock", "translation": "translation (no CPU target named)",
+}
+
+
+def target_checks(summary: dict) -> list[dict]:
+    """Each target that applies to this mode: what, the measured value, the limit and whether it is met."""
+    checks = []
+    category = summary["category"]
+    throughput = summary["throughput"]
+    if category in CPU_TARGETS:
+        max_ratio, max_added = CPU_TARGETS[category]
+        checks.append({"key": "cpu_ratio", "what": "proxy CPU per request, sluice/plain",
+                       "value": throughput["ratio"]["cpu_us_per_req"], "limit": max_ratio, "at_most": True})
+        if max_added is not None:
+            checks.append({"key": "cpu_added", "what": "proxy CPU added per request, µs",
+                           "value": throughput["added"]["cpu_us_per_req"], "limit": max_added, "at_most": True})
+    checks.append({"key": "rps_ratio", "what": "throughput at saturation, sluice/plain",
+                   "value": throughput["ratio"]["rps"], "limit": THROUGHPUT_MIN_RATIO, "at_most": False})
+    if category in C1_P50_MAX_ADDED_US and summary.get("latency"):
+        checks.append({"key": "c1_p50_added", "what": "added p50 latency at concurrency 1, µs",
+                       "value": summary["latency"]["added"]["p50_us"], "limit": C1_P50_MAX_ADDED_US[category],
+                       "at_most": True})
+    for check in checks:
+        value = check["value"]
+        check["met"] = value == value and (value <= check["limit"] if check["at_most"] else value >= check["limit"])
+    return checks
+
+
 # MARK: - Commands
 
 
 def command_bootstraps(args: list[str]) -> None:
-    """proxy.json, and upstream.json unless the upstream is the simulator (`sim` as 8th argument)."""
+    """proxy.json, and upstream.json unless the upstream is the simulator (`sim` as 8th argument;
+    `stream` as 9th makes the direct_response upstream answer with an SSE body)."""
     envoy_yaml, out_dir = Path(args[0]), Path(args[1])
     plain, sluice, upstream, admin = (int(value) for value in args[2:6])
     backend = args[6] if len(args) > 6 else ""
     simulator = len(args) > 7 and args[7] == "sim"
+    stream = len(args) > 8 and args[8] == "stream"
     proxy = proxy_bootstrap(envoy_yaml, plain, sluice, upstream, admin, backend)
     (out_dir / "proxy.json").write_text(json.dumps(proxy, indent=1))
     if not simulator:
-        (out_dir / "upstream.json").write_text(json.dumps(upstream_bootstrap(upstream), indent=1))
+        (out_dir / "upstream.json").write_text(json.dumps(upstream_bootstrap(upstream, stream), indent=1))
 
 
 def command_record(args: list[str]) -> None:
     """Appends one round's result (wrk output + CPU ticks) to results.jsonl and prints its row."""
-    results, round_label, variant, wrk_file = Path(args[0]), args[1], args[2], Path(args[3])
-    cpu_ticks, ticks_per_second = int(args[4]), int(args[5])
-    upstream_ticks = int(args[6]) if len(args) > 6 else None
+    results, phase, round_label, variant, wrk_file = Path(args[0]), args[1], args[2], args[3], Path(args[4])
+    cpu_ticks, ticks_per_second = int(args[5]), int(args[6])
+    upstream_ticks = int(args[7]) if len(args) > 7 else None
     row = parse_wrk(wrk_file.read_text())
-    row.update(round=round_label, variant=variant)
+    row.update(phase=phase, round=round_label, variant=variant)
     per_request = 1e6 / ticks_per_second / row["requests"] if row["requests"] else float("nan")
     row["cpu_us_per_req"] = cpu_ticks * per_request
     if upstream_ticks is not None:
@@ -557,50 +798,163 @@ def command_record(args: list[str]) -> None:
     flag = ""
     if row["non2xx"] or row["socket_errors"]:
         flag = f"   !! non-2xx {row['non2xx']}, socket errors {row['socket_errors']}"
+    label = round_label if phase == "throughput" else f"c1 {round_label}"
     print(
-        f"{round_label:>6} {variant:<8} {row['rps']:>10.0f} {row['p50_us']:>9.0f} {row['p90_us']:>9.0f}"
+        f"{label:>8} {variant:<8} {row['rps']:>10.0f} {row['p50_us']:>9.0f} {row['p90_us']:>9.0f}"
         f" {row['p99_us']:>9.0f} {row['cpu_us_per_req']:>11.1f}{flag}"
     )
 
 
-def command_header(_: list[str]) -> None:
-    print(f"{'round':>6} {'variant':<8} {'req/s':>10} {'p50 µs':>9} {'p90 µs':>9} {'p99 µs':>9} {'CPU µs/req':>11}")
+def command_header(args: list[str]) -> None:
+    if args and args[0] == "latency":
+        print("concurrency-1 phase (wrk -t 1 -c 1), same ABBA order:")
+    print(f"{'round':>8} {'variant':<8} {'req/s':>10} {'p50 µs':>9} {'p90 µs':>9} {'p99 µs':>9} {'CPU µs/req':>11}")
+
+
+PHASE_METRICS = ["rps", "p50_us", "p90_us", "p99_us", "cpu_us_per_req"]
+
+
+def phase_medians(rows: list[dict]) -> dict | None:
+    """Per variant, the median of each metric over the rounds; sluice/plain ratios and differences."""
+    if not rows:
+        return None
+    result: dict = {}
+    for variant in ("plain", "sluice"):
+        chosen = [row for row in rows if row["variant"] == variant]
+        if not chosen:
+            sys.exit(f"compare: no measured rounds for {variant}")
+        result[variant] = {key: statistics.median(row[key] for row in chosen) for key in PHASE_METRICS}
+        if all("upstream_cpu_us_per_req" in row for row in chosen):
+            result[variant]["upstream_cpu_us_per_req"] = statistics.median(
+                row["upstream_cpu_us_per_req"] for row in chosen)
+    result["ratio"] = {key: result["sluice"][key] / result["plain"][key] if result["plain"][key] else float("nan")
+                       for key in PHASE_METRICS}
+    result["added"] = {key: result["sluice"][key] - result["plain"][key] for key in PHASE_METRICS}
+    result["rounds"] = len(rows) // 2
+    # How far the rounds spread, to judge the medians by.
+    result["range"] = {variant: {key: [min(row[key] for row in rows if row["variant"] == variant),
+                                       max(row[key] for row in rows if row["variant"] == variant)]
+                                 for key in ("p50_us", "cpu_us_per_req")} for variant in ("plain", "sluice")}
+    return result
+
+
+def print_phase(title: str, medians: dict) -> None:
+    labels = {"rps": "req/s", "p50_us": "p50 µs", "p90_us": "p90 µs", "p99_us": "p99 µs", "cpu_us_per_req": "CPU µs/req"}
+    print(f"\n{title}: medians over {medians['rounds']} rounds")
+    print(f"{'':<12} {'plain':>10} {'sluice':>10} {'sluice/plain':>13} {'sluice−plain':>13}")
+    for key in PHASE_METRICS:
+        print(f"{labels[key]:<12} {medians['plain'][key]:>10.1f} {medians['sluice'][key]:>10.1f}"
+              f" {medians['ratio'][key]:>13.3f} {medians['added'][key]:>+13.1f}")
+    spread = medians["range"]
+    print("range over the rounds: " + "; ".join(
+        f"{labels[key]} plain {spread['plain'][key][0]:.0f}–{spread['plain'][key][1]:.0f}, "
+        f"sluice {spread['sluice'][key][0]:.0f}–{spread['sluice'][key][1]:.0f}" for key in ("p50_us", "cpu_us_per_req")))
 
 
 def command_summary(args: list[str]) -> None:
+    """Medians per phase, the targets, the summary as JSON (for --matrix). Arguments: results.jsonl,
+    requests.json, mode text, load average before, `1` if the checks after measuring passed,
+    where to write the JSON (optional)."""
     rows = [json.loads(line) for line in Path(args[0]).read_text().splitlines() if line.strip()]
+    requests = json.loads(Path(args[1]).read_text())
+    mode, load_before, verified_after = args[2], args[3], args[4] == "1"
+    output = Path(args[5]) if len(args) > 5 and args[5] else None
     measured = [row for row in rows if row["round"] != "warmup"]
-    metrics = [("rps", "req/s"), ("p50_us", "p50 µs"), ("p90_us", "p90 µs"), ("p99_us", "p99 µs"),
-               ("cpu_us_per_req", "CPU µs/req")]
-    medians = {}
-    for variant in ("plain", "sluice"):
-        chosen = [row for row in measured if row["variant"] == variant]
-        if not chosen:
-            sys.exit(f"compare: no measured rounds for {variant}")
-        medians[variant] = {key: statistics.median(row[key] for row in chosen) for key, _ in metrics}
-    mode = args[1] if len(args) > 1 else "plain router vs sluice module + router"
-    print(f"\nmedians over {len(measured) // 2} rounds ({mode})")
-    print(f"{'':<12} {'plain':>10} {'sluice':>10} {'sluice/plain':>13}")
-    for key, label in metrics:
-        plain, sluice = medians["plain"][key], medians["sluice"][key]
-        ratio = sluice / plain if plain else float("nan")
-        print(f"{label:<12} {plain:>10.1f} {sluice:>10.1f} {ratio:>13.3f}")
-    extra = medians["sluice"]["cpu_us_per_req"] - medians["plain"]["cpu_us_per_req"]
-    print(f"module CPU cost ≈ {extra:.1f} µs per request (difference of the proxy's medians)")
-    if all("upstream_cpu_us_per_req" in row for row in measured):
-        upstream = [statistics.median(row["upstream_cpu_us_per_req"] for row in measured if row["variant"] == variant)
-                    for variant in ("plain", "sluice")]
-        print(f"upstream CPU µs/req (not the proxy's): plain {upstream[0]:.1f}, sluice {upstream[1]:.1f}")
+    throughput = phase_medians([row for row in measured if row["phase"] == "throughput"])
+    if throughput is None:
+        sys.exit("compare: no measured throughput rounds")
+    latency = phase_medians([row for row in measured if row["phase"] == "latency"])
+    print(f"\nmode: {mode}")
+    print_phase("saturated (throughput) phase", throughput)
+    print(f"module CPU cost ≈ {throughput['added']['cpu_us_per_req']:.1f} µs per request "
+          "(difference of the proxy's medians)")
+    if "upstream_cpu_us_per_req" in throughput["plain"] and "upstream_cpu_us_per_req" in throughput["sluice"]:
+        print(f"upstream CPU µs/req (not the proxy's): plain {throughput['plain']['upstream_cpu_us_per_req']:.1f}, "
+              f"sluice {throughput['sluice']['upstream_cpu_us_per_req']:.1f}")
+    if latency:
+        print_phase("concurrency-1 (latency) phase", latency)
+        print(f"added latency at concurrency 1: p50 {latency['added']['p50_us']:+.0f} µs, "
+              f"p99 {latency['added']['p99_us']:+.0f} µs")
     bad = [row for row in measured if row["non2xx"] or row["socket_errors"]]
+    summary = {
+        "mode": mode, "backend": requests["backend"], "schema": requests["schema"],
+        "simulated": requests["simulated"], "stream": requests["stream"], "category": requests["category"],
+        "throughput": throughput, "latency": latency, "bad_rounds": len(bad), "verified_after": verified_after,
+        "load_before": load_before, "load_after": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+    }
+    summary["checks"] = target_checks(summary)
+    print(f"\nissue 12 targets ({CATEGORY_NAMES[requests['category']]}):")
+    for check in summary["checks"]:
+        relation = "≤" if check["at_most"] else "≥"
+        print(f"  {check['what']}: {check['value']:.2f} ({relation} {check['limit']:g}) "
+              f"{'met' if check['met'] else 'NOT met'}")
+    if output:
+        output.write_text(json.dumps(summary, indent=1))
     if bad:
         # Local replies (401/429/5xx) are far cheaper than forwarding: the ratios would lie.
         print(f"ERROR: {len(bad)} measured round(s) had non-2xx responses or socket errors; see the table above")
         sys.exit(3)
+    if not verified_after:
+        print("ERROR: the checks after measuring failed (see above): the rounds may not have measured what they claim")
+        sys.exit(4)
+
+
+def cell(check: dict | None, text: str) -> str:
+    if check is None:
+        return text
+    relation = "≤" if check["at_most"] else "≥"
+    return f"{text} ({relation} {check['limit']:g}) {'✓' if check['met'] else '✗'}"
+
+
+def command_matrix(args: list[str]) -> None:
+    """The --matrix table from a manifest of `label<TAB>exit status<TAB>summary JSON` lines."""
+    lines = [line.split("\t") for line in Path(args[0]).read_text().splitlines() if line.strip()]
+    print("| Mode | proxy CPU µs/req plain → sluice | CPU ratio | CPU added µs | req/s plain → sluice | req/s ratio "
+          "| c=1 p50 µs plain → sluice | c=1 p50 added µs | c=1 p99 added µs | targets | load |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+    failed = 0
+    for label, status, path in lines:
+        summary_file = Path(path)
+        if not summary_file.is_file():
+            failed += 1
+            print(f"| `{label}` | failed (exit {status}), no numbers | | | | | | | | | |")
+            continue
+        summary = json.loads(summary_file.read_text())
+        checks = {check["key"]: check for check in summary["checks"]}
+        throughput, latency = summary["throughput"], summary["latency"]
+        plain, sluice = throughput["plain"], throughput["sluice"]
+        row = [
+            f"`{label}`",
+            f"{plain['cpu_us_per_req']:.1f} → {sluice['cpu_us_per_req']:.1f}",
+            cell(checks.get("cpu_ratio"), f"**{throughput['ratio']['cpu_us_per_req']:.2f}**"),
+            cell(checks.get("cpu_added"), f"{throughput['added']['cpu_us_per_req']:+.1f}"),
+            f"{plain['rps']:,.0f} → {sluice['rps']:,.0f}",
+            cell(checks.get("rps_ratio"), f"**{throughput['ratio']['rps']:.2f}**"),
+        ]
+        if latency:
+            row += [f"{latency['plain']['p50_us']:.0f} → {latency['sluice']['p50_us']:.0f}",
+                    cell(checks.get("c1_p50_added"), f"{latency['added']['p50_us']:+.0f}"),
+                    f"{latency['added']['p99_us']:+.0f}"]
+        else:
+            row += ["—", "—", "—"]
+        missed = [key for key, check in checks.items() if not check["met"]]
+        verdict = "all met" if not missed else "missed: " + ", ".join(missed)
+        if status != "0":
+            failed += 1
+            verdict += f"; exit {status}" + (" (non-2xx or socket errors)" if status == "3" else "")
+        row += [verdict, summary["load_before"].split()[0]]
+        print("| " + " | ".join(row) + " |")
+    print("\nKeys: cpu_ratio / cpu_added = proxy CPU per request (saturated phase) as sluice/plain and as "
+          "sluice−plain; rps_ratio = req/s at saturation; c1_p50_added = p50 at concurrency 1, sluice−plain. "
+          "Targets in brackets, from issue 12.")
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
-    commands = {"bootstraps": command_bootstraps, "sim-requests": command_sim_requests, "verify": command_verify,
-                "record": command_record, "header": command_header, "summary": command_summary}
+    commands = {"bootstraps": command_bootstraps, "requests": command_requests, "verify": command_verify,
+                "record": command_record, "header": command_header, "summary": command_summary,
+                "matrix": command_matrix}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(f"usage: {sys.argv[0]} {'|'.join(commands)} ...")
     commands[sys.argv[1]](sys.argv[2:])
