@@ -66,9 +66,10 @@ public struct SigV4Date: Sendable, Equatable {
     }
 }
 
-/// The hash primitives SigV4 needs. The pure-Swift ones are the default (and what tests and the
-/// simulator use); the Envoy module plugs in OpenSSL's libcrypto (SluiceEnvoy's `LibCrypto`).
-public struct SigV4Crypto: Sendable {
+/// The hash primitives request signing (SigV4) needs. The pure-Swift ones are the default (and
+/// what tests and the simulator use); the Envoy module plugs in OpenSSL's libcrypto (SluiceEnvoy's
+/// `LibCrypto`).
+public struct SigningCrypto: Sendable {
     public var sha256: @Sendable ([UInt8]) -> [UInt8]
     public var hmacSHA256: @Sendable (_ key: [UInt8], _ message: [UInt8]) -> [UInt8]
 
@@ -80,7 +81,7 @@ public struct SigV4Crypto: Sendable {
         self.hmacSHA256 = hmacSHA256
     }
 
-    public static let pureSwift = SigV4Crypto(
+    public static let pureSwift = SigningCrypto(
         sha256: { SHA256.hash($0).bytes }, hmacSHA256: { HMACSHA256.authenticate(key: $0, message: $1).bytes })
 }
 
@@ -99,7 +100,7 @@ func hexString(_ bytes: [UInt8]) -> String {
 /// Signs requests with AWS Signature Version 4 (`Authorization` header form).
 public struct SigV4Signer: Sendable, CustomStringConvertible {
     /// The hash functions used (pure Swift unless the host provides faster ones).
-    public var crypto: SigV4Crypto = .pureSwift
+    public var crypto: SigningCrypto = .pureSwift
     public var accessKeyID: String
     public var secretAccessKey: String
     /// Temporary credentials' session token, sent and signed as `x-amz-security-token`.

@@ -2,33 +2,65 @@
 // attempt, on the backend's cluster) reads headers/body from Envoy, asks this type what to send
 // and how to read the answer, and carries that out. A retry that lands on another backend gets a
 // fresh exchange configured for that backend, which is what makes cross-provider fallback work.
+//
+// What differs between backends is the adapter's (`ProviderAdapter`, one per backend schema, in
+// `Providers/`); this type keeps the attempt's state and what is the same for every backend: the
+// response mode, and the hub-to-client step for Anthropic clients.
 
 /// How the client's request must change for this backend.
 public struct UpstreamRequestPlan: Sendable, Equatable {
+    /// The `:method` to send.
+    public var method: String
     /// The `:path` to send.
     public var path: String
     /// Headers to set (non-secret: versions, content type).
     public var setHeaders: [(name: String, value: String)]
-    /// Header that carries the backend credential, and the text before the secret ("Bearer ").
-    public var credentialHeader: (name: String, prefix: String)?
-    /// Whether the body must be rewritten (translation, model override, usage forcing, signing).
+    /// How the request is authenticated.
+    public var credential: CredentialApplication
+    /// Whether the body must be rewritten (translation, model override, usage forcing).
     public var rewritesBody: Bool
-    /// Whether the request is signed with AWS SigV4 once its final body is known.
-    public var signsWithSigV4 = false
 
-    public static func == (lhs: UpstreamRequestPlan, rhs: UpstreamRequestPlan) -> Bool {
-        lhs.path == rhs.path && lhs.rewritesBody == rhs.rewritesBody
-            && lhs.setHeaders.elementsEqual(rhs.setHeaders, by: { $0.name == $1.name && $0.value == $1.value })
-            && lhs.credentialHeader?.name == rhs.credentialHeader?.name
-            && lhs.credentialHeader?.prefix == rhs.credentialHeader?.prefix
+    public init(
+        method: String = "POST", path: String, setHeaders: [(name: String, value: String)],
+        credential: CredentialApplication, rewritesBody: Bool
+    ) {
+        self.method = method
+        self.path = path
+        self.setHeaders = setHeaders
+        self.credential = credential
+        self.rewritesBody = rewritesBody
     }
 
-    /// Every header any backend uses for credentials: removed before this backend's is set, so a
-    /// client's own key, or an earlier attempt's provider key, never reaches this provider.
-    public static let credentialHeaders = [
-        "authorization", "x-api-key", "api-key", "x-goog-api-key", "x-amz-date", "x-amz-security-token",
-        "x-amz-content-sha256",
-    ]
+    /// The header that carries the backend's secret and the text before it ("Bearer "), when the
+    /// credential is a header.
+    public var credentialHeader: (name: String, prefix: String)? {
+        guard case .header(let header) = credential else { return nil }
+        return (header.name, header.prefix)
+    }
+
+    /// Whether the body must be buffered before the request can go: to rewrite it, or to sign it.
+    public var needsBody: Bool {
+        if rewritesBody { return true }
+        if case .signature = credential { return true }
+        return false
+    }
+
+    public static func == (lhs: UpstreamRequestPlan, rhs: UpstreamRequestPlan) -> Bool {
+        lhs.method == rhs.method && lhs.path == rhs.path && lhs.rewritesBody == rhs.rewritesBody
+            && lhs.setHeaders.elementsEqual(rhs.setHeaders, by: { $0.name == $1.name && $0.value == $1.value })
+            && lhs.credential == rhs.credential
+    }
+
+    /// Every header any backend uses for credentials (the union the adapters declare): removed
+    /// before this backend's is set, so a client's own key, or an earlier attempt's provider key,
+    /// never reaches this provider.
+    public static let credentialHeaders: [String] = {
+        var names: [String] = []
+        for schema in BackendSchema.allCases {
+            for name in schema.adapter.credentialHeaderNames where !names.contains(name) { names.append(name) }
+        }
+        return names
+    }()
 }
 
 /// What to do with the backend's response.
@@ -46,175 +78,64 @@ public enum ResponseMode: Sendable, Equatable {
 }
 
 public struct UpstreamExchange: Sendable {
-    public let backend: BackendConfig
-    public let clientAPI: ClientAPI
-    public let endpoint: Endpoint
-    public private(set) var context: TranslationContext
-    /// Gemini embeddings: the client asked for base64 vectors (the OpenAI SDK's default).
-    private var embeddingsAsBase64 = false
-    /// Bedrock: `response_format` became a forced tool whose input is the answer.
-    private var bedrockStructuredOutput = false
+    /// The backend schema's adapter (`BackendSchema.adapter`: a metatype, so no box per attempt).
+    private let adapter: any ProviderAdapter.Type
+    /// The attempt's state, handed to the adapter.
+    public private(set) var attempt: ProviderAttempt
 
     public init(backend: BackendConfig, clientAPI: ClientAPI, endpoint: Endpoint, requestModel: String, stream: Bool,
                 includeUsage: Bool, created: Int64, requestID: String) {
-        self.backend = backend
-        self.clientAPI = clientAPI
-        self.endpoint = endpoint
-        // Anthropic clients always get usage (in message_delta), so the hub stream must carry it.
-        context = TranslationContext(
-            upstreamModel: backend.upstreamModel(for: requestModel), requestModel: requestModel, stream: stream,
-            includeUsage: includeUsage || endpoint.clientAPI == .anthropic, defaultMaxTokens: backend.defaultMaxTokens, created: created,
-            fallbackResponseID: "chatcmpl-\(requestID)")
+        adapter = backend.schema.adapter
+        attempt = ProviderAttempt(
+            backend: backend, clientAPI: clientAPI, endpoint: endpoint, requestModel: requestModel, stream: stream,
+            includeUsage: includeUsage, created: created, requestID: requestID)
     }
 
+    public var backend: BackendConfig { attempt.backend }
+    public var clientAPI: ClientAPI { attempt.clientAPI }
+    public var endpoint: Endpoint { attempt.endpoint }
+    public var context: TranslationContext { attempt.context }
+
     /// Whether the backend speaks the client's own API, so bodies pass through.
-    public var sameSchema: Bool {
-        switch (clientAPI, backend.schema) {
-        case (.openAI, .openAI), (.openAI, .azureOpenAI), (.anthropic, .anthropic): true
-        default: false
-        }
-    }
+    public var sameSchema: Bool { attempt.sameSchema }
 
     // MARK: - Request
 
     public func requestPlan() throws(TranslateError) -> UpstreamRequestPlan {
-        let model = context.upstreamModel
-        switch backend.schema {
-        case .openAI:
-            let path = backend.pathPrefix + openAIPath()
-            return UpstreamRequestPlan(
-                path: path, setHeaders: [("content-type", "application/json")],
-                credentialHeader: backend.credential == nil ? nil : ("authorization", "Bearer "),
-                rewritesBody: !sameSchema || model != context.requestModel || context.stream)
-        case .azureOpenAI:
-            let version = backend.azureAPIVersion ?? ""
-            let operation = String(openAIPath().dropFirst("/v1/".count))
-            let path = "\(backend.pathPrefix)/openai/deployments/\(PercentEncoding.pathSegment(model))/\(operation)?api-version=\(PercentEncoding.queryValue(version))"
-            return UpstreamRequestPlan(
-                path: path, setHeaders: [("content-type", "application/json")], credentialHeader: ("api-key", ""),
-                rewritesBody: !sameSchema || context.stream)
-        case .anthropic:
-            guard endpoint == .chatCompletions || endpoint == .anthropicMessages else {
-                throw Self.unsupportedEndpoint(endpoint, backend)
-            }
-            return UpstreamRequestPlan(
-                path: backend.pathPrefix + "/v1/messages",
-                setHeaders: [("content-type", "application/json"), ("anthropic-version", "2023-06-01")],
-                credentialHeader: ("x-api-key", ""), rewritesBody: !sameSchema || model != context.requestModel)
-        case .gemini, .vertexGemini:
-            let flavor: Gemini.APIFlavor
-            let credential: (name: String, prefix: String)
-            if backend.schema == .vertexGemini, let gcp = backend.gcp {
-                flavor = .vertex(project: gcp.project, location: gcp.location)
-                credential = ("authorization", "Bearer ")
-            } else {
-                flavor = .geminiAPI
-                credential = ("x-goog-api-key", "")
-            }
-            let path: String
-            switch endpoint {
-            case .chatCompletions, .anthropicMessages:
-                path = Gemini.path(model: model, stream: context.stream, apiFlavor: flavor)
-            case .embeddings where backend.schema == .gemini:
-                path = Gemini.embeddingsPath(model: model)
-            default:
-                throw Self.unsupportedEndpoint(endpoint, backend)
-            }
-            return UpstreamRequestPlan(
-                path: backend.pathPrefix + path, setHeaders: [("content-type", "application/json")],
-                credentialHeader: credential, rewritesBody: true)
-        case .bedrockConverse:
-            guard endpoint == .chatCompletions || endpoint == .anthropicMessages else {
-                throw Self.unsupportedEndpoint(endpoint, backend)
-            }
-            var plan = UpstreamRequestPlan(
-                path: backend.pathPrefix + BedrockConverse.path(model: model, stream: context.stream),
-                setHeaders: [("content-type", "application/json")], credentialHeader: nil, rewritesBody: true)
-            plan.signsWithSigV4 = true
-            return plan
-        }
-    }
-
-    /// SigV4 headers for the final request (`path` as sent, without query).
-    public func sigV4Headers(
-        host: String, path: String, body: [UInt8], accessKeyID: String, secretAccessKey: String, sessionToken: String?,
-        unixSeconds: Int64, crypto: SigV4Crypto = .pureSwift
-    ) -> [(name: String, value: String)] {
-        var signer = SigV4Signer(
-            accessKeyID: accessKeyID, secretAccessKey: secretAccessKey, sessionToken: sessionToken,
-            region: backend.aws?.region ?? "us-east-1", service: "bedrock")
-        signer.crypto = crypto
-        return signer.sign(
-            method: "POST", path: path, headers: [("host", host), ("content-type", "application/json")], payload: body,
-            date: SigV4Date(unixSeconds: unixSeconds))
-    }
-
-    /// Bedrock bodies carry no id: responses use the `x-amzn-requestid` header instead.
-    public mutating func noteUpstreamRequestID(_ id: String) {
-        guard !id.isEmpty else { return }
-        context.fallbackResponseID = id
-    }
-
-    /// The OpenAI path of this endpoint (for OpenAI-compatible and Azure backends).
-    private func openAIPath() -> String {
-        switch endpoint {
-        case .completions: "/v1/completions"
-        case .embeddings: "/v1/embeddings"
-        default: "/v1/chat/completions"
-        }
+        try adapter.requestPlan(for: attempt)
     }
 
     /// The body to send for the client's `body`.
     public mutating func translateRequest(_ body: [UInt8]) throws(TranslateError) -> [UInt8] {
-        if sameSchema {
-            if clientAPI == .openAI, context.stream {
-                // Streams carry usage only when asked: ask, and drop the usage chunk again for a
-                // client that did not (OpenAIStreamUsageFilter).
-                return try OpenAICompatible.prepareRequest(body, context: context, forceStreamUsage: true).body
-            }
-            return context.upstreamModel == context.requestModel ? body : try OpenAICompatible.rewriteModel(body, to: context.upstreamModel)
-        }
-        if endpoint == .embeddings, backend.schema == .gemini {
-            let request = try Gemini.embeddingsRequest(fromOpenAI: body, context: context)
-            embeddingsAsBase64 = request.base64
-            return request.body
-        }
-        let hub = try hubRequest(body)
-        switch backend.schema {
-        case .openAI, .azureOpenAI:
-            // Anthropic clients always get usage in message_delta: ask the OpenAI backend for it.
-            return OpenAIHub.serialize(hub, model: context.upstreamModel, forceStreamUsage: context.stream)
-        case .anthropic:
-            return try AnthropicTranslator.request(fromOpenAIChat: hub, context: context)
-        case .gemini, .vertexGemini:
-            return try Gemini.request(fromOpenAIChat: hub.serialized(), context: context)
-        case .bedrockConverse:
-            let request = try BedrockConverse.request(fromOpenAIChat: hub.serialized(), context: context)
-            bedrockStructuredOutput = request.structuredOutput
-            return request.body
-        }
+        try adapter.translateRequest(body, attempt: &attempt)
     }
 
-    /// The request in the OpenAI hub shape.
-    private func hubRequest(_ body: [UInt8]) throws(TranslateError) -> JSONValue {
-        let parsed: JSONValue
-        do {
-            parsed = try JSONParser.parse(body)
-        } catch {
-            throw .invalidBody("We could not parse the JSON body of your request: \(error.description).")
-        }
-        switch clientAPI {
-        case .openAI:
-            guard endpoint == .chatCompletions else { throw Self.unsupportedEndpoint(endpoint, backend) }
-            return parsed
-        case .anthropic:
-            return try AnthropicTranslator.openAIRequest(fromAnthropic: parsed)
-        }
+    /// The headers that sign the final request, for a plan whose credential is a signature.
+    /// - Parameters:
+    ///   - signing: The plan's `CredentialApplication.signature`.
+    ///   - request: Method, `:authority`, `:path` (with query) and body exactly as sent.
+    ///   - credentials: The bytes of `signing.credentialSources`, in order (nil: the source gave none).
+    ///   - unixSeconds: The signing time.
+    ///   - crypto: The hash primitives (libcrypto inside Envoy).
+    /// - Throws: `TranslateError` 500 `backend_credential_missing` when a required credential is absent.
+    public func signatureHeaders(
+        _ signing: RequestSigning, request: SignableRequest, credentials: [[UInt8]?], unixSeconds: Int64,
+        crypto: SigningCrypto = .pureSwift
+    ) throws(TranslateError) -> [(name: String, value: String)] {
+        try signing.headers(
+            for: request, credentials: credentials, unixSeconds: unixSeconds, crypto: crypto, backend: backend.name)
     }
-
-
 
     // MARK: - Response
+
+    /// The response headers this backend's adapter reads (lower-case); pass each one the backend
+    /// sent to `noteResponseHeader` before translating the response.
+    public var responseHeaderNames: [String] { adapter.responseHeaderNames }
+
+    /// Records a response header named in `responseHeaderNames` (e.g. a request id the body lacks).
+    public mutating func noteResponseHeader(name: String, value: String) {
+        adapter.noteResponseHeader(name: name, value: value, attempt: &attempt)
+    }
 
     public func responseMode(status: Int, contentType: String?) -> ResponseMode {
         if sameSchema {
@@ -228,12 +149,7 @@ public struct UpstreamExchange: Sendable {
 
     /// Token usage of a same-schema response body that passed through.
     public func usage(ofPassthrough body: [UInt8]) -> TokenUsage {
-        switch backend.schema {
-        case .anthropic:
-            return (try? AnthropicTranslator.response(toOpenAIChat: body, context: context).usage) ?? TokenUsage()
-        default:
-            return OpenAICompatible.usage(fromResponse: body) ?? TokenUsage()
-        }
+        adapter.usage(ofPassthrough: body, attempt: attempt)
     }
 
     /// The content type of what the client receives for `mode`.
@@ -243,24 +159,7 @@ public struct UpstreamExchange: Sendable {
 
     /// Translates a complete 2xx body to the client's API. Returns the body and the usage it reports.
     public func translateResponse(_ body: [UInt8]) throws(TranslateError) -> (body: [UInt8], usage: TokenUsage) {
-        let hub: (body: [UInt8], usage: TokenUsage)
-        switch backend.schema {
-        case .openAI, .azureOpenAI:
-            hub = (body, OpenAICompatible.usage(fromResponse: body) ?? TokenUsage())
-        case .anthropic:
-            hub = try AnthropicTranslator.response(toOpenAIChat: body, context: context)
-        case .gemini, .vertexGemini:
-            if endpoint == .embeddings {
-                let embeddings = try Gemini.embeddingsResponse(fromGemini: body, context: context, base64: embeddingsAsBase64)
-                return (embeddings.body, embeddings.usage)
-            }
-            let chat = try Gemini.chatCompletion(fromGeminiResponse: body, context: context)
-            hub = (chat.body, chat.usage)
-        case .bedrockConverse:
-            let chat = try BedrockConverse.chatCompletion(
-                fromConverse: body, context: context, structuredOutput: bedrockStructuredOutput)
-            hub = (chat.body, chat.usage)
-        }
+        let hub = try adapter.hubResponse(body, attempt: attempt)
         switch clientAPI {
         case .openAI:
             return hub
@@ -269,56 +168,31 @@ public struct UpstreamExchange: Sendable {
         }
     }
 
-    /// Re-shapes a backend error body (any status >= 400) for the client, keeping the status.
-    /// `awsErrorType` is Bedrock's `x-amzn-errortype` header.
-    public func translateError(status: Int, body: [UInt8], awsErrorType: String? = nil) -> (status: UInt32, body: [UInt8]) {
-        let status32 = UInt32(clamping: status)
-        let error: GatewayError
-        switch backend.schema {
-        case .anthropic:
-            error = AnthropicTranslator.error(status: status32, body: body)
-        case .gemini, .vertexGemini:
-            error = Gemini.gatewayError(status: status32, body: body)
-        case .bedrockConverse:
-            error = BedrockError.gatewayError(status: status32, errorType: awsErrorType, body: body)
-        case .openAI, .azureOpenAI:
-            error = OpenAIHub.error(status: status32, body: body)
-        }
+    /// Re-shapes a backend error body (any status >= 400) for the client, keeping the status. The
+    /// response headers in `responseHeaderNames` must have been noted first.
+    public func translateError(status: Int, body: [UInt8]) -> (status: UInt32, body: [UInt8]) {
+        let error = adapter.gatewayError(status: UInt32(clamping: status), body: body, attempt: attempt)
         return (error.status, error.body(for: clientAPI))
     }
 
     /// A streaming translator from this backend's stream to the client's API (for a same-schema
     /// stream, a watcher that reads usage and passes the bytes on).
     public func makeStreamTranslator() throws(TranslateError) -> StreamTranslator {
-        if sameSchema, backend.schema == .anthropic {
-            return StreamTranslator(backend: .anthropicPassthrough(AnthropicToOpenAIStream(context: context)), client: nil)
-        }
-        var backendStage: StreamTranslator.BackendStage
-        switch backend.schema {
-        case .openAI, .azureOpenAI:
-            // The hub needs the usage chunk for Anthropic clients; OpenAI clients see it only if asked.
-            backendStage = .openAI(OpenAIStreamUsageFilter(clientWantsUsage: context.includeUsage))
-        case .anthropic:
-            backendStage = .anthropic(AnthropicToOpenAIStream(context: context))
-        case .gemini, .vertexGemini:
-            backendStage = .gemini(GeminiStream(context: context))
-        case .bedrockConverse:
-            backendStage = .bedrock(BedrockConverseStreamTranslator(context: context, structuredOutput: bedrockStructuredOutput))
-        }
-        let clientStage: OpenAIToAnthropicStream? = clientAPI == .anthropic ? OpenAIToAnthropicStream(context: context) : nil
+        let backendStage = try adapter.streamStage(for: attempt)
+        let clientStage: OpenAIToAnthropicStream? =
+            clientAPI == .anthropic && !sameSchema ? OpenAIToAnthropicStream(context: context) : nil
         return StreamTranslator(backend: backendStage, client: clientStage)
-    }
-
-    static func unsupportedEndpoint(_ endpoint: Endpoint, _ backend: BackendConfig) -> TranslateError {
-        TranslateError(
-            status: 400, code: "unsupported_endpoint",
-            message: "The \(endpoint.name) endpoint is not available on the \(backend.schema.rawValue) backend '\(backend.name)'.")
     }
 }
 
 /// A streaming response translation: the backend's stream to OpenAI SSE (the hub), then, for
 /// Anthropic clients, the hub stream to Anthropic SSE. Only partial frames are buffered.
 public struct StreamTranslator: Sendable {
+    /// The backend-to-hub stage, one case per stream format (an adapter's `streamStage` picks
+    /// one). The stages are kept in an enum rather than an `any` existential: they hold a whole
+    /// `TranslationContext`, more than an existential's three inline words, so an existential
+    /// would cost a heap box per streamed attempt. A backend whose stream is OpenAI SSE needs no
+    /// new case; a new stream format adds one here.
     public enum BackendStage: Sendable {
         /// OpenAI and OpenAI-compatible streams are already hub SSE; the filter reads usage.
         case openAI(OpenAIStreamUsageFilter)

@@ -36,10 +36,7 @@ final class UpstreamFilterFactory: HTTPFilterFactory, @unchecked Sendable {
             return .failure(ConfigLoadError("invalid filter_config: \(error.message)"))
         }
         var secrets: [String: SecretHandle] = [:]
-        let sources = config.backends.flatMap { backend in
-            [backend.credential, backend.aws?.accessKeyID, backend.aws?.secretAccessKey, backend.aws?.sessionToken]
-        }
-        for case let source? in sources {
+        for source in config.backends.flatMap(\.configuredCredentialSources) {
             guard case .secret(let name, _) = source, secrets[name] == nil else { continue }
             guard let subscribed = handle.subscribeGenericSecret(name, configSourceJSON: source.configSourceJSON) else {
                 return .failure(ConfigLoadError("could not subscribe to generic secret '\(name)'"))
@@ -83,7 +80,9 @@ final class UpstreamFilter: HTTPFilter {
     private var responseMode: ResponseMode = .passthrough
     private var responseStatus = 0
     private var streamTranslator: StreamTranslator?
-    private var signsWithSigV4 = false
+    /// The plan's body handling and signature, for the request body hook.
+    private var rewritesBody = false
+    private var signing: RequestSigning?
     /// A same-schema response body copied as it passes, to read its usage at the end (bounded).
     private var meteredBody: [UInt8] = []
     private var meteredBodyOverflowed = false
@@ -92,7 +91,6 @@ final class UpstreamFilter: HTTPFilter {
     /// Whether this attempt's clamped usage was counted already (streams publish repeatedly).
     private var countedClampedUsage = false
     private static let maxMeteredBodyBytes = 8 * 1024 * 1024
-    private var awsErrorType: String?
 
     init(_ factory: UpstreamFilterFactory) { self.factory = factory }
 
@@ -128,24 +126,29 @@ final class UpstreamFilter: HTTPFilter {
         }
         for name in UpstreamRequestPlan.credentialHeaders { stream.removeHeader(named: name) }
         stream.removeHeader("x-sluice-route")
+        if stream.header(":method") != plan.method { stream.setHeader(":method", plan.method) }
         stream.setHeader(":path", plan.path)
         if let host = backend.host { stream.setHeader(":authority", host) }
         for header in plan.setHeaders { stream.setHeader(header.name, header.value) }
-        if let credential = plan.credentialHeader {
-            let ok = factory.withCredential(backend.credential, stream) { secret -> Bool in
+        switch plan.credential {
+        case .none:
+            break
+        case .header(let credential):
+            let ok = factory.withCredential(credential.source, stream) { secret -> Bool in
                 guard let secret, !secret.isEmpty else { return false }
                 stream.setHeader(credential.name, credential.prefix + String(decoding: secret, as: UTF8.self))
                 return true
             }
             guard ok else {
-                fail(stream, TranslateError(
-                    status: 500, code: "backend_credential_missing",
-                    message: "The gateway has no credential for backend '\(backend.name)'."))
+                fail(stream, .credentialMissing(backend: backend.name))
                 return .stopIteration
             }
+        case .signature(let signing):
+            // Signed in the body hook, over the final body.
+            self.signing = signing
         }
-        signsWithSigV4 = plan.signsWithSigV4
-        guard plan.rewritesBody else {
+        rewritesBody = plan.rewritesBody
+        guard plan.needsBody else {
             // Header edits persist across attempts while Envoy replays the client's own body: a
             // retry after an attempt that rewrote the body still carries that attempt's length.
             if let length = stream.requestBodyBytes() { stream.setHeader("content-length", String(length)) }
@@ -167,53 +170,55 @@ final class UpstreamFilter: HTTPFilter {
         body.reserveCapacity(stream.bodySize(.bufferedRequest) + stream.bodySize(.receivedRequest))
         stream.appendBody(of: .bufferedRequest, to: &body)
         stream.appendBody(of: .receivedRequest, to: &body)
-        let translated: [UInt8]
-        do throws(TranslateError) {
-            translated = try exchange.translateRequest(body)
-            self.exchange = exchange
-        } catch {
-            fail(stream, error)
-            return .stopIterationNoBuffer
+        var sent = body
+        if rewritesBody {
+            do throws(TranslateError) {
+                sent = try exchange.translateRequest(body)
+                self.exchange = exchange
+            } catch {
+                fail(stream, error)
+                return .stopIterationNoBuffer
+            }
+            stream.drainBody(.bufferedRequest, Int.max)
+            stream.drainBody(.receivedRequest, Int.max)
+            stream.appendToBody(.receivedRequest, sent)
         }
-        stream.drainBody(.bufferedRequest, Int.max)
-        stream.drainBody(.receivedRequest, Int.max)
-        stream.appendToBody(.receivedRequest, translated)
-        stream.setHeader("content-length", String(translated.count))
-        if signsWithSigV4 {
-            guard sign(stream, exchange: exchange, body: translated) else { return .stopIterationNoBuffer }
+        stream.setHeader("content-length", String(sent.count))
+        if let signing {
+            guard sign(stream, signing, exchange: exchange, body: sent) else { return .stopIterationNoBuffer }
         }
         return .continue
     }
 
-    /// Signs the final request for AWS; false after failing the attempt (missing credentials).
-    private func sign(_ stream: EnvoyHTTPStream, exchange: UpstreamExchange, body: [UInt8]) -> Bool {
-        guard let aws = exchange.backend.aws else { return false }
-        let read = { (source: CredentialSource?) -> String? in
-            self.factory.withCredential(source, stream) { $0.map { String(decoding: $0, as: UTF8.self) } }
-        }
-        guard let keyID = read(aws.accessKeyID), !keyID.isEmpty, let secret = read(aws.secretAccessKey), !secret.isEmpty else {
-            fail(stream, TranslateError(
-                status: 500, code: "backend_credential_missing",
-                message: "The gateway has no AWS credentials for backend '\(exchange.backend.name)'."))
+    /// Signs the final request as the plan's credential says, with the bytes of the sources it
+    /// names (read fresh, so SDS rotation applies); false after failing the attempt.
+    private func sign(_ stream: EnvoyHTTPStream, _ signing: RequestSigning, exchange: UpstreamExchange, body: [UInt8]) -> Bool {
+        let credentials = signing.credentialSources.map { source in factory.withCredential(source, stream) { $0 } }
+        let request = SignableRequest(
+            method: stream.header(":method") ?? "POST", host: stream.header(":authority") ?? "",
+            path: stream.header(":path") ?? "", body: body)
+        do throws(TranslateError) {
+            let headers = try exchange.signatureHeaders(
+                signing, request: request, credentials: credentials, unixSeconds: WallClock.unixSeconds(),
+                crypto: LibCrypto.requestSigning)
+            for header in headers { stream.setHeader(header.name, header.value) }
+            return true
+        } catch {
+            fail(stream, error)
             return false
         }
-        let token = aws.sessionToken.flatMap(read)
-        let path = stream.header(":path") ?? ""
-        let pathOnly = path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path
-        let headers = exchange.sigV4Headers(
-            host: stream.header(":authority") ?? "", path: pathOnly, body: body, accessKeyID: keyID, secretAccessKey: secret,
-            sessionToken: token, unixSeconds: WallClock.unixSeconds(), crypto: LibCrypto.sigV4)
-        for header in headers { stream.setHeader(header.name, header.value) }
-        return true
     }
 
     override func onResponseHeaders(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> HeadersStatus {
         guard var exchange else { return .continue }
-        if let requestID = stream.header("x-amzn-requestid", in: .response) {
-            exchange.noteUpstreamRequestID(requestID)
+        // The headers this backend's adapter reads (a request id, an error type), by the names it lists.
+        let headerNames = exchange.responseHeaderNames
+        if !headerNames.isEmpty {
+            for name in headerNames {
+                if let value = stream.header(name, in: .response) { exchange.noteResponseHeader(name: name, value: value) }
+            }
             self.exchange = exchange
         }
-        awsErrorType = stream.header("x-amzn-errortype", in: .response)
         responseStatus = stream.header(":status", in: .response).flatMap(Int.init) ?? 0
         responseMode = exchange.responseMode(status: responseStatus, contentType: stream.header("content-type", in: .response))
         stream.increment(factory.attempts, labels: [exchange.backend.name, responseStatus >= 400 ? "error" : "ok"])
@@ -310,7 +315,7 @@ final class UpstreamFilter: HTTPFilter {
                 return (Int(failure.status), failure.body(for: exchange.clientAPI))
             }
         }
-        let shaped = exchange.translateError(status: responseStatus, body: body, awsErrorType: awsErrorType)
+        let shaped = exchange.translateError(status: responseStatus, body: body)
         return (Int(shaped.status), shaped.body)
     }
 

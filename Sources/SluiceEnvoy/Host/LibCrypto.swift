@@ -1,4 +1,4 @@
-// OpenSSL libcrypto for SigV4 signing on the request path (through the CSluiceCrypto shim).
+// OpenSSL libcrypto for request signing on the request path (through the CSluiceCrypto shim).
 internal import CSluiceCrypto
 internal import SluiceCore
 
@@ -25,6 +25,9 @@ enum LibCrypto {
         return ok == 1 ? out : HMACSHA256.authenticate(key: key, message: message).bytes
     }
 
-    /// SigV4's primitives backed by libcrypto.
-    static let sigV4 = SigV4Crypto(sha256: { sha256($0) }, hmacSHA256: { hmacSHA256(key: $0, message: $1) })
+    /// The hash primitives request signing needs, backed by libcrypto.
+    static let requestSigning = SigningCrypto(sha256: { sha256($0) }, hmacSHA256: { hmacSHA256(key: $0, message: $1) })
+
+    /// The same primitives under the name the signature agreement test uses.
+    static var sigV4: SigningCrypto { requestSigning }
 }

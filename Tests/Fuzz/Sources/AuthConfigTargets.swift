@@ -120,11 +120,14 @@ private func useBackend(_ backend: BackendConfig) {
         require(plan.path.hasPrefix("/") || backend.pathPrefix.isEmpty == false, "path \(plan.path)")
         guard let translated = try? exchange.translateRequest(body) else { continue }
         requireValidJSON(translated, "\(backend.schema.rawValue) request")
-        if plan.signsWithSigV4 {
-            let path = String(plan.path.prefix { $0 != "?" })
-            let headers = exchange.sigV4Headers(
-                host: backend.host ?? "bedrock-runtime.us-east-1.amazonaws.com", path: path, body: translated,
-                accessKeyID: "AKID", secretAccessKey: "secret", sessionToken: "token", unixSeconds: 1_700_000_000)
+        if case .signature(let signing) = plan.credential {
+            let request = SignableRequest(
+                method: plan.method, host: backend.host ?? "bedrock-runtime.us-east-1.amazonaws.com", path: plan.path,
+                body: translated)
+            let credentials: [[UInt8]?] = [Array("AKID".utf8), Array("secret".utf8), Array("token".utf8)]
+            let headers = (try? exchange.signatureHeaders(
+                signing, request: request, credentials: credentials, unixSeconds: 1_700_000_000)) ?? []
+            require(!headers.isEmpty, "no signature headers for \(backend.name)")
             for (name, value) in headers {
                 require(!name.isEmpty && !(name + value).utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }),
                         "SigV4 header \(name): \(value) has control bytes")

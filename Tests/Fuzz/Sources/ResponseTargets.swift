@@ -26,7 +26,7 @@ func fuzzResponse(_ bytes: [UInt8]) {
     if input.flag(6), schema == .bedrockConverse, client == .openAI {
         _ = try? exchange.translateRequest(structuredRequest)
     }
-    if schema == .bedrockConverse { exchange.noteUpstreamRequestID("req-fuzz") }
+    if schema == .bedrockConverse { exchange.noteResponseHeader(name: "x-amzn-requestid", value: "req-fuzz") }
     let what = "\(schema.rawValue) response to \(client) \(endpoint.name)"
     switch exchange.responseMode(status: 200, contentType: "application/json") {
     case .passthroughMetered, .passthrough:
@@ -67,13 +67,14 @@ func fuzzError(_ bytes: [UInt8]) {
     let schema = schema(input.flags & 7)
     let client: ClientAPI = input.flag(3) ? .anthropic : .openAI
     let endpoint: Endpoint = client == .anthropic ? .anthropicMessages : .chatCompletions
-    let exchange = makeExchange(schema, client: client, endpoint: endpoint, stream: input.flag(6), includeUsage: false)
+    var exchange = makeExchange(schema, client: client, endpoint: endpoint, stream: input.flag(6), includeUsage: false)
+    if let awsErrorType { exchange.noteResponseHeader(name: "x-amzn-errortype", value: awsErrorType) }
     let what = "\(schema.rawValue) error \(status) to \(client)"
     let mode = exchange.responseMode(status: status, contentType: "application/json")
     if status >= 400 {
         require(mode == .translateError || mode == .passthrough, "\(what): mode \(mode)")
     }
-    let translated = exchange.translateError(status: status, body: input.body, awsErrorType: awsErrorType)
+    let translated = exchange.translateError(status: status, body: input.body)
     requireValidJSON(translated.body, what)
     let openAI = OpenAICompatible.errorBody(status: UInt32(clamping: status), body: input.body)
     requireValidJSON(openAI, "OpenAICompatible.errorBody")

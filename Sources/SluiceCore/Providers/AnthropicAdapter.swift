@@ -1,0 +1,58 @@
+// Anthropic Messages (`/v1/messages`, `x-api-key`, `anthropic-version`). Anthropic clients' bodies
+// pass through (a model override is a byte-level edit); OpenAI clients' requests are translated
+// from the hub, and answers and streams back to it.
+
+/// `BackendSchema.anthropic`.
+public enum AnthropicAdapter: ProviderAdapter {
+    public static func speaksNatively(_ client: ClientAPI) -> Bool { client == .anthropic }
+
+    public static let credentialHeaderNames = ["x-api-key"]
+
+    public static let responseHeaderNames: [String] = []
+
+    public static func credential(for backend: BackendConfig) -> CredentialApplication {
+        .header(HeaderCredential(name: "x-api-key", source: backend.credential))
+    }
+
+    /// Chat only: Anthropic has no completions or embeddings endpoint.
+    public static func requestPlan(for attempt: ProviderAttempt) throws(TranslateError) -> UpstreamRequestPlan {
+        guard attempt.endpoint == .chatCompletions || attempt.endpoint == .anthropicMessages else {
+            throw attempt.unsupportedEndpoint()
+        }
+        let context = attempt.context
+        return UpstreamRequestPlan(
+            path: attempt.backend.pathPrefix + "/v1/messages",
+            setHeaders: [("content-type", "application/json"), ("anthropic-version", "2023-06-01")],
+            credential: credential(for: attempt.backend),
+            rewritesBody: !attempt.sameSchema || context.upstreamModel != context.requestModel)
+    }
+
+    public static func translateRequest(_ body: [UInt8], attempt: inout ProviderAttempt) throws(TranslateError) -> [UInt8] {
+        let context = attempt.context
+        if attempt.sameSchema {
+            return context.upstreamModel == context.requestModel
+                ? body : try OpenAICompatible.rewriteModel(body, to: context.upstreamModel)
+        }
+        return try AnthropicTranslator.request(fromOpenAIChat: attempt.hubRequest(body), context: context)
+    }
+
+    public static func usage(ofPassthrough body: [UInt8], attempt: ProviderAttempt) -> TokenUsage {
+        (try? AnthropicTranslator.response(toOpenAIChat: body, context: attempt.context).usage) ?? TokenUsage()
+    }
+
+    public static func hubResponse(_ body: [UInt8], attempt: ProviderAttempt) throws(TranslateError)
+        -> (body: [UInt8], usage: TokenUsage)
+    {
+        try AnthropicTranslator.response(toOpenAIChat: body, context: attempt.context)
+    }
+
+    public static func gatewayError(status: UInt32, body: [UInt8], attempt: ProviderAttempt) -> GatewayError {
+        AnthropicTranslator.error(status: status, body: body)
+    }
+
+    /// To an Anthropic client the stream passes as it is, translated only to read usage.
+    public static func streamStage(for attempt: ProviderAttempt) throws(TranslateError) -> StreamTranslator.BackendStage {
+        let stage = AnthropicToOpenAIStream(context: attempt.context)
+        return attempt.sameSchema ? .anthropicPassthrough(stage) : .anthropic(stage)
+    }
+}

@@ -1,0 +1,51 @@
+// Azure OpenAI: the OpenAI API under a deployment path with an `api-version` query, keyed with
+// `api-key`. Bodies, answers and streams are OpenAI's, so everything but the plan and the
+// credential is `OpenAIAdapter`'s.
+
+/// `BackendSchema.azureOpenAI`.
+public enum AzureOpenAIAdapter: ProviderAdapter {
+    public static func speaksNatively(_ client: ClientAPI) -> Bool { OpenAIAdapter.speaksNatively(client) }
+
+    public static let credentialHeaderNames = ["api-key"]
+
+    public static let responseHeaderNames: [String] = []
+
+    public static func credential(for backend: BackendConfig) -> CredentialApplication {
+        .header(HeaderCredential(name: "api-key", source: backend.credential))
+    }
+
+    /// `/openai/deployments/<deployment>/<operation>?api-version=<version>`: the deployment (the
+    /// upstream model) is in the path, so a model override alone leaves the body as it is.
+    public static func requestPlan(for attempt: ProviderAttempt) throws(TranslateError) -> UpstreamRequestPlan {
+        let backend = attempt.backend
+        let version = backend.azureAPIVersion ?? ""
+        let operation = String(attempt.openAIPath.dropFirst("/v1/".count))
+        let deployment = PercentEncoding.pathSegment(attempt.context.upstreamModel)
+        let path = "\(backend.pathPrefix)/openai/deployments/\(deployment)/\(operation)?api-version=\(PercentEncoding.queryValue(version))"
+        return UpstreamRequestPlan(
+            path: path, setHeaders: [("content-type", "application/json")], credential: credential(for: backend),
+            rewritesBody: !attempt.sameSchema || attempt.context.stream)
+    }
+
+    public static func translateRequest(_ body: [UInt8], attempt: inout ProviderAttempt) throws(TranslateError) -> [UInt8] {
+        try OpenAIAdapter.translateRequest(body, attempt: &attempt)
+    }
+
+    public static func usage(ofPassthrough body: [UInt8], attempt: ProviderAttempt) -> TokenUsage {
+        OpenAIAdapter.usage(ofPassthrough: body, attempt: attempt)
+    }
+
+    public static func hubResponse(_ body: [UInt8], attempt: ProviderAttempt) throws(TranslateError)
+        -> (body: [UInt8], usage: TokenUsage)
+    {
+        try OpenAIAdapter.hubResponse(body, attempt: attempt)
+    }
+
+    public static func gatewayError(status: UInt32, body: [UInt8], attempt: ProviderAttempt) -> GatewayError {
+        OpenAIAdapter.gatewayError(status: status, body: body, attempt: attempt)
+    }
+
+    public static func streamStage(for attempt: ProviderAttempt) throws(TranslateError) -> StreamTranslator.BackendStage {
+        try OpenAIAdapter.streamStage(for: attempt)
+    }
+}

@@ -1,0 +1,75 @@
+// AWS Bedrock Converse / ConverseStream: requests translated from the hub, signed with SigV4 over
+// the final body; answers (JSON, or binary AWS event streams) translated back. Converse bodies
+// carry no id and errors carry their type in a header, so this adapter reads two response headers.
+
+/// `BackendSchema.bedrockConverse`.
+public enum BedrockConverseAdapter: ProviderAdapter {
+    /// The request id Bedrock answers with; OpenAI answers need an id and Converse bodies have none.
+    static let requestIDHeader = "x-amzn-requestid"
+    /// The error type (`ThrottlingException`, ...), which Bedrock error bodies leave out.
+    static let errorTypeHeader = "x-amzn-errortype"
+
+    public static func speaksNatively(_ client: ClientAPI) -> Bool { false }
+
+    public static let credentialHeaderNames = RequestSigning.sigV4HeaderNames
+
+    public static let responseHeaderNames = [requestIDHeader, errorTypeHeader]
+
+    /// SigV4 for the `bedrock` signing name in the configured region, with the configured keys.
+    public static func credential(for backend: BackendConfig) -> CredentialApplication {
+        let aws = backend.aws
+        return .signature(.sigV4(SigV4Signing(
+            region: aws?.region ?? "us-east-1", service: "bedrock", contentType: "application/json",
+            accessKeyID: aws?.accessKeyID, secretAccessKey: aws?.secretAccessKey, sessionToken: aws?.sessionToken)))
+    }
+
+    /// `/model/<model id>/converse` or `/converse-stream`; chat only.
+    public static func requestPlan(for attempt: ProviderAttempt) throws(TranslateError) -> UpstreamRequestPlan {
+        guard attempt.endpoint == .chatCompletions || attempt.endpoint == .anthropicMessages else {
+            throw attempt.unsupportedEndpoint()
+        }
+        return UpstreamRequestPlan(
+            path: attempt.backend.pathPrefix
+                + BedrockConverse.path(model: attempt.context.upstreamModel, stream: attempt.context.stream),
+            setHeaders: [("content-type", "application/json")], credential: credential(for: attempt.backend),
+            rewritesBody: true)
+    }
+
+    public static func translateRequest(_ body: [UInt8], attempt: inout ProviderAttempt) throws(TranslateError) -> [UInt8] {
+        let hub = try attempt.hubRequest(body)
+        let request = try BedrockConverse.request(fromOpenAIChat: hub.serialized(), context: attempt.context)
+        attempt.structuredOutputTool = request.structuredOutput
+        return request.body
+    }
+
+    /// The request id becomes the answer's id; the error type is kept for `gatewayError`.
+    public static func noteResponseHeader(name: String, value: String, attempt: inout ProviderAttempt) {
+        if name == requestIDHeader {
+            guard !value.isEmpty else { return }
+            attempt.context.fallbackResponseID = value
+        } else {
+            attempt.responseHeaders.append((name, value))
+        }
+    }
+
+    /// Bedrock never answers a client in its own API; this reads a Converse body's usage all the same.
+    public static func usage(ofPassthrough body: [UInt8], attempt: ProviderAttempt) -> TokenUsage {
+        (try? hubResponse(body, attempt: attempt).usage) ?? TokenUsage()
+    }
+
+    public static func hubResponse(_ body: [UInt8], attempt: ProviderAttempt) throws(TranslateError)
+        -> (body: [UInt8], usage: TokenUsage)
+    {
+        let chat = try BedrockConverse.chatCompletion(
+            fromConverse: body, context: attempt.context, structuredOutput: attempt.structuredOutputTool)
+        return (chat.body, chat.usage)
+    }
+
+    public static func gatewayError(status: UInt32, body: [UInt8], attempt: ProviderAttempt) -> GatewayError {
+        BedrockError.gatewayError(status: status, errorType: attempt.responseHeader(errorTypeHeader), body: body)
+    }
+
+    public static func streamStage(for attempt: ProviderAttempt) throws(TranslateError) -> StreamTranslator.BackendStage {
+        .bedrock(BedrockConverseStreamTranslator(context: attempt.context, structuredOutput: attempt.structuredOutputTool))
+    }
+}

@@ -1,0 +1,82 @@
+// Google Gemini, in two API flavors with the same bodies: the Gemini API (`gemini`,
+// `x-goog-api-key`) and Vertex AI (`vertex_gemini`, a bearer token, project and location in the
+// path). Chat from the hub, and embeddings (Gemini API only) straight from OpenAI's.
+
+/// `BackendSchema.gemini` and `BackendSchema.vertexGemini`.
+public enum GeminiAdapter: ProviderAdapter {
+    public static func speaksNatively(_ client: ClientAPI) -> Bool { false }
+
+    public static let credentialHeaderNames = ["x-goog-api-key", "authorization"]
+
+    public static let responseHeaderNames: [String] = []
+
+    /// Vertex AI (with its `gcp` settings) or the Gemini API.
+    static func flavor(of backend: BackendConfig) -> Gemini.APIFlavor {
+        if backend.schema == .vertexGemini, let gcp = backend.gcp {
+            return .vertex(project: gcp.project, location: gcp.location)
+        }
+        return .geminiAPI
+    }
+
+    public static func credential(for backend: BackendConfig) -> CredentialApplication {
+        switch flavor(of: backend) {
+        case .vertex: .header(.bearer(backend.credential))
+        case .geminiAPI: .header(HeaderCredential(name: "x-goog-api-key", source: backend.credential))
+        }
+    }
+
+    /// `…:generateContent`, `…:streamGenerateContent?alt=sse`, or (Gemini API) `…:batchEmbedContents`.
+    public static func requestPlan(for attempt: ProviderAttempt) throws(TranslateError) -> UpstreamRequestPlan {
+        let model = attempt.context.upstreamModel
+        let path: String
+        switch attempt.endpoint {
+        case .chatCompletions, .anthropicMessages:
+            path = Gemini.path(model: model, stream: attempt.context.stream, apiFlavor: flavor(of: attempt.backend))
+        case .embeddings where attempt.backend.schema == .gemini:
+            path = Gemini.embeddingsPath(model: model)
+        default:
+            throw attempt.unsupportedEndpoint()
+        }
+        return UpstreamRequestPlan(
+            path: attempt.backend.pathPrefix + path, setHeaders: [("content-type", "application/json")],
+            credential: credential(for: attempt.backend), rewritesBody: true)
+    }
+
+    public static func translateRequest(_ body: [UInt8], attempt: inout ProviderAttempt) throws(TranslateError) -> [UInt8] {
+        if attempt.endpoint == .embeddings, attempt.backend.schema == .gemini {
+            let request = try Gemini.embeddingsRequest(fromOpenAI: body, context: attempt.context)
+            attempt.embeddingsAsBase64 = request.base64
+            return request.body
+        }
+        let hub = try attempt.hubRequest(body)
+        return try Gemini.request(fromOpenAIChat: hub.serialized(), context: attempt.context)
+    }
+
+    /// Gemini never answers a client in its own API; this reads a `generateContent` (or
+    /// embeddings) body's usage all the same.
+    public static func usage(ofPassthrough body: [UInt8], attempt: ProviderAttempt) -> TokenUsage {
+        (try? hubResponse(body, attempt: attempt).usage) ?? TokenUsage()
+    }
+
+    /// A chat completion, or for embeddings the OpenAI embeddings body (embeddings clients are
+    /// OpenAI clients, so the exchange passes it on as it is).
+    public static func hubResponse(_ body: [UInt8], attempt: ProviderAttempt) throws(TranslateError)
+        -> (body: [UInt8], usage: TokenUsage)
+    {
+        if attempt.endpoint == .embeddings {
+            let embeddings = try Gemini.embeddingsResponse(
+                fromGemini: body, context: attempt.context, base64: attempt.embeddingsAsBase64)
+            return (embeddings.body, embeddings.usage)
+        }
+        let chat = try Gemini.chatCompletion(fromGeminiResponse: body, context: attempt.context)
+        return (chat.body, chat.usage)
+    }
+
+    public static func gatewayError(status: UInt32, body: [UInt8], attempt: ProviderAttempt) -> GatewayError {
+        Gemini.gatewayError(status: status, body: body)
+    }
+
+    public static func streamStage(for attempt: ProviderAttempt) throws(TranslateError) -> StreamTranslator.BackendStage {
+        .gemini(GeminiStream(context: attempt.context))
+    }
+}

@@ -1,0 +1,65 @@
+// OpenAI and every OpenAI-compatible server (vLLM, SGLang, TGI, Groq, Mistral, Together, DeepSeek,
+// ...): the hub's own API. OpenAI clients' bodies pass through with byte-level edits only;
+// Anthropic clients' requests go through the hub.
+
+/// `BackendSchema.openAI`.
+public enum OpenAIAdapter: ProviderAdapter {
+    public static func speaksNatively(_ client: ClientAPI) -> Bool { client == .openAI }
+
+    public static let credentialHeaderNames = ["authorization"]
+
+    public static let responseHeaderNames: [String] = []
+
+    /// A bearer token when the backend has a key; self-hosted servers often have none.
+    public static func credential(for backend: BackendConfig) -> CredentialApplication {
+        backend.credential.map { .header(.bearer($0)) } ?? .none
+    }
+
+    /// `path_prefix` + the OpenAI path. The body changes for a translation, a model override, or
+    /// a stream (whose usage the gateway must see).
+    public static func requestPlan(for attempt: ProviderAttempt) throws(TranslateError) -> UpstreamRequestPlan {
+        let context = attempt.context
+        return UpstreamRequestPlan(
+            path: attempt.backend.pathPrefix + attempt.openAIPath, setHeaders: [("content-type", "application/json")],
+            credential: credential(for: attempt.backend),
+            rewritesBody: !attempt.sameSchema || context.upstreamModel != context.requestModel || context.stream)
+    }
+
+    public static func translateRequest(_ body: [UInt8], attempt: inout ProviderAttempt) throws(TranslateError) -> [UInt8] {
+        let context = attempt.context
+        if attempt.sameSchema {
+            if context.stream {
+                // Streams carry usage only when asked: ask, and drop the usage chunk again for a
+                // client that did not (OpenAIStreamUsageFilter).
+                return try OpenAICompatible.prepareRequest(body, context: context, forceStreamUsage: true).body
+            }
+            return context.upstreamModel == context.requestModel
+                ? body : try OpenAICompatible.rewriteModel(body, to: context.upstreamModel)
+        }
+        let hub = try attempt.hubRequest(body)
+        // Anthropic clients always get usage in message_delta: ask the OpenAI backend for it.
+        return OpenAIHub.serialize(hub, model: context.upstreamModel, forceStreamUsage: context.stream)
+    }
+
+    public static func usage(ofPassthrough body: [UInt8], attempt: ProviderAttempt) -> TokenUsage {
+        OpenAICompatible.usage(fromResponse: body) ?? TokenUsage()
+    }
+
+    /// The body already is a hub body.
+    public static func hubResponse(_ body: [UInt8], attempt: ProviderAttempt) throws(TranslateError)
+        -> (body: [UInt8], usage: TokenUsage)
+    {
+        (body, OpenAICompatible.usage(fromResponse: body) ?? TokenUsage())
+    }
+
+    public static func gatewayError(status: UInt32, body: [UInt8], attempt: ProviderAttempt) -> GatewayError {
+        OpenAIHub.error(status: status, body: body)
+    }
+
+    /// The stream already is hub SSE: the stage reads usage, and drops the usage chunk the gateway
+    /// forced for an OpenAI client that did not ask for it. (The hub needs that chunk for
+    /// Anthropic clients.)
+    public static func streamStage(for attempt: ProviderAttempt) throws(TranslateError) -> StreamTranslator.BackendStage {
+        .openAI(OpenAIStreamUsageFilter(clientWantsUsage: attempt.context.includeUsage))
+    }
+}

@@ -1,0 +1,229 @@
+// What the gateway knows about one backend schema, in one place: how to address it, how to
+// authenticate to it, how to turn the client's request into its request and its answers (bodies,
+// errors, streams) back into the OpenAI hub shape. `UpstreamExchange` drives one attempt through
+// an adapter; the upstream filter in SluiceEnvoy carries out what the exchange returns and knows
+// no provider by name.
+//
+// Adding a backend schema: a `BackendSchema` case, one `<Name>Adapter.swift` beside this file,
+// and one line in `BackendSchema.adapter` below (the `AddingAProvider` article walks through it).
+
+/// One backend schema's request plan, translations and credentials.
+///
+/// Adapters are stateless: every requirement is static and takes the attempt it works on, whose
+/// per-attempt state (`ProviderAttempt`) the exchange keeps. A requirement that throws fails the
+/// attempt with the error's status in the client's error shape.
+public protocol ProviderAdapter {
+    /// Whether this backend speaks `client`'s own API, so the client's body goes upstream as it is
+    /// (at most with byte-level edits) and the answer comes back untranslated, only metered.
+    static func speaksNatively(_ client: ClientAPI) -> Bool
+
+    /// Every request header this backend's credentials can travel in (lower-case). Before each
+    /// attempt the filter removes the union over all adapters
+    /// (`UpstreamRequestPlan.credentialHeaders`), so neither a client's key nor an earlier
+    /// attempt's provider credential reaches this provider.
+    static var credentialHeaderNames: [String] { get }
+
+    /// Response headers that translation needs (lower-case), e.g. a request id the body lacks.
+    /// The filter reads these, and only these, and passes them to `noteResponseHeader`.
+    static var responseHeaderNames: [String] { get }
+
+    /// How a request to `backend` is authenticated: data the filter carries out without knowing
+    /// the provider (a header with a secret, or a signature over the final request).
+    static func credential(for backend: BackendConfig) -> CredentialApplication
+
+    /// Where and how the attempt goes: path, headers, credential, whether the body changes.
+    /// - Throws: `TranslateError` (400 `unsupported_endpoint`) for an endpoint the backend lacks.
+    static func requestPlan(for attempt: ProviderAttempt) throws(TranslateError) -> UpstreamRequestPlan
+
+    /// The body to send for the client's `body` (called only when the plan rewrites the body).
+    /// May record in `attempt` what the response translation will need.
+    static func translateRequest(_ body: [UInt8], attempt: inout ProviderAttempt) throws(TranslateError) -> [UInt8]
+
+    /// Token usage of a complete 2xx body in this backend's own schema (a same-schema answer that
+    /// passed through); zero when the body reports none or cannot be read.
+    static func usage(ofPassthrough body: [UInt8], attempt: ProviderAttempt) -> TokenUsage
+
+    /// A complete 2xx body as an OpenAI hub body, and the usage it reports. The exchange turns
+    /// the hub body into the client's API.
+    static func hubResponse(_ body: [UInt8], attempt: ProviderAttempt) throws(TranslateError)
+        -> (body: [UInt8], usage: TokenUsage)
+
+    /// An error answer (status >= 400, body as received, headers noted in `attempt`) as a gateway
+    /// error. The status is kept faithful; bodies that are not the provider's error shape (an HTML
+    /// page from a proxy) still become an error the client can read.
+    static func gatewayError(status: UInt32, body: [UInt8], attempt: ProviderAttempt) -> GatewayError
+
+    /// The stage that turns this backend's stream into the OpenAI hub stream (for a same-schema
+    /// stream, one that passes the bytes on and reads usage).
+    static func streamStage(for attempt: ProviderAttempt) throws(TranslateError) -> StreamTranslator.BackendStage
+
+    /// Takes note of one of `responseHeaderNames` as the backend sent it, before any response
+    /// translation.
+    static func noteResponseHeader(name: String, value: String, attempt: inout ProviderAttempt)
+}
+
+extension ProviderAdapter {
+    /// Keeps the header for `gatewayError` and the response translations to read.
+    public static func noteResponseHeader(name: String, value: String, attempt: inout ProviderAttempt) {
+        attempt.responseHeaders.append((name, value))
+    }
+}
+
+// MARK: - Dispatch
+
+extension BackendSchema {
+    /// The adapter of this schema: the one place a schema is mapped to its code.
+    ///
+    /// Adapters have only static requirements, so dispatch goes through the metatype:
+    /// `any ProviderAdapter.Type` is two words (type metadata and witness table), held inline in
+    /// `UpstreamExchange` with no box, and each call is one indirect call through the witness
+    /// table. Nothing is allocated per attempt for dispatch. (An `any ProviderAdapter` value
+    /// would box on the heap once an adapter carried more than three words of state; keeping
+    /// per-attempt state in `ProviderAttempt` instead keeps adapters caseless enums.)
+    public var adapter: any ProviderAdapter.Type {
+        switch self {
+        case .openAI: OpenAIAdapter.self
+        case .azureOpenAI: AzureOpenAIAdapter.self
+        case .anthropic: AnthropicAdapter.self
+        case .bedrockConverse: BedrockConverseAdapter.self
+        case .gemini, .vertexGemini: GeminiAdapter.self
+        }
+    }
+}
+
+// MARK: - Per-attempt state
+
+/// One attempt as an adapter sees it: the backend, what the client asked, and what the request
+/// translation learnt that the response translation needs.
+public struct ProviderAttempt: Sendable {
+    public let backend: BackendConfig
+    public let clientAPI: ClientAPI
+    public let endpoint: Endpoint
+    public var context: TranslationContext
+    /// Whether the backend speaks the client's own API (`ProviderAdapter.speaksNatively`).
+    public let sameSchema: Bool
+    /// Gemini embeddings: the client asked for base64 vectors (the OpenAI SDK's default).
+    public var embeddingsAsBase64 = false
+    /// `response_format` became a forced tool whose input is the answer (Bedrock).
+    public var structuredOutputTool = false
+    /// The backend's response headers an adapter kept (`ProviderAdapter.noteResponseHeader`).
+    public var responseHeaders: [(name: String, value: String)] = []
+
+    public init(
+        backend: BackendConfig, clientAPI: ClientAPI, endpoint: Endpoint, requestModel: String, stream: Bool,
+        includeUsage: Bool, created: Int64, requestID: String
+    ) {
+        self.backend = backend
+        self.clientAPI = clientAPI
+        self.endpoint = endpoint
+        sameSchema = backend.schema.adapter.speaksNatively(clientAPI)
+        // Anthropic clients always get usage (in message_delta), so the hub stream must carry it.
+        context = TranslationContext(
+            upstreamModel: backend.upstreamModel(for: requestModel), requestModel: requestModel, stream: stream,
+            includeUsage: includeUsage || endpoint.clientAPI == .anthropic, defaultMaxTokens: backend.defaultMaxTokens,
+            created: created, fallbackResponseID: "chatcmpl-\(requestID)")
+    }
+
+    /// The value of a response header the adapter kept, if the backend sent it.
+    public func responseHeader(_ name: String) -> String? {
+        responseHeaders.first { $0.name == name }?.value
+    }
+
+    /// The OpenAI path of this endpoint (OpenAI-compatible and Azure backends).
+    var openAIPath: String {
+        switch endpoint {
+        case .completions: "/v1/completions"
+        case .embeddings: "/v1/embeddings"
+        default: "/v1/chat/completions"
+        }
+    }
+
+    /// The client's request in the OpenAI hub shape (a chat completion request).
+    /// - Throws: `TranslateError` (400) for a body that is not JSON, an Anthropic request that
+    ///   cannot be expressed in the hub, or an OpenAI endpoint other than chat completions.
+    func hubRequest(_ body: [UInt8]) throws(TranslateError) -> JSONValue {
+        let parsed: JSONValue
+        do {
+            parsed = try JSONParser.parse(body)
+        } catch {
+            throw .invalidBody("We could not parse the JSON body of your request: \(error.description).")
+        }
+        switch clientAPI {
+        case .openAI:
+            guard endpoint == .chatCompletions else { throw unsupportedEndpoint() }
+            return parsed
+        case .anthropic:
+            return try AnthropicTranslator.openAIRequest(fromAnthropic: parsed)
+        }
+    }
+
+    /// 400 `unsupported_endpoint`: the client's endpoint does not exist on this backend.
+    @inline(never)
+    func unsupportedEndpoint() -> TranslateError {
+        TranslateError(
+            status: 400, code: "unsupported_endpoint",
+            message: "The \(endpoint.name) endpoint is not available on the \(backend.schema.rawValue) backend '\(backend.name)'.")
+    }
+}
+
+// MARK: - Credentials as data
+
+/// How one attempt is authenticated. The filter carries this out: it reads the named credential
+/// sources (fresh on every attempt, so SDS rotation applies) and either sets a header or hands the
+/// bytes to `UpstreamExchange.signatureHeaders` once the final body is known.
+public enum CredentialApplication: Sendable, Equatable {
+    /// No credential (an OpenAI-compatible server without keys).
+    case none
+    /// The secret goes into one header, after a fixed prefix.
+    case header(HeaderCredential)
+    /// The final request (method, host, path, body) is signed; the signature goes into headers.
+    case signature(RequestSigning)
+
+    /// Every source this application reads.
+    public var sources: [CredentialSource] {
+        switch self {
+        case .none: []
+        case .header(let header): header.source.map { [$0] } ?? []
+        case .signature(let signing): signing.credentialSources.compactMap { $0 }
+        }
+    }
+}
+
+/// A secret sent as `name: prefix + secret`.
+public struct HeaderCredential: Sendable, Equatable {
+    /// The header (lower-case).
+    public var name: String
+    /// The text before the secret: `"Bearer "`, or empty.
+    public var prefix: String
+    /// Where the secret comes from; nil when the backend has none configured (the attempt fails).
+    public var source: CredentialSource?
+
+    public init(name: String, prefix: String = "", source: CredentialSource?) {
+        self.name = name
+        self.prefix = prefix
+        self.source = source
+    }
+
+    /// `authorization: Bearer <secret>`.
+    public static func bearer(_ source: CredentialSource?) -> HeaderCredential {
+        HeaderCredential(name: "authorization", prefix: "Bearer ", source: source)
+    }
+}
+
+extension TranslateError {
+    /// 500 `backend_credential_missing`: a credential source gave no bytes (a secret not yet
+    /// delivered by SDS, or empty).
+    @inline(never)
+    public static func credentialMissing(backend: String, what: String = "credential") -> TranslateError {
+        TranslateError(
+            status: 500, code: "backend_credential_missing", message: "The gateway has no \(what) for backend '\(backend)'.")
+    }
+}
+
+extension BackendConfig {
+    /// Every credential source this backend's config names, for subscribing to their secrets when
+    /// the config loads (read again per attempt through `CredentialApplication.sources`).
+    public var configuredCredentialSources: [CredentialSource] {
+        [credential, aws?.accessKeyID, aws?.secretAccessKey, aws?.sessionToken].compactMap { $0 }
+    }
+}
