@@ -250,6 +250,23 @@ public func envoy_dynamic_module_callback_http_set_dynamic_metadata_string(
 }
 
 @c @implementation
+public func envoy_dynamic_module_callback_http_set_dynamic_metadata_string_batch(
+    _ filter_envoy_ptr: envoy_dynamic_module_type_http_filter_envoy_ptr?,
+    _ filter_namespace: envoy_dynamic_module_type_module_buffer,
+    _ entries: UnsafePointer<envoy_dynamic_module_type_module_key_value_pair>?,
+    _ entries_size: Int
+) {
+    guard let entries else { return }
+    FakeStream.from(filter_envoy_ptr)?.metadataBatches += 1
+    for index in 0..<entries_size {
+        let entry = entries[index]
+        let key = envoy_dynamic_module_type_module_buffer(ptr: entry.key_ptr, length: entry.key_length)
+        let value = envoy_dynamic_module_type_module_buffer(ptr: entry.value_ptr, length: entry.value_length)
+        setMetadata(filter_envoy_ptr, filter_namespace, key, .string(string(value)))
+    }
+}
+
+@c @implementation
 public func envoy_dynamic_module_callback_http_set_dynamic_metadata_number(
     _ filter_envoy_ptr: envoy_dynamic_module_type_http_filter_envoy_ptr?,
     _ filter_namespace: envoy_dynamic_module_type_module_buffer,

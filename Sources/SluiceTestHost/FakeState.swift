@@ -152,6 +152,8 @@ public final class FakeStream: @unchecked Sendable {
     /// Route/cluster/host metadata the test wants the module to read.
     public var otherMetadata: [UInt32: [String: [String: FakeMetadataValue]]] = [:]
     public var filterState: [String: StableBytes] = [:]
+    /// `set_dynamic_metadata_string_batch` calls made on this stream.
+    public var metadataBatches = 0
     public var routeCacheClears = 0
     public var clusterCacheClears = 0
     public var upstreamOverrideHost: (host: String, strict: Bool)?

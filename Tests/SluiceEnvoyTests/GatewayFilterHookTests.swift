@@ -67,16 +67,17 @@ let demoConfig = #"""
         #expect(driver.stream.requestHeaders["authorization"] == nil)
         #expect(driver.stream.requestHeaders["x-api-key"] == nil)
         #expect(driver.stream.requestHeaders["content-type"] == "application/json")
-        #expect(driver.stream.dynamicMetadata["sluice"]?["consumer"] == .string("demo"))
         let body = Array(#"{"messages":[{"role":"user","content":"hi"}],"model":"gpt-4o-mini","stream":true}"#.utf8)
         #expect(driver.requestBody(Array(body[0..<20]), endOfStream: false) == 1)  // StopIterationAndBuffer
         #expect(driver.requestBody(Array(body[20...]), endOfStream: true) == 0)
         #expect(driver.forwardedRequestBody == body)
         #expect(driver.stream.requestHeaders["x-sluice-route"] == "openai")
         #expect(driver.stream.routeCacheClears == 1)
+        #expect(driver.stream.dynamicMetadata["sluice"]?["consumer"] == .string("demo"))
         #expect(driver.stream.dynamicMetadata["sluice"]?["model"] == .string("gpt-4o-mini"))
-        #expect(driver.stream.dynamicMetadata["sluice"]?["stream"] == .bool(true))
-        #expect(driver.stream.dynamicMetadata["sluice"]?["endpoint"] == .string("chat_completions"))
+        #expect(driver.stream.dynamicMetadata["sluice"]?["route"] == .string("openai"))
+        #expect(driver.stream.dynamicMetadata["sluice"]?["attempt_context"] == .string("chat_completions 1 0 \(body.count) gpt-4o-mini"))
+        #expect(driver.stream.metadataBatches == 1)  // consumer, model, route and context in one call
         #expect(driver.responseHeaders([(":status", "200")]) == 0)
         driver.streamComplete()
         driver.destroy()
@@ -158,10 +159,7 @@ let demoConfig = #"""
         let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: demoConfig)
         let driver = try post(chain, body: #"{"model":"gpt-4o-mini","stream":true}"#)
         // What the upstream filter leaves in metadata for its attempt.
-        driver.stream.dynamicMetadata["sluice", default: [:]]["provider"] = .string("openai")
-        driver.stream.dynamicMetadata["sluice", default: [:]]["response_model"] = .string("gpt-4o-mini-2024-07-18")
-        driver.stream.dynamicMetadata["sluice", default: [:]]["input_tokens"] = .number(12)
-        driver.stream.dynamicMetadata["sluice", default: [:]]["output_tokens"] = .number(5)
+        driver.stream.setAttemptReport(inputTokens: 12, outputTokens: 5, responseModel: "gpt-4o-mini-2024-07-18")
         driver.responseHeaders([(":status", "200")])
         driver.responseBody(Array("data: x\n\n".utf8), endOfStream: true)
         driver.streamComplete()
@@ -286,8 +284,7 @@ let demoConfig = #"""
         #expect(driver.responseHeaders([(":status", "200")]) == 1)  // held: the usage comes with the body
         #expect(driver.responseBody(Array("{\"id\":".utf8), endOfStream: false) == 1)  // buffered
         // The upstream filter publishes the usage before the last chunk reaches this filter.
-        driver.stream.dynamicMetadata["sluice", default: [:]]["input_tokens"] = .number(1_000_000)
-        driver.stream.dynamicMetadata["sluice", default: [:]]["output_tokens"] = .number(500_000)
+        driver.stream.setAttemptReport(inputTokens: 1_000_000, outputTokens: 500_000)
         #expect(driver.responseBody(Array("1}".utf8), endOfStream: true) == 0)
         #expect(driver.stream.responseHeaders["x-sluice-cost-usd"] == "0.45")
         #expect(driver.forwardedResponseBody == Array("{\"id\":1}".utf8))
@@ -300,8 +297,7 @@ let demoConfig = #"""
         #expect(driver.responseHeaders([(":status", "200")]) == 0)
         #expect(driver.stream.responseHeaders["x-sluice-cost-usd"] == nil)
         driver.responseBody(Array("data: {}\n\n".utf8), endOfStream: false)
-        driver.stream.dynamicMetadata["sluice", default: [:]]["input_tokens"] = .number(100)
-        driver.stream.dynamicMetadata["sluice", default: [:]]["output_tokens"] = .number(10)
+        driver.stream.setAttemptReport(inputTokens: 100, outputTokens: 10)
         driver.responseBody(Array("data: [DONE]\n\n".utf8), endOfStream: true)
         let text = String(decoding: driver.forwardedResponseBody, as: UTF8.self)
         #expect(text == "data: {}\n\ndata: [DONE]\n\n: x-sluice-cost-usd=0.000021\n\n")
@@ -323,6 +319,8 @@ let demoConfig = #"""
         driver.stream.dynamicMetadata["envoy.filters.http.jwt_authn"] = ["jwt_payload": .structure]
         #expect(driver.requestHeaders() == 1)
         #expect(driver.stream.localReply == nil)
+        // The consumer is written with the route, in the same metadata batch.
+        driver.requestBody(Array(#"{"model":"gpt-4o-mini"}"#.utf8), endOfStream: true)
         #expect(driver.stream.dynamicMetadata["sluice"]?["consumer"] == .string("jwt:alice"))
         #expect(driver.stream.dynamicMetadata["sluice"]?["team"] == .string("research"))
         #expect(driver.stream.requestHeaders["x-sluice-jwt-payload"] == nil)
@@ -345,6 +343,7 @@ let demoConfig = #"""
                 ("x-sluice-jwt-payload", Self.jwtPayload(#"{"sub":"mallory"}"#)),
             ]))
         keyed.requestHeaders()
+        keyed.requestBody(Array(#"{"model":"gpt-4o-mini"}"#.utf8), endOfStream: true)
         #expect(keyed.stream.dynamicMetadata["sluice"]?["consumer"] == .string("demo"))
         #expect(keyed.stream.requestHeaders["x-sluice-jwt-payload"] == nil)
     }

@@ -16,10 +16,7 @@ import Testing
     {
         let chain = FakeHTTPFilterChain(filterName: "sluice_upstream", filterConfig: openAIBackend, config: FakeFilterConfig())
         guard let driver = chain.newStream([(":method", "POST"), (":path", "/v1/chat/completions")]) else { return nil }
-        driver.stream.dynamicMetadata["sluice"] = [
-            "endpoint": .string("chat_completions"), "model": .string("m"), "stream": .bool(stream),
-            "include_usage": .bool(false),
-        ]
+        driver.stream.setAttemptContext(model: "m", stream: stream)
         driver.requestHeaders()
         driver.requestBody(Array(#"{"model":"m","messages":[]}"#.utf8), endOfStream: true)
         driver.responseHeaders([(":status", "200"), ("content-type", contentType)])
@@ -27,10 +24,7 @@ import Testing
         return (chain, driver)
     }
 
-    static func publishedNumber(_ driver: FakeHTTPStreamDriver, _ key: String) -> Double? {
-        guard case .number(let value)? = driver.stream.dynamicMetadata["sluice"]?[key] else { return nil }
-        return value
-    }
+    static func published(_ driver: FakeHTTPStreamDriver) -> TokenUsage? { driver.stream.publishedReport?.usage }
 
     @Test func absurdPassthroughUsageIsClampedCountedAndTheBodyUnchanged() async {
         await #expect(processExitsWith: .success) {
@@ -40,10 +34,12 @@ import Testing
             }
             // The client gets the upstream's bytes as they were.
             #expect(driver.forwardedResponseBody == Array(Self.absurdUsage.utf8))
-            #expect(Self.publishedNumber(driver, "input_tokens") == Double(TokenUsage.maxCount))
-            #expect(Self.publishedNumber(driver, "output_tokens") == Double(TokenUsage.maxCount))
-            #expect(Self.publishedNumber(driver, "cached_input_tokens") == Double(TokenUsage.maxCount))
-            #expect(Self.publishedNumber(driver, "total_tokens") == Double(TokenUsage.maxCount))
+            let usage = Self.published(driver)
+            #expect(usage?.inputTokens == TokenUsage.maxCount)
+            #expect(usage?.outputTokens == TokenUsage.maxCount)
+            #expect(usage?.cachedInputTokens == TokenUsage.maxCount)
+            #expect(usage?.totalTokens == TokenUsage.maxCount)
+            #expect(usage?.isClamped == true)
             #expect(chain.config.value("upstream_usage_clamped") == 1)
         }
     }
@@ -52,8 +48,9 @@ import Testing
         await #expect(processExitsWith: .success) {
             let body = #"{"id":"c1","object":"chat.completion","model":"m","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3.0}}"#
             guard let (chain, driver) = Self.attempt(body: body) else { return }
-            #expect(Self.publishedNumber(driver, "input_tokens") == 7)
-            #expect(Self.publishedNumber(driver, "output_tokens") == 3)
+            #expect(Self.published(driver)?.inputTokens == 7)
+            #expect(Self.published(driver)?.outputTokens == 3)
+            #expect(Self.published(driver)?.isClamped == false)
             #expect((chain.config.value("upstream_usage_clamped") ?? 0) == 0)
         }
     }
@@ -63,34 +60,41 @@ import Testing
             let chunk = #"{"id":"c1","object":"chat.completion.chunk","model":"m","choices":[],"usage":{"prompt_tokens":-1,"completion_tokens":18446744073709551616}}"#
             let stream = "data: \(chunk)\n\ndata: \(chunk)\n\ndata: [DONE]\n\n"
             guard let (chain, driver) = Self.attempt(body: stream, stream: true, contentType: "text/event-stream") else { return }
-            #expect(Self.publishedNumber(driver, "input_tokens") == 0)
-            #expect(Self.publishedNumber(driver, "output_tokens") == Double(TokenUsage.maxCount))
+            #expect(Self.published(driver)?.inputTokens == 0)
+            #expect(Self.published(driver)?.outputTokens == TokenUsage.maxCount)
             #expect(chain.config.value("upstream_usage_clamped") == 1)
         }
     }
 
     /// Another filter of the stream may write anything under the `sluice` keys: the downstream
-    /// filter reads it clamped, charges and meters sane numbers, and does not trap.
-    @Test func theGatewayFilterReadsForeignMetadataNumbersClamped() async {
+    /// filter takes only a report exactly as `AttemptReport` encodes it (every count in range),
+    /// charges and meters nothing else, and does not trap.
+    @Test func theGatewayFilterReadsForeignReportsStrictly() async {
         await #expect(processExitsWith: .success) {
-            let hostile: [Double] = [.nan, -.infinity, .infinity, -1, 1e300, 9.223372036854775807e18, 1.8446744073709552e19, 0.5]
-            for value in hostile {
+            let max = TokenUsage.maxCount
+            let hostile: [(report: String, counted: UInt64)] = [
+                ("nan 1 0 0 0 0 openai m", 0), ("-1 1 0 0 0 0 openai m", 0), ("1e300 1 0 0 0 0 openai m", 0),
+                ("\(max + 1) 1 0 0 0 0 openai m", 0), ("9223372036854775807 1 0 0 0 0 openai m", 0),
+                ("18446744073709551616 1 0 0 0 0 openai m", 0), ("0.5 1 0 0 0 0 openai m", 0), ("+5 1 0 0 0 0 openai m", 0),
+                ("5 1 0 0 0 2 openai m", 0), ("5 1 0", 0), ("", 0), ("\u{0}", 0),
+                ("\(max) 1 0 0 0 1 openai m", UInt64(max)), ("5 1 0 0 0 0 openai m", 5),
+            ]
+            for (value, expected) in hostile {
                 let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: demoConfig)
                 guard let driver = chain.newStream([
                     (":method", "POST"), (":path", "/v1/chat/completions"), ("authorization", "Bearer sk-sluice-demo"),
                 ]) else { return }
                 driver.requestHeaders()
                 driver.requestBody(Array(#"{"model":"gpt-4o-mini"}"#.utf8), endOfStream: true)
-                for key in ["input_tokens", "output_tokens", "cached_input_tokens"] {
-                    driver.stream.dynamicMetadata["sluice", default: [:]][key] = .number(value)
-                }
+                driver.stream.dynamicMetadata["sluice", default: [:]]["attempt_report"] = .string(value)
                 driver.responseHeaders([(":status", "200")])
                 driver.responseBody(Array("{}".utf8), endOfStream: true)
                 driver.streamComplete()
-                let labels = ["chat", "none", "gpt-4o-mini", "gpt-4o-mini", "demo", "input"]
+                let provider = expected > 0 ? "openai" : "none"
+                let model = expected > 0 ? "m" : "gpt-4o-mini"
+                let labels = ["chat", provider, "gpt-4o-mini", model, "demo", "input"]
                 let counted = chain.config.value("gen_ai_client_tokens_total", labels: labels) ?? 0
-                #expect(counted <= UInt64(TokenUsage.maxCount), "\(value)")
-                #expect(counted == UInt64(TokenUsage.count(value)), "\(value)")
+                #expect(counted == expected, "\(value)")
             }
         }
     }

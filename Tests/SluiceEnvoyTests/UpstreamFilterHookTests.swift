@@ -16,9 +16,7 @@ import Testing
                  headers: [(String, String)] = []) throws -> FakeHTTPStreamDriver {
         let path = endpoint == "messages" ? "/v1/messages" : "/v1/chat/completions"
         let driver = try #require(chain.newStream([(":method", "POST"), (":path", path), ("x-sluice-route", "r")] + headers))
-        driver.stream.dynamicMetadata["sluice"] = [
-            "endpoint": .string(endpoint), "model": .string(model), "stream": .bool(stream), "include_usage": .bool(false),
-        ]
+        driver.stream.setAttemptContext(endpoint: endpoint, model: model, stream: stream)
         return driver
     }
 

@@ -1,38 +1,48 @@
 // The contract between the two filters: what the downstream `sluice` filter leaves in Envoy's
-// dynamic metadata for the upstream `sluice_upstream` filter, and what the upstream filter leaves
-// back (the attempt's backend and token usage). Access logs read the same keys
-// (`%DYNAMIC_METADATA(sluice:cost_usd)%`).
+// dynamic metadata for the upstream `sluice_upstream` filter, and what each upstream attempt
+// leaves back. Access logs read the user-facing keys (`%DYNAMIC_METADATA(sluice:cost_usd)%`).
+//
+// Why two packed values (`AttemptContext`, `AttemptReport`) rather than a key per fact: every
+// metadata call crosses into Envoy and edits a protobuf Struct (≈ 0.3 µs each in perf profiles),
+// and only string values can be written in a batch. So each filter writes what it has in one
+// string batch per hook, and the facts only the other filter reads travel packed in one string
+// it reads with one call. The user-facing keys (consumer, model, tokens, cost …) stay plain keys
+// of their natural type.
 //
 // Dynamic metadata is shared with every other filter of the stream, so what is read back is
 // untrusted: another filter (a Lua script, a misconfigured ext_proc) may have written any value
-// under these keys. Reading goes through `FilterMetadata`, which clamps numbers into range.
+// under these keys. Decoding is strict and every number is range-checked.
 
 /// A key of the `sluice` dynamic-metadata namespace.
 public enum FilterMetadataKey: Sendable, CaseIterable {
-    // Written by the downstream filter.
-    case consumer, team, endpoint, model, route, stream, includeUsage, costUSD, requestBodyBytes
-    // Written by the upstream filter, per attempt.
-    case backend, provider, responseModel, inputTokens, outputTokens, cachedInputTokens, totalTokens
+    // Written by the downstream filter: consumer and team once authorised, the rest once routed;
+    // cost and the token counts when the stream completes (before access logging).
+    case consumer, team, model, route, costUSD
+    case inputTokens, outputTokens, cachedInputTokens, totalTokens
+    /// The routed request's facts for the upstream filter (`AttemptContext`).
+    case attemptContext
+    // Written by the upstream filter, per attempt (a later attempt overwrites an earlier one).
+    case backend, provider, responseModel
+    /// The attempt's usage and provider for the downstream filter (`AttemptReport`).
+    case attemptReport
 
     /// The key's name in the namespace (static, so setting it copies nothing).
     public var name: StaticString {
         switch self {
         case .consumer: "consumer"
         case .team: "team"
-        case .endpoint: "endpoint"
         case .model: "model"
         case .route: "route"
-        case .stream: "stream"
-        case .includeUsage: "include_usage"
         case .costUSD: "cost_usd"
-        case .requestBodyBytes: "request_body_bytes"
-        case .backend: "backend"
-        case .provider: "provider"
-        case .responseModel: "response_model"
         case .inputTokens: "input_tokens"
         case .outputTokens: "output_tokens"
         case .cachedInputTokens: "cached_input_tokens"
         case .totalTokens: "total_tokens"
+        case .attemptContext: "attempt_context"
+        case .backend: "backend"
+        case .provider: "provider"
+        case .responseModel: "response_model"
+        case .attemptReport: "attempt_report"
         }
     }
 }
@@ -41,15 +51,6 @@ public enum FilterMetadataKey: Sendable, CaseIterable {
 public enum FilterMetadata {
     /// The namespace of every key (also the host-metadata namespace naming a host's backend).
     public static let namespace: StaticString = "sluice"
-
-    /// The client's request body length, read back from a metadata number: nil unless it is a
-    /// whole number in `0...maxBodyBytes` (a value another filter wrote may be anything).
-    public static func bodyBytes(_ number: Double?) -> Int? {
-        guard let number, number >= 0, number <= Double(maxBodyBytes), number == number.rounded(.towardZero) else {
-            return nil
-        }
-        return Int(number)
-    }
 
     /// The largest body length carried in metadata (the gateway's own body limit is 1 GiB at most).
     public static let maxBodyBytes = 1 << 40
@@ -60,5 +61,137 @@ public enum FilterMetadata {
         TokenUsage(
             inputTokens: TokenUsage.count(inputTokens ?? 0), outputTokens: TokenUsage.count(outputTokens ?? 0),
             cachedInputTokens: TokenUsage.count(cachedInputTokens ?? 0))
+    }
+}
+
+/// What the downstream filter tells every upstream attempt about the routed request.
+public struct AttemptContext: Sendable, Equatable {
+    public var endpoint: Endpoint
+    /// The model the client asked for (before any backend's rename).
+    public var model: String
+    public var stream: Bool
+    /// OpenAI `stream_options.include_usage`.
+    public var includeUsage: Bool
+    /// The client's body length: an attempt that forwards the body unchanged sends this length,
+    /// not the one an earlier attempt's rewrite left in the shared request headers.
+    public var requestBodyBytes: Int
+
+    public init(endpoint: Endpoint, model: String, stream: Bool, includeUsage: Bool, requestBodyBytes: Int) {
+        self.endpoint = endpoint
+        self.model = model
+        self.stream = stream
+        self.includeUsage = includeUsage
+        self.requestBodyBytes = requestBodyBytes
+    }
+
+    /// `<endpoint> <stream 0|1> <include_usage 0|1> <body bytes> <model>`: the model last, so it
+    /// may hold any character.
+    public var encoded: String {
+        "\(endpoint.name) \(stream ? 1 : 0) \(includeUsage ? 1 : 0) \(requestBodyBytes) \(model)"
+    }
+
+    /// The context `encoded` wrote; nil for anything else (another filter may have written the key).
+    public init?(decoding text: String) {
+        var fields = PackedFields(text)
+        guard let endpointName = fields.next(), let endpoint = Endpoint(name: endpointName),
+            let stream = fields.nextFlag(), let includeUsage = fields.nextFlag(),
+            let bytes = fields.nextInteger(max: FilterMetadata.maxBodyBytes)
+        else { return nil }
+        let model = fields.rest()
+        guard !model.isEmpty else { return nil }
+        self.init(endpoint: endpoint, model: model, stream: stream, includeUsage: includeUsage, requestBodyBytes: bytes)
+    }
+}
+
+/// What an upstream attempt reports back: the usage its backend reported and who answered.
+public struct AttemptReport: Sendable, Equatable {
+    public var usage: TokenUsage
+    /// The backend schema that answered (`gen_ai.provider.name`).
+    public var provider: String
+    /// The model name the backend was asked for (`gen_ai.response.model`).
+    public var responseModel: String
+
+    public init(usage: TokenUsage, provider: String, responseModel: String) {
+        self.usage = usage
+        self.provider = provider
+        self.responseModel = responseModel
+    }
+
+    /// `<input> <output> <cached> <cache write> <reasoning> <clamped 0|1> <provider> <response model>`.
+    public var encoded: String {
+        let usage = usage.bounded
+        return "\(usage.inputTokens) \(usage.outputTokens) \(usage.cachedInputTokens) \(usage.cacheWriteInputTokens) "
+            + "\(usage.reasoningTokens) \(usage.isClamped ? 1 : 0) \(provider) \(responseModel)"
+    }
+
+    /// The report `encoded` wrote, every count within `0...TokenUsage.maxCount`; nil for anything
+    /// else (another filter may have written the key).
+    public init?(decoding text: String) {
+        var fields = PackedFields(text)
+        guard let input = fields.nextInteger(max: TokenUsage.maxCount),
+            let output = fields.nextInteger(max: TokenUsage.maxCount),
+            let cached = fields.nextInteger(max: TokenUsage.maxCount),
+            let cacheWrite = fields.nextInteger(max: TokenUsage.maxCount),
+            let reasoning = fields.nextInteger(max: TokenUsage.maxCount),
+            let clamped = fields.nextFlag(), let provider = fields.next()
+        else { return nil }
+        self.init(
+            usage: TokenUsage(
+                inputTokens: input, outputTokens: output, cachedInputTokens: cached, cacheWriteInputTokens: cacheWrite,
+                reasoningTokens: reasoning, isClamped: clamped),
+            provider: provider, responseModel: fields.rest())
+    }
+}
+
+/// Space-separated fields of a packed metadata value.
+private struct PackedFields {
+    private let bytes: [UInt8]
+    private var position = 0
+
+    init(_ text: String) { bytes = Array(text.utf8) }
+
+    /// The next non-empty field, or nil at the end.
+    mutating func next() -> String? {
+        guard let range = nextRange(), !range.isEmpty else { return nil }
+        return String(decoding: bytes[range], as: UTF8.self)
+    }
+
+    /// `0` or `1`.
+    mutating func nextFlag() -> Bool? {
+        guard let range = nextRange(), range.count == 1 else { return nil }
+        switch bytes[range.lowerBound] {
+        case UInt8(ascii: "0"): return false
+        case UInt8(ascii: "1"): return true
+        default: return nil
+        }
+    }
+
+    /// Decimal digits only, at most `max` (no sign, no leading `+`, no overflow).
+    mutating func nextInteger(max: Int) -> Int? {
+        guard let range = nextRange(), !range.isEmpty, range.count <= 19 else { return nil }
+        var value = 0
+        for byte in bytes[range] {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times10.addingReportingOverflow(Int(byte - UInt8(ascii: "0")))
+            guard !overflow1, !overflow2, sum <= max else { return nil }
+            value = sum
+        }
+        return value
+    }
+
+    /// Everything after the fields read so far (may contain spaces).
+    mutating func rest() -> String {
+        defer { position = bytes.count }
+        return position < bytes.count ? String(decoding: bytes[position...], as: UTF8.self) : ""
+    }
+
+    private mutating func nextRange() -> Range<Int>? {
+        guard position < bytes.count else { return nil }
+        let start = position
+        while position < bytes.count, bytes[position] != UInt8(ascii: " ") { position += 1 }
+        let range = start..<position
+        if position < bytes.count { position += 1 }  // the separator
+        return range
     }
 }

@@ -110,6 +110,14 @@ public struct ModuleHeaderList: Sendable {
         entries.append((nameStart, valueStart - nameStart, valueStart, arena.count - valueStart))
     }
 
+    public mutating func append(name: StaticString, value: String) {
+        let nameStart = arena.count
+        arena.append(contentsOf: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        let valueStart = arena.count
+        arena.append(contentsOf: value.utf8)
+        entries.append((nameStart, valueStart - nameStart, valueStart, arena.count - valueStart))
+    }
+
     public mutating func append(name: StaticString, value: [UInt8]) {
         let nameStart = arena.count
         arena.append(contentsOf: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
@@ -119,6 +127,28 @@ public struct ModuleHeaderList: Sendable {
     }
 
     public var count: Int { entries.count }
+
+    /// Calls `body` with the entries as a C array of key/value pairs (for metadata batches), valid
+    /// for the duration of the call.
+    func withUnsafeKeyValuePairs<R>(
+        _ body: (UnsafePointer<envoy_dynamic_module_type_module_key_value_pair>?, Int) -> R
+    ) -> R {
+        if entries.isEmpty { return body(nil, 0) }
+        return arena.withUnsafeBytes { raw in
+            withUnsafeTemporaryAllocation(of: envoy_dynamic_module_type_module_key_value_pair.self, capacity: entries.count) {
+                out in
+                for (index, entry) in entries.enumerated() {
+                    let key = ModuleBuffer.of(UnsafeRawBufferPointer(rebasing: raw[entry.0..<(entry.0 + entry.1)]))
+                    let value = ModuleBuffer.of(UnsafeRawBufferPointer(rebasing: raw[entry.2..<(entry.2 + entry.3)]))
+                    out.initializeElement(
+                        at: index,
+                        to: envoy_dynamic_module_type_module_key_value_pair(
+                            key_ptr: key.ptr, key_length: key.length, value_ptr: value.ptr, value_length: value.length))
+                }
+                return body(UnsafePointer(out.baseAddress), entries.count)
+            }
+        }
+    }
 
     /// Calls `body` with a C array of headers valid for the duration of the call.
     func withUnsafeHeaders<R>(

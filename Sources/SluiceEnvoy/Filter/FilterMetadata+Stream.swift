@@ -1,14 +1,15 @@
-// The two filters' metadata contract (`FilterMetadata` in SluiceCore) on a stream: both filters
-// write and read the `sluice` namespace only through these, so a key cannot be spelt two ways and
-// every number read back is clamped before anything converts it.
+// The two filters' metadata contract (`FilterMetadataKey`, `AttemptContext`, `AttemptReport` in
+// SluiceCore) on a stream: both filters write and read the `sluice` namespace only through these,
+// so a key cannot be spelt two ways and everything read back is decoded strictly.
 internal import SluiceCore
 
 extension EnvoyHTTPStream {
-    func setMetadata(_ key: FilterMetadataKey, _ value: String) {
-        setMetadata(namespace: FilterMetadata.namespace, key: key.name, value)
+    /// Writes `entries` (key, value) under the `sluice` namespace in one call into Envoy.
+    func setMetadata(_ entries: KeyValueBatch) {
+        setMetadataStrings(namespace: FilterMetadata.namespace, entries.list)
     }
 
-    func setMetadata(_ key: FilterMetadataKey, _ value: Bool) {
+    func setMetadata(_ key: FilterMetadataKey, _ value: Double) {
         setMetadata(namespace: FilterMetadata.namespace, key: key.name, value)
     }
 
@@ -17,37 +18,37 @@ extension EnvoyHTTPStream {
         metadataString(.dynamic, namespace: FilterMetadata.namespace, key: key.name)
     }
 
-    /// A bool this request's dynamic metadata holds under `key`, if any.
-    func metadataBool(_ key: FilterMetadataKey) -> Bool? {
-        metadataBool(.dynamic, namespace: FilterMetadata.namespace, key: key.name)
+    /// The routed request's facts the downstream filter left for upstream attempts; nil when the
+    /// request was not routed by `sluice` (or another filter wrote something else there).
+    func attemptContext() -> AttemptContext? {
+        metadataString(.attemptContext).flatMap(AttemptContext.init(decoding:))
     }
 
-    func setMetadata(_ key: FilterMetadataKey, _ value: Double) {
-        setMetadata(namespace: FilterMetadata.namespace, key: key.name, value)
+    /// The last upstream attempt's report; nil when no attempt reported (or the value is not one
+    /// `AttemptReport` wrote).
+    func attemptReport() -> AttemptReport? {
+        metadataString(.attemptReport).flatMap(AttemptReport.init(decoding:))
     }
 
-    /// The client's request body length the downstream filter recorded, if sane.
-    func requestBodyBytes() -> Int? {
-        FilterMetadata.bodyBytes(metadataNumber(.dynamic, namespace: FilterMetadata.namespace, key: FilterMetadataKey.requestBodyBytes.name))
-    }
-
-    /// Publishes an attempt's token usage (each count within `TokenUsage.maxCount`).
-    func publishUsage(_ usage: TokenUsage) {
+    /// The user-facing token counts (`input_tokens` …) as metadata numbers, for access logs.
+    func setTokenMetadata(_ usage: TokenUsage) {
         let usage = usage.bounded
-        let ns = FilterMetadata.namespace
-        setMetadata(namespace: ns, key: FilterMetadataKey.inputTokens.name, Double(usage.inputTokens))
-        setMetadata(namespace: ns, key: FilterMetadataKey.outputTokens.name, Double(usage.outputTokens))
-        setMetadata(namespace: ns, key: FilterMetadataKey.cachedInputTokens.name, Double(usage.cachedInputTokens))
-        setMetadata(namespace: ns, key: FilterMetadataKey.totalTokens.name, Double(usage.totalTokens))
+        setMetadata(.inputTokens, Double(usage.inputTokens))
+        setMetadata(.outputTokens, Double(usage.outputTokens))
+        setMetadata(.cachedInputTokens, Double(usage.cachedInputTokens))
+        setMetadata(.totalTokens, Double(usage.totalTokens))
+    }
+}
+
+/// String values for one metadata batch, keyed by the contract's keys.
+struct KeyValueBatch {
+    fileprivate(set) var list = ModuleHeaderList()
+
+    init() {}
+
+    mutating func add(_ key: FilterMetadataKey, _ value: String) {
+        list.append(name: key.name, value: value)
     }
 
-    /// The token usage published for this request, clamped: whatever number a filter wrote under
-    /// these keys (NaN, negative, 1e300) reads as a count in `0...TokenUsage.maxCount`.
-    func publishedUsage() -> TokenUsage {
-        let ns = FilterMetadata.namespace
-        return FilterMetadata.usage(
-            inputTokens: metadataNumber(.dynamic, namespace: ns, key: FilterMetadataKey.inputTokens.name),
-            outputTokens: metadataNumber(.dynamic, namespace: ns, key: FilterMetadataKey.outputTokens.name),
-            cachedInputTokens: metadataNumber(.dynamic, namespace: ns, key: FilterMetadataKey.cachedInputTokens.name))
-    }
+    var isEmpty: Bool { list.count == 0 }
 }

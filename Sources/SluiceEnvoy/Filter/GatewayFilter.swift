@@ -113,16 +113,15 @@ final class GatewayFilter: HTTPFilter {
         case .forward(let consumer, let endpoint):
             self.consumer = consumer
             // The client's gateway key must never reach a provider.
-            stream.removeHeader("authorization")
-            stream.removeHeader("x-api-key")
-            stream.setMetadata(.consumer, consumer.name)
-            if let team = consumer.team { stream.setMetadata(.team, team) }
+            if head.authorization != nil { stream.removeHeader("authorization") }
+            if head.apiKey != nil { stream.removeHeader("x-api-key") }
             self.endpoint = endpoint
             guard endpoint.routesOnBody else {
+                // Routed requests write the consumer with the route, in one batch (`route`).
+                stream.setMetadata(consumerMetadata())
                 stream.increment(factory.metrics.requests, labels: ["forwarded"])
                 return .continue
             }
-            stream.setMetadata(.endpoint, endpoint.name)
             if endOfStream {
                 reject(stream, .missingBody())
                 return .stopIteration
@@ -275,21 +274,32 @@ final class GatewayFilter: HTTPFilter {
         _ = stream.setHeader(name, Dollars.format(micros: cost), in: .response)
     }
 
-    /// Micro-dollars for the usage published so far; nil when `model` has no price.
+    /// Micro-dollars for the usage the upstream attempt reported so far; nil when `model` has no price.
     private func cost(_ stream: EnvoyHTTPStream, model: String) -> Int64? {
-        factory.gateway.config.prices.cost(usage: stream.publishedUsage(), model: model)
+        factory.gateway.config.prices.cost(usage: stream.attemptReport()?.usage ?? TokenUsage(), model: model)
+    }
+
+    /// The consumer's metadata entries (for access logs), to which a hook adds its own.
+    private func consumerMetadata() -> KeyValueBatch {
+        var batch = KeyValueBatch()
+        batch.add(.consumer, consumer.name)
+        if let team = consumer.team { batch.add(.team, team) }
+        return batch
     }
 
     /// Records the GenAI metrics of a routed request once it is over (success, error or reset).
     override func onStreamComplete(_ stream: EnvoyHTTPStream) {
         guard let routed else { return }
         self.routed = nil
-        // The upstream filter's usage (zero when none was reported), clamped on the way in.
-        let usage = stream.publishedUsage()
+        // The last upstream attempt's report (zero usage when none reported), decoded strictly.
+        let report = stream.attemptReport()
+        let usage = report?.usage ?? TokenUsage()
         settleQuota(stream, usage: usage, model: routed.summary.model)
+        // Access logs see the tokens as numbers, written once here rather than per publication.
+        if report != nil { stream.setTokenMetadata(usage) }
         let metrics = factory.metrics
-        let provider = stream.metadataString(.provider) ?? "none"
-        let responseModel = stream.metadataString(.responseModel) ?? routed.summary.model
+        let provider = report?.provider ?? "none"
+        let responseModel = report?.responseModel ?? routed.summary.model
         let labels = [endpoint.operationName, provider, routed.summary.model, responseModel, consumer.name]
         if responseStatus == 0 || responseStatus >= 400 {
             let errorType = responseStatus == 0 ? "no_response" : String(responseStatus)
@@ -320,7 +330,9 @@ final class GatewayFilter: HTTPFilter {
     private func settleQuota(_ stream: EnvoyHTTPStream, usage: TokenUsage, model: String) {
         let cost = factory.gateway.config.prices.cost(usage: usage, model: model)
         if let cost {
-            stream.setMetadata(.costUSD, Dollars.format(micros: cost))
+            var batch = KeyValueBatch()
+            batch.add(.costUSD, Dollars.format(micros: cost))
+            stream.setMetadata(batch)
         }
         guard let ticket else { return }
         self.ticket = nil
@@ -357,13 +369,16 @@ final class GatewayFilter: HTTPFilter {
             self.routed = request
             startedAtMicros = WallClock.unixMicros()
             stream.setHeader("x-sluice-route", request.route)
-            stream.setMetadata(.model, request.summary.model)
-            stream.setMetadata(.route, request.route)
-            stream.setMetadata(.stream, request.summary.stream)
-            stream.setMetadata(.includeUsage, request.summary.includeUsage)
+            var batch = consumerMetadata()
+            batch.add(.model, request.summary.model)
+            batch.add(.route, request.route)
             // Each upstream attempt starts from this body again (Envoy replays it): an attempt
             // that does not rewrite it must send this length, not an earlier attempt's.
-            stream.setMetadata(.requestBodyBytes, Double(body.count))
+            let context = AttemptContext(
+                endpoint: endpoint, model: request.summary.model, stream: request.summary.stream,
+                includeUsage: request.summary.includeUsage, requestBodyBytes: body.count)
+            batch.add(.attemptContext, context.encoded)
+            stream.setMetadata(batch)
             // Envoy matched a route before the body arrived; match again on x-sluice-route.
             stream.clearRouteCache()
             stream.increment(factory.metrics.requests, labels: ["routed"])
@@ -376,6 +391,7 @@ final class GatewayFilter: HTTPFilter {
     @inline(never)
     private func reject(_ stream: EnvoyHTTPStream, _ error: GatewayError, rateLimits: RateLimitHeaders? = nil) {
         awaitingBody = false
+        stream.setMetadata(consumerMetadata())
         stream.increment(factory.metrics.requests, labels: ["rejected"])
         let reply = LocalReply.error(error, for: endpoint.clientAPI, details: "sluice_rejected_request")
         let limits = rateLimits ?? factory.gateway.rateLimitHeaders(for: consumer, model: nil, now: WallClock.unixMillis())

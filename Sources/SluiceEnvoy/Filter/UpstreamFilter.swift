@@ -95,12 +95,11 @@ final class UpstreamFilter: HTTPFilter {
     init(_ factory: UpstreamFilterFactory) { self.factory = factory }
 
     override func onRequestHeaders(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> HeadersStatus {
-        guard let endpointName = stream.metadataString(.endpoint), let endpoint = Endpoint(name: endpointName),
-            let model = stream.metadataString(.model)
-        else {
+        guard let context = stream.attemptContext() else {
             // Not an LLM call routed by `sluice` (or the filter is missing downstream): forward as is.
             return .continue
         }
+        let endpoint = context.endpoint
         // Which backend this attempt's host belongs to (endpoint metadata), or the only one.
         let hostBackend = stream.metadataString(.host, namespace: FilterMetadata.namespace, key: FilterMetadataKey.backend.name)
         guard let backend = factory.config.backend(named: hostBackend) else {
@@ -111,9 +110,8 @@ final class UpstreamFilter: HTTPFilter {
         }
         self.backend = backend
         let exchange = UpstreamExchange(
-            backend: backend, clientAPI: endpoint.clientAPI, endpoint: endpoint, requestModel: model,
-            stream: stream.metadataBool(.stream) ?? false,
-            includeUsage: stream.metadataBool(.includeUsage) ?? false,
+            backend: backend, clientAPI: endpoint.clientAPI, endpoint: endpoint, requestModel: context.model,
+            stream: context.stream, includeUsage: context.includeUsage,
             created: WallClock.unixSeconds(),
             requestID: stream.header("x-request-id") ?? "sluice")
         self.exchange = exchange
@@ -151,7 +149,7 @@ final class UpstreamFilter: HTTPFilter {
         guard plan.needsBody else {
             // Header edits persist across attempts while Envoy replays the client's own body: a
             // retry after an attempt that rewrote the body still carries that attempt's length.
-            if let length = stream.requestBodyBytes() { stream.setHeader("content-length", String(length)) }
+            stream.setHeader("content-length", String(context.requestBodyBytes))
             return .continue
         }
         if endOfStream {
@@ -285,7 +283,10 @@ final class UpstreamFilter: HTTPFilter {
             if !out.isEmpty { stream.appendToBody(.receivedResponse, out) }
             // Publish as soon as usage is known: clients often hang up right after [DONE],
             // before the upstream's end of stream arrives.
-            if endOfStream || translator.usage != publishedUsage { publishUsage(stream, translator.usage) }
+            // (Each publication is one metadata batch; an unchanged report is not written again.)
+            if translator.usage != publishedUsage || (endOfStream && publishedUsage == nil) {
+                publishUsage(stream, translator.usage)
+            }
             return .continue
         case .translateBody, .translateError:
             guard endOfStream else { return .stopIterationAndBuffer }
@@ -342,12 +343,15 @@ final class UpstreamFilter: HTTPFilter {
                     "sluice: backend '\(backend?.name ?? "?")' reported token usage that is not a count in 0...\(TokenUsage.maxCount) (negative, fractional, too large or not a number); clamped (\(count) such answers so far)")
             }
         }
-        if let backend {
-            stream.setMetadata(.backend, backend.name)
-            stream.setMetadata(.provider, backend.schema.rawValue)
-        }
-        if let exchange { stream.setMetadata(.responseModel, exchange.context.upstreamModel) }
-        stream.publishUsage(usage)
+        guard let backend, let exchange else { return }
+        // One batch per publication: who answered, and the report the downstream filter meters.
+        let report = AttemptReport(usage: usage, provider: backend.schema.rawValue, responseModel: exchange.context.upstreamModel)
+        var batch = KeyValueBatch()
+        batch.add(.backend, backend.name)
+        batch.add(.provider, report.provider)
+        batch.add(.responseModel, report.responseModel)
+        batch.add(.attemptReport, report.encoded)
+        stream.setMetadata(batch)
     }
 
     /// Ends the attempt with an error in the client's shape.

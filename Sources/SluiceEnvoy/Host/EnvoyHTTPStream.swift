@@ -233,6 +233,14 @@ public struct EnvoyHTTPStream {
         }
     }
 
+    /// Sets every `(key, value)` of `entries` as strings under `namespace` in one call into Envoy.
+    public func setMetadataStrings(namespace: StaticString, _ entries: ModuleHeaderList) {
+        entries.withUnsafeKeyValuePairs { pairs, count in
+            guard count > 0 else { return }
+            envoy_dynamic_module_callback_http_set_dynamic_metadata_string_batch(raw, ModuleBuffer.of(namespace), pairs, count)
+        }
+    }
+
     public func setMetadata(namespace: StaticString, key: StaticString, _ value: Double) {
         envoy_dynamic_module_callback_http_set_dynamic_metadata_number(raw, ModuleBuffer.of(namespace), ModuleBuffer.of(key), value)
     }

@@ -75,8 +75,12 @@ let upstreamRequestHeaders: [(String, String)] =
 
 /// What the downstream `sluice` filter leaves in dynamic metadata for the upstream filter.
 let routedMetadata: [String: FakeMetadataValue] = [
-    "consumer": .string("demo"), "endpoint": .string("chat_completions"), "model": .string("gpt-4o-mini"),
-    "route": .string("openai"), "stream": .bool(false), "include_usage": .bool(false),
+    "consumer": .string("demo"), "model": .string("gpt-4o-mini"), "route": .string("openai"),
+    "attempt_context": .string(
+        AttemptContext(
+            endpoint: .chatCompletions, model: "gpt-4o-mini", stream: false, includeUsage: false,
+            requestBodyBytes: chatBody.count
+        ).encoded),
 ]
 
 let anthropicResponseHeaders: [(String, String)] = [
