@@ -146,7 +146,8 @@ if [ "$matrix" = 1 ]; then
             kill -TERM "$child_pid" 2>/dev/null || true
             wait "$child_pid" 2>/dev/null || true
         fi
-        if [ "$keep" = 1 ] || [ "$status" != 0 ]; then echo "compare: matrix summaries kept in $matrix_dir" >&2; else rm -rf "$matrix_dir"; fi
+        # A few KB: kept, so the table can be printed again (compare_helper.py matrix <manifest>).
+        echo "compare: matrix summaries in $matrix_dir (manifest.tsv, one JSON per mode)" >&2
         exit "$status"
     }
     trap matrix_cleanup EXIT
@@ -353,7 +354,7 @@ abba_rounds() {  # phase, rounds, seconds, threads, connections
 streaming=""
 [ "$stream" = 1 ] && streaming=", streaming"
 if [ -n "$sim_backend" ]; then
-    mode="sim $sim_backend$streaming: plain = native $sim_backend request, router only; sluice = OpenAI request for $sent_model, module translates"
+    mode="sim $sim_backend$streaming: plain = native $sim_backend request, router only; sluice = OpenAI request for $sent_model, module forwards it in the provider's schema"
 else
     mode="direct_response$streaming: the same OpenAI request ($sent_model) to both; plain = router only, sluice = module${upstream_filter:+ + sluice_upstream ($upstream_filter)} + router"
 fi
