@@ -137,6 +137,17 @@ public struct JSONWriter: Sendable {
         needsComma = true
     }
 
+    /// Starts a value the caller appends to `bytes` itself (one complete, valid JSON value, for example a string
+    /// copied piece by piece from another document); `endRawValue()` marks it written.
+    public mutating func beginRawValue() {
+        separate()
+    }
+
+    /// Ends a value begun with `beginRawValue()`.
+    public mutating func endRawValue() {
+        needsComma = true
+    }
+
     // MARK: Trees
 
     /// Writes a whole `JSONValue`, iteratively, so deep trees cannot exhaust the stack.
@@ -207,27 +218,33 @@ public struct JSONWriter: Sendable {
         output.reserveCapacity(output.count + utf8.count + 2)
         output.append(JSONByte.quote)
         for byte in utf8 {
-            switch byte {
-            case JSONByte.quote, JSONByte.backslash:
-                output.append(JSONByte.backslash)
-                output.append(byte)
-            case 0x08: appendShortEscape(UInt8(ascii: "b"), to: &output)
-            case 0x0C: appendShortEscape(UInt8(ascii: "f"), to: &output)
-            case 0x0A: appendShortEscape(UInt8(ascii: "n"), to: &output)
-            case 0x0D: appendShortEscape(UInt8(ascii: "r"), to: &output)
-            case 0x09: appendShortEscape(UInt8(ascii: "t"), to: &output)
-            case 0..<0x20:
-                output.append(JSONByte.backslash)
-                output.append(JSONByte.lowerU)
-                output.append(JSONByte.zero)
-                output.append(JSONByte.zero)
-                output.append(hexDigit(byte >> 4))
-                output.append(hexDigit(byte & 0x0F))
-            default:
-                output.append(byte)
-            }
+            appendEscaped(byte: byte, to: &output)
         }
         output.append(JSONByte.quote)
+    }
+
+    /// Appends one byte of string content as `appendEscaped(_:to:)` writes it (escaped if JSON requires).
+    @inline(__always)
+    public static func appendEscaped(byte: UInt8, to output: inout [UInt8]) {
+        switch byte {
+        case JSONByte.quote, JSONByte.backslash:
+            output.append(JSONByte.backslash)
+            output.append(byte)
+        case 0x08: appendShortEscape(UInt8(ascii: "b"), to: &output)
+        case 0x0C: appendShortEscape(UInt8(ascii: "f"), to: &output)
+        case 0x0A: appendShortEscape(UInt8(ascii: "n"), to: &output)
+        case 0x0D: appendShortEscape(UInt8(ascii: "r"), to: &output)
+        case 0x09: appendShortEscape(UInt8(ascii: "t"), to: &output)
+        case 0..<0x20:
+            output.append(JSONByte.backslash)
+            output.append(JSONByte.lowerU)
+            output.append(JSONByte.zero)
+            output.append(JSONByte.zero)
+            output.append(hexDigit(byte >> 4))
+            output.append(hexDigit(byte & 0x0F))
+        default:
+            output.append(byte)
+        }
     }
 
     // MARK: Private

@@ -47,26 +47,6 @@ public enum AnthropicTranslator {
         }
     }
 
-    /// Reads an Anthropic `usage` object into OpenAI terms: prompt tokens include cache reads and writes.
-    /// Members absent from `usage` keep their value in `base`, because stream events report some counts
-    /// only once (message_start) and others cumulatively (message_delta).
-    static func usage(fromAnthropic usage: JSONValue?, base: TokenUsage = TokenUsage()) -> (TokenUsage, uncached: Int) {
-        var result = base
-        var reader = TokenCountReader()
-        // Counts come from `TokenUsage.count`, so they are bounded and the subtraction cannot overflow.
-        var uncached = max(0, base.inputTokens - base.cachedInputTokens - base.cacheWriteInputTokens)
-        guard let object = usage?.objectValue else { return (result, uncached) }
-        if let value = object["input_tokens"], !value.isNull { uncached = reader.count(value) }
-        if let value = object["cache_read_input_tokens"], !value.isNull { result.cachedInputTokens = reader.count(value) }
-        if let value = object["cache_creation_input_tokens"], !value.isNull {
-            result.cacheWriteInputTokens = reader.count(value)
-        }
-        if let value = object["output_tokens"], !value.isNull { result.outputTokens = reader.count(value) }
-        result.inputTokens = reader.sum(reader.sum(uncached, result.cachedInputTokens), result.cacheWriteInputTokens)
-        result.isClamped = base.isClamped || reader.clamped
-        return (result, uncached)
-    }
-
     /// Reads an OpenAI `usage` object (the hub's) into `TokenUsage`.
     static func usage(fromOpenAI usage: JSONValue?) -> TokenUsage {
         var result = TokenUsage()
@@ -81,35 +61,6 @@ public enum AnthropicTranslator {
         result.reasoningTokens = reader.count(object["completion_tokens_details"]?["reasoning_tokens"])
         result.isClamped = reader.clamped
         return result
-    }
-
-    /// Writes `"usage": {...}` in OpenAI's shape (the caller is inside an object).
-    static func writeOpenAIUsage(_ usage: TokenUsage, to writer: inout JSONWriter) {
-        writer.key("usage")
-        writer.beginObject()
-        writer.key("prompt_tokens")
-        writer.int(usage.inputTokens)
-        writer.key("completion_tokens")
-        writer.int(usage.outputTokens)
-        writer.key("total_tokens")
-        writer.int(usage.totalTokens)
-        writer.key("prompt_tokens_details")
-        writer.beginObject()
-        writer.key("cached_tokens")
-        writer.int(usage.cachedInputTokens)
-        if usage.cacheWriteInputTokens > 0 {
-            writer.key("cache_write_tokens")
-            writer.int(usage.cacheWriteInputTokens)
-        }
-        writer.endObject()
-        if usage.reasoningTokens > 0 {
-            writer.key("completion_tokens_details")
-            writer.beginObject()
-            writer.key("reasoning_tokens")
-            writer.int(usage.reasoningTokens)
-            writer.endObject()
-        }
-        writer.endObject()
     }
 
     /// Writes `"usage": {...}` in Anthropic's shape: `input_tokens` excludes cache reads and writes.

@@ -1,10 +1,10 @@
 // Bedrock ConverseStream (binary `application/vnd.amazon.eventstream`) -> OpenAI SSE `chat.completion.chunk`s
-// ("AWS Bedrock Converse" in SluiceCore.docc/ProviderWireShapes.md). The response content-type must be
-// rewritten to `text/event-stream` by the caller.
+// (PROVIDERS.md §4). The response content-type must be rewritten to `text/event-stream` by the caller.
 //
 // An incremental state machine: `feed` takes raw body bytes split anywhere and returns the SSE bytes ready so far;
-// only an unfinished event-stream message is buffered. Exceptions (`:message-type` exception or error), corrupt
-// frames and truncated streams end the client stream with an OpenAI error event and `[DONE]`.
+// only an unfinished event-stream message is buffered, and each message is translated as the decoder completes
+// it, its JSON payload read by range (`UpstreamJSON`, no tree). Exceptions (`:message-type` exception or error),
+// corrupt frames and truncated streams end the client stream with an OpenAI error event and `[DONE]`.
 
 /// Translates a ConverseStream body into OpenAI chat completion chunks.
 public struct BedrockConverseStreamTranslator: Sendable {
@@ -22,35 +22,43 @@ public struct BedrockConverseStreamTranslator: Sendable {
     public private(set) var sawUsage = false
 
     private var decoder = AWSEventStreamDecoder()
+    private var chunks: OpenAIChunkWriter
     private var roleSent = false
     private var toolIndexByBlock: [Int: Int] = [:]
     private var nextToolIndex = 0
     private var jsonBlock: Int?
     private var sawMessageStop = false
     private var done = false
+    /// The size of the payload being translated: the room its chunk is likely to need.
+    private var eventBytes = 0
 
     public init(context: TranslationContext, structuredOutput: Bool = false) {
         self.context = context
         self.structuredOutput = structuredOutput
+        self.chunks = OpenAIChunkWriter(
+            id: context.fallbackResponseID, created: context.created, model: context.requestModel)
     }
 
     /// Feeds raw event-stream bytes; returns the SSE bytes ready for the client (possibly none).
     public mutating func feed(_ chunk: [UInt8]) -> [UInt8] {
         guard !done else { return [] }
         var out: [UInt8] = []
-        // Messages completed before a corrupt one still reach the client, whatever the chunking.
-        var messages: [AWSEventMessage] = []
-        var corrupt: AWSEventStreamError?
+        // The decoder is moved out while it calls back into `handle`, which mutates `self`. Messages completed
+        // before a corrupt one still reach the client, whatever the chunking.
+        var decoder = AWSEventStreamDecoder(
+            maxMessageLength: self.decoder.maxMessageLength, maxHeadersLength: self.decoder.maxHeadersLength)
+        swap(&decoder, &self.decoder)
+        defer { swap(&decoder, &self.decoder) }
         do {
-            try decoder.feed(chunk) { messages.append($0) }
+            try decoder.feed(chunk) { message in
+                if !done { handle(message, into: &out) }
+            }
         } catch {
-            corrupt = error
-        }
-        for message in messages where !done {
-            handle(message, into: &out)
-        }
-        if let corrupt, !done {
-            fail(TranslateError.badUpstreamResponse("Bedrock sent a corrupt event stream: \(corrupt.description)").gatewayError, into: &out)
+            if !done {
+                fail(
+                    TranslateError.badUpstreamResponse("Bedrock sent a corrupt event stream: \(error.description)")
+                        .gatewayError, into: &out)
+            }
         }
         return out
     }
@@ -70,16 +78,9 @@ public struct BedrockConverseStreamTranslator: Sendable {
             return out
         }
         if context.includeUsage {
-            var writer = chunkHeader()
-            writer.key("choices")
-            writer.beginArray()
-            writer.endArray()
-            writer.key("usage")
-            BedrockConverse.writeUsage(usage, to: &writer)
-            writer.endObject()
-            SSEWriter.appendData(writer.bytes, to: &out)
+            chunks.appendUsage(usage, reasoningReported: false, to: &out)
         }
-        SSEWriter.appendDone(to: &out)
+        OpenAIChunkWriter.appendDone(to: &out)
         done = true
         return out
     }
@@ -106,10 +107,27 @@ public struct BedrockConverseStreamTranslator: Sendable {
         default: break
         }
         guard let type = message.eventType else { return }
-        guard let parsed = try? JSONParser.parse(message.payload), let event = parsed.objectValue else {
+        let payload = message.payload
+        let bytes = payload.span
+        var event = ScannedEvent()
+        let kind = try? UpstreamJSON.scanTopLevel(bytes) { member in
+            if member.key("contentBlockIndex", in: bytes) {
+                event.contentBlockIndex = member.value
+            } else if member.key("delta", in: bytes) {
+                event.delta = member.value
+            } else if member.key("start", in: bytes) {
+                event.start = member.value
+            } else if member.key("stopReason", in: bytes) {
+                event.stopReason = member.value
+            } else if member.key("usage", in: bytes) {
+                event.usage = member.value
+            }
+        }
+        guard kind == .object else {
             fail(TranslateError.badUpstreamResponse("Bedrock sent a \(type) event whose payload is not a JSON object.").gatewayError, into: &out)
             return
         }
+        eventBytes = payload.count
         switch type {
         case "messageStart":
             guard !roleSent else { return }
@@ -118,66 +136,17 @@ public struct BedrockConverseStreamTranslator: Sendable {
                 writer.string("")
             }
         case "contentBlockStart":
-            guard let block = event["contentBlockIndex"]?.int64Value.map({ Int(clamping: $0) }),
-                let use = event["start"]?["toolUse"]
-            else { return }
-            let name = use["name"]?.stringValue ?? ""
-            if structuredOutput && name == BedrockConverse.jsonResponseToolName {
-                jsonBlock = block
-                return
-            }
-            let index = nextToolIndex
-            nextToolIndex += 1
-            toolIndexByBlock[block] = index
-            let id = use["toolUseId"]?.stringValue ?? ""
-            emitDelta(into: &out) { writer in
-                Self.writeToolCall(index: index, id: id, name: name, arguments: "", to: &writer)
-            }
+            contentBlockStart(event, payload, into: &out)
         case "contentBlockDelta":
-            guard let delta = event["delta"]?.objectValue else { return }
-            let block = event["contentBlockIndex"]?.int64Value.map { Int(clamping: $0) } ?? -1
-            if let text = delta["text"]?.stringValue {
-                emitDelta(into: &out) { writer in
-                    writer.key("content")
-                    writer.string(text)
-                }
-            } else if let input = delta["toolUse"]?["input"]?.stringValue {
-                if jsonBlock == block {
-                    emitDelta(into: &out) { writer in
-                        writer.key("content")
-                        writer.string(input)
-                    }
-                } else if let index = toolIndexByBlock[block] {
-                    emitDelta(into: &out) { writer in
-                        Self.writeToolCall(index: index, id: nil, name: nil, arguments: input, to: &writer)
-                    }
-                }
-            } else if let reasoning = delta["reasoningContent"]?.objectValue {
-                if let text = reasoning["text"]?.stringValue {
-                    emitDelta(into: &out) { writer in
-                        writer.key("reasoning_content")
-                        writer.string(text)
-                    }
-                } else if let signature = reasoning["signature"]?.stringValue {
-                    emitDelta(into: &out) { writer in
-                        writer.key("thinking_blocks")
-                        writer.value([["type": "thinking", "thinking": "", "signature": .string(signature)]])
-                    }
-                } else if let redacted = reasoning["redactedContent"]?.stringValue {
-                    emitDelta(into: &out) { writer in
-                        writer.key("thinking_blocks")
-                        writer.value([["type": "redacted_thinking", "data": .string(redacted)]])
-                    }
-                }
-            }
+            contentBlockDelta(event, payload, into: &out)
         case "messageStop":
-            var reason = BedrockConverse.finishReason(event["stopReason"]?.stringValue)
+            var reason = BedrockConverse.finishReason(UpstreamJSON.string(event.stopReason, in: bytes))
             if jsonBlock != nil && reason == "tool_calls" { reason = "stop" }
             finishReason = reason
             sawMessageStop = true
             emitDelta(into: &out, finishReason: reason) { _ in }
         case "metadata":
-            usage = BedrockConverse.usage(event["usage"])
+            usage = BedrockConverse.usage(at: event.usage, in: bytes)
             sawUsage = true
         default:
             // contentBlockStop and future event types carry nothing the client needs.
@@ -185,70 +154,162 @@ public struct BedrockConverseStreamTranslator: Sendable {
         }
     }
 
-    // MARK: - Writing
-
-    /// `{"id":…,"object":"chat.completion.chunk","created":…,"model":…,` with the object left open.
-    private func chunkHeader() -> JSONWriter {
-        var writer = JSONWriter(reservingCapacity: 160)
-        writer.beginObject()
-        writer.key("id")
-        writer.string(context.fallbackResponseID)
-        writer.key("object")
-        writer.string("chat.completion.chunk")
-        writer.key("created")
-        writer.int(context.created)
-        writer.key("model")
-        writer.string(context.requestModel)
-        return writer
+    /// The members of an event payload the translation reads.
+    private struct ScannedEvent {
+        var contentBlockIndex: UpstreamJSON.Value?
+        var delta: UpstreamJSON.Value?
+        var start: UpstreamJSON.Value?
+        var stopReason: UpstreamJSON.Value?
+        var usage: UpstreamJSON.Value?
     }
+
+    private mutating func contentBlockStart(_ event: ScannedEvent, _ payload: [UInt8], into out: inout [UInt8]) {
+        let bytes = payload.span
+        guard let block = UpstreamJSON.int64(event.contentBlockIndex, in: bytes).map({ Int(clamping: $0) }),
+            let use = UpstreamJSON.member("toolUse", of: event.start, in: bytes)
+        else { return }
+        var id: UpstreamJSON.Value?
+        var name: UpstreamJSON.Value?
+        UpstreamJSON.forEachMember(of: use, in: bytes) { member in
+            if member.key("toolUseId", in: bytes) {
+                id = member.value
+            } else if member.key("name", in: bytes) {
+                name = member.value
+            }
+        }
+        if structuredOutput && UpstreamJSON.string(name, equals: BedrockConverse.jsonResponseToolName, in: bytes) {
+            jsonBlock = block
+            return
+        }
+        let index = nextToolIndex
+        nextToolIndex += 1
+        toolIndexByBlock[block] = index
+        emitDelta(into: &out) { writer in
+            Self.beginToolCall(index: index, to: &writer)
+            writer.key("id")
+            UpstreamJSON.writeString(id, from: payload, or: "", to: &writer)
+            writer.key("type")
+            writer.string("function")
+            writer.key("function")
+            writer.beginObject()
+            writer.key("name")
+            UpstreamJSON.writeString(name, from: payload, or: "", to: &writer)
+            writer.key("arguments")
+            writer.string("")
+            Self.endToolCall(&writer)
+        }
+    }
+
+    private mutating func contentBlockDelta(_ event: ScannedEvent, _ payload: [UInt8], into out: inout [UInt8]) {
+        let bytes = payload.span
+        guard let delta = event.delta, UpstreamJSON.kind(of: delta, in: bytes) == .object else { return }
+        let block = UpstreamJSON.int64(event.contentBlockIndex, in: bytes).map { Int(clamping: $0) } ?? -1
+        var text: UpstreamJSON.Value?
+        var toolUse: UpstreamJSON.Value?
+        var reasoningContent: UpstreamJSON.Value?
+        UpstreamJSON.forEachMember(of: delta, in: bytes) { member in
+            if member.key("text", in: bytes) {
+                text = member.value
+            } else if member.key("toolUse", in: bytes) {
+                toolUse = member.value
+            } else if member.key("reasoningContent", in: bytes) {
+                reasoningContent = member.value
+            }
+        }
+        if UpstreamJSON.isString(text, in: bytes) {
+            emitDelta(into: &out) { writer in
+                writer.key("content")
+                UpstreamJSON.writeString(text, from: payload, or: "", to: &writer)
+            }
+            return
+        }
+        if let input = UpstreamJSON.member("input", of: toolUse, in: bytes), UpstreamJSON.isString(input, in: bytes) {
+            if jsonBlock == block {
+                emitDelta(into: &out) { writer in
+                    writer.key("content")
+                    UpstreamJSON.writeString(input, from: payload, or: "", to: &writer)
+                }
+            } else if let index = toolIndexByBlock[block] {
+                emitDelta(into: &out) { writer in
+                    Self.beginToolCall(index: index, to: &writer)
+                    writer.key("function")
+                    writer.beginObject()
+                    writer.key("arguments")
+                    UpstreamJSON.writeString(input, from: payload, or: "", to: &writer)
+                    Self.endToolCall(&writer)
+                }
+            }
+            return
+        }
+        guard let reasoningContent, UpstreamJSON.kind(of: reasoningContent, in: bytes) == .object else { return }
+        var reasoningText: UpstreamJSON.Value?
+        var signature: UpstreamJSON.Value?
+        var redacted: UpstreamJSON.Value?
+        UpstreamJSON.forEachMember(of: reasoningContent, in: bytes) { member in
+            if member.key("text", in: bytes) {
+                reasoningText = member.value
+            } else if member.key("signature", in: bytes) {
+                signature = member.value
+            } else if member.key("redactedContent", in: bytes) {
+                redacted = member.value
+            }
+        }
+        if UpstreamJSON.isString(reasoningText, in: bytes) {
+            emitDelta(into: &out) { writer in
+                writer.key("reasoning_content")
+                UpstreamJSON.writeString(reasoningText, from: payload, or: "", to: &writer)
+            }
+        } else if UpstreamJSON.isString(signature, in: bytes) {
+            emitDelta(into: &out) { writer in
+                writer.key("thinking_blocks")
+                writer.beginArray()
+                writer.beginObject()
+                writer.key("type")
+                writer.string("thinking")
+                writer.key("thinking")
+                writer.string("")
+                writer.key("signature")
+                UpstreamJSON.writeString(signature, from: payload, or: "", to: &writer)
+                writer.endObject()
+                writer.endArray()
+            }
+        } else if UpstreamJSON.isString(redacted, in: bytes) {
+            emitDelta(into: &out) { writer in
+                writer.key("thinking_blocks")
+                writer.beginArray()
+                writer.beginObject()
+                writer.key("type")
+                writer.string("redacted_thinking")
+                writer.key("data")
+                UpstreamJSON.writeString(redacted, from: payload, or: "", to: &writer)
+                writer.endObject()
+                writer.endArray()
+            }
+        }
+    }
+
+    // MARK: - Writing
 
     /// Appends one chunk whose delta members are written by `body` (role added to the first chunk).
     private mutating func emitDelta(
         into out: inout [UInt8], finishReason: String? = nil, _ body: (inout JSONWriter) -> Void
     ) {
-        var writer = chunkHeader()
-        writer.key("choices")
-        writer.beginArray()
-        writer.beginObject()
-        writer.key("index")
-        writer.int(0)
-        writer.key("delta")
-        writer.beginObject()
-        if !roleSent {
-            writer.key("role")
-            writer.string("assistant")
-            roleSent = true
-        }
-        body(&writer)
-        writer.endObject()
-        writer.key("finish_reason")
-        if let finishReason { writer.string(finishReason) } else { writer.null() }
-        writer.endObject()
-        writer.endArray()
-        writer.endObject()
-        SSEWriter.appendData(writer.bytes, to: &out)
+        let role = !roleSent
+        roleSent = true
+        chunks.appendDelta(to: &out, role: role, finishReason: finishReason, reserving: eventBytes, body)
     }
 
-    private static func writeToolCall(index: Int, id: String?, name: String?, arguments: String, to writer: inout JSONWriter) {
+    /// `"tool_calls":[{"index":…,` — the call's other members follow, then `endToolCall`.
+    private static func beginToolCall(index: Int, to writer: inout JSONWriter) {
         writer.key("tool_calls")
         writer.beginArray()
         writer.beginObject()
         writer.key("index")
         writer.int(index)
-        if let id {
-            writer.key("id")
-            writer.string(id)
-            writer.key("type")
-            writer.string("function")
-        }
-        writer.key("function")
-        writer.beginObject()
-        if let name {
-            writer.key("name")
-            writer.string(name)
-        }
-        writer.key("arguments")
-        writer.string(arguments)
+    }
+
+    /// Closes the `function` object, the call and the `tool_calls` array.
+    private static func endToolCall(_ writer: inout JSONWriter) {
         writer.endObject()
         writer.endObject()
         writer.endArray()
@@ -258,7 +319,6 @@ public struct BedrockConverseStreamTranslator: Sendable {
     private mutating func fail(_ error: GatewayError, into out: inout [UInt8]) {
         failure = error
         done = true
-        SSEWriter.appendData(error.body(for: .openAI), to: &out)
-        SSEWriter.appendDone(to: &out)
+        OpenAIChunkWriter.appendError(error, to: &out)
     }
 }

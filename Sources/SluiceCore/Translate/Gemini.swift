@@ -92,47 +92,6 @@ public enum Gemini {
         }
     }
 
-    /// Token usage from a `usageMetadata` object.
-    ///
-    /// `promptTokenCount` already includes `cachedContentTokenCount`. Thinking tokens are reported apart from
-    /// `candidatesTokenCount` but billed as output, so they are added to the completion tokens (as OpenAI counts
-    /// reasoning tokens). Tool-use prompt tokens (e.g. search results fed back to the model) are billed as input.
-    static func usage(fromMetadata metadata: JSONValue?) -> TokenUsage? {
-        guard let object = metadata?.objectValue else { return nil }
-        var reader = TokenCountReader()
-        let thoughts = reader.count(object["thoughtsTokenCount"])
-        let input = reader.sum(reader.count(object["promptTokenCount"]), reader.count(object["toolUsePromptTokenCount"]))
-        let output = reader.sum(reader.count(object["candidatesTokenCount"]), thoughts)
-        let cached = reader.count(object["cachedContentTokenCount"])
-        return TokenUsage(
-            inputTokens: input,
-            outputTokens: output,
-            cachedInputTokens: cached,
-            reasoningTokens: thoughts, isClamped: reader.clamped)
-    }
-
-    /// Writes an OpenAI `usage` object.
-    static func writeUsage(_ usage: TokenUsage, to writer: inout JSONWriter) {
-        writer.beginObject()
-        writer.key("prompt_tokens")
-        writer.int(usage.inputTokens)
-        writer.key("completion_tokens")
-        writer.int(usage.outputTokens)
-        writer.key("total_tokens")
-        writer.int(usage.totalTokens)
-        writer.key("prompt_tokens_details")
-        writer.beginObject()
-        writer.key("cached_tokens")
-        writer.int(usage.cachedInputTokens)
-        writer.endObject()
-        writer.key("completion_tokens_details")
-        writer.beginObject()
-        writer.key("reasoning_tokens")
-        writer.int(usage.reasoningTokens)
-        writer.endObject()
-        writer.endObject()
-    }
-
     /// Parses a body, turning a syntax error into `error`'s status and a clear message.
     static func parse(_ bytes: [UInt8], upstream: Bool) throws(TranslateError) -> JSONValue {
         do {

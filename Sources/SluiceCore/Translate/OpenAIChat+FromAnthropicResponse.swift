@@ -4,6 +4,10 @@
 // Better than the reference: every text block is kept (concatenated in order), thinking goes to
 // `reasoning_content`, and the thinking blocks with their signatures go to the `thinking_blocks` extension so
 // the client can send them back on the next turn (Anthropic requires that during tool use).
+//
+// One validating pass over the body finds the top-level members; the `content` array is then walked once per
+// OpenAI field it feeds (text, reasoning, thinking blocks, tool calls: each a pass over that array only), and
+// every string is copied from the body into the answer without becoming a `String` (see `UpstreamJSON`).
 
 extension AnthropicTranslator {
     /// Translates an Anthropic Messages response body into an OpenAI chat completion.
@@ -15,93 +19,243 @@ extension AnthropicTranslator {
     public static func response(
         toOpenAIChat body: [UInt8], context: TranslationContext
     ) throws(TranslateError) -> (body: [UInt8], usage: TokenUsage) {
-        guard let root = try? JSONParser.parse(body), root.objectValue != nil else {
-            throw .badUpstreamResponse("The Anthropic response is not a JSON object.")
-        }
-        if root["type"]?.stringValue == "error" {
-            let message = root["error"]?["message"]?.stringValue ?? "unknown error"
-            throw .badUpstreamResponse("Anthropic returned an error with a success status: \(message)")
-        }
-        guard let content = root["content"]?.arrayValue else {
+        let bytes = body.span
+        let message = try scanMessage(body)
+        guard let content = message.content, UpstreamJSON.kind(of: content, in: bytes) == .array else {
             throw .badUpstreamResponse("The Anthropic response has no 'content' array.")
         }
 
-        var text = ""
-        var reasoning = ""
-        var thinkingBlocks: [JSONValue] = []
-        var toolCalls: [JSONValue] = []
-        for block in content {
-            switch block["type"]?.stringValue {
-            case "text":
-                text += block["text"]?.stringValue ?? ""
-            case "thinking":
-                reasoning += block["thinking"]?.stringValue ?? ""
-                thinkingBlocks.append(block)
-            case "redacted_thinking":
-                thinkingBlocks.append(block)
-            case "tool_use":
-                let input = block["input"] ?? object([])
-                let arguments = String(decoding: input.serialized(), as: UTF8.self)
-                toolCalls.append(
-                    object([
-                        ("id", .string(block["id"]?.stringValue ?? "")), ("type", "function"),
-                        (
-                            "function",
-                            object([
-                                ("name", .string(block["name"]?.stringValue ?? "")), ("arguments", .string(arguments)),
-                            ])
-                        ),
-                    ]))
-            default:
-                // Server tool blocks (web search results and the like) have no OpenAI equivalent.
-                continue
+        // What the blocks hold, to choose which members to write.
+        var sawText = false
+        var sawReasoning = false
+        var thinkingBlocks = 0
+        var toolCalls = 0
+        forEachBlock(of: content, in: bytes) { kind, block in
+            switch kind {
+            case .text: sawText = sawText || UpstreamJSON.isNonEmptyString(block.text, in: bytes)
+            case .thinking:
+                sawReasoning = sawReasoning || UpstreamJSON.isNonEmptyString(block.thinking, in: bytes)
+                thinkingBlocks += 1
+            case .redactedThinking: thinkingBlocks += 1
+            case .toolUse: toolCalls += 1
             }
         }
-        let (usage, _) = Self.usage(fromAnthropic: root["usage"])
-        let finish = finishReason(fromStopReason: root["stop_reason"]?.stringValue)
+        let usage = Self.usage(fromAnthropicAt: message.usage, in: bytes).0
+        let finish = finishReason(fromStopReason: UpstreamJSON.string(message.stopReason, in: bytes))
 
-        var writer = JSONWriter(reservingCapacity: body.count + 256)
-        writer.beginObject()
-        writer.key("id")
-        writer.string(root["id"]?.stringValue ?? context.fallbackResponseID)
-        writer.key("object")
-        writer.string("chat.completion")
-        writer.key("created")
-        writer.int(context.created)
-        writer.key("model")
-        writer.string(context.requestModel)
-        writer.key("choices")
-        writer.beginArray()
-        writer.beginObject()
-        writer.key("index")
-        writer.int(0)
-        writer.key("message")
-        writer.beginObject()
-        writer.key("role")
-        writer.string("assistant")
-        writer.key("content")
-        if text.isEmpty && !toolCalls.isEmpty { writer.null() } else { writer.string(text) }
-        if !reasoning.isEmpty {
-            writer.key("reasoning_content")
-            writer.string(reasoning)
+        var writer = OpenAIChatCompletionWriter(reservingCapacity: body.count + 256)
+        writer.begin(created: context.created, model: context.requestModel) { json in
+            UpstreamJSON.writeString(message.id, from: body, or: context.fallbackResponseID, to: &json)
         }
-        if !thinkingBlocks.isEmpty {
-            writer.key("thinking_blocks")
-            writer.value(.array(thinkingBlocks))
+        writer.beginChoice(index: 0)
+        writer.json.key("content")
+        if !sawText && toolCalls > 0 {
+            writer.json.null()
+        } else {
+            writeConcatenated(.text, of: content, from: body, to: &writer.json)
         }
-        if !toolCalls.isEmpty {
-            writer.key("tool_calls")
-            writer.value(.array(toolCalls))
+        if sawReasoning {
+            writer.json.key("reasoning_content")
+            writeConcatenated(.thinking, of: content, from: body, to: &writer.json)
         }
-        writer.endObject()
-        writer.key("logprobs")
-        writer.null()
-        writer.key("finish_reason")
-        writer.string(finish)
-        writer.endObject()
-        writer.endArray()
-        writeOpenAIUsage(usage, to: &writer)
-        writer.endObject()
-        return (writer.bytes, usage)
+        if thinkingBlocks > 0 {
+            writer.json.key("thinking_blocks")
+            writer.json.beginArray()
+            forEachBlock(of: content, in: bytes) { kind, block in
+                // The block as Anthropic sent it (signature included), compacted.
+                if kind == .thinking || kind == .redactedThinking {
+                    UpstreamJSON.writeCompact(block.value, from: body, to: &writer.json)
+                }
+            }
+            writer.json.endArray()
+        }
+        if toolCalls > 0 {
+            writer.json.key("tool_calls")
+            writer.json.beginArray()
+            forEachBlock(of: content, in: bytes) { kind, block in
+                guard kind == .toolUse else { return }
+                writer.json.beginObject()
+                writer.json.key("id")
+                UpstreamJSON.writeString(block.id, from: body, or: "", to: &writer.json)
+                writer.json.key("type")
+                writer.json.string("function")
+                writer.json.key("function")
+                writer.json.beginObject()
+                writer.json.key("name")
+                UpstreamJSON.writeString(block.name, from: body, or: "", to: &writer.json)
+                writer.json.key("arguments")
+                if let input = block.input {
+                    UpstreamJSON.writeCompactAsString(input, from: body, to: &writer.json)
+                } else {
+                    writer.json.string("{}")
+                }
+                writer.json.endObject()
+                writer.json.endObject()
+            }
+            writer.json.endArray()
+        }
+        writer.endChoice(finishReason: finish)
+        writer.endChoices(usage: usage, reasoningReported: false)
+        return (writer.finish(), usage)
+    }
+
+    /// The token usage of an Anthropic Messages response body, without translating it (an Anthropic client's
+    /// answer passes through as it is). Zero for a body that is not a message.
+    public static func usage(ofResponse body: [UInt8]) -> TokenUsage {
+        let bytes = body.span
+        guard let message = try? scanMessage(body), UpstreamJSON.kind(of: message.content, in: bytes) == .array else {
+            return TokenUsage()
+        }
+        return usage(fromAnthropicAt: message.usage, in: bytes).0
+    }
+
+    // MARK: - Scanning
+
+    /// The top-level members of a message the translation reads.
+    private struct ScannedMessage {
+        var id: UpstreamJSON.Value?
+        var content: UpstreamJSON.Value?
+        var stopReason: UpstreamJSON.Value?
+        var usage: UpstreamJSON.Value?
+    }
+
+    /// Validates the body and finds its members.
+    /// - Throws: 502 when it is not a JSON object, or is Anthropic's error object with a success status.
+    private static func scanMessage(_ body: [UInt8]) throws(TranslateError) -> ScannedMessage {
+        let bytes = body.span
+        var message = ScannedMessage()
+        var type: UpstreamJSON.Value?
+        var error: UpstreamJSON.Value?
+        let kind: JSONKind
+        do {
+            kind = try UpstreamJSON.scanTopLevel(bytes) { member in
+                if member.key("id", in: bytes) {
+                    message.id = member.value
+                } else if member.key("type", in: bytes) {
+                    type = member.value
+                } else if member.key("content", in: bytes) {
+                    message.content = member.value
+                } else if member.key("stop_reason", in: bytes) {
+                    message.stopReason = member.value
+                } else if member.key("usage", in: bytes) {
+                    message.usage = member.value
+                } else if member.key("error", in: bytes) {
+                    error = member.value
+                }
+            }
+        } catch {
+            throw .badUpstreamResponse("The Anthropic response is not a JSON object.")
+        }
+        guard kind == .object else { throw .badUpstreamResponse("The Anthropic response is not a JSON object.") }
+        if UpstreamJSON.string(type, equals: "error", in: bytes) {
+            let text = UpstreamJSON.string(UpstreamJSON.member("message", of: error, in: bytes), in: bytes)
+            throw .badUpstreamResponse("Anthropic returned an error with a success status: \(text ?? "unknown error")")
+        }
+        return message
+    }
+
+    /// The content block types that have an OpenAI counterpart.
+    private enum BlockKind { case text, thinking, redactedThinking, toolUse }
+
+    /// The members of one content block the translation reads.
+    private struct ScannedBlock {
+        var value: UpstreamJSON.Value
+        var text: UpstreamJSON.Value?
+        var thinking: UpstreamJSON.Value?
+        var id: UpstreamJSON.Value?
+        var name: UpstreamJSON.Value?
+        var input: UpstreamJSON.Value?
+    }
+
+    /// Calls `body` for each content block with an OpenAI counterpart, in order. Server tool blocks (web search
+    /// results and the like) and anything that is not an object with a known `type` are passed over.
+    private static func forEachBlock(
+        of content: UpstreamJSON.Value, in bytes: Span<UInt8>, _ body: (BlockKind, ScannedBlock) -> Void
+    ) {
+        UpstreamJSON.forEachElement(of: content, in: bytes) { element in
+            var block = ScannedBlock(value: element)
+            var type: UpstreamJSON.Value?
+            UpstreamJSON.forEachMember(of: element, in: bytes) { member in
+                if member.key("type", in: bytes) {
+                    type = member.value
+                } else if member.key("text", in: bytes) {
+                    block.text = member.value
+                } else if member.key("thinking", in: bytes) {
+                    block.thinking = member.value
+                } else if member.key("id", in: bytes) {
+                    block.id = member.value
+                } else if member.key("name", in: bytes) {
+                    block.name = member.value
+                } else if member.key("input", in: bytes) {
+                    block.input = member.value
+                }
+            }
+            let kind: BlockKind
+            if UpstreamJSON.string(type, equals: "text", in: bytes) {
+                kind = .text
+            } else if UpstreamJSON.string(type, equals: "thinking", in: bytes) {
+                kind = .thinking
+            } else if UpstreamJSON.string(type, equals: "redacted_thinking", in: bytes) {
+                kind = .redactedThinking
+            } else if UpstreamJSON.string(type, equals: "tool_use", in: bytes) {
+                kind = .toolUse
+            } else {
+                return
+            }
+            body(kind, block)
+        }
+    }
+
+    /// Writes one string: the `text` (for `.text`) or `thinking` (for `.thinking`) of every such block, joined.
+    private static func writeConcatenated(
+        _ wanted: BlockKind, of content: UpstreamJSON.Value, from body: [UInt8], to json: inout JSONWriter
+    ) {
+        json.beginRawValue()
+        json.bytes.append(JSONByte.quote)
+        forEachBlock(of: content, in: body.span) { kind, block in
+            guard kind == wanted, let piece = wanted == .text ? block.text : block.thinking else { return }
+            UpstreamJSON.appendStringContent(piece, from: body, to: &json.bytes)
+        }
+        json.bytes.append(JSONByte.quote)
+        json.endRawValue()
+    }
+
+    // MARK: - Usage
+
+    /// Reads an Anthropic `usage` object (at `value` of `bytes`) into OpenAI terms: prompt tokens include cache
+    /// reads and writes. Members absent (or `null`) keep their value in `base`, because stream events report some
+    /// counts only once (message_start) and others cumulatively (message_delta).
+    static func usage(fromAnthropicAt value: UpstreamJSON.Value?, in bytes: Span<UInt8>, base: TokenUsage = TokenUsage())
+        -> (TokenUsage, uncached: Int)
+    {
+        var result = base
+        var reader = TokenCountReader()
+        // Counts come from `TokenUsage.count`, so they are bounded and the subtraction cannot overflow.
+        var uncached = max(0, base.inputTokens - base.cachedInputTokens - base.cacheWriteInputTokens)
+        guard let value, UpstreamJSON.kind(of: value, in: bytes) == .object else { return (result, uncached) }
+        var input: UpstreamJSON.Value?
+        var cacheRead: UpstreamJSON.Value?
+        var cacheWrite: UpstreamJSON.Value?
+        var output: UpstreamJSON.Value?
+        UpstreamJSON.forEachMember(of: value, in: bytes) { member in
+            if member.key("input_tokens", in: bytes) {
+                input = member.value
+            } else if member.key("cache_read_input_tokens", in: bytes) {
+                cacheRead = member.value
+            } else if member.key("cache_creation_input_tokens", in: bytes) {
+                cacheWrite = member.value
+            } else if member.key("output_tokens", in: bytes) {
+                output = member.value
+            }
+        }
+        if UpstreamJSON.isPresent(input, in: bytes) { uncached = reader.count(input, in: bytes) }
+        if UpstreamJSON.isPresent(cacheRead, in: bytes) { result.cachedInputTokens = reader.count(cacheRead, in: bytes) }
+        if UpstreamJSON.isPresent(cacheWrite, in: bytes) {
+            result.cacheWriteInputTokens = reader.count(cacheWrite, in: bytes)
+        }
+        if UpstreamJSON.isPresent(output, in: bytes) { result.outputTokens = reader.count(output, in: bytes) }
+        result.inputTokens = reader.sum(reader.sum(uncached, result.cachedInputTokens), result.cacheWriteInputTokens)
+        result.isClamped = base.isClamped || reader.clamped
+        return (result, uncached)
     }
 }

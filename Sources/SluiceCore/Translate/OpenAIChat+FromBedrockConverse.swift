@@ -1,10 +1,12 @@
-// Bedrock Converse response -> OpenAI `chat.completion` ("AWS Bedrock Converse" in
-// SluiceCore.docc/ProviderWireShapes.md).
+// Bedrock Converse response -> OpenAI `chat.completion` (PROVIDERS.md §3, Converse column).
 //
 // Better than the reference: every text block is kept (concatenated), reasoning goes to `reasoning_content`
 // (plus `thinking_blocks` with signatures for round trips), `guardrail_intervened` maps to `content_filter`, and a
 // 200 without `output.message` is a 502 instead of an empty answer. With `structuredOutput`, the forced
 // `json_response` tool's input becomes the message content and the finish reason is `stop`.
+//
+// One validating pass finds the top-level members; `output.message.content` is then walked once per OpenAI field
+// it feeds, and strings are copied from the body without becoming `String`s (see `UpstreamJSON`).
 
 extension BedrockConverse {
     /// A translated non-streaming response.
@@ -25,108 +27,235 @@ extension BedrockConverse {
     public static func chatCompletion(
         fromConverse body: [UInt8], context: TranslationContext, structuredOutput: Bool = false
     ) throws(TranslateError) -> Response {
-        guard let parsed = try? JSONParser.parse(body), let root = parsed.objectValue else {
+        let bytes = body.span
+        var output: UpstreamJSON.Value?
+        var stopReason: UpstreamJSON.Value?
+        var usageValue: UpstreamJSON.Value?
+        var serviceTier: UpstreamJSON.Value?
+        let kind: JSONKind
+        do {
+            kind = try UpstreamJSON.scanTopLevel(bytes) { member in
+                if member.key("output", in: bytes) {
+                    output = member.value
+                } else if member.key("stopReason", in: bytes) {
+                    stopReason = member.value
+                } else if member.key("usage", in: bytes) {
+                    usageValue = member.value
+                } else if member.key("serviceTier", in: bytes) {
+                    serviceTier = member.value
+                }
+            }
+        } catch {
             throw TranslateError.badUpstreamResponse("Bedrock returned a body that is not a JSON object.")
         }
-        guard let message = root["output"]?["message"]?.objectValue,
-            let content = message["content"]?.arrayValue
+        guard kind == .object else {
+            throw TranslateError.badUpstreamResponse("Bedrock returned a body that is not a JSON object.")
+        }
+        let message = UpstreamJSON.member("message", of: output, in: bytes)
+        guard UpstreamJSON.kind(of: message, in: bytes) == .object,
+            let content = UpstreamJSON.member("content", of: message, in: bytes),
+            UpstreamJSON.kind(of: content, in: bytes) == .array
         else {
-            let reason = root["stopReason"]?.stringValue.map { " (stopReason \($0))" } ?? ""
+            let reason = UpstreamJSON.string(stopReason, in: bytes).map { " (stopReason \($0))" } ?? ""
             throw TranslateError.badUpstreamResponse("Bedrock returned no output message\(reason).")
         }
 
-        var text = ""
+        // What the blocks hold, to choose which members to write.
         var sawText = false
-        var reasoning = ""
-        var thinkingBlocks: [JSONValue] = []
-        var toolCalls: [JSONValue] = []
-        var jsonAnswer: [UInt8]?
-        for block in content {
-            if let piece = block["text"]?.stringValue {
-                text += piece
-                sawText = true
-            } else if let use = block["toolUse"]?.objectValue {
-                let name = use["name"]?.stringValue ?? ""
-                let input = use["input"] ?? [:]
-                if structuredOutput && name == jsonResponseToolName {
-                    jsonAnswer = input.serialized()
-                    continue
-                }
-                toolCalls.append([
-                    "id": .string(use["toolUseId"]?.stringValue ?? ""), "type": "function",
-                    "function": ["name": .string(name), "arguments": .string(String(decoding: input.serialized(), as: UTF8.self))],
-                ])
-            } else if let reasoningContent = block["reasoningContent"] {
-                if let reasoningText = reasoningContent["reasoningText"] {
-                    let piece = reasoningText["text"]?.stringValue ?? ""
-                    reasoning += piece
-                    var thinking: [(key: String, value: JSONValue)] = [("type", "thinking"), ("thinking", .string(piece))]
-                    if let signature = reasoningText["signature"]?.stringValue {
-                        thinking.append(("signature", .string(signature)))
+        var sawReasoning = false
+        var thinkingBlocks = 0
+        var toolCalls = 0
+        /// The forced `json_response` tool's block (the last, if repeated): its input is the answer.
+        var jsonAnswer: ScannedBlock?
+        forEachBlock(of: content, in: bytes, structuredOutput: structuredOutput) { kind, block in
+            switch kind {
+            case .text: sawText = true
+            case .toolUse: toolCalls += 1
+            case .jsonAnswer: jsonAnswer = block
+            case .reasoning:
+                sawReasoning = sawReasoning || UpstreamJSON.isNonEmptyString(block.reasoningText, in: bytes)
+                thinkingBlocks += 1
+            case .redactedReasoning: thinkingBlocks += 1
+            }
+        }
+
+        let usage = Self.usage(at: usageValue, in: bytes)
+        var finishReason = Self.finishReason(UpstreamJSON.string(stopReason, in: bytes))
+        if jsonAnswer != nil && finishReason == "tool_calls" { finishReason = "stop" }
+
+        var writer = OpenAIChatCompletionWriter(reservingCapacity: body.count + 256)
+        writer.begin(created: context.created, model: context.requestModel) { json in
+            json.string(context.fallbackResponseID)
+        }
+        writer.beginChoice(index: 0)
+        writer.json.key("content")
+        if let jsonAnswer {
+            // The structured answer is the whole content, as the JSON text of the tool's input.
+            if let input = jsonAnswer.input {
+                UpstreamJSON.writeCompactAsString(input, from: body, to: &writer.json)
+            } else {
+                writer.json.string("{}")
+            }
+        } else if sawText {
+            writeConcatenated(.text, of: content, from: body, structuredOutput: structuredOutput, to: &writer.json)
+        } else {
+            writer.json.null()
+        }
+        if sawReasoning {
+            writer.json.key("reasoning_content")
+            writeConcatenated(.reasoning, of: content, from: body, structuredOutput: structuredOutput, to: &writer.json)
+        }
+        if thinkingBlocks > 0 {
+            writer.json.key("thinking_blocks")
+            writer.json.beginArray()
+            forEachBlock(of: content, in: bytes, structuredOutput: structuredOutput) { kind, block in
+                switch kind {
+                case .reasoning:
+                    writer.json.beginObject()
+                    writer.json.key("type")
+                    writer.json.string("thinking")
+                    writer.json.key("thinking")
+                    UpstreamJSON.writeString(block.reasoningText, from: body, or: "", to: &writer.json)
+                    if UpstreamJSON.isString(block.signature, in: bytes) {
+                        writer.json.key("signature")
+                        UpstreamJSON.writeString(block.signature, from: body, or: "", to: &writer.json)
                     }
-                    thinkingBlocks.append(.object(JSONObject(thinking)))
-                } else if let redacted = reasoningContent["redactedContent"]?.stringValue {
-                    thinkingBlocks.append(["type": "redacted_thinking", "data": .string(redacted)])
+                    writer.json.endObject()
+                case .redactedReasoning:
+                    writer.json.beginObject()
+                    writer.json.key("type")
+                    writer.json.string("redacted_thinking")
+                    writer.json.key("data")
+                    UpstreamJSON.writeString(block.redactedContent, from: body, or: "", to: &writer.json)
+                    writer.json.endObject()
+                case .text, .toolUse, .jsonAnswer:
+                    break
+                }
+            }
+            writer.json.endArray()
+        }
+        if toolCalls > 0 {
+            writer.json.key("tool_calls")
+            writer.json.beginArray()
+            forEachBlock(of: content, in: bytes, structuredOutput: structuredOutput) { kind, block in
+                guard kind == .toolUse else { return }
+                writer.json.beginObject()
+                writer.json.key("id")
+                UpstreamJSON.writeString(block.toolUseID, from: body, or: "", to: &writer.json)
+                writer.json.key("type")
+                writer.json.string("function")
+                writer.json.key("function")
+                writer.json.beginObject()
+                writer.json.key("name")
+                UpstreamJSON.writeString(block.name, from: body, or: "", to: &writer.json)
+                writer.json.key("arguments")
+                if let input = block.input {
+                    UpstreamJSON.writeCompactAsString(input, from: body, to: &writer.json)
+                } else {
+                    writer.json.string("{}")
+                }
+                writer.json.endObject()
+                writer.json.endObject()
+            }
+            writer.json.endArray()
+        }
+        writer.endChoice(finishReason: finishReason)
+        writer.endChoices(usage: usage, reasoningReported: false)
+        if let tier = UpstreamJSON.member("type", of: serviceTier, in: bytes), UpstreamJSON.isString(tier, in: bytes) {
+            writer.json.key("service_tier")
+            UpstreamJSON.writeString(tier, from: body, or: "", to: &writer.json)
+        }
+        return Response(body: writer.finish(), usage: usage, finishReason: finishReason)
+    }
+
+    // MARK: - Content blocks
+
+    /// What a content block becomes in OpenAI's terms.
+    private enum BlockKind { case text, toolUse, jsonAnswer, reasoning, redactedReasoning }
+
+    /// The members of one content block the translation reads (nested ones flattened).
+    private struct ScannedBlock {
+        var text: UpstreamJSON.Value?
+        var toolUseID: UpstreamJSON.Value?
+        var name: UpstreamJSON.Value?
+        var input: UpstreamJSON.Value?
+        var reasoningText: UpstreamJSON.Value?
+        var signature: UpstreamJSON.Value?
+        var redactedContent: UpstreamJSON.Value?
+    }
+
+    /// Calls `body` for each block with an OpenAI counterpart, in order: a string `text`; else a `toolUse`
+    /// object (the forced `json_response` tool, with `structuredOutput`, is the answer); else `reasoningContent`
+    /// with `reasoningText` (text and signature) or a string `redactedContent`.
+    private static func forEachBlock(
+        of content: UpstreamJSON.Value, in bytes: Span<UInt8>, structuredOutput: Bool,
+        _ body: (BlockKind, ScannedBlock) -> Void
+    ) {
+        UpstreamJSON.forEachElement(of: content, in: bytes) { element in
+            var block = ScannedBlock()
+            var toolUse: UpstreamJSON.Value?
+            var reasoningContent: UpstreamJSON.Value?
+            UpstreamJSON.forEachMember(of: element, in: bytes) { member in
+                if member.key("text", in: bytes) {
+                    block.text = member.value
+                } else if member.key("toolUse", in: bytes) {
+                    toolUse = member.value
+                } else if member.key("reasoningContent", in: bytes) {
+                    reasoningContent = member.value
+                }
+            }
+            if UpstreamJSON.isString(block.text, in: bytes) {
+                body(.text, block)
+            } else if let toolUse, UpstreamJSON.kind(of: toolUse, in: bytes) == .object {
+                UpstreamJSON.forEachMember(of: toolUse, in: bytes) { member in
+                    if member.key("toolUseId", in: bytes) {
+                        block.toolUseID = member.value
+                    } else if member.key("name", in: bytes) {
+                        block.name = member.value
+                    } else if member.key("input", in: bytes) {
+                        block.input = member.value
+                    }
+                }
+                let isAnswer = structuredOutput && UpstreamJSON.string(block.name, equals: jsonResponseToolName, in: bytes)
+                body(isAnswer ? .jsonAnswer : .toolUse, block)
+            } else if let reasoningContent {
+                var reasoningText: UpstreamJSON.Value?
+                UpstreamJSON.forEachMember(of: reasoningContent, in: bytes) { member in
+                    if member.key("reasoningText", in: bytes) {
+                        reasoningText = member.value
+                    } else if member.key("redactedContent", in: bytes) {
+                        block.redactedContent = member.value
+                    }
+                }
+                if let reasoningText {
+                    UpstreamJSON.forEachMember(of: reasoningText, in: bytes) { member in
+                        if member.key("text", in: bytes) {
+                            block.reasoningText = member.value
+                        } else if member.key("signature", in: bytes) {
+                            block.signature = member.value
+                        }
+                    }
+                    body(.reasoning, block)
+                } else if UpstreamJSON.isString(block.redactedContent, in: bytes) {
+                    body(.redactedReasoning, block)
                 }
             }
         }
-        if let jsonAnswer {
-            text = String(decoding: jsonAnswer, as: UTF8.self)
-            sawText = true
-        }
+    }
 
-        let usage = Self.usage(root["usage"])
-        var finishReason = Self.finishReason(root["stopReason"]?.stringValue)
-        if jsonAnswer != nil && finishReason == "tool_calls" { finishReason = "stop" }
-
-        var writer = JSONWriter(reservingCapacity: 256 + text.utf8.count)
-        writer.beginObject()
-        writer.key("id")
-        writer.string(context.fallbackResponseID)
-        writer.key("object")
-        writer.string("chat.completion")
-        writer.key("created")
-        writer.int(context.created)
-        writer.key("model")
-        writer.string(context.requestModel)
-        writer.key("choices")
-        writer.beginArray()
-        writer.beginObject()
-        writer.key("index")
-        writer.int(0)
-        writer.key("message")
-        writer.beginObject()
-        writer.key("role")
-        writer.string("assistant")
-        writer.key("content")
-        if sawText { writer.string(text) } else { writer.null() }
-        if !reasoning.isEmpty {
-            writer.key("reasoning_content")
-            writer.string(reasoning)
+    /// Writes one string: the text of every `.text` block, or the reasoning text of every `.reasoning` block.
+    private static func writeConcatenated(
+        _ wanted: BlockKind, of content: UpstreamJSON.Value, from body: [UInt8], structuredOutput: Bool,
+        to json: inout JSONWriter
+    ) {
+        json.beginRawValue()
+        json.bytes.append(JSONByte.quote)
+        forEachBlock(of: content, in: body.span, structuredOutput: structuredOutput) { kind, block in
+            guard kind == wanted, let piece = wanted == .text ? block.text : block.reasoningText else { return }
+            UpstreamJSON.appendStringContent(piece, from: body, to: &json.bytes)
         }
-        if !thinkingBlocks.isEmpty {
-            writer.key("thinking_blocks")
-            writer.value(.array(thinkingBlocks))
-        }
-        if !toolCalls.isEmpty {
-            writer.key("tool_calls")
-            writer.value(.array(toolCalls))
-        }
-        writer.endObject()
-        writer.key("logprobs")
-        writer.null()
-        writer.key("finish_reason")
-        writer.string(finishReason)
-        writer.endObject()
-        writer.endArray()
-        writer.key("usage")
-        writeUsage(usage, to: &writer)
-        if let tier = root["serviceTier"]?["type"]?.stringValue {
-            writer.key("service_tier")
-            writer.string(tier)
-        }
-        writer.endObject()
-        return Response(body: writer.bytes, usage: usage, finishReason: finishReason)
+        json.bytes.append(JSONByte.quote)
+        json.endRawValue()
     }
 
     // MARK: - Shared with the stream translator
@@ -141,36 +270,33 @@ extension BedrockConverse {
         }
     }
 
-    /// Token usage from a Converse `usage` object; prompt tokens include cache reads and writes.
-    static func usage(_ value: JSONValue?) -> TokenUsage {
-        var reader = TokenCountReader()
-        let cacheRead = reader.count(value?["cacheReadInputTokens"])
-        let cacheWrite = reader.count(value?["cacheWriteInputTokens"])
-        let input = reader.sum(reader.sum(reader.count(value?["inputTokens"]), cacheRead), cacheWrite)
-        let output = reader.count(value?["outputTokens"])
-        return TokenUsage(
-            inputTokens: input, outputTokens: output, cachedInputTokens: cacheRead, cacheWriteInputTokens: cacheWrite,
-            isClamped: reader.clamped)
-    }
-
-    /// Writes an OpenAI `usage` object.
-    static func writeUsage(_ usage: TokenUsage, to writer: inout JSONWriter) {
-        writer.beginObject()
-        writer.key("prompt_tokens")
-        writer.int(usage.inputTokens)
-        writer.key("completion_tokens")
-        writer.int(usage.outputTokens)
-        writer.key("total_tokens")
-        writer.int(usage.totalTokens)
-        writer.key("prompt_tokens_details")
-        writer.beginObject()
-        writer.key("cached_tokens")
-        writer.int(usage.cachedInputTokens)
-        if usage.cacheWriteInputTokens > 0 {
-            writer.key("cache_write_tokens")
-            writer.int(usage.cacheWriteInputTokens)
+    /// Token usage from the Converse `usage` object at `value` (zero when absent or not an object); prompt
+    /// tokens include cache reads and writes.
+    static func usage(at value: UpstreamJSON.Value?, in bytes: Span<UInt8>) -> TokenUsage {
+        var input: UpstreamJSON.Value?
+        var output: UpstreamJSON.Value?
+        var cacheReadCount: UpstreamJSON.Value?
+        var cacheWriteCount: UpstreamJSON.Value?
+        if let value {
+            UpstreamJSON.forEachMember(of: value, in: bytes) { member in
+                if member.key("inputTokens", in: bytes) {
+                    input = member.value
+                } else if member.key("outputTokens", in: bytes) {
+                    output = member.value
+                } else if member.key("cacheReadInputTokens", in: bytes) {
+                    cacheReadCount = member.value
+                } else if member.key("cacheWriteInputTokens", in: bytes) {
+                    cacheWriteCount = member.value
+                }
+            }
         }
-        writer.endObject()
-        writer.endObject()
+        var reader = TokenCountReader()
+        let cacheRead = reader.count(cacheReadCount, in: bytes)
+        let cacheWrite = reader.count(cacheWriteCount, in: bytes)
+        let inputTokens = reader.sum(reader.sum(reader.count(input, in: bytes), cacheRead), cacheWrite)
+        let outputTokens = reader.count(output, in: bytes)
+        return TokenUsage(
+            inputTokens: inputTokens, outputTokens: outputTokens, cachedInputTokens: cacheRead,
+            cacheWriteInputTokens: cacheWrite, isClamped: reader.clamped)
     }
 }

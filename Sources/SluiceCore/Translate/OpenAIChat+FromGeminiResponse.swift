@@ -4,6 +4,10 @@
 // `reasoning_content`, and `functionCall` parts into `tool_calls` with gateway-made ids `call_<n>` (Gemini has
 // no call ids) and JSON-stringified `args`. A prompt blocked before generation (`promptFeedback.blockReason`,
 // no candidates) becomes one empty choice finished by `content_filter`.
+//
+// One validating pass finds the top-level members; each candidate's `parts` array is then walked once per OpenAI
+// field it feeds, and strings are copied from the body without becoming `String`s (see `UpstreamJSON`). The
+// stream translator (`GeminiStream`) reads its events' parts with the same functions.
 
 extension Gemini {
     /// An OpenAI response translated from Gemini, with what metering needs.
@@ -20,149 +24,315 @@ extension Gemini {
     public static func chatCompletion(fromGeminiResponse body: [UInt8], context: TranslationContext)
         throws(TranslateError) -> ChatResponse
     {
-        let root = try parse(body, upstream: true)
-        guard let response = root.objectValue else {
-            throw .badUpstreamResponse("Gemini returned \(root.typeName) instead of a response object.")
-        }
-        if response["error"] != nil {
+        let bytes = body.span
+        let response = try scanResponse(body, upstreamMessage: { "Gemini returned invalid JSON: \($0.description)" })
+        if response.hasError {
             throw translateError(gatewayError(status: 0, body: body))
         }
-        let usage = usage(fromMetadata: response["usageMetadata"]) ?? TokenUsage()
-        var writer = JSONWriter(reservingCapacity: body.count + 256)
-        writer.beginObject()
-        writer.key("id")
-        writer.string(response["responseId"]?.stringValue.map { "chatcmpl-" + $0 } ?? context.fallbackResponseID)
-        writer.key("object")
-        writer.string("chat.completion")
-        writer.key("created")
-        writer.int(context.created)
-        writer.key("model")
-        writer.string(context.requestModel)
-        writer.key("choices")
-        writer.beginArray()
+        let usage = usage(fromMetadataAt: response.usageMetadata, in: bytes) ?? TokenUsage()
+
+        var writer = OpenAIChatCompletionWriter(reservingCapacity: body.count + 256)
+        writer.begin(created: context.created, model: context.requestModel) { json in
+            UpstreamJSON.writeString(
+                response.responseID, from: body, prefix: "chatcmpl-", or: context.fallbackResponseID, to: &json)
+        }
         var firstFinish: String?
         var toolCounter = 0
-        let candidates = response["candidates"]?.arrayValue ?? []
-        if candidates.isEmpty {
-            // No candidates: the prompt was blocked (blockReason) or the model produced nothing.
-            let blocked = response["promptFeedback"]?["blockReason"] != nil
-            let reason = blocked ? "content_filter" : "stop"
-            writeChoice(index: 0, content: "", reasoning: "", toolCalls: [], finishReason: reason, to: &writer)
-            firstFinish = reason
-        }
-        for (position, candidate) in candidates.enumerated() {
-            var collected = CandidateParts()
-            collected.collect(candidate["content"]?["parts"], toolCounter: &toolCounter)
+        var position = 0
+        UpstreamJSON.forEachElement(of: response.candidates, in: bytes) { element in
+            defer { position += 1 }
+            let candidate = scanCandidate(element, in: bytes)
+            let summary = summarize(candidate.parts, in: bytes)
             let reason = openAIFinishReason(
-                candidate["finishReason"]?.stringValue ?? "STOP", sawToolCall: !collected.toolCalls.isEmpty)
-            let index = candidate["index"]?.int64Value.map { Int(clamping: $0) } ?? position
-            writeChoice(
-                index: index, content: collected.text, reasoning: collected.reasoning, toolCalls: collected.toolCalls,
-                finishReason: reason, to: &writer)
+                UpstreamJSON.string(candidate.finishReason, in: bytes) ?? "STOP", sawToolCall: summary.toolCalls > 0)
+            let index = UpstreamJSON.int64(candidate.index, in: bytes).map { Int(clamping: $0) } ?? position
+            writer.beginChoice(index: index)
+            writer.json.key("content")
+            if !summary.hasText && summary.toolCalls > 0 {
+                writer.json.null()
+            } else {
+                writeConcatenated(.text, of: candidate.parts, from: body, to: &writer.json)
+            }
+            if summary.hasReasoning {
+                writer.json.key("reasoning_content")
+                writeConcatenated(.reasoning, of: candidate.parts, from: body, to: &writer.json)
+            }
+            if summary.toolCalls > 0 {
+                writer.json.key("tool_calls")
+                writer.json.beginArray()
+                writeToolCalls(of: candidate.parts, from: body, toolCounter: &toolCounter, streamIndex: nil, to: &writer.json)
+                writer.json.endArray()
+            }
+            writer.endChoice(finishReason: reason)
             if firstFinish == nil { firstFinish = reason }
         }
-        writer.endArray()
-        writer.key("usage")
-        writeUsage(usage, to: &writer)
-        writer.endObject()
-        return ChatResponse(body: writer.bytes, usage: usage, finishReason: firstFinish)
+        if position == 0 {
+            // No candidates: the prompt was blocked (blockReason) or the model produced nothing.
+            let reason = response.blocked ? "content_filter" : "stop"
+            writer.beginChoice(index: 0)
+            writer.json.key("content")
+            writer.json.string("")
+            writer.endChoice(finishReason: reason)
+            firstFinish = reason
+        }
+        writer.endChoices(usage: usage, reasoningReported: true)
+        return ChatResponse(body: writer.finish(), usage: usage, finishReason: firstFinish)
     }
 
-    /// One function call found in a candidate, ready for OpenAI.
-    struct ToolCall {
-        var id: String
-        var name: String
-        /// The `args` object serialised: OpenAI carries arguments as a JSON string.
-        var arguments: String
-        var thoughtSignature: String?
+    // MARK: - Scanning (shared with the stream translator)
+
+    /// The top-level members of a `GenerateContentResponse` the translators read.
+    struct ScannedResponse {
+        var responseID: UpstreamJSON.Value?
+        var candidates: UpstreamJSON.Value?
+        var usageMetadata: UpstreamJSON.Value?
+        /// `promptFeedback.blockReason` is there (with any value).
+        var blocked = false
+        /// An `error` member is there: Google's error object, inside a 200.
+        var hasError = false
     }
 
-    /// The parts of one candidate (or one streamed chunk of it), sorted into OpenAI's fields.
-    struct CandidateParts {
-        var text = ""
-        var reasoning = ""
-        var toolCalls: [ToolCall] = []
+    /// Validates `body` and finds its members.
+    /// - Parameter upstreamMessage: the message for a body that is not valid JSON.
+    /// - Throws: 502 when the body is not valid JSON or not an object.
+    static func scanResponse(_ body: [UInt8], upstreamMessage: (JSONParseError) -> String) throws(TranslateError)
+        -> ScannedResponse
+    {
+        let bytes = body.span
+        var response = ScannedResponse()
+        var promptFeedback: UpstreamJSON.Value?
+        let kind: JSONKind
+        do {
+            kind = try UpstreamJSON.scanTopLevel(bytes) { member in
+                if member.key("candidates", in: bytes) {
+                    response.candidates = member.value
+                } else if member.key("usageMetadata", in: bytes) {
+                    response.usageMetadata = member.value
+                } else if member.key("responseId", in: bytes) {
+                    response.responseID = member.value
+                } else if member.key("promptFeedback", in: bytes) {
+                    promptFeedback = member.value
+                } else if member.key("error", in: bytes) {
+                    response.hasError = true
+                }
+            }
+        } catch {
+            throw .badUpstreamResponse(upstreamMessage(error))
+        }
+        guard kind == .object else {
+            throw .badUpstreamResponse("Gemini returned \(kind.name) instead of a response object.")
+        }
+        response.blocked = UpstreamJSON.member("blockReason", of: promptFeedback, in: bytes) != nil
+        return response
+    }
 
-        mutating func collect(_ parts: JSONValue?, toolCounter: inout Int) {
-            for part in parts?.arrayValue ?? [] {
-                if let call = part["functionCall"] {
-                    let arguments = call["args"].map { String(decoding: $0.serialized(), as: UTF8.self) } ?? "{}"
-                    toolCalls.append(
-                        ToolCall(
-                            id: "call_\(toolCounter)", name: call["name"]?.stringValue ?? "",
-                            arguments: arguments, thoughtSignature: part["thoughtSignature"]?.stringValue))
-                    toolCounter &+= 1
-                } else if let text = part["text"]?.stringValue {
-                    if part["thought"]?.boolValue == true {
-                        reasoning += text
-                    } else {
-                        text.isEmpty ? () : (self.text += text)
+    /// The members of one candidate the translators read.
+    struct ScannedCandidate {
+        /// `content.parts`.
+        var parts: UpstreamJSON.Value?
+        var finishReason: UpstreamJSON.Value?
+        var index: UpstreamJSON.Value?
+    }
+
+    static func scanCandidate(_ value: UpstreamJSON.Value, in bytes: Span<UInt8>) -> ScannedCandidate {
+        var candidate = ScannedCandidate()
+        var content: UpstreamJSON.Value?
+        UpstreamJSON.forEachMember(of: value, in: bytes) { member in
+            if member.key("content", in: bytes) {
+                content = member.value
+            } else if member.key("finishReason", in: bytes) {
+                candidate.finishReason = member.value
+            } else if member.key("index", in: bytes) {
+                candidate.index = member.value
+            }
+        }
+        candidate.parts = UpstreamJSON.member("parts", of: content, in: bytes)
+        return candidate
+    }
+
+    /// What a part becomes in OpenAI's terms.
+    enum PartKind { case text, reasoning, toolCall }
+
+    /// The members of one part the translators read.
+    struct ScannedPart {
+        var text: UpstreamJSON.Value?
+        /// `functionCall`, present with any value.
+        var functionCall: UpstreamJSON.Value?
+        var thoughtSignature: UpstreamJSON.Value?
+    }
+
+    /// Calls `body` for each part with an OpenAI counterpart, in order: a `functionCall` part is a tool call; a
+    /// string `text` is reasoning when `thought` is true and content otherwise; anything else is passed over.
+    static func forEachPart(
+        of parts: UpstreamJSON.Value?, in bytes: Span<UInt8>, _ body: (PartKind, ScannedPart) -> Void
+    ) {
+        guard let parts else { return }
+        UpstreamJSON.forEachElement(of: parts, in: bytes) { element in
+            var part = ScannedPart()
+            var thought: UpstreamJSON.Value?
+            UpstreamJSON.forEachMember(of: element, in: bytes) { member in
+                if member.key("text", in: bytes) {
+                    part.text = member.value
+                } else if member.key("thought", in: bytes) {
+                    thought = member.value
+                } else if member.key("functionCall", in: bytes) {
+                    part.functionCall = member.value
+                } else if member.key("thoughtSignature", in: bytes) {
+                    part.thoughtSignature = member.value
+                }
+            }
+            if part.functionCall != nil {
+                body(.toolCall, part)
+            } else if UpstreamJSON.isString(part.text, in: bytes) {
+                body(UpstreamJSON.bool(thought, in: bytes) == true ? .reasoning : .text, part)
+            }
+        }
+    }
+
+    /// Which OpenAI fields a candidate's parts fill.
+    struct PartsSummary {
+        /// Some text part has text.
+        var hasText = false
+        /// Some thought part has text.
+        var hasReasoning = false
+        var toolCalls = 0
+
+        var isEmpty: Bool { !hasText && !hasReasoning && toolCalls == 0 }
+    }
+
+    static func summarize(_ parts: UpstreamJSON.Value?, in bytes: Span<UInt8>) -> PartsSummary {
+        var summary = PartsSummary()
+        forEachPart(of: parts, in: bytes) { kind, part in
+            switch kind {
+            case .text: summary.hasText = summary.hasText || UpstreamJSON.isNonEmptyString(part.text, in: bytes)
+            case .reasoning:
+                summary.hasReasoning = summary.hasReasoning || UpstreamJSON.isNonEmptyString(part.text, in: bytes)
+            case .toolCall: summary.toolCalls += 1
+            }
+        }
+        return summary
+    }
+
+    /// Writes one string: the text of every part of `wanted` kind (`.text` or `.reasoning`), joined.
+    static func writeConcatenated(
+        _ wanted: PartKind, of parts: UpstreamJSON.Value?, from body: [UInt8], to json: inout JSONWriter
+    ) {
+        json.beginRawValue()
+        json.bytes.append(JSONByte.quote)
+        forEachPart(of: parts, in: body.span) { kind, part in
+            guard kind == wanted, let text = part.text else { return }
+            UpstreamJSON.appendStringContent(text, from: body, to: &json.bytes)
+        }
+        json.bytes.append(JSONByte.quote)
+        json.endRawValue()
+    }
+
+    /// Writes each function call of `parts` as an OpenAI tool call (the elements of a `tool_calls` array).
+    /// - Parameters:
+    ///   - toolCounter: the next `call_<n>` id; advanced for each call.
+    ///   - streamIndex: for chunk deltas, the `index` of the first call (then counting up); nil in a response.
+    /// - Returns: the number of calls written.
+    @discardableResult
+    static func writeToolCalls(
+        of parts: UpstreamJSON.Value?, from body: [UInt8], toolCounter: inout Int, streamIndex: Int?,
+        to json: inout JSONWriter
+    ) -> Int {
+        let bytes = body.span
+        var written = 0
+        forEachPart(of: parts, in: bytes) { kind, part in
+            guard kind == .toolCall else { return }
+            var name: UpstreamJSON.Value?
+            var args: UpstreamJSON.Value?
+            if let call = part.functionCall {
+                UpstreamJSON.forEachMember(of: call, in: bytes) { member in
+                    if member.key("name", in: bytes) {
+                        name = member.value
+                    } else if member.key("args", in: bytes) {
+                        args = member.value
                     }
                 }
             }
-        }
-    }
-
-    static func writeChoice(
-        index: Int, content: String, reasoning: String, toolCalls: [ToolCall], finishReason: String,
-        to writer: inout JSONWriter
-    ) {
-        writer.beginObject()
-        writer.key("index")
-        writer.int(index)
-        writer.key("message")
-        writer.beginObject()
-        writer.key("role")
-        writer.string("assistant")
-        writer.key("content")
-        if content.isEmpty && !toolCalls.isEmpty { writer.null() } else { writer.string(content) }
-        if !reasoning.isEmpty {
-            writer.key("reasoning_content")
-            writer.string(reasoning)
-        }
-        if !toolCalls.isEmpty {
-            writer.key("tool_calls")
-            writer.beginArray()
-            for (_, call) in toolCalls.enumerated() {
-                writeToolCall(call, streamIndex: nil, to: &writer)
+            json.beginObject()
+            if let streamIndex {
+                json.key("index")
+                json.int(streamIndex &+ written)
             }
-            writer.endArray()
+            json.key("id")
+            json.beginRawValue()
+            json.bytes.append(contentsOf: "\"call_".utf8)
+            writeDigits(toolCounter, to: &json.bytes)
+            json.bytes.append(JSONByte.quote)
+            json.endRawValue()
+            json.key("type")
+            json.string("function")
+            json.key("function")
+            json.beginObject()
+            json.key("name")
+            UpstreamJSON.writeString(name, from: body, or: "", to: &json)
+            json.key("arguments")
+            // OpenAI carries arguments as a string of JSON: `args` compacted, `{}` when there are none.
+            if let args { UpstreamJSON.writeCompactAsString(args, from: body, to: &json) } else { json.string("{}") }
+            json.endObject()
+            if UpstreamJSON.isString(part.thoughtSignature, in: bytes) {
+                // Google's OpenAI-compatibility field; the request translator sends it back as `thoughtSignature`.
+                json.key("extra_content")
+                json.beginObject()
+                json.key("google")
+                json.beginObject()
+                json.key("thought_signature")
+                UpstreamJSON.writeString(part.thoughtSignature, from: body, or: "", to: &json)
+                json.endObject()
+                json.endObject()
+            }
+            json.endObject()
+            toolCounter &+= 1
+            written &+= 1
         }
-        writer.endObject()
-        writer.key("finish_reason")
-        writer.string(finishReason)
-        writer.endObject()
+        return written
     }
 
-    /// Writes one OpenAI tool call; `streamIndex` adds the `index` member chunk deltas carry.
-    static func writeToolCall(_ call: ToolCall, streamIndex: Int?, to writer: inout JSONWriter) {
-        writer.beginObject()
-        if let streamIndex {
-            writer.key("index")
-            writer.int(streamIndex)
+    /// Appends the decimal digits of a non-negative counter.
+    private static func writeDigits(_ value: Int, to bytes: inout [UInt8]) {
+        var writer = JSONWriter()
+        swap(&writer.bytes, &bytes)
+        writer.int(value)
+        swap(&writer.bytes, &bytes)
+    }
+
+    // MARK: - Usage
+
+    /// Token usage from the `usageMetadata` object at `value`, or nil when there is none.
+    ///
+    /// `promptTokenCount` already includes `cachedContentTokenCount`. Thinking tokens are reported apart from
+    /// `candidatesTokenCount` but billed as output, so they are added to the completion tokens (as OpenAI counts
+    /// reasoning tokens). Tool-use prompt tokens (e.g. search results fed back to the model) are billed as input.
+    static func usage(fromMetadataAt value: UpstreamJSON.Value?, in bytes: Span<UInt8>) -> TokenUsage? {
+        guard let value, UpstreamJSON.kind(of: value, in: bytes) == .object else { return nil }
+        var prompt: UpstreamJSON.Value?
+        var toolUsePrompt: UpstreamJSON.Value?
+        var candidates: UpstreamJSON.Value?
+        var thoughtsCount: UpstreamJSON.Value?
+        var cachedCount: UpstreamJSON.Value?
+        UpstreamJSON.forEachMember(of: value, in: bytes) { member in
+            if member.key("promptTokenCount", in: bytes) {
+                prompt = member.value
+            } else if member.key("candidatesTokenCount", in: bytes) {
+                candidates = member.value
+            } else if member.key("thoughtsTokenCount", in: bytes) {
+                thoughtsCount = member.value
+            } else if member.key("cachedContentTokenCount", in: bytes) {
+                cachedCount = member.value
+            } else if member.key("toolUsePromptTokenCount", in: bytes) {
+                toolUsePrompt = member.value
+            }
         }
-        writer.key("id")
-        writer.string(call.id)
-        writer.key("type")
-        writer.string("function")
-        writer.key("function")
-        writer.beginObject()
-        writer.key("name")
-        writer.string(call.name)
-        writer.key("arguments")
-        writer.string(call.arguments)
-        writer.endObject()
-        if let signature = call.thoughtSignature {
-            // Google's OpenAI-compatibility field; the request translator sends it back as `thoughtSignature`.
-            writer.key("extra_content")
-            writer.beginObject()
-            writer.key("google")
-            writer.beginObject()
-            writer.key("thought_signature")
-            writer.string(signature)
-            writer.endObject()
-            writer.endObject()
-        }
-        writer.endObject()
+        var reader = TokenCountReader()
+        let thoughts = reader.count(thoughtsCount, in: bytes)
+        let input = reader.sum(reader.count(prompt, in: bytes), reader.count(toolUsePrompt, in: bytes))
+        let output = reader.sum(reader.count(candidates, in: bytes), thoughts)
+        let cached = reader.count(cachedCount, in: bytes)
+        return TokenUsage(
+            inputTokens: input, outputTokens: output, cachedInputTokens: cached, reasoningTokens: thoughts,
+            isClamped: reader.clamped)
     }
 }

@@ -124,12 +124,7 @@ extension Gemini {
         writer.string(context.requestModel)
         let usage = TokenUsage(inputTokens: promptTokens, isClamped: reader.clamped)
         writer.key("usage")
-        writer.beginObject()
-        writer.key("prompt_tokens")
-        writer.int(usage.inputTokens)
-        writer.key("total_tokens")
-        writer.int(usage.inputTokens)
-        writer.endObject()
+        OpenAIUsageWriter.writeEmbeddings(usage, to: &writer)
         writer.endObject()
         return EmbeddingsResponse(body: writer.bytes, usage: usage)
     }

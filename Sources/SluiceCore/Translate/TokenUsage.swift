@@ -125,6 +125,12 @@ public struct TokenCountReader: Sendable {
         return count
     }
 
+    /// `count(at:in:)` of a value an upstream scan found; an absent value is 0.
+    mutating func count(_ value: UpstreamJSON.Value?, in bytes: Span<UInt8>) -> Int {
+        guard let value else { return 0 }
+        return count(at: value.range, in: bytes)
+    }
+
     /// `TokenUsage.sum(a, b)`, noting a sum beyond `maxCount`.
     public mutating func sum(_ a: Int, _ b: Int) -> Int {
         let total = TokenUsage.sum(a, b)
