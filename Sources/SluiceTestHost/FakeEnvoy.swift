@@ -31,6 +31,13 @@ public final class FakeHTTPFilterChain {
 
     public var loaded: Bool { modulePointer != nil }
 
+    /// Delivers a config-scheduler event on the calling thread, as Envoy's main thread would
+    /// after a `config_scheduler_commit` (the module's own timers commit; tests deliver at once).
+    public func configScheduled(_ eventID: UInt64) {
+        guard let modulePointer else { return }
+        envoy_dynamic_module_on_http_filter_config_scheduled(config.pointer, UnsafeMutableRawPointer(mutating: modulePointer), eventID)
+    }
+
     /// Starts a stream: `filter_new`. Nil when the module refused it (or the config did not load).
     public func newStream(_ requestHeaders: [(String, String)] = []) -> FakeHTTPStreamDriver? {
         guard let modulePointer else { return nil }

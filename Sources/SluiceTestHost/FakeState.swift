@@ -107,7 +107,13 @@ public final class FakeFilterConfig: @unchecked Sendable {
     public var secrets: [String: StableBytes] = [:]
     public var subscribedSecrets: [String] = []
     public var statsFrozen = false
-    public var schedulerCommits: [UInt64] = []
+    /// Config-scheduler commits, in order. Locked: unlike everything else here, Envoy allows a
+    /// commit from any thread, and the module commits from a timer thread of its own.
+    public var schedulerCommits: [UInt64] {
+        get { commits.withLock { $0 } }
+        set { commits.withLock { $0 = newValue } }
+    }
+    private let commits = Mutex<[UInt64]>([])
     public var callouts: [FakeCallout] = []
     var nextCalloutID: UInt64 = 1
 

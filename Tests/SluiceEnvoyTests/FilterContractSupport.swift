@@ -2,6 +2,7 @@
 // drive one filter alone: the downstream filter's `AttemptContext`, an upstream attempt's
 // `AttemptReport`, as the real filters encode them.
 import SluiceCore
+import SluiceEnvoy
 import SluiceTestHost
 
 extension FakeStream {
@@ -31,4 +32,9 @@ extension FakeStream {
         guard case .string(let text)? = dynamicMetadata["sluice"]?["attempt_report"] else { return nil }
         return AttemptReport(decoding: text)
     }
+}
+
+extension FakeHTTPFilterChain {
+    /// Labelled counters are summed in the module and flushed on a timer: flush them now.
+    func flushCounters() { configScheduled(CounterFlush.eventID) }
 }

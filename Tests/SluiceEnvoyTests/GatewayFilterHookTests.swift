@@ -41,6 +41,7 @@ let demoConfig = #"""
         #expect(reply.headers["content-type"] == "application/json")
         #expect(reply.bodyString.contains(#""id":"gpt-4o-mini""#))
         #expect(reply.details == "sluice_models_listed")
+        chain.flushCounters()
         #expect(chain.config.value("requests_total", labels: ["models_listed"]) == 1)
     }
 
@@ -51,6 +52,7 @@ let demoConfig = #"""
         let reply = try #require(driver.stream.localReply)
         #expect(reply.status == 401)
         #expect(reply.bodyString.contains(#""code":"missing_api_key""#))
+        chain.flushCounters()
         #expect(chain.config.value("requests_total", labels: ["unauthorized"]) == 1)
     }
 
@@ -82,6 +84,7 @@ let demoConfig = #"""
         driver.streamComplete()
         driver.destroy()
         #expect(driver.stream.callbacksAfterDestroy == 0)
+        chain.flushCounters()
         #expect(chain.config.value("requests_total", labels: ["routed"]) == 1)
     }
 
@@ -164,7 +167,9 @@ let demoConfig = #"""
         driver.responseBody(Array("data: x\n\n".utf8), endOfStream: true)
         driver.streamComplete()
         let labels = ["chat", "openai", "gpt-4o-mini", "gpt-4o-mini-2024-07-18", "demo"]
+        chain.flushCounters()
         #expect(chain.config.value("gen_ai_client_tokens_total", labels: labels + ["input"]) == 12)
+        chain.flushCounters()
         #expect(chain.config.value("gen_ai_client_tokens_total", labels: labels + ["output"]) == 5)
         let usage = try #require(chain.config.metrics.first { $0.name == "gen_ai_client_token_usage" })
         #expect(usage.samples[labels + ["output"]] == [5])
@@ -172,6 +177,7 @@ let demoConfig = #"""
         #expect(ttft.samples[labels]?.count == 1)
         // A second completion does not count twice.
         driver.streamComplete()
+        chain.flushCounters()
         #expect(chain.config.value("gen_ai_client_tokens_total", labels: labels + ["input"]) == 12)
     }
 
@@ -180,6 +186,7 @@ let demoConfig = #"""
         let driver = try post(chain, body: #"{"model":"gpt-4o-mini"}"#)
         driver.responseHeaders([(":status", "429")])
         driver.streamComplete()
+        chain.flushCounters()
         #expect(chain.config.value("gen_ai_client_errors_total", labels: ["chat", "gpt-4o-mini", "demo", "429"]) == 1)
     }
 

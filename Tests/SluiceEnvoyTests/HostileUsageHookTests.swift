@@ -93,6 +93,7 @@ import Testing
                 let provider = expected > 0 ? "openai" : "none"
                 let model = expected > 0 ? "m" : "gpt-4o-mini"
                 let labels = ["chat", provider, "gpt-4o-mini", model, "demo", "input"]
+                chain.flushCounters()
                 let counted = chain.config.value("gen_ai_client_tokens_total", labels: labels) ?? 0
                 #expect(counted == expected, "\(value)")
             }

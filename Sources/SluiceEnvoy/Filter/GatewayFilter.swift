@@ -49,10 +49,13 @@ final class GatewayFilterFactory: HTTPFilterFactory, @unchecked Sendable {
     // @unchecked: every stored property is immutable after init and itself thread-safe.
     let gateway: Gateway
     let metrics: GatewayMetrics
+    /// Where labelled counter increments are summed between flushes to Envoy.
+    let counters: AggregatedCounters
 
-    private init(gateway: Gateway, metrics: GatewayMetrics) {
+    private init(gateway: Gateway, metrics: GatewayMetrics, counters: AggregatedCounters) {
         self.gateway = gateway
         self.metrics = metrics
+        self.counters = counters
     }
 
     static func make(config: [UInt8], handle: FilterConfigHandle) -> Result<HTTPFilterFactory, ConfigLoadError> {
@@ -71,10 +74,16 @@ final class GatewayFilterFactory: HTTPFilterFactory, @unchecked Sendable {
         EnvoyLog.info(
             "sluice: filter config loaded: \(parsed.apiKeys.count) client keys, \(parsed.models.count) models, \(parsed.routes.count) routing rules")
         let gateway = Gateway(config: parsed, quotaRegistry: processQuotaRegistry)
-        return .success(GatewayFilterFactory(gateway: gateway, metrics: metrics))
+        return .success(GatewayFilterFactory(gateway: gateway, metrics: metrics, counters: AggregatedCounters(config: handle)))
     }
 
     override func makeFilter(_ stream: EnvoyHTTPStream) -> HTTPFilter? { GatewayFilter(self) }
+
+    override func onConfigScheduled(_ config: FilterConfigHandle, eventID: UInt64) {
+        if eventID == AggregatedCounters.flushEvent { counters.flush() }
+    }
+
+    override func onDestroy() { counters.stop() }
 }
 
 final class GatewayFilter: HTTPFilter {
@@ -101,6 +110,17 @@ final class GatewayFilter: HTTPFilter {
 
     init(_ factory: GatewayFilterFactory) { self.factory = factory }
 
+    // Label arrays of the `requests_total` outcomes, built once.
+    private static let forwardedLabels = ["forwarded"]
+    private static let modelsListedLabels = ["models_listed"]
+    private static let routedLabels = ["routed"]
+    private static let rejectedLabels = ["rejected"]
+
+    /// A labelled counter increment, summed in the module until the next flush to Envoy.
+    private func count(_ stream: EnvoyHTTPStream, _ counter: CounterID, _ labels: [String], by value: UInt64 = 1) {
+        factory.counters.add(counter, labels: labels, by: value, on: stream)
+    }
+
     override func onRequestHeaders(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> HeadersStatus {
         let head = RequestHead(
             method: stream.withHeader(":method") { $0.map { Array($0) } } ?? [],
@@ -119,7 +139,7 @@ final class GatewayFilter: HTTPFilter {
             guard endpoint.routesOnBody else {
                 // Routed requests write the consumer with the route, in one batch (`route`).
                 stream.setMetadata(consumerMetadata())
-                stream.increment(factory.metrics.requests, labels: ["forwarded"])
+                count(stream, factory.metrics.requests, Self.forwardedLabels)
                 return .continue
             }
             if endOfStream {
@@ -137,14 +157,14 @@ final class GatewayFilter: HTTPFilter {
             awaitingBody = true
             return .stopIteration
         case .listModels(let reply, let consumer):
-            stream.increment(factory.metrics.requests, labels: ["models_listed"])
+            count(stream, factory.metrics.requests, Self.modelsListedLabels)
             let limits = factory.gateway.rateLimitHeaders(for: consumer, model: nil, now: WallClock.unixMillis())
             stream.sendLocalReply(
                 status: reply.status, headers: ModuleHeaderList(reply.headers, limits.fields), body: reply.body,
                 details: reply.details)
             return .stopIteration
         case .reply(let reply, let outcome):
-            stream.increment(factory.metrics.requests, labels: [outcome.rawValue])
+            count(stream, factory.metrics.requests, [outcome.rawValue])
             stream.sendLocalReply(
                 status: reply.status, headers: ModuleHeaderList(reply.headers), body: reply.body, details: reply.details)
             return .stopIteration
@@ -303,15 +323,15 @@ final class GatewayFilter: HTTPFilter {
         let labels = [endpoint.operationName, provider, routed.summary.model, responseModel, consumer.name]
         if responseStatus == 0 || responseStatus >= 400 {
             let errorType = responseStatus == 0 ? "no_response" : String(responseStatus)
-            stream.increment(metrics.errors, labels: [endpoint.operationName, routed.summary.model, consumer.name, errorType])
+            count(stream, metrics.errors, [endpoint.operationName, routed.summary.model, consumer.name, errorType])
         }
         let input = UInt64(clamping: usage.inputTokens)
         let output = UInt64(clamping: usage.outputTokens)
         if input > 0 || output > 0 {
             stream.record(metrics.tokenUsage, input, labels: labels + ["input"])
             stream.record(metrics.tokenUsage, output, labels: labels + ["output"])
-            stream.increment(metrics.tokens, labels: labels + ["input"], by: input)
-            stream.increment(metrics.tokens, labels: labels + ["output"], by: output)
+            count(stream, metrics.tokens, labels + ["input"], by: input)
+            count(stream, metrics.tokens, labels + ["output"], by: output)
         }
         let now = WallClock.unixMicros()
         let duration = max(0, now - startedAtMicros)
@@ -358,9 +378,9 @@ final class GatewayFilter: HTTPFilter {
             let quotaRequest = factory.gateway.quotaRequest(for: request, consumer: consumer, bodyByteCount: body.count)
             switch factory.gateway.quotas.admit(quotaRequest, now: WallClock.unixMillis()) {
             case .denied(let denial):
-                stream.increment(
-                    factory.metrics.quotaRejections,
-                    labels: [String(describing: denial.scope.kind), String(describing: denial.dimension), consumer.name])
+                count(
+                    stream, factory.metrics.quotaRejections,
+                    [String(describing: denial.scope.kind), String(describing: denial.dimension), consumer.name])
                 reject(stream, denial.error, rateLimits: denial.headers)
                 return false
             case .admitted(let admitted):
@@ -381,7 +401,7 @@ final class GatewayFilter: HTTPFilter {
             stream.setMetadata(batch)
             // Envoy matched a route before the body arrived; match again on x-sluice-route.
             stream.clearRouteCache()
-            stream.increment(factory.metrics.requests, labels: ["routed"])
+            count(stream, factory.metrics.requests, Self.routedLabels)
             return true
         }
     }
@@ -392,7 +412,7 @@ final class GatewayFilter: HTTPFilter {
     private func reject(_ stream: EnvoyHTTPStream, _ error: GatewayError, rateLimits: RateLimitHeaders? = nil) {
         awaitingBody = false
         stream.setMetadata(consumerMetadata())
-        stream.increment(factory.metrics.requests, labels: ["rejected"])
+        count(stream, factory.metrics.requests, Self.rejectedLabels)
         let reply = LocalReply.error(error, for: endpoint.clientAPI, details: "sluice_rejected_request")
         let limits = rateLimits ?? factory.gateway.rateLimitHeaders(for: consumer, model: nil, now: WallClock.unixMillis())
         stream.sendLocalReply(

@@ -21,7 +21,14 @@ final class UpstreamFilterFactory: HTTPFilterFactory, @unchecked Sendable {
     /// Answers with clamped usage so far, for rate-limiting their warning.
     let clampedReports = Atomic<Int>(0)
 
-    private init(config: UpstreamConfig, secrets: [String: SecretHandle], attempts: CounterID, usageClamped: CounterID) {
+    /// Where labelled counter increments are summed between flushes to Envoy.
+    let counters: AggregatedCounters
+
+    private init(
+        config: UpstreamConfig, secrets: [String: SecretHandle], attempts: CounterID, usageClamped: CounterID,
+        counters: AggregatedCounters
+    ) {
+        self.counters = counters
         self.config = config
         self.secrets = secrets
         self.attempts = attempts
@@ -53,10 +60,19 @@ final class UpstreamFilterFactory: HTTPFilterFactory, @unchecked Sendable {
         }
         let names = config.backends.map { "\($0.name) (\($0.schema.rawValue))" }.joined(separator: ", ")
         EnvoyLog.info("sluice: upstream filter loaded for backends: \(names)")
-        return .success(UpstreamFilterFactory(config: config, secrets: secrets, attempts: attempts, usageClamped: usageClamped))
+        return .success(
+            UpstreamFilterFactory(
+                config: config, secrets: secrets, attempts: attempts, usageClamped: usageClamped,
+                counters: AggregatedCounters(config: handle)))
     }
 
     override func makeFilter(_ stream: EnvoyHTTPStream) -> HTTPFilter? { UpstreamFilter(self) }
+
+    override func onConfigScheduled(_ config: FilterConfigHandle, eventID: UInt64) {
+        if eventID == AggregatedCounters.flushEvent { counters.flush() }
+    }
+
+    override func onDestroy() { counters.stop() }
 
     /// The bytes of `source`, read fresh on every attempt so SDS rotation applies.
     func withCredential<R>(_ source: CredentialSource?, _ stream: EnvoyHTTPStream, _ body: ([UInt8]?) -> R) -> R {
@@ -219,7 +235,7 @@ final class UpstreamFilter: HTTPFilter {
         }
         responseStatus = stream.header(":status", in: .response).flatMap(Int.init) ?? 0
         responseMode = exchange.responseMode(status: responseStatus, contentType: stream.header("content-type", in: .response))
-        stream.increment(factory.attempts, labels: [exchange.backend.name, responseStatus >= 400 ? "error" : "ok"])
+        factory.counters.add(factory.attempts, labels: [exchange.backend.name, responseStatus >= 400 ? "error" : "ok"], on: stream)
         switch responseMode {
         case .passthrough:
             return .continue
@@ -359,7 +375,7 @@ final class UpstreamFilter: HTTPFilter {
     private func fail(_ stream: EnvoyHTTPStream, _ error: TranslateError, api: ClientAPI? = nil) {
         awaitingBody = false
         let api = api ?? exchange?.clientAPI ?? .openAI
-        stream.increment(factory.attempts, labels: [backend?.name ?? "unknown", "rejected"])
+        factory.counters.add(factory.attempts, labels: [backend?.name ?? "unknown", "rejected"], on: stream)
         let reply = LocalReply.error(error.gatewayError, for: api, details: "sluice_upstream_rejected")
         stream.sendLocalReply(status: reply.status, headers: ModuleHeaderList(reply.headers), body: reply.body, details: reply.details)
     }
