@@ -19,6 +19,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# The module sums its labelled counters and hands them to Envoy every 100 ms
+# (Sources/SluiceEnvoy/Runtime/AggregatedCounters.swift); a test that reads them right after its
+# requests waits this long first.
+MODULE_COUNTER_FLUSH_SECONDS = 0.3
+
+
 def envoy_binary() -> str:
     path = os.environ.get("SLUICE_ENVOY") or str(ROOT / ".envoy" / "bin" / "envoy")
     if not os.path.exists(path):
@@ -322,6 +328,11 @@ class Envoy:
             if value.strip().isdigit():
                 result[name] = int(value)
         return result
+
+    def flushed_stats(self) -> dict[str, int]:
+        """Stats once the module has flushed its summed counters (it does every 100 ms)."""
+        time.sleep(MODULE_COUNTER_FLUSH_SECONDS)
+        return self.stats()
 
     def prometheus(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/stats/prometheus", timeout=5) as r:

@@ -202,7 +202,7 @@ def test_concurrent_requests_across_workers_and_stats(gateway):
         for future in [pool.submit(worker, n) for n in range(16)]:
             future.result()
 
-    after = gateway.stats()
+    after = gateway.flushed_stats()
 
     def delta(name: str) -> int:
         return after.get(name, 0) - before.get(name, 0)
@@ -215,6 +215,7 @@ def test_concurrent_requests_across_workers_and_stats(gateway):
 
 def test_prometheus_exposes_module_counter_with_label(gateway):
     requests.get(f"{gateway.base}/v1/models", headers={"x-api-key": DEMO_KEY})
+    gateway.flushed_stats()
     text = gateway.prometheus()
     assert any(
         line.startswith('envoy_sluice_requests_total{outcome="models_listed"}') for line in text.splitlines()

@@ -126,7 +126,8 @@ class HostileGateway:
             active = stats.get("http.gateway.downstream_rq_active", 0) + sum(
                 stats.get(f"cluster.{cluster}.upstream_rq_active", 0) for cluster, _, _ in BACKENDS.values())
             if active == 0 or time.monotonic() > deadline:
-                return stats
+                # The module hands its summed counters to Envoy every 100 ms.
+                return self.envoy.flushed_stats()
             time.sleep(0.02)
 
     def stop(self) -> None:

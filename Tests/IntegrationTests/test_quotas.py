@@ -221,5 +221,5 @@ def test_anthropic_clients_get_anthropic_shaped_429(gateway):
 
 
 def test_quota_rejections_are_counted(gateway):
-    stats = gateway.stats()
+    stats = gateway.flushed_stats()
     assert any(name.startswith("sluice.quota_rejections_total") for name in stats), sorted(stats)[:20]

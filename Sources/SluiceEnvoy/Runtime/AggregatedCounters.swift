@@ -8,7 +8,7 @@
 // moved since the last one: under load, one call per second instead of thousands.
 //
 // What users see does not change: the same stats with the same names and labels, behind by at
-// most one flush interval (250 ms; Envoy's own stats sinks flush every 5 s by default). A config
+// most one flush interval (100 ms; Envoy's own stats sinks flush every 5 s by default). A config
 // that goes away flushes what it holds first. Histograms are recorded per request as before: a
 // distribution cannot be pre-summed through this ABI.
 //
@@ -30,7 +30,7 @@ final class AggregatedCounters: Sendable {
     static let flushEvent = CounterFlush.eventID
 
     /// How often the ticker asks the main thread to flush.
-    static let flushIntervalMilliseconds = 250
+    static let flushIntervalMilliseconds = 100
 
     private struct Key: Hashable, Sendable {
         let counter: CounterID
