@@ -1,5 +1,4 @@
-// OpenAI Chat Completions request (the hub) -> Anthropic Messages request body ("Anthropic
-// Messages" in SluiceCore.docc/ProviderWireShapes.md).
+// OpenAI Chat Completions request (the hub) -> Anthropic Messages request body (PROVIDERS.md §1).
 //
 // Choices where the mapping is not one-to-one:
 // - `temperature` above 1 is clamped to 1 (Anthropic's range is 0...1; OpenAI's is 0...2). EAIG answers 400
@@ -12,11 +11,17 @@
 // - `logprobs`, `seed`, penalties, `logit_bias`, `stream_options`, `store`, `service_tier` are dropped.
 // - Consecutive turns of the same role are merged (tool results and a following user message become one
 //   user turn, tool results first), so the upstream never sees two user turns in a row.
+//
+// One pass over the body (`OpenAIChatRequest`): messages are written as they are read, strings and
+// sub-documents copied as they are. Two things need more than the current message: a user turn that is a single
+// string is written as a plain string unless a same-role message merges into it (its range is held back until
+// the next block or the end of the turn), and `system` gathers system/developer messages from anywhere (their
+// content is checked in message order, then written by a second look at those messages).
 
 extension AnthropicTranslator {
     /// Translates a parsed OpenAI chat request into an Anthropic Messages request body.
     /// - Parameters:
-    ///   - body: the client's request, parsed.
+    ///   - body: the client's request, parsed (or the hub request of an Anthropic client).
     ///   - context: upstream model and the default `max_tokens`.
     ///   - flavor: native API, Vertex rawPredict or Bedrock InvokeModel (model in the URL, not the body).
     /// - Returns: the compact JSON body to send upstream.
@@ -24,26 +29,98 @@ extension AnthropicTranslator {
     public static func request(
         fromOpenAIChat body: JSONValue, context: TranslationContext, flavor: Flavor = .native
     ) throws(TranslateError) -> [UInt8] {
-        guard let root = body.objectValue else { throw .invalidBody("The request body must be a JSON object.") }
-        if let n = root["n"], !n.isNull {
-            guard let count = n.int64Value else { throw .invalidBody("'n' must be an integer.", param: "n") }
+        guard body.objectValue != nil else { throw .invalidBody("The request body must be a JSON object.") }
+        let request: OpenAIChatRequest
+        do {
+            request = try OpenAIChatRequest(serialized: body)
+        } catch {
+            // Only a hand-built tree nested deeper than any parser accepts ends here.
+            throw .invalidBody("The request body is nested too deeply.")
+        }
+        return try Self.request(fromOpenAIChat: request, context: context, flavor: flavor)
+    }
+
+    /// Translates an OpenAI chat request body into an Anthropic Messages request body.
+    /// - Throws: `TranslateError` (400) for a body that is not JSON, or naming the field the backend cannot take.
+    public static func request(
+        fromOpenAIChat body: [UInt8], context: TranslationContext, flavor: Flavor = .native
+    ) throws(TranslateError) -> [UInt8] {
+        let request: OpenAIChatRequest
+        do {
+            request = try OpenAIChatRequest(body: body)
+        } catch {
+            throw .invalidBody("We could not parse the JSON body of your request: \(error.description).")
+        }
+        return try Self.request(fromOpenAIChat: request, context: context, flavor: flavor)
+    }
+
+    /// Translates a validated OpenAI chat request.
+    static func request(
+        fromOpenAIChat request: OpenAIChatRequest, context: TranslationContext, flavor: Flavor = .native
+    ) throws(TranslateError) -> [UInt8] {
+        var translation = AnthropicRequestTranslation(request: request, context: context, flavor: flavor)
+        try translation.write()
+        return translation.writer.bytes
+    }
+}
+
+/// One translation in progress: the request being read and the body being written.
+private struct AnthropicRequestTranslation {
+    enum Role {
+        case user, assistant
+
+        var name: String {
+            switch self {
+            case .user: "user"
+            case .assistant: "assistant"
+            }
+        }
+    }
+
+    var request: OpenAIChatRequest
+    let context: TranslationContext
+    let flavor: AnthropicTranslator.Flavor
+    var writer: JSONWriter
+
+    /// The role of the turn whose content is being written, if one is open.
+    var openTurn: Role?
+    /// A user turn opened by string content: the string, written plainly unless another block joins the turn.
+    var pendingText: Range<Int>?
+
+    /// System blocks found so far, whether all of them are bare text (no `cache_control`), the text of the
+    /// first, and the content of the only system message (when there is one).
+    var systemBlockCount = 0
+    var systemIsPlain = true
+    var firstSystemText: Range<Int>?
+    var systemMessageCount = 0
+    var firstSystemContent: Range<Int>?
+
+    init(request: OpenAIChatRequest, context: TranslationContext, flavor: AnthropicTranslator.Flavor) {
+        self.request = request
+        self.context = context
+        self.flavor = flavor
+        writer = JSONWriter(reservingCapacity: request.document.bytes.count + 256)
+    }
+
+    var document: ValidatedJSON { request.document }
+
+    mutating func write() throws(TranslateError) {
+        let document = self.document
+        guard request.rootKind == .object else { throw .invalidBody("The request body must be a JSON object.") }
+        if !document.isAbsentOrNull(request.n) {
+            guard let count = document.int64(request.n) else {
+                throw .invalidBody("'n' must be an integer.", param: "n")
+            }
             if count > 1 {
                 throw .unsupported(
                     "Anthropic models return a single choice; 'n' greater than 1 is not supported.",
                     param: "n")
             }
         }
-        guard let messages = root["messages"]?.arrayValue else {
+        guard document.isArray(request.messages) else {
             throw .invalidBody("'messages' must be an array of messages.", param: "messages")
         }
 
-        var system: [JSONValue] = []
-        var turns: [Turn] = []
-        for (index, message) in messages.enumerated() {
-            try appendMessage(message, index: index, system: &system, turns: &turns)
-        }
-
-        var writer = JSONWriter(reservingCapacity: 1024)
         writer.beginObject()
         switch flavor {
         case .native:
@@ -56,185 +133,337 @@ extension AnthropicTranslator {
             writer.key("anthropic_version")
             writer.string("bedrock-2023-05-31")
         }
-        writer.key("max_tokens")
-        writer.int(try maxTokens(root, context: context))
-        if !system.isEmpty {
-            writer.key("system")
-            let plain = system.allSatisfy { $0.objectValue?.count == 2 }
-            if plain, system.count == 1, let text = system[0]["text"] {
-                writer.value(text)
-            } else {
-                writer.value(.array(system))
-            }
-        }
         writer.key("messages")
         writer.beginArray()
-        for turn in turns {
-            writer.beginObject()
-            writer.key("role")
-            writer.string(turn.role)
-            writer.key("content")
-            if turn.fromString, turn.blocks.count == 1, let text = turn.blocks[0]["text"] {
-                writer.value(text)
-            } else {
-                writer.value(.array(turn.blocks))
-            }
-            writer.endObject()
+        for (index, message) in document.elements(of: request.messages).enumerated() {
+            try writeMessage(message, index: index)
         }
+        closeTurn()
         writer.endArray()
-        try writeSampling(root, to: &writer)
-        try writeTools(root, to: &writer)
-        try writeOutputConfig(root, to: &writer)
-        if let thinking = root["thinking"], thinking.objectValue != nil {
+        writer.key("max_tokens")
+        writer.int(try maxTokens())
+        if systemBlockCount > 0 { writeSystem() }
+        try writeSampling()
+        try writeTools()
+        try writeOutputConfig()
+        if document.isObject(request.thinking), let thinking = request.thinking {
             writer.key("thinking")
-            writer.value(thinking)
+            writer.copy(thinking, from: document)
         }
-        if let user = root["user"]?.stringValue, !user.isEmpty {
+        if let user = document.stringRange(request.user), !document.isEmptyString(user) {
             writer.key("metadata")
             writer.beginObject()
             writer.key("user_id")
-            writer.string(user)
+            writer.copy(user, from: document)
             writer.endObject()
         }
-        if flavor != .bedrock, root["stream"]?.boolValue == true {
+        if flavor != .bedrock, document.bool(request.stream) == true {
             writer.key("stream")
             writer.bool(true)
         }
         writer.endObject()
-        return writer.bytes
+    }
+
+    // MARK: - Turns
+
+    /// Makes sure a turn of `role` is open and its content array started, so the caller can write one block.
+    mutating func beginBlock(_ role: Role) {
+        if openTurn == role {
+            if let text = pendingText {
+                pendingText = nil
+                writer.beginArray()
+                writeTextBlock(text, cacheControl: nil)
+            }
+            return
+        }
+        closeTurn()
+        writer.beginObject()
+        writer.key("role")
+        writer.string(role.name)
+        writer.key("content")
+        writer.beginArray()
+        openTurn = role
+    }
+
+    /// A user message whose content is a string: a turn of its own is that plain string.
+    mutating func userText(_ text: Range<Int>) {
+        if openTurn == .user {
+            beginBlock(.user)
+            writeTextBlock(text, cacheControl: nil)
+            return
+        }
+        closeTurn()
+        writer.beginObject()
+        writer.key("role")
+        writer.string("user")
+        writer.key("content")
+        openTurn = .user
+        pendingText = text
+    }
+
+    mutating func closeTurn() {
+        guard openTurn != nil else { return }
+        if let text = pendingText {
+            writer.copy(text, from: document)
+            pendingText = nil
+        } else {
+            writer.endArray()
+        }
+        writer.endObject()
+        openTurn = nil
     }
 
     // MARK: - Messages
 
-    /// One Anthropic turn being assembled; same-role neighbours are merged into it.
-    private struct Turn {
-        var role: String
-        var blocks: [JSONValue]
-        /// The turn is a single OpenAI string content, sent back as a plain string.
-        var fromString: Bool
-    }
-
-    private static func append(_ blocks: [JSONValue], role: String, fromString: Bool, to turns: inout [Turn]) {
-        guard !blocks.isEmpty else { return }
-        if let last = turns.indices.last, turns[last].role == role {
-            turns[last].blocks.append(contentsOf: blocks)
-            turns[last].fromString = false
-        } else {
-            turns.append(Turn(role: role, blocks: blocks, fromString: fromString))
+    mutating func writeMessage(_ message: Range<Int>, index: Int) throws(TranslateError) {
+        let document = self.document
+        let fields = OpenAIChatMessage(document, message)
+        guard let role = document.stringRange(fields.role) else {
+            throw .invalidBody("Each message needs a string 'role'.", param: OpenAIChatParam.message(index, ".role"))
         }
-    }
-
-    private static func appendMessage(
-        _ message: JSONValue, index: Int, system: inout [JSONValue], turns: inout [Turn]
-    ) throws(TranslateError) {
-        let param = "messages[\(index)]"
-        guard let role = message["role"]?.stringValue else {
-            throw .invalidBody("Each message needs a string 'role'.", param: "\(param).role")
-        }
-        let content = message["content"]
-        switch role {
-        case "system", "developer":
-            system.append(contentsOf: try textBlocks(content, param: "\(param).content"))
-        case "user":
-            if let text = content?.stringValue {
-                append(
-                    [object([("type", "text"), ("text", .string(text))])], role: "user", fromString: true,
-                    to: &turns)
+        if document.string(role, is: "system") || document.string(role, is: "developer") {
+            try checkSystem(fields.content, index: index)
+        } else if document.string(role, is: "user") {
+            if let text = document.stringRange(fields.content) {
+                userText(text)
             } else {
-                append(
-                    try userBlocks(content, param: "\(param).content"), role: "user", fromString: false,
-                    to: &turns)
+                try writeUserBlocks(fields.content, index: index)
             }
-        case "assistant":
-            append(try assistantBlocks(message, param: param), role: "assistant", fromString: false, to: &turns)
-        case "tool":
-            append([try toolResult(message, param: param)], role: "user", fromString: false, to: &turns)
-        case "function":
+        } else if document.string(role, is: "assistant") {
+            try writeAssistantBlocks(fields, index: index)
+        } else if document.string(role, is: "tool") {
+            try writeToolResult(fields, index: index)
+        } else if document.string(role, is: "function") {
             throw .unsupported(
                 "Legacy 'function' messages are not supported; use 'tool' messages.",
-                param: "\(param).role")
-        default:
-            throw .invalidBody("Unknown message role '\(role)'.", param: "\(param).role")
+                param: OpenAIChatParam.message(index, ".role"))
+        } else {
+            throw .invalidBody(
+                "Unknown message role '\(document.decodedString(role) ?? "")'.",
+                param: OpenAIChatParam.message(index, ".role"))
         }
     }
 
     /// System/developer content: a string or text parts, each becoming a text block (`cache_control` kept).
-    private static func textBlocks(_ content: JSONValue?, param: String) throws(TranslateError) -> [JSONValue] {
-        switch content {
-        case .string(let text)?:
-            return [object([("type", "text"), ("text", .string(text))])]
-        case .array(let parts)?:
-            var blocks: [JSONValue] = []
-            for (index, part) in parts.enumerated() {
-                guard part["type"]?.stringValue == "text", let text = part["text"] else {
-                    throw .unsupported("Only text parts are allowed here.", param: "\(param)[\(index)]")
+    /// Checked here, in message order; written by `writeSystem()`.
+    mutating func checkSystem(_ content: Range<Int>?, index: Int) throws(TranslateError) {
+        let document = self.document
+        systemMessageCount += 1
+        if systemMessageCount == 1 { firstSystemContent = content }
+        if let text = document.stringRange(content) {
+            noteSystemBlock(text: text, plain: true)
+        } else if document.isArray(content) {
+            for (partIndex, part) in document.elements(of: content).enumerated() {
+                let fields = OpenAIChatPart(document, part)
+                guard document.string(fields.type, is: "text"), let text = fields.text else {
+                    throw .unsupported("Only text parts are allowed here.", param: OpenAIChatParam.part(index, partIndex))
                 }
-                blocks.append(block([("type", "text"), ("text", text)], cacheControlFrom: part))
+                noteSystemBlock(text: text, plain: document.isAbsentOrNull(fields.cacheControl))
             }
-            return blocks
-        default:
-            throw .invalidBody("'content' must be a string or an array of text parts.", param: param)
+        } else {
+            throw .invalidBody(
+                "'content' must be a string or an array of text parts.",
+                param: OpenAIChatParam.message(index, ".content"))
         }
     }
 
-    /// A block with the part's `cache_control` appended when it has one.
-    private static func block(_ members: [(String, JSONValue)], cacheControlFrom part: JSONValue) -> JSONValue {
-        var members = members
-        if let cache = part["cache_control"], !cache.isNull { members.append(("cache_control", cache)) }
-        return object(members)
+    mutating func noteSystemBlock(text: Range<Int>, plain: Bool) {
+        systemBlockCount += 1
+        if systemBlockCount == 1 { firstSystemText = text }
+        systemIsPlain = systemIsPlain && plain
     }
 
-    private static func userBlocks(_ content: JSONValue?, param: String) throws(TranslateError) -> [JSONValue] {
-        guard let parts = content?.arrayValue else {
-            throw .invalidBody("'content' must be a string or an array of content parts.", param: param)
+    /// `system`: one bare text block as a plain value, anything else as the list of blocks.
+    mutating func writeSystem() {
+        let document = self.document
+        writer.key("system")
+        if systemIsPlain, systemBlockCount == 1, let text = firstSystemText {
+            writer.copy(text, from: document)
+            return
         }
-        var blocks: [JSONValue] = []
-        for (index, part) in parts.enumerated() {
-            let partParam = "\(param)[\(index)]"
-            switch part["type"]?.stringValue {
-            case "text":
-                guard let text = part["text"], text.stringValue != nil else {
-                    throw .invalidBody("A text part needs a string 'text'.", param: "\(partParam).text")
+        writer.beginArray()
+        if systemMessageCount == 1 {
+            writeSystemBlocks(firstSystemContent)
+        } else {
+            for message in document.elements(of: request.messages) {
+                let fields = OpenAIChatMessage(document, message)
+                if document.string(fields.role, is: "system") || document.string(fields.role, is: "developer") {
+                    writeSystemBlocks(fields.content)
                 }
-                blocks.append(block([("type", "text"), ("text", text)], cacheControlFrom: part))
-            case "image_url":
-                let url = part["image_url"]?["url"]?.stringValue ?? part["image_url"]?.stringValue
+            }
+        }
+        writer.endArray()
+    }
+
+    /// The blocks of system content `checkSystem` accepted.
+    mutating func writeSystemBlocks(_ content: Range<Int>?) {
+        let document = self.document
+        if let text = document.stringRange(content) {
+            writeTextBlock(text, cacheControl: nil)
+            return
+        }
+        for part in document.elements(of: content) {
+            let fields = OpenAIChatPart(document, part)
+            if let text = fields.text { writeTextBlock(text, cacheControl: fields.cacheControl) }
+        }
+    }
+
+    /// `{"type":"text","text":…}`, with the part's `cache_control` when it has one.
+    mutating func writeTextBlock(_ text: Range<Int>, cacheControl: Range<Int>?) {
+        let document = self.document
+        writer.beginObject()
+        writer.key("type")
+        writer.string("text")
+        writer.key("text")
+        writer.copy(text, from: document)
+        writeCacheControl(cacheControl)
+        writer.endObject()
+    }
+
+    mutating func writeCacheControl(_ cacheControl: Range<Int>?) {
+        guard let cacheControl, !document.isAbsentOrNull(cacheControl) else { return }
+        writer.key("cache_control")
+        writer.copy(cacheControl, from: document)
+    }
+
+    mutating func writeUserBlocks(_ content: Range<Int>?, index: Int) throws(TranslateError) {
+        let document = self.document
+        guard document.isArray(content) else {
+            throw .invalidBody(
+                "'content' must be a string or an array of content parts.",
+                param: OpenAIChatParam.message(index, ".content"))
+        }
+        for (partIndex, part) in document.elements(of: content).enumerated() {
+            let fields = OpenAIChatPart(document, part)
+            guard let type = document.stringRange(fields.type) else {
+                throw .invalidBody(
+                    "Each content part needs a string 'type'.", param: OpenAIChatParam.part(index, partIndex))
+            }
+            if document.string(type, is: "text") {
+                guard let text = document.stringRange(fields.text) else {
+                    throw .invalidBody(
+                        "A text part needs a string 'text'.", param: OpenAIChatParam.part(index, partIndex, ".text"))
+                }
+                beginBlock(.user)
+                writeTextBlock(text, cacheControl: fields.cacheControl)
+            } else if document.string(type, is: "image_url") {
+                let url = document.stringRange(document.member("url", of: fields.imageURL))
+                    ?? document.stringRange(fields.imageURL)
                 guard let url else {
-                    throw .invalidBody("An image_url part needs 'image_url.url'.", param: "\(partParam).image_url")
+                    throw .invalidBody(
+                        "An image_url part needs 'image_url.url'.",
+                        param: OpenAIChatParam.part(index, partIndex, ".image_url"))
                 }
-                blocks.append(try mediaBlock(url: url, part: part, param: "\(partParam).image_url.url"))
-            case "file":
+                let media = try mediaBlock(url, param: OpenAIChatParam.part(index, partIndex, ".image_url.url"))
+                beginBlock(.user)
+                writeMediaBlock(media, cacheControl: fields.cacheControl, title: nil)
+            } else if document.string(type, is: "file") {
                 // A PDF sent inline is a document; files by id live in OpenAI's storage and cannot be reached.
-                guard let data = part["file"]?["file_data"]?.stringValue, data.hasPrefix("data:") else {
+                guard let data = document.stringRange(document.member("file_data", of: fields.file)),
+                    document.string(data, hasPrefix: "data:")
+                else {
                     throw .unsupported(
                         "File parts are only supported as inline PDF data ('file.file_data' data: URI).",
-                        param: partParam)
+                        param: OpenAIChatParam.part(index, partIndex))
                 }
-                var document = try mediaBlock(url: data, part: part, param: "\(partParam).file.file_data")
-                if document["type"] == "document", let name = part["file"]?["filename"]?.stringValue,
-                    let members = document.objectValue?.members
-                {
-                    document = .object(JSONObject(members + [(key: "title", value: .string(name))]))
-                }
-                blocks.append(document)
-            case "input_audio":
-                throw .unsupported("Anthropic models do not accept audio input.", param: partParam)
-            case let type?:
+                let media = try mediaBlock(data, param: OpenAIChatParam.part(index, partIndex, ".file.file_data"))
+                let title = document.stringRange(document.member("filename", of: fields.file))
+                beginBlock(.user)
+                writeMediaBlock(media, cacheControl: fields.cacheControl, title: media.isDocument ? title : nil)
+            } else if document.string(type, is: "input_audio") {
                 throw .unsupported(
-                    "Content part type '\(type)' is not supported by Anthropic models.",
-                    param: partParam)
-            case nil:
-                throw .invalidBody("Each content part needs a string 'type'.", param: partParam)
+                    "Anthropic models do not accept audio input.", param: OpenAIChatParam.part(index, partIndex))
+            } else {
+                throw .unsupported(
+                    "Content part type '\(document.decodedString(type) ?? "")' is not supported by Anthropic models.",
+                    param: OpenAIChatParam.part(index, partIndex))
             }
         }
-        return blocks
+    }
+
+    // MARK: - Media
+
+    /// Text for the output: a string's content in the body (copied as is), or a string made on a rare path.
+    enum Text {
+        case content(Range<Int>)
+        case string(String)
+    }
+
+    /// An image or document block, before it is written.
+    struct MediaBlock {
+        var isDocument: Bool
+        /// `(media type, base64 data)` for a data: URI, nil for a URL.
+        var base64: (mediaType: String, data: Text)?
+        var url: Text?
     }
 
     /// Image media types Anthropic accepts.
-    private static let imageTypes: Set<String> = ["image/jpeg", "image/png", "image/gif", "image/webp"]
+    static let imageTypes: Set<String> = ["image/jpeg", "image/png", "image/gif", "image/webp"]
 
     /// An image or document block from a data: URI or an http(s) URL.
-    private static func mediaBlock(url: String, part: JSONValue, param: String) throws(TranslateError) -> JSONValue {
+    ///
+    /// Plain ASCII URLs are read as bytes; a URL with escapes or non-ASCII text is decoded and read with
+    /// `String`'s character semantics, as the tree-based translator read every URL.
+    func mediaBlock(_ url: Range<Int>, param: String) throws(TranslateError) -> MediaBlock {
+        let document = self.document
+        guard let content = document.stringContent(url) else { return try Self.mediaBlock(url: "", param: param) }
+        let bytes = document.bytes
+        if document.content(of: url, hasPrefix: "data:") {
+            // Only the header and the byte after the comma decide how `String` would split the URI.
+            if let comma = document.firstIndex(of: JSONByte.comma, in: content),
+                isPlainASCII(bytes, (content.lowerBound + 5)..<comma),
+                comma + 1 >= content.upperBound
+                    || (bytes[comma + 1] < 0x80 && bytes[comma + 1] != JSONByte.backslash)
+            {
+                return try dataURIBlock(header: (content.lowerBound + 5)..<comma,
+                                        data: (comma + 1)..<content.upperBound, param: param)
+            }
+        } else if document.isPlainASCII(url) {
+            guard document.lowercased(content.prefix(8), equals: "https://")
+                || document.lowercased(content.prefix(7), equals: "http://")
+            else {
+                throw .unsupported("Only http(s) URLs and base64 data: URIs are supported.", param: param)
+            }
+            var pathEnd = content.upperBound
+            for index in content where bytes[index] == UInt8(ascii: "?") || bytes[index] == UInt8(ascii: "#") {
+                pathEnd = index
+                break
+            }
+            let isPDF = pathEnd - content.lowerBound >= 4 && document.lowercased((pathEnd - 4)..<pathEnd, equals: ".pdf")
+            return MediaBlock(isDocument: isPDF, base64: nil, url: .content(content))
+        }
+        return try Self.mediaBlock(url: document.decodedString(url) ?? "", param: param)
+    }
+
+    /// A base64 data URI whose header (between `data:` and the comma) is plain ASCII.
+    func dataURIBlock(header: Range<Int>, data: Range<Int>, param: String) throws(TranslateError) -> MediaBlock {
+        let document = self.document
+        // `header.split(separator: ";")`: the first non-empty field is the media type, a later one must be base64.
+        var mediaType: Range<Int>?
+        var isBase64 = false
+        var fieldStart = header.lowerBound
+        for index in header.lowerBound...header.upperBound {
+            guard index == header.upperBound || document.bytes[index] == UInt8(ascii: ";") else { continue }
+            let field = fieldStart..<index
+            fieldStart = index + 1
+            guard !field.isEmpty else { continue }
+            if mediaType == nil {
+                mediaType = field
+            } else if document.lowercased(field, equals: "base64") {
+                isBase64 = true
+            }
+        }
+        guard isBase64 else { throw .unsupported("Only base64 data: URIs are supported.", param: param) }
+        let type = mediaType.map { document.lowercasedString($0) } ?? ""
+        if type == "application/pdf" {
+            return MediaBlock(isDocument: true, base64: (type, .content(data)), url: nil)
+        }
+        guard Self.imageTypes.contains(type) else { throw Self.unsupportedMediaType(type, param: param) }
+        return MediaBlock(isDocument: false, base64: (type, .content(data)), url: nil)
+    }
+
+    /// The tree-based translator's reading of a URL, kept for URLs with escapes or non-ASCII text.
+    static func mediaBlock(url: String, param: String) throws(TranslateError) -> MediaBlock {
         if url.hasPrefix("data:") {
             guard let comma = url.firstIndex(of: ",") else {
                 throw .invalidBody("Malformed data: URI (no ',').", param: param)
@@ -246,259 +475,405 @@ extension AnthropicTranslator {
                 throw .unsupported("Only base64 data: URIs are supported.", param: param)
             }
             let data = String(url[url.index(after: comma)...])
-            let source = object([("type", "base64"), ("media_type", .string(mediaType)), ("data", .string(data))])
             if mediaType == "application/pdf" {
-                return block([("type", "document"), ("source", source)], cacheControlFrom: part)
+                return MediaBlock(isDocument: true, base64: (mediaType, .string(data)), url: nil)
             }
-            guard imageTypes.contains(mediaType) else {
-                throw .unsupported(
-                    "Media type '\(mediaType)' is not supported; use image/jpeg, image/png, image/gif, image/webp "
-                        + "or application/pdf.", param: param)
-            }
-            return block([("type", "image"), ("source", source)], cacheControlFrom: part)
+            guard imageTypes.contains(mediaType) else { throw unsupportedMediaType(mediaType, param: param) }
+            return MediaBlock(isDocument: false, base64: (mediaType, .string(data)), url: nil)
         }
         let lower = url.lowercased()
         guard lower.hasPrefix("https://") || lower.hasPrefix("http://") else {
             throw .unsupported("Only http(s) URLs and base64 data: URIs are supported.", param: param)
         }
-        let source = object([("type", "url"), ("url", .string(url))])
         let path = lower.split(separator: "?", maxSplits: 1).first?.split(separator: "#", maxSplits: 1).first
-        if let path, path.hasSuffix(".pdf") {
-            return block([("type", "document"), ("source", source)], cacheControlFrom: part)
-        }
-        return block([("type", "image"), ("source", source)], cacheControlFrom: part)
+        return MediaBlock(isDocument: path?.hasSuffix(".pdf") ?? false, base64: nil, url: .string(url))
     }
 
+    @inline(never)
+    static func unsupportedMediaType(_ mediaType: String, param: String) -> TranslateError {
+        .unsupported(
+            "Media type '\(mediaType)' is not supported; use image/jpeg, image/png, image/gif, image/webp "
+                + "or application/pdf.", param: param)
+    }
+
+    func isPlainASCII(_ bytes: [UInt8], _ range: Range<Int>) -> Bool {
+        guard range.lowerBound >= 0, range.upperBound <= bytes.count else { return false }
+        for index in range where bytes[index] >= 0x80 || bytes[index] == JSONByte.backslash { return false }
+        return true
+    }
+
+    mutating func writeMediaBlock(_ media: MediaBlock, cacheControl: Range<Int>?, title: Range<Int>?) {
+        writer.beginObject()
+        writer.key("type")
+        writer.string(media.isDocument ? "document" : "image")
+        writer.key("source")
+        writer.beginObject()
+        if let (mediaType, data) = media.base64 {
+            writer.key("type")
+            writer.string("base64")
+            writer.key("media_type")
+            writer.string(mediaType)
+            writer.key("data")
+            write(data)
+        } else if let url = media.url {
+            writer.key("type")
+            writer.string("url")
+            writer.key("url")
+            write(url)
+        }
+        writer.endObject()
+        writeCacheControl(cacheControl)
+        if let title {
+            writer.key("title")
+            writer.copy(title, from: document)
+        }
+        writer.endObject()
+    }
+
+    mutating func write(_ text: Text) {
+        switch text {
+        case .content(let content): writer.string(content: content, from: document)
+        case .string(let string): writer.string(string)
+        }
+    }
+
+    // MARK: - Assistant and tool messages
+
     /// Assistant turn: thinking blocks (which must come first), text, then tool_use blocks.
-    private static func assistantBlocks(_ message: JSONValue, param: String) throws(TranslateError) -> [JSONValue] {
-        var blocks: [JSONValue] = []
-        if let thinking = message["thinking_blocks"], !thinking.isNull {
-            guard let list = thinking.arrayValue else {
-                throw .invalidBody("'thinking_blocks' must be an array.", param: "\(param).thinking_blocks")
+    mutating func writeAssistantBlocks(_ message: OpenAIChatMessage, index: Int) throws(TranslateError) {
+        let document = self.document
+        if !document.isAbsentOrNull(message.thinkingBlocks) {
+            guard document.isArray(message.thinkingBlocks) else {
+                throw .invalidBody(
+                    "'thinking_blocks' must be an array.", param: OpenAIChatParam.message(index, ".thinking_blocks"))
             }
-            for (index, block) in list.enumerated() {
-                switch block["type"]?.stringValue {
-                case "thinking", "redacted_thinking": blocks.append(block)
-                default:
+            for (blockIndex, block) in document.elements(of: message.thinkingBlocks).enumerated() {
+                let type = document.member("type", of: block)
+                guard document.string(type, is: "thinking") || document.string(type, is: "redacted_thinking") else {
                     throw .invalidBody(
                         "Thinking blocks must be of type 'thinking' or 'redacted_thinking'.",
-                        param: "\(param).thinking_blocks[\(index)]")
+                        param: OpenAIChatParam.message(index, ".thinking_blocks[\(blockIndex)]"))
                 }
+                beginBlock(.assistant)
+                writer.copy(block, from: document)
             }
         }
         // `reasoning_content` without a signature cannot be replayed to Anthropic, so it is dropped.
-        switch message["content"] {
-        case nil, .null?: break
-        case .string(let text)?:
-            if !text.isEmpty { blocks.append(object([("type", "text"), ("text", .string(text))])) }
-        case .array(let parts)?:
-            for (index, part) in parts.enumerated() {
-                let type = part["type"]?.stringValue
-                guard type == "text" || type == "refusal", let type, let text = part[type]?.stringValue else {
-                    throw .unsupported("Assistant content parts must be text.", param: "\(param).content[\(index)]")
+        if let text = document.stringRange(message.content) {
+            if !document.isEmptyString(text) {
+                beginBlock(.assistant)
+                writeTextBlock(text, cacheControl: nil)
+            }
+        } else if document.isArray(message.content) {
+            for (partIndex, part) in document.elements(of: message.content).enumerated() {
+                let fields = OpenAIChatPart(document, part)
+                let text: Range<Int>?
+                if document.string(fields.type, is: "text") {
+                    text = document.stringRange(fields.text)
+                } else if document.string(fields.type, is: "refusal") {
+                    text = document.stringRange(fields.refusal)
+                } else {
+                    text = nil
                 }
-                if !text.isEmpty {
-                    blocks.append(block([("type", "text"), ("text", .string(text))], cacheControlFrom: part))
+                guard let text else {
+                    throw .unsupported(
+                        "Assistant content parts must be text.", param: OpenAIChatParam.part(index, partIndex))
+                }
+                if !document.isEmptyString(text) {
+                    beginBlock(.assistant)
+                    writeTextBlock(text, cacheControl: fields.cacheControl)
                 }
             }
-        default:
-            throw .invalidBody("'content' must be a string, an array or null.", param: "\(param).content")
+        } else if !document.isAbsentOrNull(message.content) {
+            throw .invalidBody(
+                "'content' must be a string, an array or null.", param: OpenAIChatParam.message(index, ".content"))
         }
-        if let calls = message["tool_calls"], !calls.isNull {
-            guard let list = calls.arrayValue else {
-                throw .invalidBody("'tool_calls' must be an array.", param: "\(param).tool_calls")
+        if !document.isAbsentOrNull(message.toolCalls) {
+            guard document.isArray(message.toolCalls) else {
+                throw .invalidBody("'tool_calls' must be an array.", param: OpenAIChatParam.message(index, ".tool_calls"))
             }
-            for (index, call) in list.enumerated() {
-                blocks.append(try toolUse(call, param: "\(param).tool_calls[\(index)]"))
+            for (callIndex, call) in document.elements(of: message.toolCalls).enumerated() {
+                try writeToolUse(call, param: { OpenAIChatParam.message(index, ".tool_calls[\(callIndex)]") })
             }
         }
-        return blocks
     }
 
-    private static func toolUse(_ call: JSONValue, param: String) throws(TranslateError) -> JSONValue {
-        if let type = call["type"]?.stringValue, type != "function" {
-            throw .unsupported("Tool call type '\(type)' is not supported.", param: "\(param).type")
+    mutating func writeToolUse(_ call: Range<Int>, param: () -> String) throws(TranslateError) {
+        let document = self.document
+        let fields = OpenAIChatToolCall(document, call)
+        if let type = document.stringRange(fields.type), !document.string(type, is: "function") {
+            throw .unsupported(
+                "Tool call type '\(document.decodedString(type) ?? "")' is not supported.", param: param() + ".type")
         }
-        guard let id = call["id"]?.stringValue else {
-            throw .invalidBody("A tool call needs a string 'id'.", param: "\(param).id")
+        guard let id = document.stringRange(fields.id) else {
+            throw .invalidBody("A tool call needs a string 'id'.", param: param() + ".id")
         }
-        guard let name = call["function"]?["name"]?.stringValue else {
-            throw .invalidBody("A tool call needs 'function.name'.", param: "\(param).function.name")
+        let function = OpenAIChatFunction(document, fields.function)
+        guard let name = document.stringRange(function.name) else {
+            throw .invalidBody("A tool call needs 'function.name'.", param: param() + ".function.name")
         }
-        let arguments = call["function"]?["arguments"]?.stringValue ?? ""
-        var input = object([])
-        if arguments.utf8.contains(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) {
-            guard let parsed = try? JSONParser.parse(arguments), parsed.objectValue != nil else {
-                throw .invalidBody("Tool call arguments must be a JSON object.", param: "\(param).function.arguments")
+        var input: ArraySlice<UInt8>?
+        if let arguments = document.stringRange(function.arguments) {
+            switch request.embeddedJSON(decoding: arguments) {
+            case .blank: break
+            case .object(let object): input = object
+            case .other:
+                throw .invalidBody("Tool call arguments must be a JSON object.", param: param() + ".function.arguments")
             }
-            input = parsed
         }
-        return object([("type", "tool_use"), ("id", .string(id)), ("name", .string(name)), ("input", input)])
+        beginBlock(.assistant)
+        writer.beginObject()
+        writer.key("type")
+        writer.string("tool_use")
+        writer.key("id")
+        writer.copy(id, from: document)
+        writer.key("name")
+        writer.copy(name, from: document)
+        writer.key("input")
+        if let input {
+            writer.raw(input)
+        } else {
+            writer.beginObject()
+            writer.endObject()
+        }
+        writer.endObject()
     }
 
-    private static func toolResult(_ message: JSONValue, param: String) throws(TranslateError) -> JSONValue {
-        guard let id = message["tool_call_id"]?.stringValue else {
-            throw .invalidBody("A tool message needs a string 'tool_call_id'.", param: "\(param).tool_call_id")
+    mutating func writeToolResult(_ message: OpenAIChatMessage, index: Int) throws(TranslateError) {
+        let document = self.document
+        guard let id = document.stringRange(message.toolCallID) else {
+            throw .invalidBody(
+                "A tool message needs a string 'tool_call_id'.", param: OpenAIChatParam.message(index, ".tool_call_id"))
         }
-        var members: [(String, JSONValue)] = [("type", "tool_result"), ("tool_use_id", .string(id))]
-        switch message["content"] {
-        case .string(let text)?:
-            members.append(("content", .string(text)))
-        case .array?:
-            members.append(("content", .array(try textBlocks(message["content"], param: "\(param).content"))))
-        case nil, .null?:
-            break
-        default:
-            throw .invalidBody("'content' must be a string or an array of text parts.", param: "\(param).content")
+        let content = message.content
+        guard document.isString(content) || document.isArray(content) || document.isAbsentOrNull(content) else {
+            throw .invalidBody(
+                "'content' must be a string or an array of text parts.",
+                param: OpenAIChatParam.message(index, ".content"))
         }
-        if message["is_error"]?.boolValue == true { members.append(("is_error", true)) }
-        return object(members)
+        beginBlock(.user)
+        writer.beginObject()
+        writer.key("type")
+        writer.string("tool_result")
+        writer.key("tool_use_id")
+        writer.copy(id, from: document)
+        if let text = document.stringRange(content) {
+            writer.key("content")
+            writer.copy(text, from: document)
+        } else if document.isArray(content) {
+            writer.key("content")
+            writer.beginArray()
+            for (partIndex, part) in document.elements(of: content).enumerated() {
+                let fields = OpenAIChatPart(document, part)
+                guard document.string(fields.type, is: "text"), let text = fields.text else {
+                    throw .unsupported("Only text parts are allowed here.", param: OpenAIChatParam.part(index, partIndex))
+                }
+                writeTextBlock(text, cacheControl: fields.cacheControl)
+            }
+            writer.endArray()
+        }
+        if document.bool(message.isError) == true {
+            writer.key("is_error")
+            writer.bool(true)
+        }
+        writer.endObject()
     }
 
     // MARK: - Parameters
 
-    private static func maxTokens(_ root: JSONObject, context: TranslationContext) throws(TranslateError) -> Int64 {
-        for name in ["max_completion_tokens", "max_tokens"] {
-            guard let value = root[name], !value.isNull else { continue }
-            guard let tokens = value.int64Value, tokens > 0 else {
-                throw .invalidBody("'\(name)' must be a positive integer.", param: name)
+    func maxTokens() throws(TranslateError) -> Int64 {
+        let document = self.document
+        if !document.isAbsentOrNull(request.maxCompletionTokens) {
+            guard let tokens = document.int64(request.maxCompletionTokens), tokens > 0 else {
+                throw .invalidBody("'max_completion_tokens' must be a positive integer.", param: "max_completion_tokens")
+            }
+            return tokens
+        }
+        if !document.isAbsentOrNull(request.maxTokens) {
+            guard let tokens = document.int64(request.maxTokens), tokens > 0 else {
+                throw .invalidBody("'max_tokens' must be a positive integer.", param: "max_tokens")
             }
             return tokens
         }
         return Int64(max(1, context.defaultMaxTokens))
     }
 
-    private static func writeSampling(_ root: JSONObject, to writer: inout JSONWriter) throws(TranslateError) {
-        if let value = root["temperature"], !value.isNull {
-            guard let number = value.numberValue, let temperature = number.double else {
+    mutating func writeSampling() throws(TranslateError) {
+        let document = self.document
+        if let value = request.temperature, !document.isAbsentOrNull(value) {
+            guard let temperature = document.double(value) else {
                 throw .invalidBody("'temperature' must be a number.", param: "temperature")
             }
             writer.key("temperature")
-            if temperature > 1 { writer.int(1) } else { writer.number(number) }
+            if temperature > 1 { writer.int(1) } else { writer.copy(value, from: document) }
         }
-        for name in ["top_p", "top_k"] {
-            guard let value = root[name], !value.isNull else { continue }
-            guard let number = value.numberValue else {
-                throw .invalidBody("'\(name)' must be a number.", param: name)
-            }
-            writer.key(name)
-            writer.number(number)
-        }
-        switch root["stop"] {
-        case nil, .null?: break
-        case .string(let stop)?:
+        try copyNumber(request.topP, "top_p")
+        try copyNumber(request.topK, "top_k")
+        guard let stop = request.stop, !document.isAbsentOrNull(stop) else { return }
+        if document.isString(stop) {
             writer.key("stop_sequences")
             writer.beginArray()
-            writer.string(stop)
+            writer.copy(stop, from: document)
             writer.endArray()
-        case .array(let stops)?:
-            guard stops.allSatisfy({ $0.stringValue != nil }) else {
-                throw .invalidBody("'stop' must be a string or an array of strings.", param: "stop")
+        } else if document.isArray(stop) {
+            var isEmpty = true
+            for element in document.elements(of: stop) {
+                guard document.isString(element) else {
+                    throw .invalidBody("'stop' must be a string or an array of strings.", param: "stop")
+                }
+                isEmpty = false
             }
-            if !stops.isEmpty {
+            if !isEmpty {
                 writer.key("stop_sequences")
-                writer.value(.array(stops))
+                writer.copy(stop, from: document)
             }
-        default:
+        } else {
             throw .invalidBody("'stop' must be a string or an array of strings.", param: "stop")
         }
     }
 
-    private static func writeTools(_ root: JSONObject, to writer: inout JSONWriter) throws(TranslateError) {
-        guard let tools = root["tools"], !tools.isNull else { return }
-        guard let list = tools.arrayValue else { throw .invalidBody("'tools' must be an array.", param: "tools") }
-        guard !list.isEmpty else { return }
+    mutating func copyNumber(_ value: Range<Int>?, _ name: String) throws(TranslateError) {
+        guard let value, !document.isAbsentOrNull(value) else { return }
+        guard document.kind(value) == .number else { throw .invalidBody("'\(name)' must be a number.", param: name) }
+        writer.key(name)
+        writer.copy(value, from: document)
+    }
+
+    mutating func writeTools() throws(TranslateError) {
+        let document = self.document
+        guard let tools = request.tools, !document.isAbsentOrNull(tools) else { return }
+        guard document.isArray(tools) else { throw .invalidBody("'tools' must be an array.", param: "tools") }
+        guard !document.isEmptyContainer(tools) else { return }
         writer.key("tools")
         writer.beginArray()
-        for (index, tool) in list.enumerated() {
-            let param = "tools[\(index)]"
-            guard tool["type"]?.stringValue ?? "function" == "function" else {
-                throw .unsupported("Only function tools are supported.", param: "\(param).type")
+        for (index, tool) in document.elements(of: tools).enumerated() {
+            let fields = OpenAIChatToolCall(document, tool)
+            if let type = document.stringRange(fields.type), !document.string(type, is: "function") {
+                throw .unsupported("Only function tools are supported.", param: "tools[\(index)].type")
             }
-            guard let function = tool["function"], let name = function["name"]?.stringValue else {
-                throw .invalidBody("A tool needs 'function.name'.", param: "\(param).function.name")
+            let function = OpenAIChatFunction(document, fields.function)
+            guard let name = document.stringRange(function.name) else {
+                throw .invalidBody("A tool needs 'function.name'.", param: "tools[\(index)].function.name")
             }
             writer.beginObject()
             writer.key("name")
-            writer.string(name)
-            if let description = function["description"]?.stringValue {
+            writer.copy(name, from: document)
+            if let description = document.stringRange(function.description) {
                 writer.key("description")
-                writer.string(description)
+                writer.copy(description, from: document)
             }
             writer.key("input_schema")
-            if let schema = function["parameters"], schema.objectValue != nil {
-                writer.value(schema)
+            if let schema = function.parameters, document.isObject(schema) {
+                writer.copy(schema, from: document)
             } else {
-                writer.value(object([("type", "object"), ("properties", object([]))]))
+                writer.beginObject()
+                writer.key("type")
+                writer.string("object")
+                writer.key("properties")
+                writer.beginObject()
+                writer.endObject()
+                writer.endObject()
             }
-            if let strict = function["strict"]?.boolValue {
+            if let strict = document.bool(function.strict) {
                 writer.key("strict")
                 writer.bool(strict)
             }
-            if let cache = tool["cache_control"], !cache.isNull {
-                writer.key("cache_control")
-                writer.value(cache)
-            }
+            writeCacheControl(fields.cacheControl)
             writer.endObject()
         }
         writer.endArray()
 
-        let noParallel = root["parallel_tool_calls"]?.boolValue == false
-        var choice: [(String, JSONValue)] = []
-        switch root["tool_choice"] {
-        case nil, .null?: if noParallel { choice = [("type", "auto")] }
-        case .string("auto")?: choice = [("type", "auto")]
-        case .string("required")?: choice = [("type", "any")]
-        case .string("none")?: choice = [("type", "none")]
-        case .object(let named)?:
-            guard let name = named["function"]?["name"]?.stringValue else {
+        let noParallel = document.bool(request.parallelToolCalls) == false
+        let choice: String
+        var name: Range<Int>?
+        let toolChoice = request.toolChoice
+        if document.isAbsentOrNull(toolChoice) {
+            guard noParallel else { return }
+            choice = "auto"
+        } else if document.string(toolChoice, is: "auto") {
+            choice = "auto"
+        } else if document.string(toolChoice, is: "required") {
+            choice = "any"
+        } else if document.string(toolChoice, is: "none") {
+            choice = "none"
+        } else if document.isObject(toolChoice) {
+            guard let named = document.stringRange(document.member("function", "name", of: toolChoice)) else {
                 throw .invalidBody("A named tool_choice needs 'function.name'.", param: "tool_choice.function.name")
             }
-            choice = [("type", "tool"), ("name", .string(name))]
-        default:
+            choice = "tool"
+            name = named
+        } else {
             throw .invalidBody(
                 "'tool_choice' must be 'auto', 'required', 'none' or a named function.",
                 param: "tool_choice")
         }
-        guard !choice.isEmpty else { return }
-        // Anthropic's `none` choice has no parallelism flag.
-        if noParallel, choice[0].1 != "none" { choice.append(("disable_parallel_tool_use", true)) }
         writer.key("tool_choice")
-        writer.value(object(choice))
+        writer.beginObject()
+        writer.key("type")
+        writer.string(choice)
+        if let name {
+            writer.key("name")
+            writer.copy(name, from: document)
+        }
+        // Anthropic's `none` choice has no parallelism flag.
+        if noParallel, choice != "none" {
+            writer.key("disable_parallel_tool_use")
+            writer.bool(true)
+        }
+        writer.endObject()
     }
 
-    private static func writeOutputConfig(_ root: JSONObject, to writer: inout JSONWriter) throws(TranslateError) {
-        var config: [(String, JSONValue)] = []
-        if let format = root["response_format"], !format.isNull {
-            switch format["type"]?.stringValue {
-            case "text": break
-            case "json_schema":
-                guard let schema = format["json_schema"]?["schema"], schema.objectValue != nil else {
+    mutating func writeOutputConfig() throws(TranslateError) {
+        let document = self.document
+        var schema: Range<Int>?
+        if let format = request.responseFormat, !document.isAbsentOrNull(format) {
+            let type = document.member("type", of: format)
+            if document.string(type, is: "text") {
+            } else if document.string(type, is: "json_schema") {
+                guard let given = document.member("json_schema", "schema", of: format), document.isObject(given) else {
                     throw .invalidBody(
                         "'response_format.json_schema.schema' must be an object.",
                         param: "response_format.json_schema.schema")
                 }
-                config.append(("format", object([("type", "json_schema"), ("schema", schema)])))
-            case "json_object":
+                schema = given
+            } else if document.string(type, is: "json_object") {
                 throw .unsupported(
                     "Anthropic models have no JSON mode; use response_format type 'json_schema' with a schema.",
                     param: "response_format.type")
-            default:
+            } else {
                 throw .invalidBody("Unknown 'response_format.type'.", param: "response_format.type")
             }
         }
-        if let effort = root["reasoning_effort"], !effort.isNull {
-            switch effort.stringValue {
-            case "none"?: break
-            case "minimal"?: config.append(("effort", "low"))
-            case let level? where ["low", "medium", "high", "xhigh", "max"].contains(level):
-                config.append(("effort", .string(level)))
-            default:
+        var effort: Text?
+        if let value = request.reasoningEffort, !document.isAbsentOrNull(value) {
+            if document.string(value, is: "none") {
+            } else if document.string(value, is: "minimal") {
+                effort = .string("low")
+            } else if document.string(value, is: "low") || document.string(value, is: "medium")
+                || document.string(value, is: "high") || document.string(value, is: "xhigh")
+                || document.string(value, is: "max"), let content = document.stringContent(value)
+            {
+                effort = .content(content)
+            } else {
                 throw .invalidBody("Unknown 'reasoning_effort'.", param: "reasoning_effort")
             }
         }
-        guard !config.isEmpty else { return }
+        guard schema != nil || effort != nil else { return }
         writer.key("output_config")
-        writer.value(object(config))
+        writer.beginObject()
+        if let schema {
+            writer.key("format")
+            writer.beginObject()
+            writer.key("type")
+            writer.string("json_schema")
+            writer.key("schema")
+            writer.copy(schema, from: document)
+            writer.endObject()
+        }
+        if let effort {
+            writer.key("effort")
+            write(effort)
+        }
+        writer.endObject()
     }
 }

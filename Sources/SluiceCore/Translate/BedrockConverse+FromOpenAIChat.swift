@@ -1,5 +1,4 @@
-// OpenAI Chat Completions request -> Bedrock Converse / ConverseStream request ("AWS Bedrock
-// Converse" in SluiceCore.docc/ProviderWireShapes.md).
+// OpenAI Chat Completions request -> Bedrock Converse / ConverseStream request (PROVIDERS.md §2).
 //
 // The model goes into the URL path, not the body. What we do beyond the reference translator:
 // - same-role turns are merged (Converse requires user/assistant alternation), tool results included;
@@ -9,6 +8,12 @@
 // - `response_format` (json_schema / json_object) becomes a forced tool named `json_response`; the response
 //   translators turn that tool's input back into the message content (see `BedrockConverse.jsonResponseToolName`).
 // Remote (http) images cannot be fetched from inside the filter: they are a clear 400 naming the field.
+//
+// One pass over the body (`OpenAIChatRequest`): turns are written as messages are read, strings and schemas
+// copied from the body. What needs more than the current message: `system` (system messages from anywhere,
+// checked in order and written by a second look at them), and `toolConfig`, which depends on the whole history
+// (whether it has tool blocks, and the names of the tools it used: a small table of name ranges) and on `tools`,
+// `tool_choice` and `response_format` together, so `tools` is checked first and written by a second scan.
 
 /// Namespace of the Bedrock Converse translators.
 public enum BedrockConverse {
@@ -34,265 +39,427 @@ public enum BedrockConverse {
     public static func request(
         fromOpenAIChat body: [UInt8], context: TranslationContext
     ) throws(TranslateError) -> Request {
-        let parsed: JSONValue
+        let request: OpenAIChatRequest
         do {
-            parsed = try JSONParser.parse(body)
+            request = try OpenAIChatRequest(body: body)
         } catch {
             throw TranslateError.invalidBody("The request body is not valid JSON: \(error.description)")
         }
-        guard let root = parsed.objectValue else {
-            throw TranslateError.invalidBody("The request body must be a JSON object.")
-        }
-        var builder = RequestBuilder()
-        return try builder.build(root, context: context)
+        return try Self.request(fromOpenAIChat: request, context: context)
+    }
+
+    /// Translates a validated OpenAI chat request.
+    static func request(fromOpenAIChat request: OpenAIChatRequest, context: TranslationContext)
+        throws(TranslateError) -> Request
+    {
+        var translation = ConverseRequestTranslation(request: request)
+        let structuredOutput = try translation.write(model: context.upstreamModel)
+        return Request(
+            body: translation.writer.bytes, path: path(model: context.upstreamModel, stream: context.stream),
+            structuredOutput: structuredOutput)
     }
 }
 
-// MARK: - Building
+// MARK: - Translation
 
-/// One Converse content block, kept as the JSON it will be written as.
-private typealias Block = JSONValue
+private struct ConverseRequestTranslation {
+    enum Role {
+        case user, assistant
 
-private struct Turn {
-    var role: String
-    var blocks: [Block]
-}
+        var name: String {
+            switch self {
+            case .user: "user"
+            case .assistant: "assistant"
+            }
+        }
+    }
 
-private struct RequestBuilder {
-    var system: [Block] = []
-    var turns: [Turn] = []
-    /// Tool names used by toolUse blocks in the history, in first-seen order.
-    var historyToolNames: [String] = []
+    /// Where `toolConfig.tools` comes from.
+    enum Tools {
+        case none
+        /// The client's `tools` array (checked, not empty).
+        case client(Range<Int>)
+        /// The forced `json_response` tool: its schema (nil: `{"type":"object"}`) and description.
+        case structured(schema: Range<Int>?, description: Range<Int>?)
+        /// The tools the history used, with an open schema (or a placeholder when it used none by name).
+        case history
+    }
+
+    enum ToolChoice {
+        case unset, auto, none, required
+        case named(Range<Int>)
+    }
+
+    var request: OpenAIChatRequest
+    var writer: JSONWriter
+
+    var openTurn: Role?
+    /// System blocks found so far, and the content of the only system message (when there is one).
+    var systemBlockCount = 0
+    var systemMessageCount = 0
+    var firstSystemContent: Range<Int>?
+    /// Tool names used by toolUse blocks in the history, in first-seen order (values: the names' ranges).
+    var historyToolNames = JSONStringTable<Range<Int>>()
     var historyHasToolBlocks = false
     var documentCount = 0
 
-    mutating func build(_ root: JSONObject, context: TranslationContext) throws(TranslateError) -> BedrockConverse.Request {
-        if let n = root["n"], !n.isNull, n.int64Value != 1 {
+    init(request: OpenAIChatRequest) {
+        self.request = request
+        writer = JSONWriter(reservingCapacity: request.document.bytes.count + 256)
+    }
+
+    var document: ValidatedJSON { request.document }
+
+    /// Writes the body; returns whether `response_format` became the forced `json_response` tool.
+    mutating func write(model: String) throws(TranslateError) -> Bool {
+        let document = self.document
+        guard request.rootKind == .object else {
+            throw TranslateError.invalidBody("The request body must be a JSON object.")
+        }
+        if !document.isAbsentOrNull(request.n), document.int64(request.n) != 1 {
             throw TranslateError.unsupported("Bedrock Converse returns one choice; 'n' must be 1.", param: "n")
         }
-        guard let messages = root["messages"]?.arrayValue else {
+        guard document.isArray(request.messages) else {
             throw TranslateError.invalidBody("'messages' must be an array.", param: "messages")
         }
-        for (index, message) in messages.enumerated() {
-            try add(message, at: "messages[\(index)]")
+        writer.beginObject()
+        writer.key("messages")
+        writer.beginArray()
+        for (index, message) in document.elements(of: request.messages).enumerated() {
+            try add(message, index: index)
         }
+        closeTurn()
+        writer.endArray()
+        if systemBlockCount > 0 { writeSystem() }
 
-        // Tools and tool choice.
-        let choice = try toolChoice(root["tool_choice"])
-        var tools = try clientTools(root["tools"])
+        // Tools and tool choice, checked in the order their errors are reported.
+        let choice = try toolChoice()
+        var tools = try clientTools()
         var structuredOutput = false
-        if let format = root["response_format"], !format.isNull {
-            guard let type = format["type"]?.stringValue else {
+        if let format = request.responseFormat, !document.isAbsentOrNull(format) {
+            let typeValue = document.member("type", of: format)
+            guard let type = document.stringRange(typeValue) else {
                 throw TranslateError.invalidBody("'response_format.type' must be a string.", param: "response_format")
             }
-            switch type {
-            case "text": break
-            case "json_schema", "json_object":
-                if !tools.isEmpty {
+            if document.string(type, is: "text") {
+            } else if document.string(type, is: "json_schema") || document.string(type, is: "json_object") {
+                if case .client = tools {
                     throw TranslateError.unsupported(
                         "Bedrock Converse implements response_format with a forced tool; it cannot be combined with 'tools'.",
                         param: "response_format")
                 }
-                let schema: JSONValue
-                if type == "json_schema" {
-                    guard let given = format["json_schema"]?["schema"], given.objectValue != nil else {
+                var schema: Range<Int>?
+                if document.string(type, is: "json_schema") {
+                    guard let given = document.member("json_schema", "schema", of: format), document.isObject(given)
+                    else {
                         throw TranslateError.invalidBody(
                             "'response_format.json_schema.schema' must be an object.", param: "response_format.json_schema")
                     }
                     schema = given
-                } else {
-                    schema = ["type": "object"]
                 }
-                let description = format["json_schema"]?["description"]?.stringValue
-                tools = [toolSpec(name: BedrockConverse.jsonResponseToolName, description: description ?? "Respond with a JSON object.", schema: schema)]
+                let description = document.stringRange(document.member("json_schema", "description", of: format))
+                tools = .structured(schema: schema, description: description)
                 structuredOutput = true
-            default:
-                throw TranslateError.unsupported("Unsupported response_format type '\(type)'.", param: "response_format.type")
+            } else {
+                throw TranslateError.unsupported(
+                    "Unsupported response_format type '\(document.decodedString(type) ?? "")'.",
+                    param: "response_format.type")
             }
         }
-        var toolChoiceJSON: JSONValue?
-        if structuredOutput {
-            toolChoiceJSON = ["tool": ["name": .string(BedrockConverse.jsonResponseToolName)]]
-        } else {
+        var writesChoice = false
+        if !structuredOutput {
+            let hasTools: Bool
+            if case .client = tools { hasTools = true } else { hasTools = false }
             switch choice {
-            case .unset, .auto: toolChoiceJSON = tools.isEmpty ? nil : ["auto": [:]]
-            case .required: toolChoiceJSON = ["any": [:]]
-            case .named(let name): toolChoiceJSON = ["tool": ["name": .string(name)]]
+            case .unset, .auto: writesChoice = hasTools
+            case .required, .named: writesChoice = true
             case .none:
                 // Converse has no "none": omit toolChoice, and drop the tools entirely unless the history needs them.
-                toolChoiceJSON = nil
-                if !historyHasToolBlocks { tools = [] }
+                if !historyHasToolBlocks { tools = .none }
             }
-            if toolChoiceJSON != nil && tools.isEmpty {
+            if case .none = tools, writesChoice {
                 throw TranslateError.invalidBody("'tool_choice' requires 'tools'.", param: "tool_choice")
             }
         }
-        if historyHasToolBlocks && tools.isEmpty {
-            tools = historyToolNames.map {
-                toolSpec(name: $0, description: nil, schema: ["type": "object", "properties": [:]])
-            }
-            if tools.isEmpty {
-                // Only tool results, no tool uses: Bedrock still wants a tool list; declare a placeholder.
-                tools = [toolSpec(name: "tool", description: nil, schema: ["type": "object", "properties": [:]])]
-            }
-        }
+        if historyHasToolBlocks, case .none = tools { tools = .history }
 
-        var writer = JSONWriter(reservingCapacity: 1024)
-        writer.beginObject()
-        writer.key("messages")
-        writer.beginArray()
-        for turn in turns {
-            writer.beginObject()
-            writer.key("role")
-            writer.string(turn.role)
-            writer.key("content")
-            writer.value(.array(turn.blocks))
-            writer.endObject()
-        }
-        writer.endArray()
-        if !system.isEmpty {
-            writer.key("system")
-            writer.value(.array(system))
-        }
-        try writeInferenceConfig(root, to: &writer)
-        if !tools.isEmpty {
-            writer.key("toolConfig")
-            writer.beginObject()
-            writer.key("tools")
-            writer.value(.array(tools))
-            if let toolChoiceJSON {
-                writer.key("toolChoice")
-                writer.value(toolChoiceJSON)
-            }
-            writer.endObject()
-        }
-        let additional = try additionalFields(root, model: context.upstreamModel)
-        if !additional.isEmpty {
-            writer.key("additionalModelRequestFields")
-            writer.value(.object(JSONObject(additional)))
-        }
-        if let tier = root["service_tier"]?.stringValue, tier != "auto" {
+        try writeInferenceConfig()
+        writeToolConfig(tools, choice: structuredOutput ? nil : (writesChoice ? choice : nil))
+        try writeAdditionalFields(model: model)
+        if let tier = document.stringRange(request.serviceTier), !document.string(tier, is: "auto") {
             writer.key("serviceTier")
             writer.beginObject()
             writer.key("type")
-            writer.string(tier)
+            writer.copy(tier, from: document)
             writer.endObject()
         }
         writer.endObject()
-        return BedrockConverse.Request(
-            body: writer.bytes, path: BedrockConverse.path(model: context.upstreamModel, stream: context.stream),
-            structuredOutput: structuredOutput)
+        return structuredOutput
+    }
+
+    // MARK: Turns
+
+    /// Makes sure a turn of `role` is open and its content array started, so the caller can write one block.
+    /// Same-role messages share a turn; messages without blocks open none.
+    mutating func beginBlock(_ role: Role) {
+        if openTurn == role { return }
+        closeTurn()
+        writer.beginObject()
+        writer.key("role")
+        writer.string(role.name)
+        writer.key("content")
+        writer.beginArray()
+        openTurn = role
+    }
+
+    mutating func closeTurn() {
+        guard openTurn != nil else { return }
+        writer.endArray()
+        writer.endObject()
+        openTurn = nil
     }
 
     // MARK: Messages
 
-    mutating func add(_ message: JSONValue, at param: String) throws(TranslateError) {
-        guard let object = message.objectValue, let role = object["role"]?.stringValue else {
-            throw TranslateError.invalidBody("Each message must be an object with a string 'role'.", param: param)
+    mutating func add(_ message: Range<Int>, index: Int) throws(TranslateError) {
+        let document = self.document
+        let fields = OpenAIChatMessage(document, message)
+        guard let role = document.stringRange(fields.role) else {
+            throw TranslateError.invalidBody(
+                "Each message must be an object with a string 'role'.", param: OpenAIChatParam.message(index))
         }
-        switch role {
-        case "system", "developer":
-            for text in try texts(object["content"], at: "\(param).content") {
-                system.append(["text": .string(text.text)])
-                if text.cachePoint { system.append(["cachePoint": ["type": "default"]]) }
+        if document.string(role, is: "system") || document.string(role, is: "developer") {
+            systemMessageCount += 1
+            if systemMessageCount == 1 { firstSystemContent = fields.content }
+            systemBlockCount += try checkTexts(fields.content, param: { OpenAIChatParam.message(index, ".content") })
+        } else if document.string(role, is: "user") {
+            try writeUserBlocks(fields.content, index: index)
+        } else if document.string(role, is: "assistant") {
+            try writeAssistantBlocks(fields, index: index)
+        } else if document.string(role, is: "tool") {
+            guard let id = document.stringRange(fields.toolCallID) else {
+                throw TranslateError.invalidBody(
+                    "A tool message needs a string 'tool_call_id'.",
+                    param: OpenAIChatParam.message(index, ".tool_call_id"))
             }
-        case "user":
-            try append(role: "user", blocks: try userBlocks(object["content"], at: "\(param).content"))
-        case "assistant":
-            try append(role: "assistant", blocks: try assistantBlocks(object, at: param))
-        case "tool":
-            guard let id = object["tool_call_id"]?.stringValue else {
-                throw TranslateError.invalidBody("A tool message needs a string 'tool_call_id'.", param: "\(param).tool_call_id")
-            }
-            let content = try texts(object["content"], at: "\(param).content").map { piece -> Block in ["text": .string(piece.text)] }
+            _ = try checkTexts(fields.content, param: { OpenAIChatParam.message(index, ".content") })
             historyHasToolBlocks = true
-            try append(role: "user", blocks: [["toolResult": ["toolUseId": .string(id), "content": .array(content.isEmpty ? [["text": ""]] : content)]]])
-        case "function":
-            throw TranslateError.unsupported("The deprecated 'function' role is not supported; use 'tool'.", param: "\(param).role")
-        default:
-            throw TranslateError.invalidBody("Unknown message role '\(role)'.", param: "\(param).role")
-        }
-    }
-
-    /// Appends blocks, merging into the previous turn when it has the same role; empty turns are dropped.
-    mutating func append(role: String, blocks: [Block]) throws(TranslateError) {
-        guard !blocks.isEmpty else { return }
-        if let last = turns.indices.last, turns[last].role == role {
-            turns[last].blocks += blocks
+            beginBlock(.user)
+            writer.beginObject()
+            writer.key("toolResult")
+            writer.beginObject()
+            writer.key("toolUseId")
+            writer.copy(id, from: document)
+            writer.key("content")
+            writer.beginArray()
+            if writeTexts(fields.content, cachePoints: false) == 0 {
+                writer.beginObject()
+                writer.key("text")
+                writer.string("")
+                writer.endObject()
+            }
+            writer.endArray()
+            writer.endObject()
+            writer.endObject()
+        } else if document.string(role, is: "function") {
+            throw TranslateError.unsupported(
+                "The deprecated 'function' role is not supported; use 'tool'.",
+                param: OpenAIChatParam.message(index, ".role"))
         } else {
-            turns.append(Turn(role: role, blocks: blocks))
+            throw TranslateError.invalidBody(
+                "Unknown message role '\(document.decodedString(role) ?? "")'.",
+                param: OpenAIChatParam.message(index, ".role"))
         }
     }
 
-    struct TextPiece {
-        var text: String
-        var cachePoint: Bool
-    }
-
-    /// The text of a string or an array of text parts (system, developer and tool messages).
-    func texts(_ content: JSONValue?, at param: String) throws(TranslateError) -> [TextPiece] {
-        guard let content, !content.isNull else { return [] }
-        if let text = content.stringValue { return text.isEmpty ? [] : [TextPiece(text: text, cachePoint: false)] }
-        guard let parts = content.arrayValue else {
-            throw TranslateError.invalidBody("'content' must be a string or an array of parts.", param: param)
+    /// Checks the text of a string or an array of text parts (system, developer and tool messages).
+    /// - Returns: the number of blocks it becomes as system content (text, plus a cache point where asked).
+    func checkTexts(_ content: Range<Int>?, param: () -> String) throws(TranslateError) -> Int {
+        let document = self.document
+        if document.isAbsentOrNull(content) { return 0 }
+        if let text = document.stringRange(content) { return document.isEmptyString(text) ? 0 : 1 }
+        guard document.isArray(content) else {
+            throw TranslateError.invalidBody("'content' must be a string or an array of parts.", param: param())
         }
-        var pieces: [TextPiece] = []
-        for (index, part) in parts.enumerated() {
-            guard part["type"]?.stringValue == "text", let text = part["text"]?.stringValue else {
+        var blocks = 0
+        for (index, part) in document.elements(of: content).enumerated() {
+            let fields = OpenAIChatPart(document, part)
+            guard document.string(fields.type, is: "text"), document.isString(fields.text) else {
                 throw TranslateError(
                     code: "unsupported_content_part", message: "Only text parts are supported here.",
-                    param: "\(param)[\(index)]")
+                    param: "\(param())[\(index)]")
             }
-            pieces.append(TextPiece(text: text, cachePoint: part["cache_control"].map { !$0.isNull } ?? false))
-        }
-        return pieces
-    }
-
-    mutating func userBlocks(_ content: JSONValue?, at param: String) throws(TranslateError) -> [Block] {
-        guard let content, !content.isNull else {
-            throw TranslateError.invalidBody("A user message needs 'content'.", param: param)
-        }
-        if let text = content.stringValue { return [["text": .string(text)]] }
-        guard let parts = content.arrayValue else {
-            throw TranslateError.invalidBody("'content' must be a string or an array of parts.", param: param)
-        }
-        var blocks: [Block] = []
-        for (index, part) in parts.enumerated() {
-            let partParam = "\(param)[\(index)]"
-            let type = part["type"]?.stringValue ?? ""
-            switch type {
-            case "text":
-                guard let text = part["text"]?.stringValue else {
-                    throw TranslateError.invalidBody("A text part needs a string 'text'.", param: "\(partParam).text")
-                }
-                blocks.append(["text": .string(text)])
-            case "image_url":
-                let urlParam = "\(partParam).image_url.url"
-                guard let url = part["image_url"]?["url"]?.stringValue ?? part["image_url"]?.stringValue else {
-                    throw TranslateError.invalidBody("An image_url part needs 'image_url.url'.", param: urlParam)
-                }
-                blocks.append(try mediaBlock(url: url, filename: nil, at: urlParam))
-            case "file":
-                let dataParam = "\(partParam).file.file_data"
-                guard let data = part["file"]?["file_data"]?.stringValue else {
-                    throw TranslateError(
-                        code: "unsupported_content_part",
-                        message: "Bedrock Converse needs inline file data ('file.file_data' as a data URI); file ids are not supported.",
-                        param: "\(partParam).file")
-                }
-                blocks.append(try mediaBlock(url: data, filename: part["file"]?["filename"]?.stringValue, at: dataParam))
-            default:
-                throw TranslateError(
-                    code: "unsupported_content_part",
-                    message: "Content part type '\(type)' is not supported by Bedrock Converse.", param: "\(partParam).type")
-            }
-            if let cache = part["cache_control"], !cache.isNull { blocks.append(["cachePoint": ["type": "default"]]) }
+            blocks += document.isAbsentOrNull(fields.cacheControl) ? 1 : 2
         }
         return blocks
     }
 
-    /// An image or document block from a data URI.
-    mutating func mediaBlock(url: String, filename: String?, at param: String) throws(TranslateError) -> Block {
+    /// Writes the text blocks of content `checkTexts` accepted (with cache points for system content).
+    /// - Returns: the number of text blocks written.
+    mutating func writeTexts(_ content: Range<Int>?, cachePoints: Bool) -> Int {
+        let document = self.document
+        if let text = document.stringRange(content) {
+            guard !document.isEmptyString(text) else { return 0 }
+            writeTextBlock(text)
+            return 1
+        }
+        var count = 0
+        for part in document.elements(of: content) {
+            let fields = OpenAIChatPart(document, part)
+            guard let text = document.stringRange(fields.text) else { continue }
+            writeTextBlock(text)
+            count += 1
+            if cachePoints, !document.isAbsentOrNull(fields.cacheControl) { writeCachePoint() }
+        }
+        return count
+    }
+
+    mutating func writeSystem() {
+        let document = self.document
+        writer.key("system")
+        writer.beginArray()
+        if systemMessageCount == 1 {
+            _ = writeTexts(firstSystemContent, cachePoints: true)
+        } else {
+            for message in document.elements(of: request.messages) {
+                let fields = OpenAIChatMessage(document, message)
+                if document.string(fields.role, is: "system") || document.string(fields.role, is: "developer") {
+                    _ = writeTexts(fields.content, cachePoints: true)
+                }
+            }
+        }
+        writer.endArray()
+    }
+
+    mutating func writeTextBlock(_ text: Range<Int>) {
+        writer.beginObject()
+        writer.key("text")
+        writer.copy(text, from: document)
+        writer.endObject()
+    }
+
+    mutating func writeCachePoint() {
+        writer.beginObject()
+        writer.key("cachePoint")
+        writer.beginObject()
+        writer.key("type")
+        writer.string("default")
+        writer.endObject()
+        writer.endObject()
+    }
+
+    mutating func writeUserBlocks(_ content: Range<Int>?, index: Int) throws(TranslateError) {
+        let document = self.document
+        if document.isAbsentOrNull(content) {
+            throw TranslateError.invalidBody("A user message needs 'content'.", param: OpenAIChatParam.message(index, ".content"))
+        }
+        if let text = document.stringRange(content) {
+            beginBlock(.user)
+            writeTextBlock(text)
+            return
+        }
+        guard document.isArray(content) else {
+            throw TranslateError.invalidBody(
+                "'content' must be a string or an array of parts.", param: OpenAIChatParam.message(index, ".content"))
+        }
+        for (partIndex, part) in document.elements(of: content).enumerated() {
+            let param = { OpenAIChatParam.part(index, partIndex) }
+            let fields = OpenAIChatPart(document, part)
+            let type = document.stringRange(fields.type)
+            if document.string(type, is: "text") {
+                guard let text = document.stringRange(fields.text) else {
+                    throw TranslateError.invalidBody("A text part needs a string 'text'.", param: param() + ".text")
+                }
+                beginBlock(.user)
+                writeTextBlock(text)
+            } else if document.string(type, is: "image_url") {
+                let url = document.stringRange(document.member("url", of: fields.imageURL))
+                    ?? document.stringRange(fields.imageURL)
+                guard let url else {
+                    throw TranslateError.invalidBody(
+                        "An image_url part needs 'image_url.url'.", param: param() + ".image_url.url")
+                }
+                let media = try mediaBlock(url, param: { param() + ".image_url.url" })
+                beginBlock(.user)
+                writeMediaBlock(media, filename: nil)
+            } else if document.string(type, is: "file") {
+                guard let data = document.stringRange(document.member("file_data", of: fields.file)) else {
+                    throw TranslateError(
+                        code: "unsupported_content_part",
+                        message: "Bedrock Converse needs inline file data ('file.file_data' as a data URI); file ids are not supported.",
+                        param: param() + ".file")
+                }
+                let media = try mediaBlock(data, param: { param() + ".file.file_data" })
+                beginBlock(.user)
+                writeMediaBlock(media, filename: document.stringRange(document.member("filename", of: fields.file)))
+            } else {
+                throw TranslateError(
+                    code: "unsupported_content_part",
+                    message: "Content part type '\(document.decodedString(type) ?? "")' is not supported by Bedrock Converse.",
+                    param: param() + ".type")
+            }
+            if !document.isAbsentOrNull(fields.cacheControl) { writeCachePoint() }
+        }
+    }
+
+    // MARK: Media
+
+    /// Text for the output: a string's content in the body (copied as is), or a string made on a rare path.
+    enum Text {
+        case content(Range<Int>)
+        case string(String)
+    }
+
+    /// An image (`format` is its image format) or a document (`format` is its document format).
+    struct MediaBlock {
+        var isDocument: Bool
+        var format: String
+        var data: Text
+    }
+
+    static let documentFormats: [String: String] = [
+        "application/pdf": "pdf", "text/csv": "csv", "application/msword": "doc",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+        "application/vnd.ms-excel": "xls", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+        "text/html": "html", "text/plain": "txt", "text/markdown": "md",
+    ]
+
+    /// An image or document block from a data URI. A URI whose header is plain ASCII is read as bytes; others
+    /// are decoded and read with `String`'s character semantics (`mediaBlock(url:param:)`), as every URI was.
+    func mediaBlock(_ url: Range<Int>, param: () -> String) throws(TranslateError) -> MediaBlock {
+        let document = self.document
+        let bytes = document.bytes
+        guard let content = document.stringContent(url), document.string(url, hasPrefix: "data:") else {
+            return try Self.mediaBlock(url: document.decodedString(url) ?? "", param: param())
+        }
+        let headerStart = content.lowerBound + 5
+        guard let comma = document.firstIndex(of: JSONByte.comma, in: content),
+            Self.isPlainASCII(bytes, headerStart..<comma),
+            comma + 1 >= content.upperBound || (bytes[comma + 1] < 0x80 && bytes[comma + 1] != JSONByte.backslash)
+        else {
+            return try Self.mediaBlock(url: document.decodedString(url) ?? "", param: param())
+        }
+        // `header.split(separator: ";")`: the first non-empty field is the media type; one must be "base64".
+        var mediaType: Range<Int>?
+        var isBase64 = false
+        var fieldStart = headerStart
+        for index in headerStart...comma where index == comma || bytes[index] == UInt8(ascii: ";") {
+            let field = fieldStart..<index
+            fieldStart = index + 1
+            guard !field.isEmpty else { continue }
+            if mediaType == nil { mediaType = field }
+            if field.count == 6, bytes[field].elementsEqual("base64".utf8) { isBase64 = true }
+        }
+        guard isBase64, let mediaType else {
+            throw TranslateError.invalidBody("Only base64 data URIs are supported.", param: param())
+        }
+        return try Self.mediaBlock(
+            mime: document.lowercasedString(mediaType), data: .content((comma + 1)..<content.upperBound),
+            param: param())
+    }
+
+    /// The tree-based translator's reading of a data URI, kept for URIs with escapes or non-ASCII headers.
+    static func mediaBlock(url: String, param: String) throws(TranslateError) -> MediaBlock {
         guard url.hasPrefix("data:") else {
             throw TranslateError(
                 code: "unsupported_content_part",
@@ -308,31 +475,54 @@ private struct RequestBuilder {
         guard attributes.contains("base64"), let mime = attributes.first?.lowercased() else {
             throw TranslateError.invalidBody("Only base64 data URIs are supported.", param: param)
         }
+        return try mediaBlock(mime: mime, data: .string(data), param: param)
+    }
+
+    static func mediaBlock(mime: String, data: Text, param: String) throws(TranslateError) -> MediaBlock {
         switch mime {
         case "image/png", "image/jpeg", "image/jpg", "image/gif", "image/webp":
             let format = mime == "image/jpg" ? "jpeg" : String(mime.dropFirst("image/".count))
-            return ["image": ["format": .string(format), "source": ["bytes": .string(data)]]]
+            return MediaBlock(isDocument: false, format: format, data: data)
         default:
-            guard let format = Self.documentFormats[mime] else {
+            guard let format = documentFormats[mime] else {
                 throw TranslateError(
                     code: "unsupported_content_part",
                     message: "Media type '\(mime)' is not supported by Bedrock Converse.", param: param)
             }
-            documentCount += 1
-            return [
-                "document": [
-                    "format": .string(format), "name": .string(documentName(filename)), "source": ["bytes": .string(data)],
-                ]
-            ]
+            return MediaBlock(isDocument: true, format: format, data: data)
         }
     }
 
-    static let documentFormats: [String: String] = [
-        "application/pdf": "pdf", "text/csv": "csv", "application/msword": "doc",
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
-        "application/vnd.ms-excel": "xls", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
-        "text/html": "html", "text/plain": "txt", "text/markdown": "md",
-    ]
+    static func isPlainASCII(_ bytes: [UInt8], _ range: Range<Int>) -> Bool {
+        guard range.lowerBound >= 0, range.upperBound <= bytes.count, range.lowerBound <= range.upperBound else {
+            return false
+        }
+        for index in range where bytes[index] >= 0x80 || bytes[index] == JSONByte.backslash { return false }
+        return true
+    }
+
+    mutating func writeMediaBlock(_ media: MediaBlock, filename: Range<Int>?) {
+        writer.beginObject()
+        writer.key(media.isDocument ? "document" : "image")
+        writer.beginObject()
+        writer.key("format")
+        writer.string(media.format)
+        if media.isDocument {
+            documentCount += 1
+            writer.key("name")
+            writer.string(documentName(filename.flatMap { document.decodedString($0) }))
+        }
+        writer.key("source")
+        writer.beginObject()
+        writer.key("bytes")
+        switch media.data {
+        case .content(let content): writer.string(content: content, from: document)
+        case .string(let string): writer.string(string)
+        }
+        writer.endObject()
+        writer.endObject()
+        writer.endObject()
+    }
 
     /// Bedrock allows only letters, digits, single spaces, '-', '(', ')', '[' and ']' in document names, and names
     /// must be unique in a request: sanitize the client's filename and suffix a counter.
@@ -355,195 +545,431 @@ private struct RequestBuilder {
         return (name.isEmpty ? "document" : name) + " (\(documentCount))"
     }
 
-    mutating func assistantBlocks(_ object: JSONObject, at param: String) throws(TranslateError) -> [Block] {
-        var blocks: [Block] = []
+    // MARK: Assistant messages
+
+    mutating func writeAssistantBlocks(_ message: OpenAIChatMessage, index: Int) throws(TranslateError) {
+        let document = self.document
         // Reasoning first: Converse (like Anthropic) wants thinking before the text it led to. Only signed blocks
         // round-trip; a bare `reasoning_content` string cannot be verified by the model and is dropped.
-        if let thinking = object["thinking_blocks"]?.arrayValue {
-            for (index, block) in thinking.enumerated() {
-                switch block["type"]?.stringValue {
-                case "thinking":
-                    var text: [(key: String, value: JSONValue)] = [("text", .string(block["thinking"]?.stringValue ?? ""))]
-                    if let signature = block["signature"]?.stringValue { text.append(("signature", .string(signature))) }
-                    blocks.append(["reasoningContent": ["reasoningText": .object(JSONObject(text))]])
-                case "redacted_thinking":
-                    guard let data = block["data"]?.stringValue else {
-                        throw TranslateError.invalidBody("redacted_thinking needs 'data'.", param: "\(param).thinking_blocks[\(index)]")
-                    }
-                    blocks.append(["reasoningContent": ["redactedContent": .string(data)]])
-                default:
-                    throw TranslateError.invalidBody("Unknown thinking block type.", param: "\(param).thinking_blocks[\(index)].type")
-                }
-            }
-        }
-        if let content = object["content"], !content.isNull {
-            if let text = content.stringValue {
-                if !text.isEmpty { blocks.append(["text": .string(text)]) }
-            } else if let parts = content.arrayValue {
-                for (index, part) in parts.enumerated() {
-                    let type = part["type"]?.stringValue
-                    guard type == "text" || type == "refusal",
-                        let text = part[type == "text" ? "text" : "refusal"]?.stringValue
-                    else {
-                        throw TranslateError(
-                            code: "unsupported_content_part", message: "Assistant content parts must be text.",
-                            param: "\(param).content[\(index)]")
-                    }
-                    if !text.isEmpty { blocks.append(["text": .string(text)]) }
-                }
-            } else {
-                throw TranslateError.invalidBody("'content' must be a string, an array or null.", param: "\(param).content")
-            }
-        }
-        if let calls = object["tool_calls"], !calls.isNull {
-            guard let list = calls.arrayValue else {
-                throw TranslateError.invalidBody("'tool_calls' must be an array.", param: "\(param).tool_calls")
-            }
-            for (index, call) in list.enumerated() {
-                let callParam = "\(param).tool_calls[\(index)]"
-                guard let id = call["id"]?.stringValue, let function = call["function"],
-                    let name = function["name"]?.stringValue
-                else {
-                    throw TranslateError.invalidBody("A tool call needs 'id' and 'function.name'.", param: callParam)
-                }
-                let arguments = function["arguments"]?.stringValue ?? ""
-                let input: JSONValue
-                if arguments.allSatisfy(\.isWhitespace) {
-                    input = [:]
+        for (blockIndex, block) in document.elements(of: message.thinkingBlocks).enumerated() {
+            let type = document.member("type", of: block)
+            if document.string(type, is: "thinking") {
+                beginBlock(.assistant)
+                writer.beginObject()
+                writer.key("reasoningContent")
+                writer.beginObject()
+                writer.key("reasoningText")
+                writer.beginObject()
+                writer.key("text")
+                if let thinking = document.stringRange(document.member("thinking", of: block)) {
+                    writer.copy(thinking, from: document)
                 } else {
-                    guard let parsed = try? JSONParser.parse(arguments), parsed.objectValue != nil else {
-                        throw TranslateError.invalidBody(
-                            "Tool call arguments must be a JSON object.", param: "\(callParam).function.arguments")
-                    }
-                    input = parsed
+                    writer.string("")
                 }
-                historyHasToolBlocks = true
-                if !historyToolNames.contains(name) { historyToolNames.append(name) }
-                blocks.append(["toolUse": ["toolUseId": .string(id), "name": .string(name), "input": input]])
+                if let signature = document.stringRange(document.member("signature", of: block)) {
+                    writer.key("signature")
+                    writer.copy(signature, from: document)
+                }
+                writer.endObject()
+                writer.endObject()
+                writer.endObject()
+            } else if document.string(type, is: "redacted_thinking") {
+                guard let data = document.stringRange(document.member("data", of: block)) else {
+                    throw TranslateError.invalidBody(
+                        "redacted_thinking needs 'data'.",
+                        param: OpenAIChatParam.message(index, ".thinking_blocks[\(blockIndex)]"))
+                }
+                beginBlock(.assistant)
+                writer.beginObject()
+                writer.key("reasoningContent")
+                writer.beginObject()
+                writer.key("redactedContent")
+                writer.copy(data, from: document)
+                writer.endObject()
+                writer.endObject()
+            } else {
+                throw TranslateError.invalidBody(
+                    "Unknown thinking block type.",
+                    param: OpenAIChatParam.message(index, ".thinking_blocks[\(blockIndex)].type"))
             }
         }
-        return blocks
+        if let text = document.stringRange(message.content) {
+            if !document.isEmptyString(text) {
+                beginBlock(.assistant)
+                writeTextBlock(text)
+            }
+        } else if document.isArray(message.content) {
+            for (partIndex, part) in document.elements(of: message.content).enumerated() {
+                let fields = OpenAIChatPart(document, part)
+                let text: Range<Int>?
+                if document.string(fields.type, is: "text") {
+                    text = document.stringRange(fields.text)
+                } else if document.string(fields.type, is: "refusal") {
+                    text = document.stringRange(fields.refusal)
+                } else {
+                    text = nil
+                }
+                guard let text else {
+                    throw TranslateError(
+                        code: "unsupported_content_part", message: "Assistant content parts must be text.",
+                        param: OpenAIChatParam.part(index, partIndex))
+                }
+                if !document.isEmptyString(text) {
+                    beginBlock(.assistant)
+                    writeTextBlock(text)
+                }
+            }
+        } else if !document.isAbsentOrNull(message.content) {
+            throw TranslateError.invalidBody(
+                "'content' must be a string, an array or null.", param: OpenAIChatParam.message(index, ".content"))
+        }
+        guard !document.isAbsentOrNull(message.toolCalls) else { return }
+        guard document.isArray(message.toolCalls) else {
+            throw TranslateError.invalidBody(
+                "'tool_calls' must be an array.", param: OpenAIChatParam.message(index, ".tool_calls"))
+        }
+        for (callIndex, call) in document.elements(of: message.toolCalls).enumerated() {
+            let param = { OpenAIChatParam.message(index, ".tool_calls[\(callIndex)]") }
+            let fields = OpenAIChatToolCall(document, call)
+            let function = OpenAIChatFunction(document, fields.function)
+            guard let id = document.stringRange(fields.id), fields.function != nil,
+                let name = document.stringRange(function.name)
+            else {
+                throw TranslateError.invalidBody("A tool call needs 'id' and 'function.name'.", param: param())
+            }
+            var input: ArraySlice<UInt8>?
+            if let arguments = document.stringRange(function.arguments) {
+                switch request.embeddedJSON(decoding: arguments) {
+                case .blank: break
+                case .object(let object): input = object
+                case .other:
+                    // Blank as `Character.isWhitespace` sees it (no-break spaces, line separators...) is no input.
+                    guard (document.decodedString(arguments) ?? "").allSatisfy(\.isWhitespace) else {
+                        throw TranslateError.invalidBody(
+                            "Tool call arguments must be a JSON object.", param: param() + ".function.arguments")
+                    }
+                }
+            }
+            historyHasToolBlocks = true
+            if let key = document.stringKey(name) { historyToolNames.insert(key, name, in: document.bytes.span) }
+            beginBlock(.assistant)
+            writer.beginObject()
+            writer.key("toolUse")
+            writer.beginObject()
+            writer.key("toolUseId")
+            writer.copy(id, from: document)
+            writer.key("name")
+            writer.copy(name, from: document)
+            writer.key("input")
+            if let input {
+                writer.raw(input)
+            } else {
+                writer.beginObject()
+                writer.endObject()
+            }
+            writer.endObject()
+            writer.endObject()
+        }
     }
 
     // MARK: Tools
 
-    enum ToolChoice {
-        case unset, auto, none, required
-        case named(String)
-    }
-
-    func toolChoice(_ value: JSONValue?) throws(TranslateError) -> ToolChoice {
-        guard let value, !value.isNull else { return .unset }
-        if let text = value.stringValue {
-            switch text {
-            case "auto": return .auto
-            case "none": return .none
-            case "required": return .required
-            default: throw TranslateError.invalidBody("Unknown tool_choice '\(text)'.", param: "tool_choice")
-            }
+    func toolChoice() throws(TranslateError) -> ToolChoice {
+        let document = self.document
+        guard let value = request.toolChoice, !document.isAbsentOrNull(value) else { return .unset }
+        if document.isString(value) {
+            if document.string(value, is: "auto") { return .auto }
+            if document.string(value, is: "none") { return .none }
+            if document.string(value, is: "required") { return .required }
+            throw TranslateError.invalidBody(
+                "Unknown tool_choice '\(document.decodedString(value) ?? "")'.", param: "tool_choice")
         }
-        guard let name = value["function"]?["name"]?.stringValue else {
-            throw TranslateError.invalidBody("tool_choice must be a string or {type:function, function:{name}}.", param: "tool_choice")
+        guard let name = document.stringRange(document.member("function", "name", of: value)) else {
+            throw TranslateError.invalidBody(
+                "tool_choice must be a string or {type:function, function:{name}}.", param: "tool_choice")
         }
         return .named(name)
     }
 
-    func clientTools(_ value: JSONValue?) throws(TranslateError) -> [Block] {
-        guard let value, !value.isNull else { return [] }
-        guard let list = value.arrayValue else {
+    /// Checks the client's `tools`; written later by `writeClientTools`.
+    func clientTools() throws(TranslateError) -> Tools {
+        let document = self.document
+        guard let value = request.tools, !document.isAbsentOrNull(value) else { return .none }
+        guard document.isArray(value) else {
             throw TranslateError.invalidBody("'tools' must be an array.", param: "tools")
         }
-        var tools: [Block] = []
-        for (index, tool) in list.enumerated() {
-            guard tool["type"]?.stringValue == "function", let function = tool["function"],
-                let name = function["name"]?.stringValue
+        var count = 0
+        for (index, tool) in document.elements(of: value).enumerated() {
+            let fields = OpenAIChatToolCall(document, tool)
+            let function = OpenAIChatFunction(document, fields.function)
+            guard document.string(fields.type, is: "function"), fields.function != nil,
+                document.isString(function.name)
             else {
                 throw TranslateError.unsupported(
                     "Only function tools with a name are supported by Bedrock Converse.", param: "tools[\(index)]")
             }
-            let parameters = function["parameters"] ?? ["type": "object", "properties": [:]]
-            guard parameters.objectValue != nil else {
-                throw TranslateError.invalidBody("'parameters' must be a JSON Schema object.", param: "tools[\(index)].function.parameters")
+            if let parameters = function.parameters, !document.isObject(parameters) {
+                throw TranslateError.invalidBody(
+                    "'parameters' must be a JSON Schema object.", param: "tools[\(index)].function.parameters")
             }
-            tools.append(toolSpec(name: name, description: function["description"]?.stringValue, schema: parameters))
-            if let cache = tool["cache_control"], !cache.isNull { tools.append(["cachePoint": ["type": "default"]]) }
+            count += 1
         }
-        return tools
+        return count > 0 ? .client(value) : .none
     }
 
-    func toolSpec(name: String, description: String?, schema: JSONValue) -> Block {
-        var spec: [(key: String, value: JSONValue)] = [("name", .string(name))]
-        if let description, !description.isEmpty { spec.append(("description", .string(description))) }
-        spec.append(("inputSchema", ["json": schema]))
-        return ["toolSpec": .object(JSONObject(spec))]
+    mutating func writeToolConfig(_ tools: Tools, choice: ToolChoice?) {
+        let document = self.document
+        switch tools {
+        case .none:
+            return
+        case .client(let list):
+            writer.key("toolConfig")
+            writer.beginObject()
+            writer.key("tools")
+            writer.beginArray()
+            for tool in document.elements(of: list) {
+                let fields = OpenAIChatToolCall(document, tool)
+                let function = OpenAIChatFunction(document, fields.function)
+                guard let name = document.stringRange(function.name) else { continue }
+                writeToolSpec(
+                    name: .content(document.stringContent(name) ?? name),
+                    description: document.stringRange(function.description), schema: function.parameters)
+                if !document.isAbsentOrNull(fields.cacheControl) { writeCachePoint() }
+            }
+            writer.endArray()
+        case .structured(let schema, let description):
+            writer.key("toolConfig")
+            writer.beginObject()
+            writer.key("tools")
+            writer.beginArray()
+            writeToolSpec(
+                name: .string(BedrockConverse.jsonResponseToolName), description: description, schema: schema,
+                defaultDescription: "Respond with a JSON object.", defaultSchemaIsOpen: false)
+            writer.endArray()
+            writer.key("toolChoice")
+            writer.beginObject()
+            writer.key("tool")
+            writer.beginObject()
+            writer.key("name")
+            writer.string(BedrockConverse.jsonResponseToolName)
+            writer.endObject()
+            writer.endObject()
+            writer.endObject()
+            return
+        case .history:
+            writer.key("toolConfig")
+            writer.beginObject()
+            writer.key("tools")
+            writer.beginArray()
+            if historyToolNames.count == 0 {
+                // Only tool results, no tool uses: Bedrock still wants a tool list; declare a placeholder.
+                writeToolSpec(name: .string("tool"), description: nil, schema: nil)
+            }
+            for position in 0..<historyToolNames.count {
+                if let name = historyToolNames.value(at: position), let content = document.stringContent(name) {
+                    writeToolSpec(name: .content(content), description: nil, schema: nil)
+                }
+            }
+            writer.endArray()
+        }
+        switch choice {
+        case .auto?, .unset?:
+            writer.key("toolChoice")
+            writer.beginObject()
+            writer.key("auto")
+            writer.beginObject()
+            writer.endObject()
+            writer.endObject()
+        case .required?:
+            writer.key("toolChoice")
+            writer.beginObject()
+            writer.key("any")
+            writer.beginObject()
+            writer.endObject()
+            writer.endObject()
+        case .named(let name)?:
+            writer.key("toolChoice")
+            writer.beginObject()
+            writer.key("tool")
+            writer.beginObject()
+            writer.key("name")
+            writer.copy(name, from: document)
+            writer.endObject()
+            writer.endObject()
+        case .none?, nil:
+            break
+        }
+        writer.endObject()
+    }
+
+    /// `{"toolSpec":{"name","description"?,"inputSchema":{"json":schema}}}`; no schema means
+    /// `{"type":"object","properties":{}}` (or `{"type":"object"}` for the structured-output tool).
+    mutating func writeToolSpec(
+        name: Text, description: Range<Int>?, schema: Range<Int>?, defaultDescription: String? = nil,
+        defaultSchemaIsOpen: Bool = true
+    ) {
+        let document = self.document
+        writer.beginObject()
+        writer.key("toolSpec")
+        writer.beginObject()
+        writer.key("name")
+        switch name {
+        case .content(let content): writer.string(content: content, from: document)
+        case .string(let string): writer.string(string)
+        }
+        if let description {
+            if !document.isEmptyString(description) {
+                writer.key("description")
+                writer.copy(description, from: document)
+            }
+        } else if let defaultDescription {
+            writer.key("description")
+            writer.string(defaultDescription)
+        }
+        writer.key("inputSchema")
+        writer.beginObject()
+        writer.key("json")
+        if let schema {
+            writer.copy(schema, from: document)
+        } else {
+            writer.beginObject()
+            writer.key("type")
+            writer.string("object")
+            if defaultSchemaIsOpen {
+                writer.key("properties")
+                writer.beginObject()
+                writer.endObject()
+            }
+            writer.endObject()
+        }
+        writer.endObject()
+        writer.endObject()
+        writer.endObject()
     }
 
     // MARK: Inference and model-specific fields
 
-    func writeInferenceConfig(_ root: JSONObject, to writer: inout JSONWriter) throws(TranslateError) {
-        var config: [(key: String, value: JSONValue)] = []
-        for key in ["max_completion_tokens", "max_tokens"] {
-            guard let value = root[key], !value.isNull else { continue }
-            guard let tokens = value.int64Value, tokens > 0 else {
-                throw TranslateError.invalidBody("'\(key)' must be a positive integer.", param: key)
+    mutating func writeInferenceConfig() throws(TranslateError) {
+        let document = self.document
+        var maxTokens: Int64?
+        if !document.isAbsentOrNull(request.maxCompletionTokens) {
+            guard let tokens = document.int64(request.maxCompletionTokens), tokens > 0 else {
+                throw TranslateError.invalidBody(
+                    "'max_completion_tokens' must be a positive integer.", param: "max_completion_tokens")
             }
-            config.append(("maxTokens", .number(JSONNumber(tokens))))
-            break
-        }
-        for (key, target) in [("temperature", "temperature"), ("top_p", "topP")] {
-            guard let value = root[key], !value.isNull else { continue }
-            guard let number = value.numberValue else {
-                throw TranslateError.invalidBody("'\(key)' must be a number.", param: key)
+            maxTokens = tokens
+        } else if !document.isAbsentOrNull(request.maxTokens) {
+            guard let tokens = document.int64(request.maxTokens), tokens > 0 else {
+                throw TranslateError.invalidBody("'max_tokens' must be a positive integer.", param: "max_tokens")
             }
-            config.append((target, .number(number)))
+            maxTokens = tokens
         }
-        if let stop = root["stop"], !stop.isNull {
-            if let single = stop.stringValue {
-                config.append(("stopSequences", [.string(single)]))
-            } else if let list = stop.arrayValue, list.allSatisfy({ $0.stringValue != nil }) {
-                if !list.isEmpty { config.append(("stopSequences", .array(list))) }
+        if !document.isAbsentOrNull(request.temperature), document.kind(request.temperature) != .number {
+            throw TranslateError.invalidBody("'temperature' must be a number.", param: "temperature")
+        }
+        if !document.isAbsentOrNull(request.topP), document.kind(request.topP) != .number {
+            throw TranslateError.invalidBody("'top_p' must be a number.", param: "top_p")
+        }
+        var stopSequences: Range<Int>?
+        if let stop = request.stop, !document.isAbsentOrNull(stop) {
+            if document.isString(stop) {
+                stopSequences = stop
+            } else if document.isArray(stop), document.elements(of: stop).allSatisfy({ document.isString($0) }) {
+                if !document.isEmptyContainer(stop) { stopSequences = stop }
             } else {
                 throw TranslateError.invalidBody("'stop' must be a string or an array of strings.", param: "stop")
             }
         }
-        guard !config.isEmpty else { return }
+        let temperature = document.isAbsentOrNull(request.temperature) ? nil : request.temperature
+        let topP = document.isAbsentOrNull(request.topP) ? nil : request.topP
+        guard maxTokens != nil || temperature != nil || topP != nil || stopSequences != nil else { return }
         writer.key("inferenceConfig")
-        writer.value(.object(JSONObject(config)))
+        writer.beginObject()
+        if let maxTokens {
+            writer.key("maxTokens")
+            writer.int(maxTokens)
+        }
+        if let temperature {
+            writer.key("temperature")
+            writer.copy(temperature, from: document)
+        }
+        if let topP {
+            writer.key("topP")
+            writer.copy(topP, from: document)
+        }
+        if let stopSequences {
+            writer.key("stopSequences")
+            if document.isString(stopSequences) {
+                writer.beginArray()
+                writer.copy(stopSequences, from: document)
+                writer.endArray()
+            } else {
+                writer.copy(stopSequences, from: document)
+            }
+        }
+        writer.endObject()
     }
 
     /// `additionalModelRequestFields`: reasoning and model-specific knobs Converse has no field for.
-    func additionalFields(_ root: JSONObject, model: String) throws(TranslateError) -> [(key: String, value: JSONValue)] {
-        var fields: [(key: String, value: JSONValue)] = []
+    mutating func writeAdditionalFields(model: String) throws(TranslateError) {
+        let document = self.document
         let isClaude = model.contains("anthropic.") || model.contains("claude")
-        if let thinking = root["thinking"], !thinking.isNull {
-            guard thinking.objectValue != nil else {
+        var thinking: Range<Int>?
+        var budget: Int64?
+        var effort: Range<Int>?
+        if let value = request.thinking, !document.isAbsentOrNull(value) {
+            guard document.isObject(value) else {
                 throw TranslateError.invalidBody("'thinking' must be an object.", param: "thinking")
             }
-            fields.append(("thinking", thinking))
-        } else if let effort = root["reasoning_effort"], !effort.isNull {
-            guard let level = effort.stringValue else {
+            thinking = value
+        } else if let value = request.reasoningEffort, !document.isAbsentOrNull(value) {
+            guard let level = document.stringRange(value) else {
                 throw TranslateError.invalidBody("'reasoning_effort' must be a string.", param: "reasoning_effort")
             }
             if isClaude {
                 // Claude on Bedrock takes a thinking budget (LiteLLM's mapping of effort to budget).
-                let budget: Int64? =
-                    switch level {
-                    case "none", "minimal": nil
-                    case "low": 1024
-                    case "medium": 2048
-                    default: 4096
-                    }
-                if let budget {
-                    fields.append(("thinking", ["type": "enabled", "budget_tokens": .number(JSONNumber(budget))]))
+                if document.string(level, is: "none") || document.string(level, is: "minimal") {
+                    budget = nil
+                } else if document.string(level, is: "low") {
+                    budget = 1024
+                } else if document.string(level, is: "medium") {
+                    budget = 2048
+                } else {
+                    budget = 4096
                 }
             } else {
-                fields.append(("reasoning_effort", .string(level)))
+                effort = level
             }
         }
-        if let topK = root["top_k"], !topK.isNull {
-            guard topK.int64Value != nil else { throw TranslateError.invalidBody("'top_k' must be an integer.", param: "top_k") }
-            fields.append(("top_k", topK))
+        var topK: Range<Int>?
+        if let value = request.topK, !document.isAbsentOrNull(value) {
+            guard document.int64(value) != nil else {
+                throw TranslateError.invalidBody("'top_k' must be an integer.", param: "top_k")
+            }
+            topK = value
         }
-        return fields
+        guard thinking != nil || budget != nil || effort != nil || topK != nil else { return }
+        writer.key("additionalModelRequestFields")
+        writer.beginObject()
+        if let thinking {
+            writer.key("thinking")
+            writer.copy(thinking, from: document)
+        } else if let budget {
+            writer.key("thinking")
+            writer.beginObject()
+            writer.key("type")
+            writer.string("enabled")
+            writer.key("budget_tokens")
+            writer.int(budget)
+            writer.endObject()
+        } else if let effort {
+            writer.key("reasoning_effort")
+            writer.copy(effort, from: document)
+        }
+        if let topK {
+            writer.key("top_k")
+            writer.copy(topK, from: document)
+        }
+        writer.endObject()
     }
 }

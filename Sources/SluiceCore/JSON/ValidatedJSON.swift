@@ -1,0 +1,562 @@
+// A request body validated once with `JSONParser`'s exact rules, then read in place by byte ranges.
+//
+// The request translators (OpenAI chat -> Anthropic, Gemini, Bedrock Converse) used to parse the body into a
+// `JSONValue` tree and serialise parts of it again. This file gives them what they need without the tree:
+//  - `JSONValidator`: one pass of the shared tokenizer (`JSONTokenizer`) plus duplicate-key detection, so a body
+//    is accepted or refused exactly as `JSONParser.parse` would, with the same error and offset.
+//  - `ValidatedJSON`: navigation over the validated bytes (value ends, object members, array elements, a few
+//    named members at once) and scalar readers. Values are `Range<Int>`s into the body; copying one into the
+//    output is a `memcpy` of valid JSON.
+//
+// Navigation relies on validation having succeeded, but stays total: every index is checked against the count,
+// and on bytes that are not valid JSON it returns short or empty answers instead of trapping.
+
+// MARK: - Validation
+
+/// Validates documents with `JSONParser`'s rules (duplicate member names included), keeping its key buffer
+/// between documents so a request's body and the JSON strings inside it share one allocation.
+struct JSONValidator {
+    /// Duplicate member names: rejected (the parser's rule), or allowed (for bytes serialised from a `JSONValue`,
+    /// whose lookups take the first member of a name, as `JSONObject`'s subscript does).
+    enum DuplicateKeys { case reject, allow }
+
+    /// Objects with more names than this are indexed by a seeded hash instead of searched linearly, so a huge
+    /// object costs linear time even when its names were chosen to collide under FNV.
+    static let linearSearchLimit = 32
+
+    let limits: JSONLimits
+    let duplicateKeys: DuplicateKeys
+    /// The names of every open object, each object's run preceded by a marker (a key with a negative range)
+    /// whose `hash` holds the index of the enclosing object's marker.
+    private var entries: [JSONStringKey] = []
+    /// Seeded-hash indexes of the open objects that outgrew the linear search, innermost last.
+    private var largeObjects: [(marker: Int, index: [Int: Int])] = []
+
+    init(limits: JSONLimits = JSONLimits(), duplicateKeys: DuplicateKeys = .reject) {
+        self.limits = limits
+        self.duplicateKeys = duplicateKeys
+    }
+
+    /// Validates `bytes` as one JSON document.
+    /// - Throws: the `JSONParseError` `JSONParser.parse(bytes, limits:)` would throw.
+    mutating func validate(_ bytes: [UInt8]) throws(JSONParseError) -> ValidatedJSON {
+        let span = bytes.span
+        var tokenizer = JSONTokenizer(limits: limits)
+        var start = -1
+        var end = 0
+        entries.removeAll(keepingCapacity: true)
+        largeObjects.removeAll(keepingCapacity: true)
+        var marker = -1
+        while let token = try tokenizer.next(in: span) {
+            if start < 0 { start = token.range.lowerBound }
+            end = token.range.upperBound
+            guard duplicateKeys == .reject else { continue }
+            switch token.kind {
+            case .beginObject:
+                if entries.capacity == 0 { entries.reserveCapacity(32) }
+                entries.append(
+                    JSONStringKey(hash: UInt64(bitPattern: Int64(marker)), content: -1..<(-1), hasEscapes: false,
+                                  nonASCII: false))
+                marker = entries.count - 1
+            case .endObject:
+                guard marker >= 0, marker < entries.count else { break }
+                if let last = largeObjects.last, last.marker == marker { largeObjects.removeLast() }
+                let enclosing = Int(Int64(bitPattern: entries[marker].hash))
+                entries.removeSubrange(marker...)
+                marker = enclosing
+            case .key:
+                try register(token, in: span, marker: marker)
+            default:
+                break
+            }
+        }
+        guard start >= 0 else { throw JSONParseError(.unexpectedEndOfInput, at: bytes.count) }
+        return ValidatedJSON(bytes: bytes, root: start..<end)
+    }
+
+    /// Adds a member name to the innermost object, rejecting a repeat (names compare as `String`s).
+    private mutating func register(_ token: JSONToken, in span: Span<UInt8>, marker: Int) throws(JSONParseError) {
+        guard marker >= 0 else { return }
+        let key = JSONStringKey(span, token.contentRange, hasEscapes: token.hasEscapes)
+        let first = marker + 1
+        let count = entries.count - first
+        if count < Self.linearSearchLimit {
+            for index in first..<entries.count where entries[index].equals(key, in: span) {
+                throw Self.duplicate(span, token)
+            }
+        } else {
+            if largeObjects.last?.marker != marker {
+                var index: [Int: Int] = [:]
+                index.reserveCapacity(count * 2)
+                for position in first..<entries.count {
+                    let seeded = entries[position].seededHash(in: span)
+                    if index[seeded] == nil { index[seeded] = position }
+                }
+                largeObjects.append((marker, index))
+            }
+            let seeded = key.seededHash(in: span)
+            if let candidate = largeObjects[largeObjects.count - 1].index[seeded] {
+                if entries[candidate].equals(key, in: span) { throw Self.duplicate(span, token) }
+                // Two names with one 64-bit seeded hash: only a linear search is exact.
+                for index in first..<entries.count where entries[index].equals(key, in: span) {
+                    throw Self.duplicate(span, token)
+                }
+            } else {
+                largeObjects[largeObjects.count - 1].index[seeded] = entries.count
+            }
+        }
+        entries.append(key)
+    }
+
+    @inline(never)
+    private static func duplicate(_ span: Span<UInt8>, _ token: JSONToken) -> JSONParseError {
+        var scratch: [UInt8] = []
+        let name = JSONLexer.decodeString(span, content: token.contentRange, hasEscapes: token.hasEscapes,
+                                          scratch: &scratch)
+        return JSONParseError(.duplicateKey(name), at: token.range.lowerBound)
+    }
+}
+
+// MARK: - Comparing strings in place
+
+/// A string's content in a document, with what it takes to compare it with another one as `String`s compare:
+/// by decoded text, and for non-ASCII text by canonical equivalence ("e\u0301" is "\u00e9", and U+212A KELVIN
+/// SIGN is "K"), which `JSONParser`'s duplicate check and `[String: …]` lookups both follow.
+struct JSONStringKey {
+    /// FNV-1a of the decoded bytes: cheap, and enough to compare a few dozen names.
+    var hash: UInt64
+    /// The content between the quotes, still escaped.
+    var content: Range<Int>
+    var hasEscapes: Bool
+    /// Whether the decoded text has a non-ASCII scalar (then `String` decides equality).
+    var nonASCII: Bool
+
+    init(hash: UInt64, content: Range<Int>, hasEscapes: Bool, nonASCII: Bool) {
+        self.hash = hash
+        self.content = content
+        self.hasEscapes = hasEscapes
+        self.nonASCII = nonASCII
+    }
+
+    init(_ span: Span<UInt8>, _ content: Range<Int>, hasEscapes: Bool) {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        var high: UInt8 = 0
+        if content.lowerBound >= 0, content.upperBound <= span.count {
+            if !hasEscapes {
+                for index in content {
+                    let byte = span[index]
+                    high |= byte
+                    hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+                }
+            } else {
+                _ = JSONLexer.forEachDecodedByte(span, content: content) { byte in
+                    high |= byte
+                    hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+                    return true
+                }
+            }
+        }
+        self.init(hash: hash, content: content, hasEscapes: hasEscapes, nonASCII: high >= 0x80)
+    }
+
+    /// Whether both strings are equal as `String`s.
+    func equals(_ other: JSONStringKey, in span: Span<UInt8>) -> Bool {
+        if nonASCII || other.nonASCII {
+            return decoded(span) == other.decoded(span)
+        }
+        guard hash == other.hash else { return false }
+        if !hasEscapes {
+            return JSONLexer.decodedContent(span, other.content, hasEscapes: other.hasEscapes,
+                                            equals: span.extracting(content))
+        }
+        if !other.hasEscapes {
+            return JSONLexer.decodedContent(span, content, hasEscapes: true, equals: span.extracting(other.content))
+        }
+        return decoded(span) == other.decoded(span)
+    }
+
+    /// `String`'s per-process seeded hash of the decoded text, which equal strings share.
+    func seededHash(in span: Span<UInt8>) -> Int {
+        decoded(span).hashValue
+    }
+
+    func decoded(_ span: Span<UInt8>) -> String {
+        guard content.lowerBound >= 0, content.upperBound <= span.count else { return "" }
+        var scratch: [UInt8] = []
+        return JSONLexer.decodeString(span, content: content, hasEscapes: hasEscapes, scratch: &scratch)
+    }
+}
+
+/// Distinct strings of one document (tool call ids, tool names), each with a value, found as a
+/// `[String: Value]` would find them: linear search while small, a seeded hash index beyond.
+struct JSONStringTable<Value> {
+    private(set) var keys: [JSONStringKey] = []
+    private(set) var values: [Value] = []
+    /// Seeded hash -> first entry with it, built once the table outgrows a linear search.
+    private var index: [Int: Int] = [:]
+
+    var count: Int { keys.count }
+
+    /// The position of the string equal to `key`, if present.
+    func position(of key: JSONStringKey, in span: Span<UInt8>) -> Int? {
+        if keys.count <= JSONValidator.linearSearchLimit {
+            for position in keys.indices where keys[position].equals(key, in: span) { return position }
+            return nil
+        }
+        guard let candidate = index[key.seededHash(in: span)] else { return nil }
+        if keys[candidate].equals(key, in: span) { return candidate }
+        // Two strings with one 64-bit seeded hash: only a linear search is exact.
+        for position in keys.indices where keys[position].equals(key, in: span) { return position }
+        return nil
+    }
+
+    func value(at position: Int) -> Value? {
+        values.indices.contains(position) ? values[position] : nil
+    }
+
+    /// Sets the value of `key`, adding it if absent (`table[key] = value`).
+    mutating func set(_ key: JSONStringKey, _ value: Value, in span: Span<UInt8>) {
+        if let position = position(of: key, in: span) {
+            values[position] = value
+        } else {
+            append(key, value, in: span)
+        }
+    }
+
+    /// Adds `key` with `value` unless an equal string is present; returns whether it was added.
+    @discardableResult
+    mutating func insert(_ key: JSONStringKey, _ value: Value, in span: Span<UInt8>) -> Bool {
+        guard position(of: key, in: span) == nil else { return false }
+        append(key, value, in: span)
+        return true
+    }
+
+    private mutating func append(_ key: JSONStringKey, _ value: Value, in span: Span<UInt8>) {
+        keys.append(key)
+        values.append(value)
+        if keys.count == JSONValidator.linearSearchLimit + 1 {
+            for position in keys.indices {
+                let seeded = keys[position].seededHash(in: span)
+                if index[seeded] == nil { index[seeded] = position }
+            }
+        } else if keys.count > JSONValidator.linearSearchLimit {
+            let seeded = key.seededHash(in: span)
+            if index[seeded] == nil { index[seeded] = keys.count - 1 }
+        }
+    }
+}
+
+// MARK: - Reading
+
+/// Names of the object members a reader wants, looked up together in one pass (`ValidatedJSON.fields`).
+struct JSONKeys<let count: Int>: Sendable {
+    let names: [[UInt8]]
+
+    init(_ names: String...) {
+        self.names = names.prefix(count).map { Array($0.utf8) }
+    }
+}
+
+/// The values of the members named by a `JSONKeys`, by position; nil when absent.
+struct JSONFields<let count: Int> {
+    fileprivate var values = InlineArray<count, Range<Int>>(repeating: 0..<0)
+
+    subscript(_ position: Int) -> Range<Int>? {
+        guard position >= 0, position < count else { return nil }
+        let value = values[position]
+        return value.isEmpty ? nil : value
+    }
+}
+
+/// A validated JSON document read in place.
+struct ValidatedJSON {
+    /// The document.
+    let bytes: [UInt8]
+    /// The top-level value.
+    let root: Range<Int>
+
+    /// One object member: the name with its quotes, and the value.
+    struct Member {
+        var key: Range<Int>
+        var value: Range<Int>
+        var keyContent: Range<Int> { (key.lowerBound + 1)..<max(key.lowerBound + 1, key.upperBound - 1) }
+    }
+
+    // MARK: Navigation
+
+    /// The offset just past the value that starts at `start`.
+    func valueEnd(from start: Int) -> Int {
+        let count = bytes.count
+        guard start >= 0, start < count else { return count }
+        switch bytes[start] {
+        case JSONByte.quote:
+            return stringEnd(from: start)
+        case JSONByte.openBrace, JSONByte.openBracket:
+            var depth = 0
+            var index = start
+            while index < count {
+                switch bytes[index] {
+                case JSONByte.quote:
+                    index = stringEnd(from: index)
+                    continue
+                case JSONByte.openBrace, JSONByte.openBracket:
+                    depth += 1
+                case JSONByte.closeBrace, JSONByte.closeBracket:
+                    depth -= 1
+                    if depth == 0 { return index + 1 }
+                default:
+                    break
+                }
+                index += 1
+            }
+            return count
+        default:
+            // A number or literal runs to the next delimiter.
+            var index = start + 1
+            while index < count {
+                let byte = bytes[index]
+                if byte == JSONByte.comma || byte == JSONByte.closeBrace || byte == JSONByte.closeBracket
+                    || JSONByte.isWhitespace(byte)
+                {
+                    break
+                }
+                index += 1
+            }
+            return index
+        }
+    }
+
+    /// The offset just past the string whose opening quote is at `start`.
+    func stringEnd(from start: Int) -> Int {
+        let count = bytes.count
+        var index = start + 1
+        while index < count {
+            let byte = bytes[index]
+            if byte == JSONByte.quote { return index + 1 }
+            index += byte == JSONByte.backslash ? 2 : 1
+        }
+        return count
+    }
+
+    func skipWhitespace(from start: Int) -> Int {
+        var index = start
+        while index < bytes.count && JSONByte.isWhitespace(bytes[index]) { index += 1 }
+        return index
+    }
+
+    /// The members of the object `object`, in order (none if it is not an object).
+    func members(of object: Range<Int>?) -> Members {
+        guard let object, kind(object) == .object else { return Members(document: self, position: 0, end: 0) }
+        return Members(document: self, position: object.lowerBound + 1, end: object.upperBound)
+    }
+
+    /// The elements of the array `array`, in order (none if it is not an array).
+    func elements(of array: Range<Int>?) -> Elements {
+        guard let array, kind(array) == .array else { return Elements(document: self, position: 0, end: 0) }
+        return Elements(document: self, position: array.lowerBound + 1, end: array.upperBound)
+    }
+
+    struct Members: Sequence, IteratorProtocol {
+        let document: ValidatedJSON
+        var position: Int
+        let end: Int
+
+        mutating func next() -> Member? {
+            let bytes = document.bytes
+            var index = document.skipWhitespace(from: position)
+            guard index < end, index < bytes.count else { return nil }
+            if bytes[index] == JSONByte.comma { index = document.skipWhitespace(from: index + 1) }
+            guard index < end, index < bytes.count, bytes[index] == JSONByte.quote else {
+                position = end
+                return nil
+            }
+            let keyEnd = document.stringEnd(from: index)
+            var colon = document.skipWhitespace(from: keyEnd)
+            guard colon < end, colon < bytes.count, bytes[colon] == JSONByte.colon else {
+                position = end
+                return nil
+            }
+            colon = document.skipWhitespace(from: colon + 1)
+            let valueEnd = Swift.min(document.valueEnd(from: colon), end)
+            guard colon < valueEnd else {
+                position = end
+                return nil
+            }
+            position = valueEnd
+            return Member(key: index..<keyEnd, value: colon..<valueEnd)
+        }
+    }
+
+    struct Elements: Sequence, IteratorProtocol {
+        let document: ValidatedJSON
+        var position: Int
+        let end: Int
+
+        mutating func next() -> Range<Int>? {
+            let bytes = document.bytes
+            var index = document.skipWhitespace(from: position)
+            guard index < end, index < bytes.count else { return nil }
+            if bytes[index] == JSONByte.comma { index = document.skipWhitespace(from: index + 1) }
+            guard index < end, index < bytes.count, bytes[index] != JSONByte.closeBracket else {
+                position = end
+                return nil
+            }
+            let valueEnd = Swift.min(document.valueEnd(from: index), end)
+            guard index < valueEnd else {
+                position = end
+                return nil
+            }
+            position = valueEnd
+            return index..<valueEnd
+        }
+    }
+
+    /// The values of the members named in `keys`, found in one pass over `object`. With repeated names (possible
+    /// only when duplicates were allowed) the first one counts, as in `JSONObject`.
+    func fields<let count: Int>(of object: Range<Int>?, _ keys: JSONKeys<count>) -> JSONFields<count> {
+        var fields = JSONFields<count>()
+        let span = bytes.span
+        for member in members(of: object) {
+            let content = member.keyContent
+            var matched = -1
+            for (position, name) in keys.names.enumerated()
+            where name.count == content.count && equalBytes(content, name) {
+                matched = position
+                break
+            }
+            if matched < 0, content.count > 0, containsBackslash(content) {
+                for (position, name) in keys.names.enumerated()
+                where JSONLexer.decodedContent(span, content, hasEscapes: true, equals: name.span) {
+                    matched = position
+                    break
+                }
+            }
+            if matched >= 0, matched < count, fields.values[matched].isEmpty {
+                fields.values[matched] = member.value
+            }
+        }
+        return fields
+    }
+
+    // MARK: Kinds and scalars
+
+    /// The kind of the value `range`, from its first byte.
+    func kind(_ range: Range<Int>?) -> JSONKind? {
+        guard let range, !range.isEmpty, range.lowerBound >= 0, range.lowerBound < bytes.count else { return nil }
+        switch bytes[range.lowerBound] {
+        case JSONByte.openBrace: return .object
+        case JSONByte.openBracket: return .array
+        case JSONByte.quote: return .string
+        case JSONByte.minus, JSONByte.zero...JSONByte.nine: return .number
+        case UInt8(ascii: "t"), UInt8(ascii: "f"): return .boolean
+        case UInt8(ascii: "n"): return .null
+        default: return nil
+        }
+    }
+
+    /// Whether `range` is absent or `null` (the translators treat both alike almost everywhere).
+    func isAbsentOrNull(_ range: Range<Int>?) -> Bool {
+        guard let range else { return true }
+        return kind(range) == .null
+    }
+
+    func isString(_ range: Range<Int>?) -> Bool { kind(range) == .string }
+    func isObject(_ range: Range<Int>?) -> Bool { kind(range) == .object }
+    func isArray(_ range: Range<Int>?) -> Bool { kind(range) == .array }
+
+    /// The content (between the quotes, still escaped) of the string `range`, or nil if it is not a string.
+    func stringContent(_ range: Range<Int>?) -> Range<Int>? {
+        guard let range, range.count >= 2, kind(range) == .string, range.upperBound <= bytes.count else {
+            return nil
+        }
+        return (range.lowerBound + 1)..<(range.upperBound - 1)
+    }
+
+    /// Whether the string `range` is exactly `literal` after unescaping.
+    func string(_ range: Range<Int>?, is literal: String) -> Bool {
+        guard let content = stringContent(range) else { return false }
+        var literal = literal
+        literal.makeContiguousUTF8()
+        let utf8 = literal.utf8.span
+        // An escape always decodes to fewer bytes than it takes, so an escaped string can only equal a longer
+        // raw one.
+        if content.count == utf8.count {
+            var position = 0
+            for index in content {
+                guard bytes[index] == utf8[position] else { return false }
+                position += 1
+            }
+            return true
+        }
+        guard content.count > utf8.count else { return false }
+        return JSONLexer.decodedContent(bytes.span, content, hasEscapes: true, equals: utf8)
+    }
+
+    /// Whether the string `range` is empty (an escape never decodes to nothing).
+    func isEmptyString(_ range: Range<Int>) -> Bool { range.count == 2 }
+
+    /// The decoded string `range`, or nil if it is not a string. Allocates for more than 15 bytes: for error
+    /// messages and rare paths.
+    func decodedString(_ range: Range<Int>?) -> String? {
+        guard let content = stringContent(range) else { return nil }
+        var scratch: [UInt8] = []
+        return JSONLexer.decodeString(bytes.span, content: content, hasEscapes: containsBackslash(content),
+                                      scratch: &scratch)
+    }
+
+    /// Appends the decoded bytes of the string `range` to `output`; false if it is not a string.
+    func appendDecoded(_ range: Range<Int>, to output: inout [UInt8]) -> Bool {
+        guard let content = stringContent(range) else { return false }
+        if !containsBackslash(content) {
+            output.append(contentsOf: bytes[content])
+            return true
+        }
+        return JSONLexer.forEachDecodedByte(bytes.span, content: content) { byte in
+            output.append(byte)
+            return true
+        }
+    }
+
+    /// `true` or `false`, or nil for anything else.
+    func bool(_ range: Range<Int>?) -> Bool? {
+        guard let range else { return nil }
+        return JSONScanner.boolValue(at: range, in: bytes.span)
+    }
+
+    /// An integer without fraction or exponent within `Int64`, as `JSONNumber.int64` reads it.
+    func int64(_ range: Range<Int>?) -> Int64? {
+        guard let range else { return nil }
+        return JSONScanner.int64Value(at: range, in: bytes.span)
+    }
+
+    /// A number as a finite `Double`, as `JSONNumber.double` reads it.
+    func double(_ range: Range<Int>?) -> Double? {
+        guard let range else { return nil }
+        return JSONScanner.doubleValue(at: range, in: bytes.span)
+    }
+
+    /// The bytes of `range` (a complete JSON value when it came from navigation).
+    func slice(_ range: Range<Int>) -> ArraySlice<UInt8> {
+        let lower = min(max(range.lowerBound, 0), bytes.count)
+        let upper = min(max(range.upperBound, lower), bytes.count)
+        return bytes[lower..<upper]
+    }
+
+    // MARK: Private
+
+    private func equalBytes(_ content: Range<Int>, _ name: [UInt8]) -> Bool {
+        guard content.upperBound <= bytes.count, content.lowerBound >= 0 else { return false }
+        var position = 0
+        for index in content {
+            guard bytes[index] == name[position] else { return false }
+            position += 1
+        }
+        return true
+    }
+
+    func containsBackslash(_ content: Range<Int>) -> Bool {
+        guard content.lowerBound >= 0, content.upperBound <= bytes.count else { return false }
+        for index in content where bytes[index] == JSONByte.backslash { return true }
+        return false
+    }
+}
