@@ -9,8 +9,9 @@
 
 /// How the client's request must change for this backend.
 public struct UpstreamRequestPlan: Sendable, Equatable {
-    /// The `:method` to send.
-    public var method: String
+    /// The `:method` to send, when it is not the client's: nil keeps the client's (`POST` for
+    /// every endpoint the gateway routes), and costs the filter nothing.
+    public var method: String?
     /// The `:path` to send.
     public var path: String
     /// Headers to set (non-secret: versions, content type).
@@ -21,7 +22,7 @@ public struct UpstreamRequestPlan: Sendable, Equatable {
     public var rewritesBody: Bool
 
     public init(
-        method: String = "POST", path: String, setHeaders: [(name: String, value: String)],
+        method: String? = nil, path: String, setHeaders: [(name: String, value: String)],
         credential: CredentialApplication, rewritesBody: Bool
     ) {
         self.method = method

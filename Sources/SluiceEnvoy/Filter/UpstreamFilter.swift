@@ -140,7 +140,7 @@ final class UpstreamFilter: HTTPFilter {
         }
         for name in UpstreamRequestPlan.credentialHeaders { stream.removeHeader(named: name) }
         stream.removeHeader("x-sluice-route")
-        if stream.header(":method") != plan.method { stream.setHeader(":method", plan.method) }
+        if let method = plan.method { stream.setHeader(":method", method) }
         stream.setHeader(":path", plan.path)
         if let host = backend.host { stream.setHeader(":authority", host) }
         for header in plan.setHeaders { stream.setHeader(header.name, header.value) }

@@ -122,7 +122,7 @@ private func useBackend(_ backend: BackendConfig) {
         requireValidJSON(translated, "\(backend.schema.rawValue) request")
         if case .signature(let signing) = plan.credential {
             let request = SignableRequest(
-                method: plan.method, host: backend.host ?? "bedrock-runtime.us-east-1.amazonaws.com", path: plan.path,
+                method: plan.method ?? "POST", host: backend.host ?? "bedrock-runtime.us-east-1.amazonaws.com", path: plan.path,
                 body: translated)
             let credentials: [[UInt8]?] = [Array("AKID".utf8), Array("secret".utf8), Array("token".utf8)]
             let headers = (try? exchange.signatureHeaders(
