@@ -33,7 +33,7 @@ public enum AnthropicAdapter: ProviderAdapter {
             return context.upstreamModel == context.requestModel
                 ? body : try OpenAICompatible.rewriteModel(body, to: context.upstreamModel)
         }
-        return try AnthropicTranslator.request(fromOpenAIChat: attempt.hubRequest(body), context: context)
+        return try AnthropicTranslator.request(fromOpenAIChat: attempt.openAIChatRequest(body), context: context)
     }
 
     public static func usage(ofPassthrough body: [UInt8], attempt: ProviderAttempt) -> TokenUsage {

@@ -36,8 +36,7 @@ public enum BedrockConverseAdapter: ProviderAdapter {
     }
 
     public static func translateRequest(_ body: [UInt8], attempt: inout ProviderAttempt) throws(TranslateError) -> [UInt8] {
-        let hub = try attempt.hubRequest(body)
-        let request = try BedrockConverse.request(fromOpenAIChat: hub.serialized(), context: attempt.context)
+        let request = try BedrockConverse.request(fromOpenAIChat: attempt.openAIChatRequest(body), context: attempt.context)
         attempt.structuredOutputTool = request.structuredOutput
         return request.body
     }

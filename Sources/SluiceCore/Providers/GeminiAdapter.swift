@@ -48,8 +48,7 @@ public enum GeminiAdapter: ProviderAdapter {
             attempt.embeddingsAsBase64 = request.base64
             return request.body
         }
-        let hub = try attempt.hubRequest(body)
-        return try Gemini.request(fromOpenAIChat: hub.serialized(), context: attempt.context)
+        return try Gemini.request(fromOpenAIChat: attempt.openAIChatRequest(body), context: attempt.context)
     }
 
     /// Gemini never answers a client in its own API; this reads a `generateContent` (or

@@ -329,3 +329,32 @@ enum OpenAIChatParam {
         "messages[\(message)].content[\(part)]\(suffix)"
     }
 }
+
+// MARK: - The exchange's entry
+
+extension ProviderAttempt {
+    /// The client's chat request as the one-pass translators read it.
+    ///
+    /// An OpenAI client's body is read as it is, validated as `hubRequest` parsed it (the same error for a body
+    /// that is not JSON, the same refusal of other endpoints): no tree. An Anthropic client's request still
+    /// goes through the hub (`AnthropicTranslator.openAIRequest(fromAnthropic:)` builds a tree), serialised
+    /// and read as the translators read it before.
+    func openAIChatRequest(_ body: [UInt8]) throws(TranslateError) -> OpenAIChatRequest {
+        guard clientAPI == .openAI else {
+            let hub = try hubRequest(body)
+            do {
+                return try OpenAIChatRequest(body: hub.serialized())
+            } catch {
+                throw .invalidBody("The request body is not valid JSON: \(error.description)")
+            }
+        }
+        let request: OpenAIChatRequest
+        do {
+            request = try OpenAIChatRequest(body: body)
+        } catch {
+            throw .invalidBody("We could not parse the JSON body of your request: \(error.description).")
+        }
+        guard endpoint == .chatCompletions else { throw unsupportedEndpoint() }
+        return request
+    }
+}
