@@ -35,7 +35,8 @@
 # Environment (same meaning, flags win): ROUNDS=3 DURATION=10 WARMUP=5 CONNECTIONS=32 THREADS=1
 #   LATENCY_ROUNDS=8 (0 skips the concurrency-1 phase), LATENCY_DURATION=2 (short rounds: at one
 #   request at a time a burst of another process's work moves the latency a lot, so many short
-#   alternating rounds share it out better than few long ones), STREAM=1, SUMMARY_JSON=<file> (the summary as JSON, what --matrix reads),
+#   alternating rounds share it out better than few long ones), STREAM=1, SUMMARY_JSON=<file>
+#   (the summary as JSON, what --matrix reads),
 #   BASE_PORT=18000 (upstream P, plain P+1, sluice P+2, proxy admin P+3), KEEP=1 keeps logs,
 #   UPSTREAM_FILTER=openai (a cluster name in envoy.yaml; empty: downstream filter only),
 #   SIM_BACKEND=anthropic (--sim: openai, azure, anthropic, bedrock, gemini, vertex or local; the
