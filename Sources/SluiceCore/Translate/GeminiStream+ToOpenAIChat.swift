@@ -130,11 +130,11 @@ public struct GeminiStream: Sendable {
             }
             if summary.hasText {
                 writer.key("content")
-                Gemini.writeConcatenated(.text, of: parts, from: data, to: &writer)
+                Gemini.writeJoined(.text, summary, of: parts, from: data, to: &writer)
             }
             if summary.hasReasoning {
                 writer.key("reasoning_content")
-                Gemini.writeConcatenated(.reasoning, of: parts, from: data, to: &writer)
+                Gemini.writeJoined(.reasoning, summary, of: parts, from: data, to: &writer)
             }
             if summary.toolCalls > 0 {
                 writer.key("tool_calls")

@@ -26,15 +26,15 @@ extension AnthropicTranslator {
         }
 
         // What the blocks hold, to choose which members to write.
-        var sawText = false
-        var sawReasoning = false
+        var text = UpstreamJSON.TextPieces()
+        var reasoning = UpstreamJSON.TextPieces()
         var thinkingBlocks = 0
         var toolCalls = 0
         forEachBlock(of: content, in: bytes) { kind, block in
             switch kind {
-            case .text: sawText = sawText || UpstreamJSON.isNonEmptyString(block.text, in: bytes)
+            case .text: text.add(block.text, in: bytes)
             case .thinking:
-                sawReasoning = sawReasoning || UpstreamJSON.isNonEmptyString(block.thinking, in: bytes)
+                reasoning.add(block.thinking, in: bytes)
                 thinkingBlocks += 1
             case .redactedThinking: thinkingBlocks += 1
             case .toolUse: toolCalls += 1
@@ -49,14 +49,22 @@ extension AnthropicTranslator {
         }
         writer.beginChoice(index: 0)
         writer.json.key("content")
-        if !sawText && toolCalls > 0 {
+        if text.isEmpty && toolCalls > 0 {
             writer.json.null()
         } else {
-            writeConcatenated(.text, of: content, from: body, to: &writer.json)
+            text.write(from: body, to: &writer.json) { piece in
+                forEachBlock(of: content, in: bytes) { kind, block in
+                    if kind == .text, let value = block.text { piece(value) }
+                }
+            }
         }
-        if sawReasoning {
+        if !reasoning.isEmpty {
             writer.json.key("reasoning_content")
-            writeConcatenated(.thinking, of: content, from: body, to: &writer.json)
+            reasoning.write(from: body, to: &writer.json) { piece in
+                forEachBlock(of: content, in: bytes) { kind, block in
+                    if kind == .thinking, let value = block.thinking { piece(value) }
+                }
+            }
         }
         if thinkingBlocks > 0 {
             writer.json.key("thinking_blocks")
@@ -204,20 +212,6 @@ extension AnthropicTranslator {
             }
             body(kind, block)
         }
-    }
-
-    /// Writes one string: the `text` (for `.text`) or `thinking` (for `.thinking`) of every such block, joined.
-    private static func writeConcatenated(
-        _ wanted: BlockKind, of content: UpstreamJSON.Value, from body: [UInt8], to json: inout JSONWriter
-    ) {
-        json.beginRawValue()
-        json.bytes.append(JSONByte.quote)
-        forEachBlock(of: content, in: body.span) { kind, block in
-            guard kind == wanted, let piece = wanted == .text ? block.text : block.thinking else { return }
-            UpstreamJSON.appendStringContent(piece, from: body, to: &json.bytes)
-        }
-        json.bytes.append(JSONByte.quote)
-        json.endRawValue()
     }
 
     // MARK: - Usage

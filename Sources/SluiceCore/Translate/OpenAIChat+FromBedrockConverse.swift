@@ -61,19 +61,19 @@ extension BedrockConverse {
         }
 
         // What the blocks hold, to choose which members to write.
-        var sawText = false
-        var sawReasoning = false
+        var text = UpstreamJSON.TextPieces()
+        var reasoning = UpstreamJSON.TextPieces()
         var thinkingBlocks = 0
         var toolCalls = 0
         /// The forced `json_response` tool's block (the last, if repeated): its input is the answer.
         var jsonAnswer: ScannedBlock?
         forEachBlock(of: content, in: bytes, structuredOutput: structuredOutput) { kind, block in
             switch kind {
-            case .text: sawText = true
+            case .text: text.add(block.text, in: bytes)
             case .toolUse: toolCalls += 1
             case .jsonAnswer: jsonAnswer = block
             case .reasoning:
-                sawReasoning = sawReasoning || UpstreamJSON.isNonEmptyString(block.reasoningText, in: bytes)
+                reasoning.add(block.reasoningText, in: bytes)
                 thinkingBlocks += 1
             case .redactedReasoning: thinkingBlocks += 1
             }
@@ -96,14 +96,22 @@ extension BedrockConverse {
             } else {
                 writer.json.string("{}")
             }
-        } else if sawText {
-            writeConcatenated(.text, of: content, from: body, structuredOutput: structuredOutput, to: &writer.json)
+        } else if text.count > 0 {
+            text.write(from: body, to: &writer.json) { piece in
+                forEachBlock(of: content, in: bytes, structuredOutput: structuredOutput) { kind, block in
+                    if kind == .text, let value = block.text { piece(value) }
+                }
+            }
         } else {
             writer.json.null()
         }
-        if sawReasoning {
+        if !reasoning.isEmpty {
             writer.json.key("reasoning_content")
-            writeConcatenated(.reasoning, of: content, from: body, structuredOutput: structuredOutput, to: &writer.json)
+            reasoning.write(from: body, to: &writer.json) { piece in
+                forEachBlock(of: content, in: bytes, structuredOutput: structuredOutput) { kind, block in
+                    if kind == .reasoning, let value = block.reasoningText { piece(value) }
+                }
+            }
         }
         if thinkingBlocks > 0 {
             writer.json.key("thinking_blocks")
@@ -241,21 +249,6 @@ extension BedrockConverse {
                 }
             }
         }
-    }
-
-    /// Writes one string: the text of every `.text` block, or the reasoning text of every `.reasoning` block.
-    private static func writeConcatenated(
-        _ wanted: BlockKind, of content: UpstreamJSON.Value, from body: [UInt8], structuredOutput: Bool,
-        to json: inout JSONWriter
-    ) {
-        json.beginRawValue()
-        json.bytes.append(JSONByte.quote)
-        forEachBlock(of: content, in: body.span, structuredOutput: structuredOutput) { kind, block in
-            guard kind == wanted, let piece = wanted == .text ? block.text : block.reasoningText else { return }
-            UpstreamJSON.appendStringContent(piece, from: body, to: &json.bytes)
-        }
-        json.bytes.append(JSONByte.quote)
-        json.endRawValue()
     }
 
     // MARK: - Shared with the stream translator

@@ -51,11 +51,11 @@ extension Gemini {
             if !summary.hasText && summary.toolCalls > 0 {
                 writer.json.null()
             } else {
-                writeConcatenated(.text, of: candidate.parts, from: body, to: &writer.json)
+                writeJoined(.text, summary, of: candidate.parts, from: body, to: &writer.json)
             }
             if summary.hasReasoning {
                 writer.json.key("reasoning_content")
-                writeConcatenated(.reasoning, of: candidate.parts, from: body, to: &writer.json)
+                writeJoined(.reasoning, summary, of: candidate.parts, from: body, to: &writer.json)
             }
             if summary.toolCalls > 0 {
                 writer.json.key("tool_calls")
@@ -191,12 +191,14 @@ extension Gemini {
 
     /// Which OpenAI fields a candidate's parts fill.
     struct PartsSummary {
-        /// Some text part has text.
-        var hasText = false
-        /// Some thought part has text.
-        var hasReasoning = false
+        var text = UpstreamJSON.TextPieces()
+        var reasoning = UpstreamJSON.TextPieces()
         var toolCalls = 0
 
+        /// Some text part has text.
+        var hasText: Bool { !text.isEmpty }
+        /// Some thought part has text.
+        var hasReasoning: Bool { !reasoning.isEmpty }
         var isEmpty: Bool { !hasText && !hasReasoning && toolCalls == 0 }
     }
 
@@ -204,9 +206,8 @@ extension Gemini {
         var summary = PartsSummary()
         forEachPart(of: parts, in: bytes) { kind, part in
             switch kind {
-            case .text: summary.hasText = summary.hasText || UpstreamJSON.isNonEmptyString(part.text, in: bytes)
-            case .reasoning:
-                summary.hasReasoning = summary.hasReasoning || UpstreamJSON.isNonEmptyString(part.text, in: bytes)
+            case .text: summary.text.add(part.text, in: bytes)
+            case .reasoning: summary.reasoning.add(part.text, in: bytes)
             case .toolCall: summary.toolCalls += 1
             }
         }
@@ -214,17 +215,16 @@ extension Gemini {
     }
 
     /// Writes one string: the text of every part of `wanted` kind (`.text` or `.reasoning`), joined.
-    static func writeConcatenated(
-        _ wanted: PartKind, of parts: UpstreamJSON.Value?, from body: [UInt8], to json: inout JSONWriter
+    static func writeJoined(
+        _ wanted: PartKind, _ summary: PartsSummary, of parts: UpstreamJSON.Value?, from body: [UInt8],
+        to json: inout JSONWriter
     ) {
-        json.beginRawValue()
-        json.bytes.append(JSONByte.quote)
-        forEachPart(of: parts, in: body.span) { kind, part in
-            guard kind == wanted, let text = part.text else { return }
-            UpstreamJSON.appendStringContent(text, from: body, to: &json.bytes)
+        let pieces = wanted == .text ? summary.text : summary.reasoning
+        pieces.write(from: body, to: &json) { piece in
+            forEachPart(of: parts, in: body.span) { kind, part in
+                if kind == wanted, let text = part.text { piece(text) }
+            }
         }
-        json.bytes.append(JSONByte.quote)
-        json.endRawValue()
     }
 
     /// Writes each function call of `parts` as an OpenAI tool call (the elements of a `tool_calls` array).

@@ -172,6 +172,39 @@ enum UpstreamJSON {
         return kind != .null
     }
 
+    /// The string pieces one OpenAI text member joins (text blocks, thinking blocks, parts), counted on a first
+    /// pass so that the usual single piece is copied without another pass over its container.
+    struct TextPieces {
+        /// The number of string pieces.
+        private(set) var count = 0
+        /// The first string piece.
+        private(set) var first: Value?
+        /// Whether the joined text is empty (no piece, or only empty ones).
+        private(set) var isEmpty = true
+
+        /// Counts `value` if it is a string; anything else is not a piece.
+        mutating func add(_ value: Value?, in bytes: Span<UInt8>) {
+            guard let value, let content = stringContent(value, in: bytes) else { return }
+            count += 1
+            if first == nil { first = value }
+            if !content.isEmpty { isEmpty = false }
+        }
+
+        /// Writes the joined text as a string value: the single piece straight from the source, or, for several
+        /// pieces, each piece `forEachPiece` reports (a second pass over the container) in order.
+        func write(from source: [UInt8], to writer: inout JSONWriter, _ forEachPiece: ((Value) -> Void) -> Void) {
+            guard count > 1 else {
+                writeString(first, from: source, or: "", to: &writer)
+                return
+            }
+            writer.beginRawValue()
+            writer.bytes.append(JSONByte.quote)
+            forEachPiece { piece in appendStringContent(piece, from: source, to: &writer.bytes) }
+            writer.bytes.append(JSONByte.quote)
+            writer.endRawValue()
+        }
+    }
+
     // MARK: - Copying into the output
 
     /// Appends the content of the string `value` (no quotes), escaped as `JSONWriter` escapes a `String`.
