@@ -42,6 +42,7 @@ let package = Package(
             name: "SluiceTranslateBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
+                "BenchmarkFixtures",
                 .product(name: "SluiceCore", package: "sluice"),
             ],
             path: "Benchmarks/SluiceTranslateBenchmarks",

@@ -2,6 +2,7 @@
 // backend schema, each backend's answer back to OpenAI, and one streamed chunk per backend,
 // next to `Baseline.copy1KB` (copying the same request) measured in the same run.
 import Benchmark
+import BenchmarkFixtures
 import SluiceCore
 
 let context = TranslationContext(
@@ -46,9 +47,8 @@ let bedrockChunk: [UInt8] =
     ?? []
 
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .mallocCountTotal], warmupIterations: 3, scalingFactor: .kilo,
-        maxDuration: .seconds(2), maxIterations: .kilo(10))
+    // Per-request rows and the malloc tolerance of the other hot-path targets (check-allocations.sh).
+    Benchmark.defaultConfiguration = perRequestConfiguration(localMetrics: [.wallClock, .mallocCountTotal])
 
     let hub = (try? JSONParser.parse(chatRequest)) ?? .null
 
