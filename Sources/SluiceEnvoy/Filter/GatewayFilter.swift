@@ -1,6 +1,9 @@
 // The `sluice` HTTP filter (downstream): client-key check, `GET /v1/models`, and for LLM API calls
 // reading `model` from the buffered body to pick the route Envoy sends the request on. The
 // client's own credentials are removed before anything goes upstream.
+//
+// The policy is `GatewayStream` in SluiceCore; this filter reads what each event needs from
+// Envoy, feeds it to the machine, and carries out the machine's actions.
 internal import SluiceCore
 
 /// Metric ids defined once per config (Envoy stats under the `metrics_namespace` prefix). Names
@@ -88,37 +91,11 @@ final class GatewayFilterFactory: HTTPFilterFactory, @unchecked Sendable {
 
 final class GatewayFilter: HTTPFilter {
     private let factory: GatewayFilterFactory
-    /// The API endpoint of this request, once authorised.
-    private var endpoint: Endpoint = .other
-    /// True while the body is being buffered to find the model.
-    private var awaitingBody = false
-    /// Who the request belongs to, once authorised.
-    private var consumer = Consumer(name: "")
-    /// The routed request, for metrics at the end of the stream.
-    private var routed: RoutedRequest?
-    private var startedAtMicros: Int64 = 0
-    private var firstByteAtMicros: Int64?
-    private var responseStatus = 0
-    /// The quota reservation of this request, settled (or released) exactly once at the end.
-    private var ticket: AdmissionTicket?
-    /// True while response headers wait for the end of a non-streamed body, whose usage the cost
-    /// header needs.
-    private var holdingForCost = false
-    /// The client's-shape body replacing Envoy's own text/plain reply to a routed call (an
-    /// upstream reset, timeout or broken answer), sent once Envoy's body has been dropped.
-    private var proxyReplyBody: [UInt8]?
+    private var machine: GatewayStream
 
-    init(_ factory: GatewayFilterFactory) { self.factory = factory }
-
-    // Label arrays of the `requests_total` outcomes, built once.
-    private static let forwardedLabels = ["forwarded"]
-    private static let modelsListedLabels = ["models_listed"]
-    private static let routedLabels = ["routed"]
-    private static let rejectedLabels = ["rejected"]
-
-    /// A labelled counter increment, summed in the module until the next flush to Envoy.
-    private func count(_ stream: EnvoyHTTPStream, _ counter: CounterID, _ labels: [String], by value: UInt64 = 1) {
-        factory.counters.add(counter, labels: labels, by: value, on: stream)
+    init(_ factory: GatewayFilterFactory) {
+        self.factory = factory
+        machine = GatewayStream(gateway: factory.gateway)
     }
 
     override func onRequestHeaders(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> HeadersStatus {
@@ -129,46 +106,11 @@ final class GatewayFilter: HTTPFilter {
             apiKey: stream.withHeader("x-api-key") { $0.map { Array($0) } },
             verifiedJWTPayload: takeVerifiedJWTPayload(stream)
         )
-        switch factory.gateway.decide(head, now: WallClock.unixSeconds()) {
-        case .forward(let consumer, let endpoint):
-            self.consumer = consumer
-            // The client's gateway key must never reach a provider.
-            if head.authorization != nil { stream.removeHeader("authorization") }
-            if head.apiKey != nil { stream.removeHeader("x-api-key") }
-            self.endpoint = endpoint
-            guard endpoint.routesOnBody else {
-                // Routed requests write the consumer with the route, in one batch (`route`).
-                stream.setMetadata(consumerMetadata())
-                count(stream, factory.metrics.requests, Self.forwardedLabels)
-                return .continue
-            }
-            if endOfStream {
-                reject(stream, .missingBody())
-                return .stopIteration
-            }
-            if let length = stream.header("content-length").flatMap(Int.init), length > factory.gateway.maxRequestBytes {
-                reject(stream, .bodyTooLarge(limit: factory.gateway.maxRequestBytes))
-                return .stopIteration
-            }
-            // Let Envoy buffer up to our own limit, so an oversized body gets our 413 in the
-            // client's error shape rather than Envoy's plain-text one.
-            let wanted = UInt64(factory.gateway.maxRequestBytes) + 64 * 1024
-            if stream.bufferLimit < wanted { stream.bufferLimit = wanted }
-            awaitingBody = true
-            return .stopIteration
-        case .listModels(let reply, let consumer):
-            count(stream, factory.metrics.requests, Self.modelsListedLabels)
-            let limits = factory.gateway.rateLimitHeaders(for: consumer, model: nil, now: WallClock.unixMillis())
-            stream.sendLocalReply(
-                status: reply.status, headers: ModuleHeaderList(reply.headers, limits.fields), body: reply.body,
-                details: reply.details)
-            return .stopIteration
-        case .reply(let reply, let outcome):
-            count(stream, factory.metrics.requests, [outcome.rawValue])
-            stream.sendLocalReply(
-                status: reply.status, headers: ModuleHeaderList(reply.headers), body: reply.body, details: reply.details)
-            return .stopIteration
-        }
+        let status = machine.requestHeaders(
+            head, contentLength: stream.header("content-length").flatMap(Int.init), endOfStream: endOfStream,
+            nowSeconds: WallClock.unixSeconds(), nowMillis: WallClock.unixMillis())
+        carryOut(stream)
+        return status == .continue ? .continue : .stopIteration
     }
 
     /// The payload jwt_authn forwarded for a token it verified in this request, if any; the header
@@ -189,234 +131,136 @@ final class GatewayFilter: HTTPFilter {
     }
 
     override func onRequestBody(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> BodyStatus {
-        guard awaitingBody else { return .continue }
+        guard machine.awaitingBody else { return .continue }
         let size = stream.bodySize(.bufferedRequest) + stream.bodySize(.receivedRequest)
-        if size > factory.gateway.maxRequestBytes {
-            reject(stream, .bodyTooLarge(limit: factory.gateway.maxRequestBytes))
+        switch machine.requestBody(bodySize: size, endOfStream: endOfStream, nowMillis: WallClock.unixMillis()) {
+        case .pass:
+            return .continue
+        case .buffer:
+            return .stopIterationAndBuffer
+        case .rejected:
+            carryOut(stream)
             return .stopIterationNoBuffer
+        case .readAndRoute:
+            var body: [UInt8] = []
+            body.reserveCapacity(size)
+            stream.appendBody(of: .bufferedRequest, to: &body)
+            stream.appendBody(of: .receivedRequest, to: &body)
+            return route(stream, body: body) ? .continue : .stopIterationNoBuffer
         }
-        guard endOfStream else { return .stopIterationAndBuffer }
-        var body: [UInt8] = []
-        body.reserveCapacity(size)
-        stream.appendBody(of: .bufferedRequest, to: &body)
-        stream.appendBody(of: .receivedRequest, to: &body)
-        return route(stream, body: body) ? .continue : .stopIterationNoBuffer
     }
 
     override func onRequestTrailers(_ stream: EnvoyHTTPStream) -> TrailersStatus {
-        guard awaitingBody else { return .continue }
+        guard machine.trailersEndTheBody else { return .continue }
         var body: [UInt8] = []
         stream.appendBody(of: .bufferedRequest, to: &body)
         return route(stream, body: body) ? .continue : .stopIteration
     }
 
-    /// Envoy answers a routed call itself (the router after an upstream reset, timeout or broken
-    /// answer; not the gateway's own replies): its text/plain body becomes an error in the
-    /// client's API shape with the same status.
+    /// Routes on the complete body; false after a local reply.
+    private func route(_ stream: EnvoyHTTPStream, body: [UInt8]) -> Bool {
+        let routed = machine.route(
+            body: body, header: { name in stream.header(name) }, nowMillis: WallClock.unixMillis(),
+            nowMicros: WallClock.unixMicros())
+        carryOut(stream)
+        return routed
+    }
+
     override func onLocalReply(_ stream: EnvoyHTTPStream, status: UInt32, details: String, resetImminent: Bool) -> Bool {
-        guard routed != nil, !resetImminent, !details.hasPrefix("sluice") else { return false }
-        proxyReplyBody = GatewayError.proxyReply(status: status, details: details).body(for: endpoint.clientAPI)
+        machine.localReplyObserved(status: status, details: details, resetImminent: resetImminent)
         return false
     }
 
     override func onResponseHeaders(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> HeadersStatus {
-        guard routed != nil else { return .continue }
-        responseStatus = stream.header(":status", in: .response).flatMap(Int.init) ?? 0
-        // OpenAI sends its rate-limit headers on every response; so does the gateway.
-        if let ticket {
-            for header in ticket.headers.fields { stream.setHeader(header.name, header.value, in: .response) }
-        }
-        if let body = proxyReplyBody {
-            stream.setHeader("content-type", "application/json", in: .response)
-            stream.setHeader("content-length", String(body.count), in: .response)
-            if endOfStream {
-                proxyReplyBody = nil
-                stream.appendToBody(.bufferedResponse, body)
-            }
-            return .continue
-        }
-        if let costHeader = factory.gateway.config.responseCostHeader, let routed, !routed.summary.stream {
-            let length = stream.header("content-length", in: .response).flatMap(UInt64.init)
-            if let length, length > stream.bufferLimit {
-                // Too large to hold (Envoy would answer 500 instead): this answer goes without the header.
-                return .continue
-            }
-            if endOfStream {
-                setCostHeader(stream, costHeader, model: routed.summary.model)
-            } else {
-                // The usage arrives with the body: hold the headers (Envoy buffers the body, up to
-                // the stream's buffer limit, which routing raised to the request limit).
-                holdingForCost = true
-                return .stopIteration
-            }
-        }
-        return .continue
+        guard machine.routed != nil else { return .continue }
+        let status = machine.responseHeaders(
+            status: stream.header(":status", in: .response).flatMap(Int.init) ?? 0,
+            contentLength: stream.header("content-length", in: .response).flatMap(UInt64.init),
+            bufferLimit: stream.bufferLimit, endOfStream: endOfStream, report: { stream.attemptReport() })
+        carryOut(stream)
+        return status == .continue ? .continue : .stopIteration
     }
 
     override func onResponseBody(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> BodyStatus {
-        guard let routed else { return .continue }
-        if let body = proxyReplyBody {
-            // Envoy's text goes nowhere; the client's-shape error goes out with its end.
-            stream.drainBody(.receivedResponse, Int.max)
-            if endOfStream {
-                proxyReplyBody = nil
-                stream.appendToBody(.receivedResponse, body)
-            }
-            return .continue
-        }
-        if firstByteAtMicros == nil, stream.bodySize(.receivedResponse) > 0 {
-            firstByteAtMicros = WallClock.unixMicros()
-        }
-        guard let costHeader = factory.gateway.config.responseCostHeader else { return .continue }
-        if holdingForCost {
-            guard endOfStream else { return .stopIterationAndBuffer }
-            holdingForCost = false
-            setCostHeader(stream, costHeader, model: routed.summary.model)
-        } else if endOfStream, routed.summary.stream, responseStatus < 300, let cost = cost(stream, model: routed.summary.model) {
-            // Headers left long ago: the cost goes after the last event as an SSE comment, which
-            // every SSE parser skips (WHATWG HTML §9.2.6) and a client may read.
-            _ = stream.appendToBody(.receivedResponse, Array(": \(costHeader)=\(Dollars.format(micros: cost))\n\n".utf8))
-        }
-        return .continue
+        guard machine.routed != nil else { return .continue }
+        let status = machine.responseBody(
+            receivedBytes: stream.bodySize(.receivedResponse), endOfStream: endOfStream, nowMicros: WallClock.unixMicros(),
+            report: { stream.attemptReport() })
+        carryOut(stream)
+        return status == .stopAndBuffer ? .stopIterationAndBuffer : .continue
     }
 
     override func onResponseTrailers(_ stream: EnvoyHTTPStream) -> TrailersStatus {
-        // A body that ended with trailers: release the held headers with the cost known now.
-        if holdingForCost, let costHeader = factory.gateway.config.responseCostHeader, let routed {
-            holdingForCost = false
-            setCostHeader(stream, costHeader, model: routed.summary.model)
-        }
+        machine.responseTrailers(report: { stream.attemptReport() })
+        carryOut(stream)
         return .continue
     }
 
-    private func setCostHeader(_ stream: EnvoyHTTPStream, _ name: String, model: String) {
-        guard let cost = cost(stream, model: model) else { return }
-        _ = stream.setHeader(name, Dollars.format(micros: cost), in: .response)
-    }
-
-    /// Micro-dollars for the usage the upstream attempt reported so far; nil when `model` has no price.
-    private func cost(_ stream: EnvoyHTTPStream, model: String) -> Int64? {
-        factory.gateway.config.prices.cost(usage: stream.attemptReport()?.usage ?? TokenUsage(), model: model)
-    }
-
-    /// The consumer's metadata entries (for access logs), to which a hook adds its own.
-    private func consumerMetadata() -> KeyValueBatch {
-        var batch = KeyValueBatch()
-        batch.add(.consumer, consumer.name)
-        if let team = consumer.team { batch.add(.team, team) }
-        return batch
-    }
-
-    /// Records the GenAI metrics of a routed request once it is over (success, error or reset).
     override func onStreamComplete(_ stream: EnvoyHTTPStream) {
-        guard let routed else { return }
-        self.routed = nil
-        // The last upstream attempt's report (zero usage when none reported), decoded strictly.
-        let report = stream.attemptReport()
-        let usage = report?.usage ?? TokenUsage()
-        settleQuota(stream, usage: usage, model: routed.summary.model)
-        // Access logs see the tokens as numbers, written once here rather than per publication.
-        if report != nil { stream.setTokenMetadata(usage) }
-        let metrics = factory.metrics
-        let provider = report?.provider ?? "none"
-        let responseModel = report?.responseModel ?? routed.summary.model
-        let labels = [endpoint.operationName, provider, routed.summary.model, responseModel, consumer.name]
-        if responseStatus == 0 || responseStatus >= 400 {
-            let errorType = responseStatus == 0 ? "no_response" : String(responseStatus)
-            count(stream, metrics.errors, [endpoint.operationName, routed.summary.model, consumer.name, errorType])
-        }
-        let input = UInt64(clamping: usage.inputTokens)
-        let output = UInt64(clamping: usage.outputTokens)
-        if input > 0 || output > 0 {
-            stream.record(metrics.tokenUsage, input, labels: labels + ["input"])
-            stream.record(metrics.tokenUsage, output, labels: labels + ["output"])
-            count(stream, metrics.tokens, labels + ["input"], by: input)
-            count(stream, metrics.tokens, labels + ["output"], by: output)
-        }
-        let now = WallClock.unixMicros()
-        let duration = max(0, now - startedAtMicros)
-        stream.record(metrics.requestDuration, UInt64(duration / 1000), labels: labels)
-        if routed.summary.stream, let first = firstByteAtMicros {
-            let ttft = max(0, first - startedAtMicros)
-            stream.record(metrics.timeToFirstToken, UInt64(ttft / 1000), labels: labels)
-            if output > 1 {
-                stream.record(metrics.timePerOutputToken, UInt64(max(0, duration - ttft)) / (output - 1), labels: labels)
-            }
-        }
-    }
-
-    /// Charges the actual usage and cost (releasing the estimate), or releases it all when the
-    /// request used nothing; records the cost in dynamic metadata for access logs.
-    private func settleQuota(_ stream: EnvoyHTTPStream, usage: TokenUsage, model: String) {
-        let cost = factory.gateway.config.prices.cost(usage: usage, model: model)
-        if let cost {
-            var batch = KeyValueBatch()
-            batch.add(.costUSD, Dollars.format(micros: cost))
-            stream.setMetadata(batch)
-        }
-        guard let ticket else { return }
-        self.ticket = nil
-        // The request went upstream, so it counts; its tokens and cost are what was reported.
-        factory.gateway.quotas.settle(ticket, actual: usage, costMicros: cost ?? 0, now: WallClock.unixMillis())
+        guard machine.routed != nil else { return }
+        machine.streamComplete(report: stream.attemptReport(), nowMillis: WallClock.unixMillis(), nowMicros: WallClock.unixMicros())
+        carryOut(stream)
     }
 
     override func onDestroy() {
-        // A stream Envoy destroyed without completing it must not keep its reservation.
-        if let ticket { factory.gateway.quotas.release(ticket, now: WallClock.unixMillis()) }
-        ticket = nil
+        machine.destroyed(nowMillis: WallClock.unixMillis())
     }
 
-    /// Picks the route from the complete body; false after sending an error reply.
-    private func route(_ stream: EnvoyHTTPStream, body: [UInt8]) -> Bool {
-        awaitingBody = false
-        let result = factory.gateway.route(body: body, endpoint: endpoint, consumer: consumer) { name in stream.header(name) }
-        switch result {
-        case .failure(let error):
-            reject(stream, error)
-            return false
-        case .success(let request):
-            let quotaRequest = factory.gateway.quotaRequest(for: request, consumer: consumer, bodyByteCount: body.count)
-            switch factory.gateway.quotas.admit(quotaRequest, now: WallClock.unixMillis()) {
-            case .denied(let denial):
-                count(
-                    stream, factory.metrics.quotaRejections,
-                    [String(describing: denial.scope.kind), String(describing: denial.dimension), consumer.name])
-                reject(stream, denial.error, rateLimits: denial.headers)
-                return false
-            case .admitted(let admitted):
-                ticket = admitted
+    /// Carries out the machine's actions in order, then empties its buffer (keeping its storage).
+    private func carryOut(_ stream: EnvoyHTTPStream) {
+        guard !machine.actions.isEmpty else { return }
+        for action in machine.actions {
+            switch action {
+            case .removeRequestHeader(let name):
+                stream.removeHeader(name)
+            case .setRequestHeader(let name, let value):
+                stream.setHeader(name, value)
+            case .setResponseHeader(let name, let value):
+                stream.setHeader(name, value, in: .response)
+            case .raiseBufferLimit(let limit):
+                if stream.bufferLimit < limit { stream.bufferLimit = limit }
+            case .clearRouteCache:
+                stream.clearRouteCache()
+            case .writeMetadata(let entries):
+                var batch = KeyValueBatch()
+                for (key, value) in entries { batch.add(key, value) }
+                stream.setMetadata(batch)
+            case .writeTokenMetadata(let usage):
+                stream.setTokenMetadata(usage)
+            case .count(let counter, let labels, let value):
+                factory.counters.add(factory.metrics.id(of: counter), labels: labels, by: value, on: stream)
+            case .record(let histogram, let labels, let value):
+                stream.record(factory.metrics.id(of: histogram), value, labels: labels)
+            case .localReply(let reply, let rateLimits):
+                stream.sendLocalReply(
+                    status: reply.status, headers: ModuleHeaderList(reply.headers, rateLimits), body: reply.body,
+                    details: reply.details)
+            case .drainReceivedResponseBody:
+                stream.drainBody(.receivedResponse, Int.max)
+            case .appendResponseBody(let bytes, let buffered):
+                stream.appendToBody(buffered ? .bufferedResponse : .receivedResponse, bytes)
             }
-            self.routed = request
-            startedAtMicros = WallClock.unixMicros()
-            stream.setHeader("x-sluice-route", request.route)
-            var batch = consumerMetadata()
-            batch.add(.model, request.summary.model)
-            batch.add(.route, request.route)
-            // Each upstream attempt starts from this body again (Envoy replays it): an attempt
-            // that does not rewrite it must send this length, not an earlier attempt's.
-            let context = AttemptContext(
-                endpoint: endpoint, model: request.summary.model, stream: request.summary.stream,
-                includeUsage: request.summary.includeUsage, requestBodyBytes: body.count)
-            batch.add(.attemptContext, context.encoded)
-            stream.setMetadata(batch)
-            // Envoy matched a route before the body arrived; match again on x-sluice-route.
-            stream.clearRouteCache()
-            count(stream, factory.metrics.requests, Self.routedLabels)
-            return true
+        }
+        machine.actions.removeAll(keepingCapacity: true)
+    }
+}
+
+extension GatewayMetrics {
+    func id(of counter: GatewayCounter) -> CounterID {
+        switch counter {
+        case .requests: requests
+        case .tokens: tokens
+        case .errors: errors
+        case .quotaRejections: quotaRejections
         }
     }
 
-    /// Answers an authorised request with `error`. `rateLimits` defaults to the consumer's
-    /// current headers (every response carries them); a quota denial passes its own.
-    @inline(never)
-    private func reject(_ stream: EnvoyHTTPStream, _ error: GatewayError, rateLimits: RateLimitHeaders? = nil) {
-        awaitingBody = false
-        stream.setMetadata(consumerMetadata())
-        count(stream, factory.metrics.requests, Self.rejectedLabels)
-        let reply = LocalReply.error(error, for: endpoint.clientAPI, details: "sluice_rejected_request")
-        let limits = rateLimits ?? factory.gateway.rateLimitHeaders(for: consumer, model: nil, now: WallClock.unixMillis())
-        stream.sendLocalReply(
-            status: reply.status, headers: ModuleHeaderList(reply.headers, limits.fields), body: reply.body,
-            details: reply.details)
+    func id(of histogram: GatewayHistogram) -> HistogramID {
+        switch histogram {
+        case .tokenUsage: tokenUsage
+        case .requestDuration: requestDuration
+        case .timeToFirstToken: timeToFirstToken
+        case .timePerOutputToken: timePerOutputToken
+        }
     }
 }

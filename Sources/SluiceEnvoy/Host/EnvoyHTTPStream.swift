@@ -117,6 +117,12 @@ public struct EnvoyHTTPStream {
         }
     }
 
+    /// Replaces every value of `name` with `value`.
+    @discardableResult
+    public func setHeader(_ name: StaticString, _ value: String, in map: HeaderMap = .request) -> Bool {
+        ModuleBuffer.with(value) { envoy_dynamic_module_callback_http_set_header(raw, map.c, ModuleBuffer.of(name), $0) }
+    }
+
     /// Replaces every value of `name` with `value` bytes.
     @discardableResult
     public func setHeader(_ name: StaticString, bytes value: [UInt8], in map: HeaderMap = .request) -> Bool {
