@@ -71,24 +71,56 @@ enum JSONLexer {
         var index = start + 1
         var hasEscapes = false
         while index < count {
-            let byte = bytes[index]
-            if byte == JSONByte.quote {
-                if index - start - 1 > maxContentBytes {
-                    throw JSONParseError(.stringTooLong, at: start)
+            // Eight bytes at a time while all are plain printable ASCII (long prompts are mostly that); a word
+            // with anything else goes through the byte-wise rules below, then words again.
+            while index + 8 <= count, isPlainASCII(word(bytes, at: index)) {
+                index += 8
+            }
+            let wordEnd = index + 8
+            while index < count && index < wordEnd {
+                let byte = bytes[index]
+                if byte == JSONByte.quote {
+                    if index - start - 1 > maxContentBytes {
+                        throw JSONParseError(.stringTooLong, at: start)
+                    }
+                    return (index + 1, hasEscapes)
+                } else if byte == JSONByte.backslash {
+                    hasEscapes = true
+                    index = try escape(bytes, at: index)
+                } else if byte < 0x20 {
+                    throw JSONParseError(.controlCharacterInString, at: index)
+                } else if byte < 0x80 {
+                    index += 1
+                } else {
+                    index = try utf8Sequence(bytes, at: index)
                 }
-                return (index + 1, hasEscapes)
-            } else if byte == JSONByte.backslash {
-                hasEscapes = true
-                index = try escape(bytes, at: index)
-            } else if byte < 0x20 {
-                throw JSONParseError(.controlCharacterInString, at: index)
-            } else if byte < 0x80 {
-                index += 1
-            } else {
-                index = try utf8Sequence(bytes, at: index)
             }
         }
         throw JSONParseError(.unexpectedEndOfInput, at: count)
+    }
+
+    /// The eight bytes at `index` as a little-endian word (one load); the caller has checked
+    /// `index + 8 <= bytes.count`.
+    @inline(__always)
+    static func word(_ bytes: Span<UInt8>, at index: Int) -> UInt64 {
+        let eight = bytes.extracting(index..<(index + 8))
+        var word: UInt64 = 0
+        for offset in 0..<8 { word |= UInt64(eight[offset]) << UInt64(offset * 8) }
+        return word
+    }
+
+    /// Whether all eight bytes of `word` are printable ASCII other than '"' and '\\' (no byte below 0x20, none
+    /// at or above 0x80), using the "has a byte less than n" word tests.
+    @inline(__always)
+    static func isPlainASCII(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let quotes = word ^ (ones &* UInt64(JSONByte.quote))
+        let backslashes = word ^ (ones &* UInt64(JSONByte.backslash))
+        let below0x20 = (word &- ones &* 0x20) & ~word
+        let isQuote = (quotes &- ones) & ~quotes
+        let isBackslash = (backslashes &- ones) & ~backslashes
+        return (word | below0x20 | isQuote | isBackslash) & highs == 0
     }
 
     /// Lexes one escape sequence starting at its backslash; returns the offset just past it.

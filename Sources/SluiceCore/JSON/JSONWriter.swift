@@ -213,13 +213,31 @@ public struct JSONWriter: Sendable {
     /// Escapes '"', '\\' and the C0 controls (short forms for \b \f \n \r \t, `\u00XX` otherwise); everything
     /// else, including '/', DEL and all non-ASCII text, passes through as UTF-8.
     public static func appendEscaped(_ text: String, to output: inout [UInt8]) {
-        let utf8 = text.utf8
-        // Most strings need no escapes; reserving for that case avoids regrowth while appending byte by byte.
+        var text = text
+        // Free for native strings (always the case on Linux); it lets us read the bytes as a span.
+        text.makeContiguousUTF8()
+        let utf8 = text.utf8.span
+        // Most strings (member names above all) need no escapes: then they go in with one capacity check.
+        var plain = true
+        for index in utf8.indices {
+            let byte = utf8[index]
+            if byte < 0x20 || byte == JSONByte.quote || byte == JSONByte.backslash {
+                plain = false
+                break
+            }
+        }
+        if plain {
+            output.append(addingCapacity: utf8.count + 2) { span in
+                span.append(JSONByte.quote)
+                for index in utf8.indices { span.append(utf8[index]) }
+                span.append(JSONByte.quote)
+            }
+            return
+        }
+        // Reserving for the unescaped length avoids most regrowth while appending.
         output.reserveCapacity(output.count + utf8.count + 2)
         output.append(JSONByte.quote)
-        for byte in utf8 {
-            appendEscaped(byte: byte, to: &output)
-        }
+        for index in utf8.indices { appendEscaped(byte: utf8[index], to: &output) }
         output.append(JSONByte.quote)
     }
 

@@ -40,6 +40,14 @@ struct JSONValidator {
     /// Validates `bytes` as one JSON document.
     /// - Throws: the `JSONParseError` `JSONParser.parse(bytes, limits:)` would throw.
     mutating func validate(_ bytes: [UInt8]) throws(JSONParseError) -> ValidatedJSON {
+        try validate(bytes, capturing: JSONKeys<0>()).document
+    }
+
+    /// Validates `bytes` and, in the same pass, finds the top-level members named in `keys` (what
+    /// `ValidatedJSON.fields(of: root, keys)` would find, without a second pass over the document).
+    mutating func validate<let count: Int>(_ bytes: [UInt8], capturing keys: JSONKeys<count>)
+        throws(JSONParseError) -> (document: ValidatedJSON, rootFields: JSONFields<count>)
+    {
         let span = bytes.span
         var tokenizer = JSONTokenizer(limits: limits)
         var start = -1
@@ -47,9 +55,33 @@ struct JSONValidator {
         entries.removeAll(keepingCapacity: true)
         largeObjects.removeAll(keepingCapacity: true)
         var marker = -1
+        var rootFields = JSONFields<count>()
+        /// The position in `keys` of the top-level member whose value comes next, and of the container value
+        /// being read (with its start).
+        var pendingField = -1
+        var containerField = -1
+        var containerStart = 0
+        var longStrings: [Range<Int>] = []
         while let token = try tokenizer.next(in: span) {
             if start < 0 { start = token.range.lowerBound }
             end = token.range.upperBound
+            if token.kind == .string, token.range.count >= ValidatedJSON.longStringBytes { longStrings.append(token.range) }
+            if count > 0, token.depth == 1 {
+                switch token.kind {
+                case .key:
+                    pendingField = keys.position(of: token.contentRange, hasEscapes: token.hasEscapes, in: span)
+                case .beginObject, .beginArray:
+                    containerField = pendingField
+                    containerStart = token.range.lowerBound
+                    pendingField = -1
+                case .endObject, .endArray:
+                    if containerField >= 0 { rootFields.record(containerStart..<token.range.upperBound, at: containerField) }
+                    containerField = -1
+                default:
+                    if pendingField >= 0 { rootFields.record(token.range, at: pendingField) }
+                    pendingField = -1
+                }
+            }
             guard duplicateKeys == .reject else { continue }
             switch token.kind {
             case .beginObject:
@@ -71,7 +103,7 @@ struct JSONValidator {
             }
         }
         guard start >= 0 else { throw JSONParseError(.unexpectedEndOfInput, at: bytes.count) }
-        return ValidatedJSON(bytes: bytes, root: start..<end)
+        return (ValidatedJSON(bytes: bytes, root: start..<end, longStrings: longStrings), rootFields)
     }
 
     /// Adds a member name to the innermost object, rejecting a repeat (names compare as `String`s).
@@ -255,11 +287,55 @@ struct JSONKeys<let count: Int>: Sendable {
     init(_ names: String...) {
         self.names = names.prefix(count).map { Array($0.utf8) }
     }
+
+    /// The position of the name whose content (still escaped) is `content` in `document`, or -1.
+    func position(of content: Range<Int>, in document: ValidatedJSON) -> Int {
+        position(of: content, hasEscapes: nil, in: document.bytes.span)
+    }
+
+    /// The position of a name, comparing after unescaping; `hasEscapes` nil means "look".
+    func position(of content: Range<Int>, hasEscapes: Bool?, in span: Span<UInt8>) -> Int {
+        guard content.lowerBound >= 0, content.upperBound <= span.count else { return -1 }
+        for position in names.indices {
+            let name = names[position]
+            guard name.count == content.count else { continue }
+            var equal = true
+            var offset = 0
+            for index in content {
+                if span[index] != name[offset] {
+                    equal = false
+                    break
+                }
+                offset += 1
+            }
+            if equal { return position }
+        }
+        // An escaped name decodes to fewer bytes than it takes.
+        var escaped = hasEscapes ?? false
+        if hasEscapes == nil {
+            for index in content where span[index] == JSONByte.backslash {
+                escaped = true
+                break
+            }
+        }
+        guard escaped else { return -1 }
+        for position in names.indices {
+            let name = names[position]
+            if JSONLexer.decodedContent(span, content, hasEscapes: true, equals: name.span) { return position }
+        }
+        return -1
+    }
 }
 
 /// The values of the members named by a `JSONKeys`, by position; nil when absent.
 struct JSONFields<let count: Int> {
     fileprivate var values = InlineArray<count, Range<Int>>(repeating: 0..<0)
+
+    /// Records `value` at `position` unless a value is there already (the first of repeated names counts).
+    mutating func record(_ value: Range<Int>, at position: Int) {
+        guard position >= 0, position < count, values[position].isEmpty else { return }
+        values[position] = value
+    }
 
     subscript(_ position: Int) -> Range<Int>? {
         guard position >= 0, position < count else { return nil }
@@ -274,6 +350,18 @@ struct ValidatedJSON {
     let bytes: [UInt8]
     /// The top-level value.
     let root: Range<Int>
+    /// The string values of at least `longStringBytes` bytes, in document order: readers skip over strings
+    /// (to reach the next member), and for long ones the validator already found where they end.
+    let longStrings: [Range<Int>]
+
+    /// Strings this long are remembered by the validator; shorter ones are quicker to skip than to look up.
+    static let longStringBytes = 64
+
+    init(bytes: [UInt8], root: Range<Int>, longStrings: [Range<Int>] = []) {
+        self.bytes = bytes
+        self.root = root
+        self.longStrings = longStrings
+    }
 
     /// One object member: the name with its quotes, and the value.
     struct Member {
@@ -328,14 +416,43 @@ struct ValidatedJSON {
 
     /// The offset just past the string whose opening quote is at `start`.
     func stringEnd(from start: Int) -> Int {
-        let count = bytes.count
+        if !longStrings.isEmpty {
+            // Binary search by start offset.
+            var low = 0
+            var high = longStrings.count
+            while low < high {
+                let middle = (low + high) / 2
+                let candidate = longStrings[middle]
+                if candidate.lowerBound == start { return candidate.upperBound }
+                if candidate.lowerBound < start { low = middle + 1 } else { high = middle }
+            }
+        }
+        let span = bytes.span
+        let count = span.count
         var index = start + 1
         while index < count {
-            let byte = bytes[index]
-            if byte == JSONByte.quote { return index + 1 }
-            index += byte == JSONByte.backslash ? 2 : 1
+            // Eight bytes at a time while none of them is a quote or a backslash (prompts are long strings);
+            // a word with one goes byte by byte, then words again.
+            while index + 8 <= count {
+                let word = JSONLexer.word(span, at: index)
+                if Self.hasByte(word, JSONByte.quote) || Self.hasByte(word, JSONByte.backslash) { break }
+                index += 8
+            }
+            let wordEnd = index + 8
+            while index < count && index < wordEnd {
+                let byte = span[index]
+                if byte == JSONByte.quote { return index + 1 }
+                index += byte == JSONByte.backslash ? 2 : 1
+            }
         }
         return count
+    }
+
+    /// Whether any byte of `word` is `byte` (the classic "has zero byte" test on `word ^ byte * 0x01…01`).
+    @inline(__always)
+    static func hasByte(_ word: UInt64, _ byte: UInt8) -> Bool {
+        let x = word ^ (UInt64(byte) &* 0x0101_0101_0101_0101)
+        return (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080 != 0
     }
 
     func skipWhitespace(from start: Int) -> Int {
@@ -414,28 +531,74 @@ struct ValidatedJSON {
     /// The values of the members named in `keys`, found in one pass over `object`. With repeated names (possible
     /// only when duplicates were allowed) the first one counts, as in `JSONObject`.
     func fields<let count: Int>(of object: Range<Int>?, _ keys: JSONKeys<count>) -> JSONFields<count> {
+        guard let object, kind(object) == .object else { return JSONFields() }
+        return scanFields(objectAt: object.lowerBound, keys).fields
+    }
+
+    /// `fields(of:_:)` for the object whose `{` is at `start`, and the offset just past its `}`.
+    func scanFields<let count: Int>(objectAt start: Int, _ keys: JSONKeys<count>)
+        -> (fields: JSONFields<count>, end: Int)
+    {
         var fields = JSONFields<count>()
-        let span = bytes.span
-        for member in members(of: object) {
-            let content = member.keyContent
-            var matched = -1
-            for (position, name) in keys.names.enumerated()
-            where name.count == content.count && equalBytes(content, name) {
-                matched = position
-                break
-            }
-            if matched < 0, content.count > 0, containsBackslash(content) {
-                for (position, name) in keys.names.enumerated()
-                where JSONLexer.decodedContent(span, content, hasEscapes: true, equals: name.span) {
-                    matched = position
-                    break
-                }
-            }
+        let total = bytes.count
+        var index = start + 1
+        while true {
+            index = skipWhitespace(from: index)
+            guard index < total else { return (fields, total) }
+            if bytes[index] == JSONByte.closeBrace { return (fields, index + 1) }
+            if bytes[index] == JSONByte.comma { index = skipWhitespace(from: index + 1) }
+            guard index < total, bytes[index] == JSONByte.quote else { return (fields, total) }
+            let keyEnd = stringEnd(from: index)
+            var valueStart = skipWhitespace(from: keyEnd)
+            guard valueStart < total, bytes[valueStart] == JSONByte.colon else { return (fields, total) }
+            valueStart = skipWhitespace(from: valueStart + 1)
+            let valueEnd = valueEnd(from: valueStart)
+            guard valueStart < valueEnd else { return (fields, total) }
+            let matched = keys.position(of: (index + 1)..<max(index + 1, keyEnd - 1), in: self)
             if matched >= 0, matched < count, fields.values[matched].isEmpty {
-                fields.values[matched] = member.value
+                fields.values[matched] = valueStart..<valueEnd
             }
+            index = valueEnd
         }
-        return fields
+    }
+
+    /// The elements of the array `array`, each with the members named in `keys` when it is an object: each
+    /// element is scanned once (`elements(of:)` then `fields(of:_:)` would skip it twice).
+    func objects<let count: Int>(in array: Range<Int>?, _ keys: JSONKeys<count>) -> ObjectElements<count> {
+        guard let array, kind(array) == .array else {
+            return ObjectElements(document: self, keys: keys, position: 0, end: 0)
+        }
+        return ObjectElements(document: self, keys: keys, position: array.lowerBound + 1, end: array.upperBound)
+    }
+
+    struct ObjectElements<let count: Int>: Sequence, IteratorProtocol {
+        let document: ValidatedJSON
+        let keys: JSONKeys<count>
+        var position: Int
+        let end: Int
+
+        mutating func next() -> (range: Range<Int>, fields: JSONFields<count>)? {
+            let bytes = document.bytes
+            var index = document.skipWhitespace(from: position)
+            guard index < end, index < bytes.count else { return nil }
+            if bytes[index] == JSONByte.comma { index = document.skipWhitespace(from: index + 1) }
+            guard index < end, index < bytes.count, bytes[index] != JSONByte.closeBracket else {
+                position = end
+                return nil
+            }
+            if bytes[index] == JSONByte.openBrace {
+                let (fields, objectEnd) = document.scanFields(objectAt: index, keys)
+                position = Swift.min(objectEnd, end)
+                return (index..<position, fields)
+            }
+            let valueEnd = Swift.min(document.valueEnd(from: index), end)
+            guard index < valueEnd else {
+                position = end
+                return nil
+            }
+            position = valueEnd
+            return (index..<valueEnd, JSONFields())
+        }
     }
 
     // MARK: Kinds and scalars

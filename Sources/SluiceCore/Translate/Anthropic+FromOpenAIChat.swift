@@ -135,8 +135,8 @@ private struct AnthropicRequestTranslation {
         }
         writer.key("messages")
         writer.beginArray()
-        for (index, message) in document.elements(of: request.messages).enumerated() {
-            try writeMessage(message, index: index)
+        for (index, (_, scanned)) in document.objects(in: request.messages, OpenAIChatMessage.keys).enumerated() {
+            try writeMessage(OpenAIChatMessage(scanned), index: index)
         }
         closeTurn()
         writer.endArray()
@@ -215,9 +215,8 @@ private struct AnthropicRequestTranslation {
 
     // MARK: - Messages
 
-    mutating func writeMessage(_ message: Range<Int>, index: Int) throws(TranslateError) {
+    mutating func writeMessage(_ fields: OpenAIChatMessage, index: Int) throws(TranslateError) {
         let document = self.document
-        let fields = OpenAIChatMessage(document, message)
         guard let role = document.stringRange(fields.role) else {
             throw .invalidBody("Each message needs a string 'role'.", param: OpenAIChatParam.message(index, ".role"))
         }
@@ -253,8 +252,8 @@ private struct AnthropicRequestTranslation {
         if let text = document.stringRange(content) {
             noteSystemBlock(text: text, plain: true)
         } else if document.isArray(content) {
-            for (partIndex, part) in document.elements(of: content).enumerated() {
-                let fields = OpenAIChatPart(document, part)
+            for (partIndex, (_, scanned)) in document.objects(in: content, OpenAIChatPart.keys).enumerated() {
+                let fields = OpenAIChatPart(scanned)
                 guard document.string(fields.type, is: "text"), let text = fields.text else {
                     throw .unsupported("Only text parts are allowed here.", param: OpenAIChatParam.part(index, partIndex))
                 }
@@ -285,8 +284,8 @@ private struct AnthropicRequestTranslation {
         if systemMessageCount == 1 {
             writeSystemBlocks(firstSystemContent)
         } else {
-            for message in document.elements(of: request.messages) {
-                let fields = OpenAIChatMessage(document, message)
+            for (_, scanned) in document.objects(in: request.messages, OpenAIChatMessage.keys) {
+                let fields = OpenAIChatMessage(scanned)
                 if document.string(fields.role, is: "system") || document.string(fields.role, is: "developer") {
                     writeSystemBlocks(fields.content)
                 }
@@ -302,8 +301,8 @@ private struct AnthropicRequestTranslation {
             writeTextBlock(text, cacheControl: nil)
             return
         }
-        for part in document.elements(of: content) {
-            let fields = OpenAIChatPart(document, part)
+        for (_, scanned) in document.objects(in: content, OpenAIChatPart.keys) {
+            let fields = OpenAIChatPart(scanned)
             if let text = fields.text { writeTextBlock(text, cacheControl: fields.cacheControl) }
         }
     }
@@ -333,8 +332,8 @@ private struct AnthropicRequestTranslation {
                 "'content' must be a string or an array of content parts.",
                 param: OpenAIChatParam.message(index, ".content"))
         }
-        for (partIndex, part) in document.elements(of: content).enumerated() {
-            let fields = OpenAIChatPart(document, part)
+        for (partIndex, (_, scanned)) in document.objects(in: content, OpenAIChatPart.keys).enumerated() {
+            let fields = OpenAIChatPart(scanned)
             guard let type = document.stringRange(fields.type) else {
                 throw .invalidBody(
                     "Each content part needs a string 'type'.", param: OpenAIChatParam.part(index, partIndex))
@@ -565,8 +564,8 @@ private struct AnthropicRequestTranslation {
                 writeTextBlock(text, cacheControl: nil)
             }
         } else if document.isArray(message.content) {
-            for (partIndex, part) in document.elements(of: message.content).enumerated() {
-                let fields = OpenAIChatPart(document, part)
+            for (partIndex, (_, scanned)) in document.objects(in: message.content, OpenAIChatPart.keys).enumerated() {
+                let fields = OpenAIChatPart(scanned)
                 let text: Range<Int>?
                 if document.string(fields.type, is: "text") {
                     text = document.stringRange(fields.text)
@@ -663,8 +662,8 @@ private struct AnthropicRequestTranslation {
         } else if document.isArray(content) {
             writer.key("content")
             writer.beginArray()
-            for (partIndex, part) in document.elements(of: content).enumerated() {
-                let fields = OpenAIChatPart(document, part)
+            for (partIndex, (_, scanned)) in document.objects(in: content, OpenAIChatPart.keys).enumerated() {
+                let fields = OpenAIChatPart(scanned)
                 guard document.string(fields.type, is: "text"), let text = fields.text else {
                     throw .unsupported("Only text parts are allowed here.", param: OpenAIChatParam.part(index, partIndex))
                 }
@@ -746,8 +745,8 @@ private struct AnthropicRequestTranslation {
         guard !document.isEmptyContainer(tools) else { return }
         writer.key("tools")
         writer.beginArray()
-        for (index, tool) in document.elements(of: tools).enumerated() {
-            let fields = OpenAIChatToolCall(document, tool)
+        for (index, (_, scanned)) in document.objects(in: tools, OpenAIChatToolCall.keys).enumerated() {
+            let fields = OpenAIChatToolCall(scanned)
             if let type = document.stringRange(fields.type), !document.string(type, is: "function") {
                 throw .unsupported("Only function tools are supported.", param: "tools[\(index)].type")
             }

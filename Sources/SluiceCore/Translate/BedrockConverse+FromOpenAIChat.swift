@@ -125,8 +125,8 @@ private struct ConverseRequestTranslation {
         writer.beginObject()
         writer.key("messages")
         writer.beginArray()
-        for (index, message) in document.elements(of: request.messages).enumerated() {
-            try add(message, index: index)
+        for (index, (_, scanned)) in document.objects(in: request.messages, OpenAIChatMessage.keys).enumerated() {
+            try add(OpenAIChatMessage(scanned), index: index)
         }
         closeTurn()
         writer.endArray()
@@ -221,9 +221,8 @@ private struct ConverseRequestTranslation {
 
     // MARK: Messages
 
-    mutating func add(_ message: Range<Int>, index: Int) throws(TranslateError) {
+    mutating func add(_ fields: OpenAIChatMessage, index: Int) throws(TranslateError) {
         let document = self.document
-        let fields = OpenAIChatMessage(document, message)
         guard let role = document.stringRange(fields.role) else {
             throw TranslateError.invalidBody(
                 "Each message must be an object with a string 'role'.", param: OpenAIChatParam.message(index))
@@ -282,8 +281,8 @@ private struct ConverseRequestTranslation {
             throw TranslateError.invalidBody("'content' must be a string or an array of parts.", param: param())
         }
         var blocks = 0
-        for (index, part) in document.elements(of: content).enumerated() {
-            let fields = OpenAIChatPart(document, part)
+        for (index, (_, scanned)) in document.objects(in: content, OpenAIChatPart.keys).enumerated() {
+            let fields = OpenAIChatPart(scanned)
             guard document.string(fields.type, is: "text"), document.isString(fields.text) else {
                 throw TranslateError(
                     code: "unsupported_content_part", message: "Only text parts are supported here.",
@@ -304,8 +303,8 @@ private struct ConverseRequestTranslation {
             return 1
         }
         var count = 0
-        for part in document.elements(of: content) {
-            let fields = OpenAIChatPart(document, part)
+        for (_, scanned) in document.objects(in: content, OpenAIChatPart.keys) {
+            let fields = OpenAIChatPart(scanned)
             guard let text = document.stringRange(fields.text) else { continue }
             writeTextBlock(text)
             count += 1
@@ -321,8 +320,8 @@ private struct ConverseRequestTranslation {
         if systemMessageCount == 1 {
             _ = writeTexts(firstSystemContent, cachePoints: true)
         } else {
-            for message in document.elements(of: request.messages) {
-                let fields = OpenAIChatMessage(document, message)
+            for (_, scanned) in document.objects(in: request.messages, OpenAIChatMessage.keys) {
+                let fields = OpenAIChatMessage(scanned)
                 if document.string(fields.role, is: "system") || document.string(fields.role, is: "developer") {
                     _ = writeTexts(fields.content, cachePoints: true)
                 }
@@ -599,8 +598,8 @@ private struct ConverseRequestTranslation {
                 writeTextBlock(text)
             }
         } else if document.isArray(message.content) {
-            for (partIndex, part) in document.elements(of: message.content).enumerated() {
-                let fields = OpenAIChatPart(document, part)
+            for (partIndex, (_, scanned)) in document.objects(in: message.content, OpenAIChatPart.keys).enumerated() {
+                let fields = OpenAIChatPart(scanned)
                 let text: Range<Int>?
                 if document.string(fields.type, is: "text") {
                     text = document.stringRange(fields.text)
@@ -699,8 +698,8 @@ private struct ConverseRequestTranslation {
             throw TranslateError.invalidBody("'tools' must be an array.", param: "tools")
         }
         var count = 0
-        for (index, tool) in document.elements(of: value).enumerated() {
-            let fields = OpenAIChatToolCall(document, tool)
+        for (index, (_, scanned)) in document.objects(in: value, OpenAIChatToolCall.keys).enumerated() {
+            let fields = OpenAIChatToolCall(scanned)
             let function = OpenAIChatFunction(document, fields.function)
             guard document.string(fields.type, is: "function"), fields.function != nil,
                 document.isString(function.name)
@@ -727,8 +726,8 @@ private struct ConverseRequestTranslation {
             writer.beginObject()
             writer.key("tools")
             writer.beginArray()
-            for tool in document.elements(of: list) {
-                let fields = OpenAIChatToolCall(document, tool)
+            for (_, scanned) in document.objects(in: list, OpenAIChatToolCall.keys) {
+                let fields = OpenAIChatToolCall(scanned)
                 let function = OpenAIChatFunction(document, fields.function)
                 guard let name = document.stringRange(function.name) else { continue }
                 writeToolSpec(
@@ -910,10 +909,25 @@ private struct ConverseRequestTranslation {
         writer.endObject()
     }
 
+    /// `text.contains(pattern)` for an ASCII `pattern`: a byte search when `text` is ASCII too (the standard
+    /// library's search builds a table on the heap per call), `String`'s character-wise search otherwise.
+    static func contains(_ text: String, _ pattern: String) -> Bool {
+        let bytes = text.utf8
+        guard bytes.allSatisfy({ $0 < 0x80 }) else { return text.contains(pattern) }
+        let needle = pattern.utf8
+        guard needle.count <= bytes.count else { return false }
+        var start = bytes.startIndex
+        while let first = bytes[start...].firstIndex(of: needle.first ?? 0) {
+            if bytes[first...].starts(with: needle) { return true }
+            start = bytes.index(after: first)
+        }
+        return false
+    }
+
     /// `additionalModelRequestFields`: reasoning and model-specific knobs Converse has no field for.
     mutating func writeAdditionalFields(model: String) throws(TranslateError) {
         let document = self.document
-        let isClaude = model.contains("anthropic.") || model.contains("claude")
+        let isClaude = Self.contains(model, "anthropic.") || Self.contains(model, "claude")
         var thinking: Range<Int>?
         var budget: Int64?
         var effort: Range<Int>?

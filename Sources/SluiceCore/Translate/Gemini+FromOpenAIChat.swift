@@ -176,8 +176,8 @@ private struct GeminiRequestTranslation {
         writer.beginObject()
         writer.key("contents")
         writer.beginArray()
-        for (index, message) in document.elements(of: request.messages).enumerated() {
-            try add(message, index: index)
+        for (index, (message, scanned)) in document.objects(in: request.messages, OpenAIChatMessage.keys).enumerated() {
+            try add(message, OpenAIChatMessage(scanned), index: index)
         }
         closeContent()
         writer.endArray()
@@ -226,12 +226,11 @@ private struct GeminiRequestTranslation {
         openRole = nil
     }
 
-    mutating func add(_ message: Range<Int>, index: Int) throws(TranslateError) {
+    mutating func add(_ message: Range<Int>, _ fields: OpenAIChatMessage, index: Int) throws(TranslateError) {
         let document = self.document
         guard document.isObject(message) else {
             throw .invalidBody("Each message must be an object.", param: OpenAIChatParam.message(index))
         }
-        let fields = OpenAIChatMessage(document, message)
         guard let role = document.stringRange(fields.role) else {
             throw .invalidBody("Each message needs a string 'role'.", param: OpenAIChatParam.message(index, ".role"))
         }
@@ -275,8 +274,8 @@ private struct GeminiRequestTranslation {
     /// Registers the ids of an assistant message's tool calls before its parts are built.
     mutating func noteToolCalls(_ calls: Range<Int>?) {
         let document = self.document
-        for call in document.elements(of: calls) {
-            let fields = OpenAIChatToolCall(document, call)
+        for (_, scanned) in document.objects(in: calls, OpenAIChatToolCall.keys) {
+            let fields = OpenAIChatToolCall(scanned)
             if let id = document.stringRange(fields.id), let key = document.stringKey(id),
                 let name = document.stringRange(document.member("name", of: fields.function))
             {
@@ -299,8 +298,8 @@ private struct GeminiRequestTranslation {
             throw .invalidBody(
                 "'content' must be a string or an array of parts.", param: OpenAIChatParam.message(index, ".content"))
         }
-        for (partIndex, part) in document.elements(of: content).enumerated() {
-            let fields = OpenAIChatPart(document, part)
+        for (partIndex, (_, scanned)) in document.objects(in: content, OpenAIChatPart.keys).enumerated() {
+            let fields = OpenAIChatPart(scanned)
             guard document.string(fields.type, is: "text"), document.isString(fields.text) else {
                 throw .unsupported("Only text parts are supported here.", param: OpenAIChatParam.part(index, partIndex))
             }
@@ -317,8 +316,8 @@ private struct GeminiRequestTranslation {
         if systemMessageCount == 1 {
             writeSystemParts(firstSystemContent)
         } else {
-            for message in document.elements(of: request.messages) {
-                let fields = OpenAIChatMessage(document, message)
+            for (_, scanned) in document.objects(in: request.messages, OpenAIChatMessage.keys) {
+                let fields = OpenAIChatMessage(scanned)
                 if document.string(fields.role, is: "system") || document.string(fields.role, is: "developer") {
                     writeSystemParts(fields.content)
                 }
@@ -508,8 +507,8 @@ private struct GeminiRequestTranslation {
                 writeTextPart(text)
             }
         } else if document.isArray(message.content) {
-            for (partIndex, part) in document.elements(of: message.content).enumerated() {
-                let fields = OpenAIChatPart(document, part)
+            for (partIndex, (_, scanned)) in document.objects(in: message.content, OpenAIChatPart.keys).enumerated() {
+                let fields = OpenAIChatPart(scanned)
                 guard let text = document.stringRange(fields.text) ?? document.stringRange(fields.refusal) else {
                     throw .unsupported(
                         "Assistant content parts must be text or refusal.",
@@ -627,8 +626,8 @@ private struct GeminiRequestTranslation {
         writer.beginObject()
         writer.key("functionDeclarations")
         writer.beginArray()
-        for (index, tool) in document.elements(of: tools).enumerated() {
-            let fields = OpenAIChatToolCall(document, tool)
+        for (index, (_, scanned)) in document.objects(in: tools, OpenAIChatToolCall.keys).enumerated() {
+            let fields = OpenAIChatToolCall(scanned)
             if let type = document.stringRange(fields.type), !document.string(type, is: "function") {
                 throw .unsupported("Only function tools are supported by Gemini.", param: "tools[\(index)].type")
             }

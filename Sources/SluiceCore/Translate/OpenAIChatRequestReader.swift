@@ -30,8 +30,8 @@ struct OpenAIChatRequest {
     /// - Throws: the `JSONParseError` `JSONParser.parse(body)` would throw.
     init(body: [UInt8]) throws(JSONParseError) {
         var validator = JSONValidator()
-        let document = try validator.validate(body)
-        self.init(document: document, validator: validator)
+        let (document, fields) = try validator.validate(body, capturing: Self.keys)
+        self.init(document: document, fields: fields, validator: validator)
     }
 
     /// Reads bytes serialised from a `JSONValue` (the hub request of an Anthropic client, or a caller's tree):
@@ -39,15 +39,14 @@ struct OpenAIChatRequest {
     init(serialized value: JSONValue) throws(JSONParseError) {
         var validator = JSONValidator(
             limits: JSONLimits(maxDepth: JSONLimits.maxSupportedDepth, maxBytes: .max), duplicateKeys: .allow)
-        let document = try validator.validate(value.serialized())
+        let (document, fields) = try validator.validate(value.serialized(), capturing: Self.keys)
         // JSON inside strings is parsed with the parser's defaults, as before.
-        self.init(document: document, validator: JSONValidator())
+        self.init(document: document, fields: fields, validator: JSONValidator())
     }
 
-    private init(document: ValidatedJSON, validator: JSONValidator) {
+    private init(document: ValidatedJSON, fields: JSONFields<24>, validator: JSONValidator) {
         self.document = document
         self.validator = validator
-        let fields = document.fields(of: document.root, Self.keys)
         n = fields[0]
         messages = fields[1]
         maxCompletionTokens = fields[2]
@@ -113,7 +112,10 @@ struct OpenAIChatMessage {
         "role", "content", "tool_calls", "tool_call_id", "name", "thinking_blocks", "is_error")
 
     init(_ document: ValidatedJSON, _ message: Range<Int>) {
-        let fields = document.fields(of: message, Self.keys)
+        self.init(document.fields(of: message, Self.keys))
+    }
+
+    init(_ fields: JSONFields<7>) {
         role = fields[0]
         content = fields[1]
         toolCalls = fields[2]
@@ -131,7 +133,10 @@ struct OpenAIChatPart {
     static let keys = JSONKeys<7>("type", "text", "refusal", "image_url", "file", "input_audio", "cache_control")
 
     init(_ document: ValidatedJSON, _ part: Range<Int>) {
-        let fields = document.fields(of: part, Self.keys)
+        self.init(document.fields(of: part, Self.keys))
+    }
+
+    init(_ fields: JSONFields<7>) {
         type = fields[0]
         text = fields[1]
         refusal = fields[2]
@@ -149,7 +154,10 @@ struct OpenAIChatToolCall {
     static let keys = JSONKeys<5>("id", "type", "function", "extra_content", "cache_control")
 
     init(_ document: ValidatedJSON, _ call: Range<Int>) {
-        let fields = document.fields(of: call, Self.keys)
+        self.init(document.fields(of: call, Self.keys))
+    }
+
+    init(_ fields: JSONFields<5>) {
         id = fields[0]
         type = fields[1]
         function = fields[2]
@@ -165,7 +173,10 @@ struct OpenAIChatFunction {
     static let keys = JSONKeys<5>("name", "arguments", "description", "parameters", "strict")
 
     init(_ document: ValidatedJSON, _ function: Range<Int>?) {
-        let fields = document.fields(of: function, Self.keys)
+        self.init(document.fields(of: function, Self.keys))
+    }
+
+    init(_ fields: JSONFields<5>) {
         name = fields[0]
         arguments = fields[1]
         description = fields[2]

@@ -68,7 +68,7 @@ let benchmarks: @Sendable () -> Void = {
     }
     Benchmark("Translate.request.anthropic") { benchmark in
         for _ in benchmark.scaledIterations {
-            blackHole(try? AnthropicTranslator.request(fromOpenAIChat: try JSONParser.parse(chatRequest), context: context))
+            blackHole(try? AnthropicTranslator.request(fromOpenAIChat: chatRequest, context: context))
         }
     }
     Benchmark("Translate.request.bedrockConverse") { benchmark in
