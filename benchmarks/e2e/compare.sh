@@ -26,11 +26,17 @@
 # sluice/plain ratios, sluice-plain differences and issue 12's targets, met or not.
 # --matrix runs, one after the other with the same binaries, every mode issue 12 names and
 # prints one table (see benchmarks/README.md).
+# --null MODE puts the null module (null-module/null_filter.c: hooks that do no work of their own)
+# where the sluice filters would be, direct_response otherwise unchanged: the floor Envoy charges
+# for a module of sluice's shape. MODE: `pass` (a dynamic-module filter that only continues),
+# `buffer` (holds the headers, buffers the body, sets a header and clears the route cache, as
+# `sluice` does), `buffer+upstream` (and on the cluster an upstream filter that writes :path back).
 #
 # Usage: benchmarks/e2e/compare.sh [--rounds N] [--duration S] [--warmup S] [--connections C]
 #                                  [--threads T] [--base-port P] [--upstream-filter BACKEND]
 #                                  [--sim BACKEND] [--stream] [--latency-rounds N]
 #                                  [--latency-duration S] [--summary-json FILE] [--keep]
+#                                  [--null pass|buffer|buffer+upstream]
 #        benchmarks/e2e/compare.sh --matrix [--rounds N] [--duration S] [...]
 # Environment (same meaning, flags win): ROUNDS=3 DURATION=10 WARMUP=5 CONNECTIONS=32 THREADS=1
 #   LATENCY_ROUNDS=8 (0 skips the concurrency-1 phase), LATENCY_DURATION=2 (short rounds: at one
@@ -43,6 +49,7 @@
 #   simulator listens on port P for that backend only, so it never meets the default 18101-18106),
 #   SLUICE_ENVOY=<envoy binary>, SLUICE_MODULE_DIR=<dir with libsluice.so>,
 #   SLUICE_SIM=<sluice-sim binary, release build> (skip install/build),
+#   NULL_MODE=pass (--null), NULL_MODULE_DIR=<dir with libnull_filter.so> (skip null-module/build.sh),
 #   MAX_SECONDS (bound on the measuring part; default from the settings).
 # Needs: wrk (apt-get install wrk), curl, python3 with PyYAML (python3-yaml).
 set -euo pipefail
@@ -64,6 +71,7 @@ stream="${STREAM:-0}"
 latency_rounds="${LATENCY_ROUNDS:-}"
 latency_duration="${LATENCY_DURATION:-}"
 summary_json="${SUMMARY_JSON:-}"
+null_mode="${NULL_MODE:-}"
 matrix=0
 
 die() { echo "compare: $*" >&2; exit 1; }
@@ -83,6 +91,7 @@ while [ $# -gt 0 ]; do
         --latency-duration) latency_duration="$2"; shift 2 ;;
         --summary-json) summary_json="$2"; shift 2 ;;
         --matrix) matrix=1; shift ;;
+        --null) null_mode="$2"; shift 2 ;;
         --keep) keep=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
@@ -105,6 +114,15 @@ if [ -n "$sim_backend" ]; then
     [ -z "$upstream_filter" ] || [ "$upstream_filter" = "$sim_backend" ] \
         || die "--sim $sim_backend already runs the $sim_backend cluster's upstream filter; drop --upstream-filter"
     upstream_filter="$sim_backend"
+fi
+if [ -n "$null_mode" ]; then
+    case "$null_mode" in
+        pass|buffer|buffer+upstream) ;;
+        *) die "--null takes pass, buffer or buffer+upstream, not '$null_mode'" ;;
+    esac
+    # The null module stands in for the sluice filters, in front of the direct_response upstream.
+    [ -z "$sim_backend" ] && [ -z "$upstream_filter" ] && [ "$matrix" = 0 ] \
+        || die "--null replaces the sluice filters: drop --sim, --upstream-filter and --matrix"
 fi
 
 upstream_port=$base_port
@@ -232,9 +250,18 @@ fi
 envoy="${SLUICE_ENVOY:-}"
 if [ -z "$envoy" ]; then envoy="$(timeout 600 "$root/envoy-module/install-envoy.sh")"; fi
 [ -x "$envoy" ] || die "no Envoy binary at '$envoy'"
-module_dir="${SLUICE_MODULE_DIR:-}"
-if [ -z "$module_dir" ]; then module_dir="$(timeout 1800 "$root/envoy-module/build-module.sh")"; fi
-[ -f "$module_dir/libsluice.so" ] || die "no libsluice.so in '$module_dir'"
+if [ -n "$null_mode" ]; then
+    # Envoy loads the module named by dynamic_module_config.name from this directory: the null
+    # module's run never loads libsluice.so.
+    module_dir="${NULL_MODULE_DIR:-}"
+    if [ -z "$module_dir" ]; then module_dir="$(timeout 120 "$here/null-module/build.sh")"; fi
+    module_file="$module_dir/libnull_filter.so"
+else
+    module_dir="${SLUICE_MODULE_DIR:-}"
+    if [ -z "$module_dir" ]; then module_dir="$(timeout 1800 "$root/envoy-module/build-module.sh")"; fi
+    module_file="$module_dir/libsluice.so"
+fi
+[ -f "$module_file" ] || die "no $(basename "$module_file") in '$module_dir'"
 sim=""
 if [ -n "$sim_backend" ]; then
     sim="${SLUICE_SIM:-}"
@@ -257,10 +284,11 @@ done
 stream_word=""
 [ "$stream" = 1 ] && stream_word=stream
 python3 "$helper" bootstraps "$root/envoy-module/envoy.yaml" "$work" \
-    "$plain_port" "$sluice_port" "$upstream_port" "$admin_port" "$upstream_filter" "${sim_backend:+sim}" "$stream_word"
+    "$plain_port" "$sluice_port" "$upstream_port" "$admin_port" "$upstream_filter" "${sim_backend:+sim}" "$stream_word" \
+    "$null_mode"
 # Both requests (requests.json) and a wrk script per listener (request.plain.lua, request.sluice.lua).
 sent_model="$(python3 "$helper" requests "$root/envoy-module/envoy.yaml" "$work" "$upstream_filter" \
-    "${sim_backend:+sim}" "$stream_word" "$plain_port")"
+    "${sim_backend:+sim}" "$stream_word" "$plain_port" "$null_mode")"
 
 if [ -n "$sim_backend" ]; then
     # One listener, for the backend under test; every other one disabled (0).
@@ -354,7 +382,9 @@ abba_rounds() {  # phase, rounds, seconds, threads, connections
 
 streaming=""
 [ "$stream" = 1 ] && streaming=", streaming"
-if [ -n "$sim_backend" ]; then
+if [ -n "$null_mode" ]; then
+    mode="null $null_mode$streaming: the same OpenAI request ($sent_model) to both; plain = router only, sluice = null module ($null_mode) + router"
+elif [ -n "$sim_backend" ]; then
     mode="sim $sim_backend$streaming: plain = native $sim_backend request, router only; sluice = OpenAI request for $sent_model, module forwards it in the provider's schema"
 else
     mode="direct_response$streaming: the same OpenAI request ($sent_model) to both; plain = router only, sluice = module${upstream_filter:+ + sluice_upstream ($upstream_filter)} + router"
@@ -364,7 +394,14 @@ echo "mode: $mode"
 echo "proxy Envoy pid $proxy_pid (--concurrency 2), $upstream_what"
 echo "wrk: $threads thread(s), $connections connections, warm-up ${warmup}s per listener, $rounds rounds of ${duration}s;" \
     "then $latency_rounds rounds of ${latency_duration}s at 1 connection"
-echo "module: $module_dir/libsluice.so; sluice listener runs: sluice${upstream_filter:+ + sluice_upstream ($upstream_filter cluster)}"
+if [ -n "$null_mode" ]; then
+    null_runs="null_filter 'pass'"
+    [ "$null_mode" = pass ] || null_runs="null_filter 'buffer'"
+    [ "$null_mode" = buffer+upstream ] && null_runs="$null_runs + null_filter 'upstream' on its cluster"
+    echo "module: $module_file; sluice listener runs: $null_runs"
+else
+    echo "module: $module_file; sluice listener runs: sluice${upstream_filter:+ + sluice_upstream ($upstream_filter cluster)}"
+fi
 echo "load average before: $load_before"
 python3 "$helper" header
 if [ "$warmup" -gt 0 ]; then
@@ -390,7 +427,9 @@ python3 "$helper" summary "$work/results.jsonl" "$work/requests.json" "$mode" "$
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 # The module's own counters (the upstream filter's are scoped to its cluster): every measured
 # sluice request should show up as routed, and with --upstream-filter as an ok attempt.
-stats="$(curl -s --max-time 2 -G "http://127.0.0.1:$admin_port/stats" \
-    --data-urlencode 'filter=^(cluster\.upstream_sluice\.)?sluice\.(requests|upstream_attempts)_total' || true)"
+# The null module counts nothing: Envoy's count of the sluice listener's requests instead.
+stats_filter='^(cluster\.upstream_sluice\.)?sluice\.(requests|upstream_attempts)_total'
+[ -n "$null_mode" ] && stats_filter='^(http\.sluice\.downstream_rq_(total|2xx)|cluster\.upstream_sluice\.upstream_rq_total)$'
+stats="$(curl -s --max-time 2 -G "http://127.0.0.1:$admin_port/stats" --data-urlencode "filter=$stats_filter" || true)"
 echo "module stats: $(echo "$stats" | tr '\n' ' ')"
 exit "$summary_status"

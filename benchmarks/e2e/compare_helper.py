@@ -140,15 +140,71 @@ def cluster(name: str, upstream_port: int) -> dict:
     }
 
 
+# --null MODE: the null module (benchmarks/e2e/null-module) where `sluice` and `sluice_upstream`
+# would be. MODE -> (downstream filter_name, whether the cluster runs the `upstream` null filter).
+NULL_MODES = {"pass": ("pass", False), "buffer": ("buffer", False), "buffer+upstream": ("buffer", True)}
+# The cluster of envoy.yaml whose upstream filter chain (protocol options, upstream_codec) the
+# null module's `upstream` filter takes the place of `sluice_upstream` in: `--upstream-filter openai`'s.
+NULL_UPSTREAM_BACKEND = "openai"
+DYNAMIC_MODULES_FILTER = "envoy.filters.http.dynamic_modules"
+
+
+def null_filter(http_filter: dict, filter_name: str) -> dict:
+    """A sluice dynamic-module filter entry turned into the null module's: the same entry with
+    module `null_filter` (libnull_filter.so), `filter_name` picking its behaviour and no config."""
+    http_filter = copy.deepcopy(http_filter)
+    typed = http_filter["typed_config"]
+    typed["dynamic_module_config"] = {**typed.get("dynamic_module_config", {}), "name": "null_filter",
+                                      "metrics_namespace": "null"}
+    typed["filter_name"] = filter_name
+    typed["filter_config"] = {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": ""}
+    return http_filter
+
+
+def null_upstream_options(options: dict) -> dict:
+    """A cluster's upstream filter options with every dynamic-module filter made the `upstream`
+    null filter; the rest (protocol options, upstream_codec) as they are."""
+    options = copy.deepcopy(options)
+    replaced = 0
+    for protocol_options in options.values():
+        filters = protocol_options.get("http_filters", [])
+        for index, http_filter in enumerate(filters):
+            if http_filter.get("name") == DYNAMIC_MODULES_FILTER:
+                filters[index] = null_filter(http_filter, "upstream")
+                replaced += 1
+    if replaced != 1:
+        sys.exit(f"compare: expected one dynamic-module upstream filter on cluster '{NULL_UPSTREAM_BACKEND}', found {replaced}")
+    return options
+
+
 def proxy_bootstrap(
-    envoy_yaml: Path, plain_port: int, sluice_port: int, upstream_port: int, admin_port: int, backend: str
+    envoy_yaml: Path, plain_port: int, sluice_port: int, upstream_port: int, admin_port: int, backend: str,
+    null_mode: str = "",
 ) -> dict:
     """`backend` names a cluster of envoy.yaml whose upstream filters (`sluice_upstream`) the
-    sluice listener's cluster also runs; empty for the downstream `sluice` filter alone."""
+    sluice listener's cluster also runs; empty for the downstream `sluice` filter alone.
+    `null_mode` (a key of NULL_MODES) puts the null module in their place."""
     source = load_yaml(envoy_yaml)
     clusters = [cluster("upstream", upstream_port)]
     sluice_cluster = "upstream"
     resources: dict = {}
+    if null_mode:
+        if backend:
+            sys.exit("compare: --null replaces the sluice filters; drop --upstream-filter")
+        downstream_name, with_upstream = NULL_MODES[null_mode]
+        if with_upstream:
+            with_filters = cluster("upstream_sluice", upstream_port)
+            with_filters["typed_extension_protocol_options"] = null_upstream_options(
+                upstream_filter_options(source, envoy_yaml, NULL_UPSTREAM_BACKEND))
+            clusters.append(with_filters)
+            sluice_cluster = "upstream_sluice"
+        resources["listeners"] = [
+            proxy_listener("plain", plain_port, [], "upstream"),
+            proxy_listener("sluice", sluice_port, [null_filter(sluice_filter(source, envoy_yaml), downstream_name)],
+                           sluice_cluster),
+        ]
+        resources["clusters"] = clusters
+        return {"admin": {"address": address(admin_port)}, "static_resources": resources}
     if backend:
         with_filters = cluster("upstream_sluice", upstream_port)
         with_filters["typed_extension_protocol_options"] = upstream_filter_options(source, envoy_yaml, backend)
@@ -388,22 +444,27 @@ def native_request(source: dict, envoy_yaml: Path, backend: str, config: dict, m
     return {"path": path, "headers": headers, "body": text, "shape": shape, "stream": stream}
 
 
-def target_category(upstream_filter: str, schema: str) -> str:
+def target_category(upstream_filter: str, schema: str, null_mode: str = "") -> str:
     """Which of issue 12's proxy-CPU targets a mode is held to (see TARGETS)."""
+    if null_mode:
+        return "null"
     if not upstream_filter:
         return "downstream"
     return {"openai": "passthrough", "anthropic": "anthropic", "bedrock_converse": "bedrock"}.get(schema, "translation")
 
 
-def requests_for(envoy_yaml: Path, upstream_filter: str, simulated: bool, stream: bool, plain_port: int) -> dict:
+def requests_for(envoy_yaml: Path, upstream_filter: str, simulated: bool, stream: bool, plain_port: int,
+                 null_mode: str = "") -> dict:
     """Both sides' requests, plus what `verify` and the summary need to know."""
     source = load_yaml(envoy_yaml)
     schema = ""
     if upstream_filter:
         schema = upstream_filter_value(upstream_filter_options(source, envoy_yaml, upstream_filter), envoy_yaml,
                                        upstream_filter)["schema"]
+    if null_mode and (upstream_filter or simulated):
+        sys.exit("compare: --null runs with the direct_response upstream and no sluice filter")
     common = {"backend": upstream_filter, "schema": schema, "simulated": simulated, "stream": stream,
-              "category": target_category(upstream_filter, schema)}
+              "category": target_category(upstream_filter, schema, null_mode), "null": null_mode}
     if not simulated:
         request = {
             "path": "/v1/chat/completions",
@@ -457,7 +518,10 @@ def command_requests(args: list[str]) -> None:
     """Writes requests.json (both requests) and one wrk script per listener; prints what is sent."""
     envoy_yaml, out_dir, upstream_filter = Path(args[0]), Path(args[1]), args[2]
     simulated, stream, plain_port = args[3] == "sim", args[4] == "stream", int(args[5])
-    requests = requests_for(envoy_yaml, upstream_filter, simulated, stream, plain_port)
+    null_mode = args[6] if len(args) > 6 else ""
+    if null_mode and null_mode not in NULL_MODES:
+        sys.exit(f"compare: --null takes {', '.join(NULL_MODES)}, not '{null_mode}'")
+    requests = requests_for(envoy_yaml, upstream_filter, simulated, stream, plain_port, null_mode)
     (out_dir / "requests.json").write_text(json.dumps(requests, indent=1))
     for variant in ("plain", "sluice"):
         (out_dir / f"request.{variant}.lua").write_text(wrk_script(requests[variant]))
@@ -615,6 +679,34 @@ def upstream_attempts_ok(admin_port: int) -> int:
     return sum(int(line.rsplit(":", 1)[1]) for line in lines if ".outcome.ok:" in line)
 
 
+def null_probe(port: int, path: str) -> tuple[int, str]:
+    """GETs `path` (no body: never a measured request) and returns the status and the
+    `x-null-filter` header, with which the null module answers such a probe (null_filter.c)."""
+    prepared = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="GET")
+    try:
+        with urllib.request.urlopen(prepared, timeout=5) as response:
+            return response.status, response.headers.get("x-null-filter", "")
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("x-null-filter", "")
+
+
+def null_module_checks(null_mode: str, sluice_port: int) -> tuple[list[str], list[str]]:
+    """The null module is in the path with the behaviour asked for: its downstream filter answers
+    the probe path with its name, and with `+upstream` a probe that passes it is answered by the
+    `upstream` filter on the cluster. Returns (failures, what was checked)."""
+    downstream_name, with_upstream = NULL_MODES[null_mode]
+    failures = []
+    probes = [("/__null/filter", downstream_name)]
+    if with_upstream:
+        probes.append(("/__null/upstream", "upstream"))
+    for path, expected in probes:
+        status, name = null_probe(sluice_port, path)
+        if status != 200 or name != expected:
+            failures.append(f"GET {path} on the null listener: expected 200 with x-null-filter: {expected}, "
+                            f"got {status} with {name!r}")
+    return failures, [f"GET {path} -> x-null-filter: {expected}" for path, expected in probes]
+
+
 def command_verify(args: list[str]) -> None:
     """Before (and again after) measuring: both listeners answer 200 with a well-formed answer of
     their shape (a complete stream when streaming), the sluice listener refuses a request without
@@ -668,12 +760,17 @@ def command_verify(args: list[str]) -> None:
             attempts = upstream_attempts_ok(admin_port) - attempts_before
         if attempts != 1:
             failures.append(f"the upstream filter counted {attempts} ok attempts for one sluice request, not 1")
-    status, _, _ = send(sluice_port, requests["sluice"], headers={"Content-Type": "application/json"})
-    if status != 401:
-        failures.append(f"sluice answered {status} without a key; expected the module's 401")
+    null_mode = requests.get("null", "")
+    if null_mode:
+        null_failures, checks = null_module_checks(null_mode, sluice_port)
+        failures += null_failures
+    else:
+        status, _, _ = send(sluice_port, requests["sluice"], headers={"Content-Type": "application/json"})
+        if status != 401:
+            failures.append(f"sluice answered {status} without a key; expected the module's 401")
+        checks = ["no key -> 401"]
     if failures:
         sys.exit("compare: " + "\ncompare: ".join(failures))
-    checks = ["no key -> 401"]
     if requests["backend"]:
         checks.insert(0, "sluice_upstream counted the attempt")
     if simulated:
@@ -735,6 +832,7 @@ THROUGHPUT_MIN_RATIO = 0.9
 C1_P50_MAX_ADDED_US = {"passthrough": 40.0}
 
 CATEGORY_NAMES = {
+    "null": "none for the null module: it measures the floor under them",
     "downstream": "downstream filter only", "passthrough": "OpenAI passthrough", "anthropic": "to Anthropic",
     "bedrock": "to Bedrock", "translation": "translation (no CPU target named)",
 }
@@ -745,6 +843,8 @@ def target_checks(summary: dict) -> list[dict]:
     checks = []
     category = summary["category"]
     throughput = summary["throughput"]
+    if category == "null":
+        return checks
     if category in CPU_TARGETS:
         max_ratio, max_added = CPU_TARGETS[category]
         checks.append({"key": "cpu_ratio", "what": "proxy CPU per request, sluice/plain",
@@ -769,13 +869,17 @@ def target_checks(summary: dict) -> list[dict]:
 
 def command_bootstraps(args: list[str]) -> None:
     """proxy.json, and upstream.json unless the upstream is the simulator (`sim` as 8th argument;
-    `stream` as 9th makes the direct_response upstream answer with an SSE body)."""
+    `stream` as 9th makes the direct_response upstream answer with an SSE body; a NULL_MODES key as
+    10th puts the null module where the sluice filters would be)."""
     envoy_yaml, out_dir = Path(args[0]), Path(args[1])
     plain, sluice, upstream, admin = (int(value) for value in args[2:6])
     backend = args[6] if len(args) > 6 else ""
     simulator = len(args) > 7 and args[7] == "sim"
     stream = len(args) > 8 and args[8] == "stream"
-    proxy = proxy_bootstrap(envoy_yaml, plain, sluice, upstream, admin, backend)
+    null_mode = args[9] if len(args) > 9 else ""
+    if null_mode and null_mode not in NULL_MODES:
+        sys.exit(f"compare: --null takes {', '.join(NULL_MODES)}, not '{null_mode}'")
+    proxy = proxy_bootstrap(envoy_yaml, plain, sluice, upstream, admin, backend, null_mode)
     (out_dir / "proxy.json").write_text(json.dumps(proxy, indent=1))
     if not simulator:
         (out_dir / "upstream.json").write_text(json.dumps(upstream_bootstrap(upstream, stream), indent=1))
