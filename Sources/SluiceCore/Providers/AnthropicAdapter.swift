@@ -37,7 +37,8 @@ public enum AnthropicAdapter: ProviderAdapter {
     }
 
     public static func usage(ofPassthrough body: [UInt8], attempt: ProviderAttempt) -> TokenUsage {
-        (try? AnthropicTranslator.response(toOpenAIChat: body, context: attempt.context).usage) ?? TokenUsage()
+        // Read by range, not by translating the answer the Anthropic client gets as it is.
+        AnthropicTranslator.usage(ofResponse: body)
     }
 
     public static func hubResponse(_ body: [UInt8], attempt: ProviderAttempt) throws(TranslateError)
