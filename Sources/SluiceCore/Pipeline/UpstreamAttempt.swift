@@ -1,0 +1,468 @@
+// The upstream `sluice_upstream` filter's policy for one attempt, sans I/O, in the shape of the
+// downstream `GatewayStream`: the filter reads what an event needs from Envoy (the attempt
+// context, a few header values, the body bytes), calls one method, carries out the actions the
+// machine queued in `actions` in order, and returns the status the method returned.
+//
+// Everything the filter decides per attempt lives here — which backend this host is, the request
+// plan and credentials (signing included), the response mode, holding headers for a translated
+// body, translating stream chunks, metering usage and publishing the attempt's report, what to
+// count and warn about, failing the attempt in the client's shape — so it is unit-tested without
+// Envoy or the fake host (`UpstreamAttemptTests`). The filter owns only the reading and the
+// carrying out; credential bytes are read by the filter (config values, SDS secrets) when the
+// machine asks for a source through the closure an event takes.
+//
+// Actions go into one buffer the machine keeps and the filter empties after each event, and the
+// bytes of a streamed chunk into a scratch array the machine keeps, so an attempt costs no array
+// per hook or per chunk once they have grown.
+import Synchronization
+
+/// A counter of the upstream filter.
+public enum UpstreamCounter: Sendable, Equatable {
+    /// `upstream_attempts_total{backend, outcome}`; outcome `ok`, `error` (status >= 400) or
+    /// `rejected` (the filter answered itself).
+    case attempts
+    /// `upstream_usage_clamped` (no labels): attempts whose backend reported token counts beyond
+    /// `TokenUsage.maxCount` (a buggy or hostile upstream).
+    case usageClamped
+}
+
+/// A part of a body as Envoy holds it in a body event.
+public enum BodyPart: Sendable, Equatable {
+    /// What Envoy buffered in earlier events (after a stop-and-buffer).
+    case buffered
+    /// What this event delivers.
+    case received
+}
+
+/// One metadata batch of an attempt (strings, `sluice` namespace): who answered, and the report
+/// the downstream filter meters.
+public struct AttemptMetadata: Sendable, Equatable {
+    /// The backend's name in the config.
+    public var backend: String
+    public var report: AttemptReport
+
+    public init(backend: String, report: AttemptReport) {
+        self.backend = backend
+        self.report = report
+    }
+
+    /// The batch's entries, in the order they are written.
+    public func forEachEntry(_ body: (FilterMetadataKey, String) -> Void) {
+        body(.backend, backend)
+        body(.provider, report.provider)
+        body(.responseModel, report.responseModel)
+        body(.attemptReport, report.encoded)
+    }
+}
+
+/// One thing the upstream filter must do for the machine, in order.
+public enum UpstreamAction: Sendable {
+    /// Remove every value of a request header (lower-case name).
+    case removeRequestHeader(String)
+    case setRequestHeader(String, String)
+    /// Drop the request body Envoy holds (buffered and received) and send these bytes instead.
+    case replaceRequestBody([UInt8])
+    case setResponseHeader(String, String)
+    case removeResponseHeader(String)
+    /// Drop the response body Envoy holds (buffered and received) and send these bytes instead.
+    case replaceResponseBody([UInt8])
+    /// Drop what this response-body event delivered and send these bytes in its place (nothing
+    /// is appended when they are empty).
+    case replaceReceivedResponseBody([UInt8])
+    /// The body of a response that ended with its headers, appended to the buffered body (Envoy
+    /// takes a body added while it encodes end-of-stream headers).
+    case appendBufferedResponseBody([UInt8])
+    /// Answer locally (the status returned with it stops the stream).
+    case localReply(LocalReply)
+    /// One metadata batch.
+    case writeMetadata(AttemptMetadata)
+    case count(UpstreamCounter, labels: [String])
+    case logWarning(String)
+}
+
+/// What the upstream filter must do after a request-body event.
+public enum UpstreamRequestBodyStep: Sendable, Equatable {
+    /// Not waiting for the body: let it pass.
+    case pass
+    /// Keep buffering.
+    case buffer
+    /// The body is complete: read it all and call `requestBodyComplete`.
+    case read
+}
+
+public struct UpstreamAttempt: Sendable {
+    /// What every attempt under one filter config shares.
+    public final class Shared: Sendable {
+        public let config: UpstreamConfig
+        /// The hash primitives for request signing (libcrypto inside Envoy).
+        public let crypto: SigningCrypto
+        /// `upstream_attempts_total` labels per backend name, built once (the counters sum by
+        /// label array, so the same array costs nothing per attempt).
+        private let labelsByBackend: [String: AttemptLabels]
+        /// Answers with clamped usage so far, across attempts, for rate-limiting their warning.
+        private let clampedAnswers = Atomic<Int>(0)
+
+        public init(config: UpstreamConfig, crypto: SigningCrypto = .pureSwift) {
+            self.config = config
+            self.crypto = crypto
+            labelsByBackend = Dictionary(
+                config.backends.map { ($0.name, AttemptLabels(backend: $0.name)) }, uniquingKeysWith: { first, _ in first })
+        }
+
+        func labels(of backend: BackendConfig?) -> AttemptLabels {
+            guard let backend else { return .unknownBackend }
+            return labelsByBackend[backend.name] ?? AttemptLabels(backend: backend.name)
+        }
+
+        /// Counts one more clamped answer; returns how many there were so far.
+        func noteClampedAnswer() -> Int { clampedAnswers.add(1, ordering: .relaxed).newValue }
+    }
+
+    /// The label arrays of one backend's `upstream_attempts_total` outcomes.
+    struct AttemptLabels: Sendable {
+        let ok: [String]
+        let error: [String]
+        let rejected: [String]
+
+        init(backend: String) {
+            ok = [backend, "ok"]
+            error = [backend, "error"]
+            rejected = [backend, "rejected"]
+        }
+
+        /// An attempt failed before its backend was known.
+        static let unknownBackend = AttemptLabels(backend: "unknown")
+    }
+
+    public let shared: Shared
+    /// What the filter must carry out after the last event; it empties the buffer afterwards.
+    public var actions: [UpstreamAction] = []
+
+    /// The backend this attempt goes to, once its host is known.
+    public private(set) var backend: BackendConfig?
+    private var labels = AttemptLabels.unknownBackend
+    /// The attempt's exchange, once routed to a known backend.
+    public private(set) var exchange: UpstreamExchange?
+    /// True while the request body is being buffered (to rewrite or sign it).
+    public private(set) var awaitingBody = false
+    /// The plan's body handling and signature, for the request body event.
+    private var rewritesBody = false
+    private var signing: RequestSigning?
+    public private(set) var responseMode: ResponseMode = .passthrough
+    private var responseStatus = 0
+    private var streamTranslator: StreamTranslator?
+    /// The bytes of the streamed chunk being translated (reused from chunk to chunk).
+    private var chunk: [UInt8] = []
+    /// A same-schema response body copied as it passes, to read its usage at the end (bounded).
+    private var meteredBody: [UInt8] = []
+    private var meteredBodyOverflowed = false
+    private var finalUsage = TokenUsage()
+    /// The usage last published (a stream publishes again only when it changes).
+    public private(set) var publishedUsage: TokenUsage?
+    /// Whether this attempt's clamped usage was counted already (streams publish repeatedly).
+    private var countedClampedUsage = false
+
+    public static let maxMeteredBodyBytes = 8 * 1024 * 1024
+
+    public init(shared: Shared) {
+        self.shared = shared
+        // Routing an attempt queues a dozen header edits; one allocation holds them all.
+        actions.reserveCapacity(16)
+    }
+
+    // MARK: - Request
+
+    /// The request's headers.
+    /// - Parameters:
+    ///   - context: What the downstream filter left for upstream attempts; nil when the request
+    ///     was not routed by `sluice` (it then passes untouched).
+    ///   - hostBackend: The backend named by the upstream host's metadata, if any.
+    ///   - requestID: The request's `x-request-id`.
+    ///   - nowSeconds: Unix seconds (the translated answer's `created`).
+    ///   - credential: The text of a credential source (a config value, or an SDS secret read
+    ///     fresh so rotation applies); nil when it has none.
+    public mutating func requestHeaders(
+        context: AttemptContext?, hostBackend: @autoclosure () -> String?, requestID: @autoclosure () -> String?,
+        endOfStream: Bool, nowSeconds: @autoclosure () -> Int64, credential: (CredentialSource) -> String?
+    ) -> GatewayStatus {
+        // Not an LLM call routed by `sluice` (or the filter is missing downstream): forward as is.
+        guard let context else { return .continue }
+        let endpoint = context.endpoint
+        // Which backend this attempt's host belongs to (endpoint metadata), or the only one.
+        guard let backend = shared.config.backend(named: hostBackend()) else {
+            fail(
+                TranslateError(
+                    status: 500, code: "backend_unknown",
+                    message: "The gateway cannot tell which backend this upstream host belongs to."),
+                api: endpoint.clientAPI)
+            return .stop
+        }
+        self.backend = backend
+        labels = shared.labels(of: backend)
+        let exchange = UpstreamExchange(
+            backend: backend, clientAPI: endpoint.clientAPI, endpoint: endpoint, requestModel: context.model,
+            stream: context.stream, includeUsage: context.includeUsage, created: nowSeconds(),
+            requestID: requestID() ?? "sluice")
+        self.exchange = exchange
+        let plan: UpstreamRequestPlan
+        do throws(TranslateError) {
+            plan = try exchange.requestPlan()
+        } catch {
+            fail(error)
+            return .stop
+        }
+        // Header edits persist into a retry's headers (Envoy shares the request header map between
+        // attempts): every attempt removes every backend's credential headers and sets its own.
+        for name in UpstreamRequestPlan.credentialHeaders { actions.append(.removeRequestHeader(name)) }
+        actions.append(.removeRequestHeader("x-sluice-route"))
+        if let method = plan.method { actions.append(.setRequestHeader(":method", method)) }
+        actions.append(.setRequestHeader(":path", plan.path))
+        if let host = backend.host { actions.append(.setRequestHeader(":authority", host)) }
+        for header in plan.setHeaders { actions.append(.setRequestHeader(header.name, header.value)) }
+        switch plan.credential {
+        case .none:
+            break
+        case .header(let header):
+            guard let source = header.source, let secret = credential(source), !secret.isEmpty else {
+                fail(.credentialMissing(backend: backend.name))
+                return .stop
+            }
+            actions.append(.setRequestHeader(header.name, header.prefix + secret))
+        case .signature(let signing):
+            // Signed in the body event, over the final body.
+            self.signing = signing
+        }
+        rewritesBody = plan.rewritesBody
+        guard plan.needsBody else {
+            // Header edits persist across attempts while Envoy replays the client's own body: a
+            // retry after an attempt that rewrote the body still carries that attempt's length.
+            actions.append(.setRequestHeader("content-length", String(context.requestBodyBytes)))
+            return .continue
+        }
+        if endOfStream {
+            fail(.invalidBody("This endpoint needs a JSON request body."))
+            return .stop
+        }
+        awaitingBody = true
+        return .stop
+    }
+
+    /// A request-body event.
+    public func requestBody(endOfStream: Bool) -> UpstreamRequestBodyStep {
+        guard awaitingBody, exchange != nil else { return .pass }
+        return endOfStream ? .read : .buffer
+    }
+
+    /// The complete request body (what Envoy buffered and what the last event delivered): the
+    /// body to send, its length, and the signature over it.
+    /// - Parameters:
+    ///   - header: Reads a request header as it is now (signing covers the final `:method`,
+    ///     `:authority` and `:path`).
+    ///   - nowSeconds: The signing time.
+    ///   - credential: As in `requestHeaders`.
+    public mutating func requestBodyComplete(
+        _ body: [UInt8], header: (String) -> String?, nowSeconds: @autoclosure () -> Int64,
+        credential: (CredentialSource) -> String?
+    ) -> GatewayStatus {
+        guard awaitingBody, exchange != nil else { return .continue }
+        awaitingBody = false
+        var sent = body
+        if rewritesBody {
+            do throws(TranslateError) {
+                // In place: the exchange may note what the response translation needs.
+                sent = try exchange?.translateRequest(body) ?? body
+            } catch {
+                fail(error)
+                return .stopNoBuffer
+            }
+            actions.append(.replaceRequestBody(sent))
+        }
+        actions.append(.setRequestHeader("content-length", String(sent.count)))
+        if let signing, let exchange {
+            // The bytes of the sources the scheme names, read fresh (SDS rotation applies).
+            let credentials = signing.credentialSources.map { source in
+                source.flatMap { credential($0) }.map { Array($0.utf8) }
+            }
+            let request = SignableRequest(
+                method: header(":method") ?? "POST", host: header(":authority") ?? "", path: header(":path") ?? "",
+                body: sent)
+            do throws(TranslateError) {
+                let headers = try exchange.signatureHeaders(
+                    signing, request: request, credentials: credentials, unixSeconds: nowSeconds(), crypto: shared.crypto)
+                for header in headers { actions.append(.setRequestHeader(header.name, header.value)) }
+            } catch {
+                fail(error)
+                return .stopNoBuffer
+            }
+        }
+        return .continue
+    }
+
+    // MARK: - Response
+
+    /// The response headers.
+    /// - Parameters:
+    ///   - status: `:status` (0 when absent or not a number).
+    ///   - contentType: `content-type`.
+    ///   - header: Reads a response header by lower-case name (only those the backend's adapter
+    ///     lists are asked for).
+    public mutating func responseHeaders(
+        status: @autoclosure () -> Int, contentType: @autoclosure () -> String?, header: (String) -> String?,
+        endOfStream: Bool
+    ) -> GatewayStatus {
+        guard let names = exchange?.responseHeaderNames else { return .continue }
+        // The headers this backend's adapter reads (a request id, an error type), by the names it lists.
+        for name in names {
+            if let value = header(name) { exchange?.noteResponseHeader(name: name, value: value) }
+        }
+        guard let exchange else { return .continue }
+        responseStatus = status()
+        responseMode = exchange.responseMode(status: responseStatus, contentType: contentType())
+        actions.append(.count(.attempts, labels: responseStatus >= 400 ? labels.error : labels.ok))
+        switch responseMode {
+        case .passthrough:
+            return .continue
+        case .passthroughMetered:
+            if endOfStream { publish(TokenUsage()) }
+            return .continue
+        case .translateStream:
+            do throws(TranslateError) {
+                streamTranslator = try exchange.makeStreamTranslator()
+            } catch {
+                responseMode = .translateError
+                return holdForBody(endOfStream: endOfStream)
+            }
+            actions.append(.setResponseHeader("content-type", exchange.clientContentType(.translateStream)))
+            actions.append(.removeResponseHeader("content-length"))
+            return .continue
+        case .translateBody, .translateError:
+            return holdForBody(endOfStream: endOfStream)
+        }
+    }
+
+    /// Headers wait until the whole body is translated (its length changes). A response that
+    /// ends with its headers still owes the client an answer in its API: a 2xx without a body is a
+    /// broken answer (502), an error without a body gets the client's error shape.
+    private mutating func holdForBody(endOfStream: Bool) -> GatewayStatus {
+        guard endOfStream else { return .stop }
+        let translated = translateWhole(body: [])
+        publish(finalUsage)
+        actions.append(.appendBufferedResponseBody(translated.body))
+        replaceResponseHeaders(translated)
+        return .continue
+    }
+
+    /// A response-body event.
+    /// - Parameters:
+    ///   - bodySize: The size of a part of the body Envoy holds.
+    ///   - read: Appends the bytes of a part of the body Envoy holds to the array it is given.
+    public mutating func responseBody(
+        endOfStream: Bool, bodySize: (BodyPart) -> Int, read: (BodyPart, inout [UInt8]) -> Void
+    ) -> GatewayStatus {
+        switch responseMode {
+        case .passthrough:
+            return .continue
+        case .passthroughMetered:
+            if !meteredBodyOverflowed {
+                if meteredBody.count + bodySize(.received) > Self.maxMeteredBodyBytes {
+                    meteredBodyOverflowed = true
+                    meteredBody = []
+                } else {
+                    read(.received, &meteredBody)
+                }
+            }
+            if endOfStream, let exchange {
+                publish(meteredBodyOverflowed ? TokenUsage() : exchange.usage(ofPassthrough: meteredBody))
+                meteredBody = []
+            }
+            return .continue
+        case .translateStream:
+            // Taken out while it works, so its buffers are uniquely referenced and grow in place.
+            guard var translator = streamTranslator.take() else { return .continue }
+            defer { streamTranslator = translator }
+            chunk.removeAll(keepingCapacity: true)
+            read(.received, &chunk)
+            var out = translator.feed(chunk)
+            if endOfStream {
+                let rest = translator.finish()
+                if !rest.isEmpty { out += rest }
+            }
+            actions.append(.replaceReceivedResponseBody(out))
+            // Publish as soon as usage is known: clients often hang up right after [DONE], before
+            // the upstream's end of stream arrives. An unchanged report is not written again.
+            if translator.usage != publishedUsage || (endOfStream && publishedUsage == nil) {
+                publish(translator.usage)
+            }
+            return .continue
+        case .translateBody, .translateError:
+            guard endOfStream else { return .stopAndBuffer }
+            var body: [UInt8] = []
+            body.reserveCapacity(bodySize(.buffered) + bodySize(.received))
+            read(.buffered, &body)
+            read(.received, &body)
+            let translated = translateWhole(body: body)
+            publish(finalUsage)
+            actions.append(.replaceResponseBody(translated.body))
+            replaceResponseHeaders(translated)
+            return .continue
+        }
+    }
+
+    /// The translated response: a success body, or an error re-shaped for the client.
+    private mutating func translateWhole(body: [UInt8]) -> (status: Int, body: [UInt8]) {
+        guard let exchange else { return (responseStatus, body) }
+        if responseMode == .translateBody {
+            do throws(TranslateError) {
+                let translated = try exchange.translateResponse(body)
+                finalUsage = translated.usage
+                return (responseStatus, translated.body)
+            } catch {
+                let failure = error.gatewayError
+                return (Int(failure.status), failure.body(for: exchange.clientAPI))
+            }
+        }
+        let shaped = exchange.translateError(status: responseStatus, body: body)
+        return (Int(shaped.status), shaped.body)
+    }
+
+    private mutating func replaceResponseHeaders(_ translated: (status: Int, body: [UInt8])) {
+        actions.append(.setResponseHeader(":status", String(translated.status)))
+        actions.append(.setResponseHeader("content-type", "application/json"))
+        actions.append(.setResponseHeader("content-length", String(translated.body.count)))
+    }
+
+    // MARK: - Helpers
+
+    /// Leaves this attempt's backend and token usage in dynamic metadata for the downstream
+    /// filter (metering, quotas) and access logs: one batch per publication.
+    ///
+    /// Counts the upstream reported beyond `TokenUsage.maxCount` arrive clamped by the readers; the
+    /// first such report of an attempt counts once in `upstream_usage_clamped`.
+    private mutating func publish(_ usage: TokenUsage) {
+        publishedUsage = usage
+        if usage.isClamped, !countedClampedUsage {
+            countedClampedUsage = true
+            actions.append(.count(.usageClamped, labels: []))
+            let count = shared.noteClampedAnswer()
+            // A hostile upstream could flood the log: the first few, then one in a thousand.
+            if count <= 10 || count.isMultiple(of: 1000) {
+                actions.append(
+                    .logWarning(
+                        "sluice: backend '\(backend?.name ?? "?")' reported token usage that is not a count in 0...\(TokenUsage.maxCount) (negative, fractional, too large or not a number); clamped (\(count) such answers so far)"
+                    ))
+            }
+        }
+        guard let backend, let exchange else { return }
+        let report = AttemptReport(usage: usage, provider: backend.schema.rawValue, responseModel: exchange.context.upstreamModel)
+        actions.append(.writeMetadata(AttemptMetadata(backend: backend.name, report: report)))
+    }
+
+    /// Ends the attempt with an error in the client's shape.
+    @inline(never)
+    private mutating func fail(_ error: TranslateError, api: ClientAPI? = nil) {
+        awaitingBody = false
+        let api = api ?? exchange?.clientAPI ?? .openAI
+        actions.append(.count(.attempts, labels: labels.rejected))
+        actions.append(.localReply(LocalReply.error(error.gatewayError, for: api, details: "sluice_upstream_rejected")))
+    }
+}
