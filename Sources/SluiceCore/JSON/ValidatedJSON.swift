@@ -283,9 +283,13 @@ struct JSONStringTable<Value> {
 /// Names of the object members a reader wants, looked up together in one pass (`ValidatedJSON.fields`).
 struct JSONKeys<let count: Int>: Sendable {
     let names: [[UInt8]]
+    /// Bit n is set when a name is n bytes long (n < 64): most members a reader does not want are passed over
+    /// by their length alone.
+    let lengths: UInt64
 
     init(_ names: String...) {
         self.names = names.prefix(count).map { Array($0.utf8) }
+        lengths = self.names.reduce(0) { $1.count < 64 ? $0 | 1 << UInt64($1.count) : $0 }
     }
 
     /// The position of the name whose content (still escaped) is `content` in `document`, or -1.
@@ -296,21 +300,23 @@ struct JSONKeys<let count: Int>: Sendable {
     /// The position of a name, comparing after unescaping; `hasEscapes` nil means "look".
     func position(of content: Range<Int>, hasEscapes: Bool?, in span: Span<UInt8>) -> Int {
         guard content.lowerBound >= 0, content.upperBound <= span.count else { return -1 }
-        for position in names.indices {
-            let name = names[position]
-            guard name.count == content.count else { continue }
-            var equal = true
-            var offset = 0
-            for index in content {
-                if span[index] != name[offset] {
-                    equal = false
-                    break
+        if content.count < 64 && lengths & 1 << UInt64(content.count) != 0 {
+            for position in names.indices {
+                let name = names[position]
+                guard name.count == content.count else { continue }
+                var equal = true
+                var offset = 0
+                for index in content {
+                    if span[index] != name[offset] {
+                        equal = false
+                        break
+                    }
+                    offset += 1
                 }
-                offset += 1
+                if equal { return position }
             }
-            if equal { return position }
         }
-        // An escaped name decodes to fewer bytes than it takes.
+        // An escaped name decodes to fewer bytes than it takes, so only an escaped one needs another look.
         var escaped = hasEscapes ?? false
         if hasEscapes == nil {
             for index in content where span[index] == JSONByte.backslash {

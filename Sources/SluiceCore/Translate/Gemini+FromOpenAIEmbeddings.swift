@@ -18,54 +18,66 @@ extension Gemini {
     }
 
     /// Translates an OpenAI embeddings request into a Gemini `batchEmbedContents` body.
+    ///
+    /// The body is validated once (`JSONParser`'s rules) and read in place: each input string is copied into
+    /// its request as it is.
     /// - Throws: `TranslateError` (400) for malformed or token-array input.
     public static func embeddingsRequest(fromOpenAI body: [UInt8], context: TranslationContext)
         throws(TranslateError) -> EmbeddingsRequest
     {
-        let root = try parse(body, upstream: false)
-        guard let request = root.objectValue else {
-            throw .invalidBody("The request body must be a JSON object, got \(root.typeName).")
+        var validator = JSONValidator()
+        let document: ValidatedJSON
+        let fields: JSONFields<3>
+        do {
+            (document, fields) = try validator.validate(body, capturing: embeddingsKeys)
+        } catch {
+            throw .invalidBody("The request body is not valid JSON: \(error.description)")
         }
-        var texts: [String] = []
-        switch request["input"] {
-        case .string(let text)?:
-            texts = [text]
-        case .array(let items)?:
-            for (index, item) in items.enumerated() {
-                guard let text = item.stringValue else {
+        guard let kind = document.kind(document.root), kind == .object else {
+            throw .invalidBody("The request body must be a JSON object, got \(document.kind(document.root)?.name ?? "null").")
+        }
+        let input = fields[0]
+        var inputCount = 0
+        if document.isString(input) {
+            inputCount = 1
+        } else if document.isArray(input) {
+            for (index, item) in document.elements(of: input).enumerated() {
+                guard document.isString(item) else {
                     throw .unsupported(
                         "Gemini embeds text only; token arrays and other inputs are not supported.",
                         param: "input[\(index)]")
                 }
-                texts.append(text)
+                inputCount += 1
             }
-        default:
+        } else {
             throw .invalidBody("'input' must be a string or an array of strings.", param: "input")
         }
-        guard !texts.isEmpty else { throw .invalidBody("'input' must not be empty.", param: "input") }
+        guard inputCount > 0 else { throw .invalidBody("'input' must not be empty.", param: "input") }
 
         var dimensions: Int64?
-        if let value = request["dimensions"], !value.isNull {
-            guard let number = value.int64Value, number > 0 else {
+        if !document.isAbsentOrNull(fields[1]) {
+            guard let number = document.int64(fields[1]), number > 0 else {
                 throw .invalidBody("'dimensions' must be a positive integer.", param: "dimensions")
             }
             dimensions = number
         }
         var base64 = false
-        if let format = request["encoding_format"], !format.isNull {
-            switch format.stringValue {
-            case "float": base64 = false
-            case "base64": base64 = true
-            default: throw .invalidBody("'encoding_format' must be 'float' or 'base64'.", param: "encoding_format")
+        if !document.isAbsentOrNull(fields[2]) {
+            if document.string(fields[2], is: "float") {
+                base64 = false
+            } else if document.string(fields[2], is: "base64") {
+                base64 = true
+            } else {
+                throw .invalidBody("'encoding_format' must be 'float' or 'base64'.", param: "encoding_format")
             }
         }
 
         let model = modelResourceName(context.upstreamModel)
-        var writer = JSONWriter(reservingCapacity: body.count + texts.count * 64)
+        var writer = JSONWriter(reservingCapacity: body.count + inputCount * (model.utf8.count + 64))
         writer.beginObject()
         writer.key("requests")
         writer.beginArray()
-        for text in texts {
+        func writeRequest(_ text: Range<Int>, to writer: inout JSONWriter) {
             writer.beginObject()
             writer.key("model")
             writer.string(model)
@@ -73,7 +85,10 @@ extension Gemini {
             writer.beginObject()
             writer.key("parts")
             writer.beginArray()
-            writer.raw(textPart(text))
+            writer.beginObject()
+            writer.key("text")
+            writer.copy(text, from: document)
+            writer.endObject()
             writer.endArray()
             writer.endObject()
             if let dimensions {
@@ -82,8 +97,15 @@ extension Gemini {
             }
             writer.endObject()
         }
+        if let input, document.isString(input) {
+            writeRequest(input, to: &writer)
+        } else {
+            for item in document.elements(of: input) { writeRequest(item, to: &writer) }
+        }
         writer.endArray()
         writer.endObject()
-        return EmbeddingsRequest(body: writer.bytes, base64: base64, inputCount: texts.count)
+        return EmbeddingsRequest(body: writer.bytes, base64: base64, inputCount: inputCount)
     }
+
+    static let embeddingsKeys = JSONKeys<3>("input", "dimensions", "encoding_format")
 }
