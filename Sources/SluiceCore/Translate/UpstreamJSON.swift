@@ -1,8 +1,11 @@
 // Reading an upstream's JSON (a provider's answer, one stream event) by byte ranges, without a tree.
 //
 // A translator validates the whole document once (`scanTopLevel`, the tokenizer `JSONParser` uses, so the
-// same bytes are refused with the same error), then walks only the containers it needs, by range: each walk
-// re-tokenizes that one container. Strings go from the source into the output without becoming a `String`:
+// same bytes are refused with the same error), then walks only the containers it needs, by range. A walk over
+// validated bytes only has to find where each value ends: strings are skipped to their closing quote (eight bytes
+// at a time), containers by counting brackets outside strings, so nothing is lexed twice. Every index is still
+// checked, so a walk over bytes that are not valid JSON ends early instead of trapping.
+// Strings go from the source into the output without becoming a `String`:
 // content without escapes is copied as is (the lexer has already refused raw control characters, so it needs
 // no escaping), and escaped content is decoded and re-escaped byte by byte exactly as `JSONWriter` escapes a
 // `String`, so the output is byte for byte what decoding and re-encoding would give.
@@ -47,13 +50,34 @@ enum UpstreamJSON {
     /// `bytes` must be the validated document `value` was found in.
     static func forEachMember(of value: Value?, in bytes: Span<UInt8>, _ body: (Member) -> Void) {
         guard let value, kind(of: value, in: bytes) == .object else { return }
-        _ = try? forEachChild(bytes.extracting(value.range), offset: value.range.lowerBound, member: body, element: { _ in })
+        let end = min(value.range.upperBound, bytes.count)
+        var cursor = value.range.lowerBound + 1
+        while let keyStart = nextChild(from: cursor, before: end, in: bytes), bytes[keyStart] == JSONByte.quote {
+            let key = stringEnd(from: keyStart, before: end, in: bytes)
+            guard key.end - 1 > keyStart else { return }
+            var index = skipWhitespace(from: key.end, before: end, in: bytes)
+            guard index < end, bytes[index] == JSONByte.colon else { return }
+            index = skipWhitespace(from: index + 1, before: end, in: bytes)
+            guard index < end else { return }
+            let found = valueEnd(from: index, before: end, in: bytes)
+            body(
+                Member(
+                    keyContent: (keyStart + 1)..<(key.end - 1), keyHasEscapes: key.hasEscapes,
+                    value: Value(range: index..<found.end, hasEscapes: found.hasEscapes)))
+            cursor = found.end
+        }
     }
 
     /// Calls `body` for each element of the array at `value` (nothing if it is absent or not an array).
     static func forEachElement(of value: Value?, in bytes: Span<UInt8>, _ body: (Value) -> Void) {
         guard let value, kind(of: value, in: bytes) == .array else { return }
-        _ = try? forEachChild(bytes.extracting(value.range), offset: value.range.lowerBound, member: { _ in }, element: body)
+        let end = min(value.range.upperBound, bytes.count)
+        var cursor = value.range.lowerBound + 1
+        while let start = nextChild(from: cursor, before: end, in: bytes) {
+            let found = valueEnd(from: start, before: end, in: bytes)
+            body(Value(range: start..<found.end, hasEscapes: found.hasEscapes))
+            cursor = found.end
+        }
     }
 
     /// The member `name` of the object at `value` (the last one, if repeated), or nil.
@@ -65,8 +89,7 @@ enum UpstreamJSON {
         return found
     }
 
-    /// One tokenizer pass over a container (or a whole document) at `offset` of the caller's document,
-    /// reporting its direct children with absolute ranges.
+    /// The validating pass: every token of the document, reporting the top-level object's members.
     private static func forEachChild(
         _ bytes: Span<UInt8>, offset: Int, member: (Member) -> Void, element: (Value) -> Void
     ) throws(JSONParseError) -> JSONKind {
@@ -114,6 +137,98 @@ enum UpstreamJSON {
             }
         }
         return topLevel
+    }
+
+    // MARK: - Skipping over validated bytes
+
+    /// The start of the next member or element at or after `cursor` (past a separating comma), or nil at the
+    /// container's end.
+    private static func nextChild(from cursor: Int, before end: Int, in bytes: Span<UInt8>) -> Int? {
+        var index = skipWhitespace(from: cursor, before: end, in: bytes)
+        if index < end, bytes[index] == JSONByte.comma { index = skipWhitespace(from: index + 1, before: end, in: bytes) }
+        guard index < end else { return nil }
+        let byte = bytes[index]
+        return byte == JSONByte.closeBrace || byte == JSONByte.closeBracket ? nil : index
+    }
+
+    private static func skipWhitespace(from start: Int, before end: Int, in bytes: Span<UInt8>) -> Int {
+        var index = max(start, 0)
+        while index < end && JSONByte.isWhitespace(bytes[index]) { index += 1 }
+        return index
+    }
+
+    /// Just past the value that starts at `start`, and whether it is a string with escapes.
+    private static func valueEnd(from start: Int, before end: Int, in bytes: Span<UInt8>) -> (end: Int, hasEscapes: Bool) {
+        guard start >= 0, start < end else { return (end, false) }
+        switch bytes[start] {
+        case JSONByte.quote:
+            return stringEnd(from: start, before: end, in: bytes)
+        case JSONByte.openBrace, JSONByte.openBracket:
+            var depth = 0
+            var index = start
+            while index < end {
+                switch bytes[index] {
+                case JSONByte.quote:
+                    index = stringEnd(from: index, before: end, in: bytes).end
+                    continue
+                case JSONByte.openBrace, JSONByte.openBracket:
+                    depth += 1
+                case JSONByte.closeBrace, JSONByte.closeBracket:
+                    depth -= 1
+                    if depth == 0 { return (index + 1, false) }
+                default:
+                    break
+                }
+                index += 1
+            }
+            return (end, false)
+        default:
+            // A number or a literal runs to the next delimiter.
+            var index = start + 1
+            while index < end {
+                let byte = bytes[index]
+                if byte == JSONByte.comma || byte == JSONByte.closeBrace || byte == JSONByte.closeBracket
+                    || JSONByte.isWhitespace(byte)
+                {
+                    break
+                }
+                index += 1
+            }
+            return (index, false)
+        }
+    }
+
+    /// Just past the string whose opening quote is at `start`, and whether its content has a backslash.
+    private static func stringEnd(from start: Int, before end: Int, in bytes: Span<UInt8>) -> (end: Int, hasEscapes: Bool) {
+        var hasEscapes = false
+        var index = start + 1
+        while index < end {
+            // Eight bytes at a time while none is a quote or a backslash (answers are long strings).
+            while index + 8 <= end {
+                let word = JSONLexer.word(bytes, at: index)
+                if hasByte(word, JSONByte.quote) || hasByte(word, JSONByte.backslash) { break }
+                index += 8
+            }
+            let wordEnd = index + 8
+            while index < end && index < wordEnd {
+                let byte = bytes[index]
+                if byte == JSONByte.quote { return (index + 1, hasEscapes) }
+                if byte == JSONByte.backslash {
+                    hasEscapes = true
+                    index += 2
+                } else {
+                    index += 1
+                }
+            }
+        }
+        return (end, hasEscapes)
+    }
+
+    /// Whether any byte of `word` is `byte` (the "has a zero byte" test on `word ^ byte * 0x0101…01`).
+    @inline(__always)
+    private static func hasByte(_ word: UInt64, _ byte: UInt8) -> Bool {
+        let x = word ^ (UInt64(byte) &* 0x0101_0101_0101_0101)
+        return (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080 != 0
     }
 
     // MARK: - Reading scalars
