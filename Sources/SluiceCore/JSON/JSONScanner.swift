@@ -73,7 +73,13 @@ enum JSONLexer {
         while index < count {
             // Eight bytes at a time while all are plain printable ASCII (long prompts are mostly that); a word
             // with anything else goes through the byte-wise rules below, then words again.
-            while index + 8 <= count, isPlainASCII(word(bytes, at: index)) {
+            while index + 8 <= count {
+                let special = specialBytes(word(bytes, at: index))
+                guard special == 0 else {
+                    // Skip the plain bytes before the first special one.
+                    index += special.trailingZeroBitCount / 8
+                    break
+                }
                 index += 8
             }
             let wordEnd = index + 8
@@ -109,10 +115,12 @@ enum JSONLexer {
         return word
     }
 
-    /// Whether all eight bytes of `word` are printable ASCII other than '"' and '\\' (no byte below 0x20, none
-    /// at or above 0x80), using the "has a byte less than n" word tests.
+    /// A mask with the high bit set in each byte of `word` that is not printable ASCII other than '"' and '\\'
+    /// (below 0x20, at or above 0x80, a quote or a backslash), from the "has a byte less than n" word tests. Only
+    /// the lowest set bit is exact (a borrow can mark bytes above it), which is all the callers use: zero means
+    /// eight plain bytes, and `trailingZeroBitCount / 8` is the offset of the first special one.
     @inline(__always)
-    static func isPlainASCII(_ word: UInt64) -> Bool {
+    static func specialBytes(_ word: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
         let quotes = word ^ (ones &* UInt64(JSONByte.quote))
@@ -120,7 +128,7 @@ enum JSONLexer {
         let below0x20 = (word &- ones &* 0x20) & ~word
         let isQuote = (quotes &- ones) & ~quotes
         let isBackslash = (backslashes &- ones) & ~backslashes
-        return (word | below0x20 | isQuote | isBackslash) & highs == 0
+        return (word | below0x20 | isQuote | isBackslash) & highs
     }
 
     /// Lexes one escape sequence starting at its backslash; returns the offset just past it.

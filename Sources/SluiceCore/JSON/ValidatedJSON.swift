@@ -441,7 +441,12 @@ struct ValidatedJSON {
             // a word with one goes byte by byte, then words again.
             while index + 8 <= count {
                 let word = JSONLexer.word(span, at: index)
-                if Self.hasByte(word, JSONByte.quote) || Self.hasByte(word, JSONByte.backslash) { break }
+                let special = Self.bytes(of: word, equalTo: JSONByte.quote) | Self.bytes(of: word, equalTo: JSONByte.backslash)
+                guard special == 0 else {
+                    // Skip the bytes before the first quote or backslash.
+                    index += special.trailingZeroBitCount / 8
+                    break
+                }
                 index += 8
             }
             let wordEnd = index + 8
@@ -454,11 +459,12 @@ struct ValidatedJSON {
         return count
     }
 
-    /// Whether any byte of `word` is `byte` (the classic "has zero byte" test on `word ^ byte * 0x01…01`).
+    /// A mask with the high bit set in the bytes of `word` equal to `byte` (the "has zero byte" test on
+    /// `word ^ byte * 0x01…01`); only its lowest set bit is exact, which is what the caller uses.
     @inline(__always)
-    static func hasByte(_ word: UInt64, _ byte: UInt8) -> Bool {
+    static func bytes(of word: UInt64, equalTo byte: UInt8) -> UInt64 {
         let x = word ^ (UInt64(byte) &* 0x0101_0101_0101_0101)
-        return (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080 != 0
+        return (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080
     }
 
     func skipWhitespace(from start: Int) -> Int {
@@ -676,14 +682,34 @@ struct ValidatedJSON {
     /// Appends the decoded bytes of the string `range` to `output`; false if it is not a string.
     func appendDecoded(_ range: Range<Int>, to output: inout [UInt8]) -> Bool {
         guard let content = stringContent(range) else { return false }
-        if !containsBackslash(content) {
-            output.append(contentsOf: bytes[content])
-            return true
+        output.reserveCapacity(output.count + content.count)
+        // Runs without escapes are copied whole; each escape is decoded on its own.
+        var index = content.lowerBound
+        while index < content.upperBound {
+            var run = index
+            while run < content.upperBound && bytes[run] != JSONByte.backslash { run += 1 }
+            output.append(contentsOf: bytes[index..<run])
+            guard run < content.upperBound else { break }
+            // `\uXXXX\uXXXX` (a surrogate pair) is the longest escape; the lexer has checked every escape.
+            var escapeEnd = run + 2
+            if run + 1 < content.upperBound, bytes[run + 1] == JSONByte.lowerU {
+                escapeEnd = run + 6
+                if escapeEnd + 1 < content.upperBound, bytes[escapeEnd] == JSONByte.backslash,
+                    bytes[escapeEnd + 1] == JSONByte.lowerU, let high = JSONByte.hexValue(bytes[run + 2]),
+                    high == 0xD
+                {
+                    escapeEnd += 6
+                }
+            }
+            escapeEnd = min(escapeEnd, content.upperBound)
+            let decoded = JSONLexer.forEachDecodedByte(bytes.span, content: run..<escapeEnd) { byte in
+                output.append(byte)
+                return true
+            }
+            guard decoded else { return false }
+            index = escapeEnd
         }
-        return JSONLexer.forEachDecodedByte(bytes.span, content: content) { byte in
-            output.append(byte)
-            return true
-        }
+        return true
     }
 
     /// `true` or `false`, or nil for anything else.

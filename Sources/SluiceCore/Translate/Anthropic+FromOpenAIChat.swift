@@ -591,15 +591,14 @@ private struct AnthropicRequestTranslation {
             guard document.isArray(message.toolCalls) else {
                 throw .invalidBody("'tool_calls' must be an array.", param: OpenAIChatParam.message(index, ".tool_calls"))
             }
-            for (callIndex, call) in document.elements(of: message.toolCalls).enumerated() {
-                try writeToolUse(call, param: { OpenAIChatParam.message(index, ".tool_calls[\(callIndex)]") })
+            for (callIndex, (_, call)) in document.objects(in: message.toolCalls, OpenAIChatToolCall.keys).enumerated() {
+                try writeToolUse(OpenAIChatToolCall(call), param: { OpenAIChatParam.message(index, ".tool_calls[\(callIndex)]") })
             }
         }
     }
 
-    mutating func writeToolUse(_ call: Range<Int>, param: () -> String) throws(TranslateError) {
+    mutating func writeToolUse(_ fields: OpenAIChatToolCall, param: () -> String) throws(TranslateError) {
         let document = self.document
-        let fields = OpenAIChatToolCall(document, call)
         if let type = document.stringRange(fields.type), !document.string(type, is: "function") {
             throw .unsupported(
                 "Tool call type '\(document.decodedString(type) ?? "")' is not supported.", param: param() + ".type")

@@ -627,9 +627,9 @@ private struct ConverseRequestTranslation {
             throw TranslateError.invalidBody(
                 "'tool_calls' must be an array.", param: OpenAIChatParam.message(index, ".tool_calls"))
         }
-        for (callIndex, call) in document.elements(of: message.toolCalls).enumerated() {
+        for (callIndex, (_, call)) in document.objects(in: message.toolCalls, OpenAIChatToolCall.keys).enumerated() {
             let param = { OpenAIChatParam.message(index, ".tool_calls[\(callIndex)]") }
-            let fields = OpenAIChatToolCall(document, call)
+            let fields = OpenAIChatToolCall(call)
             let function = OpenAIChatFunction(document, fields.function)
             guard let id = document.stringRange(fields.id), fields.function != nil,
                 let name = document.stringRange(function.name)

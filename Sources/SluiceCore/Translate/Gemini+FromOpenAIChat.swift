@@ -527,14 +527,13 @@ private struct GeminiRequestTranslation {
         guard document.isArray(message.toolCalls) else {
             throw .invalidBody("'tool_calls' must be an array.", param: OpenAIChatParam.message(index, ".tool_calls"))
         }
-        for (callIndex, call) in document.elements(of: message.toolCalls).enumerated() {
-            try writeFunctionCall(call, param: { OpenAIChatParam.message(index, ".tool_calls[\(callIndex)]") })
+        for (callIndex, (_, call)) in document.objects(in: message.toolCalls, OpenAIChatToolCall.keys).enumerated() {
+            try writeFunctionCall(OpenAIChatToolCall(call), param: { OpenAIChatParam.message(index, ".tool_calls[\(callIndex)]") })
         }
     }
 
-    mutating func writeFunctionCall(_ call: Range<Int>, param: () -> String) throws(TranslateError) {
+    mutating func writeFunctionCall(_ fields: OpenAIChatToolCall, param: () -> String) throws(TranslateError) {
         let document = self.document
-        let fields = OpenAIChatToolCall(document, call)
         let function = OpenAIChatFunction(document, fields.function)
         guard let name = document.stringRange(function.name) else {
             throw .invalidBody("A tool call needs 'function.name'.", param: param() + ".function.name")
