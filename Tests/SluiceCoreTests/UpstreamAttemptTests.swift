@@ -282,8 +282,7 @@ import Testing
         #expect(machine.actions.isEmpty)
         #expect(machine.requestBody(endOfStream: true) == .pass)
         let headers = machine.responseHeaders(
-            status: 200, contentType: "application/json",
-            header: { _ in
+            status: 200, header: { _ in
                 Issue.record("response header read")
                 return nil
             }, endOfStream: false)
@@ -299,7 +298,7 @@ import Testing
     @Test func aSameSchemaAnswerPassesThroughAndIsMeteredOnceAtItsEnd() throws {
         var machine = Self.started(try Self.shared(Self.openAIConfig), context: Self.context(model: "m"))
         let status = machine.responseHeaders(
-            status: 200, contentType: "application/json", header: { _ in nil }, endOfStream: false)
+            status: 200, header: { _ in nil }, endOfStream: false)
         #expect(status == .continue)
         #expect(machine.responseMode == .passthroughMetered)
         #expect(Self.counts(machine.actions).map(\.1) == [["compat", "ok"]])
@@ -316,11 +315,19 @@ import Testing
         #expect(response.reports.first?.backend == "compat")
         #expect(response.reports.first?.report == AttemptReport(
             usage: TokenUsage(inputTokens: 7, outputTokens: 3), provider: "openai", responseModel: "m"))
+        // The batch: who answered and the report, as the downstream filter decodes it.
+        let metadata = try #require(response.reports.first)
+        var entries: [(String, String)] = []
+        metadata.forEachEntry { key, value in entries.append((key.name.description, value)) }
+        #expect(entries.map(\.0) == ["backend", "provider", "response_model", "attempt_report"])
+        #expect(entries.count == AttemptMetadata.entryCount)
+        #expect(metadata.byteCount == entries.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count })
+        #expect(AttemptReport(decoding: entries[3].1) == metadata.report)
     }
 
     @Test func anErrorOfTheClientsOwnAPIPassesUnmetered() throws {
         var machine = Self.started(try Self.shared(Self.openAIConfig), context: Self.context(model: "m"))
-        #expect(machine.responseHeaders(status: 429, contentType: "application/json", header: { _ in nil }, endOfStream: false) == .continue)
+        #expect(machine.responseHeaders(status: 429, header: { _ in nil }, endOfStream: false) == .continue)
         #expect(machine.responseMode == .passthrough)
         #expect(Self.counts(machine.actions).map(\.1) == [["compat", "error"]])
         machine.actions.removeAll()
@@ -333,7 +340,7 @@ import Testing
     @Test func aTranslatedAnswerHoldsItsHeadersAndReplacesThem() throws {
         var machine = Self.started(try Self.shared(Self.anthropicConfig), context: Self.context())
         let status = machine.responseHeaders(
-            status: 200, contentType: "application/json", header: { _ in nil }, endOfStream: false)
+            status: 200, header: { _ in nil }, endOfStream: false)
         #expect(status == .stop)
         #expect(Self.responseHeaderEdits(machine.actions).isEmpty)
         machine.actions.removeAll()
@@ -364,7 +371,7 @@ import Testing
 
     @Test func aBackendErrorIsReshapedForTheClientWithItsStatus() throws {
         var machine = Self.started(try Self.shared(Self.anthropicConfig), context: Self.context())
-        #expect(machine.responseHeaders(status: 529, contentType: "application/json", header: { _ in nil }, endOfStream: false) == .stop)
+        #expect(machine.responseHeaders(status: 529, header: { _ in nil }, endOfStream: false) == .stop)
         #expect(machine.responseMode == .translateError)
         #expect(Self.counts(machine.actions).map(\.1) == [["anthropic", "error"]])
         machine.actions.removeAll()
@@ -379,7 +386,7 @@ import Testing
 
     @Test func aBodylessSuccessIsABrokenAnswer() throws {
         var machine = Self.started(try Self.shared(Self.anthropicConfig), context: Self.context())
-        let status = machine.responseHeaders(status: 200, contentType: "application/json", header: { _ in nil }, endOfStream: true)
+        let status = machine.responseHeaders(status: 200, header: { _ in nil }, endOfStream: true)
         #expect(status == .continue)
         let edits = Self.responseHeaderEdits(machine.actions)
         #expect(edits[":status"] == "502")
@@ -397,8 +404,7 @@ import Testing
         var machine = Self.started(shared, context: Self.context(model: "m"), body: #"{"model":"m","messages":[{"role":"user","content":"x"}]}"#)
         var asked: [String] = []
         _ = machine.responseHeaders(
-            status: 400, contentType: "application/json",
-            header: { name in
+            status: 400, header: { name in
                 asked.append(name)
                 return name == "x-amzn-errortype" ? "ValidationException:http://internal.amazon.com/" : nil
             }, endOfStream: false)
@@ -446,7 +452,7 @@ import Testing
         #expect(String(decoding: reference, as: UTF8.self).hasSuffix("data: [DONE]\n\n"))
         for size in [1, 7, 37, 200, Self.anthropicStream.count] {
             var machine = Self.started(shared, context: context, body: body)
-            #expect(machine.responseHeaders(status: 200, contentType: "text/event-stream", header: { _ in nil }, endOfStream: false) == .continue)
+            #expect(machine.responseHeaders(status: 200, header: { _ in nil }, endOfStream: false) == .continue)
             let edits = Self.responseHeaderEdits(machine.actions)
             #expect(edits["content-type"] == "text/event-stream")
             #expect(edits["content-length"] == .some(nil))
@@ -474,7 +480,7 @@ import Testing
         var machine = Self.started(
             try Self.shared(Self.openAIConfig), context: Self.context(model: "m", stream: true),
             body: #"{"model":"m","stream":true,"messages":[]}"#)
-        _ = machine.responseHeaders(status: 200, contentType: "text/event-stream", header: { _ in nil }, endOfStream: false)
+        _ = machine.responseHeaders(status: 200, header: { _ in nil }, endOfStream: false)
         machine.actions.removeAll()
         var response = ResponseBody()
         let chunk = #"data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":"hi"}}]}"#
@@ -493,7 +499,7 @@ import Testing
         for attempt in 1...12 {
             var machine = Self.started(
                 shared, context: Self.context(model: "m", stream: true), body: #"{"model":"m","stream":true,"messages":[]}"#)
-            _ = machine.responseHeaders(status: 200, contentType: "text/event-stream", header: { _ in nil }, endOfStream: false)
+            _ = machine.responseHeaders(status: 200, header: { _ in nil }, endOfStream: false)
             var clamped = 0
             var reports: [AttemptMetadata] = []
             for (index, piece) in ["data: \(chunk)\n\n", "data: \(chunk)\n\n", "data: [DONE]\n\n"].enumerated() {
@@ -516,7 +522,7 @@ import Testing
 
     @Test func anOversizedSameSchemaAnswerIsPassedButNotMetered() throws {
         var machine = Self.started(try Self.shared(Self.openAIConfig), context: Self.context(model: "m"))
-        _ = machine.responseHeaders(status: 200, contentType: "application/json", header: { _ in nil }, endOfStream: false)
+        _ = machine.responseHeaders(status: 200, header: { _ in nil }, endOfStream: false)
         machine.actions.removeAll()
         var read = 0
         _ = machine.responseBody(

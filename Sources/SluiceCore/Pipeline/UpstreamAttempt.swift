@@ -38,20 +38,33 @@ public enum BodyPart: Sendable, Equatable {
 /// the downstream filter meters.
 public struct AttemptMetadata: Sendable, Equatable {
     /// The backend's name in the config.
-    public var backend: String
-    public var report: AttemptReport
+    public let backend: String
+    public let report: AttemptReport
+    /// `report.encoded`, made once.
+    public let encodedReport: String
 
     public init(backend: String, report: AttemptReport) {
         self.backend = backend
         self.report = report
+        encodedReport = report.encoded
     }
+
+    /// The number of entries.
+    public static let entryCount = 4
 
     /// The batch's entries, in the order they are written.
     public func forEachEntry(_ body: (FilterMetadataKey, String) -> Void) {
         body(.backend, backend)
         body(.provider, report.provider)
         body(.responseModel, report.responseModel)
-        body(.attemptReport, report.encoded)
+        body(.attemptReport, encodedReport)
+    }
+
+    /// The UTF-8 bytes of every key and value (for sizing the batch in one allocation).
+    public var byteCount: Int {
+        var bytes = 0
+        forEachEntry { key, value in bytes += key.name.utf8CodeUnitCount + value.utf8.count }
+        return bytes
     }
 }
 
@@ -164,11 +177,7 @@ public struct UpstreamAttempt: Sendable {
 
     public static let maxMeteredBodyBytes = 8 * 1024 * 1024
 
-    public init(shared: Shared) {
-        self.shared = shared
-        // Routing an attempt queues a dozen header edits; one allocation holds them all.
-        actions.reserveCapacity(16)
-    }
+    public init(shared: Shared) { self.shared = shared }
 
     // MARK: - Request
 
@@ -187,6 +196,9 @@ public struct UpstreamAttempt: Sendable {
     ) -> GatewayStatus {
         // Not an LLM call routed by `sluice` (or the filter is missing downstream): forward as is.
         guard let context else { return .continue }
+        // Routing an attempt queues a dozen header edits; one allocation holds them and every
+        // later event's actions.
+        actions.reserveCapacity(16)
         let endpoint = context.endpoint
         // Which backend this attempt's host belongs to (endpoint metadata), or the only one.
         guard let backend = shared.config.backend(named: hostBackend()) else {
@@ -300,16 +312,15 @@ public struct UpstreamAttempt: Sendable {
 
     // MARK: - Response
 
-    /// The response headers.
+    /// The response headers. The mode follows from the status and the client's request alone
+    /// (`UpstreamExchange.responseMode`), so no content type is read.
     /// - Parameters:
     ///   - status: `:status` (0 when absent or not a number).
-    ///   - contentType: `content-type`.
     ///   - header: Reads a response header by lower-case name (only those the backend's adapter
     ///     lists are asked for).
-    public mutating func responseHeaders(
-        status: @autoclosure () -> Int, contentType: @autoclosure () -> String?, header: (String) -> String?,
-        endOfStream: Bool
-    ) -> GatewayStatus {
+    public mutating func responseHeaders(status: @autoclosure () -> Int, header: (String) -> String?, endOfStream: Bool)
+        -> GatewayStatus
+    {
         guard let names = exchange?.responseHeaderNames else { return .continue }
         // The headers this backend's adapter reads (a request id, an error type), by the names it lists.
         for name in names {
@@ -317,7 +328,7 @@ public struct UpstreamAttempt: Sendable {
         }
         guard let exchange else { return .continue }
         responseStatus = status()
-        responseMode = exchange.responseMode(status: responseStatus, contentType: contentType())
+        responseMode = exchange.responseMode(status: responseStatus)
         actions.append(.count(.attempts, labels: responseStatus >= 400 ? labels.error : labels.ok))
         switch responseMode {
         case .passthrough:

@@ -138,7 +138,12 @@ public struct UpstreamExchange: Sendable {
         adapter.noteResponseHeader(name: name, value: value, attempt: &attempt)
     }
 
-    public func responseMode(status: Int, contentType: String?) -> ResponseMode {
+    /// `responseMode(status:)`: the content type does not change the mode.
+    public func responseMode(status: Int, contentType: String?) -> ResponseMode { responseMode(status: status) }
+
+    /// The mode for an answer with `status`: the client's request (schema, streamed or not)
+    /// decides the rest, so the upstream filter reads no other response header for it.
+    public func responseMode(status: Int) -> ResponseMode {
         if sameSchema {
             if status >= 400 { return .passthrough }
             // Same-schema streams go through a usage watcher that passes the bytes on.

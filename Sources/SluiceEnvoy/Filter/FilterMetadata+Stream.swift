@@ -46,6 +46,12 @@ struct KeyValueBatch {
 
     init() {}
 
+    /// Room for `count` more entries of `bytes` key and value bytes in all (one allocation each
+    /// for the bytes and the entry list, instead of regrowing them entry by entry).
+    mutating func reserveCapacity(entries count: Int, bytes: Int) {
+        list.reserveCapacity(entries: count, bytes: bytes)
+    }
+
     mutating func add(_ key: FilterMetadataKey, _ value: String) {
         list.append(name: key.name, value: value)
     }

@@ -132,7 +132,6 @@ final class UpstreamFilter: HTTPFilter {
     override func onResponseHeaders(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> HeadersStatus {
         let status = machine.responseHeaders(
             status: stream.header(":status", in: .response).flatMap(Int.init) ?? 0,
-            contentType: stream.header("content-type", in: .response),
             header: { stream.header($0, in: .response) }, endOfStream: endOfStream)
         carryOut(stream)
         return status == .continue ? .continue : .stopIteration
@@ -181,6 +180,7 @@ final class UpstreamFilter: HTTPFilter {
                     status: reply.status, headers: ModuleHeaderList(reply.headers), body: reply.body, details: reply.details)
             case .writeMetadata(let metadata):
                 var batch = KeyValueBatch()
+                batch.reserveCapacity(entries: AttemptMetadata.entryCount, bytes: metadata.byteCount)
                 metadata.forEachEntry { key, value in batch.add(key, value) }
                 stream.setMetadata(batch)
             case .count(.attempts, let labels):
