@@ -66,6 +66,15 @@ public struct JSONWriter: Sendable {
         needsComma = false
     }
 
+    /// Writes a member name given as JSON string bytes (quotes included, escaped as JSON requires, for example a
+    /// name copied from a validated document) and the ':' that follows it.
+    public mutating func key(json name: some Collection<UInt8>) {
+        separate()
+        bytes.append(contentsOf: name)
+        bytes.append(JSONByte.colon)
+        needsComma = false
+    }
+
     // MARK: Scalars
 
     /// Writes a string, escaping as JSON requires.

@@ -382,11 +382,7 @@ private struct AnthropicRequestTranslation {
 
     // MARK: - Media
 
-    /// Text for the output: a string's content in the body (copied as is), or a string made on a rare path.
-    enum Text {
-        case content(Range<Int>)
-        case string(String)
-    }
+    typealias Text = OpenAIChatText
 
     /// An image or document block, before it is written.
     struct MediaBlock {
@@ -410,7 +406,7 @@ private struct AnthropicRequestTranslation {
         if document.content(of: url, hasPrefix: "data:") {
             // Only the header and the byte after the comma decide how `String` would split the URI.
             if let comma = document.firstIndex(of: JSONByte.comma, in: content),
-                isPlainASCII(bytes, (content.lowerBound + 5)..<comma),
+                document.isPlainASCII(content: (content.lowerBound + 5)..<comma),
                 comma + 1 >= content.upperBound
                     || (bytes[comma + 1] < 0x80 && bytes[comma + 1] != JSONByte.backslash)
             {
@@ -495,12 +491,6 @@ private struct AnthropicRequestTranslation {
                 + "or application/pdf.", param: param)
     }
 
-    func isPlainASCII(_ bytes: [UInt8], _ range: Range<Int>) -> Bool {
-        guard range.lowerBound >= 0, range.upperBound <= bytes.count else { return false }
-        for index in range where bytes[index] >= 0x80 || bytes[index] == JSONByte.backslash { return false }
-        return true
-    }
-
     mutating func writeMediaBlock(_ media: MediaBlock, cacheControl: Range<Int>?, title: Range<Int>?) {
         writer.beginObject()
         writer.key("type")
@@ -513,12 +503,12 @@ private struct AnthropicRequestTranslation {
             writer.key("media_type")
             writer.string(mediaType)
             writer.key("data")
-            write(data)
+            writer.string(data, from: document)
         } else if let url = media.url {
             writer.key("type")
             writer.string("url")
             writer.key("url")
-            write(url)
+            writer.string(url, from: document)
         }
         writer.endObject()
         writeCacheControl(cacheControl)
@@ -527,13 +517,6 @@ private struct AnthropicRequestTranslation {
             writer.copy(title, from: document)
         }
         writer.endObject()
-    }
-
-    mutating func write(_ text: Text) {
-        switch text {
-        case .content(let content): writer.string(content: content, from: document)
-        case .string(let string): writer.string(string)
-        }
     }
 
     // MARK: - Assistant and tool messages
@@ -870,7 +853,7 @@ private struct AnthropicRequestTranslation {
         }
         if let effort {
             writer.key("effort")
-            write(effort)
+            writer.string(effort, from: document)
         }
         writer.endObject()
     }

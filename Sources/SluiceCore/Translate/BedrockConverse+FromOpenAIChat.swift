@@ -403,11 +403,7 @@ private struct ConverseRequestTranslation {
 
     // MARK: Media
 
-    /// Text for the output: a string's content in the body (copied as is), or a string made on a rare path.
-    enum Text {
-        case content(Range<Int>)
-        case string(String)
-    }
+    typealias Text = OpenAIChatText
 
     /// An image (`format` is its image format) or a document (`format` is its document format).
     struct MediaBlock {
@@ -433,7 +429,7 @@ private struct ConverseRequestTranslation {
         }
         let headerStart = content.lowerBound + 5
         guard let comma = document.firstIndex(of: JSONByte.comma, in: content),
-            Self.isPlainASCII(bytes, headerStart..<comma),
+            document.isPlainASCII(content: headerStart..<comma),
             comma + 1 >= content.upperBound || (bytes[comma + 1] < 0x80 && bytes[comma + 1] != JSONByte.backslash)
         else {
             return try Self.mediaBlock(url: document.decodedString(url) ?? "", param: param())
@@ -492,14 +488,6 @@ private struct ConverseRequestTranslation {
         }
     }
 
-    static func isPlainASCII(_ bytes: [UInt8], _ range: Range<Int>) -> Bool {
-        guard range.lowerBound >= 0, range.upperBound <= bytes.count, range.lowerBound <= range.upperBound else {
-            return false
-        }
-        for index in range where bytes[index] >= 0x80 || bytes[index] == JSONByte.backslash { return false }
-        return true
-    }
-
     mutating func writeMediaBlock(_ media: MediaBlock, filename: Range<Int>?) {
         writer.beginObject()
         writer.key(media.isDocument ? "document" : "image")
@@ -514,10 +502,7 @@ private struct ConverseRequestTranslation {
         writer.key("source")
         writer.beginObject()
         writer.key("bytes")
-        switch media.data {
-        case .content(let content): writer.string(content: content, from: document)
-        case .string(let string): writer.string(string)
-        }
+        writer.string(media.data, from: document)
         writer.endObject()
         writer.endObject()
         writer.endObject()
@@ -812,10 +797,7 @@ private struct ConverseRequestTranslation {
         writer.key("toolSpec")
         writer.beginObject()
         writer.key("name")
-        switch name {
-        case .content(let content): writer.string(content: content, from: document)
-        case .string(let string): writer.string(string)
-        }
+        writer.string(name, from: document)
         if let description {
             if !document.isEmptyString(description) {
                 writer.key("description")

@@ -435,7 +435,7 @@ private struct GeminiRequestTranslation {
             // The header decides everything; plain ASCII up to the first comma reads the same as bytes.
             let headerStart = content.lowerBound + 5
             if let comma = document.firstIndex(of: JSONByte.comma, in: content),
-                Self.isPlainASCII(bytes, headerStart..<comma)
+                document.isPlainASCII(content: headerStart..<comma)
             {
                 let suffix = Array(";base64".utf8)
                 guard comma - headerStart >= suffix.count,
@@ -489,14 +489,6 @@ private struct GeminiRequestTranslation {
             }
         }
         return nil
-    }
-
-    static func isPlainASCII(_ bytes: [UInt8], _ range: Range<Int>) -> Bool {
-        guard range.lowerBound >= 0, range.upperBound <= bytes.count, range.lowerBound <= range.upperBound else {
-            return false
-        }
-        for index in range where bytes[index] >= 0x80 || bytes[index] == JSONByte.backslash { return false }
-        return true
     }
 
     mutating func writeAssistantParts(_ message: OpenAIChatMessage, index: Int) throws(TranslateError) {
@@ -956,8 +948,9 @@ private struct GeminiRequestTranslation {
         writer.endObject()
     }
 
+    /// Writes a member's name as it is in the body (escapes and all: the same name).
     mutating func writeKey(_ member: ValidatedJSON.Member) {
-        writer.key(document.decodedString(member.key) ?? "")
+        writer.key(json: document.slice(member.key))
     }
 }
 

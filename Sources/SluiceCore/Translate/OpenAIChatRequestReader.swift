@@ -224,13 +224,15 @@ extension ValidatedJSON {
     /// operations (prefixes, `lowercased()`, splitting) agree with byte operations on its content.
     func isPlainASCII(_ range: Range<Int>) -> Bool {
         guard let content = stringContent(range) else { return false }
-        var high: UInt8 = 0
-        for index in content {
-            let byte = bytes[index]
-            if byte == JSONByte.backslash { return false }
-            high |= byte
-        }
-        return high < 0x80
+        return isPlainASCII(content: content)
+    }
+
+    /// Whether the bytes in `content` (part of a string's content) are ASCII without a backslash.
+    func isPlainASCII(content: Range<Int>) -> Bool {
+        guard content.lowerBound >= 0, content.upperBound <= bytes.count, content.lowerBound <= content.upperBound
+        else { return false }
+        for index in content where bytes[index] >= 0x80 || bytes[index] == JSONByte.backslash { return false }
+        return true
     }
 
     /// `String.hasPrefix(prefix)` on the decoded string `range`, decoding only when the bytes cannot decide.
@@ -304,7 +306,22 @@ extension ValidatedJSON {
 
 // MARK: - Writing
 
+/// Text for the output: a string's content in the request body (copied as it is), or a string made on a rare
+/// path (a URL read with `String`'s character semantics).
+enum OpenAIChatText {
+    case content(Range<Int>)
+    case string(String)
+}
+
 extension JSONWriter {
+    /// Writes `text` as a JSON string.
+    mutating func string(_ text: OpenAIChatText, from document: ValidatedJSON) {
+        switch text {
+        case .content(let content): string(content: content, from: document)
+        case .string(let string): self.string(string)
+        }
+    }
+
     /// Writes a value copied from a validated document.
     mutating func copy(_ range: Range<Int>, from document: ValidatedJSON) {
         raw(document.slice(range))
