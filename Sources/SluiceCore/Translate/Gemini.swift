@@ -91,14 +91,4 @@ public enum Gemini {
             return sawToolCall ? "tool_calls" : "stop"
         }
     }
-
-    /// Parses a body, turning a syntax error into `error`'s status and a clear message.
-    static func parse(_ bytes: [UInt8], upstream: Bool) throws(TranslateError) -> JSONValue {
-        do {
-            return try JSONParser.parse(bytes)
-        } catch {
-            if upstream { throw .badUpstreamResponse("Gemini returned invalid JSON: \(error.description)") }
-            throw .invalidBody("The request body is not valid JSON: \(error.description)")
-        }
-    }
 }
