@@ -422,6 +422,7 @@ struct ValidatedJSON {
 
     /// The offset just past the string whose opening quote is at `start`.
     func stringEnd(from start: Int) -> Int {
+        guard start >= 0 else { return bytes.count }
         if !longStrings.isEmpty {
             // Binary search by start offset.
             var low = 0
