@@ -246,7 +246,9 @@ enum UpstreamJSON {
 
     /// The string's content (without the quotes), if `value` is a string.
     static func stringContent(_ value: Value?, in bytes: Span<UInt8>) -> Range<Int>? {
-        guard let value, value.range.count >= 2, isString(value, in: bytes) else { return nil }
+        guard let value, value.range.count >= 2, value.range.upperBound <= bytes.count, isString(value, in: bytes) else {
+            return nil
+        }
         return (value.range.lowerBound + 1)..<(value.range.upperBound - 1)
     }
 
