@@ -3,7 +3,9 @@
 #   1. installs what the tests need (binutils for nm/readelf if missing, the pinned Envoy 1.40,
 #      a Python venv with the integration-test clients);
 #   2. unit tests: SluiceCore, the ABI layer against the fake Envoy host, sluiced's libraries
-#      (the admin store on SQLite and on a throwaway PostgreSQL) (swift test), and brief fuzzing;
+#      (the admin store on SQLite and on a throwaway PostgreSQL) (swift test), the hot path's
+#      allocation counts against benchmarks/Thresholds/ (benchmarks/check-allocations.sh: malloc
+#      counts only, no timing), and brief fuzzing;
 #   3. builds libsluice.so (release, self-contained) and runs the integration tests against the
 #      real Envoy 1.40 binary on loopback with the provider simulators (pytest; the official
 #      openai and anthropic SDKs are the clients).
@@ -34,6 +36,9 @@ swift build --build-tests
 swift test --skip-build
 bin="$(swift build --show-bin-path)"
 sim="$bin/sluice-sim"
+
+step "allocation thresholds of the hot path (benchmarks/check-allocations.sh)"
+"$root/benchmarks/check-allocations.sh"
 
 step "fuzz targets (libFuzzer, brief)"
 "$root/Tests/Fuzz/run.sh" --seconds "${SLUICE_FUZZ_SECONDS:-20}"

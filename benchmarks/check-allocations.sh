@@ -6,15 +6,16 @@
 # Thresholds/<target>.<benchmark>.p90.json, within the tolerance of its benchmark configuration
 # (100, i.e. 0.1 allocation per request, unless a benchmark says otherwise). Time is not checked.
 #
-#   benchmarks/check-allocations.sh            check; non-zero exit on any difference
+#   benchmarks/check-allocations.sh            check; non-zero exit on any failure below
 #   benchmarks/check-allocations.sh --update   rewrite these targets' Thresholds/ from one run,
 #                                              then check once more (the counts must repeat)
 #
 # The check fails when a count went up (a regression) or down (an improvement: commit the new
 # threshold so the next regression is caught from there), when a benchmark has no threshold file
 # or a threshold file has no benchmark, and when a benchmark fails its own set-up check.
-# SLUICE_ALLOCATION_CHECK=1 (set here) tells the benchmarks to take few samples: the counts are
-# exact, so a short run gives the same p90 as a long one (BenchmarkFixtures.perRequestConfiguration).
+# SLUICE_ALLOCATION_CHECK=1 (set here) tells the benchmarks to take 20 samples: a sample's count
+# repeats, so a short run gives the p90 of a long one (BenchmarkFixtures.perRequestConfiguration).
+# benchmarks/README.md ("Allocation thresholds in CI") has the cost and the stability measured.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
@@ -130,7 +131,7 @@ one_to_one=1
 check_one_to_one || one_to_one=0
 if grep -q 'is WORSE than the defined thresholds' "$work/check.log"; then
     say "FAILED: more allocations than benchmarks/Thresholds/ allows (\"Deviations worse than threshold\" above;"
-    say "values there are per request: (K) = per 1,000 iterations)."
+    say "its values are per 1,000 iterations, or per request where the header says (K))."
     update_hint
     exit 1
 elif grep -q 'is BETTER than the defined thresholds' "$work/check.log"; then
