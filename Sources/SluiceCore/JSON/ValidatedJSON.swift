@@ -288,6 +288,10 @@ struct JSONKeys<let count: Int>: Sendable {
     let lengths: UInt64
 
     init(_ names: String...) {
+        self.init(names)
+    }
+
+    init(_ names: [String]) {
         self.names = names.prefix(count).map { Array($0.utf8) }
         lengths = self.names.reduce(0) { $1.count < 64 ? $0 | 1 << UInt64($1.count) : $0 }
     }

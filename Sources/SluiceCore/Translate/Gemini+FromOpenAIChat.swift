@@ -239,7 +239,6 @@ private struct GeminiRequestTranslation {
         } else if document.string(role, is: "user") {
             try writeUserParts(fields.content, index: index)
         } else if document.string(role, is: "assistant") {
-            noteToolCalls(fields.toolCalls)
             try writeAssistantParts(fields, index: index)
         } else if document.string(role, is: "tool") {
             guard let id = document.stringRange(fields.toolCallID) else {
@@ -268,19 +267,6 @@ private struct GeminiRequestTranslation {
             throw .invalidBody(
                 "Unknown message role '\(document.decodedString(role) ?? "")'.",
                 param: OpenAIChatParam.message(index, ".role"))
-        }
-    }
-
-    /// Registers the ids of an assistant message's tool calls before its parts are built.
-    mutating func noteToolCalls(_ calls: Range<Int>?) {
-        let document = self.document
-        for (_, scanned) in document.objects(in: calls, OpenAIChatToolCall.keys) {
-            let fields = OpenAIChatToolCall(scanned)
-            if let id = document.stringRange(fields.id), let key = document.stringKey(id),
-                let name = document.stringRange(document.member("name", of: fields.function))
-            {
-                toolNames.set(key, name, in: document.bytes.span)
-            }
         }
     }
 
@@ -529,6 +515,11 @@ private struct GeminiRequestTranslation {
         let function = OpenAIChatFunction(document, fields.function)
         guard let name = document.stringRange(function.name) else {
             throw .invalidBody("A tool call needs 'function.name'.", param: param() + ".function.name")
+        }
+        // Later tool messages name their result by this call's id (an error in this message fails the request,
+        // so registering call by call is as good as registering them all first).
+        if let id = document.stringRange(fields.id), let key = document.stringKey(id) {
+            toolNames.set(key, name, in: document.bytes.span)
         }
         var args: ArraySlice<UInt8>?
         if let arguments = document.stringRange(function.arguments) {
@@ -980,26 +971,23 @@ enum GeminiSchema {
         case dropped, type, const, nullable, singleSchema, schemaArray, schemaMap, other
 
         init(_ document: ValidatedJSON, _ member: ValidatedJSON.Member) {
-            func any(_ names: [String]) -> Bool { names.contains { document.string(member.key, is: $0) } }
-            if any(GeminiSchema.dropped) {
-                self = .dropped
-            } else if document.string(member.key, is: "type") {
-                self = .type
-            } else if document.string(member.key, is: "const") {
-                self = .const
-            } else if document.string(member.key, is: "nullable") {
-                self = .nullable
-            } else if any(GeminiSchema.singleSchema) {
-                self = .singleSchema
-            } else if any(GeminiSchema.schemaArrays) {
-                self = .schemaArray
-            } else if any(GeminiSchema.schemaMaps) {
-                self = .schemaMap
-            } else {
-                self = .other
+            let position = GeminiSchema.keywords.position(of: member.keyContent, in: document)
+            let special = GeminiSchema.dropped.count
+            switch position {
+            case 0..<special: self = .dropped
+            case special: self = .type
+            case special + 1: self = .const
+            case special + 2: self = .nullable
+            case (special + 3)..<(special + 7): self = .singleSchema
+            case (special + 7)..<(special + 11): self = .schemaArray
+            case special + 11: self = .schemaMap
+            default: self = .other
             }
         }
     }
+
+    /// Every keyword the sanitiser treats specially, in the order `Keyword.init` reads positions.
+    static let keywords = JSONKeys<28>(dropped + ["type", "const", "nullable"] + singleSchema + schemaArrays + schemaMaps)
 }
 
 extension JSONWriter {
