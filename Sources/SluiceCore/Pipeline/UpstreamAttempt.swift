@@ -122,9 +122,9 @@ public struct UpstreamAttempt: Sendable {
                 config.backends.map { ($0.name, AttemptLabels(backend: $0.name)) }, uniquingKeysWith: { first, _ in first })
         }
 
-        func labels(of backend: BackendConfig?) -> AttemptLabels {
-            guard let backend else { return .unknownBackend }
-            return labelsByBackend[backend.name] ?? AttemptLabels(backend: backend.name)
+        /// The label arrays of a backend of this config (built once; any other is built here).
+        func labels(of backend: BackendConfig) -> AttemptLabels {
+            labelsByBackend[backend.name] ?? AttemptLabels(backend: backend.name)
         }
 
         /// Counts one more clamped answer; returns how many there were so far.
