@@ -140,39 +140,37 @@ public struct ModuleHeaderList: Sendable {
     func withUnsafeKeyValuePairs<R>(
         _ body: (UnsafePointer<envoy_dynamic_module_type_module_key_value_pair>?, Int) -> R
     ) -> R {
-        if entries.isEmpty { return body(nil, 0) }
-        return arena.withUnsafeBytes { raw in
-            withUnsafeTemporaryAllocation(of: envoy_dynamic_module_type_module_key_value_pair.self, capacity: entries.count) {
-                out in
-                for (index, entry) in entries.enumerated() {
-                    let key = ModuleBuffer.of(UnsafeRawBufferPointer(rebasing: raw[entry.0..<(entry.0 + entry.1)]))
-                    let value = ModuleBuffer.of(UnsafeRawBufferPointer(rebasing: raw[entry.2..<(entry.2 + entry.3)]))
-                    out.initializeElement(
-                        at: index,
-                        to: envoy_dynamic_module_type_module_key_value_pair(
-                            key_ptr: key.ptr, key_length: key.length, value_ptr: value.ptr, value_length: value.length))
-                }
-                return body(UnsafePointer(out.baseAddress), entries.count)
-            }
-        }
+        withUnsafeEntries(
+            { key, value in
+                envoy_dynamic_module_type_module_key_value_pair(
+                    key_ptr: key.ptr, key_length: key.length, value_ptr: value.ptr, value_length: value.length)
+            }, { pairs, count in body(UnsafePointer(pairs), count) })
     }
 
     /// Calls `body` with a C array of headers valid for the duration of the call.
     func withUnsafeHeaders<R>(
         _ body: (UnsafeMutablePointer<envoy_dynamic_module_type_module_http_header>?, Int) -> R
     ) -> R {
+        withUnsafeEntries(
+            { name, value in
+                envoy_dynamic_module_type_module_http_header(
+                    key_ptr: name.ptr, key_length: name.length, value_ptr: value.ptr, value_length: value.length)
+            }, body)
+    }
+
+    /// The entries as a C array of `Entry` (the ABI's header and key/value structs share one
+    /// layout but are distinct types), built by `make(key, value)` and valid during `body`.
+    private func withUnsafeEntries<Entry, R>(
+        _ make: (envoy_dynamic_module_type_module_buffer, envoy_dynamic_module_type_module_buffer) -> Entry,
+        _ body: (UnsafeMutablePointer<Entry>?, Int) -> R
+    ) -> R {
         if entries.isEmpty { return body(nil, 0) }
         return arena.withUnsafeBytes { raw in
-            withUnsafeTemporaryAllocation(of: envoy_dynamic_module_type_module_http_header.self, capacity: entries.count) {
-                out in
+            withUnsafeTemporaryAllocation(of: Entry.self, capacity: entries.count) { out in
                 for (index, entry) in entries.enumerated() {
-                    let name = ModuleBuffer.of(UnsafeRawBufferPointer(rebasing: raw[entry.0..<(entry.0 + entry.1)]))
+                    let key = ModuleBuffer.of(UnsafeRawBufferPointer(rebasing: raw[entry.0..<(entry.0 + entry.1)]))
                     let value = ModuleBuffer.of(UnsafeRawBufferPointer(rebasing: raw[entry.2..<(entry.2 + entry.3)]))
-                    out.initializeElement(
-                        at: index,
-                        to: envoy_dynamic_module_type_module_http_header(
-                            key_ptr: name.ptr, key_length: name.length, value_ptr: value.ptr, value_length: value.length)
-                    )
+                    out.initializeElement(at: index, to: make(key, value))
                 }
                 return body(out.baseAddress, entries.count)
             }
