@@ -82,23 +82,7 @@ extension AnthropicTranslator {
             writer.json.beginArray()
             forEachBlock(of: content, in: bytes) { kind, block in
                 guard kind == .toolUse else { return }
-                writer.json.beginObject()
-                writer.json.key("id")
-                UpstreamJSON.writeString(block.id, from: body, or: "", to: &writer.json)
-                writer.json.key("type")
-                writer.json.string("function")
-                writer.json.key("function")
-                writer.json.beginObject()
-                writer.json.key("name")
-                UpstreamJSON.writeString(block.name, from: body, or: "", to: &writer.json)
-                writer.json.key("arguments")
-                if let input = block.input {
-                    UpstreamJSON.writeCompactAsString(input, from: body, to: &writer.json)
-                } else {
-                    writer.json.string("{}")
-                }
-                writer.json.endObject()
-                writer.json.endObject()
+                writer.appendToolCall(id: block.id, name: block.name, input: block.input, from: body)
             }
             writer.json.endArray()
         }

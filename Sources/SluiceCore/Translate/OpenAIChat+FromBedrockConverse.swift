@@ -147,23 +147,7 @@ extension BedrockConverse {
             writer.json.beginArray()
             forEachBlock(of: content, in: bytes, structuredOutput: structuredOutput) { kind, block in
                 guard kind == .toolUse else { return }
-                writer.json.beginObject()
-                writer.json.key("id")
-                UpstreamJSON.writeString(block.toolUseID, from: body, or: "", to: &writer.json)
-                writer.json.key("type")
-                writer.json.string("function")
-                writer.json.key("function")
-                writer.json.beginObject()
-                writer.json.key("name")
-                UpstreamJSON.writeString(block.name, from: body, or: "", to: &writer.json)
-                writer.json.key("arguments")
-                if let input = block.input {
-                    UpstreamJSON.writeCompactAsString(input, from: body, to: &writer.json)
-                } else {
-                    writer.json.string("{}")
-                }
-                writer.json.endObject()
-                writer.json.endObject()
+                writer.appendToolCall(id: block.toolUseID, name: block.name, input: block.input, from: body)
             }
             writer.json.endArray()
         }

@@ -109,6 +109,31 @@ struct OpenAIChatCompletionWriter {
         json.string("assistant")
     }
 
+    /// One `tool_calls` entry with every value copied from the upstream body `source`:
+    /// `{"id":…,"type":"function","function":{"name":…,"arguments":…}}`. OpenAI carries the
+    /// arguments as a string of JSON: `input` compacted, `{}` when there is none.
+    mutating func appendToolCall(
+        id: UpstreamJSON.Value?, name: UpstreamJSON.Value?, input: UpstreamJSON.Value?, from source: [UInt8]
+    ) {
+        json.beginObject()
+        json.key("id")
+        UpstreamJSON.writeString(id, from: source, or: "", to: &json)
+        json.key("type")
+        json.string("function")
+        json.key("function")
+        json.beginObject()
+        json.key("name")
+        UpstreamJSON.writeString(name, from: source, or: "", to: &json)
+        json.key("arguments")
+        if let input {
+            UpstreamJSON.writeCompactAsString(input, from: source, to: &json)
+        } else {
+            json.string("{}")
+        }
+        json.endObject()
+        json.endObject()
+    }
+
     /// Closes the message: `},"logprobs":null,"finish_reason":…}`.
     mutating func endChoice(finishReason: String) {
         json.endObject()
