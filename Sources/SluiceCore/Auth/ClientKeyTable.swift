@@ -54,9 +54,12 @@ public struct ClientKeyTable: Sendable {
 /// Finds the client key in request headers: `Authorization: Bearer <key>` first, then
 /// `x-api-key: <key>` (Anthropic SDKs). Pure byte work, no allocation beyond the result.
 public enum ClientKeyExtractor {
+    /// Made once, not on every request.
+    private static let bearerScheme: [UInt8] = Array("bearer".utf8)
+
     /// The key bytes from an `authorization` value, or nil when it is not a Bearer credential.
     public static func bearerToken(_ authorization: [UInt8]) -> [UInt8]? {
-        let scheme: [UInt8] = Array("bearer".utf8)
+        let scheme = bearerScheme
         guard authorization.count > scheme.count else { return nil }
         for index in 0..<scheme.count where HTTPToken.lowercasedASCII(authorization[index]) != scheme[index] {
             return nil

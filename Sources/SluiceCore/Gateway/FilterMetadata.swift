@@ -87,13 +87,20 @@ public struct AttemptContext: Sendable, Equatable {
     /// `<endpoint> <stream 0|1> <include_usage 0|1> <body bytes> <model>`: the model last, so it
     /// may hold any character.
     public var encoded: String {
-        "\(endpoint.name) \(stream ? 1 : 0) \(includeUsage ? 1 : 0) \(requestBodyBytes) \(model)"
+        let name = endpoint.name
+        return PackedValue.make(capacity: name.utf8.count + model.utf8.count + 4 + 2 + PackedValue.maxIntegerDigits) { out in
+            out.append(name)
+            out.append(stream ? 1 : 0)
+            out.append(includeUsage ? 1 : 0)
+            out.append(requestBodyBytes)
+            out.appendLast(model)
+        }
     }
 
     /// The context `encoded` wrote; nil for anything else (another filter may have written the key).
     public init?(decoding text: String) {
         var fields = PackedFields(text)
-        guard let endpointName = fields.next(), let endpoint = Endpoint(name: endpointName),
+        guard let endpoint = fields.next(oneOf: Endpoint.allCases, name: \.name),
             let stream = fields.nextFlag(), let includeUsage = fields.nextFlag(),
             let bytes = fields.nextInteger(max: FilterMetadata.maxBodyBytes)
         else { return nil }
@@ -120,8 +127,17 @@ public struct AttemptReport: Sendable, Equatable {
     /// `<input> <output> <cached> <cache write> <reasoning> <clamped 0|1> <provider> <response model>`.
     public var encoded: String {
         let usage = usage.bounded
-        return "\(usage.inputTokens) \(usage.outputTokens) \(usage.cachedInputTokens) \(usage.cacheWriteInputTokens) "
-            + "\(usage.reasoningTokens) \(usage.isClamped ? 1 : 0) \(provider) \(responseModel)"
+        let capacity = 5 * PackedValue.maxIntegerDigits + 1 + provider.utf8.count + responseModel.utf8.count + 7
+        return PackedValue.make(capacity: capacity) { out in
+            out.append(usage.inputTokens)
+            out.append(usage.outputTokens)
+            out.append(usage.cachedInputTokens)
+            out.append(usage.cacheWriteInputTokens)
+            out.append(usage.reasoningTokens)
+            out.append(usage.isClamped ? 1 : 0)
+            out.append(provider)
+            out.appendLast(responseModel)
+        }
     }
 
     /// The report `encoded` wrote, every count within `0...TokenUsage.maxCount`; nil for anything
@@ -143,23 +159,90 @@ public struct AttemptReport: Sendable, Equatable {
     }
 }
 
-/// Space-separated fields of a packed metadata value.
-private struct PackedFields {
-    private let bytes: [UInt8]
-    private var position = 0
+/// Writes a packed metadata value (space-separated fields) into one string allocated once:
+/// these values are made on every request.
+private struct PackedValue {
+    /// Digits of the largest `Int`.
+    static let maxIntegerDigits = 19
 
-    init(_ text: String) { bytes = Array(text.utf8) }
+    private let buffer: UnsafeMutableBufferPointer<UInt8>
+    private var count = 0
+
+    /// A string of at most `capacity` UTF-8 bytes, written by `write`; fields beyond the capacity
+    /// are cut (the decoder then refuses the value rather than reading a wrong one).
+    static func make(capacity: Int, _ write: (inout PackedValue) -> Void) -> String {
+        String(unsafeUninitializedCapacity: capacity) { buffer in
+            var value = PackedValue(buffer: buffer)
+            write(&value)
+            return value.count
+        }
+    }
+
+    private init(buffer: UnsafeMutableBufferPointer<UInt8>) { self.buffer = buffer }
+
+    /// A field and its separator.
+    mutating func append(_ text: String) {
+        appendLast(text)
+        appendByte(UInt8(ascii: " "))
+    }
+
+    /// A non-negative integer field (negative ones are written as 0) and its separator.
+    mutating func append(_ number: Int) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        var remaining = UInt64(max(0, number))
+        var written = 0
+        withUnsafeMutableBytes(of: &digits) { scratch in
+            repeat {
+                scratch[23 - written] = UInt8(ascii: "0") + UInt8(remaining % 10)
+                remaining /= 10
+                written += 1
+            } while remaining > 0 && written < 24
+            for index in (24 - written)..<24 { appendByte(scratch[index]) }
+        }
+        appendByte(UInt8(ascii: " "))
+    }
+
+    /// The last field: no separator after it.
+    mutating func appendLast(_ text: String) {
+        for byte in text.utf8 { appendByte(byte) }
+    }
+
+    private mutating func appendByte(_ byte: UInt8) {
+        guard count < buffer.count else { return }
+        buffer[count] = byte
+        count += 1
+    }
+}
+
+/// Space-separated fields of a packed metadata value, read in place (no copy of the value).
+private struct PackedFields {
+    private let utf8: String.UTF8View
+    private var position: String.Index
+
+    init(_ text: String) {
+        utf8 = text.utf8
+        position = utf8.startIndex
+    }
 
     /// The next non-empty field, or nil at the end.
     mutating func next() -> String? {
         guard let range = nextRange(), !range.isEmpty else { return nil }
-        return String(decoding: bytes[range], as: UTF8.self)
+        return String(decoding: utf8[range], as: UTF8.self)
+    }
+
+    /// The next field if it is one of `candidates`' names (compared as bytes, no string made).
+    mutating func next<T>(oneOf candidates: [T], name: (T) -> String) -> T? {
+        guard let range = nextRange(), !range.isEmpty else { return nil }
+        let field = utf8[range]
+        return candidates.first { name($0).utf8.elementsEqual(field) }
     }
 
     /// `0` or `1`.
     mutating func nextFlag() -> Bool? {
-        guard let range = nextRange(), range.count == 1 else { return nil }
-        switch bytes[range.lowerBound] {
+        guard let range = nextRange() else { return nil }
+        let field = utf8[range]
+        guard field.count == 1, let byte = field.first else { return nil }
+        switch byte {
         case UInt8(ascii: "0"): return false
         case UInt8(ascii: "1"): return true
         default: return nil
@@ -168,9 +251,11 @@ private struct PackedFields {
 
     /// Decimal digits only, at most `max` (no sign, no leading `+`, no overflow).
     mutating func nextInteger(max: Int) -> Int? {
-        guard let range = nextRange(), !range.isEmpty, range.count <= 19 else { return nil }
+        guard let range = nextRange() else { return nil }
+        let field = utf8[range]
+        guard !field.isEmpty, field.count <= 19 else { return nil }
         var value = 0
-        for byte in bytes[range] {
+        for byte in field {
             guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
             let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
             let (sum, overflow2) = times10.addingReportingOverflow(Int(byte - UInt8(ascii: "0")))
@@ -182,16 +267,16 @@ private struct PackedFields {
 
     /// Everything after the fields read so far (may contain spaces).
     mutating func rest() -> String {
-        defer { position = bytes.count }
-        return position < bytes.count ? String(decoding: bytes[position...], as: UTF8.self) : ""
+        defer { position = utf8.endIndex }
+        return String(decoding: utf8[position...], as: UTF8.self)
     }
 
-    private mutating func nextRange() -> Range<Int>? {
-        guard position < bytes.count else { return nil }
+    private mutating func nextRange() -> Range<String.Index>? {
+        guard position < utf8.endIndex else { return nil }
         let start = position
-        while position < bytes.count, bytes[position] != UInt8(ascii: " ") { position += 1 }
+        while position < utf8.endIndex, utf8[position] != UInt8(ascii: " ") { position = utf8.index(after: position) }
         let range = start..<position
-        if position < bytes.count { position += 1 }  // the separator
+        if position < utf8.endIndex { position = utf8.index(after: position) }  // the separator
         return range
     }
 }

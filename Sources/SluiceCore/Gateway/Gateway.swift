@@ -2,7 +2,7 @@
 // `decide`, and carries out the returned decision.
 
 /// What the API path asks for.
-public enum Endpoint: Sendable, Equatable {
+public enum Endpoint: Sendable, Equatable, CaseIterable {
     case listModels
     case chatCompletions
     case completions

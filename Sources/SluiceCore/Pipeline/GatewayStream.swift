@@ -202,7 +202,7 @@ public struct GatewayStream: Sendable {
         routed = request
         startedAtMicros = nowMicros
         actions.append(.setRequestHeader("x-sluice-route", request.route))
-        var metadata = consumerMetadata()
+        var metadata = consumerMetadata(reserving: 3)
         metadata.append((.model, request.summary.model))
         metadata.append((.route, request.route))
         // Each upstream attempt starts from this body again (Envoy replays it): an attempt that
@@ -329,10 +329,15 @@ public struct GatewayStream: Sendable {
         let input = UInt64(clamping: usage.inputTokens)
         let output = UInt64(clamping: usage.outputTokens)
         if input > 0 || output > 0 {
-            actions.append(.record(.tokenUsage, labels: labels + ["input"], value: input))
-            actions.append(.record(.tokenUsage, labels: labels + ["output"], value: output))
-            actions.append(.count(.tokens, labels: labels + ["input"], by: input))
-            actions.append(.count(.tokens, labels: labels + ["output"], by: output))
+            // One label array per token type, shared by the histogram and the counter.
+            var inputLabels = labels
+            inputLabels.append("input")
+            var outputLabels = labels
+            outputLabels.append("output")
+            actions.append(.record(.tokenUsage, labels: inputLabels, value: input))
+            actions.append(.record(.tokenUsage, labels: outputLabels, value: output))
+            actions.append(.count(.tokens, labels: inputLabels, by: input))
+            actions.append(.count(.tokens, labels: outputLabels, by: output))
         }
         let duration = max(0, nowMicros - startedAtMicros)
         actions.append(.record(.requestDuration, labels: labels, value: UInt64(duration / 1000)))
@@ -355,8 +360,11 @@ public struct GatewayStream: Sendable {
     // MARK: - Helpers
 
     /// The consumer's metadata entries (for access logs), to which an event adds its own.
-    private func consumerMetadata() -> [(FilterMetadataKey, String)] {
-        var entries: [(FilterMetadataKey, String)] = [(.consumer, consumer.name)]
+    /// `extra`: room for the entries the caller adds, so the array is allocated once.
+    private func consumerMetadata(reserving extra: Int = 0) -> [(FilterMetadataKey, String)] {
+        var entries: [(FilterMetadataKey, String)] = []
+        entries.reserveCapacity(2 + extra)
+        entries.append((.consumer, consumer.name))
         if let team = consumer.team { entries.append((.team, team)) }
         return entries
     }

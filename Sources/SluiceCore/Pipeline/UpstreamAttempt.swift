@@ -52,19 +52,14 @@ public struct AttemptMetadata: Sendable, Equatable {
     /// The number of entries.
     public static let entryCount = 4
 
-    /// The batch's entries, in the order they are written.
-    public func forEachEntry(_ body: (FilterMetadataKey, String) -> Void) {
-        body(.backend, backend)
-        body(.provider, report.provider)
-        body(.responseModel, report.responseModel)
-        body(.attemptReport, encodedReport)
-    }
-
-    /// The UTF-8 bytes of every key and value (for sizing the batch in one allocation).
-    public var byteCount: Int {
-        var bytes = 0
-        forEachEntry { key, value in bytes += key.name.utf8CodeUnitCount + value.utf8.count }
-        return bytes
+    /// Entry `index` (`0..<entryCount`) of the batch, in the order they are written.
+    public func entry(_ index: Int) -> (key: FilterMetadataKey, value: String) {
+        switch index {
+        case 0: (.backend, backend)
+        case 1: (.provider, report.provider)
+        case 2: (.responseModel, report.responseModel)
+        default: (.attemptReport, encodedReport)
+        }
     }
 }
 

@@ -111,7 +111,7 @@ public struct ProviderAttempt: Sendable {
 
     public init(
         backend: BackendConfig, clientAPI: ClientAPI, endpoint: Endpoint, requestModel: String, stream: Bool,
-        includeUsage: Bool, created: Int64, requestID: String
+        includeUsage: Bool, created: Int64, requestID: @autoclosure () -> String
     ) {
         self.backend = backend
         self.clientAPI = clientAPI
@@ -121,7 +121,10 @@ public struct ProviderAttempt: Sendable {
         context = TranslationContext(
             upstreamModel: backend.upstreamModel(for: requestModel), requestModel: requestModel, stream: stream,
             includeUsage: includeUsage || endpoint.clientAPI == .anthropic, defaultMaxTokens: backend.defaultMaxTokens,
-            created: created, fallbackResponseID: "chatcmpl-\(requestID)")
+            created: created,
+            // Only a translated answer needs an id the backend may not give; a same-schema one
+            // passes through, so it does not read the request id or build this string.
+            fallbackResponseID: sameSchema ? "" : "chatcmpl-\(requestID())")
     }
 
     /// The value of a response header the adapter kept, if the backend sent it.

@@ -33,9 +33,8 @@ public struct RequestSummary: Sendable, Equatable {
             range = value
         }
         do {
-            guard try scanner.validate() == .object else {
-                throw GatewayError.invalidBody("The request body must be a JSON object.")
-            }
+            // One validating pass: it reports members only of a top-level object, and the kind is
+            // checked after it (a valid document's first non-blank byte says what it is).
             try scanner.forEachTopLevelMember { member in
                 if scanner.key(of: member, equals: "model") {
                     note(&modelRange, member.value, "model")
@@ -48,6 +47,9 @@ public struct RequestSummary: Sendable, Equatable {
                 {
                     note(&maxTokensRange, member.value, "max_tokens")
                 }
+            }
+            guard body.first(where: { !JSONByte.isWhitespace($0) }) == JSONByte.openBrace else {
+                throw GatewayError.invalidBody("The request body must be a JSON object.")
             }
         } catch let error as JSONParseError {
             throw GatewayError.invalidBody("We could not parse the JSON body of your request: \(error.description).")

@@ -193,43 +193,61 @@ public enum OpenAICompatible {
     // MARK: - Usage
 
     /// Token usage from an OpenAI response body or stream chunk, or nil if it has no (non-null) `usage` object.
+    ///
+    /// One validating pass over the document, then one walk over `usage` and its two detail objects: a
+    /// search per field would lex the usage object seven times. As everywhere an upstream's JSON is read,
+    /// the last of repeated member names wins, which is the usage the client's own parser shows it.
     public static func usage(fromResponse body: [UInt8]) -> TokenUsage? {
         let span = body.span
-        guard let usage = try? JSONScanner.findTopLevel("usage", in: span),
-            JSONScanner.kind(at: usage, in: span) == .object
-        else { return nil }
+        var usage: UpstreamJSON.Value?
+        do throws(JSONParseError) {
+            try UpstreamJSON.scanTopLevel(span) { member in
+                if member.key("usage", in: span) { usage = member.value }
+            }
+        } catch {
+            return nil
+        }
+        guard UpstreamJSON.kind(of: usage, in: span) == .object else { return nil }
+        var prompt: UpstreamJSON.Value?
+        var completion: UpstreamJSON.Value?
+        var promptDetails: UpstreamJSON.Value?
+        var completionDetails: UpstreamJSON.Value?
+        var cacheCreation: UpstreamJSON.Value?
+        UpstreamJSON.forEachMember(of: usage, in: span) { member in
+            if member.key("prompt_tokens", in: span) {
+                prompt = member.value
+            } else if member.key("completion_tokens", in: span) {
+                completion = member.value
+            } else if member.key("prompt_tokens_details", in: span) {
+                promptDetails = member.value
+            } else if member.key("completion_tokens_details", in: span) {
+                completionDetails = member.value
+            } else if member.key("cache_creation_tokens", in: span) {
+                cacheCreation = member.value
+            }
+        }
+        var cached: UpstreamJSON.Value?
+        var cacheWrite: UpstreamJSON.Value?
+        UpstreamJSON.forEachMember(of: promptDetails, in: span) { member in
+            if member.key("cached_tokens", in: span) {
+                cached = member.value
+            } else if member.key("cache_write_tokens", in: span) {
+                cacheWrite = member.value
+            }
+        }
+        var reasoning: UpstreamJSON.Value?
+        UpstreamJSON.forEachMember(of: completionDetails, in: span) { member in
+            if member.key("reasoning_tokens", in: span) { reasoning = member.value }
+        }
         var reader = TokenCountReader()
-        func int(_ key: String, in range: Range<Int>) -> Int {
-            guard let found = member(key, of: range, in: span) else { return 0 }
-            return reader.count(at: found, in: span)
-        }
-        var result = TokenUsage(
-            inputTokens: int("prompt_tokens", in: usage), outputTokens: int("completion_tokens", in: usage))
-        let promptDetails = member("prompt_tokens_details", of: usage, in: span)
-        if let details = promptDetails {
-            result.cachedInputTokens = int("cached_tokens", in: details)
-        }
+        var result = TokenUsage(inputTokens: reader.count(prompt, in: span), outputTokens: reader.count(completion, in: span))
+        result.cachedInputTokens = reader.count(cached, in: span)
         // Cache writes, as the hub carries them (our extension first, the older top-level name
         // second), so they are metered and priced as the Anthropic client stage shows them.
-        if let details = promptDetails, member("cache_write_tokens", of: details, in: span) != nil {
-            result.cacheWriteInputTokens = int("cache_write_tokens", in: details)
-        } else {
-            result.cacheWriteInputTokens = int("cache_creation_tokens", in: usage)
-        }
-        if let details = member("completion_tokens_details", of: usage, in: span) {
-            result.reasoningTokens = int("reasoning_tokens", in: details)
-        }
+        result.cacheWriteInputTokens = reader.count(cacheWrite ?? cacheCreation, in: span)
+        result.reasoningTokens = reader.count(reasoning, in: span)
         result.isClamped = reader.clamped
         return result
-    }
-
-    /// The absolute range of member `key` of the object at `range`, if it is an object that has one.
-    static func member(_ key: String, of range: Range<Int>, in span: Span<UInt8>) -> Range<Int>? {
-        guard range.lowerBound >= 0, range.upperBound <= span.count,
-            JSONScanner.kind(at: range, in: span) == .object,
-            let found = try? JSONScanner.findTopLevel(key, in: span.extracting(range))
-        else { return nil }
-        return (range.lowerBound + found.lowerBound)..<(range.lowerBound + found.upperBound)
     }
 }
 

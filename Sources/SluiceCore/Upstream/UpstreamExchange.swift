@@ -85,11 +85,11 @@ public struct UpstreamExchange: Sendable {
     public private(set) var attempt: ProviderAttempt
 
     public init(backend: BackendConfig, clientAPI: ClientAPI, endpoint: Endpoint, requestModel: String, stream: Bool,
-                includeUsage: Bool, created: Int64, requestID: String) {
+                includeUsage: Bool, created: Int64, requestID: @autoclosure () -> String) {
         adapter = backend.schema.adapter
         attempt = ProviderAttempt(
             backend: backend, clientAPI: clientAPI, endpoint: endpoint, requestModel: requestModel, stream: stream,
-            includeUsage: includeUsage, created: created, requestID: requestID)
+            includeUsage: includeUsage, created: created, requestID: requestID())
     }
 
     public var backend: BackendConfig { attempt.backend }

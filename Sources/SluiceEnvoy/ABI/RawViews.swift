@@ -74,6 +74,55 @@ enum ModuleBuffer {
     }
 }
 
+/// Module buffers over several Swift strings at once, pointing into each string's own UTF-8 storage
+/// (a native string has one; a small string is copied to the stack by `withUTF8`), in a C array on
+/// the stack: no heap allocation and no copy into an arena, for the calls a request makes every
+/// time (labelled stats, metadata batches).
+enum ModuleBufferArray {
+    /// Calls `body` with one buffer per string `string(i)`, `i` in `0..<count`, valid during `body`.
+    static func with<R>(
+        count: Int, _ string: (Int) -> String, _ body: (UnsafeMutablePointer<envoy_dynamic_module_type_module_buffer>?, Int) -> R
+    ) -> R {
+        if count <= 0 { return body(nil, 0) }
+        return withUnsafeTemporaryAllocation(of: envoy_dynamic_module_type_module_buffer.self, capacity: count) { out in
+            // Each string's bytes stay valid only inside its `withUTF8`, so the closures nest:
+            // the call into Envoy happens at the innermost level.
+            func fill(_ index: Int) -> R {
+                guard index < count else { return body(out.baseAddress, count) }
+                var text = string(index)
+                return text.withUTF8 { utf8 in
+                    out.initializeElement(at: index, to: ModuleBuffer.of(UnsafeRawBufferPointer(utf8)))
+                    return fill(index + 1)
+                }
+            }
+            return fill(0)
+        }
+    }
+
+    /// Calls `body` with a C array of `count` key/value pairs, keys static, values `value(i)`,
+    /// valid during `body`.
+    static func withKeyValuePairs<R>(
+        count: Int, key: (Int) -> StaticString, value: (Int) -> String,
+        _ body: (UnsafePointer<envoy_dynamic_module_type_module_key_value_pair>?, Int) -> R
+    ) -> R {
+        if count <= 0 { return body(nil, 0) }
+        return with(count: count, value) { values, _ in
+            withUnsafeTemporaryAllocation(of: envoy_dynamic_module_type_module_key_value_pair.self, capacity: count) { out in
+                for index in 0..<count {
+                    let keyBuffer = ModuleBuffer.of(key(index))
+                    let valueBuffer = values?[index] ?? ModuleBuffer.absent
+                    out.initializeElement(
+                        at: index,
+                        to: envoy_dynamic_module_type_module_key_value_pair(
+                            key_ptr: keyBuffer.ptr, key_length: keyBuffer.length, value_ptr: valueBuffer.ptr,
+                            value_length: valueBuffer.length))
+                }
+                return body(UnsafePointer(out.baseAddress), count)
+            }
+        }
+    }
+}
+
 /// Header (name, value) pairs to hand to Envoy; all bytes live in one arena so a reply costs
 /// two allocations however many headers it has.
 public struct ModuleHeaderList: Sendable {
@@ -102,13 +151,6 @@ public struct ModuleHeaderList: Sendable {
         entries.reserveCapacity(entries.count + headers.count)
     }
 
-    /// Room for `count` more entries of `bytes` name and value bytes in all, so appending them
-    /// does not regrow the arena or the entry list.
-    public mutating func reserveCapacity(entries count: Int, bytes: Int) {
-        arena.reserveCapacity(arena.count + bytes)
-        entries.reserveCapacity(entries.count + count)
-    }
-
     public mutating func append(name: String, value: String) {
         let nameStart = arena.count
         arena.append(contentsOf: name.utf8)
@@ -117,60 +159,22 @@ public struct ModuleHeaderList: Sendable {
         entries.append((nameStart, valueStart - nameStart, valueStart, arena.count - valueStart))
     }
 
-    public mutating func append(name: StaticString, value: String) {
-        let nameStart = arena.count
-        arena.append(contentsOf: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-        let valueStart = arena.count
-        arena.append(contentsOf: value.utf8)
-        entries.append((nameStart, valueStart - nameStart, valueStart, arena.count - valueStart))
-    }
-
-    public mutating func append(name: StaticString, value: [UInt8]) {
-        let nameStart = arena.count
-        arena.append(contentsOf: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-        let valueStart = arena.count
-        arena.append(contentsOf: value)
-        entries.append((nameStart, valueStart - nameStart, valueStart, arena.count - valueStart))
-    }
-
     public var count: Int { entries.count }
-
-    /// Calls `body` with the entries as a C array of key/value pairs (for metadata batches), valid
-    /// for the duration of the call.
-    func withUnsafeKeyValuePairs<R>(
-        _ body: (UnsafePointer<envoy_dynamic_module_type_module_key_value_pair>?, Int) -> R
-    ) -> R {
-        withUnsafeEntries(
-            { key, value in
-                envoy_dynamic_module_type_module_key_value_pair(
-                    key_ptr: key.ptr, key_length: key.length, value_ptr: value.ptr, value_length: value.length)
-            }, { pairs, count in body(UnsafePointer(pairs), count) })
-    }
 
     /// Calls `body` with a C array of headers valid for the duration of the call.
     func withUnsafeHeaders<R>(
         _ body: (UnsafeMutablePointer<envoy_dynamic_module_type_module_http_header>?, Int) -> R
     ) -> R {
-        withUnsafeEntries(
-            { name, value in
-                envoy_dynamic_module_type_module_http_header(
-                    key_ptr: name.ptr, key_length: name.length, value_ptr: value.ptr, value_length: value.length)
-            }, body)
-    }
-
-    /// The entries as a C array of `Entry` (the ABI's header and key/value structs share one
-    /// layout but are distinct types), built by `make(key, value)` and valid during `body`.
-    private func withUnsafeEntries<Entry, R>(
-        _ make: (envoy_dynamic_module_type_module_buffer, envoy_dynamic_module_type_module_buffer) -> Entry,
-        _ body: (UnsafeMutablePointer<Entry>?, Int) -> R
-    ) -> R {
         if entries.isEmpty { return body(nil, 0) }
         return arena.withUnsafeBytes { raw in
-            withUnsafeTemporaryAllocation(of: Entry.self, capacity: entries.count) { out in
+            withUnsafeTemporaryAllocation(of: envoy_dynamic_module_type_module_http_header.self, capacity: entries.count) { out in
                 for (index, entry) in entries.enumerated() {
-                    let key = ModuleBuffer.of(UnsafeRawBufferPointer(rebasing: raw[entry.0..<(entry.0 + entry.1)]))
+                    let name = ModuleBuffer.of(UnsafeRawBufferPointer(rebasing: raw[entry.0..<(entry.0 + entry.1)]))
                     let value = ModuleBuffer.of(UnsafeRawBufferPointer(rebasing: raw[entry.2..<(entry.2 + entry.3)]))
-                    out.initializeElement(at: index, to: make(key, value))
+                    out.initializeElement(
+                        at: index,
+                        to: envoy_dynamic_module_type_module_http_header(
+                            key_ptr: name.ptr, key_length: name.length, value_ptr: value.ptr, value_length: value.length))
                 }
                 return body(out.baseAddress, entries.count)
             }

@@ -5,8 +5,16 @@ internal import SluiceCore
 
 extension EnvoyHTTPStream {
     /// Writes `entries` (key, value) under the `sluice` namespace in one call into Envoy.
-    func setMetadata(_ entries: KeyValueBatch) {
-        setMetadataStrings(namespace: FilterMetadata.namespace, entries.list)
+    func setMetadata(_ entries: [(FilterMetadataKey, String)]) {
+        setMetadataStrings(
+            namespace: FilterMetadata.namespace, count: entries.count, key: { entries[$0].0.name }, value: { entries[$0].1 })
+    }
+
+    /// Writes an upstream attempt's batch (who answered, and the report) in one call into Envoy.
+    func setMetadata(_ metadata: AttemptMetadata) {
+        setMetadataStrings(
+            namespace: FilterMetadata.namespace, count: AttemptMetadata.entryCount, key: { metadata.entry($0).key.name },
+            value: { metadata.entry($0).value })
     }
 
     func setMetadata(_ key: FilterMetadataKey, _ value: Double) {
@@ -38,23 +46,4 @@ extension EnvoyHTTPStream {
         setMetadata(.cachedInputTokens, Double(usage.cachedInputTokens))
         setMetadata(.totalTokens, Double(usage.totalTokens))
     }
-}
-
-/// String values for one metadata batch, keyed by the contract's keys.
-struct KeyValueBatch {
-    fileprivate(set) var list = ModuleHeaderList()
-
-    init() {}
-
-    /// Room for `count` more entries of `bytes` key and value bytes in all (one allocation each
-    /// for the bytes and the entry list, instead of regrowing them entry by entry).
-    mutating func reserveCapacity(entries count: Int, bytes: Int) {
-        list.reserveCapacity(entries: count, bytes: bytes)
-    }
-
-    mutating func add(_ key: FilterMetadataKey, _ value: String) {
-        list.append(name: key.name, value: value)
-    }
-
-    var isEmpty: Bool { list.count == 0 }
 }

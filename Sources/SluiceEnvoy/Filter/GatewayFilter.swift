@@ -222,9 +222,7 @@ final class GatewayFilter: HTTPFilter {
             case .clearRouteCache:
                 stream.clearRouteCache()
             case .writeMetadata(let entries):
-                var batch = KeyValueBatch()
-                for (key, value) in entries { batch.add(key, value) }
-                stream.setMetadata(batch)
+                stream.setMetadata(entries)
             case .writeTokenMetadata(let usage):
                 stream.setTokenMetadata(usage)
             case .count(let counter, let labels, let value):

@@ -179,10 +179,7 @@ final class UpstreamFilter: HTTPFilter {
                 stream.sendLocalReply(
                     status: reply.status, headers: ModuleHeaderList(reply.headers), body: reply.body, details: reply.details)
             case .writeMetadata(let metadata):
-                var batch = KeyValueBatch()
-                batch.reserveCapacity(entries: AttemptMetadata.entryCount, bytes: metadata.byteCount)
-                metadata.forEachEntry { key, value in batch.add(key, value) }
-                stream.setMetadata(batch)
+                stream.setMetadata(metadata)
             case .count(.attempts, let labels):
                 factory.counters.add(factory.attempts, labels: labels, on: stream)
             case .count(.usageClamped, _):

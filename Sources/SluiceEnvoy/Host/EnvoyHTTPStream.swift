@@ -239,10 +239,13 @@ public struct EnvoyHTTPStream {
         }
     }
 
-    /// Sets every `(key, value)` of `entries` as strings under `namespace` in one call into Envoy.
-    public func setMetadataStrings(namespace: StaticString, _ entries: ModuleHeaderList) {
-        entries.withUnsafeKeyValuePairs { pairs, count in
-            guard count > 0 else { return }
+    /// Sets `count` strings under `namespace` in one call into Envoy: entry `i` is `key(i)`,
+    /// `value(i)`. The values are handed over from their own storage (`ModuleBufferArray`).
+    public func setMetadataStrings(
+        namespace: StaticString, count: Int, key: (Int) -> StaticString, value: (Int) -> String
+    ) {
+        guard count > 0 else { return }
+        ModuleBufferArray.withKeyValuePairs(count: count, key: key, value: value) { pairs, count in
             envoy_dynamic_module_callback_http_set_dynamic_metadata_string_batch(raw, ModuleBuffer.of(namespace), pairs, count)
         }
     }
@@ -507,24 +510,7 @@ func calloutResult(_ result: envoy_dynamic_module_type_http_callout_init_result,
     return .failure(CalloutStartError(rawValue: result.rawValue) ?? .unknown)
 }
 
-/// Calls `body` with module buffers over `labels`.
+/// Calls `body` with module buffers over `labels` (no allocation: see `ModuleBufferArray`).
 func withLabelBuffers<R>(_ labels: [String], _ body: (UnsafeMutablePointer<envoy_dynamic_module_type_module_buffer>?, Int) -> R) -> R {
-    if labels.isEmpty { return body(nil, 0) }
-    var arena: [UInt8] = []
-    var ends: [Int] = []
-    ends.reserveCapacity(labels.count)
-    for label in labels {
-        arena.append(contentsOf: label.utf8)
-        ends.append(arena.count)
-    }
-    return arena.withUnsafeBytes { raw in
-        withUnsafeTemporaryAllocation(of: envoy_dynamic_module_type_module_buffer.self, capacity: labels.count) { out in
-            var start = 0
-            for (index, end) in ends.enumerated() {
-                out.initializeElement(at: index, to: ModuleBuffer.of(UnsafeRawBufferPointer(rebasing: raw[start..<end])))
-                start = end
-            }
-            return body(out.baseAddress, labels.count)
-        }
-    }
+    ModuleBufferArray.with(count: labels.count, { labels[$0] }, body)
 }
