@@ -251,6 +251,19 @@ def test_usage_records_are_stored_once_and_survive_restarts(database):
         assert requests == 20
         assert [r["envoy"] for r in all_records(sluiced, "&key=key-0") if r["id"].startswith("req-c-")] == ["envoy-3"] * 5
 
+        # `sluiced usage` reads the same database while sluiced runs.
+        cli = sluiced.cli("usage", "--database", sluiced.database, "--group-by", "team", "--from", "0", "--json")
+        assert cli.returncode == 0, cli.stderr
+        summary = json.loads(cli.stdout)
+        assert {k: v for k, v in summary["totals"].items() if k != "cost_usd"} == expected_totals(stored)
+        assert [g["team"] for g in summary["groups"]] == ["", "research", "support"]
+        table = sluiced.cli("usage", "--database", sluiced.database, "--group-by", "team", "--since", "3650d")
+        assert table.returncode == 0, table.stderr
+        assert table.stdout.splitlines()[0].split() == ["TEAM", "REQUESTS", "ERRORS", "INPUT", "CACHED", "OUTPUT", "COST"]
+        assert table.stdout.splitlines()[-1].split()[:2] == ["total", str(len(stored))]
+        bad = sluiced.cli("usage", "--database", sluiced.database, "--group-by", "colour")
+        assert bad.returncode != 0 and "group_by: 'colour' is not a dimension" in bad.stderr
+
 
 def test_fleet_token_from_file_and_environment():
     sluiced = Sluiced(demo_config_text())

@@ -385,3 +385,46 @@ struct FleetAPITests {
         }
     }
 }
+
+@Suite("sluiced usage")
+struct UsageCLITests {
+    @Test("sums per group over --since, as a table and as the API's JSON; bad options name themselves")
+    func summary() async throws {
+        try await TestDatabase(.sqlite).with { store in
+            let now: Int64 = 1_764_900_000_000
+            _ = try await store.insertUsage(
+                [
+                    usage("old", at: now - 90_000_000, team: "research", micros: 7_000_000),
+                    usage("r1", at: now - 1_000, team: "research", micros: 1_500_000),
+                    usage("r2", at: now - 2_000, team: "research", status: 500, micros: 250_000),
+                    usage("s1", at: now - 3_000, team: "", micros: 0),
+                ], envoy: "e", receivedAtMillis: now)
+            let text = try await UsageCLI.summary(
+                groupBy: "team", since: "24h", from: nil, to: nil, store: store, nowMillis: now)
+            #expect(
+                text == """
+                    TEAM      REQUESTS  ERRORS  INPUT  CACHED  OUTPUT  COST
+                    -         1         0       10     2       20      $0
+                    research  2         1       20     4       40      $1.75
+                    total     3         1       30     6       60      $1.75
+
+                    """)
+            let json = try JSONParser.parse(
+                try await UsageCLI.summary(groupBy: nil, since: nil, from: "0", to: nil, store: store, nowMillis: now, format: .json))
+            #expect(json["totals"]?["requests"]?.int64Value == 4)
+            #expect(json["totals"]?["cost_usd"]?.stringValue == "8.75")
+            #expect(json["groups"]?.arrayValue?.count == 1)
+            await expectAdminError(.invalidRequest, field: "since") {
+                _ = try await UsageCLI.summary(groupBy: nil, since: "yesterday", from: nil, to: nil, store: store, nowMillis: now)
+            }
+            await expectAdminError(.invalidRequest, field: "group_by") {
+                _ = try await UsageCLI.summary(groupBy: "colour", since: "1d", from: nil, to: nil, store: store, nowMillis: now)
+            }
+            await expectAdminError(.invalidRequest, field: "since") {
+                _ = try await UsageCLI.summary(groupBy: nil, since: "1d", from: "0", to: nil, store: store, nowMillis: now)
+            }
+            let empty = try await UsageCLI.summary(groupBy: nil, since: nil, from: "0", to: "1000", store: store, nowMillis: now)
+            #expect(empty == "No usage records in that range.\n")
+        }
+    }
+}
