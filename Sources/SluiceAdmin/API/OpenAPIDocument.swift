@@ -433,10 +433,15 @@ public enum OpenAPIDocument {
                 }
               },
               "StoredUsageRecord": {
-                "allOf": [{ "$ref": "#/components/schemas/UsageRecord" }],
-                "type": "object", "required": ["envoy", "received_at_ms", "cost_usd"],
+                "type": "object", "description": "A record as sent (see UsageRecord), with the Envoy that sent it, when sluiced stored it, and its cost as a decimal string.",
+                "required": ["id", "envoy", "received_at_ms", "time_ms", "key", "team", "model", "backend", "provider", "status", "input_tokens", "cached_input_tokens", "output_tokens", "cost_micro_usd", "cost_usd", "duration_ms", "ttft_ms", "stream"],
                 "properties": {
-                  "envoy": { "type": "string" }, "received_at_ms": { "type": "integer" }, "cost_usd": { "type": "string" }
+                  "id": { "type": "string" }, "envoy": { "type": "string" }, "received_at_ms": { "type": "integer" },
+                  "time_ms": { "type": "integer" }, "key": { "type": "string" }, "team": { "type": "string" },
+                  "model": { "type": "string" }, "backend": { "type": "string" }, "provider": { "type": "string" },
+                  "status": { "type": "integer" }, "input_tokens": { "type": "integer" }, "cached_input_tokens": { "type": "integer" },
+                  "output_tokens": { "type": "integer" }, "cost_micro_usd": { "type": "integer" }, "cost_usd": { "type": "string" },
+                  "duration_ms": { "type": "integer" }, "ttft_ms": { "type": ["integer", "null"] }, "stream": { "type": "boolean" }
                 }
               },
               "Error": {
