@@ -14,13 +14,16 @@ import os
 import re
 import socket
 import stat
+import time
+import types
 import uuid
 import urllib.error
 import urllib.request
 
 import pytest
 
-from sluiced import ROOT, Sluiced
+from harness import free_port
+from sluiced import ROOT, SIM_PORTS, Sluiced, demo_config, envoy_for
 
 POSTGRES_URL = os.environ.get("SLUICE_TEST_POSTGRES_URL")
 START_MS = 1_764_900_000_000
@@ -293,3 +296,26 @@ def test_fleet_token_from_file_and_environment():
     assert sluiced.process.wait(timeout=60) != 0
     sluiced.stop()
     assert "fleet token: fleet_token_file: must be at least 16 characters" in sluiced.logs()
+
+
+def test_ads_clients_connected_follows_envoy():
+    # The demo config with every address moved to a free port (no simulator runs: nothing is
+    # routed here), so this Envoy binds nothing another test or a developer's gateway uses.
+    sims = types.SimpleNamespace(ports={name: free_port() for name in SIM_PORTS.values()})
+    with Sluiced(demo_config(sims, free_port())) as sluiced:
+        def connected() -> float:
+            return metric(metrics(sluiced), "sluiced_ads_clients_connected")
+
+        assert connected() == 0
+        envoy = envoy_for(sluiced, node_id="fleet-metrics-envoy").start().wait_ready()
+        try:
+            deadline = time.monotonic() + 30
+            while connected() != 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert connected() == 1
+        finally:
+            envoy.stop()
+        deadline = time.monotonic() + 30
+        while connected() != 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert connected() == 0
