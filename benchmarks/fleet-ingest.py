@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Usage-record ingest rate of sluiced: starts `sluiced serve` on free loopback ports in a temp
 directory (SQLite by default), posts 500-record batches to POST /v1/fleet/usage from N
-keep-alive clients for D seconds, and prints records/s and sluiced's RSS before and after.
+keep-alive clients for D seconds, and prints records/s and sluiced's RSS (before, every 10 s, after).
 Every id is new, so each record is one row inserted. sluiced is stopped by its PID.
 
     benchmarks/fleet-ingest.py --sluiced .build/release/sluiced [--seconds 20] [--clients 2]
@@ -122,6 +122,15 @@ def main() -> int:
         threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
         for thread in threads:
             thread.start()
+        # sluiced's RSS every 10 s of the run (does it stay flat under a steady ingest?)
+        rss_samples = []
+        next_sample = time.monotonic() + 10
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(timeout=max(0.0, next_sample - time.monotonic()))
+                if time.monotonic() >= next_sample:
+                    rss_samples.append(rss_kib(process.pid))
+                    next_sample += 10
         for thread in threads:
             thread.join()
         elapsed = time.monotonic() - started
@@ -133,7 +142,7 @@ def main() -> int:
             "database": "postgres" if args.database else "sqlite", "preload": args.preload or None,
             "clients": args.clients, "batch_records": args.batch, "seconds": round(elapsed, 2),
             "batches": sum(batches), "records": total, "records_per_second": round(total / elapsed),
-            "rss_kib_start": rss_start, "rss_kib_end": rss_end,
+            "rss_kib_start": rss_start, "rss_kib_end": rss_end, "rss_kib_every_10s": rss_samples,
         }))
         return 0
     finally:
