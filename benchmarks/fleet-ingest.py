@@ -13,6 +13,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -63,6 +64,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--database", help="a postgres:// URL; default a SQLite file in a temp dir")
     parser.add_argument("--preload", help="LD_PRELOAD for sluiced (e.g. libjemalloc.so.2)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp directory (database, log)")
     args = parser.parse_args()
     args.sluiced = os.path.abspath(args.sluiced)
     if not (1 <= args.seconds <= 600 and 1 <= args.clients <= 16 and 1 <= args.batch <= 1000):
@@ -154,6 +156,10 @@ def main() -> int:
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait()
         log.close()
+        if args.keep:
+            print(f"kept {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
