@@ -72,7 +72,6 @@ struct UsageBatchTests {
             (["model": "\"\(String(repeating: "m", count: 257))\""], "model: must be at most 256 bytes, got 257"),
             (["team": #""a\nb""#], "team: must not contain control characters"),
             (["provider": "null"], "provider: must be a string, got null"),
-            (["cost_usd": "0.5"], "cost_usd: unknown field"),
         ]
         let records = [recordJSON("good-0")] + cases.enumerated().map { recordJSON("bad-\($0.offset)", $0.element.0) }
             + ["\"not a record\"", recordJSON("good-last")]
@@ -83,6 +82,15 @@ struct UsageBatchTests {
         for (rejection, expected) in zip(batch.rejected, cases.map(\.1) + ["a record must be a JSON object, got string"]) {
             #expect(rejection.error == expected)
         }
+    }
+
+    @Test("unknown members are ignored and named, never a reason to lose a record")
+    func unknownMembers() throws {
+        let body = #"{"envoy":"e","version":2,"records":[\#(recordJSON("a", ["cost_usd": "0.5", "region": "\"eu\""])),\#(recordJSON("b"))]}"#
+        let batch = try FleetProtocol.readBatch(Array(body.utf8))
+        #expect(batch.records.map(\.record.id) == ["a", "b"])
+        #expect(batch.rejected.isEmpty)
+        #expect(batch.ignoredFields == ["cost_usd", "region", "version"])
     }
 
     @Test("a malformed envelope is refused whole, naming the field")
@@ -97,7 +105,6 @@ struct UsageBatchTests {
             (#"{"envoy":"e","records":{}}"#, "records"),
             (#"{"envoy":"e","records":[]}"#, "records"),
             (batchJSON((0...1000).map { recordJSON("r\($0)") }), "records"),
-            (#"{"envoy":"e","records":[\#(recordJSON("a"))],"version":2}"#, "version"),
         ]
         for (body, field) in cases {
             do {

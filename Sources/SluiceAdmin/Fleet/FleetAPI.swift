@@ -51,10 +51,16 @@ struct FleetAPI: Sendable {
                     "first": "\(batch.rejected[0].index): \(batch.rejected[0].error)",
                 ])
         }
+        if !batch.ignoredFields.isEmpty {
+            logger.warning(
+                "fleet: unknown fields in a usage batch ignored (is the sender newer than sluiced?)",
+                metadata: ["envoy": "\(batch.envoy)", "fields": "\(batch.ignoredFields.joined(separator: ","))"])
+        }
         return AdminAPI.json(
             UsageIngestJSON(
                 accepted: result.accepted, duplicates: result.duplicates,
-                rejected: batch.rejected.map { .init(index: $0.index, error: $0.error) }))
+                rejected: batch.rejected.map { .init(index: $0.index, error: $0.error) },
+                ignoredFields: batch.ignoredFields.isEmpty ? nil : batch.ignoredFields))
     }
 
     // MARK: GET /v1/admin/usage
@@ -123,6 +129,13 @@ struct UsageIngestJSON: Encodable {
     var accepted: Int
     var duplicates: Int
     var rejected: [Rejected]
+    /// Member names ignored as unknown; absent when there were none.
+    var ignoredFields: [String]?
+
+    enum CodingKeys: String, CodingKey {
+        case accepted, duplicates, rejected
+        case ignoredFields = "ignored_fields"
+    }
 }
 
 /// A summary row: the group's values under their dimension's name, then the sums.

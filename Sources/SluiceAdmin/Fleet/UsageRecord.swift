@@ -83,9 +83,13 @@ public struct UsageBatch: Sendable, Equatable {
     /// The valid records with their index in the batch.
     public var records: [(index: Int, record: UsageRecord)]
     public var rejected: [Rejection]
+    /// Member names this sluiced does not know, envelope's and records' (sorted, at most
+    /// `FleetProtocol.maxIgnoredFieldNames`): ignored, so a newer sender loses no record.
+    public var ignoredFields: [String] = []
 
     public static func == (lhs: UsageBatch, rhs: UsageBatch) -> Bool {
-        lhs.envoy == rhs.envoy && lhs.rejected == rhs.rejected && lhs.records.map(\.index) == rhs.records.map(\.index)
+        lhs.envoy == rhs.envoy && lhs.rejected == rhs.rejected && lhs.ignoredFields == rhs.ignoredFields
+            && lhs.records.map(\.index) == rhs.records.map(\.index)
             && lhs.records.map(\.record) == rhs.records.map(\.record)
     }
 }
@@ -96,6 +100,8 @@ public enum FleetProtocol {
     public static let maxBodyBytes = 4 << 20
     /// Records in one batch.
     public static let batchRecords = 1...1_000
+    /// Unknown member names an answer lists at most.
+    public static let maxIgnoredFieldNames = 16
     /// Length of `envoy` and of a record's `id`, in printable ASCII characters.
     public static let identifierLength = 1...128
     /// Longest `key`, `team`, `model`, `backend` or `provider`, in UTF-8 bytes.
@@ -128,9 +134,10 @@ public enum FleetProtocol {
         guard case .object(let envelope) = document else {
             throw AdminError(.invalidRequest, "the body must be a JSON object, got \(document.typeName)")
         }
-        for member in envelope.members where member.key != "envoy" && member.key != "records" {
-            throw .invalid(member.key, "unknown field (a usage batch has 'envoy' and 'records')")
-        }
+        // Unknown members are ignored, not refused: a sender newer than this sluiced must not
+        // lose records over a field added later. The answer and the log name them.
+        var ignored = Set<String>()
+        for member in envelope.members where member.key != "envoy" && member.key != "records" { ignored.insert(member.key) }
         guard let envoyValue = envelope["envoy"] else { throw .invalid("envoy", "is required") }
         guard case .string(let envoy) = envoyValue else {
             throw .invalid("envoy", "must be a string, got \(envoyValue.typeName)")
@@ -148,11 +155,15 @@ public enum FleetProtocol {
         var batch = UsageBatch(envoy: envoy, records: [], rejected: [])
         batch.records.reserveCapacity(elements.count)
         for (index, element) in elements.enumerated() {
+            if case .object(let object) = element, ignored.count < maxIgnoredFieldNames {
+                for member in object.members where !recordFields.contains(member.key) { ignored.insert(member.key) }
+            }
             switch readRecord(element) {
             case .success(let record): batch.records.append((index, record))
             case .failure(let problem): batch.rejected.append(.init(index: index, error: problem.message))
             }
         }
+        batch.ignoredFields = Array(ignored.sorted().prefix(maxIgnoredFieldNames))
         return batch
     }
 
@@ -174,9 +185,6 @@ public enum FleetProtocol {
     private static func record(_ value: JSONValue) throws(RecordProblem) -> UsageRecord {
         guard case .object(let object) = value else {
             throw RecordProblem(whole: "a record must be a JSON object, got \(value.typeName)")
-        }
-        for member in object.members where !recordFields.contains(member.key) {
-            throw RecordProblem(member.key, "unknown field")
         }
         func string(_ field: String) throws(RecordProblem) -> String {
             guard let value = object[field] else { throw RecordProblem(field, "is required") }
