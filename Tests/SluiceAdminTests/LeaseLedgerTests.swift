@@ -1,5 +1,6 @@
 // sluiced's lease ledger: grant sizing (fair share, never beyond limit − consumed − outstanding),
 // returns, replays, expiry reclaim, window rollover and the next window's lookahead.
+import Foundation
 import SluiceAdmin
 import SluiceCore
 import Testing
@@ -109,8 +110,8 @@ struct LeaseLedgerTests {
         #expect(ledger.totals.reclaimed(.costPerDay) == 60)
         #expect(ledger.totals.reclaimedLeases == 1)
         let c = ledger.apply(holder: envoyC, seq: 1, items: [LeaseItem(key: teamDay, window: w, limit: 100, want: 80)], nowMillis: noon + 5_000)
-        // A is no longer active (its slice expired, its last ask is older than activeMillis? no:
-        // 5 s < 10 s, so it still counts for the share): 80 available, 3 active.
+        // A asked exactly one activity window (the TTL) ago, so it still counts for the share:
+        // 80 available, 3 active.
         #expect(c.grants[0].granted == 27)
         #expect(ledger.outstandingUnits == 47)
     }
@@ -155,5 +156,109 @@ struct LeaseLedgerTests {
         let ahead = ledger.apply(
             holder: envoyA, seq: 2, items: [LeaseItem(key: keyRPM, window: m + 1, limit: 60, want: 10)], nowMillis: noon + 55_000)
         #expect(ahead.grants.first?.granted == 10)
+    }
+}
+
+@Suite("Lease accounts across a restart")
+struct LeaseRestartTests {
+    @Test("a restored ledger keeps what was consumed and holds what was outstanding for one TTL")
+    func restoreInMemory() {
+        var before = LeaseLedger()
+        let w = day(noon)
+        _ = before.apply(holder: envoyA, seq: 1, items: [LeaseItem(key: teamDay, window: w, limit: 1_000, want: 300)], nowMillis: noon)
+        _ = before.apply(
+            holder: envoyA, seq: 2, items: [LeaseItem(key: teamDay, window: w, limit: 1_000, spent: 200, want: 300)], nowMillis: noon)
+        let rows = before.rows([(teamDay, w), (teamDay, w)])
+        #expect(rows == [LeaseAccountRow(key: teamDay, window: w, limit: 1_000, consumed: 200, outstanding: 400, windowEndMillis: (w + 1) * 86_400_000)])
+
+        var after = LeaseLedger(settings: LeaseLedgerSettings(ttlMillis: 10_000))
+        after.restore(rows, nowMillis: noon + 1_000)
+        // 1000 − 200 consumed − 400 held by the stand-in leaves 400, shared with the stand-in.
+        let b = after.apply(holder: envoyB, seq: 1, items: [LeaseItem(key: teamDay, window: w, limit: 1_000, want: 5_000)], nowMillis: noon + 2_000)
+        #expect(b.grants[0].granted == 200)  // equal share with the stand-in
+        #expect(b.grants[0].consumed == 200)
+        // A (its old process, still alive) reports with a seq the new ledger never saw: applied.
+        let a = after.apply(
+            holder: envoyA, seq: 3, items: [LeaseItem(key: teamDay, window: w, limit: 1_000, spent: 100)], nowMillis: noon + 2_000)
+        #expect(!a.replay)
+        #expect(a.grants[0].consumed == 300)
+        after.expire(nowMillis: noon + 11_000)
+        #expect(after.held(teamDay, window: w, by: LeaseLedger.beforeRestart) == 0)
+        #expect(after.totals.reclaimed(.costPerDay) == 400)
+        // Rows of windows already gone are not restored.
+        var later = LeaseLedger()
+        later.restore(rows, nowMillis: noon + 2 * 86_400_000)
+        #expect(later.account(teamDay, window: w) == nil)
+    }
+
+    @Test("lease accounts are stored, never lowered, and read back by a reopened store", arguments: StoreKind.available)
+    func stored(kind: StoreKind) async throws {
+        let database = try TestDatabase(kind)
+        let w = day(noon)
+        let rpm = LeaseKey(.model("gpt-4o-mini"), .tokensPerMinute)
+        try await database.with { store in
+            try await store.saveLeaseAccounts(
+                [
+                    LeaseAccountRow(key: teamDay, window: w, limit: 1_000, consumed: 500, outstanding: 100, windowEndMillis: (w + 1) * 86_400_000),
+                    LeaseAccountRow(key: rpm, window: minute(noon), limit: 9_000, consumed: 10, outstanding: 20, windowEndMillis: noon + 60_000),
+                ], nowMillis: noon)
+            // An older snapshot arriving late: consumed stays 500, outstanding is the last written.
+            try await store.saveLeaseAccounts(
+                [LeaseAccountRow(key: teamDay, window: w, limit: 1_200, consumed: 450, outstanding: 50, windowEndMillis: (w + 1) * 86_400_000)],
+                nowMillis: noon + 1)
+        }
+        let rows = try await database.with { store in try await store.leaseAccounts(endingAfter: noon) }
+        #expect(rows.count == 2)
+        #expect(rows.first { $0.key == teamDay } == LeaseAccountRow(key: teamDay, window: w, limit: 1_200, consumed: 500, outstanding: 50, windowEndMillis: (w + 1) * 86_400_000))
+        #expect(rows.first { $0.key == rpm }?.outstanding == 20)
+        // A window that ended is not read; one that ended over a day ago is deleted at the next write.
+        let open = try await database.with { store in try await store.leaseAccounts(endingAfter: noon + 60_000) }
+        #expect(open.map(\.key) == [teamDay])
+        try await database.with { store in
+            try await store.saveLeaseAccounts([], nowMillis: noon + 60_000 + 86_400_001)
+            try await store.saveLeaseAccounts(
+                [LeaseAccountRow(key: teamDay, window: w, limit: 1_200, consumed: 600, outstanding: 0, windowEndMillis: (w + 1) * 86_400_000)],
+                nowMillis: noon + 60_000 + 86_400_001)
+        }
+        let all = try await database.with { store in try await store.leaseAccounts(endingAfter: 0) }
+        #expect(all.map(\.key) == [teamDay])
+        #expect(all.first?.consumed == 600)
+    }
+
+    @Test("the service restores from the store and stores what each request touched", arguments: StoreKind.available)
+    func service(kind: StoreKind) async throws {
+        let database = try TestDatabase(kind)
+        let clock = ManualClock(noon)
+        let first = LeaseService(nowMillis: { clock.now })
+        let body = LeaseRequestBody(
+            holder: envoyA, seq: 1, items: [(0, LeaseItem(key: teamDay, window: day(noon), limit: 1_000, spent: 0, want: 600))],
+            rejected: [])
+        try await database.with { store in
+            let (answer, rows) = first.apply(body)
+            #expect(answer.grants.first?.granted == 600)
+            try await first.persist(rows, in: store)
+        }
+        clock.now = noon + 5_000
+        let second = LeaseService(nowMillis: { clock.now })
+        let restored = try await database.with { store in try await second.restore(from: store) }
+        #expect(restored == 1)
+        #expect(second.held(teamDay, by: LeaseLedger.beforeRestart) == 600)
+        var ask = body
+        ask.holder = envoyB
+        // 400 left beside the stand-in's 600, shared between the two holders.
+        #expect(second.apply(ask).answer.grants.first?.granted == 200)
+        clock.now = noon + 15_000
+        #expect(second.held(teamDay, by: LeaseLedger.beforeRestart) == 0)
+    }
+}
+
+/// A settable clock for the services under test.
+final class ManualClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Int64
+    init(_ value: Int64) { self.value = value }
+    var now: Int64 {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
     }
 }

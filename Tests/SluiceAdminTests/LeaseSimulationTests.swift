@@ -66,6 +66,12 @@ struct FleetSimulation {
         var lostAnswers = 0
         var replays: Int64 = 0
         var bound: Int64 { limit + estimateError + reclaimed + failOpenEstimates }
+
+        var summary: String {
+            "charged \(charged) of limit \(limit) (\(charged * 1000 / limit)‰), bound \(bound): D \(estimateError), "
+                + "R \(reclaimed) in \(reclaimedLeases) reclaims, F \(failOpenEstimates); demand \(demand), "
+                + "\(partitions) partitions, \(lostAnswers) lost answers, \(replays) replays"
+        }
     }
 
     static let key = LeaseKey(.team("payments"), .costPerDay)
@@ -173,6 +179,7 @@ struct LeaseSimulationTests {
             let limit: Int64 = 2_000_000
             let outcome = FleetSimulation.run(
                 seed: UInt64(envoys * 100 + seed), envoys: envoys, limit: limit, policy: .failClosed)
+            print("lease simulation, fail_closed, \(envoys) Envoys, seed \(seed): \(outcome.summary)")
             #expect(outcome.demand > 2 * limit, "the run must ask for more than the limit")
             #expect(outcome.partitions > 0)
             #expect(
@@ -196,6 +203,7 @@ struct LeaseSimulationTests {
         let outcome = FleetSimulation.run(
             seed: UInt64(envoys * 7919), envoys: envoys, limit: limit, policy: .failOpen(localCap: cap),
             partitionChancePerTick: 0.05)
+        print("lease simulation, fail_open, \(envoys) Envoys: \(outcome.summary)")
         #expect(outcome.failOpenEstimates > 0, "some partition should have outlasted a lease")
         #expect(outcome.failOpenEstimates <= Int64(envoys) * cap)
         #expect(outcome.charged <= outcome.bound, "charged \(outcome.charged) > bound \(outcome.bound)")

@@ -15,13 +15,16 @@ public struct FleetIngest: Sendable {
 
     public init(
         token: FleetToken?, metrics: FleetMetrics = FleetMetrics(),
-        leases: LeaseService = LeaseService(nowMillis: { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) })
+        leases: LeaseService = LeaseService(nowMillis: FleetIngest.wallClockMillis)
     ) {
         self.token = token
         self.metrics = metrics
         self.leases = leases
         metrics.attach(leases)
     }
+
+    /// Unix milliseconds now, by the system clock.
+    @Sendable public static func wallClockMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 
     /// No fleet token: `/v1/fleet/` answers 401.
     public static var disabled: FleetIngest { FleetIngest(token: nil) }
@@ -79,7 +82,12 @@ struct FleetAPI: Sendable {
             throw HTTPError(.contentTooLarge, message: "the body is larger than \(FleetProtocol.maxBodyBytes) bytes")
         }
         let body = try FleetProtocol.readLeaseRequest(Array(buffer.readableBytesView))
-        let answer = ingest.leases.apply(body)
+        let (answer, rows) = ingest.leases.apply(body)
+        do {
+            try await ingest.leases.persist(rows, in: store)
+        } catch {
+            logger.error("fleet: lease accounts not stored (a restart now forgets them): \(error)")
+        }
         if !answer.rejected.isEmpty {
             logger.warning(
                 "fleet: lease items rejected",

@@ -15,6 +15,7 @@
 // one series. Models the gateway does not route are refused before they cost anything, but their
 // records still arrive; keep that in mind for cardinality.
 import Prometheus
+import SluiceCore
 import Synchronization
 
 /// The fleet's metrics and sluiced's health, in one Prometheus registry.

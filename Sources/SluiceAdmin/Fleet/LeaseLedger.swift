@@ -7,9 +7,10 @@
 // overspend FleetLeases.md bounds.
 //
 // Pure and clock-driven (`nowMillis` is passed in) so the simulation tests can run it in-process;
-// not thread-safe: `LeaseLedgerService` serialises calls. One sluiced owns the ledger (in memory):
-// see FleetLeases.md for the single-writer assumption and what a restart does.
-import SluiceCore
+// not thread-safe: `LeaseService` serialises calls and stores the accounts each request touched
+// (`rows`), which `restore` reads back after a restart. One sluiced owns the ledger: see
+// FleetLeases.md for the single-writer assumption.
+public import SluiceCore
 
 /// Who holds a lease: an Envoy's node id and the boot id of its process (a restarted Envoy with
 /// the same node id is a new holder; the old process's slices expire on their own).
@@ -29,6 +30,11 @@ public struct LeaseHolder: Sendable, Hashable, CustomStringConvertible {
 public struct LeaseItemProblem: Sendable, Equatable {
     public var index: Int
     public var error: String
+
+    public init(index: Int, error: String) {
+        self.index = index
+        self.error = error
+    }
 }
 
 /// The ledger's answer to one request.
@@ -46,14 +52,15 @@ public struct LeaseLedgerSettings: Sendable, Equatable {
     /// How long a slice stays its holder's after the holder's last contact. The module renews
     /// (contacts sluiced) every second or so; the TTL must cover a few missed renewals.
     public var ttlMillis: Int64 = 10_000
-    /// A holder counts as active for fair sharing while it held a slice or asked within this time.
-    public var activeMillis: Int64 = 10_000
+    /// A holder counts as active for fair sharing while it holds a slice or asked within this
+    /// time (by default the TTL: a holder whose lease would have expired by now is gone).
+    public var activeMillis: Int64
     /// How long before a window starts sluiced grants slices of it.
     public var lookaheadMillis: Int64 = 5_000
 
-    public init(ttlMillis: Int64 = 10_000, activeMillis: Int64 = 10_000, lookaheadMillis: Int64 = 5_000) {
+    public init(ttlMillis: Int64 = 10_000, activeMillis: Int64? = nil, lookaheadMillis: Int64 = 5_000) {
         self.ttlMillis = ttlMillis
-        self.activeMillis = activeMillis
+        self.activeMillis = activeMillis ?? ttlMillis
         self.lookaheadMillis = lookaheadMillis
     }
 }
@@ -156,9 +163,13 @@ public struct LeaseLedger: Sendable {
                 slice.held = max(0, slice.held - item.spent - returned)
                 totals.units[item.key.dimension, default: .init()].returned += returned
             }
+            // A holder that gave everything back and asks for nothing is done with the window:
+            // it no longer counts for the others' shares.
+            if !replay && item.want == 0 && slice.held == 0 { slice.lastAskMillis = Int64.min }
             var granted: Int64 = 0
             if item.window == current, item.want > 0 {
                 slice.lastAskMillis = nowMillis
+                account.slices[holder] = slice  // its spend and return count before sizing
                 granted = grantSize(account, holder: holder, want: item.want, nowMillis: nowMillis)
                 slice.held += granted
                 totals.units[item.key.dimension, default: .init()].granted += granted
@@ -219,6 +230,11 @@ public struct LeaseLedger: Sendable {
         }
     }
 
+    /// Counts items refused before they reached the ledger (invalid on the wire).
+    public mutating func countRejected(_ count: Int) {
+        totals.rejectedItems += Int64(count)
+    }
+
     /// Σ of every slice held now, over the windows the ledger keeps (for `sluiced_leases_outstanding`).
     public var outstandingUnits: Int64 { accounts.values.reduce(0) { $0 + $1.outstanding } }
     /// Slices held now (one per holder, key and window).
@@ -236,13 +252,38 @@ public struct LeaseLedger: Sendable {
         accounts[WindowKey(key: key, window: window)]?.slices[holder]?.held ?? 0
     }
 
-    /// Seeds what the fleet already spent in a window (after a restart, from the usage records).
-    public mutating func seed(_ key: LeaseKey, window: Int64, limit: Int64, consumed: Int64, nowMillis: Int64) {
-        let windowKey = WindowKey(key: key, window: window)
-        var account =
-            accounts[windowKey] ?? Account(limit: limit, endMillis: key.dimension.period.window(atMillis: nowMillis).endMillis)
-        account.consumed = max(account.consumed, consumed)
-        accounts[windowKey] = account
+    /// The holder that stands for the slices Envoys held before a restart (a boot id is never empty).
+    public static let beforeRestart = LeaseHolder(envoy: "(before restart)", boot: "")
+
+    /// The accounts of `keys` (key and window) as rows to store.
+    public func rows(_ keys: [(LeaseKey, Int64)]) -> [LeaseAccountRow] {
+        var seen = Set<WindowKey>()
+        return keys.compactMap { key, window in
+            let windowKey = WindowKey(key: key, window: window)
+            guard seen.insert(windowKey).inserted, let account = accounts[windowKey] else { return nil }
+            return LeaseAccountRow(
+                key: key, window: window, limit: account.limit, consumed: account.consumed,
+                outstanding: account.outstanding, windowEndMillis: account.endMillis)
+        }
+    }
+
+    /// Takes back the accounts a previous sluiced stored: what each open window consumed, and
+    /// what was outstanding, held by ``beforeRestart`` for one TTL from now. The Envoys holding
+    /// those slices may spend them until their own deadlines, which fall within that TTL; after
+    /// it the amount is reclaimed (and counted in `reclaimed`, the bound's R).
+    public mutating func restore(_ rows: [LeaseAccountRow], nowMillis: Int64) {
+        for row in rows {
+            let current = row.key.dimension.period.window(atMillis: nowMillis).id
+            guard row.window >= current - 1 else { continue }
+            let windowKey = WindowKey(key: row.key, window: row.window)
+            var account = accounts[windowKey] ?? Account(limit: row.limit, endMillis: row.windowEndMillis)
+            account.consumed = max(account.consumed, row.consumed)
+            if row.outstanding > 0 {
+                account.slices[Self.beforeRestart] = Slice(
+                    held: row.outstanding, expiresAtMillis: nowMillis + settings.ttlMillis, lastAskMillis: Int64.min)
+            }
+            accounts[windowKey] = account
+        }
     }
 
     private static func add(_ a: Int64, _ b: Int64) -> Int64 {

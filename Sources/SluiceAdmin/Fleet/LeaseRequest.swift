@@ -5,7 +5,7 @@
 // and named in the answer.
 import Hummingbird
 import Synchronization
-import SluiceCore
+public import SluiceCore
 
 /// A lease request, read: who asks, its sequence number, the valid items and the others with why.
 public struct LeaseRequestBody: Sendable, Equatable {
@@ -15,6 +15,17 @@ public struct LeaseRequestBody: Sendable, Equatable {
     public var items: [(index: Int, item: LeaseItem)]
     public var rejected: [LeaseItemProblem]
     public var ignoredFields: [String] = []
+
+    public init(
+        holder: LeaseHolder, seq: Int64, items: [(index: Int, item: LeaseItem)], rejected: [LeaseItemProblem],
+        ignoredFields: [String] = []
+    ) {
+        self.holder = holder
+        self.seq = seq
+        self.items = items
+        self.rejected = rejected
+        self.ignoredFields = ignoredFields
+    }
 
     public static func == (lhs: LeaseRequestBody, rhs: LeaseRequestBody) -> Bool {
         lhs.holder == rhs.holder && lhs.seq == rhs.seq && lhs.rejected == rhs.rejected
@@ -182,13 +193,38 @@ public final class LeaseService: Sendable {
     }
 
     /// Applies a request's valid items; the answer's rejections include the reader's, by index.
-    public func apply(_ body: LeaseRequestBody) -> LeaseAnswer {
+    /// Also returns the accounts the request touched, to store.
+    public func apply(_ body: LeaseRequestBody) -> (answer: LeaseAnswer, rows: [LeaseAccountRow]) {
         let now = clock()
-        var answer = ledger.withLock { $0.apply(holder: body.holder, seq: body.seq, items: body.items.map(\.item), nowMillis: now) }
+        var (answer, rows) = ledger.withLock { ledger in
+            ledger.countRejected(body.rejected.count)
+            let answer = ledger.apply(holder: body.holder, seq: body.seq, items: body.items.map(\.item), nowMillis: now)
+            return (answer, ledger.rows(answer.grants.map { ($0.key, $0.window) }))
+        }
         // The ledger numbers its rejections by position among the valid items: map them back.
         answer.rejected = (body.rejected + answer.rejected.map { LeaseItemProblem(index: body.items[$0.index].index, error: $0.error) })
             .sorted { $0.index < $1.index }
-        return answer
+        return (answer, rows)
+    }
+
+    /// Stores the accounts of a request (after `apply`, before answering it). A failure is
+    /// logged by the caller and the answer still sent: a lease server that refuses leases when its
+    /// database hiccups would turn every scope fail_closed.
+    public func persist(_ rows: [LeaseAccountRow], in store: any LeaseAccountStore) async throws {
+        guard !rows.isEmpty else { return }
+        try await store.saveLeaseAccounts(rows, nowMillis: clock())
+    }
+
+    /// Loads the accounts of the open windows a previous sluiced stored (at start).
+    /// - Returns: How many accounts were restored.
+    @discardableResult
+    public func restore(from store: any LeaseAccountStore) async throws -> Int {
+        let now = clock()
+        // Month accounts end up to a month back and the ledger keeps the previous window: read a
+        // little more than that, the ledger drops what it does not keep.
+        let rows = try await store.leaseAccounts(endingAfter: now - 32 * UTCCalendar.millisPerDay)
+        ledger.withLock { $0.restore(rows, nowMillis: now) }
+        return rows.count
     }
 
     /// The ledger's state after taking back what expired by now: (slices held, totals).

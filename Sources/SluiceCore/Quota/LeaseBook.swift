@@ -80,12 +80,12 @@ public final class LeaseSlot: Sendable {
     /// The largest amount an entry holds; larger values are clamped (above every limit accepted).
     public static let maxAmount: Int64 = (1 << 41) - 1
 
-    /// Ring of two entries, `window & 1`: tag | remaining slice.
-    private let slices = [Atomic<UInt64>(Self.pack(tag: -1, amount: 0)), Atomic<UInt64>(Self.pack(tag: -1, amount: 0))]
-    /// Ring of two entries: tag | spent (settled, not yet reported).
-    private let spent = [Atomic<UInt64>(Self.pack(tag: -1, amount: 0)), Atomic<UInt64>(Self.pack(tag: -1, amount: 0))]
-    /// Ring of two entries: tag | units admitted by fail_open in that window.
-    private let failOpenUsed = [Atomic<UInt64>(Self.pack(tag: -1, amount: 0)), Atomic<UInt64>(Self.pack(tag: -1, amount: 0))]
+    /// tag | remaining slice, per window parity.
+    private let slices = WindowRing()
+    /// tag | spent (settled, not yet reported), per window parity.
+    private let spent = WindowRing()
+    /// tag | units admitted by fail_open in that window, per window parity.
+    private let failOpenUsed = WindowRing()
     /// Monotonic nanoseconds after which no slice of this slot is used (expiry − margin).
     private let deadlineNanos = Atomic<Int64>(Int64.min)
     /// Units requested since the worker's last sample, admitted or not (the demand rate).
@@ -94,10 +94,18 @@ public final class LeaseSlot: Sendable {
     private let lastConsumed = Atomic<Int64>(0)
     private let lastFleetRemaining = Atomic<Int64>(0)
     /// Counters the filter turns into stats.
-    public let failOpenAdmitted = Atomic<Int64>(0)
-    public let failClosedDenied = Atomic<Int64>(0)
-    public let localCapDenied = Atomic<Int64>(0)
-    public let limitDenied = Atomic<Int64>(0)
+    let failOpenAdmitted = Atomic<Int64>(0)
+    let failClosedDenied = Atomic<Int64>(0)
+    let localCapDenied = Atomic<Int64>(0)
+    let limitDenied = Atomic<Int64>(0)
+
+    /// The denial and fail_open counts so far (for stats).
+    public var counts: (failOpenAdmitted: Int64, failClosedDenied: Int64, localCapDenied: Int64, limitDenied: Int64) {
+        (
+            failOpenAdmitted.load(ordering: .relaxed), failClosedDenied.load(ordering: .relaxed),
+            localCapDenied.load(ordering: .relaxed), limitDenied.load(ordering: .relaxed)
+        )
+    }
 
     /// Worker-only state (rate estimate, last demand time); never touched on the admit path.
     struct WorkerState {
@@ -121,17 +129,16 @@ public final class LeaseSlot: Sendable {
         demand.add(amount, ordering: .relaxed)
         let window = key.dimension.period.window(atMillis: nowMillis).id
         let tag = window & Self.tagMask
-        let entry = slices[Int(window & 1)]
         if nowNanos < deadlineNanos.load(ordering: .relaxed) {
-            var current = entry.load(ordering: .relaxed)
-            while true {
-                let (storedTag, remaining) = Self.unpack(current)
-                guard storedTag == tag, remaining >= amount, remaining > 0 || amount == 0 else { break }
-                let next = Self.pack(tag: tag, amount: remaining - amount)
-                let (exchanged, original) = entry.compareExchange(expected: current, desired: next, ordering: .relaxed)
-                if exchanged { return .admitted(LeaseTicket(window: window, amount: amount, failOpen: false)) }
-                current = original
+            var admitted = false
+            // The closure runs once per compare-and-exchange attempt: only the last one counts.
+            slices.update(window) { storedTag, remaining in
+                admitted = false
+                guard storedTag == tag, remaining >= amount, remaining > 0 || amount == 0 else { return nil }
+                admitted = true
+                return (tag, remaining - amount)
             }
+            if admitted { return .admitted(LeaseTicket(window: window, amount: amount, failOpen: false)) }
             // A valid lease that cannot cover the request. When sluiced had nothing more at its
             // last answer, the fleet's limit is reached until the window ends; otherwise this
             // Envoy's slice is short and its next renewal (within a second) asks for this demand.
@@ -148,23 +155,20 @@ public final class LeaseSlot: Sendable {
             failClosedDenied.add(1, ordering: .relaxed)
             return .denied(.unavailable)
         case .failOpen(let cap):
-            let used = failOpenUsed[Int(window & 1)]
-            var current = used.load(ordering: .relaxed)
-            while true {
-                let (storedTag, stored) = Self.unpack(current)
+            var admitted = false
+            failOpenUsed.update(window) { storedTag, stored in
+                admitted = false
                 let spentSoFar = storedTag == tag ? stored : 0
-                guard spentSoFar + amount <= cap else {
-                    localCapDenied.add(1, ordering: .relaxed)
-                    return .denied(.localCapReached(cap: cap))
-                }
-                let next = Self.pack(tag: tag, amount: spentSoFar + amount)
-                let (exchanged, original) = used.compareExchange(expected: current, desired: next, ordering: .relaxed)
-                if exchanged {
-                    failOpenAdmitted.add(1, ordering: .relaxed)
-                    return .admitted(LeaseTicket(window: window, amount: amount, failOpen: true))
-                }
-                current = original
+                guard spentSoFar + amount <= cap else { return nil }
+                admitted = true
+                return (tag, spentSoFar + amount)
             }
+            guard admitted else {
+                localCapDenied.add(1, ordering: .relaxed)
+                return .denied(.localCapReached(cap: cap))
+            }
+            failOpenAdmitted.add(1, ordering: .relaxed)
+            return .admitted(LeaseTicket(window: window, amount: amount, failOpen: true))
         }
     }
 
@@ -174,14 +178,13 @@ public final class LeaseSlot: Sendable {
     public func settle(_ ticket: LeaseTicket, actual: Int64) {
         let actual = min(max(0, actual), Self.maxAmount)
         let tag = ticket.window & Self.tagMask
-        let index = Int(ticket.window & 1)
         if !ticket.failOpen {
-            Self.update(slices[index]) { storedTag, remaining in
+            slices.update(ticket.window) { storedTag, remaining in
                 storedTag == tag ? (tag, remaining + ticket.amount - actual) : nil
             }
         }
         guard actual > 0 else { return }
-        Self.update(spent[index]) { storedTag, stored in
+        spent.update(ticket.window) { storedTag, stored in
             // A newer tag wins; an entry two windows old (never reported) is overwritten.
             storedTag == tag ? (tag, stored + actual) : Self.isNewer(tag, than: storedTag) ? (tag, actual) : nil
         }
@@ -205,9 +208,9 @@ public final class LeaseSlot: Sendable {
         window: Int64, role: WindowRole, nowNanos: Int64, settings: LeaseBookSettings, draining: Bool
     ) -> LeaseItem {
         let tag = window & Self.tagMask
-        let index = Int(window & 1)
         var reported: Int64 = 0
-        Self.update(spent[index]) { storedTag, stored in
+        spent.update(window) { storedTag, stored in
+            reported = 0
             guard storedTag == tag, stored > 0 else { return nil }
             reported = stored
             return (tag, 0)
@@ -235,7 +238,8 @@ public final class LeaseSlot: Sendable {
         let target = asking ? min(limit, max(floor, need)) : 0
         var returned: Int64 = 0
         var remaining: Int64 = 0
-        Self.update(slices[index]) { storedTag, stored in
+        slices.update(window) { storedTag, stored in
+            returned = 0
             guard storedTag == tag else { return nil }
             remaining = stored
             // Give back what is beyond twice the target (hoarding starves the other Envoys; the
@@ -260,9 +264,13 @@ public final class LeaseSlot: Sendable {
         let granted = min(max(0, grant.granted), Self.maxAmount)
         // A lease that had lapsed when the request left was reclaimed by sluiced (or soon will
         // be): what was left of the old slice is forfeit, only a debt (overshoot) carries over.
+        // And the slice never exceeds what sluiced counts as held (`held` covers the unreported
+        // spend and in-flight reservations too, so this only bites when sluiced forgot the slice:
+        // reclaimed it, or restarted and holds it for a stand-in until it expires).
         let lapsed = deadlineNanos.load(ordering: .relaxed) <= sentAtNanos
-        Self.update(slices[Int(grant.window & 1)]) { storedTag, stored in
-            storedTag == tag ? (tag, (lapsed ? min(0, stored) : stored) + granted) : (tag, granted)
+        let held = min(max(0, grant.held), Self.maxAmount)
+        slices.update(grant.window) { storedTag, stored in
+            storedTag == tag ? (tag, min((lapsed ? min(0, stored) : stored) + granted, held)) : (tag, min(granted, held))
         }
         lastConsumed.store(grant.consumed, ordering: .relaxed)
         lastFleetRemaining.store(grant.remaining, ordering: .relaxed)
@@ -280,7 +288,7 @@ public final class LeaseSlot: Sendable {
 
     /// The unused slice of `window` now (tests, stats).
     public func remaining(window: Int64) -> Int64 {
-        let (tag, amount) = Self.unpack(slices[Int(window & 1)].load(ordering: .relaxed))
+        let (tag, amount) = Self.unpack(slices.load(window))
         return tag == window & Self.tagMask ? amount : 0
     }
 
@@ -307,16 +315,36 @@ public final class LeaseSlot: Sendable {
         let distance = (a - b) & tagMask
         return distance != 0 && distance < (1 << 21)
     }
+}
 
-    /// Compare-and-exchange loop: `change` returns the new (tag, amount), or nil to leave the word.
-    private static func update(_ word: Atomic<UInt64>, _ change: (Int64, Int64) -> (Int64, Int64)?) {
-        var current = word.load(ordering: .relaxed)
+/// Two packed words (window tag | amount), one per window parity: the current window and the
+/// next or previous one.
+final class WindowRing: Sendable {
+    private let even = Atomic<UInt64>(LeaseSlot.pack(tag: -1, amount: 0))
+    private let odd = Atomic<UInt64>(LeaseSlot.pack(tag: -1, amount: 0))
+
+    func load(_ window: Int64) -> UInt64 {
+        window & 1 == 0 ? even.load(ordering: .relaxed) : odd.load(ordering: .relaxed)
+    }
+
+    private func exchange(_ window: Int64, _ expected: UInt64, _ desired: UInt64) -> (Bool, UInt64) {
+        let result =
+            window & 1 == 0
+            ? even.compareExchange(expected: expected, desired: desired, ordering: .relaxed)
+            : odd.compareExchange(expected: expected, desired: desired, ordering: .relaxed)
+        return (result.exchanged, result.original)
+    }
+
+    /// Compare-and-exchange loop on the word of `window`'s parity: `change` gets the stored (tag,
+    /// amount) and returns the new one, or nil to leave the word as it is.
+    func update(_ window: Int64, _ change: (Int64, Int64) -> (Int64, Int64)?) {
+        var current = load(window)
         while true {
-            let (tag, amount) = unpack(current)
+            let (tag, amount) = LeaseSlot.unpack(current)
             guard let (newTag, newAmount) = change(tag, amount) else { return }
-            let next = pack(tag: newTag, amount: newAmount)
+            let next = LeaseSlot.pack(tag: newTag, amount: newAmount)
             if next == current { return }
-            let (exchanged, original) = word.compareExchange(expected: current, desired: next, ordering: .relaxed)
+            let (exchanged, original) = exchange(window, current, next)
             if exchanged { return }
             current = original
         }
