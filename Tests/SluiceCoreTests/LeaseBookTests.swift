@@ -192,4 +192,87 @@ import Testing
         #expect(report?.items.first(where: { $0.window == Self.today })?.spent == settled.load(ordering: .relaxed))
         #expect(admitted.load(ordering: .relaxed) >= settled.load(ordering: .relaxed))
     }
+
+    @Test func theNextMinuteIsAskedAheadAndTheOldOneReportedAfterTheRollover() {
+        let key = LeaseKey(.key("alice"), .requestsPerMinute)
+        let slot = LeaseSlot(key: key, limit: 600, policy: .failClosed)
+        let book = LeaseBook(envoy: "e", boot: "1", slots: [slot])
+        let minute = LeasePeriod.minute.window(atMillis: Self.noon).id
+        func grant(_ amount: Int64, _ window: Int64) -> LeaseGrant {
+            LeaseGrant(
+                key: key, window: window, granted: amount, held: amount, ttlMillis: 10_000, expiresAtMillis: 0, limit: 600,
+                consumed: 0, outstanding: amount, remaining: 600, windowEndMillis: (window + 1) * 60_000)
+        }
+        // Busy at 10 requests a second from the minute's 50th second.
+        _ = book.nextRequest(nowMillis: Self.noon + 50_000, nowNanos: 50 * Self.second)
+        _ = slot.admit(10, nowMillis: Self.noon + 50_500, nowNanos: 50 * Self.second + Self.second / 2)
+        let first = book.nextRequest(nowMillis: Self.noon + 51_000, nowNanos: 51 * Self.second)
+        book.apply([grant(100, minute)], seq: first?.seq ?? 0, sentAtNanos: 51 * Self.second)
+        var tickets: [LeaseTicket] = []
+        for _ in 0..<8 {
+            if case .admitted(let ticket) = slot.admit(1, nowMillis: Self.noon + 58_000, nowNanos: 58 * Self.second) {
+                tickets.append(ticket)
+            }
+        }
+        // Within the horizon (3 s) of the next minute: an item for it asks ahead.
+        let ahead = book.nextRequest(nowMillis: Self.noon + 58_000, nowNanos: 58 * Self.second)
+        let next = ahead?.items.first { $0.window == minute + 1 }
+        #expect((next?.want ?? 0) > 0)
+        // Demand slowed to about 1 a second: the current minute keeps twice its 3 s need (20)
+        // and gives the other 72 back.
+        #expect(ahead?.items.first { $0.window == minute }?.returned == 72)
+        book.apply([grant(50, minute + 1)], seq: ahead?.seq ?? 0, sentAtNanos: 58 * Self.second)
+        // After the rollover the new minute's slice is there; the old minute's requests settle
+        // into the old minute's report.
+        guard case .admitted(let late) = slot.admit(5, nowMillis: Self.noon + 60_100, nowNanos: 60 * Self.second) else {
+            Issue.record("the next minute's slice should admit")
+            return
+        }
+        #expect(late.window == minute + 1)
+        for ticket in tickets { slot.settle(ticket, actual: 1) }
+        slot.settle(late, actual: 5)
+        let report = book.nextRequest(nowMillis: Self.noon + 61_000, nowNanos: 61 * Self.second)
+        let old = report?.items.first { $0.window == minute }
+        #expect(old?.spent == 8)
+        // The old minute's rest (20) goes back; nothing more is asked for it.
+        #expect(old?.returned == 20)
+        #expect(old?.want == 0)
+        #expect(report?.items.first { $0.window == minute + 1 }?.spent == 5)
+    }
+
+    @Test func answersAreReadWithEveryNumberRangeChecked() throws {
+        let request = LeaseBook.Request(
+            seq: 7, items: [LeaseItem(key: Self.key, window: Self.today, limit: 5_000_000, spent: 12, returned: 3, want: 40)])
+        let body = String(decoding: LeaseWire.requestBody(request, envoy: "gw-1", boot: "b\"1"), as: UTF8.self)
+        #expect(
+            body
+                == #"{"envoy":"gw-1","boot":"b\"1","seq":7,"items":[{"scope":"team","name":"payments","dimension":"cost_micro_usd_per_day","window":\#(Self.today),"limit":5000000,"spent":12,"returned":3,"want":40}]}"#)
+        func grantJSON(held: String = "100", ttl: String = "10000") -> String {
+            #"{"index":0,"scope":"team","name":"payments","dimension":"cost_micro_usd_per_day","window":\#(Self.today),"granted":40,"held":\#(held),"ttl_ms":\#(ttl),"expires_at_ms":1764936010000,"limit":10000000,"consumed":7,"outstanding":100,"remaining":4999893,"window_end_ms":1764979200000}"#
+        }
+        let good = grantJSON()
+        let negative = grantJSON(held: "-1")
+        let hugeTTL = grantJSON(ttl: "1e12")
+        let text = #"{"seq":7,"replay":false,"grants":[\#(good),\#(negative),\#(hugeTTL)],"rejected":[{"index":1,"error":"want: bad"}]}"#
+        let answer = try LeaseWire.readAnswer(Array(text.utf8), seq: 7).get()
+        #expect(answer.grants == [Self.grant(40, ttl: 10_000, remaining: 4_999_893).with(held: 100, consumed: 7, outstanding: 100, expires: 1_764_936_010_000)])
+        #expect(
+            answer.problems == [
+                "grants[1].held: not an integer between 0 and 1000000000000000",
+                "grants[2].ttl_ms: not an integer between 0 and 3600000", "items[1]: want: bad",
+            ])
+        #expect(throws: LeaseWire.AnswerError.self) { try LeaseWire.readAnswer(Array(text.utf8), seq: 8).get() }
+        #expect(throws: LeaseWire.AnswerError.self) { try LeaseWire.readAnswer(Array("[]".utf8), seq: 7).get() }
+    }
+}
+
+extension LeaseGrant {
+    func with(held: Int64, consumed: Int64, outstanding: Int64, expires: Int64) -> LeaseGrant {
+        var copy = self
+        copy.held = held
+        copy.consumed = consumed
+        copy.outstanding = outstanding
+        copy.expiresAtMillis = expires
+        return copy
+    }
 }

@@ -312,7 +312,7 @@ struct LeaseGrantJSON: Encodable {
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(index, forKey: .index)
-        try container.encode(grant.key.scope.kind.wireName, forKey: .scope)
+        try container.encode(grant.key.scope.kind.leaseWireName, forKey: .scope)
         try container.encode(grant.key.scope.name, forKey: .name)
         try container.encode(grant.key.dimension.rawValue, forKey: .dimension)
         try container.encode(grant.window, forKey: .window)

@@ -119,7 +119,7 @@ extension FleetProtocol {
             .failure(LeaseProblem(message: "\(field): \(problem)"))
         }
         guard let scopeValue = object["scope"] else { return fail("scope", "is required") }
-        guard case .string(let scopeText) = scopeValue, let kind = QuotaScope.Kind(wireName: scopeText) else {
+        guard case .string(let scopeText) = scopeValue, let kind = QuotaScope.Kind(leaseWireName: scopeText) else {
             return fail("scope", "must be \"key\", \"team\" or \"model\", got \(Self.shown(scopeValue))")
         }
         guard let nameValue = object["name"] else { return fail("name", "is required") }
@@ -158,26 +158,6 @@ extension FleetProtocol {
     private static func shown(_ value: JSONValue) -> String {
         if case .string(let text) = value { return "\"\(text.prefix(64))\"" }
         return value.typeName
-    }
-}
-
-extension QuotaScope.Kind {
-    /// `key`, `team`, `model`: the names the lease protocol uses.
-    public init?(wireName: String) {
-        switch wireName {
-        case "key": self = .key
-        case "team": self = .team
-        case "model": self = .model
-        default: return nil
-        }
-    }
-
-    public var wireName: String {
-        switch self {
-        case .key: "key"
-        case .team: "team"
-        case .model: "model"
-        }
     }
 }
 

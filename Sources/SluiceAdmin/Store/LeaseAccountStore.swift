@@ -36,7 +36,7 @@ enum LeaseAccountSQL {
     static let columns = "scope, name, dimension, window_id, limit_units, consumed, outstanding, window_end_ms, updated_at_ms"
 
     static func row(scope: String, name: String, dimension: String, values: [Int64]) -> LeaseAccountRow? {
-        guard let kind = QuotaScope.Kind(wireName: scope), let dimension = LeaseDimension(rawValue: dimension),
+        guard let kind = QuotaScope.Kind(leaseWireName: scope), let dimension = LeaseDimension(rawValue: dimension),
             values.count == 5
         else { return nil }
         return LeaseAccountRow(
@@ -61,7 +61,7 @@ extension SQLiteAdminStore {
                 let statement = try db.cachedStatement(sql: sql)
                 for row in rows {
                     try statement.execute(arguments: [
-                        row.key.scope.kind.wireName, row.key.scope.name, row.key.dimension.rawValue, row.window, row.limit,
+                        row.key.scope.kind.leaseWireName, row.key.scope.name, row.key.dimension.rawValue, row.window, row.limit,
                         row.consumed, row.outstanding, row.windowEndMillis, nowMillis,
                     ])
                 }
@@ -98,7 +98,7 @@ extension PostgresAdminStore {
         for (index, row) in rows.enumerated() {
             let base = index * 9
             tuples.append("(" + (1...9).map { "$\(base + $0)" }.joined(separator: ", ") + ")")
-            bindings.append(row.key.scope.kind.wireName)
+            bindings.append(row.key.scope.kind.leaseWireName)
             bindings.append(row.key.scope.name)
             bindings.append(row.key.dimension.rawValue)
             bindings.append(row.window)
