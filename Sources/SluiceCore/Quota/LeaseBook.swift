@@ -48,20 +48,22 @@ public enum LeaseDenial: Sendable, Equatable {
 /// Tunables of the module's renewal decisions.
 public struct LeaseBookSettings: Sendable, Equatable {
     /// How far ahead of demand to hold: the worker asks for recent rate × this.
-    public var horizonMillis: Int64 = 3_000
+    public let horizonMillis: Int64
     /// A slice is not used within this margin of its expiry (clock-rate drift between this host
     /// and sluiced's, and the time between reading the deadline and admitting).
-    public var marginMillis: Int64 = 1_000
+    public let marginMillis: Int64
     /// What a slot keeps at least while its lease is valid, as a fraction of the limit (at least
     /// one unit): an idle Envoy's next request is admitted at once, and the ask it triggers
     /// comes with the next renewal. Everything above twice the rate's need is returned.
-    public var floorFraction: Double = 0.01
+    public let floorFraction: Double
     /// Weight of the newest sample in the rate estimate (exponential moving average).
-    public var rateWeight: Double = 0.5
+    public let rateWeight: Double
 
+    /// Values are clamped to their ranges (horizon 1 ms to 10 min, margin 0 to 1 min): the
+    /// nanosecond arithmetic on them cannot overflow.
     public init(horizonMillis: Int64 = 3_000, marginMillis: Int64 = 1_000, floorFraction: Double = 0.01, rateWeight: Double = 0.5) {
-        self.horizonMillis = horizonMillis
-        self.marginMillis = marginMillis
+        self.horizonMillis = min(max(horizonMillis, 1), 600_000)
+        self.marginMillis = min(max(marginMillis, 0), 60_000)
         self.floorFraction = min(max(floorFraction, 0), 1)
         self.rateWeight = min(max(rateWeight, 0.01), 1)
     }
@@ -126,7 +128,8 @@ public final class LeaseSlot: Sendable {
     /// (monotonic: checks the expiry). Lock-free.
     public func admit(_ amount: Int64, nowMillis: Int64, nowNanos: Int64) -> LeaseAdmission {
         let amount = min(max(0, amount), Self.maxAmount)
-        demand.add(amount, ordering: .relaxed)
+        let nowMillis = min(max(0, nowMillis), UTCCalendar.maxMillis)
+        demand.wrappingAdd(amount, ordering: .relaxed)  // never traps; a wrapped sum only lowers one sample
         let window = key.dimension.period.window(atMillis: nowMillis).id
         let tag = window & Self.tagMask
         if nowNanos < deadlineNanos.load(ordering: .relaxed) {
@@ -142,7 +145,7 @@ public final class LeaseSlot: Sendable {
             // A valid lease that cannot cover the request. When sluiced had nothing more at its
             // last answer, the fleet's limit is reached until the window ends; otherwise this
             // Envoy's slice is short and its next renewal (within a second) asks for this demand.
-            limitDenied.add(1, ordering: .relaxed)
+            limitDenied.wrappingAdd(1, ordering: .relaxed)
             let retryAfter =
                 lastFleetRemaining.load(ordering: .relaxed) >= amount
                 ? 1_000 : key.dimension.period.window(atMillis: nowMillis).endMillis - nowMillis
@@ -152,7 +155,7 @@ public final class LeaseSlot: Sendable {
         }
         switch policy {
         case .failClosed:
-            failClosedDenied.add(1, ordering: .relaxed)
+            failClosedDenied.wrappingAdd(1, ordering: .relaxed)
             return .denied(.unavailable)
         case .failOpen(let cap):
             var admitted = false
@@ -164,10 +167,10 @@ public final class LeaseSlot: Sendable {
                 return (tag, spentSoFar + amount)
             }
             guard admitted else {
-                localCapDenied.add(1, ordering: .relaxed)
+                localCapDenied.wrappingAdd(1, ordering: .relaxed)
                 return .denied(.localCapReached(cap: cap))
             }
-            failOpenAdmitted.add(1, ordering: .relaxed)
+            failOpenAdmitted.wrappingAdd(1, ordering: .relaxed)
             return .admitted(LeaseTicket(window: window, amount: amount, failOpen: true))
         }
     }
@@ -234,7 +237,8 @@ public final class LeaseSlot: Sendable {
         // Only scopes in use ask: a gateway with thousands of limited keys holds slices of the busy ones.
         let asking = !draining && role != .previous && rate > 0
         let floor = max(1, Int64((Double(limit) * settings.floorFraction).rounded(.up)))
-        let need = Int64(min(Double(Self.maxAmount), (rate * Double(settings.horizonMillis) / 1000).rounded(.up)))
+        let needed = (rate * Double(settings.horizonMillis) / 1000).rounded(.up)
+        let need = needed.isFinite ? Int64(min(Double(Self.maxAmount), max(0, needed))) : 0
         let target = asking ? min(limit, max(floor, need)) : 0
         var returned: Int64 = 0
         var remaining: Int64 = 0
@@ -275,7 +279,8 @@ public final class LeaseSlot: Sendable {
         lastConsumed.store(grant.consumed, ordering: .relaxed)
         lastFleetRemaining.store(grant.remaining, ordering: .relaxed)
         let ttl = min(max(0, grant.ttlMillis), 3_600_000)
-        let deadline = sentAtNanos + (ttl - settings.marginMillis) * 1_000_000
+        let (deadline, overflow) = sentAtNanos.addingReportingOverflow((ttl - settings.marginMillis) * 1_000_000)
+        guard !overflow else { return }
         // Only ever extended: an answer to an older request must not shorten a newer lease.
         var current = deadlineNanos.load(ordering: .relaxed)
         while deadline > current {
@@ -406,7 +411,7 @@ public final class LeaseBook: Sendable {
             }
             // Renew the lease before it lapses even when there is nothing to report.
             if !draining && slot.isValid(nowNanos: nowNanos)
-                && !slot.isValid(nowNanos: nowNanos + settings.horizonMillis * 1_000_000)
+                && !slot.isValid(nowNanos: nowNanos.addingReportingOverflow(settings.horizonMillis * 1_000_000).partialValue)
             {
                 renewDue = true
                 if !items.contains(where: { $0.key == slot.key && $0.window == current }) {
