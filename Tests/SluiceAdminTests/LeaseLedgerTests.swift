@@ -94,6 +94,19 @@ struct LeaseLedgerTests {
         #expect(reborn.grants[0].consumed == 80)
     }
 
+    @Test("holders silent for a day are forgotten")
+    func forgetting() {
+        var ledger = LeaseLedger()
+        for boot in 1...50 {
+            _ = ledger.apply(
+                holder: LeaseHolder(envoy: "envoy-a", boot: "\(boot)"), seq: 1,
+                items: [LeaseItem(key: teamDay, window: day(noon), limit: 100, want: 1)], nowMillis: noon)
+        }
+        #expect(ledger.holders == 50)
+        _ = ledger.apply(holder: envoyB, seq: 1, items: [LeaseItem(key: keyRPM, window: minute(noon + 86_400_000), limit: 60)], nowMillis: noon + 86_400_000)
+        #expect(ledger.holders == 1)
+    }
+
     @Test("a holder past its expiry loses its slice; contact renews it")
     func expiry() {
         var ledger = LeaseLedger(settings: LeaseLedgerSettings(ttlMillis: 5_000))

@@ -110,7 +110,12 @@ public struct LeaseLedger: Sendable {
 
     public let settings: LeaseLedgerSettings
     private var accounts: [WindowKey: Account] = [:]
-    private var lastSeq: [LeaseHolder: Int64] = [:]
+    private var lastSeq: [LeaseHolder: (seq: Int64, seenMillis: Int64)] = [:]
+    /// A holder silent this long is forgotten (every restart of an Envoy is a new holder; its
+    /// slices expired long before). A request it resends after that has its spend counted
+    /// again, which errs towards granting less.
+    public static let forgetHolderMillis: Int64 = UTCCalendar.millisPerDay
+    private var lastPrunedMillis: Int64 = 0
     public private(set) var totals = LeaseLedgerTotals()
 
     public init(settings: LeaseLedgerSettings = LeaseLedgerSettings()) {
@@ -125,8 +130,10 @@ public struct LeaseLedger: Sendable {
     ) -> LeaseAnswer {
         expire(nowMillis: nowMillis)
         totals.requests += 1
-        let replay = seq <= (lastSeq[holder] ?? Int64.min)
-        if replay { totals.replays += 1 } else { lastSeq[holder] = seq }
+        let known = lastSeq[holder]?.seq ?? Int64.min
+        let replay = seq <= known
+        if replay { totals.replays += 1 }
+        lastSeq[holder] = (max(seq, known), nowMillis)
         var answer = LeaseAnswer(grants: [], rejected: [], replay: replay)
         for (index, item) in items.enumerated() {
             let period = item.key.dimension.period
@@ -213,6 +220,10 @@ public struct LeaseLedger: Sendable {
     /// Takes back the slices of holders past their expiry and forgets windows that ended: a
     /// dead or cut-off Envoy's slice becomes grantable again.
     public mutating func expire(nowMillis: Int64) {
+        if nowMillis - lastPrunedMillis >= 60_000 {
+            lastPrunedMillis = nowMillis
+            lastSeq = lastSeq.filter { nowMillis - $0.value.seenMillis < Self.forgetHolderMillis }
+        }
         for (windowKey, var account) in accounts {
             let current = windowKey.key.dimension.period.window(atMillis: nowMillis).id
             if windowKey.window < current - 1 {
