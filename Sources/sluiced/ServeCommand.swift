@@ -34,6 +34,11 @@ struct ServeCommand: AsyncParsableCommand {
         help: "A file holding the token Envoys present to /v1/fleet/ (usage records). Default: $SLUICED_FLEET_TOKEN, else .sluiced/fleet-token (created with a random token).")
     var fleetTokenFile: String?
 
+    @Option(
+        name: .customLong("lease-ttl-ms"),
+        help: "How long a quota lease slice stays an Envoy's after its last contact (1000...600000).")
+    var leaseTTLMillis: Int64 = LeaseLedgerSettings().ttlMillis
+
     @Option(name: .customLong("reload-interval-ms"), help: "How often the config file and the database are checked for changes.")
     var reloadIntervalMillis: Int = 200
 
@@ -43,6 +48,7 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         _ = try Self.hostPort(xds, option: "--xds")
         _ = try Self.hostPort(admin, option: "--admin")
+        guard (1_000...600_000).contains(leaseTTLMillis) else { throw ValidationError("--lease-ttl-ms must be 1000...600000") }
         guard (10...60_000).contains(reloadIntervalMillis) else { throw ValidationError("--reload-interval-ms must be 10...60000") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
     }
@@ -86,10 +92,21 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         let fleetMetrics = FleetMetrics(adsClients: { ads.configStatus().reduce(0) { $0 + max($1.connectedStreams, 0) } })
+        let leases = LeaseService(
+            settings: LeaseLedgerSettings(ttlMillis: leaseTTLMillis),
+            nowMillis: FleetIngest.wallClockMillis)
+        do {
+            let restored = try await leases.restore(from: store)
+            if restored > 0 { logger.info("lease ledger: \(restored) accounts of open windows restored from the database") }
+        } catch {
+            printError("sluiced: cannot read the lease accounts from the admin database: \(error)")
+            await store.close()
+            throw ExitCode.failure
+        }
         let adminApp = AdminApplication.make(
             store: store, token: token,
             config: ConfigDefinitions(consumers: { await state.config.consumers }, teams: { await state.config.teams }),
-            status: XDSStatusSource(ads: ads, state: state), fleet: FleetIngest(token: fleetToken, metrics: fleetMetrics),
+            status: XDSStatusSource(ads: ads, state: state), fleet: FleetIngest(token: fleetToken, metrics: fleetMetrics, leases: leases),
             host: adminHost, port: adminPort,
             logger: Logger(label: "sluiced.admin"))
         logger.info(

@@ -22,6 +22,7 @@
 //     GET    /v1/admin/usage                           sums per key/team/model/backend/provider, paged
 //     GET    /v1/admin/usage/records                   raw usage records, newest first, paged
 //     POST   /v1/fleet/usage                           usage records from Envoys (fleet token)
+//     POST   /v1/fleet/leases                          quota leases: report, return, ask (fleet token)
 //
 // Everything under /v1/admin needs `Authorization: Bearer <admin token>`, everything under
 // /v1/fleet the fleet token (a separate secret: an Envoy's token cannot administer). Errors are
@@ -130,6 +131,7 @@ public enum AdminApplication {
 
         let fleetGroup = router.group("v1/fleet").add(middleware: FleetAuthMiddleware(token: fleet.token))
         fleetGroup.post("usage") { request, _ in try await fleetAPI.postUsage(request) }
+        fleetGroup.post("leases") { request, _ in try await fleetAPI.postLeases(request) }
         return router
     }
 }

@@ -246,6 +246,45 @@ public enum OpenAPIDocument {
                   "503": { "description": "The database failed; retry the batch (it is idempotent)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
                 }
               }
+            },
+            "/v1/fleet/leases": {
+              "post": {
+                "summary": "Quota leases: per scope, dimension and window, an Envoy reports what it spent since its last request, returns what it does not need and asks for more; the answer grants slices with their expiry and states the fleet's account",
+                "operationId": "postFleetLeases", "security": [{ "fleetToken": [] }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["envoy", "boot", "seq", "items"], "properties": {
+                  "envoy": { "type": "string", "minLength": 1, "maxLength": 128, "description": "The Envoy's node id (printable ASCII)" },
+                  "boot": { "type": "string", "minLength": 1, "maxLength": 128, "description": "Identifies the Envoy process: a restart with the same node id is a new lease holder" },
+                  "seq": { "type": "integer", "minimum": 1, "maximum": 9007199254740992, "description": "Increases with each new request of this envoy and boot; a resent request keeps its seq, and its spent and returned are not applied twice" },
+                  "items": { "type": "array", "minItems": 1, "maxItems": 1000, "items": { "type": "object", "required": ["scope", "name", "dimension", "window", "limit"], "properties": {
+                    "scope": { "type": "string", "enum": ["key", "team", "model"] },
+                    "name": { "type": "string", "minLength": 1, "maxLength": 256 },
+                    "dimension": { "type": "string", "enum": ["requests_per_minute", "tokens_per_minute", "input_tokens_per_minute", "output_tokens_per_minute", "cost_micro_usd_per_day", "cost_micro_usd_per_month"] },
+                    "window": { "type": "integer", "minimum": 0, "description": "UTC minutes, days or months since 1970 (by dimension); sluiced's current window, the one before (reports only) or, within 5 s of its start, the next" },
+                    "limit": { "type": "integer", "minimum": 1, "description": "The scope's limit in this dimension as the Envoy's config states it (requests, tokens or micro-dollars)" },
+                    "spent": { "type": "integer", "minimum": 0, "maximum": 1000000000000000, "description": "Settled since the last request, in this window. Default 0" },
+                    "returned": { "type": "integer", "minimum": 0, "maximum": 1000000000000000, "description": "Unused slice given back. Default 0" },
+                    "want": { "type": "integer", "minimum": 0, "description": "More slice asked for, at most the dimension's largest limit. Default 0" } } } } } } } } },
+                "responses": {
+                  "200": { "description": "Grants for the applied items (by their index in the request) and the rejected ones", "content": { "application/json": { "schema": { "type": "object", "required": ["seq", "replay", "grants", "rejected"], "properties": {
+                    "seq": { "type": "integer" },
+                    "replay": { "type": "boolean", "description": "The seq was applied before: spent and returned were ignored now" },
+                    "grants": { "type": "array", "items": { "type": "object", "required": ["index", "scope", "name", "dimension", "window", "granted", "held", "ttl_ms", "expires_at_ms", "limit", "consumed", "outstanding", "remaining", "window_end_ms"], "properties": {
+                      "index": { "type": "integer" }, "scope": { "type": "string" }, "name": { "type": "string" }, "dimension": { "type": "string" }, "window": { "type": "integer" },
+                      "granted": { "type": "integer", "description": "Added to the Envoy's slice now" },
+                      "held": { "type": "integer", "description": "The Envoy's whole slice as sluiced counts it" },
+                      "ttl_ms": { "type": "integer", "description": "The slice is the Envoy's for this long after sluiced read the request, unless renewed; the Envoy times it from when it sent the request and stops a margin earlier" },
+                      "expires_at_ms": { "type": "integer" }, "limit": { "type": "integer" },
+                      "consumed": { "type": "integer", "description": "What the fleet reported spent in the window" },
+                      "outstanding": { "type": "integer", "description": "Every Envoy's slices in the window" },
+                      "remaining": { "type": "integer", "description": "limit - consumed - outstanding, at least 0: what sluiced can still grant" },
+                      "window_end_ms": { "type": "integer" } } } },
+                    "rejected": { "type": "array", "items": { "type": "object", "required": ["index", "error"], "properties": { "index": { "type": "integer" }, "error": { "type": "string", "description": "The field at fault and its range, e.g. 'want: must be an integer between 0 and 100000000, got -1'" } } } },
+                    "ignored_fields": { "type": "array", "items": { "type": "string" } } } } } } },
+                  "400": { "$ref": "#/components/responses/BadRequest" },
+                  "401": { "$ref": "#/components/responses/Unauthorized" },
+                  "413": { "description": "The body is larger than 4 MiB", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+                }
+              }
             }
           },
           "components": {

@@ -6,16 +6,25 @@ import Hummingbird
 import Logging
 import SluiceCore
 
-/// What the fleet endpoints need: the fleet token and the metrics the records feed.
+/// What the fleet endpoints need: the fleet token, the metrics the records feed, the lease ledger.
 public struct FleetIngest: Sendable {
     /// The bearer token Envoys present; nil refuses every `/v1/fleet/` call (401).
     public var token: FleetToken?
     public var metrics: FleetMetrics
+    public var leases: LeaseService
 
-    public init(token: FleetToken?, metrics: FleetMetrics = FleetMetrics()) {
+    public init(
+        token: FleetToken?, metrics: FleetMetrics = FleetMetrics(),
+        leases: LeaseService = LeaseService(nowMillis: FleetIngest.wallClockMillis)
+    ) {
         self.token = token
         self.metrics = metrics
+        self.leases = leases
+        metrics.attach(leases)
     }
+
+    /// Unix milliseconds now, by the system clock.
+    @Sendable public static func wallClockMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 
     /// No fleet token: `/v1/fleet/` answers 401.
     public static var disabled: FleetIngest { FleetIngest(token: nil) }
@@ -61,6 +70,45 @@ struct FleetAPI: Sendable {
                 accepted: result.accepted, duplicates: result.duplicates,
                 rejected: batch.rejected.map { .init(index: $0.index, error: $0.error) },
                 ignoredFields: batch.ignoredFields.isEmpty ? nil : batch.ignoredFields))
+    }
+
+    // MARK: POST /v1/fleet/leases
+
+    func postLeases(_ request: Request) async throws -> Response {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: FleetProtocol.maxBodyBytes)
+        } catch {
+            throw HTTPError(.contentTooLarge, message: "the body is larger than \(FleetProtocol.maxBodyBytes) bytes")
+        }
+        let body = try FleetProtocol.readLeaseRequest(Array(buffer.readableBytesView))
+        let (answer, rows) = ingest.leases.apply(body)
+        do {
+            try await ingest.leases.persist(rows, in: store)
+        } catch {
+            logger.error("fleet: lease accounts not stored (a restart now forgets them): \(error)")
+        }
+        if !answer.rejected.isEmpty {
+            logger.warning(
+                "fleet: lease items rejected",
+                metadata: [
+                    "envoy": "\(body.holder)", "rejected": "\(answer.rejected.count)",
+                    "first": "\(answer.rejected[0].index): \(answer.rejected[0].error)",
+                ])
+        }
+        if !body.ignoredFields.isEmpty {
+            logger.warning(
+                "fleet: unknown fields in a lease request ignored (is the sender newer than sluiced?)",
+                metadata: ["envoy": "\(body.holder)", "fields": "\(body.ignoredFields.joined(separator: ","))"])
+        }
+        // The ledger answers applied items in order: pair each grant with its index in the request.
+        let appliedIndexes = body.items.map(\.index).filter { index in !answer.rejected.contains { $0.index == index } }
+        return AdminAPI.json(
+            LeaseAnswerJSON(
+                seq: body.seq, replay: answer.replay,
+                grants: zip(appliedIndexes, answer.grants).map { LeaseGrantJSON(index: $0.0, grant: $0.1) },
+                rejected: answer.rejected.map { .init(index: $0.index, error: $0.error) },
+                ignoredFields: body.ignoredFields.isEmpty ? nil : body.ignoredFields))
     }
 
     // MARK: GET /v1/admin/usage
@@ -246,5 +294,49 @@ struct UsageRecordsJSON: Encodable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(records, forKey: .records)
         try container.encode(nextCursor, forKey: .nextCursor)
+    }
+}
+
+struct LeaseGrantJSON: Encodable {
+    var index: Int
+    var grant: LeaseGrant
+
+    enum CodingKeys: String, CodingKey {
+        case index, scope, name, dimension, window, granted, held
+        case ttlMillis = "ttl_ms"
+        case expiresAtMillis = "expires_at_ms"
+        case limit, consumed, outstanding, remaining
+        case windowEndMillis = "window_end_ms"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(index, forKey: .index)
+        try container.encode(grant.key.scope.kind.leaseWireName, forKey: .scope)
+        try container.encode(grant.key.scope.name, forKey: .name)
+        try container.encode(grant.key.dimension.rawValue, forKey: .dimension)
+        try container.encode(grant.window, forKey: .window)
+        try container.encode(grant.granted, forKey: .granted)
+        try container.encode(grant.held, forKey: .held)
+        try container.encode(grant.ttlMillis, forKey: .ttlMillis)
+        try container.encode(grant.expiresAtMillis, forKey: .expiresAtMillis)
+        try container.encode(grant.limit, forKey: .limit)
+        try container.encode(grant.consumed, forKey: .consumed)
+        try container.encode(grant.outstanding, forKey: .outstanding)
+        try container.encode(grant.remaining, forKey: .remaining)
+        try container.encode(grant.windowEndMillis, forKey: .windowEndMillis)
+    }
+}
+
+struct LeaseAnswerJSON: Encodable {
+    var seq: Int64
+    var replay: Bool
+    var grants: [LeaseGrantJSON]
+    var rejected: [UsageIngestJSON.Rejected]
+    var ignoredFields: [String]?
+
+    enum CodingKeys: String, CodingKey {
+        case seq, replay, grants, rejected
+        case ignoredFields = "ignored_fields"
     }
 }

@@ -15,6 +15,8 @@
 // one series. Models the gateway does not route are refused before they cost anything, but their
 // records still arrive; keep that in mind for cardinality.
 import Prometheus
+import SluiceCore
+import Synchronization
 
 /// The fleet's metrics and sluiced's health, in one Prometheus registry.
 public final class FleetMetrics: Sendable {
@@ -37,6 +39,10 @@ public final class FleetMetrics: Sendable {
     private let rejected: Counter
     private let adsClients: Gauge
     private let adsClientCount: @Sendable () -> Int
+    private let leasesOutstanding: Gauge
+    private let leaseHolders: Gauge
+    /// The lease ledger, and its totals as of the last scrape (counters advance by the difference).
+    private let leases = Mutex<(service: LeaseService?, last: LeaseLedgerTotals)>((nil, LeaseLedgerTotals()))
 
     /// - Parameter adsClients: How many Envoy ADS streams are open now, read at each scrape.
     public init(adsClients: @escaping @Sendable () -> Int = { 0 }) {
@@ -57,6 +63,56 @@ public final class FleetMetrics: Sendable {
             descriptor: MetricNameDescriptor(
                 metricName: "sluiced_ads_clients", unitName: "connected",
                 helpText: "Envoy ADS streams open on sluiced's xDS server."))
+        leasesOutstanding = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                metricName: "sluiced_leases", unitName: "outstanding",
+                helpText: "Quota lease slices Envoys hold now (one per Envoy, scope, dimension and window)."))
+        leaseHolders = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                metricName: "sluiced_lease_holders", unitName: "known",
+                helpText: "Envoy processes (node id and boot) that have asked for leases since sluiced started."))
+    }
+
+    /// Reads lease gauges and counters from `service` at each scrape.
+    public func attach(_ service: LeaseService) {
+        leases.withLock { $0.service = service }
+    }
+
+    /// Brings the lease metrics up to the ledger's state (at each scrape).
+    private func observeLeases() {
+        guard let service = leases.withLock({ $0.service }) else { return }
+        let (outstanding, holders, totals) = service.snapshot()
+        leasesOutstanding.set(Int64(outstanding))
+        leaseHolders.set(Int64(holders))
+        let last = leases.withLock { state in
+            defer { state.last = totals }
+            return state.last
+        }
+        func advance(_ name: String, _ help: String, _ labels: [(String, String)], _ now: Int64, _ before: Int64) {
+            let counter = registry.makeCounter(
+                descriptor: MetricNameDescriptor(metricName: name, unitName: "total", helpText: help), labels: labels)
+            if now > before { counter.increment(by: now - before) }
+        }
+        advance("sluiced_lease_requests", "Lease requests from Envoys (POST /v1/fleet/leases).", [], totals.requests, last.requests)
+        advance(
+            "sluiced_lease_replays", "Lease requests resent with a seq already applied (answers lost on the way).", [],
+            totals.replays, last.replays)
+        advance(
+            "sluiced_lease_items_rejected", "Lease items refused as invalid or for a window sluiced does not keep.", [],
+            totals.rejectedItems, last.rejectedItems)
+        advance(
+            "sluiced_leases_reclaimed", "Slices taken back from Envoys past their lease's expiry (dead or cut off).", [],
+            totals.reclaimedLeases, last.reclaimedLeases)
+        for dimension in LeaseDimension.allCases {
+            let labels = [("dimension", dimension.rawValue)]
+            let now = totals.units[dimension] ?? .init()
+            let before = last.units[dimension] ?? .init()
+            advance("sluiced_lease_granted_units", "Units granted to Envoys as slices, per leased dimension.", labels, now.granted, before.granted)
+            advance("sluiced_lease_returned_units", "Units Envoys returned unused, per leased dimension.", labels, now.returned, before.returned)
+            advance(
+                "sluiced_lease_reclaimed_units", "Units of expired slices taken back, per leased dimension (the R of the overspend bound).",
+                labels, now.reclaimed, before.reclaimed)
+        }
     }
 
     /// Counts a batch: `records` are the ones stored now (new ids), `duplicates` and `rejected` the others.
@@ -119,6 +175,7 @@ public final class FleetMetrics: Sendable {
     /// The exposition text (Prometheus text format 0.0.4).
     public func text() -> String {
         adsClients.set(Int64(adsClientCount()))
+        observeLeases()
         return registry.emitToString()
     }
 

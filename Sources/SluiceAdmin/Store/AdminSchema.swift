@@ -85,6 +85,28 @@ enum AdminSchema {
                 "CREATE INDEX sluice_usage_records_model ON sluice_usage_records (model, time_ms)",
                 "CREATE INDEX sluice_usage_records_backend ON sluice_usage_records (backend, time_ms)",
             ]),
+        Migration(
+            version: 3, name: "lease accounts",
+            statements: [
+                // The lease ledger's account per leased quantity and window, written after each
+                // lease request so a restarted sluiced knows what each open window consumed and
+                // what Envoys still hold (FleetLeases.md). Not a config change: no version bump.
+                """
+                CREATE TABLE sluice_lease_accounts (
+                    scope TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    dimension TEXT NOT NULL,
+                    window_id BIGINT NOT NULL,
+                    limit_units BIGINT NOT NULL,
+                    consumed BIGINT NOT NULL,
+                    outstanding BIGINT NOT NULL,
+                    window_end_ms BIGINT NOT NULL,
+                    updated_at_ms BIGINT NOT NULL,
+                    PRIMARY KEY (scope, name, dimension, window_id)
+                )
+                """,
+                "CREATE INDEX sluice_lease_accounts_end ON sluice_lease_accounts (window_end_ms)",
+            ]),
     ]
 
     /// The columns of a usage record, in `insertUsage`'s and `usageRow`'s order.
