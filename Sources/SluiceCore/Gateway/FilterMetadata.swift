@@ -234,7 +234,11 @@ private struct PackedFields {
     mutating func next<T>(oneOf candidates: [T], name: (T) -> String) -> T? {
         guard let range = nextRange(), !range.isEmpty else { return nil }
         let field = utf8[range]
-        return candidates.first { name($0).utf8.elementsEqual(field) }
+        let count = field.count
+        return candidates.first { candidate in
+            let bytes = name(candidate).utf8
+            return bytes.count == count && bytes.elementsEqual(field)
+        }
     }
 
     /// `0` or `1`.
