@@ -105,6 +105,12 @@ public struct GatewayStream: Sendable {
     private var holdingForCost = false
     /// The client's-shape body replacing Envoy's own text/plain reply to a routed call.
     private var proxyReplyBody: [UInt8]?
+    /// Set by the filter when the process has a fleet worker (`ProcessUsageQueue`): the request's
+    /// `x-request-id` and arrival time. A routed request then leaves `completedUsageRecord` when its
+    /// stream completes; without it, nothing extra is made.
+    public var usageRecordRequest: (id: String, arrivalMicros: Int64)?
+    /// The finished request's usage record, for the filter to push (it fills in the backend).
+    public var completedUsageRecord: UsageRecord?
 
     public init(gateway: Gateway) {
         self.gateway = gateway
@@ -342,6 +348,16 @@ public struct GatewayStream: Sendable {
             if output > 1 {
                 actions.append(.record(.timePerOutputToken, labels: labels, value: UInt64(max(0, duration - ttft)) / (output - 1)))
             }
+        }
+        if let request = usageRecordRequest {
+            usageRecordRequest = nil
+            let stream = routed.summary.stream
+            completedUsageRecord = UsageRecord(
+                id: request.id, timeMillis: request.arrivalMicros / 1000, key: consumer.name, team: consumer.team ?? "",
+                model: model, backend: "", provider: report?.provider ?? "", status: responseStatus,
+                inputTokens: usage.inputTokens, cachedInputTokens: usage.cachedInputTokens, outputTokens: usage.outputTokens,
+                costMicros: cost ?? 0, durationMillis: max(0, nowMicros - request.arrivalMicros) / 1000,
+                ttftMillis: stream ? firstByteAtMicros.map { max(0, $0 - request.arrivalMicros) / 1000 } : nil, stream: stream)
         }
     }
 
