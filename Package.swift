@@ -40,6 +40,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // sluiced's /metrics (fleet metrics from the usage records): Prometheus text exposition.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         /// Our own declaration of Envoy 1.40's dynamic-modules ABI subset (header-only C module).
@@ -131,7 +133,8 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
-        /// The admin API (Hummingbird) and its stores (SQLite through GRDB, PostgreSQL through postgres-nio).
+        /// The admin API (Hummingbird) and its stores (SQLite through GRDB, PostgreSQL through postgres-nio),
+        /// the fleet usage ingest and sluiced's Prometheus metrics.
         .target(
             name: "SluiceAdmin",
             dependencies: [
@@ -140,6 +143,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strictSwift
         ),

@@ -29,6 +29,11 @@ struct ServeCommand: AsyncParsableCommand {
         help: "A file holding the admin API's bearer token. Default: $SLUICE_ADMIN_TOKEN, else .sluiced/admin-token (created with a random token).")
     var adminTokenFile: String?
 
+    @Option(
+        name: .customLong("fleet-token-file"),
+        help: "A file holding the token Envoys present to /v1/fleet/ (usage records). Default: $SLUICED_FLEET_TOKEN, else .sluiced/fleet-token (created with a random token).")
+    var fleetTokenFile: String?
+
     @Option(name: .customLong("reload-interval-ms"), help: "How often the config file and the database are checked for changes.")
     var reloadIntervalMillis: Int = 200
 
@@ -67,6 +72,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         let token = try Self.adminToken(file: adminTokenFile, logger: logger)
+        let fleetToken = try Self.fleetToken(file: fleetTokenFile, logger: logger)
 
         let (xdsHost, xdsPort) = try Self.hostPort(xds, option: "--xds")
         let (adminHost, adminPort) = try Self.hostPort(admin, option: "--admin")
@@ -79,10 +85,12 @@ struct ServeCommand: AsyncParsableCommand {
             await store.close()
             throw ExitCode.failure
         }
+        let fleetMetrics = FleetMetrics(adsClients: { ads.configStatus().reduce(0) { $0 + max($1.connectedStreams, 0) } })
         let adminApp = AdminApplication.make(
             store: store, token: token,
             config: ConfigDefinitions(consumers: { await state.config.consumers }, teams: { await state.config.teams }),
-            status: XDSStatusSource(ads: ads, state: state), host: adminHost, port: adminPort,
+            status: XDSStatusSource(ads: ads, state: state), fleet: FleetIngest(token: fleetToken, metrics: fleetMetrics),
+            host: adminHost, port: adminPort,
             logger: Logger(label: "sluiced.admin"))
         logger.info(
             "serving \(source.displayName): xDS on \(xdsHost):\(xdsPort), admin API on http://\(adminHost):\(adminPort), database \(database)")
@@ -119,24 +127,50 @@ struct ServeCommand: AsyncParsableCommand {
     /// The bearer token of the admin API: from `--admin-token-file`, `$SLUICE_ADMIN_TOKEN`, or
     /// `.sluiced/admin-token`, which is created (mode 0600) with a random token when missing.
     static func adminToken(file: String?, logger: Logger) throws -> AdminToken {
+        try bearerToken(
+            file: file, environment: "SLUICE_ADMIN_TOKEN", defaultPath: ".sluiced/admin-token", field: "admin_token",
+            what: "an admin API token", option: "--admin-token-file", logger: logger
+        ) { ClientKeyGenerator.generate().replacingOccurrences(of: "sk-sluice-", with: "sa-sluice-") }
+    }
+
+    /// The token Envoys present to `/v1/fleet/`: from `--fleet-token-file`, `$SLUICED_FLEET_TOKEN`,
+    /// or `.sluiced/fleet-token`, created (mode 0600) with 32 random bytes in hex when missing.
+    static func fleetToken(file: String?, logger: Logger) throws -> FleetToken {
+        try bearerToken(
+            file: file, environment: "SLUICED_FLEET_TOKEN", defaultPath: ".sluiced/fleet-token", field: "fleet_token",
+            what: "a fleet token", option: "--fleet-token-file", logger: logger
+        ) {
+            var generator = SystemRandomNumberGenerator()
+            return (0..<32).map { _ in
+                let byte = UInt8.random(in: 0...255, using: &generator)
+                return String(byte >> 4, radix: 16) + String(byte & 0x0F, radix: 16)
+            }.joined()
+        }
+    }
+
+    /// A bearer token from `file`, else the environment variable `environment`, else `defaultPath`
+    /// (created with `generate()` when missing, readable by its owner only).
+    static func bearerToken(
+        file: String?, environment: String, defaultPath path: String, field: String, what: String, option: String,
+        logger: Logger, generate: () -> String
+    ) throws -> BearerToken {
         do {
-            if let file { return try AdminToken.fromFile(file) }
-            if let secret = ProcessInfo.processInfo.environment["SLUICE_ADMIN_TOKEN"], !secret.isEmpty {
-                return try AdminToken(secret: secret)
+            if let file { return try BearerToken.fromFile(file, field: "\(field)_file") }
+            if let secret = ProcessInfo.processInfo.environment[environment], !secret.isEmpty {
+                return try BearerToken(secret: secret, field: "\(field)_env")
             }
-            let path = ".sluiced/admin-token"
             if !FileManager.default.fileExists(atPath: path) {
-                try FileManager.default.createDirectory(atPath: ".sluiced", withIntermediateDirectories: true)
-                let secret = ClientKeyGenerator.generate().replacingOccurrences(of: "sk-sluice-", with: "sa-sluice-")
+                let directory = (path as NSString).deletingLastPathComponent
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
                 guard
                     FileManager.default.createFile(
-                        atPath: path, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600])
+                        atPath: path, contents: Data((generate() + "\n").utf8), attributes: [.posixPermissions: 0o600])
                 else { throw ValidationError("cannot create \(path)") }
-                logger.notice("created an admin API token in \(path) (use --admin-token-file or SLUICE_ADMIN_TOKEN to choose one)")
+                logger.notice("created \(what) in \(path) (use \(option) or \(environment) to choose one)")
             }
-            return try AdminToken.fromFile(path)
+            return try BearerToken.fromFile(path, field: "\(field)_file")
         } catch let error as AdminError {
-            throw ValidationError("admin token: \(error)")
+            throw ValidationError("\(field.replacingOccurrences(of: "_", with: " ")): \(error)")
         }
     }
 }

@@ -12,7 +12,9 @@ struct Sluiced: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluiced",
         abstract: "The Sluice control daemon: serves Envoy its configuration over gRPC ADS.",
-        subcommands: [ServeCommand.self, RenderCommand.self, CheckCommand.self, KeysCommand.self, TeamsCommand.self],
+        subcommands: [
+            ServeCommand.self, RenderCommand.self, CheckCommand.self, KeysCommand.self, TeamsCommand.self, UsageCommand.self,
+        ],
         defaultSubcommand: ServeCommand.self
     )
 }

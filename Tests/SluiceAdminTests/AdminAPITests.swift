@@ -34,6 +34,7 @@ struct APIHarness {
     var config = ConfigDefinitions.none
     var status: any ConfigStatusSource = StaticConfigStatusSource()
     var metrics: @Sendable () async -> String = { "" }
+    var fleet = FleetIngest.disabled
 
     func run(_ body: @escaping @Sendable (APIClient, any AdminStore) async throws -> Void) async throws {
         let database = try TestDatabase(kind)
@@ -42,7 +43,7 @@ struct APIHarness {
             quiet.logLevel = .warning
             let router = AdminApplication.router(
                 store: store, token: try AdminToken(secret: Self.token), config: config, status: status, metrics: metrics,
-                logger: quiet)
+                fleet: fleet, logger: quiet)
             let app = Application(router: router)
             try await app.test(.router) { client in try await body(APIClient(client: client), store) }
         }
@@ -390,7 +391,7 @@ struct AdminAPITests {
             }
         }
         #expect(routed == documented, "only routed: \(routed.subtracting(documented)); only documented: \(documented.subtracting(routed))")
-        #expect(routed.count == 18)
+        #expect(routed.count == 21)
         // Every $ref resolves.
         for reference in references(in: document) {
             let parts = reference.dropFirst(2).split(separator: "/").map(String.init)

@@ -246,9 +246,9 @@ struct AdminStoreTests {
             #expect(try await store.version() == 1)
             switch store {
             case let sqlite as SQLiteAdminStore:
-                #expect(try await sqlite.appliedMigrations().count == 1)
+                #expect(try await sqlite.appliedMigrations().count == 2)
             case let postgres as PostgresAdminStore:
-                #expect(try await postgres.appliedMigrations() == [1])
+                #expect(try await postgres.appliedMigrations() == [1, 2])
             default:
                 Issue.record("unexpected store type \(type(of: store))")
             }

@@ -19,8 +19,12 @@
 //     GET    /v1/admin/teams/{name}
 //     DELETE /v1/admin/teams/{name}                    204
 //     PUT    /v1/admin/teams/{name}/limits
+//     GET    /v1/admin/usage                           sums per key/team/model/backend/provider, paged
+//     GET    /v1/admin/usage/records                   raw usage records, newest first, paged
+//     POST   /v1/fleet/usage                           usage records from Envoys (fleet token)
 //
-// Everything under /v1/admin needs `Authorization: Bearer <admin token>`. Errors are
+// Everything under /v1/admin needs `Authorization: Bearer <admin token>`, everything under
+// /v1/fleet the fleet token (a separate secret: an Envoy's token cannot administer). Errors are
 // `{"error":{"code","message","field"?}}` with 400 (field named), 401, 404, 409, 413, 503.
 public import Hummingbird
 public import Logging
@@ -55,16 +59,18 @@ public enum AdminApplication {
     ///   - token: The bearer token `/v1/admin/...` requires.
     ///   - config: The config file's consumers and teams, listed beside the database's (the database wins a name).
     ///   - status: The xDS server's view of each Envoy.
-    ///   - metrics: Prometheus text appended to `/metrics` (fleet metrics); the route always serves
-    ///     `sluice_admin_store_version`.
+    ///   - metrics: Prometheus text appended to `/metrics`; the route always serves
+    ///     `sluice_admin_store_version` and the fleet's metrics.
+    ///   - fleet: The fleet token and the metrics usage records feed.
     public static func make(
         store: any AdminStore, token: AdminToken, config: ConfigDefinitions = .none,
         status: any ConfigStatusSource = StaticConfigStatusSource(),
-        metrics: @escaping @Sendable () async -> String = { "" },
+        metrics: @escaping @Sendable () async -> String = { "" }, fleet: FleetIngest = .disabled,
         host: String = defaultHost, port: Int = defaultPort, logger: Logger = Logger(label: "sluice.admin")
     ) -> some ApplicationProtocol {
         Application(
-            router: router(store: store, token: token, config: config, status: status, metrics: metrics, logger: logger),
+            router: router(
+                store: store, token: token, config: config, status: status, metrics: metrics, fleet: fleet, logger: logger),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "sluiced"),
             logger: logger)
     }
@@ -73,9 +79,12 @@ public enum AdminApplication {
     public static func router(
         store: any AdminStore, token: AdminToken, config: ConfigDefinitions = .none,
         status: any ConfigStatusSource = StaticConfigStatusSource(),
-        metrics: @escaping @Sendable () async -> String = { "" }, logger: Logger = Logger(label: "sluice.admin")
+        metrics: @escaping @Sendable () async -> String = { "" }, fleet: FleetIngest = .disabled,
+        logger: Logger = Logger(label: "sluice.admin")
     ) -> Router<BasicRequestContext> {
-        let api = AdminAPI(store: store, config: config, status: status, metrics: metrics, logger: logger)
+        let api = AdminAPI(
+            store: store, config: config, status: status, metrics: metrics, fleetMetrics: fleet.metrics, logger: logger)
+        let fleetAPI = FleetAPI(store: store, ingest: fleet, logger: logger, now: AdminSchema.nowMillis)
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: AdminErrorMiddleware(logger: logger))
         router.get("healthz") { _, _ in AdminAPI.json(["status": "ok"]) }
@@ -116,6 +125,11 @@ public enum AdminApplication {
         admin.put("teams/{name}/limits") { request, context in
             try await api.setTeamLimits(try context.parameters.require("name"), request)
         }
+        admin.get("usage") { request, _ in try await fleetAPI.usage(request) }
+        admin.get("usage/records") { request, _ in try await fleetAPI.records(request) }
+
+        let fleetGroup = router.group("v1/fleet").add(middleware: FleetAuthMiddleware(token: fleet.token))
+        fleetGroup.post("usage") { request, _ in try await fleetAPI.postUsage(request) }
         return router
     }
 }
@@ -127,6 +141,7 @@ struct AdminAPI: Sendable {
     let config: ConfigDefinitions
     let status: any ConfigStatusSource
     let metrics: @Sendable () async -> String
+    let fleetMetrics: FleetMetrics
     /// Every change is logged at info (names only, never a key): the audit trail.
     let logger: Logger
 
@@ -264,6 +279,7 @@ struct AdminAPI: Sendable {
             sluice_admin_store_version \(try await store.version())
 
             """
+        text += fleetMetrics.text()
         let extra = await metrics()
         if !extra.isEmpty {
             text += extra

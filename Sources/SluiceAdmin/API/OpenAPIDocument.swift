@@ -10,7 +10,7 @@ public enum OpenAPIDocument {
           "info": {
             "title": "Sluice admin API",
             "version": "1",
-            "description": "Consumers (virtual keys), teams, limits and budgets of a Sluice gateway, and the config each Envoy has accepted. Everything under /v1/admin needs Authorization: Bearer <admin token>. A key's plaintext is returned once, by create and rotate; only its SHA-256 is stored. Consumers and teams come from the config file (source: config) or the admin database (source: database); the database wins a name."
+            "description": "Consumers (virtual keys), teams, limits and budgets of a Sluice gateway, the config each Envoy has accepted, and the usage records of every Envoy. Everything under /v1/admin needs Authorization: Bearer <admin token>; /v1/fleet (where Envoys deliver usage records) needs the fleet token. A key's plaintext is returned once, by create and rotate; only its SHA-256 is stored. Consumers and teams come from the config file (source: config) or the admin database (source: database); the database wins a name."
           },
           "servers": [{ "url": "http://127.0.0.1:18001" }],
           "security": [{ "adminToken": [] }],
@@ -29,7 +29,7 @@ public enum OpenAPIDocument {
             },
             "/metrics": {
               "get": {
-                "summary": "Prometheus metrics of sluiced", "operationId": "metrics", "security": [],
+                "summary": "Prometheus metrics of sluiced and of the fleet (usage records of every Envoy)", "operationId": "metrics", "security": [],
                 "responses": { "200": { "description": "Prometheus text exposition format 0.0.4", "content": { "text/plain": { "schema": { "type": "string" } } } } }
               }
             },
@@ -198,13 +198,66 @@ public enum OpenAPIDocument {
                   "409": { "$ref": "#/components/responses/Conflict" }
                 }
               }
+            },
+            "/v1/admin/usage": {
+              "get": {
+                "summary": "Usage and cost of every Envoy over a time range, summed per group (any of key, team, model, backend, provider), paged",
+                "operationId": "getUsage",
+                "parameters": [
+                  { "$ref": "#/components/parameters/From" }, { "$ref": "#/components/parameters/To" },
+                  { "name": "group_by", "in": "query", "required": false, "description": "A comma-separated subset of key,team,model,backend,provider; groups are ordered by these values (byte order) in that order. Absent: one row of everything.", "schema": { "type": "string", "pattern": "^(key|team|model|backend|provider)(,(key|team|model|backend|provider))*$" } },
+                  { "$ref": "#/components/parameters/Limit" }, { "$ref": "#/components/parameters/Cursor" }
+                ],
+                "responses": {
+                  "200": { "description": "A page of groups and the totals of the whole range", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/UsageSummary" } } } },
+                  "400": { "$ref": "#/components/responses/BadRequest" },
+                  "401": { "$ref": "#/components/responses/Unauthorized" }
+                }
+              }
+            },
+            "/v1/admin/usage/records": {
+              "get": {
+                "summary": "The usage records of every Envoy, newest first, paged", "operationId": "listUsageRecords",
+                "parameters": [
+                  { "$ref": "#/components/parameters/From" }, { "$ref": "#/components/parameters/To" },
+                  { "name": "key", "in": "query", "required": false, "schema": { "type": "string", "maxLength": 256 } },
+                  { "name": "team", "in": "query", "required": false, "schema": { "type": "string", "maxLength": 256 } },
+                  { "name": "model", "in": "query", "required": false, "schema": { "type": "string", "maxLength": 256 } },
+                  { "name": "backend", "in": "query", "required": false, "schema": { "type": "string", "maxLength": 256 } },
+                  { "$ref": "#/components/parameters/Limit" }, { "$ref": "#/components/parameters/Cursor" }
+                ],
+                "responses": {
+                  "200": { "description": "A page of records", "content": { "application/json": { "schema": { "type": "object", "required": ["records", "next_cursor"], "properties": { "records": { "type": "array", "items": { "$ref": "#/components/schemas/StoredUsageRecord" } }, "next_cursor": { "type": ["string", "null"] } } } } } },
+                  "400": { "$ref": "#/components/responses/BadRequest" },
+                  "401": { "$ref": "#/components/responses/Unauthorized" }
+                }
+              }
+            },
+            "/v1/fleet/usage": {
+              "post": {
+                "summary": "Usage records from an Envoy's background worker: each valid record is stored once by id, each invalid one rejected on its own",
+                "operationId": "postFleetUsage", "security": [{ "fleetToken": [] }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/UsageBatch" } } } },
+                "responses": {
+                  "200": { "description": "What became of the batch", "content": { "application/json": { "schema": { "type": "object", "required": ["accepted", "duplicates", "rejected"], "properties": { "accepted": { "type": "integer", "description": "Records stored now" }, "duplicates": { "type": "integer", "description": "Records whose id was already stored; nothing changed" }, "rejected": { "type": "array", "items": { "type": "object", "required": ["index", "error"], "properties": { "index": { "type": "integer" }, "error": { "type": "string", "description": "The field at fault and its range, e.g. 'status: must be an integer between 100 and 599, got 600'" } } } } } } } } },
+                  "400": { "$ref": "#/components/responses/BadRequest" },
+                  "401": { "$ref": "#/components/responses/Unauthorized" },
+                  "413": { "description": "The body is larger than 4 MiB", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+                  "503": { "description": "The database failed; retry the batch (it is idempotent)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+                }
+              }
             }
           },
           "components": {
             "securitySchemes": {
-              "adminToken": { "type": "http", "scheme": "bearer", "description": "The admin token sluiced was given (a file or an environment variable)." }
+              "adminToken": { "type": "http", "scheme": "bearer", "description": "The admin token sluiced was given (a file or an environment variable)." },
+              "fleetToken": { "type": "http", "scheme": "bearer", "description": "The fleet token Envoys present (--fleet-token-file, SLUICED_FLEET_TOKEN or .sluiced/fleet-token); it authorises /v1/fleet/ only." }
             },
             "parameters": {
+              "From": { "name": "from", "in": "query", "required": false, "description": "Start of the range, inclusive: Unix milliseconds or an RFC 3339 time. Default: 0.", "schema": { "type": "string" } },
+              "To": { "name": "to", "in": "query", "required": false, "description": "End of the range, exclusive: Unix milliseconds or an RFC 3339 time. Default: 2^53.", "schema": { "type": "string" } },
+              "Limit": { "name": "limit", "in": "query", "required": false, "description": "Rows per page. Default 100.", "schema": { "type": "integer", "minimum": 1, "maximum": 1000 } },
+              "Cursor": { "name": "cursor", "in": "query", "required": false, "description": "The next_cursor of the previous page, with the same other parameters.", "schema": { "type": "string" } },
               "Name": { "name": "name", "in": "path", "required": true, "schema": { "$ref": "#/components/schemas/Name" } }
             },
             "responses": {
@@ -330,6 +383,65 @@ public enum OpenAPIDocument {
                       }
                     }
                   }
+                }
+              },
+              "UsageTotals": {
+                "type": "object", "required": ["requests", "errors", "input_tokens", "cached_input_tokens", "output_tokens", "cost_usd", "cost_micro_usd"],
+                "description": "Sums; a group row also carries its group_by values under their names (key, team, model, backend, provider).",
+                "properties": {
+                  "requests": { "type": "integer" }, "errors": { "type": "integer", "description": "Requests answered with status 400 or more" },
+                  "input_tokens": { "type": "integer" }, "cached_input_tokens": { "type": "integer" }, "output_tokens": { "type": "integer" },
+                  "cost_usd": { "type": "string", "description": "Dollars as a decimal string, exact (at most six decimals, no trailing zeros)" },
+                  "cost_micro_usd": { "type": "integer" }
+                },
+                "additionalProperties": { "type": "string" }
+              },
+              "UsageSummary": {
+                "type": "object", "required": ["from", "to", "group_by", "groups", "totals", "next_cursor"],
+                "properties": {
+                  "from": { "type": "integer" }, "to": { "type": "integer" },
+                  "group_by": { "type": "array", "items": { "type": "string", "enum": ["key", "team", "model", "backend", "provider"] } },
+                  "groups": { "type": "array", "items": { "$ref": "#/components/schemas/UsageTotals" } },
+                  "totals": { "$ref": "#/components/schemas/UsageTotals" },
+                  "next_cursor": { "type": ["string", "null"] }
+                }
+              },
+              "UsageRecord": {
+                "type": "object", "additionalProperties": false,
+                "required": ["id", "time_ms", "key", "team", "model", "backend", "provider", "status", "input_tokens", "cached_input_tokens", "output_tokens", "cost_micro_usd", "duration_ms", "stream"],
+                "properties": {
+                  "id": { "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[ -~]+$", "description": "The request's x-request-id" },
+                  "time_ms": { "type": "integer", "minimum": 0, "maximum": 9007199254740992 },
+                  "key": { "type": "string", "maxLength": 256 }, "team": { "type": "string", "maxLength": 256 },
+                  "model": { "type": "string", "maxLength": 256 }, "backend": { "type": "string", "maxLength": 256 },
+                  "provider": { "type": "string", "maxLength": 256 },
+                  "status": { "type": "integer", "minimum": 100, "maximum": 599 },
+                  "input_tokens": { "type": "integer", "minimum": 0, "maximum": 1000000000 },
+                  "cached_input_tokens": { "type": "integer", "minimum": 0, "maximum": 1000000000 },
+                  "output_tokens": { "type": "integer", "minimum": 0, "maximum": 1000000000 },
+                  "cost_micro_usd": { "type": "integer", "minimum": 0, "maximum": 1000000000000000 },
+                  "duration_ms": { "type": "integer", "minimum": 0, "maximum": 1000000000 },
+                  "ttft_ms": { "type": ["integer", "null"], "minimum": 0, "maximum": 1000000000 },
+                  "stream": { "type": "boolean" }
+                }
+              },
+              "UsageBatch": {
+                "type": "object", "additionalProperties": false, "required": ["envoy", "records"],
+                "properties": {
+                  "envoy": { "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[ -~]+$", "description": "The sending Envoy's node id" },
+                  "records": { "type": "array", "minItems": 1, "maxItems": 1000, "items": { "$ref": "#/components/schemas/UsageRecord" } }
+                }
+              },
+              "StoredUsageRecord": {
+                "type": "object", "description": "A record as sent (see UsageRecord), with the Envoy that sent it, when sluiced stored it, and its cost as a decimal string.",
+                "required": ["id", "envoy", "received_at_ms", "time_ms", "key", "team", "model", "backend", "provider", "status", "input_tokens", "cached_input_tokens", "output_tokens", "cost_micro_usd", "cost_usd", "duration_ms", "ttft_ms", "stream"],
+                "properties": {
+                  "id": { "type": "string" }, "envoy": { "type": "string" }, "received_at_ms": { "type": "integer" },
+                  "time_ms": { "type": "integer" }, "key": { "type": "string" }, "team": { "type": "string" },
+                  "model": { "type": "string" }, "backend": { "type": "string" }, "provider": { "type": "string" },
+                  "status": { "type": "integer" }, "input_tokens": { "type": "integer" }, "cached_input_tokens": { "type": "integer" },
+                  "output_tokens": { "type": "integer" }, "cost_micro_usd": { "type": "integer" }, "cost_usd": { "type": "string" },
+                  "duration_ms": { "type": "integer" }, "ttft_ms": { "type": ["integer", "null"] }, "stream": { "type": "boolean" }
                 }
               },
               "Error": {

@@ -50,7 +50,79 @@ enum AdminSchema {
                 """,
                 "INSERT INTO sluice_version (id, version) VALUES (1, 0)",
             ]),
+        Migration(
+            version: 2, name: "usage records of every Envoy",
+            statements: [
+                // One row per finished request, by its x-request-id (a retried batch stores nothing
+                // twice). `consumer` is the record's `key` (KEY is an SQL keyword). Usage writes do
+                // not touch sluice_version: they change nothing Envoy is served.
+                """
+                CREATE TABLE sluice_usage_records (
+                    id TEXT NOT NULL PRIMARY KEY,
+                    envoy TEXT NOT NULL,
+                    received_at_ms BIGINT NOT NULL,
+                    time_ms BIGINT NOT NULL,
+                    consumer TEXT NOT NULL,
+                    team TEXT NOT NULL,
+                    model TEXT NOT NULL,
+                    backend TEXT NOT NULL,
+                    provider TEXT NOT NULL,
+                    status INTEGER NOT NULL,
+                    input_tokens BIGINT NOT NULL,
+                    cached_input_tokens BIGINT NOT NULL,
+                    output_tokens BIGINT NOT NULL,
+                    cost_micro_usd BIGINT NOT NULL,
+                    duration_ms BIGINT NOT NULL,
+                    ttft_ms BIGINT,
+                    stream BOOLEAN NOT NULL
+                )
+                """,
+                // Time ranges (the summary, and the records newest first with keyset paging), and
+                // the records' filters, each within a time range.
+                "CREATE INDEX sluice_usage_records_time ON sluice_usage_records (time_ms, id)",
+                "CREATE INDEX sluice_usage_records_consumer ON sluice_usage_records (consumer, time_ms)",
+                "CREATE INDEX sluice_usage_records_team ON sluice_usage_records (team, time_ms)",
+                "CREATE INDEX sluice_usage_records_model ON sluice_usage_records (model, time_ms)",
+                "CREATE INDEX sluice_usage_records_backend ON sluice_usage_records (backend, time_ms)",
+            ]),
     ]
+
+    /// The columns of a usage record, in `insertUsage`'s and `usageRow`'s order.
+    static let usageColumns = [
+        "id", "envoy", "received_at_ms", "time_ms", "consumer", "team", "model", "backend", "provider", "status",
+        "input_tokens", "cached_input_tokens", "output_tokens", "cost_micro_usd", "duration_ms", "ttft_ms", "stream",
+    ]
+    static var usageColumnList: String { usageColumns.joined(separator: ", ") }
+
+    /// The sums of the usage summary, in `UsageTotals` order.
+    /// (CAST: PostgreSQL sums BIGINTs as NUMERIC; COALESCE: a sum over no rows is NULL.)
+    static let usageSums = ["CASE WHEN status >= 400 THEN 1 ELSE 0 END", "input_tokens", "cached_input_tokens",
+        "output_tokens", "cost_micro_usd"].reduce("COUNT(*)") { $0 + ", COALESCE(CAST(SUM(\($1)) AS BIGINT), 0)" }
+
+    /// The keyset condition "the group is after `values`" over `columns` (compared with `collate`),
+    /// spelt out as `(a > ?) OR (a = ? AND b > ?) …` so both databases read it the same way;
+    /// `placeholder(i)` writes the i-th value's parameter. Parameters are numbered in the order
+    /// `keysetValues` lists them.
+    static func keysetAfter(columns: [String], collate: String, placeholder: (Int) -> String) -> String {
+        var index = 0
+        var alternatives: [String] = []
+        for last in columns.indices {
+            var terms: [String] = []
+            for position in 0...last {
+                terms.append("\(columns[position])\(collate) \(position == last ? ">" : "=") \(placeholder(index))")
+                index += 1
+            }
+            alternatives.append("(" + terms.joined(separator: " AND ") + ")")
+        }
+        return "(" + alternatives.joined(separator: " OR ") + ")"
+    }
+
+    /// The values `keysetAfter` binds, in its parameter order.
+    static func keysetValues(_ values: [String]) -> [String] {
+        values.indices.flatMap { last in values[0...last] }
+    }
+
+    static func nowMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 
     /// The limit columns, in `QuotaLimits` order.
     static let limitColumns = [

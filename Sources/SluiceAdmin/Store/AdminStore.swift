@@ -14,7 +14,7 @@ public import SluiceCore
 /// Every method validates its input (`AdminValidation`) before writing, so the CLI's direct
 /// access is held to the same rules as the HTTP API. Errors are `AdminError`s: `.invalidRequest`
 /// with the field named, `.notFound`, `.conflict` (a duplicate name), `.storeFailure`.
-public protocol AdminStore: Sendable {
+public protocol AdminStore: UsageStore {
     /// Creates a consumer with a freshly generated key.
     /// - Returns: The stored consumer and the key's plaintext, which is not kept anywhere.
     /// - Throws: `.conflict` when the name is taken, `.invalidRequest` for bad fields.

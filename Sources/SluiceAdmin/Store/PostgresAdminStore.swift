@@ -15,7 +15,7 @@ public import SluiceCore
 public final class PostgresAdminStore: AdminStore {
     private let client: PostgresClient
     private let runner: Task<Void, Never>
-    private let logger: Logger
+    let logger: Logger
     private let feed = ChangeFeed()
     private let operationTimeout: Duration
 
@@ -372,7 +372,7 @@ public final class PostgresAdminStore: AdminStore {
 
     /// Runs `body` in a transaction on one pooled connection; errors keep their identity.
     /// `begin: nil` runs `body` outside a transaction (for a single statement).
-    private func transaction<T: Sendable>(
+    func transaction<T: Sendable>(
         _ operation: String, begin: StaticString? = "BEGIN",
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws(AdminError) -> T {

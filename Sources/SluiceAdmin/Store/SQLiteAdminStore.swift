@@ -7,7 +7,7 @@ public import SluiceCore
 
 /// The admin store on a SQLite file.
 public final class SQLiteAdminStore: AdminStore {
-    private let pool: DatabasePool
+    let pool: DatabasePool
     private let feed = ChangeFeed()
 
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
@@ -236,7 +236,7 @@ public final class SQLiteAdminStore: AdminStore {
         return result
     }
 
-    private func read<T: Sendable>(
+    func read<T: Sendable>(
         _ operation: String, _ body: @escaping @Sendable (Database) throws -> T
     ) async throws(AdminError) -> T {
         do {

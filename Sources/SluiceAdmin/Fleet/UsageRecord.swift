@@ -1,0 +1,248 @@
+// The usage records every Envoy's background worker sends to sluiced (`POST /v1/fleet/usage`),
+// and their validation: the envelope (`envoy`, `records`) must be well formed or the whole batch
+// is refused with 400; each record is then checked on its own, so one bad record is rejected
+// with a message naming its field and range while the rest of the batch is stored. (A batch the
+// sender can never get accepted would be retried forever.)
+public import SluiceCore
+
+/// One finished LLM request as an Envoy saw it.
+public struct UsageRecord: Sendable, Equatable {
+    /// The request's `x-request-id`: records are stored once per id.
+    public var id: String
+    /// Unix milliseconds when the request arrived.
+    public var timeMillis: Int64
+    /// The consumer (virtual key) name; empty when the request had none.
+    public var key: String
+    public var team: String
+    /// The model the client asked for.
+    public var model: String
+    /// The backend that answered.
+    public var backend: String
+    public var provider: String
+    /// The HTTP status the client got.
+    public var status: Int
+    public var inputTokens: Int64
+    public var cachedInputTokens: Int64
+    public var outputTokens: Int64
+    /// The request's cost in micro-dollars, as the module's price table computed it.
+    public var costMicroUSD: Int64
+    public var durationMillis: Int64
+    /// Time to the first byte of the answer's body, when there was one.
+    public var ttftMillis: Int64?
+    public var stream: Bool
+
+    public init(
+        id: String, timeMillis: Int64, key: String = "", team: String = "", model: String = "", backend: String = "",
+        provider: String = "", status: Int = 200, inputTokens: Int64 = 0, cachedInputTokens: Int64 = 0,
+        outputTokens: Int64 = 0, costMicroUSD: Int64 = 0, durationMillis: Int64 = 0, ttftMillis: Int64? = nil,
+        stream: Bool = false
+    ) {
+        self.id = id
+        self.timeMillis = timeMillis
+        self.key = key
+        self.team = team
+        self.model = model
+        self.backend = backend
+        self.provider = provider
+        self.status = status
+        self.inputTokens = inputTokens
+        self.cachedInputTokens = cachedInputTokens
+        self.outputTokens = outputTokens
+        self.costMicroUSD = costMicroUSD
+        self.durationMillis = durationMillis
+        self.ttftMillis = ttftMillis
+        self.stream = stream
+    }
+}
+
+/// A stored record with where and when sluiced received it.
+public struct StoredUsageRecord: Sendable, Equatable {
+    public var record: UsageRecord
+    /// The node id of the Envoy that sent it.
+    public var envoy: String
+    /// Unix milliseconds when sluiced stored it.
+    public var receivedAtMillis: Int64
+
+    public init(record: UsageRecord, envoy: String, receivedAtMillis: Int64) {
+        self.record = record
+        self.envoy = envoy
+        self.receivedAtMillis = receivedAtMillis
+    }
+}
+
+/// A `POST /v1/fleet/usage` body, read: the valid records, and the others with why.
+public struct UsageBatch: Sendable, Equatable {
+    public struct Rejection: Sendable, Equatable {
+        /// The record's index in the batch's `records`.
+        public var index: Int
+        /// `status: must be an integer between 100 and 599, got 600`.
+        public var error: String
+    }
+
+    public var envoy: String
+    /// The valid records with their index in the batch.
+    public var records: [(index: Int, record: UsageRecord)]
+    public var rejected: [Rejection]
+
+    public static func == (lhs: UsageBatch, rhs: UsageBatch) -> Bool {
+        lhs.envoy == rhs.envoy && lhs.rejected == rhs.rejected && lhs.records.map(\.index) == rhs.records.map(\.index)
+            && lhs.records.map(\.record) == rhs.records.map(\.record)
+    }
+}
+
+/// The fleet protocol's limits, and the reader of a usage batch.
+public enum FleetProtocol {
+    /// Largest body accepted under `/v1/fleet/` (413 beyond).
+    public static let maxBodyBytes = 4 << 20
+    /// Records in one batch.
+    public static let batchRecords = 1...1_000
+    /// Length of `envoy` and of a record's `id`, in printable ASCII characters.
+    public static let identifierLength = 1...128
+    /// Longest `key`, `team`, `model`, `backend` or `provider`, in UTF-8 bytes.
+    public static let maxNameBytes = 256
+    /// `time_ms`: 0...2^53 (the integers a JSON number holds exactly everywhere).
+    public static let timeRange: ClosedRange<Int64> = 0...(1 << 53)
+    public static let statusRange: ClosedRange<Int64> = 100...599
+    /// Token counts, `duration_ms` and `ttft_ms`.
+    public static let countRange: ClosedRange<Int64> = 0...1_000_000_000
+    /// `cost_micro_usd`: up to a billion dollars for one request.
+    public static let costRange: ClosedRange<Int64> = 0...1_000_000_000_000_000
+
+    /// The members a record has, in the protocol's order.
+    static let recordFields = [
+        "id", "time_ms", "key", "team", "model", "backend", "provider", "status", "input_tokens",
+        "cached_input_tokens", "output_tokens", "cost_micro_usd", "duration_ms", "ttft_ms", "stream",
+    ]
+
+    /// Reads a usage batch.
+    /// - Throws: `AdminError.invalidRequest` (HTTP 400) when the envelope is malformed: not JSON, not
+    ///   an object, `envoy` missing or invalid, `records` not an array of 1 to 1000 elements, or an
+    ///   unknown member. A bad record is not an error: it is listed in `rejected`.
+    public static func readBatch(_ bytes: [UInt8]) throws(AdminError) -> UsageBatch {
+        let document: JSONValue
+        do {
+            document = try JSONParser.parse(bytes, limits: JSONLimits(maxDepth: 8, maxBytes: maxBodyBytes))
+        } catch {
+            throw AdminError(.invalidRequest, "the body is not valid JSON: \(error)")
+        }
+        guard case .object(let envelope) = document else {
+            throw AdminError(.invalidRequest, "the body must be a JSON object, got \(document.typeName)")
+        }
+        for member in envelope.members where member.key != "envoy" && member.key != "records" {
+            throw .invalid(member.key, "unknown field (a usage batch has 'envoy' and 'records')")
+        }
+        guard let envoyValue = envelope["envoy"] else { throw .invalid("envoy", "is required") }
+        guard case .string(let envoy) = envoyValue else {
+            throw .invalid("envoy", "must be a string, got \(envoyValue.typeName)")
+        }
+        if let problem = identifierProblem(envoy) { throw .invalid("envoy", problem) }
+        guard let recordsValue = envelope["records"] else { throw .invalid("records", "is required") }
+        guard case .array(let elements) = recordsValue else {
+            throw .invalid("records", "must be an array, got \(recordsValue.typeName)")
+        }
+        guard batchRecords.contains(elements.count) else {
+            throw .invalid(
+                "records",
+                "must hold \(batchRecords.lowerBound) to \(batchRecords.upperBound) records, got \(elements.count)")
+        }
+        var batch = UsageBatch(envoy: envoy, records: [], rejected: [])
+        batch.records.reserveCapacity(elements.count)
+        for (index, element) in elements.enumerated() {
+            switch readRecord(element) {
+            case .success(let record): batch.records.append((index, record))
+            case .failure(let problem): batch.rejected.append(.init(index: index, error: problem.message))
+            }
+        }
+        return batch
+    }
+
+    struct RecordProblem: Error {
+        var message: String
+        init(_ field: String, _ problem: String) { message = "\(field): \(problem)" }
+        init(whole problem: String) { message = problem }
+    }
+
+    /// One record, or the first thing wrong with it.
+    static func readRecord(_ value: JSONValue) -> Result<UsageRecord, RecordProblem> {
+        do {
+            return .success(try record(value))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private static func record(_ value: JSONValue) throws(RecordProblem) -> UsageRecord {
+        guard case .object(let object) = value else {
+            throw RecordProblem(whole: "a record must be a JSON object, got \(value.typeName)")
+        }
+        for member in object.members where !recordFields.contains(member.key) {
+            throw RecordProblem(member.key, "unknown field")
+        }
+        func string(_ field: String) throws(RecordProblem) -> String {
+            guard let value = object[field] else { throw RecordProblem(field, "is required") }
+            guard case .string(let text) = value else {
+                throw RecordProblem(field, "must be a string, got \(value.typeName)")
+            }
+            return text
+        }
+        func name(_ field: String) throws(RecordProblem) -> String {
+            let text = try string(field)
+            guard text.utf8.count <= maxNameBytes else {
+                throw RecordProblem(field, "must be at most \(maxNameBytes) bytes, got \(text.utf8.count)")
+            }
+            guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                throw RecordProblem(field, "must not contain control characters")
+            }
+            return text
+        }
+        func integer(_ field: String, in range: ClosedRange<Int64>, value: JSONValue?) throws(RecordProblem) -> Int64 {
+            guard let value else { throw RecordProblem(field, "is required") }
+            let problem = "must be an integer between \(range.lowerBound) and \(range.upperBound)"
+            guard case .number(let number) = value else {
+                throw RecordProblem(field, "\(problem), got \(value.typeName)")
+            }
+            guard number.isInteger, let integer = number.int64, range.contains(integer) else {
+                throw RecordProblem(field, "\(problem), got \(number.text)")
+            }
+            return integer
+        }
+        func integer(_ field: String, in range: ClosedRange<Int64>) throws(RecordProblem) -> Int64 {
+            try integer(field, in: range, value: object[field])
+        }
+
+        let id = try string("id")
+        if let problem = identifierProblem(id) { throw RecordProblem("id", problem) }
+        var record = UsageRecord(id: id, timeMillis: try integer("time_ms", in: timeRange))
+        record.key = try name("key")
+        record.team = try name("team")
+        record.model = try name("model")
+        record.backend = try name("backend")
+        record.provider = try name("provider")
+        record.status = Int(try integer("status", in: statusRange))
+        record.inputTokens = try integer("input_tokens", in: countRange)
+        record.cachedInputTokens = try integer("cached_input_tokens", in: countRange)
+        record.outputTokens = try integer("output_tokens", in: countRange)
+        record.costMicroUSD = try integer("cost_micro_usd", in: costRange)
+        record.durationMillis = try integer("duration_ms", in: countRange)
+        switch object["ttft_ms"] {
+        case nil, .null?: record.ttftMillis = nil
+        case let value?: record.ttftMillis = try integer("ttft_ms", in: countRange, value: value)
+        }
+        guard let stream = object["stream"] else { throw RecordProblem("stream", "is required") }
+        guard case .bool(let flag) = stream else { throw RecordProblem("stream", "must be true or false, got \(stream.typeName)") }
+        record.stream = flag
+        return record
+    }
+
+    /// Why `text` is not 1 to 128 printable ASCII characters, or nil.
+    static func identifierProblem(_ text: String) -> String? {
+        let count = text.utf8.count
+        guard identifierLength.contains(count) else {
+            return "must be \(identifierLength.lowerBound) to \(identifierLength.upperBound) printable ASCII characters, got \(count) bytes"
+        }
+        guard text.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else {
+            return "must be printable ASCII (0x20 to 0x7E)"
+        }
+        return nil
+    }
+}
