@@ -130,22 +130,22 @@ private final class ProducerCount: Sendable {
 }
 
 @Suite struct UsageRecordTests {
-    static func record(_ id: String = "req-1", status: Int = 200, ttft: Int64? = nil) -> UsageRecord {
-        UsageRecord(
+    static func record(_ id: String = "req-1", status: Int = 200, ttft: Int64? = nil) -> FleetUsageRecord {
+        FleetUsageRecord(
             id: id, timeMillis: 1_700_000_000_000, key: "alice", team: "research", model: "gpt-4o-mini", backend: "openai",
             provider: "openai", status: status, inputTokens: 12, cachedInputTokens: 2, outputTokens: 30, costMicros: 20,
             durationMillis: 15, ttftMillis: ttft, stream: ttft != nil)
     }
 
     @Test func aBatchIsTheProtocolsJSON() throws {
-        let body = UsageRecord.batchBody(envoy: "node-1", records: [Self.record(), Self.record("req-2", ttft: 7)])
+        let body = FleetUsageRecord.batchBody(envoy: "node-1", records: [Self.record(), Self.record("req-2", ttft: 7)])
         let expected = #"{"envoy":"node-1","records":[{"id":"req-1","time_ms":1700000000000,"key":"alice","team":"research","model":"gpt-4o-mini","backend":"openai","provider":"openai","status":200,"input_tokens":12,"cached_input_tokens":2,"output_tokens":30,"cost_micro_usd":20,"duration_ms":15,"ttft_ms":null,"stream":false},{"id":"req-2","time_ms":1700000000000,"key":"alice","team":"research","model":"gpt-4o-mini","backend":"openai","provider":"openai","status":200,"input_tokens":12,"cached_input_tokens":2,"output_tokens":30,"cost_micro_usd":20,"duration_ms":15,"ttft_ms":7,"stream":true}]}"#
         #expect(String(decoding: body, as: UTF8.self) == expected)
         _ = try JSONParser.parse(body)
     }
 
     @Test func valuesAreClampedIntoTheProtocolsRanges() {
-        let record = UsageRecord(
+        let record = FleetUsageRecord(
             id: "", timeMillis: -5, key: "", team: "", model: "", backend: "", provider: "", status: 0, inputTokens: -1,
             cachedInputTokens: Int.max, outputTokens: 2_000_000_000, costMicros: Int64.max, durationMillis: -3,
             ttftMillis: Int64.max, stream: true)
@@ -155,14 +155,14 @@ private final class ProducerCount: Sendable {
         #expect(record.inputTokens == 0 && record.cachedInputTokens == 1_000_000_000 && record.outputTokens == 1_000_000_000)
         #expect(record.costMicros == 1_000_000_000_000_000)
         #expect(record.durationMillis == 0 && record.ttftMillis == 1_000_000_000)
-        #expect(UsageRecord.protocolStatus(700) == 500)
-        #expect(UsageRecord.protocolStatus(429) == 429)
+        #expect(FleetUsageRecord.protocolStatus(700) == 500)
+        #expect(FleetUsageRecord.protocolStatus(429) == 429)
     }
 
     @Test func idsArePrintableASCIIOfAtMost128Bytes() {
-        #expect(UsageRecord.protocolID("3f1c-ab") == "3f1c-ab")
-        #expect(UsageRecord.protocolID("a\u{1}b\u{e9}") == "a_b__")  // é is two UTF-8 bytes
-        #expect(UsageRecord.protocolID(String(repeating: "z", count: 300)).utf8.count == 128)
+        #expect(FleetUsageRecord.protocolID("3f1c-ab") == "3f1c-ab")
+        #expect(FleetUsageRecord.protocolID("a\u{1}b\u{e9}") == "a_b__")  // é is two UTF-8 bytes
+        #expect(FleetUsageRecord.protocolID(String(repeating: "z", count: 300)).utf8.count == 128)
         let first = UsageRecordID.generate()
         let second = UsageRecordID.generate()
         #expect(first != second)

@@ -21,8 +21,8 @@ import Testing
             + extra + "}"
     }
 
-    static func record(_ id: String) -> UsageRecord {
-        UsageRecord(
+    static func record(_ id: String) -> FleetUsageRecord {
+        FleetUsageRecord(
             id: id, timeMillis: 1_700_000_000_000, key: "k", team: "", model: "m", backend: "b", provider: "openai", status: 200,
             inputTokens: 1, cachedInputTokens: 0, outputTokens: 2, costMicros: 3, durationMillis: 4, ttftMillis: nil, stream: false)
     }
@@ -195,7 +195,7 @@ import Testing
         driver.responseHeaders([(":status", "200")])
         driver.responseBody(Array("{}".utf8), endOfStream: true)
         driver.streamComplete()
-        var mine: [UsageRecord] = []
+        var mine: [FleetUsageRecord] = []
         try #require(ProcessUsageQueue.current).drain(max: .max) { record in
             if record.id == "fleet-g-request" { mine.append(record) }
         }

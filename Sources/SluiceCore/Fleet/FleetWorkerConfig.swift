@@ -48,7 +48,7 @@ public struct FleetWorkerConfig: Sendable, Equatable {
             throw ConfigError(path: "token_file", problem: "must be an absolute path, got \"\(tokenFile.prefix(80))\"")
         }
         let envoy = try root.nonEmptyString("envoy")
-        guard envoy.utf8.count <= 128, envoy.utf8.allSatisfy(UsageRecord.isPrintableASCII) else {
+        guard envoy.utf8.count <= 128, envoy.utf8.allSatisfy(FleetUsageRecord.isPrintableASCII) else {
             throw ConfigError(path: "envoy", problem: "must be 1 to 128 printable ASCII characters")
         }
         var config = FleetWorkerConfig(cluster: cluster, tokenFile: tokenFile, envoy: envoy)

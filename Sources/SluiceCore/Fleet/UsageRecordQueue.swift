@@ -123,14 +123,14 @@ public enum ProcessUsageQueue {
 
     /// The published queue, if any. Any thread; one acquiring load.
     @inline(__always)
-    public static var current: BoundedMPSCQueue<UsageRecord>? {
+    public static var current: BoundedMPSCQueue<FleetUsageRecord>? {
         let bits = published.load(ordering: .acquiring)
         guard bits != 0, let pointer = UnsafeRawPointer(bitPattern: bits) else { return nil }
-        return Unmanaged<BoundedMPSCQueue<UsageRecord>>.fromOpaque(pointer).takeUnretainedValue()
+        return Unmanaged<BoundedMPSCQueue<FleetUsageRecord>>.fromOpaque(pointer).takeUnretainedValue()
     }
 
     /// Makes `queue` the process's queue. It stays allocated for the rest of the process.
-    public static func publish(_ queue: BoundedMPSCQueue<UsageRecord>) {
+    public static func publish(_ queue: BoundedMPSCQueue<FleetUsageRecord>) {
         let bits = UInt(bitPattern: Unmanaged.passRetained(queue).toOpaque())
         _ = published.exchange(bits, ordering: .acquiringAndReleasing)
         // A queue replaced here (tests only: Envoy has one bootstrap extension per process) is

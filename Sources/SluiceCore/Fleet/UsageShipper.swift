@@ -51,7 +51,7 @@ public struct UsageShipper: Sendable {
     public private(set) var stats = UsageShipperStats()
     /// Records not yet delivered, oldest first, from `start` on (the ones before are delivered
     /// and removed in bulk now and then, so a batch costs no shifting of the rest).
-    private var buffer: [UsageRecord] = []
+    private var buffer: [FleetUsageRecord] = []
     private var start = 0
     /// Records of the batch in flight (the first ones of the buffer), if one is.
     public private(set) var inFlight: Int?
@@ -84,7 +84,7 @@ public struct UsageShipper: Sendable {
 
     /// Adds a record; false when the buffer is full (the record is dropped and counted).
     @discardableResult
-    public mutating func accept(_ record: consuming UsageRecord) -> Bool {
+    public mutating func accept(_ record: consuming FleetUsageRecord) -> Bool {
         guard bufferedCount < config.bufferMaxRecords else {
             stats.dropped += 1
             return false
@@ -123,7 +123,7 @@ public struct UsageShipper: Sendable {
         let count = min(bufferedCount, batchLimit)
         inFlight = count
         lastSendMillis = nowMillis
-        return UsageRecord.batchBody(envoy: config.envoy, records: buffer[start..<(start + count)])
+        return FleetUsageRecord.batchBody(envoy: config.envoy, records: buffer[start..<(start + count)])
     }
 
     /// The batch in flight ended with `outcome`.

@@ -110,7 +110,7 @@ public struct GatewayStream: Sendable {
     /// stream completes; without it, nothing extra is made.
     public var usageRecordRequest: (id: String, arrivalMicros: Int64)?
     /// The finished request's usage record, for the filter to push (it fills in the backend).
-    public var completedUsageRecord: UsageRecord?
+    public var completedUsageRecord: FleetUsageRecord?
 
     public init(gateway: Gateway) {
         self.gateway = gateway
@@ -352,7 +352,7 @@ public struct GatewayStream: Sendable {
         if let request = usageRecordRequest {
             usageRecordRequest = nil
             let stream = routed.summary.stream
-            completedUsageRecord = UsageRecord(
+            completedUsageRecord = FleetUsageRecord(
                 id: request.id, timeMillis: request.arrivalMicros / 1000, key: consumer.name, team: consumer.team ?? "",
                 model: model, backend: "", provider: report?.provider ?? "", status: responseStatus,
                 inputTokens: usage.inputTokens, cachedInputTokens: usage.cachedInputTokens, outputTokens: usage.outputTokens,

@@ -40,7 +40,7 @@ final class FleetWorker {
 
     let handle: BootstrapConfigHandle
     let config: FleetWorkerConfig
-    let queue: BoundedMPSCQueue<UsageRecord>
+    let queue: BoundedMPSCQueue<FleetUsageRecord>
     private let metrics: FleetMetrics
     private var shipper: UsageShipper
     /// What the Envoy counters were last told (they take increments).

@@ -9,7 +9,7 @@
 import Synchronization
 
 /// A finished request's usage, in the protocol's terms.
-public struct UsageRecord: Sendable, Equatable {
+public struct FleetUsageRecord: Sendable, Equatable {
     /// The protocol's bounds (sluiced rejects a record outside them).
     public enum Bounds {
         public static let maxIDBytes = 128
@@ -48,14 +48,14 @@ public struct UsageRecord: Sendable, Equatable {
         status: Int, inputTokens: Int, cachedInputTokens: Int, outputTokens: Int, costMicros: Int64,
         durationMillis: Int64, ttftMillis: Int64?, stream: Bool
     ) {
-        self.id = UsageRecord.protocolID(id)
+        self.id = FleetUsageRecord.protocolID(id)
         self.timeMillis = min(max(0, timeMillis), Bounds.maxTimeMillis)
         self.key = key
         self.team = team
         self.model = model
         self.backend = backend
         self.provider = provider
-        self.status = UsageRecord.protocolStatus(status)
+        self.status = FleetUsageRecord.protocolStatus(status)
         self.inputTokens = min(max(0, inputTokens), Bounds.maxTokens)
         self.cachedInputTokens = min(max(0, cachedInputTokens), Bounds.maxTokens)
         self.outputTokens = min(max(0, outputTokens), Bounds.maxTokens)
@@ -126,7 +126,7 @@ public struct UsageRecord: Sendable, Equatable {
     }
 
     /// The request body of `POST /v1/fleet/usage` for `records` sent by Envoy `envoy`.
-    public static func batchBody(envoy: String, records: some Collection<UsageRecord>) -> [UInt8] {
+    public static func batchBody(envoy: String, records: some Collection<FleetUsageRecord>) -> [UInt8] {
         var writer = JSONWriter(reservingCapacity: 64 + records.count * 320)
         writer.beginObject()
         writer.key("envoy")
