@@ -219,3 +219,46 @@ def test_shutdown_flushes_what_the_worker_holds(sluiced):
         logs = gw.envoy.logs()
         assert "flushed every usage record" in logs, logs[-3000:]
         assert seen <= set(stored(sluiced))
+
+
+def test_run_commands_gateway_shows_fleet_usage_in_sluiceds_metrics():
+    """What `envoy-module/run.sh` runs: Envoy bootstrapped only from sluiced (bootstrap.yaml), with
+    envoy-module/fleet-worker.yaml merged in by `--config-yaml`. After a few requests sluiced's
+    `/metrics` counts them."""
+    from sim import Simulators
+    from sluiced import ROOT, demo_config, envoy_for, gateway_port_of
+
+    with Simulators(pace_ms=0) as sims:
+        config = demo_config(sims, free_port())
+        base = f"http://127.0.0.1:{gateway_port_of(config)}"
+        with Sluiced(config) as daemon:
+            token_file = os.path.join(daemon.workdir, ".sluiced", "fleet-token")
+            with open(ROOT / "envoy-module" / "fleet-worker.yaml") as f:
+                fragment = f.read().replace("@FLEET_TOKEN_FILE@", token_file).replace("port_value: 18001", f"port_value: {daemon.admin_port}")
+            envoy = envoy_for(daemon)
+            envoy.extra_args += ["--config-yaml", fragment]
+            envoy.start().wait_ready()
+            try:
+                headers = {"Authorization": f"Bearer {DEMO_KEY}"}
+                body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}
+
+                def routed():
+                    try:
+                        return requests.post(f"{base}/v1/chat/completions", headers=headers, json=body, timeout=5).status_code == 200
+                    except requests.ConnectionError:
+                        return False
+
+                wait_for(routed, timeout=30, what="the gateway's listener from sluiced")
+                for _ in range(3):
+                    assert requests.post(f"{base}/v1/chat/completions", headers=headers, json=body, timeout=5).status_code == 200
+
+                def fleet_metrics():
+                    with urllib.request.urlopen(f"{daemon.admin_url}/metrics", timeout=10) as r:
+                        text = r.read().decode()
+                    received = [line for line in text.splitlines() if line.startswith("sluiced_usage_records_received_total ")]
+                    return text if received and float(received[0].split()[-1]) >= 4 else None
+
+                text = wait_for(fleet_metrics, timeout=15, what="usage records in sluiced's /metrics")
+                assert any(line.startswith("gen_ai_client_token_usage") and 'gpt-4o-mini' in line for line in text.splitlines()), text[:3000]
+            finally:
+                envoy.stop()

@@ -16,9 +16,25 @@ import Testing
         return path
     }
 
-    static func config(_ token: String, batch: Int = 2, _ extra: String = "") -> String {
-        #"{"cluster":"sluiced_fleet","token_file":"\#(token)","envoy":"node-a","flush_interval_ms":5000,"batch_max_records":\#(batch)"#
+    /// Batches go by time (every 10 ms) and hold up to 1,000 records, so each test's records
+    /// travel in one batch even when filters of suites running alongside push records of theirs.
+    static func config(_ token: String, flush: Int = 10, _ extra: String = "") -> String {
+        #"{"cluster":"sluiced_fleet","token_file":"\#(token)","envoy":"node-a","flush_interval_ms":\#(flush),"batch_max_records":1000"#
             + extra + "}"
+    }
+
+    /// Lets the flush interval pass, then fires the timer.
+    static func tick(_ worker: FakeBootstrapExtension) {
+        Thread.sleep(forTimeInterval: 0.02)
+        worker.fireTimers()
+    }
+
+    /// Answers every pending callout with 200 (records of other suites may come in a batch of their own).
+    static func acceptAll(_ worker: FakeBootstrapExtension) {
+        for _ in 0..<10 {
+            guard let callout = worker.config.callouts.first else { return }
+            worker.answerCallout(callout.id, body: accepted(ids(callout.body).count))
+        }
     }
 
     static func record(_ id: String) -> FleetUsageRecord {
@@ -52,14 +68,14 @@ import Testing
         #expect(worker.config.initCompleteSignals == 1)
         worker.serverInitialized()
         #expect(worker.config.adminHandlers == ["/sluice/fleet"])
-        #expect(worker.config.timers.count == 1 && worker.config.timers.first?.enabledDelay == 100)
+        #expect(worker.config.timers.count == 1 && worker.config.timers.first?.enabledDelay == 10)
 
         let queue = try #require(ProcessUsageQueue.current)
         #expect(queue.push(Self.record("fleet-a1")))
         #expect(queue.push(Self.record("fleet-a2")))
-        worker.fireTimers()
+        Self.tick(worker)
         // The timer is armed again after each tick.
-        #expect(worker.config.timers.first?.enabledDelay == 100)
+        #expect(worker.config.timers.first?.enabledDelay == 10)
         let callout = try #require(worker.config.callouts.first)
         #expect(callout.cluster == "sluiced_fleet")
         #expect(callout.headers[":method"] == "POST")
@@ -90,7 +106,7 @@ import Testing
         let queue = try #require(ProcessUsageQueue.current)
         queue.push(Self.record("fleet-b1"))
         queue.push(Self.record("fleet-b2"))
-        worker.fireTimers()
+        Self.tick(worker)
         let first = try #require(worker.config.callouts.first)
         worker.answerCallout(first.id, reset: true)
         #expect(worker.config.counters["fleet_usage_retried"] == 1)
@@ -117,7 +133,7 @@ import Testing
         worker.config.calloutInitResult = envoy_dynamic_module_type_http_callout_init_result_ClusterNotFound
         let queue = try #require(ProcessUsageQueue.current)
         for index in 0..<5 { queue.push(Self.record("fleet-c\(index)")) }
-        worker.fireTimers()
+        Self.tick(worker)
         #expect(worker.config.counters["fleet_usage_dropped"] ?? 0 >= 2)
         #expect(worker.config.gauges["fleet_usage_buffered"] == 3)
         #expect(worker.admin("/sluice/fleet").body.contains("callout could not start (clusterNotFound)"))
@@ -125,7 +141,7 @@ import Testing
 
     @Test func shutdownWaitsForTheFlushAndCompletesExactlyOnce() throws {
         let token = try Self.tokenFile()
-        let worker = FakeBootstrapExtension(name: "sluice_fleet", config: Self.config(token, batch: 500))
+        let worker = FakeBootstrapExtension(name: "sluice_fleet", config: Self.config(token, flush: 600_000))
         #expect(worker.loaded)
         worker.serverInitialized()
         let queue = try #require(ProcessUsageQueue.current)
@@ -137,6 +153,7 @@ import Testing
         worker.shutdown()
         #expect(worker.shutdownDoneCalls == 0, "a batch is in flight")
         worker.answerCallout(callout.id, body: Self.accepted(Self.ids(callout.body).count))
+        Self.acceptAll(worker)
         #expect(worker.shutdownDoneCalls == 1)
         worker.fireTimers()
         worker.destroy()
@@ -172,7 +189,7 @@ import Testing
         let queue = try #require(ProcessUsageQueue.current)
         queue.push(Self.record("fleet-f1"))
         queue.push(Self.record("fleet-f2"))
-        worker.fireTimers()
+        Self.tick(worker)
         #expect(worker.config.callouts.isEmpty)
         #expect(worker.admin("/sluice/fleet").body.contains("fleet token unavailable"))
         #expect(worker.config.gauges["fleet_usage_buffered"] ?? 0 >= 2)
