@@ -168,6 +168,23 @@ def test_every_request_becomes_one_record_in_sluiced(sluiced):
         assert stat(gw, "sluice.fleet_usage_dropped") == 0
 
 
+def test_requests_the_gateway_refuses_are_records_too_but_not_unknown_keys(sluiced):
+    with gateway(sluiced, flush_interval_ms=100) as gw:
+        headers = {"Authorization": f"Bearer {DEMO_KEY}"}
+        bad = requests.post(gw.base + "/v1/chat/completions", headers=headers, data=b"{", timeout=10)
+        assert bad.status_code == 400
+        stranger = requests.post(gw.base + "/v1/chat/completions", headers={"Authorization": "Bearer sk-nobody"},
+                                 json={"model": "gpt-4o-mini", "messages": []}, timeout=10)
+        assert stranger.status_code == 401
+        ok = answered(chat(gw))
+        records = wait_for(lambda: (lambda got: got if ok["id"] in got else None)(stored(sluiced)), what="records")
+        refused = records[bad.headers["x-request-id"]]
+        assert refused["status"] == 400 and refused["key"] == "demo" and refused["input_tokens"] == 0
+        assert refused["cost_micro_usd"] == 0 and refused["backend"] == ""
+        assert stranger.headers["x-request-id"] not in records
+        assert len(records) == 2
+
+
 def test_records_wait_while_sluiced_is_away_and_arrive_when_it_is_back(sluiced):
     with gateway(sluiced, flush_interval_ms=100) as gw:
         sluiced.stop()

@@ -245,3 +245,34 @@ import Testing
         #expect(machine.usageRecordRequest == nil)
     }
 }
+
+@Suite struct GatewayStreamRejectedUsageRecordTests {
+    @Test func aQuotaDenialLeavesARecordWithItsStatusAndNoTokens() throws {
+        let gateway = try GatewayStreamTests.gateway(GatewayStreamTests.config)
+        // The demo key allows 2 requests a minute: the third is refused with 429.
+        for _ in 0..<2 { _ = GatewayStreamTests.routed(gateway) }
+        var machine = GatewayStream(gateway: gateway)
+        machine.usageRecordRequest = ("req-429", 1_000_000)
+        _ = machine.requestHeaders(GatewayStreamTests.head(), contentLength: nil, endOfStream: false, nowSeconds: 0, nowMillis: 1_000)
+        let routed = machine.route(body: Array(#"{"model":"gpt-4o-mini"}"#.utf8), header: { _ in nil }, nowMillis: 1_040, nowMicros: 1_040_000)
+        #expect(!routed)
+        let record = try #require(machine.completedUsageRecord)
+        #expect(record.id == "req-429" && record.status == 429 && record.model == "gpt-4o-mini" && record.key == "demo")
+        #expect(record.inputTokens == 0 && record.outputTokens == 0 && record.costMicros == 0 && record.durationMillis == 40)
+    }
+
+    @Test func aBadBodyLeavesARecordAndAnUnknownKeyDoesNot() throws {
+        let gateway = try GatewayStreamTests.gateway(GatewayStreamTests.config)
+        var machine = GatewayStream(gateway: gateway)
+        machine.usageRecordRequest = ("req-400", 1_000_000)
+        _ = machine.requestHeaders(GatewayStreamTests.head(), contentLength: nil, endOfStream: false, nowSeconds: 0, nowMillis: 1_000)
+        let routed = machine.route(body: Array("{".utf8), header: { _ in nil }, nowMillis: 1_000, nowMicros: 1_000_000)
+        #expect(!routed)
+        #expect(machine.completedUsageRecord?.status == 400)
+
+        var stranger = GatewayStream(gateway: gateway)
+        stranger.usageRecordRequest = ("req-401", 1_000_000)
+        _ = stranger.requestHeaders(GatewayStreamTests.head(key: "sk-nobody"), contentLength: nil, endOfStream: false, nowSeconds: 0, nowMillis: 1_000)
+        #expect(stranger.completedUsageRecord == nil)
+    }
+}

@@ -201,9 +201,12 @@ final class GatewayFilter: HTTPFilter {
     }
 
     override func onStreamComplete(_ stream: EnvoyHTTPStream) {
-        guard machine.routed != nil else { return }
-        machine.streamComplete(report: stream.attemptReport(), nowMillis: WallClock.unixMillis(), nowMicros: WallClock.unixMicros())
-        carryOut(stream)
+        if machine.routed != nil {
+            machine.streamComplete(
+                report: stream.attemptReport(), nowMillis: WallClock.unixMillis(), nowMicros: WallClock.unixMicros())
+            carryOut(stream)
+        }
+        // Routed requests leave a record here; requests the gateway refused left theirs earlier.
         if var record = machine.completedUsageRecord {
             machine.completedUsageRecord = nil
             record.backend = stream.metadataString(.backend) ?? ""
