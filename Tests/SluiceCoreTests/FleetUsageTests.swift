@@ -159,6 +159,18 @@ private final class ProducerCount: Sendable {
         #expect(FleetUsageRecord.protocolStatus(429) == 429)
     }
 
+    @Test func longNamesAreCutAtACharacterBoundaryWithin256Bytes() {
+        let long = String(repeating: "a", count: 255) + "é" + "tail"
+        let cut = FleetUsageRecord.protocolName(long)
+        #expect(cut == String(repeating: "a", count: 255))
+        #expect(FleetUsageRecord.protocolName(String(repeating: "m", count: 300)).utf8.count == 256)
+        #expect(FleetUsageRecord.protocolName("gpt-4o-mini") == "gpt-4o-mini")
+        let record = FleetUsageRecord(
+            id: "r", timeMillis: 0, key: long, team: long, model: long, backend: long, provider: long, status: 200,
+            inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, costMicros: 0, durationMillis: 0, ttftMillis: nil, stream: false)
+        #expect([record.key, record.team, record.model, record.backend, record.provider].allSatisfy { $0.utf8.count <= 256 })
+    }
+
     @Test func idsArePrintableASCIIOfAtMost128Bytes() {
         #expect(FleetUsageRecord.protocolID("3f1c-ab") == "3f1c-ab")
         #expect(FleetUsageRecord.protocolID("a\u{1}b\u{e9}") == "a_b__")  // é is two UTF-8 bytes

@@ -17,6 +17,8 @@ public struct FleetUsageRecord: Sendable, Equatable {
         public static let maxTokens = 1_000_000_000
         public static let maxCostMicros: Int64 = 1_000_000_000_000_000
         public static let maxDurationMillis: Int64 = 1_000_000_000
+        /// The longest key, team, model, backend or provider sluiced stores (UTF-8 bytes).
+        public static let maxNameBytes = 256
     }
 
     /// The request's `x-request-id` (1...128 printable ASCII bytes).
@@ -50,11 +52,11 @@ public struct FleetUsageRecord: Sendable, Equatable {
     ) {
         self.id = FleetUsageRecord.protocolID(id)
         self.timeMillis = min(max(0, timeMillis), Bounds.maxTimeMillis)
-        self.key = key
-        self.team = team
-        self.model = model
-        self.backend = backend
-        self.provider = provider
+        self.key = FleetUsageRecord.protocolName(key)
+        self.team = FleetUsageRecord.protocolName(team)
+        self.model = FleetUsageRecord.protocolName(model)
+        self.backend = FleetUsageRecord.protocolName(backend)
+        self.provider = FleetUsageRecord.protocolName(provider)
         self.status = FleetUsageRecord.protocolStatus(status)
         self.inputTokens = min(max(0, inputTokens), Bounds.maxTokens)
         self.cachedInputTokens = min(max(0, cachedInputTokens), Bounds.maxTokens)
@@ -71,6 +73,22 @@ public struct FleetUsageRecord: Sendable, Equatable {
     static func protocolStatus(_ status: Int) -> Int {
         if status == 0 { return 499 }
         return (100...599).contains(status) ? status : 500
+    }
+
+    /// A name cut to `Bounds.maxNameBytes` at a character boundary: a client may ask for a model
+    /// with a name of any length (a catch-all route forwards it), and its usage must still be
+    /// stored rather than the whole record refused.
+    public static func protocolName(_ name: String) -> String {
+        guard name.utf8.count > Bounds.maxNameBytes else { return name }
+        var end = name.unicodeScalars.startIndex
+        var bytes = 0
+        for index in name.unicodeScalars.indices {
+            let width = UTF8.width(name.unicodeScalars[index])
+            if bytes + width > Bounds.maxNameBytes { break }
+            bytes += width
+            end = name.unicodeScalars.index(after: index)
+        }
+        return String(name.unicodeScalars[..<end])
     }
 
     /// `id` as the protocol allows it: printable ASCII, 1...128 bytes. Envoy's own x-request-id

@@ -209,7 +209,7 @@ final class GatewayFilter: HTTPFilter {
         // Routed requests leave a record here; requests the gateway refused left theirs earlier.
         if var record = machine.completedUsageRecord {
             machine.completedUsageRecord = nil
-            record.backend = stream.metadataString(.backend) ?? ""
+            record.backend = FleetUsageRecord.protocolName(stream.metadataString(.backend) ?? "")
             // A full queue refuses the record and counts it; the worker reports it as dropped.
             ProcessUsageQueue.current?.push(record)
         }
