@@ -154,6 +154,8 @@ final class FleetWorker {
     func calloutDone(id: UInt64, outcome: FleetCalloutOutcome) {
         guard id == calloutID else { return }
         calloutID = nil
+        // After the shutdown flush gave up, what was in flight is already counted as dropped.
+        if shutdown?.finished == true { return }
         let now = clock()
         let result = shipper.batchFinished(outcome, nowMillis: now)
         switch result {
