@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Usage-record ingest rate of sluiced: starts `sluiced serve` on free loopback ports in a temp
 directory (SQLite by default), posts 500-record batches to POST /v1/fleet/usage from N
-keep-alive clients for D seconds, and prints records/s and sluiced's RSS before and after.
+keep-alive clients for D seconds, and prints records/s and sluiced's RSS (before, every 10 s, after).
 Every id is new, so each record is one row inserted. sluiced is stopped by its PID.
 
     benchmarks/fleet-ingest.py --sluiced .build/release/sluiced [--seconds 20] [--clients 2]
@@ -13,6 +13,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -63,6 +64,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--database", help="a postgres:// URL; default a SQLite file in a temp dir")
     parser.add_argument("--preload", help="LD_PRELOAD for sluiced (e.g. libjemalloc.so.2)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp directory (database, log)")
     args = parser.parse_args()
     args.sluiced = os.path.abspath(args.sluiced)
     if not (1 <= args.seconds <= 600 and 1 <= args.clients <= 16 and 1 <= args.batch <= 1000):
@@ -122,6 +124,15 @@ def main() -> int:
         threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
         for thread in threads:
             thread.start()
+        # sluiced's RSS every 10 s of the run (does it stay flat under a steady ingest?)
+        rss_samples = []
+        next_sample = time.monotonic() + 10
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(timeout=max(0.0, next_sample - time.monotonic()))
+                if time.monotonic() >= next_sample:
+                    rss_samples.append(rss_kib(process.pid))
+                    next_sample += 10
         for thread in threads:
             thread.join()
         elapsed = time.monotonic() - started
@@ -133,7 +144,7 @@ def main() -> int:
             "database": "postgres" if args.database else "sqlite", "preload": args.preload or None,
             "clients": args.clients, "batch_records": args.batch, "seconds": round(elapsed, 2),
             "batches": sum(batches), "records": total, "records_per_second": round(total / elapsed),
-            "rss_kib_start": rss_start, "rss_kib_end": rss_end,
+            "rss_kib_start": rss_start, "rss_kib_end": rss_end, "rss_kib_every_10s": rss_samples,
         }))
         return 0
     finally:
@@ -145,6 +156,10 @@ def main() -> int:
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait()
         log.close()
+        if args.keep:
+            print(f"kept {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -103,7 +103,7 @@ struct AdminAPITests {
                 (.post, "/v1/admin/consumers/x/rotate"), (.post, "/v1/admin/consumers/x/disable"),
                 (.post, "/v1/admin/consumers/x/enable"), (.put, "/v1/admin/consumers/x/limits"), (.get, "/v1/admin/teams"),
                 (.post, "/v1/admin/teams"), (.get, "/v1/admin/teams/x"), (.delete, "/v1/admin/teams/x"),
-                (.put, "/v1/admin/teams/x/limits"),
+                (.put, "/v1/admin/teams/x/limits"), (.get, "/v1/admin/usage"), (.get, "/v1/admin/usage/records"),
             ]
             let wrong: [String?] = [
                 nil, "Bearer wrong-token-0123456789", "Bearer \(APIHarness.token)x", "Basic \(APIHarness.token)",

@@ -2,7 +2,7 @@
 // worker delivers usage records (fleet token), and `GET /v1/admin/usage[/records]`, where people
 // read them (admin token).
 import Foundation
-public import Hummingbird
+import Hummingbird
 import Logging
 import SluiceCore
 

@@ -8,6 +8,8 @@
 // the sender retries (after a timeout that hid a success) adds nothing. The counters live in
 // sluiced's memory and start at zero when it starts, as Prometheus counters do (`rate()` and
 // `increase()` handle the reset); the database is the lossless account, read through the usage API.
+// Not seeding them from the database keeps replicas additive: each record is stored (and counted)
+// by one sluiced only, so the sum over replicas on one PostgreSQL database is the fleet's.
 //
 // Label values come from the records (consumer, team, model names): each distinct combination is
 // one series. Models the gateway does not route are refused before they cost anything, but their

@@ -3,7 +3,7 @@
 // is refused with 400; each record is then checked on its own, so one bad record is rejected
 // with a message naming its field and range while the rest of the batch is stored. (A batch the
 // sender can never get accepted would be retried forever.)
-public import SluiceCore
+import SluiceCore
 
 /// One finished LLM request as an Envoy saw it.
 public struct UsageRecord: Sendable, Equatable {

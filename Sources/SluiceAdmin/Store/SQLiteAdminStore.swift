@@ -17,6 +17,10 @@ public final class SQLiteAdminStore: AdminStore {
         // The CLI and sluiced may write the same file; wait for the other's write instead of failing.
         configuration.busyMode = .timeout(10)
         configuration.label = "sluice-admin"
+        // Usage records make this file grow by every request of the fleet: with SQLite's default
+        // 2 MiB page cache the writer re-reads index pages from the OS for each batch (measured:
+        // benchmarks/README.md, sluiced's ingest). 32 MiB per connection, used only as pages are touched.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA cache_size = -32768") }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             try Self.migrator.migrate(pool)
