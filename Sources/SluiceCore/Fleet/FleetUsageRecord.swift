@@ -1,8 +1,10 @@
 // One finished LLM request, as the module's background worker sends it to sluiced
-// (`POST /v1/fleet/usage`, the fleet protocol in SluiceCore.docc/FleetUsage.md).
+// (`POST /v1/fleet/usage`; the protocol is in SluiceAdmin.docc/FleetUsage.md, the worker in
+// SluiceEnvoy.docc/FleetWorker.md).
 //
-// Built on the worker thread when a downstream stream completes, pushed onto the process's
-// `UsageRecordQueue`, encoded in batches on the main thread. Every number is clamped into the
+// Built on the worker thread when a downstream stream completes (or the gateway refuses an
+// authorised request), pushed onto the process's `ProcessUsageQueue`, encoded in batches on the
+// main thread. Every number is clamped into the
 // protocol's range when the record is made, so a batch the worker sends never carries a value
 // sluiced must reject; the text fields are made protocol-safe the same way.
 
