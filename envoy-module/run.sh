@@ -52,4 +52,7 @@ for _ in $(seq 1 100); do
 done
 echo "sluice: gateway on http://127.0.0.1:10000 (demo key sk-sluice-demo), Envoy admin on http://127.0.0.1:9901," >&2
 echo "        sluiced admin API on http://127.0.0.1:18001 (token in $root/.sluiced/admin-token), xDS on 127.0.0.1:18000" >&2
-"$envoy" -c "$root/envoy-module/bootstrap.yaml" --concurrency "${SLUICE_CONCURRENCY:-2}" --log-level info "$@"
+# The module's background worker (envoy-module/fleet-worker.yaml) sends usage records to sluiced;
+# its config needs the absolute path of the fleet token sluiced keeps in .sluiced/.
+fleet_yaml="$(sed "s|@FLEET_TOKEN_FILE@|$root/.sluiced/fleet-token|" "$root/envoy-module/fleet-worker.yaml")"
+"$envoy" -c "$root/envoy-module/bootstrap.yaml" --config-yaml "$fleet_yaml" --concurrency "${SLUICE_CONCURRENCY:-2}" --log-level info "$@"

@@ -34,6 +34,84 @@ public enum StaticBootstrap {
         }
     }
 
+    /// The module's background worker and the cluster it reaches sluiced through: usage
+    /// records go to sluiced's admin listener (`POST /v1/fleet/usage`, fleet token).
+    public struct Fleet: Sendable, Equatable {
+        /// The cluster the worker's callouts use.
+        public static let clusterName = "sluiced_fleet"
+        /// The bootstrap extension name the module's worker answers to.
+        public static let extensionName = "sluice_fleet"
+
+        /// sluiced's admin listener.
+        public var host: String
+        public var port: Int
+        /// Absolute path of the fleet token file.
+        public var tokenFile: String
+        public var flushIntervalMillis = 1000
+        public var batchMaxRecords = 500
+        public var bufferMaxRecords = 100_000
+        public var timeoutMillis = 2000
+
+        public init(host: String = "127.0.0.1", port: Int = 18001, tokenFile: String) {
+            self.host = host
+            self.port = port
+            self.tokenFile = tokenFile
+        }
+
+        /// The worker's `extension_config` (the module parses it strictly).
+        func extensionConfig(envoy nodeID: String) -> String {
+            var writer = JSONWriter()
+            writer.beginObject()
+            writer.key("cluster")
+            writer.string(Self.clusterName)
+            writer.key("token_file")
+            writer.string(tokenFile)
+            writer.key("envoy")
+            writer.string(nodeID)
+            writer.key("flush_interval_ms")
+            writer.int(flushIntervalMillis)
+            writer.key("batch_max_records")
+            writer.int(batchMaxRecords)
+            writer.key("buffer_max_records")
+            writer.int(bufferMaxRecords)
+            writer.key("timeout_ms")
+            writer.int(timeoutMillis)
+            writer.endObject()
+            return String(decoding: writer.bytes, as: UTF8.self)
+        }
+
+        /// `sluiced_fleet`: sluiced's admin listener, plain HTTP/1.1.
+        func cluster() -> Envoy_Config_Cluster_V3_Cluster {
+            var cluster = Envoy_Config_Cluster_V3_Cluster()
+            cluster.name = Self.clusterName
+            cluster.type = .static
+            cluster.connectTimeout = Google_Protobuf_Duration(seconds: 1, nanos: 0)
+            var assignment = Envoy_Config_Endpoint_V3_ClusterLoadAssignment()
+            assignment.clusterName = Self.clusterName
+            var group = Envoy_Config_Endpoint_V3_LocalityLbEndpoints()
+            var endpoint = Envoy_Config_Endpoint_V3_LbEndpoint()
+            var target = Envoy_Config_Endpoint_V3_Endpoint()
+            target.address = PlanEncoder.address(host, port)
+            endpoint.endpoint = target
+            group.lbEndpoints = [endpoint]
+            assignment.endpoints = [group]
+            cluster.loadAssignment = assignment
+            return cluster
+        }
+
+        /// The bootstrap extension loading module `sluice` as the `sluice_fleet` worker.
+        func bootstrapExtension(envoy nodeID: String) throws -> Envoy_Config_Core_V3_TypedExtensionConfig {
+            var worker = Envoy_Extensions_Bootstrap_DynamicModules_V3_DynamicModuleBootstrapExtension()
+            worker.dynamicModuleConfig = PlanEncoder.moduleConfig()
+            worker.extensionName = Self.extensionName
+            worker.extensionConfig = try XDSAny(message: Google_Protobuf_StringValue(extensionConfig(envoy: nodeID)))
+            var extensionConfig = Envoy_Config_Core_V3_TypedExtensionConfig()
+            extensionConfig.name = EnvoyNames.dynamicModulesBootstrap
+            extensionConfig.typedConfig = try XDSAny(message: worker)
+            return extensionConfig
+        }
+    }
+
     public enum Format: Sendable {
         /// Block-style YAML, keys in proto field order, strings double-quoted.
         case yaml
@@ -44,9 +122,10 @@ public enum StaticBootstrap {
     /// The bootstrap as text Envoy reads (`envoy -c bootstrap.yaml`). Secrets are read from
     /// their sources and inlined.
     public static func render(
-        plan: EnvoyPlan, node: Node = Node(), admin: Admin? = Admin(), format: Format = .yaml, secrets: SecretReader = .live
+        plan: EnvoyPlan, node: Node = Node(), admin: Admin? = Admin(), fleet: Fleet? = nil, format: Format = .yaml,
+        secrets: SecretReader = .live
     ) throws(XDSEncodingError) -> String {
-        let bootstrap = try bootstrap(plan: plan, node: node, admin: admin, secrets: secrets)
+        let bootstrap = try bootstrap(plan: plan, node: node, admin: admin, fleet: fleet, secrets: secrets)
         var options = JSONEncodingOptions()
         options.preserveProtoFieldNames = true
         options.useDeterministicOrdering = true
@@ -70,8 +149,9 @@ public enum StaticBootstrap {
     }
 
     /// The bootstrap message (for callers that want another encoding).
-    public static func bootstrap(plan: EnvoyPlan, node: Node = Node(), admin: Admin? = Admin(), secrets: SecretReader = .live)
-        throws(XDSEncodingError) -> Envoy_Config_Bootstrap_V3_Bootstrap
+    public static func bootstrap(
+        plan: EnvoyPlan, node: Node = Node(), admin: Admin? = Admin(), fleet: Fleet? = nil, secrets: SecretReader = .live
+    ) throws(XDSEncodingError) -> Envoy_Config_Bootstrap_V3_Bootstrap
     {
         let problems = plan.validate()
         guard problems.isEmpty else { throw .inconsistentPlan(problems) }
@@ -86,6 +166,14 @@ public enum StaticBootstrap {
         do {
             resources.listeners = try plan.listeners.map { try encoder.listener($0) }
             resources.clusters = try plan.clusters.map { try encoder.cluster($0) }
+            if let fleet {
+                guard !plan.clusters.contains(where: { $0.name == Fleet.clusterName }) else {
+                    throw XDSEncodingError.invalidFilterConfig(
+                        owner: "bootstrap", reason: "the config has a cluster named \(Fleet.clusterName), which the fleet worker needs")
+                }
+                resources.clusters.append(fleet.cluster())
+                bootstrap.bootstrapExtensions = [try fleet.bootstrapExtension(envoy: node.id)]
+            }
         } catch let error as XDSEncodingError {
             throw error
         } catch {

@@ -56,6 +56,7 @@ enum EnvoyNames {
     static let upstreamFilterName = "sluice_upstream"
     static let systemTrustStore = "/etc/ssl/certs/ca-certificates.crt"
     static let routeHeader = "x-sluice-route"
+    static let dynamicModulesBootstrap = "envoy.bootstrap.dynamic_modules"
     static let dynamicModuleFilterTypeURL =
         "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter"
 }

@@ -51,6 +51,13 @@ def gateway_http_filters(bootstrap: dict) -> list:
     raise KeyError("no listener with the sluice filter in the bootstrap")
 
 
+def remove_fleet_worker(bootstrap: dict) -> None:
+    """Drops the module's background worker and its `sluiced_fleet` cluster from the bootstrap."""
+    bootstrap.pop("bootstrap_extensions", None)
+    clusters = bootstrap["static_resources"]["clusters"]
+    clusters[:] = [c for c in clusters if c["name"] != "sluiced_fleet"]
+
+
 def remapped_bootstrap(sims: Simulators, gateway_port: int, admin_port: int) -> dict:
     with open(ROOT / "envoy-module" / "envoy.yaml") as f:
         bootstrap = yaml.safe_load(f)
@@ -76,9 +83,14 @@ def remapped_bootstrap(sims: Simulators, gateway_port: int, admin_port: int) -> 
 class DefaultGateway:
     """Simulators + Envoy with the default bootstrap; `base` is the gateway URL."""
 
-    def __init__(self, concurrency: int = 2, pace_ms: int = 1, adjust_config=None, adjust_bootstrap=None) -> None:
+    def __init__(
+        self, concurrency: int = 2, pace_ms: int = 1, adjust_config=None, adjust_bootstrap=None, fleet_worker: bool = False
+    ) -> None:
         """`adjust_config(config)` edits the sluice filter's config; `adjust_bootstrap(bootstrap)`
-        the whole bootstrap (e.g. to add a filter before sluice)."""
+        the whole bootstrap (e.g. to add a filter before sluice). `fleet_worker`: keep the
+        module's background worker (it posts usage records to sluiced's admin port); tests that
+        run no sluiced leave it out, so their Envoy does not wait for a flush at shutdown."""
+        self.fleet_worker = fleet_worker
         self.sims = Simulators(pace_ms=pace_ms)
         self.concurrency = concurrency
         self.adjust_config = adjust_config
@@ -88,6 +100,8 @@ class DefaultGateway:
         self.sims.__enter__()
         port = free_port()
         bootstrap = remapped_bootstrap(self.sims, port, free_port())
+        if not self.fleet_worker:
+            remove_fleet_worker(bootstrap)
         if self.adjust_config:
             adjust_sluice_filter_config(bootstrap, self.adjust_config)
         if self.adjust_bootstrap:

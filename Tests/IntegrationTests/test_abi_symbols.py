@@ -1,5 +1,6 @@
 """libsluice.so against the real Envoy 1.40 binary: what we reference exists, what we export is
-looked up, all 20 mandatory HTTP-filter hooks are there, and nothing else leaks out."""
+looked up, all 20 mandatory HTTP-filter hooks and all 17 bootstrap-extension hooks are there, and
+nothing else leaks out."""
 import os
 import re
 import subprocess
@@ -12,6 +13,13 @@ MANDATORY_HTTP_HOOKS = [
     "http_callout_done", "http_stream_headers", "http_stream_data", "http_stream_trailers",
     "http_stream_complete", "http_stream_reset", "scheduled",
     "downstream_above_write_buffer_high_watermark", "downstream_below_write_buffer_low_watermark",
+]
+
+# Envoy 1.40 resolves every one of these when it loads a bootstrap extension (the fleet worker).
+MANDATORY_BOOTSTRAP_HOOKS = [
+    "config_new", "config_destroy", "new", "server_initialized", "worker_thread_initialized", "destroy",
+    "drain_started", "shutdown", "config_scheduled", "http_callout_done", "timer_fired", "file_changed",
+    "admin_request", "cluster_add_or_update", "cluster_removal", "listener_add_or_update", "listener_removal",
 ]
 
 
@@ -52,6 +60,12 @@ def test_all_mandatory_http_filter_hooks_are_exported():
     missing = [h for h in MANDATORY_HTTP_HOOKS if f"envoy_dynamic_module_on_http_filter_{h}" not in exported]
     assert not missing, missing
     assert "envoy_dynamic_module_on_program_init" in exported
+
+
+def test_all_mandatory_bootstrap_hooks_are_exported():
+    exported = set(nm(module_path(), "--defined-only", "--extern-only"))
+    missing = [h for h in MANDATORY_BOOTSTRAP_HOOKS if f"envoy_dynamic_module_on_bootstrap_extension_{h}" not in exported]
+    assert not missing, missing
 
 
 def test_only_envoy_hooks_are_exported():

@@ -214,3 +214,65 @@ import Testing
         #expect(!machine.actions.contains { if case .writeTokenMetadata = $0 { true } else { false } })
     }
 }
+
+@Suite struct GatewayStreamUsageRecordTests {
+    @Test func aRoutedStreamLeavesOneRecordOnlyWhenAsked() throws {
+        let gateway = try GatewayStreamTests.gateway(GatewayStreamTests.config)
+        var plain = GatewayStreamTests.routed(gateway)
+        plain.streamComplete(report: nil, nowMillis: 2_000, nowMicros: 2_000_000)
+        #expect(plain.completedUsageRecord == nil)
+
+        var machine = GatewayStream(gateway: gateway)
+        machine.usageRecordRequest = ("req-42", 900_000)
+        _ = machine.requestHeaders(GatewayStreamTests.head(), contentLength: nil, endOfStream: false, nowSeconds: 0, nowMillis: 1_000)
+        _ = machine.route(body: Array(#"{"model":"gpt-4o-mini","stream":true}"#.utf8), header: { _ in nil }, nowMillis: 1_000, nowMicros: 1_000_000)
+        _ = machine.responseHeaders(status: 200, contentLength: nil, bufferLimit: 1 << 20, endOfStream: false, report: { nil })
+        _ = machine.responseBody(receivedBytes: 10, endOfStream: false, nowMicros: 1_250_000, report: { nil })
+        let report = AttemptReport(
+            usage: TokenUsage(inputTokens: 1000, outputTokens: 2000, cachedInputTokens: 100), provider: "openai",
+            responseModel: "gpt-4o-mini-2024")
+        machine.streamComplete(report: report, nowMillis: 3_000, nowMicros: 3_000_000)
+        let record = try #require(machine.completedUsageRecord)
+        #expect(record.id == "req-42")
+        #expect(record.timeMillis == 900)
+        #expect(record.key == "demo" && record.team == "research" && record.model == "gpt-4o-mini")
+        #expect(record.provider == "openai" && record.backend == "")
+        #expect(record.status == 200 && record.stream)
+        #expect(record.inputTokens == 1000 && record.cachedInputTokens == 100 && record.outputTokens == 2000)
+        // 1000 × $0.15/M + 2000 × $0.60/M = $0.00135 (cached tokens priced as input: no cached price set)
+        #expect(record.costMicros == gateway.config.prices.cost(usage: report.usage, model: "gpt-4o-mini"))
+        #expect(record.durationMillis == 2_100 && record.ttftMillis == 350)
+        #expect(machine.usageRecordRequest == nil)
+    }
+}
+
+@Suite struct GatewayStreamRejectedUsageRecordTests {
+    @Test func aQuotaDenialLeavesARecordWithItsStatusAndNoTokens() throws {
+        let gateway = try GatewayStreamTests.gateway(GatewayStreamTests.config)
+        // The demo key allows 2 requests a minute: the third is refused with 429.
+        for _ in 0..<2 { _ = GatewayStreamTests.routed(gateway) }
+        var machine = GatewayStream(gateway: gateway)
+        machine.usageRecordRequest = ("req-429", 1_000_000)
+        _ = machine.requestHeaders(GatewayStreamTests.head(), contentLength: nil, endOfStream: false, nowSeconds: 0, nowMillis: 1_000)
+        let routed = machine.route(body: Array(#"{"model":"gpt-4o-mini"}"#.utf8), header: { _ in nil }, nowMillis: 1_040, nowMicros: 1_040_000)
+        #expect(!routed)
+        let record = try #require(machine.completedUsageRecord)
+        #expect(record.id == "req-429" && record.status == 429 && record.model == "gpt-4o-mini" && record.key == "demo")
+        #expect(record.inputTokens == 0 && record.outputTokens == 0 && record.costMicros == 0 && record.durationMillis == 40)
+    }
+
+    @Test func aBadBodyLeavesARecordAndAnUnknownKeyDoesNot() throws {
+        let gateway = try GatewayStreamTests.gateway(GatewayStreamTests.config)
+        var machine = GatewayStream(gateway: gateway)
+        machine.usageRecordRequest = ("req-400", 1_000_000)
+        _ = machine.requestHeaders(GatewayStreamTests.head(), contentLength: nil, endOfStream: false, nowSeconds: 0, nowMillis: 1_000)
+        let routed = machine.route(body: Array("{".utf8), header: { _ in nil }, nowMillis: 1_000, nowMicros: 1_000_000)
+        #expect(!routed)
+        #expect(machine.completedUsageRecord?.status == 400)
+
+        var stranger = GatewayStream(gateway: gateway)
+        stranger.usageRecordRequest = ("req-401", 1_000_000)
+        _ = stranger.requestHeaders(GatewayStreamTests.head(key: "sk-nobody"), contentLength: nil, endOfStream: false, nowSeconds: 0, nowMillis: 1_000)
+        #expect(stranger.completedUsageRecord == nil)
+    }
+}

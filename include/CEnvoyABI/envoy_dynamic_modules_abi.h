@@ -697,6 +697,160 @@ envoy_dynamic_module_type_http_callout_init_result envoy_dynamic_module_callback
     envoy_dynamic_module_type_module_buffer cluster_name, envoy_dynamic_module_type_module_http_header *headers,
     size_t headers_size, envoy_dynamic_module_type_module_buffer body, uint64_t timeout_milliseconds);
 
+
+// =================================================================================================
+// MARK: Bootstrap extension (`envoy.bootstrap.dynamic_modules`): the process's background worker
+// One per bootstrap config entry, created on the main thread at server start. Envoy 1.40 resolves
+// all 17 hooks below when it loads a bootstrap extension: a module missing one is refused.
+// Every hook runs on the main thread except `worker_thread_initialized` (once on each worker).
+// =================================================================================================
+
+typedef void *envoy_dynamic_module_type_bootstrap_extension_config_envoy_ptr;
+typedef const void *envoy_dynamic_module_type_bootstrap_extension_config_module_ptr;
+typedef void *envoy_dynamic_module_type_bootstrap_extension_envoy_ptr;
+typedef const void *envoy_dynamic_module_type_bootstrap_extension_module_ptr;
+/// Allocated by Envoy (`timer_new`), deleted by the module (`timer_delete`, main thread only).
+typedef void *envoy_dynamic_module_type_bootstrap_extension_timer_module_ptr;
+/// Allocated by Envoy (`config_scheduler_new`), deleted by the module.
+typedef void *envoy_dynamic_module_type_bootstrap_extension_config_scheduler_module_ptr;
+/// What the module calls, exactly once, to tell Envoy its shutdown work is done.
+typedef void (*envoy_dynamic_module_type_event_cb)(void *context);
+
+/// Builds the extension config from `extension_name` and the config bytes (valid during the call).
+/// NULL refuses the config (Envoy does not start).
+envoy_dynamic_module_type_bootstrap_extension_config_module_ptr envoy_dynamic_module_on_bootstrap_extension_config_new(
+    envoy_dynamic_module_type_bootstrap_extension_config_envoy_ptr extension_config_envoy_ptr,
+    envoy_dynamic_module_type_envoy_buffer name, envoy_dynamic_module_type_envoy_buffer config);
+
+void envoy_dynamic_module_on_bootstrap_extension_config_destroy(
+    envoy_dynamic_module_type_bootstrap_extension_config_module_ptr extension_config_ptr);
+
+envoy_dynamic_module_type_bootstrap_extension_module_ptr envoy_dynamic_module_on_bootstrap_extension_new(
+    envoy_dynamic_module_type_bootstrap_extension_config_module_ptr extension_config_ptr,
+    envoy_dynamic_module_type_bootstrap_extension_envoy_ptr extension_envoy_ptr);
+
+/// The server is up: the place to register admin handlers and start timers.
+void envoy_dynamic_module_on_bootstrap_extension_server_initialized(
+    envoy_dynamic_module_type_bootstrap_extension_envoy_ptr extension_envoy_ptr,
+    envoy_dynamic_module_type_bootstrap_extension_module_ptr extension_ptr);
+
+/// On each worker thread, once, as it starts.
+void envoy_dynamic_module_on_bootstrap_extension_worker_thread_initialized(
+    envoy_dynamic_module_type_bootstrap_extension_envoy_ptr extension_envoy_ptr,
+    envoy_dynamic_module_type_bootstrap_extension_module_ptr extension_ptr);
+
+void envoy_dynamic_module_on_bootstrap_extension_destroy(envoy_dynamic_module_type_bootstrap_extension_module_ptr extension_ptr);
+
+/// Envoy starts draining; timers and callouts still work.
+void envoy_dynamic_module_on_bootstrap_extension_drain_started(
+    envoy_dynamic_module_type_bootstrap_extension_envoy_ptr extension_envoy_ptr,
+    envoy_dynamic_module_type_bootstrap_extension_module_ptr extension_ptr);
+
+/// Envoy shuts down and waits until the module calls `done(context)`, which it must do exactly once.
+void envoy_dynamic_module_on_bootstrap_extension_shutdown(
+    envoy_dynamic_module_type_bootstrap_extension_envoy_ptr extension_envoy_ptr,
+    envoy_dynamic_module_type_bootstrap_extension_module_ptr extension_ptr, envoy_dynamic_module_type_event_cb done,
+    void *context);
+
+void envoy_dynamic_module_on_bootstrap_extension_config_scheduled(
+    envoy_dynamic_module_type_bootstrap_extension_config_envoy_ptr extension_config_envoy_ptr,
+    envoy_dynamic_module_type_bootstrap_extension_config_module_ptr extension_config_ptr, uint64_t event_id);
+
+/// A callout started with `bootstrap_extension_http_callout` ended; headers and body chunks are
+/// valid during the hook only.
+void envoy_dynamic_module_on_bootstrap_extension_http_callout_done(
+    envoy_dynamic_module_type_bootstrap_extension_config_envoy_ptr extension_config_envoy_ptr,
+    envoy_dynamic_module_type_bootstrap_extension_config_module_ptr extension_config_ptr, uint64_t callout_id,
+    envoy_dynamic_module_type_http_callout_result result, envoy_dynamic_module_type_envoy_http_header *headers,
+    size_t headers_size, envoy_dynamic_module_type_envoy_buffer *body_chunks, size_t body_chunks_size);
+
+/// A timer made by `timer_new` fired (one-shot: `timer_enable` arms it again).
+void envoy_dynamic_module_on_bootstrap_extension_timer_fired(
+    envoy_dynamic_module_type_bootstrap_extension_config_envoy_ptr extension_config_envoy_ptr,
+    envoy_dynamic_module_type_bootstrap_extension_config_module_ptr extension_config_ptr,
+    envoy_dynamic_module_type_bootstrap_extension_timer_module_ptr timer_ptr);
+
+void envoy_dynamic_module_on_bootstrap_extension_file_changed(
+    envoy_dynamic_module_type_bootstrap_extension_config_envoy_ptr extension_config_envoy_ptr,
+    envoy_dynamic_module_type_bootstrap_extension_config_module_ptr extension_config_ptr,
+    envoy_dynamic_module_type_envoy_buffer path, uint32_t events);
+
+/// A request to an admin path the module registered. Returns the HTTP status; the body is set
+/// with `admin_set_response` during the hook.
+uint32_t envoy_dynamic_module_on_bootstrap_extension_admin_request(
+    envoy_dynamic_module_type_bootstrap_extension_config_envoy_ptr extension_config_envoy_ptr,
+    envoy_dynamic_module_type_bootstrap_extension_config_module_ptr extension_config_ptr,
+    envoy_dynamic_module_type_envoy_buffer method, envoy_dynamic_module_type_envoy_buffer path,
+    envoy_dynamic_module_type_envoy_buffer body);
+
+// Cluster and listener lifecycle (only after `enable_*_lifecycle`; Sluice does not opt in).
+void envoy_dynamic_module_on_bootstrap_extension_cluster_add_or_update(
+    envoy_dynamic_module_type_bootstrap_extension_config_envoy_ptr extension_config_envoy_ptr,
+    envoy_dynamic_module_type_bootstrap_extension_config_module_ptr extension_config_ptr,
+    envoy_dynamic_module_type_envoy_buffer cluster_name);
+void envoy_dynamic_module_on_bootstrap_extension_cluster_removal(
+    envoy_dynamic_module_type_bootstrap_extension_config_envoy_ptr extension_config_envoy_ptr,
+    envoy_dynamic_module_type_bootstrap_extension_config_module_ptr extension_config_ptr,
+    envoy_dynamic_module_type_envoy_buffer cluster_name);
+void envoy_dynamic_module_on_bootstrap_extension_listener_add_or_update(
+    envoy_dynamic_module_type_bootstrap_extension_config_envoy_ptr extension_config_envoy_ptr,
+    envoy_dynamic_module_type_bootstrap_extension_config_module_ptr extension_config_ptr,
+    envoy_dynamic_module_type_envoy_buffer listener_name);
+void envoy_dynamic_module_on_bootstrap_extension_listener_removal(
+    envoy_dynamic_module_type_bootstrap_extension_config_envoy_ptr extension_config_envoy_ptr,
+    envoy_dynamic_module_type_bootstrap_extension_config_module_ptr extension_config_ptr,
+    envoy_dynamic_module_type_envoy_buffer listener_name);
+
+// Callbacks (main thread only unless noted).
+
+/// Envoy holds traffic until every bootstrap extension has called this, exactly once.
+void envoy_dynamic_module_callback_bootstrap_extension_config_signal_init_complete(
+    envoy_dynamic_module_type_bootstrap_extension_config_envoy_ptr extension_config_envoy_ptr);
+
+envoy_dynamic_module_type_bootstrap_extension_timer_module_ptr envoy_dynamic_module_callback_bootstrap_extension_timer_new(
+    envoy_dynamic_module_type_bootstrap_extension_config_envoy_ptr extension_config_envoy_ptr);
+void envoy_dynamic_module_callback_bootstrap_extension_timer_enable(
+    envoy_dynamic_module_type_bootstrap_extension_timer_module_ptr timer_ptr, uint64_t delay_milliseconds);
+void envoy_dynamic_module_callback_bootstrap_extension_timer_disable(
+    envoy_dynamic_module_type_bootstrap_extension_timer_module_ptr timer_ptr);
+void envoy_dynamic_module_callback_bootstrap_extension_timer_delete(
+    envoy_dynamic_module_type_bootstrap_extension_timer_module_ptr timer_ptr);
+
+/// A one-shot callout to `cluster_name`; completes in `on_bootstrap_extension_http_callout_done`.
+/// Headers must include :method, :path and host (or :authority).
+envoy_dynamic_module_type_http_callout_init_result envoy_dynamic_module_callback_bootstrap_extension_http_callout(
+    envoy_dynamic_module_type_bootstrap_extension_config_envoy_ptr extension_config_envoy_ptr, uint64_t *callout_id_out,
+    envoy_dynamic_module_type_module_buffer cluster_name, envoy_dynamic_module_type_module_http_header *headers,
+    size_t headers_size, envoy_dynamic_module_type_module_buffer body, uint64_t timeout_milliseconds);
+
+/// Serves admin requests under `path_prefix` through `on_bootstrap_extension_admin_request`.
+bool envoy_dynamic_module_callback_bootstrap_extension_register_admin_handler(
+    envoy_dynamic_module_type_bootstrap_extension_config_envoy_ptr extension_config_envoy_ptr,
+    envoy_dynamic_module_type_module_buffer path_prefix, envoy_dynamic_module_type_module_buffer help_text,
+    bool removable, bool mutates_server_state);
+bool envoy_dynamic_module_callback_bootstrap_extension_remove_admin_handler(
+    envoy_dynamic_module_type_bootstrap_extension_config_envoy_ptr extension_config_envoy_ptr,
+    envoy_dynamic_module_type_module_buffer path_prefix);
+/// Only inside `on_bootstrap_extension_admin_request`; the body is copied.
+void envoy_dynamic_module_callback_bootstrap_extension_admin_set_response(
+    envoy_dynamic_module_type_bootstrap_extension_config_envoy_ptr extension_config_envoy_ptr,
+    envoy_dynamic_module_type_module_buffer response_body);
+
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_bootstrap_extension_config_define_counter(
+    envoy_dynamic_module_type_bootstrap_extension_config_envoy_ptr extension_config_envoy_ptr,
+    envoy_dynamic_module_type_module_buffer name, envoy_dynamic_module_type_module_buffer *label_names,
+    size_t label_names_length, size_t *counter_id_ptr);
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_bootstrap_extension_config_define_gauge(
+    envoy_dynamic_module_type_bootstrap_extension_config_envoy_ptr extension_config_envoy_ptr,
+    envoy_dynamic_module_type_module_buffer name, envoy_dynamic_module_type_module_buffer *label_names,
+    size_t label_names_length, size_t *gauge_id_ptr);
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_bootstrap_extension_config_increment_counter(
+    envoy_dynamic_module_type_bootstrap_extension_config_envoy_ptr extension_config_envoy_ptr, size_t id,
+    envoy_dynamic_module_type_module_buffer *label_values, size_t label_values_length, uint64_t value);
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_bootstrap_extension_config_set_gauge(
+    envoy_dynamic_module_type_bootstrap_extension_config_envoy_ptr extension_config_envoy_ptr, size_t id,
+    envoy_dynamic_module_type_module_buffer *label_values, size_t label_values_length, uint64_t value);
+
 #ifdef __cplusplus
 }
 #endif

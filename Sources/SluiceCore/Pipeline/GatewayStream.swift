@@ -105,6 +105,12 @@ public struct GatewayStream: Sendable {
     private var holdingForCost = false
     /// The client's-shape body replacing Envoy's own text/plain reply to a routed call.
     private var proxyReplyBody: [UInt8]?
+    /// Set by the filter when the process has a fleet worker (`ProcessUsageQueue`): the request's
+    /// `x-request-id` and arrival time. A routed request then leaves `completedUsageRecord` when its
+    /// stream completes; without it, nothing extra is made.
+    public var usageRecordRequest: (id: String, arrivalMicros: Int64)?
+    /// The finished request's usage record, for the filter to push (it fills in the backend).
+    public var completedUsageRecord: FleetUsageRecord?
 
     public init(gateway: Gateway) {
         self.gateway = gateway
@@ -194,7 +200,7 @@ public struct GatewayStream: Sendable {
                 .count(
                     .quotaRejections,
                     labels: [String(describing: denial.scope.kind), String(describing: denial.dimension), consumer.name], by: 1))
-            reject(denial.error, rateLimits: denial.headers, nowMillis: nowMillis)
+            reject(denial.error, rateLimits: denial.headers, nowMillis: nowMillis, model: request.summary.model)
             return false
         case .admitted(let admitted):
             ticket = admitted
@@ -348,6 +354,16 @@ public struct GatewayStream: Sendable {
                 actions.append(.record(.timePerOutputToken, labels: labels, value: UInt64(max(0, duration - ttft)) / (output - 1)))
             }
         }
+        if let request = usageRecordRequest {
+            usageRecordRequest = nil
+            let stream = routed.summary.stream
+            completedUsageRecord = FleetUsageRecord(
+                id: request.id, timeMillis: request.arrivalMicros / 1000, key: consumer.name, team: consumer.team ?? "",
+                model: model, backend: "", provider: report?.provider ?? "", status: responseStatus,
+                inputTokens: usage.inputTokens, cachedInputTokens: usage.cachedInputTokens, outputTokens: usage.outputTokens,
+                costMicros: cost ?? 0, durationMillis: max(0, nowMicros - request.arrivalMicros) / 1000,
+                ttftMillis: stream ? firstByteAtMicros.map { max(0, $0 - request.arrivalMicros) / 1000 } : nil, stream: stream)
+        }
     }
 
     /// Envoy is done with the stream: a stream destroyed without completing must not keep its
@@ -382,11 +398,23 @@ public struct GatewayStream: Sendable {
 
     /// Answers an authorised request with `error`. `rateLimits` defaults to the consumer's current
     /// headers (every response carries them); a quota denial passes its own.
-    private mutating func reject(_ error: GatewayError, rateLimits: RateLimitHeaders? = nil, nowMillis: Int64) {
+    private mutating func reject(
+        _ error: GatewayError, rateLimits: RateLimitHeaders? = nil, nowMillis: Int64, model: String = ""
+    ) {
         awaitingBody = false
         actions.append(.writeMetadata(consumerMetadata()))
         actions.append(.count(.requests, labels: Self.rejectedLabels, by: 1))
         let reply = LocalReply.error(error, for: endpoint.clientAPI, details: "sluice_rejected_request")
+        if let request = usageRecordRequest {
+            // An authorised LLM request the gateway answered itself (429, 413, 400, 403) is usage
+            // too: a record with its status and no tokens.
+            usageRecordRequest = nil
+            completedUsageRecord = FleetUsageRecord(
+                id: request.id, timeMillis: request.arrivalMicros / 1000, key: consumer.name, team: consumer.team ?? "",
+                model: model, backend: "", provider: "", status: Int(reply.status), inputTokens: 0, cachedInputTokens: 0,
+                outputTokens: 0, costMicros: 0, durationMillis: max(0, nowMillis - request.arrivalMicros / 1000),
+                ttftMillis: nil, stream: false)
+        }
         let limits = rateLimits ?? gateway.rateLimitHeaders(for: consumer, model: nil, now: nowMillis)
         actions.append(.localReply(reply, rateLimits: limits.fields))
     }

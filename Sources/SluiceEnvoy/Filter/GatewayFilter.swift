@@ -106,6 +106,10 @@ final class GatewayFilter: HTTPFilter {
             apiKey: stream.withHeader("x-api-key") { $0.map { Array($0) } },
             verifiedJWTPayload: takeVerifiedJWTPayload(stream)
         )
+        if ProcessUsageQueue.current != nil {
+            // A fleet worker collects usage records: note the request's id and arrival now.
+            machine.usageRecordRequest = (stream.header("x-request-id") ?? "", WallClock.unixMicros())
+        }
         let status = machine.requestHeaders(
             head, contentLength: stream.header("content-length").flatMap(Int.init), endOfStream: endOfStream,
             nowSeconds: WallClock.unixSeconds(), nowMillis: WallClock.unixMillis())
@@ -197,9 +201,18 @@ final class GatewayFilter: HTTPFilter {
     }
 
     override func onStreamComplete(_ stream: EnvoyHTTPStream) {
-        guard machine.routed != nil else { return }
-        machine.streamComplete(report: stream.attemptReport(), nowMillis: WallClock.unixMillis(), nowMicros: WallClock.unixMicros())
-        carryOut(stream)
+        if machine.routed != nil {
+            machine.streamComplete(
+                report: stream.attemptReport(), nowMillis: WallClock.unixMillis(), nowMicros: WallClock.unixMicros())
+            carryOut(stream)
+        }
+        // Routed requests leave a record here; requests the gateway refused left theirs earlier.
+        if var record = machine.completedUsageRecord {
+            machine.completedUsageRecord = nil
+            record.backend = FleetUsageRecord.protocolName(stream.metadataString(.backend) ?? "")
+            // A full queue refuses the record and counts it; the worker reports it as dropped.
+            ProcessUsageQueue.current?.push(record)
+        }
     }
 
     override func onDestroy() {

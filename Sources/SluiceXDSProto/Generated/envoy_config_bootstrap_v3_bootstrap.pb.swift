@@ -66,6 +66,12 @@ public nonisolated struct Envoy_Config_Bootstrap_V3_Bootstrap: @unchecked Sendab
   /// Clears the value of `admin`. Subsequent reads from it will return its default value.
   public mutating func clearAdmin() {_uniqueStorage()._admin = nil}
 
+  /// The module's background worker (`envoy.bootstrap.dynamic_modules`).
+  public var bootstrapExtensions: [Envoy_Config_Core_V3_TypedExtensionConfig] {
+    get {_storage._bootstrapExtensions}
+    set {_uniqueStorage()._bootstrapExtensions = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated struct StaticResources: Sendable {
@@ -157,13 +163,14 @@ fileprivate nonisolated let _protobuf_package = "envoy.config.bootstrap.v3"
 
 nonisolated extension Envoy_Config_Bootstrap_V3_Bootstrap: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Bootstrap"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{3}static_resources\0\u{3}dynamic_resources\0\u{2}\u{9}admin\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{3}static_resources\0\u{3}dynamic_resources\0\u{2}\u{9}admin\0\u{4}\u{9}bootstrap_extensions\0")
 
   fileprivate class _StorageClass {
     var _node: Envoy_Config_Core_V3_Node? = nil
     var _staticResources: Envoy_Config_Bootstrap_V3_Bootstrap.StaticResources? = nil
     var _dynamicResources: Envoy_Config_Bootstrap_V3_Bootstrap.DynamicResources? = nil
     var _admin: Envoy_Config_Bootstrap_V3_Admin? = nil
+    var _bootstrapExtensions: [Envoy_Config_Core_V3_TypedExtensionConfig] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -178,6 +185,7 @@ nonisolated extension Envoy_Config_Bootstrap_V3_Bootstrap: SwiftProtobuf.Message
       _staticResources = source._staticResources
       _dynamicResources = source._dynamicResources
       _admin = source._admin
+      _bootstrapExtensions = source._bootstrapExtensions
     }
   }
 
@@ -200,6 +208,7 @@ nonisolated extension Envoy_Config_Bootstrap_V3_Bootstrap: SwiftProtobuf.Message
         case 2: try { try decoder.decodeSingularMessageField(value: &_storage._staticResources) }()
         case 3: try { try decoder.decodeSingularMessageField(value: &_storage._dynamicResources) }()
         case 12: try { try decoder.decodeSingularMessageField(value: &_storage._admin) }()
+        case 21: try { try decoder.decodeRepeatedMessageField(value: &_storage._bootstrapExtensions) }()
         default: break
         }
       }
@@ -224,6 +233,9 @@ nonisolated extension Envoy_Config_Bootstrap_V3_Bootstrap: SwiftProtobuf.Message
       try { if let v = _storage._admin {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
       } }()
+      if !_storage._bootstrapExtensions.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._bootstrapExtensions, fieldNumber: 21)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -237,6 +249,7 @@ nonisolated extension Envoy_Config_Bootstrap_V3_Bootstrap: SwiftProtobuf.Message
         if _storage._staticResources != rhs_storage._staticResources {return false}
         if _storage._dynamicResources != rhs_storage._dynamicResources {return false}
         if _storage._admin != rhs_storage._admin {return false}
+        if _storage._bootstrapExtensions != rhs_storage._bootstrapExtensions {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -237,6 +237,36 @@ let benchmarks: @Sendable () -> Void = {
         if let answeredLocally { benchmark.error("a forwarded request was answered locally with \(answeredLocally)") }
     }
 
+    // The same with the fleet worker's queue published, as when Envoy runs the `sluice_fleet`
+    // bootstrap extension: the filter also reads x-request-id and the backend, makes a usage
+    // record and pushes it. The difference to `Filter.request.forwarded` is the record's cost on
+    // the worker thread. The queue is drained (the main thread's job) outside the measurement and
+    // withdrawn after each sample, so no other benchmark sees it.
+    let fleetQueue = BoundedMPSCQueue<FleetUsageRecord>(minimumCapacity: 1024)
+    Benchmark("Filter.request.forwarded.fleet") { benchmark in
+        if let setupProblem { return benchmark.error(setupProblem) }
+        ProcessUsageQueue.publish(fleetQueue)
+        defer { ProcessUsageQueue.withdraw() }
+        benchmark.startMeasurement()
+        var answeredLocally: UInt32? = nil
+        for _ in benchmark.scaledIterations {
+            guard let driver = chain.newStream(forwardedHeaders) else { return benchmark.error("newStream failed") }
+            blackHole(driver.requestHeaders(endOfStream: false))
+            blackHole(driver.requestBody(chatBody, endOfStream: true))
+            blackHole(driver.responseHeaders(upstreamResponseHeaders, endOfStream: false))
+            blackHole(driver.responseBody(upstreamResponseBody, endOfStream: true))
+            if let reply = driver.stream.localReply { answeredLocally = reply.status }
+            driver.streamComplete()
+            driver.destroy()
+        }
+        benchmark.stopMeasurement()
+        if let answeredLocally { benchmark.error("a forwarded request was answered locally with \(answeredLocally)") }
+        let records = fleetQueue.drain(max: .max) { blackHole($0) }
+        if records != benchmark.scaledIterations.count {
+            benchmark.error("\(records) usage records for \(benchmark.scaledIterations.count) requests")
+        }
+    }
+
     // A client with a wrong key: no body hooks, Envoy sends the module's local reply.
     Benchmark("Filter.request.unauthorized") { benchmark in
         if let setupProblem { return benchmark.error(setupProblem) }

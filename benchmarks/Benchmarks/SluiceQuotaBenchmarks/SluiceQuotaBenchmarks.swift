@@ -173,6 +173,10 @@ let benchmarks: @Sendable () -> Void = {
     }
     // The same batch of 1,000 on one thread, through the same code.
     batchBenchmark("Quota.batch.serial", threads: 1, requests: 1_000, lanes: .shared)
+
+    // MARK: Fleet usage records (FleetRecord.swift)
+
+    fleetBenchmarks()
 }
 
 // MARK: - Registration helpers

@@ -1,0 +1,64 @@
+// The background worker's config: the JSON `extension_config` of the `envoy.bootstrap.dynamic_modules`
+// extension that loads module `sluice` (sluiced's rendered bootstrap writes it):
+//
+// {"cluster": "sluiced_fleet", "token_file": "/abs/.sluiced/fleet-token", "envoy": "<node id>",
+//  "flush_interval_ms": 1000, "batch_max_records": 500, "buffer_max_records": 100000,
+//  "timeout_ms": 2000}
+//
+// Parsed strictly: an unknown field, a wrong type or a value out of range refuses the config with
+// the field named, so Envoy does not start with a worker that silently does something else.
+
+/// What the background worker needs to ship usage records to sluiced.
+public struct FleetWorkerConfig: Sendable, Equatable {
+    /// The Envoy cluster that reaches sluiced's admin listener.
+    public var cluster: String
+    /// Absolute path of the fleet token file (`Authorization: Bearer <token>`).
+    public var tokenFile: String
+    /// This Envoy's name in every batch (its node id): 1...128 printable ASCII bytes.
+    public var envoy: String
+    /// A batch goes out at least this often while records wait.
+    public var flushIntervalMillis: Int64 = 1000
+    /// A batch goes out as soon as this many records wait; also the largest batch.
+    public var batchMaxRecords: Int = 500
+    /// Records held while sluiced is away; past this, new records are dropped and counted.
+    public var bufferMaxRecords: Int = 100_000
+    /// Timeout of each callout to sluiced; also the bound on the flush at shutdown.
+    public var timeoutMillis: Int64 = 2000
+
+    public init(cluster: String, tokenFile: String, envoy: String) {
+        self.cluster = cluster
+        self.tokenFile = tokenFile
+        self.envoy = envoy
+    }
+
+    /// The protocol's batch limit (sluiced accepts 1...1000 records per batch).
+    public static let maxBatchRecords = 1000
+
+    public static func parse(_ bytes: [UInt8]) throws(ConfigError) -> FleetWorkerConfig {
+        let document: JSONValue
+        do {
+            document = try JSONParser.parse(bytes, limits: JSONLimits(maxDepth: 8, maxBytes: 64 * 1024))
+        } catch {
+            throw ConfigError(path: "", problem: "extension_config is not valid JSON: \(error)")
+        }
+        var root = try ConfigObject(document, path: "")
+        let cluster = try root.nonEmptyString("cluster")
+        let tokenFile = try root.nonEmptyString("token_file")
+        guard tokenFile.utf8.first == UInt8(ascii: "/") else {
+            throw ConfigError(path: "token_file", problem: "must be an absolute path, got \"\(tokenFile.prefix(80))\"")
+        }
+        let envoy = try root.nonEmptyString("envoy")
+        guard envoy.utf8.count <= 128, envoy.utf8.allSatisfy(FleetUsageRecord.isPrintableASCII) else {
+            throw ConfigError(path: "envoy", problem: "must be 1 to 128 printable ASCII characters")
+        }
+        var config = FleetWorkerConfig(cluster: cluster, tokenFile: tokenFile, envoy: envoy)
+        if let value = try root.optionalInt("flush_interval_ms", in: 10...3_600_000) { config.flushIntervalMillis = value }
+        if let value = try root.optionalInt("batch_max_records", in: 1...Int64(maxBatchRecords)) {
+            config.batchMaxRecords = Int(value)
+        }
+        if let value = try root.optionalInt("buffer_max_records", in: 1...10_000_000) { config.bufferMaxRecords = Int(value) }
+        if let value = try root.optionalInt("timeout_ms", in: 1...600_000) { config.timeoutMillis = value }
+        try root.finish()
+        return config
+    }
+}
