@@ -151,6 +151,13 @@ public struct ModuleHeaderList: Sendable {
         entries.reserveCapacity(entries.count + headers.count)
     }
 
+    /// Room for `count` more entries of `bytes` name and value bytes in all, so appending them
+    /// does not regrow the arena or the entry list.
+    public mutating func reserveCapacity(entries count: Int, bytes: Int) {
+        arena.reserveCapacity(arena.count + bytes)
+        entries.reserveCapacity(entries.count + count)
+    }
+
     public mutating func append(name: String, value: String) {
         let nameStart = arena.count
         arena.append(contentsOf: name.utf8)
