@@ -50,24 +50,9 @@ extension FleetProtocol {
     ///   object, `envoy` or `boot` not 1 to 128 printable ASCII, `seq` out of range, `items` not an
     ///   array of 1 to 1000. A bad item is not an error: it is listed in `rejected`.
     public static func readLeaseRequest(_ bytes: [UInt8]) throws(AdminError) -> LeaseRequestBody {
-        let document: JSONValue
-        do {
-            document = try JSONParser.parse(bytes, limits: JSONLimits(maxDepth: 8, maxBytes: maxBodyBytes))
-        } catch {
-            throw AdminError(.invalidRequest, "the body is not valid JSON: \(error)")
-        }
-        guard case .object(let envelope) = document else {
-            throw AdminError(.invalidRequest, "the body must be a JSON object, got \(document.typeName)")
-        }
-        var ignored = Set<String>()
-        for member in envelope.members where !leaseEnvelopeFields.contains(member.key) { ignored.insert(member.key) }
-        func identifier(_ field: String) throws(AdminError) -> String {
-            guard let value = envelope[field] else { throw .invalid(field, "is required") }
-            guard case .string(let text) = value else { throw .invalid(field, "must be a string, got \(value.typeName)") }
-            if let problem = identifierProblem(text) { throw .invalid(field, problem) }
-            return text
-        }
-        let holder = LeaseHolder(envoy: try identifier("envoy"), boot: try identifier("boot"))
+        let (envelope, unknownMembers) = try readEnvelope(bytes, known: leaseEnvelopeFields)
+        let holder = LeaseHolder(envoy: try identifier("envoy", in: envelope), boot: try identifier("boot", in: envelope))
+        var ignored = unknownMembers
         let seq: Int64
         switch integer(envelope["seq"], in: seqRange) {
         case .success(let value): seq = value

@@ -122,27 +122,12 @@ public enum FleetProtocol {
 
     /// Reads a usage batch.
     /// - Throws: `AdminError.invalidRequest` (HTTP 400) when the envelope is malformed: not JSON, not
-    ///   an object, `envoy` missing or invalid, `records` not an array of 1 to 1000 elements, or an
-    ///   unknown member. A bad record is not an error: it is listed in `rejected`.
+    ///   an object, `envoy` missing or invalid, `records` not an array of 1 to 1000 elements (unknown
+    ///   members are ignored and named). A bad record is not an error: it is listed in `rejected`.
     public static func readBatch(_ bytes: [UInt8]) throws(AdminError) -> UsageBatch {
-        let document: JSONValue
-        do {
-            document = try JSONParser.parse(bytes, limits: JSONLimits(maxDepth: 8, maxBytes: maxBodyBytes))
-        } catch {
-            throw AdminError(.invalidRequest, "the body is not valid JSON: \(error)")
-        }
-        guard case .object(let envelope) = document else {
-            throw AdminError(.invalidRequest, "the body must be a JSON object, got \(document.typeName)")
-        }
-        // Unknown members are ignored, not refused: a sender newer than this sluiced must not
-        // lose records over a field added later. The answer and the log name them.
-        var ignored = Set<String>()
-        for member in envelope.members where member.key != "envoy" && member.key != "records" { ignored.insert(member.key) }
-        guard let envoyValue = envelope["envoy"] else { throw .invalid("envoy", "is required") }
-        guard case .string(let envoy) = envoyValue else {
-            throw .invalid("envoy", "must be a string, got \(envoyValue.typeName)")
-        }
-        if let problem = identifierProblem(envoy) { throw .invalid("envoy", problem) }
+        let (envelope, unknownMembers) = try readEnvelope(bytes, known: ["envoy", "records"])
+        let envoy = try identifier("envoy", in: envelope)
+        var ignored = unknownMembers
         guard let recordsValue = envelope["records"] else { throw .invalid("records", "is required") }
         guard case .array(let elements) = recordsValue else {
             throw .invalid("records", "must be an array, got \(recordsValue.typeName)")
@@ -165,6 +150,33 @@ public enum FleetProtocol {
         }
         batch.ignoredFields = Array(ignored.sorted().prefix(maxIgnoredFieldNames))
         return batch
+    }
+
+    /// The body of a fleet request as a JSON object, and its members not in `known`: those are
+    /// ignored, not refused, so a sender newer than this sluiced loses nothing over a field added
+    /// later (the answer and the log name them).
+    /// - Throws: `AdminError.invalidRequest` (400) for a body that is not a JSON object.
+    static func readEnvelope(_ bytes: [UInt8], known: Set<String>) throws(AdminError) -> (JSONObject, Set<String>) {
+        let document: JSONValue
+        do {
+            document = try JSONParser.parse(bytes, limits: JSONLimits(maxDepth: 8, maxBytes: maxBodyBytes))
+        } catch {
+            throw AdminError(.invalidRequest, "the body is not valid JSON: \(error)")
+        }
+        guard case .object(let envelope) = document else {
+            throw AdminError(.invalidRequest, "the body must be a JSON object, got \(document.typeName)")
+        }
+        var ignored = Set<String>()
+        for member in envelope.members where !known.contains(member.key) { ignored.insert(member.key) }
+        return (envelope, ignored)
+    }
+
+    /// The envelope's `field`: 1 to 128 printable ASCII characters.
+    static func identifier(_ field: String, in envelope: JSONObject) throws(AdminError) -> String {
+        guard let value = envelope[field] else { throw .invalid(field, "is required") }
+        guard case .string(let text) = value else { throw .invalid(field, "must be a string, got \(value.typeName)") }
+        if let problem = identifierProblem(text) { throw .invalid(field, problem) }
+        return text
     }
 
     struct RecordProblem: Error {
