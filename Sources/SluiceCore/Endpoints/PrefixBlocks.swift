@@ -86,8 +86,9 @@ public struct PrefixBlockHashes: Sendable {
 
     @inline(__always)
     private static func loadLittleEndian(_ bytes: Span<UInt8>, at offset: Int) -> UInt64 {
-        // The caller hashes only whole blocks inside the span: these reads are in bounds; the
-        // span still checks them, and the optimiser merges the eight byte loads into one.
+        // The caller hashes only whole blocks inside the span, so these reads are in bounds; the
+        // span still checks each one (an unchecked load would need unsafe code, kept out of
+        // SluiceCore).
         var word: UInt64 = 0
         for byte in 0..<8 {
             word |= UInt64(bytes[offset &+ byte]) &<< (byte &* 8)
