@@ -18,7 +18,8 @@
 public struct PrefixIndex: Sendable {
     public static let ways = 4
     public static let maxEndpoints = EndpointSet.capacity
-    public static let blocksPerEndpointRange = 64...(1 << 22)
+    /// Up to 1 M blocks (16 MiB, 64 M tokens) per endpoint: more than any one server caches.
+    public static let blocksPerEndpointRange = 64...(1 << 20)
 
     public let endpointCount: Int
     /// Entries per endpoint (a power of two, `ways` × sets).

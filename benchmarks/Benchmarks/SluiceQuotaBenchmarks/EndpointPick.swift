@@ -9,7 +9,7 @@
 //   `Endpoints.hash.sha256.prompt4KB` is the project's SHA-256 on the same bytes, for scale.
 // - `Endpoints.request.hashPickRecord`: the whole per-request sequence (hash, pick, record where
 //   the request went).
-// - `Endpoints.metrics.parseVLLM` (one iteration = one page): a 28 KiB vLLM /metrics page
+// - `Endpoints.metrics.parseVLLM`: one read of a 28 KiB vLLM /metrics page
 //   (Tests/SluiceCoreTests/Fixtures/metrics/vllm.txt, 275 lines, 174 histogram buckets).
 import Benchmark
 import Foundation
@@ -105,9 +105,7 @@ func endpointBenchmarks() {
         if missed != 0 { benchmark.error("\(missed) requests fell back") }
     }
 
-    var pageConfiguration = Benchmark.defaultConfiguration
-    pageConfiguration.scalingFactor = .one
-    Benchmark("Endpoints.metrics.parseVLLM", configuration: pageConfiguration) { benchmark in
+    Benchmark("Endpoints.metrics.parseVLLM") { benchmark in
         let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../../../Tests/SluiceCoreTests/Fixtures/metrics/vllm.txt")
         guard let data = try? Data(contentsOf: fixture) else {
