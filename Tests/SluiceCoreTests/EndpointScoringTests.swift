@@ -408,6 +408,12 @@ private func prompt(_ seed: UInt64, bytes: Int) -> [UInt8] {
         #expect(pickIndex(scorer, request, stale, index: index, candidates: others) != nil)
         endpoints[2].readAtMillis = nil
         #expect(pick(EndpointSnapshot(endpoints: endpoints, generation: 2), .first(4)) == .leastRequest(.staleMetrics(endpoint: 2)))
+        for absurd in [Int64.min, Int64.max, now + 2001] {
+            endpoints[2].readAtMillis = absurd
+            #expect(pick(EndpointSnapshot(endpoints: endpoints, generation: 3), .first(4)) == .leastRequest(.staleMetrics(endpoint: 2)))
+        }
+        endpoints[2].readAtMillis = now - 2000  // exactly at the limit: still fresh
+        #expect(pickIndex(scorer, request, EndpointSnapshot(endpoints: endpoints, generation: 4), index: index) != nil)
         #expect(pick(stale, EndpointSet(bits: 0)) == .leastRequest(.noCandidates))
         #expect(pick(stale, EndpointSet(bits: 1 << 40)) == .leastRequest(.noCandidates))
     }

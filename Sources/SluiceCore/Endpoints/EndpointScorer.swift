@@ -198,9 +198,14 @@ public struct EndpointScorer: Sendable {
         var eligible = EndpointSet(bits: candidates.bits & EndpointSet.first(count).bits)
         guard !eligible.isEmpty else { return .leastRequest(.noCandidates) }
 
-        // Staleness.
+        // Staleness. A read time ahead of `nowMillis` by more than the limit (or absurdly far
+        // off either way) is as untrustworthy as an old one.
         for index in 0..<count where eligible.contains(index) {
-            guard let readAt = snapshot.endpoints[index].readAtMillis, nowMillis &- readAt <= config.staleAfterMillis else {
+            guard let readAt = snapshot.endpoints[index].readAtMillis else {
+                return .leastRequest(.staleMetrics(endpoint: index))
+            }
+            let (age, overflow) = nowMillis.subtractingReportingOverflow(readAt)
+            guard !overflow, age <= config.staleAfterMillis, age >= -config.staleAfterMillis else {
                 return .leastRequest(.staleMetrics(endpoint: index))
             }
         }
