@@ -462,6 +462,46 @@ private func prompt(_ seed: UInt64, bytes: Int) -> [UInt8] {
         #expect(pickIndex(try EndpointScorer(config: kvOnly), EndpointRequest(), snapshot(metrics), index: index) == 0)
     }
 
+    @Test func randomPoolsNeverTrapAndPickOnlyCandidates() throws {
+        var generator = SplitMix64(seed: 12)
+        let scorer = try EndpointScorer(config: EndpointScoringConfig())
+        var index = try PrefixIndex(endpointCount: 64, blocksPerEndpoint: 64)
+        var picks = PicksSinceSnapshot()
+        for round in 0..<3000 {
+            let count = Int(generator.next() % 70)
+            var endpoints: [EndpointState] = []
+            for _ in 0..<count {
+                var metrics = ModelServerMetrics()
+                if generator.next() % 4 != 0 { metrics.waitingRequests = Int(generator.next() % 20) }
+                if generator.next() % 4 != 0 { metrics.kvCacheUsage = Double(generator.next() % 101) / 100 }
+                if generator.next() % 3 == 0 {
+                    var lora = LoRAState()
+                    lora.maxLoRA = Int(generator.next() % 3)
+                    if generator.next() % 2 == 0 { lora.appendRunning(AdapterID("a\(generator.next() % 3)")) }
+                    metrics.lora = lora
+                }
+                let readAt: Int64? = generator.next() % 50 == 0 ? nil : now - Int64(generator.next() % 2100)
+                endpoints.append(EndpointState(metrics: metrics, readAtMillis: readAt))
+            }
+            let snapshot = EndpointSnapshot(endpoints: endpoints, generation: UInt64(round / 10))
+            picks.align(with: snapshot)
+            let request = EndpointRequest(
+                prefix: PrefixBlockHashes(prompt: prompt(generator.next() % 8, bytes: Int(generator.next() % 2048))),
+                adapter: generator.next() % 2 == 0 ? AdapterID("a\(generator.next() % 3)") : nil,
+                sessionEndpoint: generator.next() % 4 == 0 ? Int(generator.next() % 80) - 8 : nil)
+            let candidates = EndpointSet(bits: generator.next())
+            let pick = scorer.pick(
+                request, snapshot: snapshot, candidates: candidates, prefixIndex: index, picksSinceSnapshot: picks,
+                nowMillis: now, tieBreak: generator.next())
+            if case .endpoint(let chosen, let score, _) = pick {
+                #expect(candidates.contains(chosen) && chosen < snapshot.endpoints.count)
+                #expect(score.isFinite)
+                picks.recordPick(chosen)
+                index.record(endpoint: chosen, request.prefix)
+            }
+        }
+    }
+
     @Test func configIsRangeChecked() {
         var config = EndpointScoringConfig()
         config.prefixWeight = -1
