@@ -177,6 +177,10 @@ let benchmarks: @Sendable () -> Void = {
     // MARK: Fleet usage records (FleetRecord.swift)
 
     fleetBenchmarks()
+
+    // MARK: Endpoint picking (EndpointPick.swift)
+
+    endpointBenchmarks()
 }
 
 // MARK: - Registration helpers
