@@ -159,58 +159,38 @@ public struct AttemptReport: Sendable, Equatable {
     }
 }
 
-/// Writes a packed metadata value (space-separated fields) into one string allocated once:
-/// these values are made on every request.
+/// Writes a packed metadata value (space-separated fields) into one string whose storage is
+/// reserved once: these values are made on every request.
 private struct PackedValue {
     /// Digits of the largest `Int`.
     static let maxIntegerDigits = 19
 
-    private let buffer: UnsafeMutableBufferPointer<UInt8>
-    private var count = 0
+    private var text = ""
 
-    /// A string of at most `capacity` UTF-8 bytes, written by `write`; fields beyond the capacity
-    /// are cut (the decoder then refuses the value rather than reading a wrong one).
+    /// The string written by `write`; `capacity` bounds its UTF-8 length (one allocation).
     static func make(capacity: Int, _ write: (inout PackedValue) -> Void) -> String {
-        String(unsafeUninitializedCapacity: capacity) { buffer in
-            var value = PackedValue(buffer: buffer)
-            write(&value)
-            return value.count
-        }
+        var value = PackedValue()
+        value.text.reserveCapacity(capacity)
+        write(&value)
+        return value.text
     }
 
-    private init(buffer: UnsafeMutableBufferPointer<UInt8>) { self.buffer = buffer }
-
     /// A field and its separator.
-    mutating func append(_ text: String) {
-        appendLast(text)
-        appendByte(UInt8(ascii: " "))
+    mutating func append(_ field: String) {
+        text += field
+        text += " "
     }
 
     /// A non-negative integer field (negative ones are written as 0) and its separator.
     mutating func append(_ number: Int) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        var remaining = UInt64(max(0, number))
-        var written = 0
-        withUnsafeMutableBytes(of: &digits) { scratch in
-            repeat {
-                scratch[23 - written] = UInt8(ascii: "0") + UInt8(remaining % 10)
-                remaining /= 10
-                written += 1
-            } while remaining > 0 && written < 24
-            for index in (24 - written)..<24 { appendByte(scratch[index]) }
-        }
-        appendByte(UInt8(ascii: " "))
+        // At most 19 digits: a small string, no allocation.
+        text += String(max(0, number))
+        text += " "
     }
 
     /// The last field: no separator after it.
-    mutating func appendLast(_ text: String) {
-        for byte in text.utf8 { appendByte(byte) }
-    }
-
-    private mutating func appendByte(_ byte: UInt8) {
-        guard count < buffer.count else { return }
-        buffer[count] = byte
-        count += 1
+    mutating func appendLast(_ field: String) {
+        text += field
     }
 }
 
