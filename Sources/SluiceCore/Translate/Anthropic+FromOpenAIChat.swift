@@ -1,4 +1,4 @@
-// OpenAI Chat Completions request (the hub) -> Anthropic Messages request body (PROVIDERS.md §1).
+// OpenAI Chat Completions request (the hub) -> Anthropic Messages request body (SluiceCore.docc, ProviderWireShapes, "Anthropic Messages").
 //
 // Choices where the mapping is not one-to-one:
 // - `temperature` above 1 is clamped to 1 (Anthropic's range is 0...1; OpenAI's is 0...2). EAIG answers 400

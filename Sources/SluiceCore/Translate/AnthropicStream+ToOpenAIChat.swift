@@ -1,4 +1,4 @@
-// Anthropic Messages SSE stream -> OpenAI `chat.completion.chunk` SSE frames (PROVIDERS.md §4).
+// Anthropic Messages SSE stream -> OpenAI `chat.completion.chunk` SSE frames (SluiceCore.docc, ProviderWireShapes, "Streams, whatever the backend").
 //
 // An incremental state machine: bytes in, client bytes out, only the unfinished SSE event buffered. Events
 // are matched by their JSON `type`, not the SSE `event:` line, so the same machine serves Bedrock

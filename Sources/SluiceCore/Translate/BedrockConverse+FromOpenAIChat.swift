@@ -1,4 +1,4 @@
-// OpenAI Chat Completions request -> Bedrock Converse / ConverseStream request (PROVIDERS.md §2).
+// OpenAI Chat Completions request -> Bedrock Converse / ConverseStream request (SluiceCore.docc, ProviderWireShapes, "AWS Bedrock Converse").
 //
 // The model goes into the URL path, not the body. What we do beyond the reference translator:
 // - same-role turns are merged (Converse requires user/assistant alternation), tool results included;

@@ -1,5 +1,6 @@
 // Bedrock ConverseStream (binary `application/vnd.amazon.eventstream`) -> OpenAI SSE `chat.completion.chunk`s
-// (PROVIDERS.md §4). The response content-type must be rewritten to `text/event-stream` by the caller.
+// (SluiceCore.docc, ProviderWireShapes, "Streams, whatever the backend"). The response content-type must be
+// rewritten to `text/event-stream` by the caller.
 //
 // An incremental state machine: `feed` takes raw body bytes split anywhere and returns the SSE bytes ready so far;
 // only an unfinished event-stream message is buffered, and each message is translated as the decoder completes

@@ -1,4 +1,4 @@
-// Bedrock Converse response -> OpenAI `chat.completion` (PROVIDERS.md §3, Converse column).
+// Bedrock Converse response -> OpenAI `chat.completion` (SluiceCore.docc, ProviderWireShapes, "AWS Bedrock Converse").
 //
 // Better than the reference: every text block is kept (concatenated), reasoning goes to `reasoning_content`
 // (plus `thinking_blocks` with signatures for round trips), `guardrail_intervened` maps to `content_filter`, and a
