@@ -109,7 +109,7 @@ public func envoy_dynamic_module_callback_http_append_body(
     _ body_type: envoy_dynamic_module_type_http_body_type,
     _ data: envoy_dynamic_module_type_module_buffer
 ) -> Bool {
-    guard let stream = FakeStream.from(filter_envoy_ptr) else { return false }
+    guard let stream = FakeStream.from(filter_envoy_ptr), stream.hasBody(body_type.rawValue) else { return false }
     let appended = bytes(data)
     if !appended.isEmpty { stream.updateBody(body_type.rawValue) { $0.append(StableBytes(appended)) } }
     return true
@@ -121,7 +121,7 @@ public func envoy_dynamic_module_callback_http_drain_body(
     _ body_type: envoy_dynamic_module_type_http_body_type,
     _ number_of_bytes: Int
 ) -> Bool {
-    guard let stream = FakeStream.from(filter_envoy_ptr) else { return false }
+    guard let stream = FakeStream.from(filter_envoy_ptr), stream.hasBody(body_type.rawValue) else { return false }
     stream.updateBody(body_type.rawValue) { chunks in
         var all = chunks.flatMap(\.bytes)
         all.removeFirst(min(number_of_bytes, all.count))

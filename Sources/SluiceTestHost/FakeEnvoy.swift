@@ -78,7 +78,9 @@ public final class FakeHTTPStreamDriver {
     @discardableResult
     public func requestBody(_ chunk: [UInt8], endOfStream: Bool) -> UInt32 {
         stream.receivedRequestBody = chunk.isEmpty ? [] : [StableBytes(chunk)]
+        stream.insideRequestBodyHook = true
         let status = envoy_dynamic_module_on_http_filter_request_body(stream.pointer, filter, endOfStream).rawValue
+        stream.insideRequestBodyHook = false
         let received = stream.bodyBytes(stream.receivedRequestBody)
         stream.receivedRequestBody = []
         if status == 1 {
@@ -90,9 +92,15 @@ public final class FakeHTTPStreamDriver {
         return status
     }
 
+    /// `request_trailers`: they end the request, so on Continue what is buffered goes upstream.
     @discardableResult
     public func requestTrailers() -> UInt32 {
-        envoy_dynamic_module_on_http_filter_request_trailers(stream.pointer, filter).rawValue
+        let status = envoy_dynamic_module_on_http_filter_request_trailers(stream.pointer, filter).rawValue
+        if status == 0 {
+            forwardedRequestBody += stream.bodyBytes(stream.bufferedRequestBody)
+            stream.bufferedRequestBody = []
+        }
+        return status
     }
 
     @discardableResult
@@ -105,7 +113,9 @@ public final class FakeHTTPStreamDriver {
     @discardableResult
     public func responseBody(_ chunk: [UInt8], endOfStream: Bool) -> UInt32 {
         stream.receivedResponseBody = chunk.isEmpty ? [] : [StableBytes(chunk)]
+        stream.insideResponseBodyHook = true
         let status = envoy_dynamic_module_on_http_filter_response_body(stream.pointer, filter, endOfStream).rawValue
+        stream.insideResponseBodyHook = false
         let received = stream.bodyBytes(stream.receivedResponseBody)
         stream.receivedResponseBody = []
         if status == 1 {
@@ -117,9 +127,15 @@ public final class FakeHTTPStreamDriver {
         return status
     }
 
+    /// `response_trailers`: they end the response, so on Continue what is buffered goes downstream.
     @discardableResult
     public func responseTrailers() -> UInt32 {
-        envoy_dynamic_module_on_http_filter_response_trailers(stream.pointer, filter).rawValue
+        let status = envoy_dynamic_module_on_http_filter_response_trailers(stream.pointer, filter).rawValue
+        if status == 0 {
+            forwardedResponseBody += stream.bodyBytes(stream.bufferedResponseBody)
+            stream.bufferedResponseBody = []
+        }
+        return status
     }
 
     /// Delivers pending scheduler commits as `on_http_filter_scheduled`.

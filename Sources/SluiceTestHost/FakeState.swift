@@ -222,6 +222,20 @@ public final class FakeStream: @unchecked Sendable {
         }
     }
 
+    /// Whether a body hook is running: Envoy has a *received* body only then (its append and
+    /// drain return false anywhere else, trailers hooks included).
+    public var insideRequestBodyHook = false
+    public var insideResponseBodyHook = false
+
+    /// Whether a body of `type` exists right now (the received ones only inside their hook).
+    func hasBody(_ type: UInt32) -> Bool {
+        switch type {
+        case 0: insideRequestBodyHook
+        case 2: insideResponseBodyHook
+        default: true
+        }
+    }
+
     func updateBody(_ type: UInt32, _ update: (inout [StableBytes]) -> Void) {
         switch type {
         case 0: update(&receivedRequestBody)

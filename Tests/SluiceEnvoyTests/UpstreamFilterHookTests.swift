@@ -48,6 +48,69 @@ import Testing
         #expect(driver.stream.responseHeaders["content-length"] == String(driver.forwardedResponseBody.count))
     }
 
+    /// Trailers end a stream without a last body event whose end-of-stream flag is set (HTTP/2
+    /// clients and upstreams may send them): the request is still translated and signed, the
+    /// response still translated and metered, from Envoy's buffer.
+    @Test func trailersEndTheBodyBothWays() throws {
+        let chain = chain(anthropicBackend, secrets: ["ant-key": "sk-ant-real"])
+        let driver = try attempt(chain, model: "claude-haiku")
+        #expect(driver.requestHeaders() == 1)
+        let request = Array(#"{"model":"claude-haiku","messages":[{"role":"user","content":"hi"}]}"#.utf8)
+        #expect(driver.requestBody(Array(request[..<20]), endOfStream: false) == 1)
+        #expect(driver.requestBody(Array(request[20...]), endOfStream: false) == 1)
+        #expect(driver.forwardedRequestBody.isEmpty)
+        #expect(driver.requestTrailers() == 0)
+        let sent = try JSONParser.parse(driver.forwardedRequestBody)
+        #expect(sent["max_tokens"]?.int64Value == 256)
+        #expect(sent["model"] == "claude-haiku")
+        #expect(driver.stream.requestHeaders["content-length"] == String(driver.forwardedRequestBody.count))
+
+        #expect(driver.responseHeaders([(":status", "200"), ("content-type", "application/json")]) == 1)
+        let response = Array(
+            #"{"id":"msg_1","type":"message","role":"assistant","model":"claude-haiku","content":[{"type":"text","text":"Hello"}],"stop_reason":"end_turn","usage":{"input_tokens":10,"output_tokens":2}}"#
+                .utf8)
+        #expect(driver.responseBody(Array(response[..<30]), endOfStream: false) == 1)
+        #expect(driver.responseBody(Array(response[30...]), endOfStream: false) == 1)
+        #expect(driver.responseTrailers() == 0)
+        let out = try JSONParser.parse(driver.forwardedResponseBody)
+        #expect(out["object"] == "chat.completion")
+        #expect(out["choices"]?.arrayValue?.first?["message"]?["content"] == "Hello")
+        #expect(driver.stream.responseHeaders["content-length"] == String(driver.forwardedResponseBody.count))
+        #expect(driver.stream.publishedReport?.usage.inputTokens == 10)
+        #expect(driver.stream.publishedReport?.usage.outputTokens == 2)
+    }
+
+    /// A streamed translation whose upstream ends with trailers: the translator's tail (the
+    /// finish and `[DONE]`) still reaches the client, and the usage is published.
+    @Test func streamEndedByTrailersIsFinished() throws {
+        let chain = chain(anthropicBackend, secrets: ["ant-key": "k"])
+        let driver = try attempt(chain, model: "claude-haiku", stream: true)
+        driver.requestHeaders()
+        driver.requestBody(Array(#"{"model":"claude-haiku","stream":true,"messages":[{"role":"user","content":"hi"}]}"#.utf8), endOfStream: true)
+        #expect(driver.responseHeaders([(":status", "200"), ("content-type", "text/event-stream")]) == 0)
+        let events = """
+            event: message_start
+            data: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-haiku","content":[],"usage":{"input_tokens":5,"output_tokens":1}}}
+
+            event: content_block_delta
+            data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}
+
+            event: message_delta
+            data: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":3}}
+
+            event: message_stop
+            data: {"type":"message_stop"}
+
+
+            """
+        #expect(driver.responseBody(Array(events.utf8), endOfStream: false) == 0)
+        #expect(driver.responseTrailers() == 0)
+        let text = String(decoding: driver.forwardedResponseBody, as: UTF8.self)
+        #expect(text.contains(#""content":"Hi""#))
+        #expect(text.hasSuffix("data: [DONE]\n\n"))
+        #expect(driver.stream.publishedReport?.usage.outputTokens == 3)
+    }
+
     @Test func anthropicErrorsBecomeOpenAIErrorsWithTheSameStatus() throws {
         let chain = chain(anthropicBackend, secrets: ["ant-key": "k"])
         let driver = try attempt(chain, model: "claude-haiku")

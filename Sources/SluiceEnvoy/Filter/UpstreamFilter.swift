@@ -129,6 +129,22 @@ final class UpstreamFilter: HTTPFilter {
         }
     }
 
+    /// Trailers end the request (HTTP/2 and gRPC-style clients send them): the body waiting in
+    /// Envoy's buffer is the whole body, so it is translated and signed here, as the last body
+    /// event would have done. Without this the buffered body would go out untranslated.
+    override func onRequestTrailers(_ stream: EnvoyHTTPStream) -> TrailersStatus {
+        guard machine.requestBody(endOfStream: true) == .read else { return .continue }
+        var body: [UInt8] = []
+        body.reserveCapacity(stream.bodySize(.bufferedRequest))
+        stream.appendBody(of: .bufferedRequest, to: &body)
+        let factory = factory
+        let status = machine.requestBodyComplete(
+            body, header: { stream.header($0) }, nowSeconds: WallClock.unixSeconds(),
+            credential: { factory.credential($0, stream) })
+        carryOut(stream, inTrailers: true)
+        return status == .continue ? .continue : .stopIteration
+    }
+
     override func onResponseHeaders(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> HeadersStatus {
         let status = machine.responseHeaders(
             status: stream.header(":status", in: .response).flatMap(Int.init) ?? 0,
@@ -145,13 +161,27 @@ final class UpstreamFilter: HTTPFilter {
         return status == .stopAndBuffer ? .stopIterationAndBuffer : .continue
     }
 
+    /// Trailers end the response (an HTTP/2 upstream, or a proxy in front of one, may send
+    /// them): what Envoy buffered is the whole body, so translation and metering finish here.
+    /// Otherwise a held body would go to the client untranslated and its usage unmetered.
+    override func onResponseTrailers(_ stream: EnvoyHTTPStream) -> TrailersStatus {
+        let status = machine.responseBody(
+            endOfStream: true, bodySize: { $0 == .buffered ? stream.bodySize(.bufferedResponse) : 0 },
+            read: { part, bytes in if part == .buffered { stream.appendBody(of: .bufferedResponse, to: &bytes) } })
+        carryOut(stream, inTrailers: true)
+        return status == .stopAndBuffer ? .stopIteration : .continue
+    }
+
     private static func responseBuffer(_ part: BodyPart) -> BodyBuffer {
         part == .buffered ? .bufferedResponse : .receivedResponse
     }
 
     /// Carries out the machine's actions in order, then empties its buffer (keeping its storage).
-    private func carryOut(_ stream: EnvoyHTTPStream) {
+    /// In a trailers hook Envoy has no received body, so new body bytes go into the buffered one.
+    private func carryOut(_ stream: EnvoyHTTPStream, inTrailers: Bool = false) {
         guard !machine.actions.isEmpty else { return }
+        let requestBody: BodyBuffer = inTrailers ? .bufferedRequest : .receivedRequest
+        let responseBody: BodyBuffer = inTrailers ? .bufferedResponse : .receivedResponse
         for action in machine.actions {
             switch action {
             case .removeRequestHeader(let name):
@@ -160,19 +190,19 @@ final class UpstreamFilter: HTTPFilter {
                 stream.setHeader(name, value)
             case .replaceRequestBody(let body):
                 stream.drainBody(.bufferedRequest, Int.max)
-                stream.drainBody(.receivedRequest, Int.max)
-                stream.appendToBody(.receivedRequest, body)
+                if !inTrailers { stream.drainBody(.receivedRequest, Int.max) }
+                stream.appendToBody(requestBody, body)
             case .setResponseHeader(let name, let value):
                 stream.setHeader(name, value, in: .response)
             case .removeResponseHeader(let name):
                 stream.removeHeader(named: name, in: .response)
             case .replaceResponseBody(let body):
                 stream.drainBody(.bufferedResponse, Int.max)
-                stream.drainBody(.receivedResponse, Int.max)
-                stream.appendToBody(.receivedResponse, body)
+                if !inTrailers { stream.drainBody(.receivedResponse, Int.max) }
+                stream.appendToBody(responseBody, body)
             case .replaceReceivedResponseBody(let body):
-                stream.drainBody(.receivedResponse, Int.max)
-                if !body.isEmpty { stream.appendToBody(.receivedResponse, body) }
+                if !inTrailers { stream.drainBody(.receivedResponse, Int.max) }
+                if !body.isEmpty { stream.appendToBody(responseBody, body) }
             case .appendBufferedResponseBody(let body):
                 stream.appendToBody(.bufferedResponse, body)
             case .localReply(let reply):
