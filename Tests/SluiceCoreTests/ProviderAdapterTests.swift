@@ -85,6 +85,21 @@ import Testing
         #expect(try AzureOpenAIAdapter.requestPlan(for: Self.attempt(backend, model: "gpt", stream: true)).rewritesBody)
     }
 
+    /// The deployment is in the path, so the body keeps the client's `model` whether streamed or
+    /// not; a stream only gains the usage request.
+    @Test func azureBodiesKeepTheClientModelStreamedOrNot() throws {
+        var backend = BackendConfig(name: "azure", schema: .azureOpenAI, credential: Self.key)
+        backend.modelOverrides = ["gpt": "gpt4o-deployment"]
+        let plain = Array(#"{"model":"gpt","messages":[]}"#.utf8)
+        var attempt = Self.attempt(backend, model: "gpt")
+        #expect(try AzureOpenAIAdapter.translateRequest(plain, attempt: &attempt) == plain)
+        let streamed = Array(#"{"model":"gpt","stream":true,"messages":[]}"#.utf8)
+        var streamedAttempt = Self.attempt(backend, model: "gpt", stream: true)
+        let sent = try JSONParser.parse(AzureOpenAIAdapter.translateRequest(streamed, attempt: &streamedAttempt))
+        #expect(sent["model"] == "gpt")
+        #expect(sent["stream_options"]?["include_usage"] == true)
+    }
+
     // MARK: - Anthropic
 
     @Test func anthropicPlan() throws {

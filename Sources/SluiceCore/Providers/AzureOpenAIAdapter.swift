@@ -27,8 +27,16 @@ public enum AzureOpenAIAdapter: ProviderAdapter {
             rewritesBody: !attempt.sameSchema || attempt.context.stream)
     }
 
+    /// An OpenAI body is sent with the client's `model` left as it is, streamed or not: the
+    /// deployment in the path is what Azure serves, and it ignores the body's `model`. (A stream is
+    /// rewritten only to ask for its usage chunk; it used to get the deployment name written into
+    /// `model` as well, so the same request reached Azure with two different bodies.)
     public static func translateRequest(_ body: [UInt8], attempt: inout ProviderAttempt) throws(TranslateError) -> [UInt8] {
-        try OpenAIAdapter.translateRequest(body, attempt: &attempt)
+        guard attempt.sameSchema else { return try OpenAIAdapter.translateRequest(body, attempt: &attempt) }
+        guard attempt.context.stream else { return body }
+        var context = attempt.context
+        context.upstreamModel = context.requestModel
+        return try OpenAICompatible.prepareRequest(body, context: context, forceStreamUsage: true).body
     }
 
     public static func usage(ofPassthrough body: [UInt8], attempt: ProviderAttempt) -> TokenUsage {
