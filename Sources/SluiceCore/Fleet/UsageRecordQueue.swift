@@ -11,7 +11,9 @@
 // refuses the push at once (the caller counts it) instead of spinning.
 //
 // The ring's storage is allocated once; a push copies the record into it (no allocation: the
-// record's strings are retained, not copied).
+// record's strings are retained, not copied). Each slot is a small object holding its sequence
+// and its element, so the ring needs no raw memory: the sequence's release/acquire pair is what
+// hands the element from one thread to the other.
 
 import Synchronization
 
@@ -26,8 +28,7 @@ public final class BoundedMPSCQueue<Element: Sendable>: @unchecked Sendable {
     /// The number of slots (a power of two).
     public let capacity: Int
     private let mask: Int
-    private let sequences: UnsafeMutablePointer<Atomic<Int>>
-    private let elements: UnsafeMutablePointer<Element>
+    private let slots: [Slot]
     /// The next position a producer claims.
     private let tail = Atomic<Int>(0)
     /// The next position the consumer reads (only the consumer writes it; producers never read it).
@@ -43,17 +44,17 @@ public final class BoundedMPSCQueue<Element: Sendable>: @unchecked Sendable {
         while size < wanted { size <<= 1 }
         capacity = size
         mask = size - 1
-        sequences = .allocate(capacity: size)
-        for index in 0..<size { (sequences + index).initialize(to: Atomic<Int>(index)) }
-        elements = .allocate(capacity: size)
+        slots = (0..<size).map(Slot.init(sequence:))
     }
 
-    deinit {
-        // Records still in the ring are released with it.
-        _ = drain(max: Int.max) { _ in }
-        (sequences).deinitialize(count: capacity)
-        sequences.deallocate()
-        elements.deallocate()
+    /// One position of the ring: the lap it is ready for, and the element it holds while published.
+    private final class Slot: @unchecked Sendable {
+        // @unchecked: `element` is written only by the producer that claimed the slot's position
+        // and read only by the consumer after `sequence` published it (release/acquire pair).
+        let sequence: Atomic<Int>
+        var element: Element?
+
+        init(sequence: Int) { self.sequence = Atomic(sequence) }
     }
 
     /// Adds `element`; false, without waiting, when the ring is full (the refusal is counted).
@@ -63,15 +64,15 @@ public final class BoundedMPSCQueue<Element: Sendable>: @unchecked Sendable {
         var position = tail.load(ordering: .relaxed)
         while true {
             let slot = position & mask
-            let sequence = sequences[slot].load(ordering: .acquiring)
+            let sequence = slots[slot].sequence.load(ordering: .acquiring)
             let lag = sequence &- position
             if lag == 0 {
                 // The slot is free for this lap: claim the position.
                 let (won, current) = tail.compareExchange(
                     expected: position, desired: position &+ 1, ordering: .relaxed)
                 if won {
-                    (elements + slot).initialize(to: element)
-                    sequences[slot].store(position &+ 1, ordering: .releasing)
+                    slots[slot].element = element
+                    slots[slot].sequence.store(position &+ 1, ordering: .releasing)
                     return true
                 }
                 position = current
@@ -94,10 +95,10 @@ public final class BoundedMPSCQueue<Element: Sendable>: @unchecked Sendable {
         var moved = 0
         while moved < max {
             let slot = head & mask
-            let sequence = sequences[slot].load(ordering: .acquiring)
-            guard sequence == head &+ 1 else { break }
-            body((elements + slot).move())
-            sequences[slot].store(head &+ capacity, ordering: .releasing)
+            let cell = slots[slot]
+            guard cell.sequence.load(ordering: .acquiring) == head &+ 1, let element = cell.element.take() else { break }
+            body(element)
+            cell.sequence.store(head &+ capacity, ordering: .releasing)
             head &+= 1
             moved += 1
         }
@@ -109,36 +110,4 @@ public final class BoundedMPSCQueue<Element: Sendable>: @unchecked Sendable {
 
     /// Pushes refused since the last call (and resets the count). Any thread.
     public func takeRefusedCount() -> Int { refused.exchange(0, ordering: .relaxed) }
-}
-
-/// The queue of usage records the filters of this process push to, once a background worker
-/// (the bootstrap extension) has published one; nil otherwise, so a filter in an Envoy without
-/// the worker does nothing extra but one atomic load per request.
-///
-/// Envoy loads `libsluice.so` once per process, for the filters and the bootstrap extension
-/// alike, so this global is shared by both. A published queue is never freed (filters on worker
-/// threads may still hold it while the worker goes away): withdrawing it only stops new pushes.
-public enum ProcessUsageQueue {
-    private static let published = Atomic<UInt>(0)
-
-    /// The published queue, if any. Any thread; one acquiring load.
-    @inline(__always)
-    public static var current: BoundedMPSCQueue<FleetUsageRecord>? {
-        let bits = published.load(ordering: .acquiring)
-        guard bits != 0, let pointer = UnsafeRawPointer(bitPattern: bits) else { return nil }
-        return Unmanaged<BoundedMPSCQueue<FleetUsageRecord>>.fromOpaque(pointer).takeUnretainedValue()
-    }
-
-    /// Makes `queue` the process's queue. It stays allocated for the rest of the process.
-    public static func publish(_ queue: BoundedMPSCQueue<FleetUsageRecord>) {
-        let bits = UInt(bitPattern: Unmanaged.passRetained(queue).toOpaque())
-        _ = published.exchange(bits, ordering: .acquiringAndReleasing)
-        // A queue replaced here (tests only: Envoy has one bootstrap extension per process) is
-        // intentionally leaked, like any published one.
-    }
-
-    /// Stops filters from pushing (the worker is going away). The queue itself stays allocated.
-    public static func withdraw() {
-        _ = published.exchange(0, ordering: .acquiringAndReleasing)
-    }
 }
