@@ -94,6 +94,9 @@ def streamed_response(pieces: list[bytes], *, status: int = 200, content_type: s
         if chunked:
             script.send(b"0\r\n\r\n")
         return script.close()
+    if end == "trailers":
+        assert chunked, "trailers need chunked framing"
+        return script.send(b"0\r\nx-upstream-trailer: done\r\n\r\n").close()
     if end == "close":
         return script.close()
     if end == "reset":

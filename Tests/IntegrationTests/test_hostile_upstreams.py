@@ -79,6 +79,11 @@ class HostileGateway:
         self.port = free_port()
         self.admin_port = free_port()
         clusters = [static_cluster(cluster, self.upstream.port, config) for cluster, _, config in BACKENDS.values()]
+        for cluster in clusters:
+            # Trailers reach the filters (Envoy's HTTP/1 codec drops them unless asked), as they
+            # would from an HTTP/2 upstream.
+            options = cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+            options["explicit_http_config"]["http_protocol_options"]["enable_trailers"] = True
         routes = [header_route(name, cluster, **ROUTE_OPTIONS) for name, (cluster, _, _) in BACKENDS.items()]
         self.bootstrap = gateway_bootstrap(
             gateway_port=self.port, admin_port=self.admin_port, upstream_port=self.upstream.port,
@@ -691,6 +696,40 @@ def test_malformed_answer(gw, backend, client, case):
             assert kind == "passthrough", kind
         elif must_fail:
             assert kind == "error" and response.status == 502, (response.status, response.headers, response.body[:300])
+
+
+# MARK: - Answers that end in trailers
+
+def metered_tokens(check: Checkpoint, backend: str) -> dict:
+    """How far the input and output token counters grew since `check`, once they show the 3 and 2
+    tokens every scripted answer reports (or after 3 s)."""
+    before = token_series(check.before)
+    deadline = time.monotonic() + 3.0
+    while True:
+        after = token_series(check.after_case(backend, clamped_delta=0))
+        grown = {kind: sum(v - before.get(k, 0) for k, v in after.items() if k.endswith(f"gen_ai_token_type.{kind}"))
+                 for kind in ("input", "output")}
+        if grown == {"input": 3, "output": 2} or time.monotonic() > deadline:
+            return grown
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("stream", MODES, ids=MODE_IDS)
+@pytest.mark.parametrize("backend,client", PAIRS, ids=PAIR_IDS)
+def test_answers_ending_in_trailers_are_translated_and_metered(gw, backend, client, stream):
+    """Trailers end the answer with no last data frame that says so (an HTTP/2 upstream, or a
+    proxy in front of one): the answer is still translated whole and its usage metered exactly."""
+    usage = usage_json(backend)
+    pieces = stream_pieces(backend, usage) if stream else [json_body(backend, usage)]
+    script = streamed_response(pieces, content_type=content_type(backend, stream), end="trailers")
+    check = Checkpoint(gw)
+    start = dict(check.before)
+    response = exchange(gw, backend, client, stream, script)
+    with judging_the_answer():
+        assert_good_answer(response, backend, client, stream, b"".join(pieces))
+    check.before = start
+    assert metered_tokens(check, backend) == {"input": 3, "output": 2}
+    gw.healthy = True
 
 
 # MARK: - Streams that end badly, or carry monsters
