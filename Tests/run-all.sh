@@ -13,7 +13,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-step() { printf '\n==> %s\n' "$*" >&2; }
+step() { printf '\n==> [%s] %s\n' "$(date -u +%T)" "$*" >&2; }
 
 step "system packages"
 "$root/envoy-module/install-system-packages.sh"
@@ -41,7 +41,7 @@ step "allocation thresholds of the hot path (benchmarks/check-allocations.sh)"
 "$root/benchmarks/check-allocations.sh"
 
 step "fuzz targets (libFuzzer, brief)"
-"$root/Tests/Fuzz/run.sh" --seconds "${SLUICE_FUZZ_SECONDS:-20}"
+"$root/Tests/Fuzz/run.sh" --seconds "${SLUICE_FUZZ_SECONDS:-20}" --jobs 2
 
 step "libsluice.so (release)"
 module_dir="$("$root/envoy-module/build-module.sh")"

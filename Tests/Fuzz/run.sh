@@ -2,6 +2,7 @@
 # Coverage-guided fuzzing of SluiceCore's parsers and translators with libFuzzer.
 #
 #   Tests/Fuzz/run.sh                          # build, then every target for 25 s
+#   Tests/Fuzz/run.sh --seconds 20 --jobs 2    # two targets at a time (one core each)
 #   Tests/Fuzz/run.sh --seconds 3600 --target stream_bedrock
 #   Tests/Fuzz/run.sh --list
 #
@@ -16,6 +17,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 
 seconds=25
+jobs=1
 targets=()
 extra=()
 build=1
@@ -23,12 +25,14 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) seconds="$2"; shift 2 ;;
         --seconds=*) seconds="${1#*=}"; shift ;;
+        --jobs) jobs="$2"; shift 2 ;;
+        --jobs=*) jobs="${1#*=}"; shift ;;
         --target) targets+=("$2"); shift 2 ;;
         --target=*) targets+=("${1#*=}"); shift ;;
         --no-build) build=0; shift ;;
         --list) list=1; shift ;;
         --) shift; extra=("$@"); break ;;
-        *) echo "usage: $0 [--seconds N] [--target NAME]... [--no-build] [--list] [-- libFuzzer flags]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--seconds N] [--jobs N] [--target NAME]... [--no-build] [--list] [-- libFuzzer flags]" >&2; exit 2 ;;
     esac
 done
 
@@ -123,23 +127,23 @@ seed_fixtures() {
     esac
 }
 
-failed=0
-passed=0
-results=()
-for target in "${targets[@]}"; do
-    corpus="$out/corpus/$target"
-    artifacts="$out/artifacts/$target"
+# One target: its regressions, then N seconds of fuzzing. Writes "ok" or "FAILED" to
+# $out/<target>.result (targets may run side by side, so the summary is read from those files).
+run_target() {
+    local target="$1"
+    local corpus="$out/corpus/$target"
+    local artifacts="$out/artifacts/$target"
     mkdir -p "$corpus" "$artifacts"
     seed_fixtures "$target"
     if [ -d "$root/Tests/Fuzz/Seeds/$target" ]; then cp -n "$root/Tests/Fuzz/Seeds/$target"/* "$corpus"/ 2>/dev/null || true; fi
-    log="$out/$target.log"
-    rm -f "$log"
-    status=0
+    local log="$out/$target.log"
+    rm -f "$log" "$out/$target.result"
+    local status=0
     # No -max_len here: libFuzzer would cut the committed regression inputs to it.
-    flags=(--target="$target" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
+    local flags=(--target="$target" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
         -artifact_prefix="$artifacts/" -dict="$root/Tests/Fuzz/sluice.dict")
     echo "==> $target" >&2
-    regressions="$root/Tests/Fuzz/Regressions/$target"
+    local regressions="$root/Tests/Fuzz/Regressions/$target"
     if [ -d "$regressions" ] && [ -n "$(ls -A "$regressions")" ]; then
         if ! "$bin" "${flags[@]}" "$regressions"/* > "$out/$target.regressions.log" 2>&1; then
             echo "$target: a committed regression input crashes again:" >&2
@@ -150,16 +154,28 @@ for target in "${targets[@]}"; do
     if [ "$status" = 0 ]; then
         "$bin" "${flags[@]}" -max_len=65536 -max_total_time="$seconds" "${extra[@]}" "$corpus" > "$log" 2>&1 || status=$?
     fi
+    local executed coverage
     executed=$(grep -o 'number_of_executed_units: [0-9]*' "$log" 2>/dev/null | tail -1 | grep -o '[0-9]*$' || true)
     coverage=$(grep -E '^#[0-9]+' "$log" 2>/dev/null | grep -o 'cov: [0-9]* ft: [0-9]*' | tail -1 || true)
     if [ "$status" = 0 ]; then
-        passed=$((passed + 1))
+        echo ok > "$out/$target.result"
         echo "$target: ok, ${executed:-?} inputs, ${coverage:-no coverage line}, corpus $(ls "$corpus" | wc -l)" >&2
     else
-        failed=$((failed + 1))
+        echo FAILED > "$out/$target.result"
         echo "$target: FAILED (exit $status), ${executed:-?} inputs; log $log" >&2
         grep -E 'Fatal error|invariant|ERROR: |SUMMARY|Test unit written|Base64' "$log" 2>/dev/null | head -12 >&2 || true
     fi
+}
+
+for target in "${targets[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+    run_target "$target" &
+done
+wait
+failed=0
+passed=0
+for target in "${targets[@]}"; do
+    if [ "$(cat "$out/$target.result" 2>/dev/null)" = ok ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 done
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
