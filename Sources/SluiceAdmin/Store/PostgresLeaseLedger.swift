@@ -17,9 +17,9 @@
 // request that touches their account. A request the database cannot serve gets no grant (the
 // handler answers 503 and the Envoy resends), never a grant from memory.
 //
-// Cost: five round trips per request whatever its number of items (locks, three reads, one
-// write statement per table), and rows are passed as arrays (`unnest`), so no request comes near
-// PostgreSQL's 65,535 parameters.
+// Cost: about a dozen statements (one round trip each) per request whatever its number of items
+// (two lock statements, three reads, four writes, the gauges, BEGIN and COMMIT), and rows are
+// passed as arrays (`unnest`), so no request comes near PostgreSQL's 65,535 parameters.
 import PostgresNIO
 public import SluiceCore
 import Synchronization
