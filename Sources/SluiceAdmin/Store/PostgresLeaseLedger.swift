@@ -1,12 +1,14 @@
 // The lease ledger on PostgreSQL, shared by every sluiced replica on the database: each lease
 // request is one transaction that
 //
-//   1. takes transaction-scoped advisory locks: the holder's (two replicas given the same
-//      request, a resend after a lost answer, apply it one after the other, so the second sees
-//      the first's `seq`), then each account's (scope, name, dimension, window) in ascending
-//      order (no two requests wait on each other in a cycle). Advisory, not row locks, because the
-//      first request of a window has no row to lock yet;
-//   2. reads the holder's last `seq`, the accounts and every holder's slice of them;
+//   1. locks the holder's row (two replicas given the same request, a resend after a lost
+//      answer, apply it one after the other, so the second sees the first's `seq`), then each
+//      account's row in key order (no two requests wait on each other in a cycle). Each is an
+//      upsert that returns the row: a row that does not exist yet (the first request of a
+//      window) is inserted as a placeholder and locked like the others. Row locks, not advisory
+//      ones: they live in the rows, not in PostgreSQL's shared lock table, which a thousand-item
+//      request from each of a few Envoys at once would exhaust;
+//   2. reads every holder's slice of those accounts;
 //   3. runs the same `LeaseLedger.apply` the in-memory ledger runs, on those rows alone, with
 //      sluiced's limits (so grant sizing, windows, returns, replays and expiry are one code);
 //   4. writes the accounts, their slices and the holder back, and commits.
@@ -17,9 +19,9 @@
 // request that touches their account. A request the database cannot serve gets no grant (the
 // handler answers 503 and the Envoy resends), never a grant from memory.
 //
-// Cost: about a dozen statements (one round trip each) per request whatever its number of items
-// (two lock statements, three reads, four writes, the gauges, BEGIN and COMMIT), and rows are
-// passed as arrays (`unnest`), so no request comes near PostgreSQL's 65,535 parameters.
+// Cost: ten statements (one round trip each) per request whatever its number of items (two
+// locking upserts, one read, four writes, the gauges, BEGIN and COMMIT), and rows are passed as
+// arrays (`unnest`), so no request comes near PostgreSQL's 65,535 parameters.
 import PostgresNIO
 public import SluiceCore
 import Synchronization
@@ -32,8 +34,9 @@ extension PostgresAdminStore: SharedLeaseLedger {
         holder: LeaseHolder, seq: Int64, items: [LeaseItem], limits: LeaseLimits, settings: LeaseLedgerSettings,
         nowMillis: Int64
     ) async throws -> SharedLeaseOutcome {
-        // PostgreSQL breaks a lock cycle by failing one transaction; the hashes of two keys may
-        // collide and make one, so a deadlock is retried (the transaction changed nothing).
+        // PostgreSQL breaks a lock cycle by failing one transaction; rows are locked in key order,
+        // so a cycle should not occur, but if one does the request is retried (the failed
+        // transaction changed nothing).
         var lastError: AdminError?
         for _ in 0..<3 {
             do {
@@ -62,43 +65,42 @@ extension PostgresAdminStore: SharedLeaseLedger {
             if seen.insert(windowKey).inserted { windowKeys.append(windowKey) }
         }
 
-        // 1. Locks: the holder's, then the accounts' in ascending order.
-        var holderLock = PostgresBindings()
-        holderLock.append(LeaseLockKey.holder(holder))
-        try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock($1)", binds: holderLock), logger: logger)
-        var accountLocks = PostgresBindings()
-        accountLocks.append(Array(Set(windowKeys.map(LeaseLockKey.account))).sorted())
-        // One row per key, evaluated in the sorted subquery's order.
-        for try await _ in try await connection.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT pg_advisory_xact_lock(key)::text FROM (SELECT unnest($1::int8[]) AS key ORDER BY key) AS keys
-                    """, binds: accountLocks), logger: logger)
-        {}
-
-        // 2. The holder, the accounts, their slices.
+        // 1. The holder's row, locked (inserted first if new: `last_seq` 0 is "never seen", seq
+        // starts at 1). A second request of the same holder, on any replica, waits here.
         var ledger = LeaseLedger(settings: settings, limits: limits)
         var holderBindings = PostgresBindings()
         holderBindings.append(holder.envoy)
         holderBindings.append(holder.boot)
+        holderBindings.append(nowMillis)
         for try await (lastSeq, seenAt) in try await connection.query(
             PostgresQuery(
-                unsafeSQL: "SELECT last_seq, seen_at_ms FROM sluice_lease_holders WHERE envoy = $1 AND boot = $2",
-                binds: holderBindings), logger: logger
-        ).decode((Int64, Int64).self) {
+                unsafeSQL: """
+                    INSERT INTO sluice_lease_holders (envoy, boot, last_seq, seen_at_ms) VALUES ($1, $2, 0, $3)
+                    ON CONFLICT (envoy, boot) DO UPDATE SET seen_at_ms = sluice_lease_holders.seen_at_ms
+                    RETURNING last_seq, seen_at_ms
+                    """, binds: holderBindings), logger: logger
+        ).decode((Int64, Int64).self) where lastSeq > 0 {
             ledger.remember(holder, seq: lastSeq, seenMillis: seenAt)
         }
+
+        // 2. The accounts' rows, locked in key order (the upsert takes each row's lock as it
+        // reaches it, in the order of its input; a new account is a placeholder row, `window_end_ms`
+        // 0, until the write below fills it in), then every holder's slice of them.
         let keyArrays = LeaseKeyArrays(windowKeys)
+        var accountBindings = keyArrays.bindings
+        accountBindings.append(nowMillis)
         var accounts: [LeaseLedger.WindowKey: LeaseLedger.Account] = [:]
         for try await (scope, name, dimension, window, limit, consumed, end) in try await connection.query(
             PostgresQuery(
                 unsafeSQL: """
-                    SELECT a.scope, a.name, a.dimension, a.window_id, a.limit_units, a.consumed, a.window_end_ms
-                    FROM sluice_lease_accounts a
-                    JOIN unnest($1::text[], $2::text[], $3::text[], $4::int8[]) AS k (scope, name, dimension, window_id)
-                      ON a.scope = k.scope AND a.name = k.name AND a.dimension = k.dimension AND a.window_id = k.window_id
-                    """, binds: keyArrays.bindings), logger: logger
-        ).decode((String, String, String, Int64, Int64, Int64, Int64).self) {
+                    INSERT INTO sluice_lease_accounts (\(LeaseAccountSQL.columns))
+                    SELECT k.scope, k.name, k.dimension, k.window_id, 0, 0, 0, 0, $5::int8
+                    FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[]) AS k (scope, name, dimension, window_id)
+                    ORDER BY k.scope, k.name, k.dimension, k.window_id
+                    ON CONFLICT (scope, name, dimension, window_id) DO UPDATE SET updated_at_ms = sluice_lease_accounts.updated_at_ms
+                    RETURNING scope, name, dimension, window_id, limit_units, consumed, window_end_ms
+                    """, binds: accountBindings), logger: logger
+        ).decode((String, String, String, Int64, Int64, Int64, Int64).self) where end > 0 {
             guard let key = LeaseKeyArrays.key(scope: scope, name: name, dimension: dimension) else { continue }
             accounts[LeaseLedger.WindowKey(key: key, window: window)] = LeaseLedger.Account(
                 limit: limit, consumed: consumed, endMillis: end)
@@ -227,7 +229,7 @@ extension PostgresAdminStore: SharedLeaseLedger {
                                  WHERE s.scope = a.scope AND s.name = a.name AND s.dimension = a.dimension
                                    AND s.window_id = a.window_id AND s.expires_at_ms > $1), 0)::int8,
                        a.window_end_ms
-                FROM sluice_lease_accounts a
+                FROM sluice_lease_accounts a WHERE a.window_end_ms > 0
                 """, binds: bindings)
         return try await transaction("read the lease ledger", begin: nil) { connection in
             var rows: [LeaseAccountRow] = []
@@ -242,28 +244,6 @@ extension PostgresAdminStore: SharedLeaseLedger {
             }
             return rows
         }
-    }
-}
-
-/// The advisory lock keys of the lease ledger: FNV-1a (64-bit) of what is locked, with a tag so
-/// a holder and an account never share a key by construction of their text.
-enum LeaseLockKey {
-    static func holder(_ holder: LeaseHolder) -> Int64 {
-        hash("holder\u{0}\(holder.envoy)\u{0}\(holder.boot)")
-    }
-
-    static func account(_ windowKey: LeaseLedger.WindowKey) -> Int64 {
-        let key = windowKey.key
-        return hash("account\u{0}\(key.scope.kind.leaseWireName)\u{0}\(key.scope.name)\u{0}\(key.dimension.rawValue)\u{0}\(windowKey.window)")
-    }
-
-    static func hash(_ text: String) -> Int64 {
-        var value: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
-            value ^= UInt64(byte)
-            value = value &* 0x0000_0100_0000_01b3
-        }
-        return Int64(bitPattern: value)
     }
 }
 
