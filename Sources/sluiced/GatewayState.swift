@@ -15,6 +15,8 @@ actor GatewayState {
     let store: any AdminStore
     let ads: ADSServer
     let logger: Logger
+    /// The lease ledger, which grants against the limits of the snapshot served (nil: none).
+    let leases: LeaseService?
 
     private(set) var config: SluiceConfig
     private var fingerprint: FileFingerprint?
@@ -24,8 +26,12 @@ actor GatewayState {
     /// The last reload that failed, shown by the admin API until a reload succeeds.
     private(set) var lastReloadError: String?
 
-    init(source: ConfigSource, config: SluiceConfig, store: any AdminStore, ads: ADSServer, logger: Logger) {
+    init(
+        source: ConfigSource, config: SluiceConfig, store: any AdminStore, ads: ADSServer, leases: LeaseService? = nil,
+        logger: Logger
+    ) {
         self.source = source
+        self.leases = leases
         self.config = config
         self.store = store
         self.ads = ads
@@ -40,8 +46,12 @@ actor GatewayState {
         let stored = try await store.snapshot()
         storeVersion = stored.version
         let plan = try config.compile(databaseConsumers: stored.consumers, databaseTeams: stored.teams)
+        // The lease ledger's limits are the ones this snapshot gives the Envoys, read with the
+        // module's own parser (the compiler already checked that it accepts the config).
+        let limits = try LeaseLimits(filterConfig: plan.gatewayFilterConfig)
         let snapshot = try ads.setSnapshot(plan)
         servedVersion = snapshot.version
+        leases?.setLimits(limits.versioned(snapshot.version))
         lastReloadError = nil
     }
 

@@ -83,7 +83,23 @@ struct ServeCommand: AsyncParsableCommand {
         let (xdsHost, xdsPort) = try Self.hostPort(xds, option: "--xds")
         let (adminHost, adminPort) = try Self.hostPort(admin, option: "--admin")
         let ads = ADSServer(host: xdsHost, port: xdsPort, logger: Logger(label: "sluiced.xds"))
-        let state = GatewayState(source: source, config: config, store: store, ads: ads, logger: logger)
+        // PostgreSQL: the ledger is the database's, shared by every replica. SQLite: it lives in
+        // this process, which must be the only sluiced on the file (locked for as long as it runs).
+        let sharedLedger = store as? PostgresAdminStore
+        var ledgerLock: LedgerFileLock?
+        if sharedLedger == nil, let path = AdminStores.sqlitePath(database: database) {
+            do {
+                ledgerLock = try LedgerFileLock(databasePath: path)
+            } catch {
+                printError("sluiced: \(error)")
+                await store.close()
+                throw ExitCode.failure
+            }
+        }
+        let leases = LeaseService(
+            settings: LeaseLedgerSettings(ttlMillis: leaseTTLMillis), shared: sharedLedger,
+            nowMillis: FleetIngest.wallClockMillis)
+        let state = GatewayState(source: source, config: config, store: store, ads: ads, leases: leases, logger: logger)
         do {
             try await state.publish()
         } catch {
@@ -92,12 +108,13 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         let fleetMetrics = FleetMetrics(adsClients: { ads.configStatus().reduce(0) { $0 + max($1.connectedStreams, 0) } })
-        let leases = LeaseService(
-            settings: LeaseLedgerSettings(ttlMillis: leaseTTLMillis),
-            nowMillis: FleetIngest.wallClockMillis)
         do {
-            let restored = try await leases.restore(from: store)
-            if restored > 0 { logger.info("lease ledger: \(restored) accounts of open windows restored from the database") }
+            if sharedLedger == nil {
+                let restored = try await leases.restore(from: store)
+                if restored > 0 { logger.info("lease ledger: \(restored) accounts of open windows restored from the database") }
+            } else {
+                logger.info("lease ledger: in the PostgreSQL database, shared with any other sluiced on it")
+            }
         } catch {
             printError("sluiced: cannot read the lease accounts from the admin database: \(error)")
             await store.close()
@@ -129,6 +146,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw error
         }
         await store.close()
+        withExtendedLifetime(ledgerLock) {}
         logger.info("stopped")
     }
 

@@ -40,10 +40,10 @@ struct UsageBatchTests {
         #expect(batch.records.map(\.index) == [0, 1, 2])
         #expect(
             batch.records[0].record
-                == UsageRecord(
+                == FleetUsageRecord(
                     id: "r1", timeMillis: 1_764_900_000_000, key: "alice", team: "research", model: "gpt-4o-mini",
                     backend: "openai", provider: "openai", status: 200, inputTokens: 12, cachedInputTokens: 2, outputTokens: 30,
-                    costMicroUSD: 1500, durationMillis: 250, ttftMillis: 40, stream: true))
+                    costMicros: 1500, durationMillis: 250, ttftMillis: 40, stream: true))
         #expect(batch.records[1].record.ttftMillis == nil)
         #expect(batch.records[1].record.key == "")
         #expect(batch.records[2].record.ttftMillis == nil)
@@ -124,12 +124,12 @@ struct UsageBatchTests {
 
 func usage(
     _ id: String, at time: Int64, key: String = "alice", team: String = "research", model: String = "gpt-4o-mini",
-    backend: String = "openai", provider: String = "openai", status: Int = 200, tokens: (Int64, Int64, Int64) = (10, 2, 20),
+    backend: String = "openai", provider: String = "openai", status: Int = 200, tokens: (Int, Int, Int) = (10, 2, 20),
     micros: Int64 = 1000, ttft: Int64? = 30
-) -> UsageRecord {
-    UsageRecord(
+) -> FleetUsageRecord {
+    FleetUsageRecord(
         id: id, timeMillis: time, key: key, team: team, model: model, backend: backend, provider: provider, status: status,
-        inputTokens: tokens.0, cachedInputTokens: tokens.1, outputTokens: tokens.2, costMicroUSD: micros, durationMillis: 100,
+        inputTokens: tokens.0, cachedInputTokens: tokens.1, outputTokens: tokens.2, costMicros: micros, durationMillis: 100,
         ttftMillis: ttft, stream: ttft != nil)
 }
 
@@ -165,13 +165,13 @@ struct UsageStoreTests {
     @Test("sums per group over [from, to), ordered by the values, paged with a keyset", arguments: StoreKind.available)
     func summary(kind: StoreKind) async throws {
         try await TestDatabase(kind).with { store in
-            var records: [UsageRecord] = []
+            var records: [FleetUsageRecord] = []
             for index in 0..<30 {
                 records.append(
                     usage(
                         "r\(index)", at: Int64(1000 + index), key: ["alice", "bob", "Zed"][index % 3],
                         team: index % 2 == 0 ? "research" : "", model: ["gpt-4o", "claude"][index % 2],
-                        status: index % 5 == 0 ? 429 : 200, tokens: (Int64(index), 1, 2), micros: Int64(index) * 1_000_001))
+                        status: index % 5 == 0 ? 429 : 200, tokens: (index, 1, 2), micros: Int64(index) * 1_000_001))
             }
             records.append(usage("late", at: 5000, key: "alice"))  // outside [1000, 2000)
             _ = try await store.insertUsage(records, envoy: "e", receivedAtMillis: 1)
@@ -224,7 +224,7 @@ struct UsageStoreTests {
     func recordPages(kind: StoreKind) async throws {
         try await TestDatabase(kind).with { store in
             // Several records share a time: the id breaks the tie.
-            let records: [UsageRecord] = (0..<25).map { (index: Int) -> UsageRecord in
+            let records: [FleetUsageRecord] = (0..<25).map { (index: Int) -> FleetUsageRecord in
                 usage("id-\(index)", at: Int64(100 + index / 3), key: index % 2 == 0 ? "even" : "odd")
             }
             _ = try await store.insertUsage(records, envoy: "e", receivedAtMillis: 1)

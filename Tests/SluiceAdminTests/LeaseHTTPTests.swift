@@ -15,7 +15,8 @@ struct LeaseHTTPTests {
     @Test("book → wire → POST /v1/fleet/leases → wire → book, and the spend comes back once")
     func roundTrip() async throws {
         var harness = APIHarness()
-        let leases = LeaseService(nowMillis: FleetIngest.wallClockMillis)
+        let leases = LeaseService(
+            limits: LeaseLimits([LeaseKey(.team("payments"), .costPerDay): 1_000_000]), nowMillis: FleetIngest.wallClockMillis)
         harness.fleet = FleetIngest(token: try FleetToken(secret: Self.fleetToken), leases: leases)
         try await harness.run { api, _ in
             let key = LeaseKey(.team("payments"), .costPerDay)

@@ -20,7 +20,7 @@ func minute(_ millis: Int64) -> Int64 { LeasePeriod.minute.window(atMillis: mill
 struct LeaseLedgerTests {
     @Test("a lone Envoy gets what it wants, up to what the limit leaves")
     func loneGrant() {
-        var ledger = LeaseLedger()
+        var ledger = LeaseLedger(limits: LeaseLimits([teamDay: 1_000]))
         let first = ledger.apply(
             holder: envoyA, seq: 1, items: [LeaseItem(key: teamDay, window: day(noon), limit: 1_000, want: 300)], nowMillis: noon)
         #expect(first.rejected.isEmpty)
@@ -43,7 +43,7 @@ struct LeaseLedgerTests {
 
     @Test("several Envoys share what remains: no grant beyond an equal share, none beyond the limit")
     func fairShare() {
-        var ledger = LeaseLedger()
+        var ledger = LeaseLedger(limits: LeaseLimits([teamDay: 900]))
         let w = day(noon)
         // B asks first, so it is active when A asks.
         _ = ledger.apply(holder: envoyB, seq: 1, items: [LeaseItem(key: teamDay, window: w, limit: 900, want: 100)], nowMillis: noon)
@@ -66,7 +66,7 @@ struct LeaseLedgerTests {
 
     @Test("returns free the slice for others; a return never exceeds what is held")
     func returns() {
-        var ledger = LeaseLedger()
+        var ledger = LeaseLedger(limits: LeaseLimits([teamDay: 100]))
         let w = day(noon)
         _ = ledger.apply(holder: envoyA, seq: 1, items: [LeaseItem(key: teamDay, window: w, limit: 100, want: 100)], nowMillis: noon)
         let back = ledger.apply(
@@ -80,7 +80,7 @@ struct LeaseLedgerTests {
 
     @Test("a replayed seq applies no spend or return twice, and still serves the want")
     func replay() {
-        var ledger = LeaseLedger()
+        var ledger = LeaseLedger(limits: LeaseLimits([teamDay: 1_000]))
         let w = day(noon)
         let item = LeaseItem(key: teamDay, window: w, limit: 1_000, spent: 40, want: 10)
         _ = ledger.apply(holder: envoyA, seq: 7, items: [item], nowMillis: noon)
@@ -96,7 +96,7 @@ struct LeaseLedgerTests {
 
     @Test("holders silent for a day are forgotten")
     func forgetting() {
-        var ledger = LeaseLedger()
+        var ledger = LeaseLedger(limits: LeaseLimits([teamDay: 100, keyRPM: 60]))
         for boot in 1...50 {
             _ = ledger.apply(
                 holder: LeaseHolder(envoy: "envoy-a", boot: "\(boot)"), seq: 1,
@@ -109,7 +109,7 @@ struct LeaseLedgerTests {
 
     @Test("a holder past its expiry loses its slice; contact renews it")
     func expiry() {
-        var ledger = LeaseLedger(settings: LeaseLedgerSettings(ttlMillis: 5_000))
+        var ledger = LeaseLedger(settings: LeaseLedgerSettings(ttlMillis: 5_000), limits: LeaseLimits([teamDay: 100]))
         let w = day(noon)
         _ = ledger.apply(holder: envoyA, seq: 1, items: [LeaseItem(key: teamDay, window: w, limit: 100, want: 60)], nowMillis: noon)
         _ = ledger.apply(holder: envoyB, seq: 1, items: [LeaseItem(key: teamDay, window: w, limit: 100, want: 20)], nowMillis: noon)
@@ -131,7 +131,7 @@ struct LeaseLedgerTests {
 
     @Test("windows: a new minute starts from zero; the last one still takes reports; older ones are refused")
     func rollover() {
-        var ledger = LeaseLedger()
+        var ledger = LeaseLedger(limits: LeaseLimits([keyRPM: 60]))
         let m = minute(noon)
         _ = ledger.apply(holder: envoyA, seq: 1, items: [LeaseItem(key: keyRPM, window: m, limit: 60, want: 60)], nowMillis: noon)
         let next = noon + 60_000
@@ -160,7 +160,7 @@ struct LeaseLedgerTests {
 
     @Test("the next window takes asks within the lookahead, not before")
     func lookahead() {
-        var ledger = LeaseLedger(settings: LeaseLedgerSettings(lookaheadMillis: 5_000))
+        var ledger = LeaseLedger(settings: LeaseLedgerSettings(lookaheadMillis: 5_000), limits: LeaseLimits([keyRPM: 60]))
         let m = minute(noon)
         let early = ledger.apply(
             holder: envoyA, seq: 1, items: [LeaseItem(key: keyRPM, window: m + 1, limit: 60, want: 10)], nowMillis: noon + 54_999)
@@ -176,7 +176,7 @@ struct LeaseLedgerTests {
 struct LeaseRestartTests {
     @Test("a restored ledger keeps what was consumed and holds what was outstanding for one TTL")
     func restoreInMemory() {
-        var before = LeaseLedger()
+        var before = LeaseLedger(limits: LeaseLimits([teamDay: 1_000]))
         let w = day(noon)
         _ = before.apply(holder: envoyA, seq: 1, items: [LeaseItem(key: teamDay, window: w, limit: 1_000, want: 300)], nowMillis: noon)
         _ = before.apply(
@@ -184,7 +184,7 @@ struct LeaseRestartTests {
         let rows = before.rows([(teamDay, w), (teamDay, w)])
         #expect(rows == [LeaseAccountRow(key: teamDay, window: w, limit: 1_000, consumed: 200, outstanding: 400, windowEndMillis: (w + 1) * 86_400_000)])
 
-        var after = LeaseLedger(settings: LeaseLedgerSettings(ttlMillis: 10_000))
+        var after = LeaseLedger(settings: LeaseLedgerSettings(ttlMillis: 10_000), limits: LeaseLimits([teamDay: 1_000]))
         after.restore(rows, nowMillis: noon + 1_000)
         // 1000 − 200 consumed − 400 held by the stand-in leaves 400, shared with the stand-in.
         let b = after.apply(holder: envoyB, seq: 1, items: [LeaseItem(key: teamDay, window: w, limit: 1_000, want: 5_000)], nowMillis: noon + 2_000)
@@ -199,7 +199,7 @@ struct LeaseRestartTests {
         #expect(after.held(teamDay, window: w, by: LeaseLedger.beforeRestart) == 0)
         #expect(after.totals.reclaimed(.costPerDay) == 400)
         // Rows of windows already gone are not restored.
-        var later = LeaseLedger()
+        var later = LeaseLedger(limits: LeaseLimits([teamDay: 1_000]))
         later.restore(rows, nowMillis: noon + 2 * 86_400_000)
         #expect(later.account(teamDay, window: w) == nil)
     }
@@ -242,7 +242,7 @@ struct LeaseRestartTests {
     func service(kind: StoreKind) async throws {
         let database = try TestDatabase(kind)
         let clock = ManualClock(noon)
-        let first = LeaseService(nowMillis: { clock.now })
+        let first = LeaseService(limits: LeaseLimits([teamDay: 1_000]), nowMillis: { clock.now })
         let body = LeaseRequestBody(
             holder: envoyA, seq: 1, items: [(0, LeaseItem(key: teamDay, window: day(noon), limit: 1_000, spent: 0, want: 600))],
             rejected: [])
@@ -252,7 +252,7 @@ struct LeaseRestartTests {
             try await first.persist(rows, in: store)
         }
         clock.now = noon + 5_000
-        let second = LeaseService(nowMillis: { clock.now })
+        let second = LeaseService(limits: LeaseLimits([teamDay: 1_000]), nowMillis: { clock.now })
         let restored = try await database.with { store in try await second.restore(from: store) }
         #expect(restored == 1)
         #expect(second.held(teamDay, by: LeaseLedger.beforeRestart) == 600)
@@ -284,7 +284,7 @@ struct LeaseLedgerInvariantTests {
     @Test("consumed + outstanding never passes the limit, whatever the holders do", arguments: 1...5)
     func invariant(seed: UInt64) {
         var random = SimulationRandom(state: seed)
-        var ledger = LeaseLedger(settings: LeaseLedgerSettings(ttlMillis: 3_000))
+        var ledger = LeaseLedger(settings: LeaseLedgerSettings(ttlMillis: 3_000), limits: LeaseLimits([teamDay: 100_000]))
         let limit: Int64 = 100_000
         let holders = (0..<5).map { LeaseHolder(envoy: "e\($0)", boot: "1") }
         var seqs = [Int64](repeating: 0, count: holders.count)

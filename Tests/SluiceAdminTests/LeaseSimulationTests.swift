@@ -83,7 +83,7 @@ struct FleetSimulation {
         partitionChancePerTick: Double = 0.03
     ) -> Outcome {
         var random = SimulationRandom(state: seed)
-        var ledger = LeaseLedger(settings: LeaseLedgerSettings(ttlMillis: 10_000))
+        var ledger = LeaseLedger(settings: LeaseLedgerSettings(ttlMillis: 10_000), limits: LeaseLimits([key: limit]))
         let settings = LeaseBookSettings(horizonMillis: 3_000, marginMillis: 1_000)
         var envoys: [Envoy] = []
         for index in 0..<count {
@@ -214,8 +214,8 @@ struct LeaseSimulationTests {
     func exact() {
         // With actual == estimate (no D), nobody cut off (no R) and fail_closed (no F), the
         // bound is the limit itself.
-        var ledger = LeaseLedger()
         let limit: Int64 = 100_000
+        var ledger = LeaseLedger(limits: LeaseLimits([FleetSimulation.key: limit]))
         let slots = (0..<4).map { _ in LeaseSlot(key: FleetSimulation.key, limit: limit, policy: .failClosed) }
         let books = slots.enumerated().map { LeaseBook(envoy: "e\($0.offset)", boot: "1", slots: [$0.element]) }
         var charged: Int64 = 0

@@ -260,7 +260,7 @@ public enum OpenAPIDocument {
                     "name": { "type": "string", "minLength": 1, "maxLength": 256 },
                     "dimension": { "type": "string", "enum": ["requests_per_minute", "tokens_per_minute", "input_tokens_per_minute", "output_tokens_per_minute", "cost_micro_usd_per_day", "cost_micro_usd_per_month"] },
                     "window": { "type": "integer", "minimum": 0, "description": "UTC minutes, days or months since 1970 (by dimension); sluiced's current window, the one before (reports only) or, within 5 s of its start, the next" },
-                    "limit": { "type": "integer", "minimum": 1, "description": "The scope's limit in this dimension as the Envoy's config states it (requests, tokens or micro-dollars)" },
+                    "limit": { "type": "integer", "minimum": 1, "description": "The scope's limit in this dimension as the Envoy's config states it (requests, tokens or micro-dollars). Only compared: sluiced grants against the limit of the config it serves, and rejects an item for a scope it does not limit" },
                     "spent": { "type": "integer", "minimum": 0, "maximum": 1000000000000000, "description": "Settled since the last request, in this window. Default 0" },
                     "returned": { "type": "integer", "minimum": 0, "maximum": 1000000000000000, "description": "Unused slice given back. Default 0" },
                     "want": { "type": "integer", "minimum": 0, "description": "More slice asked for, at most the dimension's largest limit. Default 0" } } } } } } } } },
@@ -273,16 +273,18 @@ public enum OpenAPIDocument {
                       "granted": { "type": "integer", "description": "Added to the Envoy's slice now" },
                       "held": { "type": "integer", "description": "The Envoy's whole slice as sluiced counts it" },
                       "ttl_ms": { "type": "integer", "description": "The slice is the Envoy's for this long after sluiced read the request, unless renewed; the Envoy times it from when it sent the request and stops a margin earlier" },
-                      "expires_at_ms": { "type": "integer" }, "limit": { "type": "integer" },
+                      "expires_at_ms": { "type": "integer" }, "limit": { "type": "integer", "description": "sluiced's limit (from the config it serves), the one granted against" },
                       "consumed": { "type": "integer", "description": "What the fleet reported spent in the window" },
                       "outstanding": { "type": "integer", "description": "Every Envoy's slices in the window" },
                       "remaining": { "type": "integer", "description": "limit - consumed - outstanding, at least 0: what sluiced can still grant" },
                       "window_end_ms": { "type": "integer" } } } },
-                    "rejected": { "type": "array", "items": { "type": "object", "required": ["index", "error"], "properties": { "index": { "type": "integer" }, "error": { "type": "string", "description": "The field at fault and its range, e.g. 'want: must be an integer between 0 and 100000000, got -1'" } } } },
-                    "ignored_fields": { "type": "array", "items": { "type": "string" } } } } } } },
+                    "rejected": { "type": "array", "items": { "type": "object", "required": ["index", "error"], "properties": { "index": { "type": "integer" }, "error": { "type": "string", "description": "The field at fault and its range, e.g. 'want: must be an integer between 0 and 100000000, got -1', or the scope and dimension sluiced's config does not limit" } } } },
+                    "ignored_fields": { "type": "array", "items": { "type": "string" } },
+                    "limit_mismatches": { "type": "array", "description": "Applied items whose stated limit differs from sluiced's (absent when none)", "items": { "type": "object", "required": ["index", "reported", "limit"], "properties": { "index": { "type": "integer" }, "reported": { "type": "integer", "description": "The Envoy's" }, "limit": { "type": "integer", "description": "sluiced's, the one applied" } } } } } } } } },
                   "400": { "$ref": "#/components/responses/BadRequest" },
                   "401": { "$ref": "#/components/responses/Unauthorized" },
-                  "413": { "description": "The body is larger than 4 MiB", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+                  "413": { "description": "The body is larger than 4 MiB", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+                  "503": { "description": "PostgreSQL only: the shared ledger's database failed, nothing was granted; resend the request as it is", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
                 }
               }
             }

@@ -82,11 +82,26 @@ struct FleetAPI: Sendable {
             throw HTTPError(.contentTooLarge, message: "the body is larger than \(FleetProtocol.maxBodyBytes) bytes")
         }
         let body = try FleetProtocol.readLeaseRequest(Array(buffer.readableBytesView))
-        let (answer, rows) = ingest.leases.apply(body)
+        let logger = self.logger
+        let answer: LeaseAnswer
         do {
-            try await ingest.leases.persist(rows, in: store)
+            answer = try await ingest.leases.handle(body, store: store) { error in
+                logger.error("fleet: lease accounts not stored (a restart now forgets them): \(error)")
+            }
         } catch {
-            logger.error("fleet: lease accounts not stored (a restart now forgets them): \(error)")
+            // The shared ledger decides in the database: without it there is no grant to give.
+            // The Envoy resends the request; its slices last until their deadlines meanwhile.
+            logger.error("fleet: lease request of \(body.holder) not applied: \(error)")
+            throw AdminError(.storeFailure, "the lease ledger's database failed; resend the request: \(error)")
+        }
+        if let first = answer.limitMismatches.first {
+            // The Envoy's config is not sluiced's (stale, or altered): its limits are ignored.
+            logger.warning(
+                "fleet: lease items state other limits than sluiced's config; sluiced's are used",
+                metadata: [
+                    "envoy": "\(body.holder)", "items": "\(answer.limitMismatches.count)",
+                    "first": "\(first.index): \(first.key) reported \(first.reported), sluiced's limit \(first.limit)",
+                ])
         }
         if !answer.rejected.isEmpty {
             logger.warning(
@@ -108,7 +123,9 @@ struct FleetAPI: Sendable {
                 seq: body.seq, replay: answer.replay,
                 grants: zip(appliedIndexes, answer.grants).map { LeaseGrantJSON(index: $0.0, grant: $0.1) },
                 rejected: answer.rejected.map { .init(index: $0.index, error: $0.error) },
-                ignoredFields: body.ignoredFields.isEmpty ? nil : body.ignoredFields))
+                ignoredFields: body.ignoredFields.isEmpty ? nil : body.ignoredFields,
+                limitMismatches: answer.limitMismatches.isEmpty
+                    ? nil : answer.limitMismatches.map { .init(index: $0.index, reported: $0.reported, limit: $0.limit) }))
     }
 
     // MARK: GET /v1/admin/usage
@@ -273,8 +290,8 @@ struct UsageRecordJSON: Encodable {
         try container.encode(record.inputTokens, forKey: .inputTokens)
         try container.encode(record.cachedInputTokens, forKey: .cachedInputTokens)
         try container.encode(record.outputTokens, forKey: .outputTokens)
-        try container.encode(record.costMicroUSD, forKey: .costMicroUSD)
-        try container.encode(Dollars.format(micros: record.costMicroUSD), forKey: .costUSD)
+        try container.encode(record.costMicros, forKey: .costMicroUSD)
+        try container.encode(Dollars.format(micros: record.costMicros), forKey: .costUSD)
         try container.encode(record.durationMillis, forKey: .durationMillis)
         try container.encode(record.ttftMillis, forKey: .ttftMillis)  // null when there was no first token
         try container.encode(record.stream, forKey: .stream)
@@ -334,9 +351,20 @@ struct LeaseAnswerJSON: Encodable {
     var grants: [LeaseGrantJSON]
     var rejected: [UsageIngestJSON.Rejected]
     var ignoredFields: [String]?
+    /// Items granted against sluiced's limit where the Envoy stated another; absent when none.
+    var limitMismatches: [LimitMismatch]?
+
+    struct LimitMismatch: Encodable {
+        var index: Int
+        /// The limit in the Envoy's request.
+        var reported: Int64
+        /// sluiced's limit, the one applied (also each grant's `limit`).
+        var limit: Int64
+    }
 
     enum CodingKeys: String, CodingKey {
         case seq, replay, grants, rejected
         case ignoredFields = "ignored_fields"
+        case limitMismatches = "limit_mismatches"
     }
 }

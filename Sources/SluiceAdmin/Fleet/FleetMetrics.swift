@@ -15,7 +15,7 @@
 // one series. Models the gateway does not route are refused before they cost anything, but their
 // records still arrive; keep that in mind for cardinality.
 import Prometheus
-import SluiceCore
+public import SluiceCore
 import Synchronization
 
 /// The fleet's metrics and sluiced's health, in one Prometheus registry.
@@ -101,6 +101,14 @@ public final class FleetMetrics: Sendable {
             "sluiced_lease_items_rejected", "Lease items refused as invalid or for a window sluiced does not keep.", [],
             totals.rejectedItems, last.rejectedItems)
         advance(
+            "sluiced_lease_items_not_limited",
+            "Lease items refused because sluiced's config does not limit the scope in that dimension (also in items_rejected).", [],
+            totals.notLimitedItems, last.notLimitedItems)
+        advance(
+            "sluiced_lease_limit_mismatches",
+            "Lease items whose Envoy stated a limit other than sluiced's config; granted against sluiced's.", [],
+            totals.limitMismatches, last.limitMismatches)
+        advance(
             "sluiced_leases_reclaimed", "Slices taken back from Envoys past their lease's expiry (dead or cut off).", [],
             totals.reclaimedLeases, last.reclaimedLeases)
         for dimension in LeaseDimension.allCases {
@@ -116,18 +124,18 @@ public final class FleetMetrics: Sendable {
     }
 
     /// Counts a batch: `records` are the ones stored now (new ids), `duplicates` and `rejected` the others.
-    public func observe(stored records: some Sequence<UsageRecord>, duplicates: Int, rejected: Int) {
+    public func observe(stored records: some Sequence<FleetUsageRecord>, duplicates: Int, rejected: Int) {
         if duplicates > 0 { duplicated.increment(by: Int64(duplicates)) }
         if rejected > 0 { self.rejected.increment(by: Int64(rejected)) }
         // Sum the batch per series first: one registry lookup per series, not per record.
         var requests: [RequestSeries: (count: Int64, micros: Int64)] = [:]
-        var genAI: [GenAISeries: [UsageRecord]] = [:]
+        var genAI: [GenAISeries: [FleetUsageRecord]] = [:]
         var count: Int64 = 0
         for record in records {
             count += 1
             let series = RequestSeries(record)
             let sums = requests[series] ?? (0, 0)
-            requests[series] = (sums.count + 1, sums.micros + record.costMicroUSD)
+            requests[series] = (sums.count + 1, sums.micros + record.costMicros)
             genAI[GenAISeries(model: record.model, provider: record.provider), default: []].append(record)
         }
         guard count > 0 else { return }
@@ -214,7 +222,7 @@ public final class FleetMetrics: Sendable {
         /// `2xx`, `4xx`, …
         var statusClass: String
 
-        init(_ record: UsageRecord) {
+        init(_ record: FleetUsageRecord) {
             key = record.key
             team = record.team
             model = record.model

@@ -1,6 +1,10 @@
 // sluiced's ledger of fleet quota leases: per leased quantity (`LeaseKey`) and fixed UTC window,
 // the limit, what the fleet reported spent, and the slice each Envoy holds with its expiry.
 //
+// The limit is sluiced's own (`LeaseLimits`, from the config it serves): an item for a scope
+// sluiced does not limit is refused, and a limit an Envoy states that differs from sluiced's is
+// ignored and counted, so no Envoy's config can raise a budget for the fleet.
+//
 // Invariant kept at every grant: consumed + Σ held + grant ≤ limit. Spend reported beyond a
 // holder's slice (an estimate that fell short, fail_open admits) is still added to `consumed`, so
 // the ledger's account is the fleet's actual spend, and it may exceed the limit by exactly the
@@ -8,8 +12,9 @@
 //
 // Pure and clock-driven (`nowMillis` is passed in) so the simulation tests can run it in-process;
 // not thread-safe: `LeaseService` serialises calls and stores the accounts each request touched
-// (`rows`), which `restore` reads back after a restart. One sluiced owns the ledger: see
-// FleetLeases.md for the single-writer assumption.
+// (`rows`), which `restore` reads back after a restart. With SQLite one sluiced owns the ledger;
+// with PostgreSQL `PostgresLeaseLedger` runs the same `apply` on the locked rows of one request
+// inside a transaction, so replicas share one ledger (FleetLeases.md).
 public import SluiceCore
 
 /// Who holds a lease: an Envoy's node id and the boot id of its process (a restarted Envoy with
@@ -37,6 +42,24 @@ public struct LeaseItemProblem: Sendable, Equatable {
     }
 }
 
+/// An item whose stated limit is not sluiced's: applied against sluiced's, the Envoy's ignored.
+public struct LeaseLimitMismatch: Sendable, Equatable {
+    /// The item's index in the request.
+    public var index: Int
+    public var key: LeaseKey
+    /// What the Envoy's config says.
+    public var reported: Int64
+    /// What sluiced's config says (the one granted against).
+    public var limit: Int64
+
+    public init(index: Int, key: LeaseKey, reported: Int64, limit: Int64) {
+        self.index = index
+        self.key = key
+        self.reported = reported
+        self.limit = limit
+    }
+}
+
 /// The ledger's answer to one request.
 public struct LeaseAnswer: Sendable, Equatable {
     /// One per applied item, in request order.
@@ -45,6 +68,8 @@ public struct LeaseAnswer: Sendable, Equatable {
     /// True when `seq` was not newer than the holder's last: spent and returned were applied
     /// before and are ignored now; wants are still served.
     public var replay: Bool
+    /// Items applied whose Envoy stated another limit than sluiced's.
+    public var limitMismatches: [LeaseLimitMismatch] = []
 }
 
 /// Tunables of grant sizing and expiry.
@@ -79,7 +104,28 @@ public struct LeaseLedgerTotals: Sendable, Equatable {
     public var replays: Int64 = 0
     public var reclaimedLeases: Int64 = 0
     public var rejectedItems: Int64 = 0
+    /// Items refused because sluiced does not limit their scope in their dimension (also in `rejectedItems`).
+    public var notLimitedItems: Int64 = 0
+    /// Items whose Envoy stated a limit other than sluiced's (applied against sluiced's).
+    public var limitMismatches: Int64 = 0
     public var units: [LeaseDimension: Units] = [:]
+
+    /// Adds another ledger's counts (a shared ledger's request) to these.
+    public mutating func add(_ other: LeaseLedgerTotals) {
+        requests += other.requests
+        replays += other.replays
+        reclaimedLeases += other.reclaimedLeases
+        rejectedItems += other.rejectedItems
+        notLimitedItems += other.notLimitedItems
+        limitMismatches += other.limitMismatches
+        for (dimension, units) in other.units {
+            var sum = self.units[dimension] ?? Units()
+            sum.granted += units.granted
+            sum.returned += units.returned
+            sum.reclaimed += units.reclaimed
+            self.units[dimension] = sum
+        }
+    }
 
     public func granted(_ dimension: LeaseDimension) -> Int64 { units[dimension]?.granted ?? 0 }
     public func returned(_ dimension: LeaseDimension) -> Int64 { units[dimension]?.returned ?? 0 }
@@ -109,6 +155,8 @@ public struct LeaseLedger: Sendable {
     }
 
     public let settings: LeaseLedgerSettings
+    /// The limits grants are made against (sluiced's config).
+    public private(set) var limits: LeaseLimits
     private var accounts: [WindowKey: Account] = [:]
     private var lastSeq: [LeaseHolder: (seq: Int64, seenMillis: Int64)] = [:]
     /// A holder silent this long is forgotten (every restart of an Envoy is a new holder; its
@@ -118,8 +166,20 @@ public struct LeaseLedger: Sendable {
     private var lastPrunedMillis: Int64 = 0
     public private(set) var totals = LeaseLedgerTotals()
 
-    public init(settings: LeaseLedgerSettings = LeaseLedgerSettings()) {
+    public init(settings: LeaseLedgerSettings = LeaseLedgerSettings(), limits: LeaseLimits = LeaseLimits()) {
         self.settings = settings
+        self.limits = limits
+    }
+
+    /// Takes a new config's limits: every open account of a scope sluiced still limits follows
+    /// its new limit at once (a lower one stops grants until spend and returns bring the account
+    /// under it; nothing granted is taken back). Accounts of scopes no longer limited keep their
+    /// figures, so a limit restored within the window finds what the window consumed.
+    public mutating func setLimits(_ limits: LeaseLimits) {
+        self.limits = limits
+        for (windowKey, account) in accounts {
+            if let limit = limits.limit(windowKey.key), limit != account.limit { accounts[windowKey]?.limit = limit }
+        }
     }
 
     /// Applies one request of `holder` at `nowMillis`.
@@ -157,12 +217,20 @@ public struct LeaseLedger: Sendable {
                         error: "window: \(item.window) has ended; sluiced keeps the current \(period) \(now) and the one before"))
                 continue
             }
+            guard let limit = limits.limit(item.key) else {
+                totals.notLimitedItems += 1
+                answer.rejected.append(.init(index: index, error: limits.notLimitedProblem(item.key)))
+                continue
+            }
+            if item.limit != limit {
+                totals.limitMismatches += 1
+                answer.limitMismatches.append(.init(index: index, key: item.key, reported: item.limit, limit: limit))
+            }
             let windowKey = WindowKey(key: item.key, window: item.window)
             var account =
                 accounts[windowKey]
-                ?? Account(limit: item.limit, endMillis: item.window == current ? end : period.startMillis(atMillis: end - 1))
-            // The last limit reported wins: during a config rollout Envoys may briefly disagree.
-            account.limit = item.limit
+                ?? Account(limit: limit, endMillis: item.window == current ? end : period.startMillis(atMillis: end - 1))
+            account.limit = limit
             var slice = account.slices[holder] ?? Slice()
             if !replay {
                 account.consumed = Self.add(account.consumed, item.spent)
@@ -288,6 +356,7 @@ public struct LeaseLedger: Sendable {
             guard row.window >= current - 1 else { continue }
             let windowKey = WindowKey(key: row.key, window: row.window)
             var account = accounts[windowKey] ?? Account(limit: row.limit, endMillis: row.windowEndMillis)
+            if let limit = limits.limit(row.key) { account.limit = limit }
             account.consumed = max(account.consumed, row.consumed)
             if row.outstanding > 0 {
                 account.slices[Self.beforeRestart] = Slice(
@@ -296,6 +365,24 @@ public struct LeaseLedger: Sendable {
             accounts[windowKey] = account
         }
     }
+
+    // MARK: - One request's accounts, for PostgresLeaseLedger
+
+    /// Puts an account read from the database (its row and slices) into this ledger.
+    mutating func load(_ windowKey: WindowKey, _ account: Account) {
+        accounts[windowKey] = account
+    }
+
+    /// The account as the ledger has it now (to write back).
+    func loaded(_ windowKey: WindowKey) -> Account? { accounts[windowKey] }
+
+    /// Sets what the ledger knows of `holder`'s requests (read from the database).
+    mutating func remember(_ holder: LeaseHolder, seq: Int64, seenMillis: Int64) {
+        lastSeq[holder] = (seq, seenMillis)
+    }
+
+    /// The holder's last `seq` as the ledger has it now.
+    func lastSeq(of holder: LeaseHolder) -> Int64? { lastSeq[holder]?.seq }
 
     private static func add(_ a: Int64, _ b: Int64) -> Int64 {
         let (sum, overflow) = a.addingReportingOverflow(b)

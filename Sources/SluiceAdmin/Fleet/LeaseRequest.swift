@@ -146,30 +146,125 @@ extension FleetProtocol {
     }
 }
 
-/// sluiced's lease ledger behind a lock: the HTTP handlers and `/metrics` share it.
+/// A ledger several sluiced share: each request's grants are decided in the database, under
+/// locks, so replicas together never grant beyond a limit (`PostgresAdminStore`).
+public protocol SharedLeaseLedger: Sendable {
+    /// Applies one request in one transaction: reads the accounts it names (and the holder's
+    /// last `seq`) under locks, runs `LeaseLedger.apply` on them, writes them back.
+    func applyLeases(
+        holder: LeaseHolder, seq: Int64, items: [LeaseItem], limits: LeaseLimits, settings: LeaseLedgerSettings,
+        nowMillis: Int64
+    ) async throws -> SharedLeaseOutcome
+}
+
+/// What a shared ledger did with one request.
+public struct SharedLeaseOutcome: Sendable {
+    public var answer: LeaseAnswer
+    /// The counts of this request alone (reclaims of expired slices in the accounts it touched included).
+    public var totals: LeaseLedgerTotals
+    /// Slices held now and holders known, across every replica (for the gauges).
+    public var outstandingLeases: Int
+    public var holders: Int
+
+    public init(answer: LeaseAnswer, totals: LeaseLedgerTotals, outstandingLeases: Int, holders: Int) {
+        self.answer = answer
+        self.totals = totals
+        self.outstandingLeases = outstandingLeases
+        self.holders = holders
+    }
+}
+
+/// sluiced's lease ledger: in this process's memory behind a lock (SQLite: one sluiced), or in the
+/// database (`SharedLeaseLedger`: PostgreSQL, any number of replicas). The HTTP handlers and
+/// `/metrics` share it.
 public final class LeaseService: Sendable {
     private let ledger: Mutex<LeaseLedger>
     private let clock: @Sendable () -> Int64
+    /// The database's ledger when replicas share one; nil keeps the ledger in memory.
+    public let shared: (any SharedLeaseLedger)?
+    private struct SharedState {
+        var totals = LeaseLedgerTotals()
+        var outstandingLeases = 0
+        var holders = 0
+    }
+    /// With a shared ledger: this replica's counts and the gauges as of its last request.
+    private let sharedState = Mutex(SharedState())
 
-    /// - Parameter nowMillis: sluiced's wall clock (tests pass their own).
-    public init(settings: LeaseLedgerSettings = LeaseLedgerSettings(), nowMillis: @escaping @Sendable () -> Int64) {
-        ledger = Mutex(LeaseLedger(settings: settings))
+    /// - Parameters:
+    ///   - nowMillis: sluiced's wall clock (tests pass their own).
+    ///   - limits: the limits to grant against until `setLimits` (sluiced sets them from its config).
+    ///   - shared: the database's ledger when several sluiced share one (PostgreSQL).
+    public init(
+        settings: LeaseLedgerSettings = LeaseLedgerSettings(), limits: LeaseLimits = LeaseLimits(),
+        shared: (any SharedLeaseLedger)? = nil, nowMillis: @escaping @Sendable () -> Int64
+    ) {
+        ledger = Mutex(LeaseLedger(settings: settings, limits: limits))
         clock = nowMillis
+        self.shared = shared
+    }
+
+    /// The limits grants are made against now.
+    public var limits: LeaseLimits { ledger.withLock { $0.limits } }
+
+    /// Takes a new config's limits (at every snapshot sluiced serves): open accounts follow them.
+    public func setLimits(_ limits: LeaseLimits) {
+        ledger.withLock { $0.setLimits(limits) }
+    }
+
+    /// Applies a request: in the database when the ledger is shared, else in memory followed by
+    /// storing the accounts it touched in `store` (a failure to store is logged through
+    /// `storeFailed` and the answer still given: the in-memory ledger decided).
+    /// - Throws: with a shared ledger, the database's failure: no grant was made, and the Envoy
+    ///   resends the request.
+    public func handle(
+        _ body: LeaseRequestBody, store: any LeaseAccountStore, storeFailed: @Sendable (any Error) -> Void
+    ) async throws -> LeaseAnswer {
+        guard let shared else {
+            let (answer, rows) = apply(body)
+            do {
+                try await persist(rows, in: store)
+            } catch {
+                storeFailed(error)
+            }
+            return answer
+        }
+        let (settings, limits) = ledger.withLock { ($0.settings, $0.limits) }
+        let outcome = try await shared.applyLeases(
+            holder: body.holder, seq: body.seq, items: body.items.map(\.item), limits: limits, settings: settings,
+            nowMillis: clock())
+        sharedState.withLock { state in
+            state.totals.add(outcome.totals)
+            state.totals.rejectedItems += Int64(body.rejected.count)
+            state.outstandingLeases = outcome.outstandingLeases
+            state.holders = outcome.holders
+        }
+        return Self.numbered(outcome.answer, body)
+    }
+
+    /// The ledger's answer with its rejections (numbered among the valid items) mapped back to
+    /// their index in the request and merged with the reader's.
+    private static func numbered(_ answer: LeaseAnswer, _ body: LeaseRequestBody) -> LeaseAnswer {
+        var answer = answer
+        answer.rejected = (body.rejected + answer.rejected.map { LeaseItemProblem(index: body.items[$0.index].index, error: $0.error) })
+            .sorted { $0.index < $1.index }
+        answer.limitMismatches = answer.limitMismatches.map { mismatch in
+            var mismatch = mismatch
+            mismatch.index = body.items[mismatch.index].index
+            return mismatch
+        }
+        return answer
     }
 
     /// Applies a request's valid items; the answer's rejections include the reader's, by index.
     /// Also returns the accounts the request touched, to store.
     public func apply(_ body: LeaseRequestBody) -> (answer: LeaseAnswer, rows: [LeaseAccountRow]) {
         let now = clock()
-        var (answer, rows) = ledger.withLock { ledger in
+        let (answer, rows) = ledger.withLock { ledger in
             ledger.countRejected(body.rejected.count)
             let answer = ledger.apply(holder: body.holder, seq: body.seq, items: body.items.map(\.item), nowMillis: now)
             return (answer, ledger.rows(answer.grants.map { ($0.key, $0.window) }))
         }
-        // The ledger numbers its rejections by position among the valid items: map them back.
-        answer.rejected = (body.rejected + answer.rejected.map { LeaseItemProblem(index: body.items[$0.index].index, error: $0.error) })
-            .sorted { $0.index < $1.index }
-        return (answer, rows)
+        return (Self.numbered(answer, body), rows)
     }
 
     /// Stores the accounts of a request (after `apply`, before answering it). A failure is
@@ -193,7 +288,10 @@ public final class LeaseService: Sendable {
     }
 
     /// The ledger's state after taking back what expired by now: (slices held, totals).
+    /// With a shared ledger: this replica's counts, and the gauges as of its last request (expiry
+    /// happens in the database at the next request touching an account).
     public func snapshot() -> (outstandingLeases: Int, holders: Int, totals: LeaseLedgerTotals) {
+        if shared != nil { return sharedState.withLock { ($0.outstandingLeases, $0.holders, $0.totals) } }
         let now = clock()
         return ledger.withLock { ledger in
             ledger.expire(nowMillis: now)

@@ -3,6 +3,7 @@
 // sort key), so a page never repeats or skips a row while records keep arriving, and a cursor is
 // opaque to clients: base64url of a small JSON array the API wrote and checks on the way back.
 import Foundation
+public import SluiceCore
 
 /// A column the usage summary can group by.
 public enum UsageDimension: String, Sendable, CaseIterable, Comparable {
@@ -160,7 +161,7 @@ public struct UsageInsertResult: Sendable, Equatable {
 /// The usage records' persistence; both admin stores implement it.
 public protocol UsageStore: Sendable {
     /// Stores `records` in one transaction, each at most once by id (`ON CONFLICT DO NOTHING`).
-    func insertUsage(_ records: [UsageRecord], envoy: String, receivedAtMillis: Int64) async throws -> UsageInsertResult
+    func insertUsage(_ records: [FleetUsageRecord], envoy: String, receivedAtMillis: Int64) async throws -> UsageInsertResult
     /// Sums per group, ordered by the group values (byte order), a page at a time.
     func usageSummary(_ query: UsageSummaryQuery) async throws -> UsageSummary
     /// Records newest first (`time_ms`, then `id`, descending), a page at a time.

@@ -107,6 +107,39 @@ enum AdminSchema {
                 """,
                 "CREATE INDEX sluice_lease_accounts_end ON sluice_lease_accounts (window_end_ms)",
             ]),
+        Migration(
+            version: 4, name: "shared lease ledger",
+            statements: [
+                // With PostgreSQL the ledger is the database's, shared by every sluiced replica
+                // (PostgresLeaseLedger): each holder's slice of an account, and each holder's last
+                // request number so a request resent to another replica is still a replay.
+                // SQLite keeps the ledger in one process and leaves these empty.
+                """
+                CREATE TABLE sluice_lease_slices (
+                    scope TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    dimension TEXT NOT NULL,
+                    window_id BIGINT NOT NULL,
+                    envoy TEXT NOT NULL,
+                    boot TEXT NOT NULL,
+                    held BIGINT NOT NULL,
+                    expires_at_ms BIGINT NOT NULL,
+                    last_ask_ms BIGINT NOT NULL,
+                    window_end_ms BIGINT NOT NULL,
+                    PRIMARY KEY (scope, name, dimension, window_id, envoy, boot)
+                )
+                """,
+                "CREATE INDEX sluice_lease_slices_end ON sluice_lease_slices (window_end_ms)",
+                """
+                CREATE TABLE sluice_lease_holders (
+                    envoy TEXT NOT NULL,
+                    boot TEXT NOT NULL,
+                    last_seq BIGINT NOT NULL,
+                    seen_at_ms BIGINT NOT NULL,
+                    PRIMARY KEY (envoy, boot)
+                )
+                """,
+            ]),
     ]
 
     /// The columns of a usage record, in `insertUsage`'s and `usageRow`'s order.

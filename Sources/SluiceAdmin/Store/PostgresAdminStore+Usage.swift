@@ -4,9 +4,10 @@
 // REPEATABLE READ transaction. Text sorts byte-wise (`COLLATE "C"`), as on SQLite, so pages and
 // cursors mean the same on both.
 import PostgresNIO
+public import SluiceCore
 
 extension PostgresAdminStore {
-    public func insertUsage(_ records: [UsageRecord], envoy: String, receivedAtMillis: Int64) async throws
+    public func insertUsage(_ records: [FleetUsageRecord], envoy: String, receivedAtMillis: Int64) async throws
         -> UsageInsertResult
     {
         guard !records.isEmpty else { return UsageInsertResult(inserted: []) }
@@ -30,7 +31,7 @@ extension PostgresAdminStore {
             bindings.append(record.inputTokens)
             bindings.append(record.cachedInputTokens)
             bindings.append(record.outputTokens)
-            bindings.append(record.costMicroUSD)
+            bindings.append(record.costMicros)
             bindings.append(record.durationMillis)
             bindings.append(record.ttftMillis)
             bindings.append(record.stream)
@@ -149,13 +150,13 @@ extension PostgresAdminStore {
 
     private static func usageRecord(_ cells: PostgresRandomAccessRow) throws -> StoredUsageRecord {
         StoredUsageRecord(
-            record: UsageRecord(
+            record: FleetUsageRecord(
                 id: try cells[0].decode(String.self), timeMillis: try cells[3].decode(Int64.self),
                 key: try cells[4].decode(String.self), team: try cells[5].decode(String.self),
                 model: try cells[6].decode(String.self), backend: try cells[7].decode(String.self),
                 provider: try cells[8].decode(String.self), status: Int(try cells[9].decode(Int32.self)),
-                inputTokens: try cells[10].decode(Int64.self), cachedInputTokens: try cells[11].decode(Int64.self),
-                outputTokens: try cells[12].decode(Int64.self), costMicroUSD: try cells[13].decode(Int64.self),
+                inputTokens: try cells[10].decode(Int.self), cachedInputTokens: try cells[11].decode(Int.self),
+                outputTokens: try cells[12].decode(Int.self), costMicros: try cells[13].decode(Int64.self),
                 durationMillis: try cells[14].decode(Int64.self), ttftMillis: try cells[15].decode(Int64?.self),
                 stream: try cells[16].decode(Bool.self)),
             envoy: try cells[1].decode(String.self), receivedAtMillis: try cells[2].decode(Int64.self))

@@ -8,6 +8,7 @@ public import Logging
 // NIOSSL comes with postgres-nio (not declared in Package.swift): only its TLSConfiguration is used.
 import NIOSSL
 import PostgresNIO
+import Synchronization
 public import SluiceControl
 public import SluiceCore
 
@@ -18,6 +19,8 @@ public final class PostgresAdminStore: AdminStore {
     let logger: Logger
     private let feed = ChangeFeed()
     private let operationTimeout: Duration
+    /// When this replica last deleted the lease ledger's rows of ended windows (PostgresLeaseLedger).
+    let leaseCleanup = Mutex<Int64>(0)
 
     /// The advisory lock key migrations hold (an arbitrary constant: "sluice" in ASCII).
     static let migrationLockKey: Int64 = 0x736c_7569_6365

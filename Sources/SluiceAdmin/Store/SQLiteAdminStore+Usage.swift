@@ -2,9 +2,10 @@
 // CONFLICT DO NOTHING`, the change count telling a new record from a duplicate); the summary and
 // the records are read on one WAL snapshot.
 import GRDB
+public import SluiceCore
 
 extension SQLiteAdminStore {
-    public func insertUsage(_ records: [UsageRecord], envoy: String, receivedAtMillis: Int64) async throws
+    public func insertUsage(_ records: [FleetUsageRecord], envoy: String, receivedAtMillis: Int64) async throws
         -> UsageInsertResult
     {
         guard !records.isEmpty else { return UsageInsertResult(inserted: []) }
@@ -22,7 +23,7 @@ extension SQLiteAdminStore {
                     let values: [(any DatabaseValueConvertible)?] = [
                         record.id, envoy, receivedAtMillis, record.timeMillis, record.key, record.team, record.model,
                         record.backend, record.provider, record.status, record.inputTokens, record.cachedInputTokens,
-                        record.outputTokens, record.costMicroUSD, record.durationMillis, record.ttftMillis, record.stream,
+                        record.outputTokens, record.costMicros, record.durationMillis, record.ttftMillis, record.stream,
                     ]
                     try statement.execute(arguments: StatementArguments(values))
                     inserted.append(db.changesCount == 1)
@@ -100,10 +101,10 @@ extension SQLiteAdminStore {
 
     private static func usageRecord(_ row: Row) -> StoredUsageRecord {
         StoredUsageRecord(
-            record: UsageRecord(
+            record: FleetUsageRecord(
                 id: row[0], timeMillis: row[3], key: row[4], team: row[5], model: row[6], backend: row[7],
                 provider: row[8], status: row[9], inputTokens: row[10], cachedInputTokens: row[11],
-                outputTokens: row[12], costMicroUSD: row[13], durationMillis: row[14], ttftMillis: row[15],
+                outputTokens: row[12], costMicros: row[13], durationMillis: row[14], ttftMillis: row[15],
                 stream: row[16]),
             envoy: row[1], receivedAtMillis: row[2])
     }

@@ -1,6 +1,8 @@
 // One finished LLM request, as the module's background worker sends it to sluiced
 // (`POST /v1/fleet/usage`; the protocol is in SluiceAdmin.docc/FleetUsage.md, the worker in
-// SluiceEnvoy.docc/FleetWorker.md).
+// SluiceEnvoy.docc/FleetWorker.md). The one type of the record on both sides: the module builds
+// and encodes it here; sluiced reads and validates it (`FleetProtocol.readBatch`), stores it and
+// serves it back with this same type.
 //
 // Built on the worker thread when a downstream stream completes (or the gateway refuses an
 // authorised request), pushed onto the process's `ProcessUsageQueue`, encoded in batches on the
@@ -47,10 +49,12 @@ public struct FleetUsageRecord: Sendable, Equatable {
     public var ttftMillis: Int64?
     public var stream: Bool
 
+    /// A record with every value brought into the protocol's range (see the file comment); a
+    /// record sluiced read and validated passes through unchanged.
     public init(
-        id: String, timeMillis: Int64, key: String, team: String, model: String, backend: String, provider: String,
-        status: Int, inputTokens: Int, cachedInputTokens: Int, outputTokens: Int, costMicros: Int64,
-        durationMillis: Int64, ttftMillis: Int64?, stream: Bool
+        id: String, timeMillis: Int64, key: String = "", team: String = "", model: String = "", backend: String = "",
+        provider: String = "", status: Int = 200, inputTokens: Int = 0, cachedInputTokens: Int = 0, outputTokens: Int = 0,
+        costMicros: Int64 = 0, durationMillis: Int64 = 0, ttftMillis: Int64? = nil, stream: Bool = false
     ) {
         self.id = FleetUsageRecord.protocolID(id)
         self.timeMillis = min(max(0, timeMillis), Bounds.maxTimeMillis)

@@ -2,68 +2,19 @@
 // and their validation: the envelope (`envoy`, `records`) must be well formed or the whole batch
 // is refused with 400; each record is then checked on its own, so one bad record is rejected
 // with a message naming its field and range while the rest of the batch is stored. (A batch the
-// sender can never get accepted would be retried forever.)
-import SluiceCore
-
-/// One finished LLM request as an Envoy saw it.
-public struct UsageRecord: Sendable, Equatable {
-    /// The request's `x-request-id`: records are stored once per id.
-    public var id: String
-    /// Unix milliseconds when the request arrived.
-    public var timeMillis: Int64
-    /// The consumer (virtual key) name; empty when the request had none.
-    public var key: String
-    public var team: String
-    /// The model the client asked for.
-    public var model: String
-    /// The backend that answered.
-    public var backend: String
-    public var provider: String
-    /// The HTTP status the client got.
-    public var status: Int
-    public var inputTokens: Int64
-    public var cachedInputTokens: Int64
-    public var outputTokens: Int64
-    /// The request's cost in micro-dollars, as the module's price table computed it.
-    public var costMicroUSD: Int64
-    public var durationMillis: Int64
-    /// Time to the first byte of the answer's body, when there was one.
-    public var ttftMillis: Int64?
-    public var stream: Bool
-
-    public init(
-        id: String, timeMillis: Int64, key: String = "", team: String = "", model: String = "", backend: String = "",
-        provider: String = "", status: Int = 200, inputTokens: Int64 = 0, cachedInputTokens: Int64 = 0,
-        outputTokens: Int64 = 0, costMicroUSD: Int64 = 0, durationMillis: Int64 = 0, ttftMillis: Int64? = nil,
-        stream: Bool = false
-    ) {
-        self.id = id
-        self.timeMillis = timeMillis
-        self.key = key
-        self.team = team
-        self.model = model
-        self.backend = backend
-        self.provider = provider
-        self.status = status
-        self.inputTokens = inputTokens
-        self.cachedInputTokens = cachedInputTokens
-        self.outputTokens = outputTokens
-        self.costMicroUSD = costMicroUSD
-        self.durationMillis = durationMillis
-        self.ttftMillis = ttftMillis
-        self.stream = stream
-    }
-}
+// sender can never get accepted would be retried forever.) The record itself is SluiceCore's
+// `FleetUsageRecord`, the type the module sends.
+public import SluiceCore
 
 /// A stored record with where and when sluiced received it.
 public struct StoredUsageRecord: Sendable, Equatable {
-    public var record: UsageRecord
+    public var record: FleetUsageRecord
     /// The node id of the Envoy that sent it.
     public var envoy: String
     /// Unix milliseconds when sluiced stored it.
     public var receivedAtMillis: Int64
 
-    public init(record: UsageRecord, envoy: String, receivedAtMillis: Int64) {
+    public init(record: FleetUsageRecord, envoy: String, receivedAtMillis: Int64) {
         self.record = record
         self.envoy = envoy
         self.receivedAtMillis = receivedAtMillis
@@ -81,7 +32,7 @@ public struct UsageBatch: Sendable, Equatable {
 
     public var envoy: String
     /// The valid records with their index in the batch.
-    public var records: [(index: Int, record: UsageRecord)]
+    public var records: [(index: Int, record: FleetUsageRecord)]
     public var rejected: [Rejection]
     /// Member names this sluiced does not know, envelope's and records' (sorted, at most
     /// `FleetProtocol.maxIgnoredFieldNames`): ignored, so a newer sender loses no record.
@@ -186,7 +137,7 @@ public enum FleetProtocol {
     }
 
     /// One record, or the first thing wrong with it.
-    static func readRecord(_ value: JSONValue) -> Result<UsageRecord, RecordProblem> {
+    static func readRecord(_ value: JSONValue) -> Result<FleetUsageRecord, RecordProblem> {
         do {
             return .success(try record(value))
         } catch {
@@ -194,7 +145,7 @@ public enum FleetProtocol {
         }
     }
 
-    private static func record(_ value: JSONValue) throws(RecordProblem) -> UsageRecord {
+    private static func record(_ value: JSONValue) throws(RecordProblem) -> FleetUsageRecord {
         guard case .object(let object) = value else {
             throw RecordProblem(whole: "a record must be a JSON object, got \(value.typeName)")
         }
@@ -232,17 +183,17 @@ public enum FleetProtocol {
 
         let id = try string("id")
         if let problem = identifierProblem(id) { throw RecordProblem("id", problem) }
-        var record = UsageRecord(id: id, timeMillis: try integer("time_ms", in: timeRange))
+        var record = FleetUsageRecord(id: id, timeMillis: try integer("time_ms", in: timeRange))
         record.key = try name("key")
         record.team = try name("team")
         record.model = try name("model")
         record.backend = try name("backend")
         record.provider = try name("provider")
         record.status = Int(try integer("status", in: statusRange))
-        record.inputTokens = try integer("input_tokens", in: countRange)
-        record.cachedInputTokens = try integer("cached_input_tokens", in: countRange)
-        record.outputTokens = try integer("output_tokens", in: countRange)
-        record.costMicroUSD = try integer("cost_micro_usd", in: costRange)
+        record.inputTokens = Int(try integer("input_tokens", in: countRange))
+        record.cachedInputTokens = Int(try integer("cached_input_tokens", in: countRange))
+        record.outputTokens = Int(try integer("output_tokens", in: countRange))
+        record.costMicros = try integer("cost_micro_usd", in: costRange)
         record.durationMillis = try integer("duration_ms", in: countRange)
         switch object["ttft_ms"] {
         case nil, .null?: record.ttftMillis = nil
