@@ -507,14 +507,9 @@ class Checkpoint:
         self.before = after
         return after
 
-    def next_request_works(self, backend: str) -> None:
-        """A normal answer right after, metered exactly (3 input and 2 output tokens): Envoy, the
-        connection pool and the counters recovered."""
-        gw = self.gw
-        script, sent = answer(backend, stream=False)
-        gw.upstream.respond(script)
-        response = ask(gw, backend)
-        assert_good_answer(response, backend, "openai", False, sent)
+    def metered_tokens(self, backend: str) -> dict:
+        """How far the input and output token counters grew since this checkpoint, once they show
+        the 3 and 2 tokens every scripted answer reports (or after 3 s)."""
         before = token_series(self.before)
         deadline = time.monotonic() + 3.0
         while True:
@@ -523,7 +518,18 @@ class Checkpoint:
             grown = {kind: sum(v - before.get(k, 0) for k, v in after.items() if k.endswith(f"gen_ai_token_type.{kind}"))
                      for kind in ("input", "output")}
             if grown == {"input": 3, "output": 2} or time.monotonic() > deadline:
-                break
+                return grown
+            time.sleep(0.05)
+
+    def next_request_works(self, backend: str) -> None:
+        """A normal answer right after, metered exactly (3 input and 2 output tokens): Envoy, the
+        connection pool and the counters recovered."""
+        gw = self.gw
+        script, sent = answer(backend, stream=False)
+        gw.upstream.respond(script)
+        response = ask(gw, backend)
+        assert_good_answer(response, backend, "openai", False, sent)
+        grown = self.metered_tokens(backend)
         assert grown == {"input": 3, "output": 2}, grown
         gw.healthy = True
 
@@ -700,20 +706,6 @@ def test_malformed_answer(gw, backend, client, case):
 
 # MARK: - Answers that end in trailers
 
-def metered_tokens(check: Checkpoint, backend: str) -> dict:
-    """How far the input and output token counters grew since `check`, once they show the 3 and 2
-    tokens every scripted answer reports (or after 3 s)."""
-    before = token_series(check.before)
-    deadline = time.monotonic() + 3.0
-    while True:
-        after = token_series(check.after_case(backend, clamped_delta=0))
-        grown = {kind: sum(v - before.get(k, 0) for k, v in after.items() if k.endswith(f"gen_ai_token_type.{kind}"))
-                 for kind in ("input", "output")}
-        if grown == {"input": 3, "output": 2} or time.monotonic() > deadline:
-            return grown
-        time.sleep(0.05)
-
-
 @pytest.mark.parametrize("stream", MODES, ids=MODE_IDS)
 @pytest.mark.parametrize("backend,client", PAIRS, ids=PAIR_IDS)
 def test_answers_ending_in_trailers_are_translated_and_metered(gw, backend, client, stream):
@@ -723,12 +715,10 @@ def test_answers_ending_in_trailers_are_translated_and_metered(gw, backend, clie
     pieces = stream_pieces(backend, usage) if stream else [json_body(backend, usage)]
     script = streamed_response(pieces, content_type=content_type(backend, stream), end="trailers")
     check = Checkpoint(gw)
-    start = dict(check.before)
     response = exchange(gw, backend, client, stream, script)
     with judging_the_answer():
         assert_good_answer(response, backend, client, stream, b"".join(pieces))
-    check.before = start
-    assert metered_tokens(check, backend) == {"input": 3, "output": 2}
+    assert check.metered_tokens(backend) == {"input": 3, "output": 2}
     gw.healthy = True
 
 

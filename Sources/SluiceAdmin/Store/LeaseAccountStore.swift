@@ -135,7 +135,13 @@ extension PostgresAdminStore {
                 SELECT scope, name, dimension, window_id, limit_units, consumed, outstanding, window_end_ms
                 FROM sluice_lease_accounts WHERE window_end_ms > $1
                 """, binds: bindings)
-        return try await transaction("read lease accounts", begin: nil) { connection in
+        return try await accountRows(query, action: "read lease accounts")
+    }
+
+    /// Runs `query`, whose columns are (scope, name, dimension, window, limit, consumed,
+    /// outstanding, window end), and keeps the rows `LeaseAccountSQL.row` accepts.
+    func accountRows(_ query: PostgresQuery, action: String) async throws -> [LeaseAccountRow] {
+        try await transaction(action, begin: nil) { connection in
             var rows: [LeaseAccountRow] = []
             for try await (scope, name, dimension, window, limit, consumed, outstanding, end) in try await connection
                 .query(query, logger: self.logger).decode((String, String, String, Int64, Int64, Int64, Int64, Int64).self)

@@ -231,19 +231,7 @@ extension PostgresAdminStore: SharedLeaseLedger {
                        a.window_end_ms
                 FROM sluice_lease_accounts a WHERE a.window_end_ms > 0
                 """, binds: bindings)
-        return try await transaction("read the lease ledger", begin: nil) { connection in
-            var rows: [LeaseAccountRow] = []
-            for try await (scope, name, dimension, window, limit, consumed, outstanding, end) in try await connection
-                .query(query, logger: self.logger).decode((String, String, String, Int64, Int64, Int64, Int64, Int64).self)
-            {
-                if let row = LeaseAccountSQL.row(
-                    scope: scope, name: name, dimension: dimension, values: [window, limit, consumed, outstanding, end])
-                {
-                    rows.append(row)
-                }
-            }
-            return rows
-        }
+        return try await accountRows(query, action: "read the lease ledger")
     }
 }
 
