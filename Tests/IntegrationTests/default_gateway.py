@@ -98,23 +98,30 @@ class DefaultGateway:
 
     def __enter__(self) -> "DefaultGateway":
         self.sims.__enter__()
-        port = free_port()
-        bootstrap = remapped_bootstrap(self.sims, port, free_port())
-        if not self.fleet_worker:
-            remove_fleet_worker(bootstrap)
-        if self.adjust_config:
-            adjust_sluice_filter_config(bootstrap, self.adjust_config)
-        if self.adjust_bootstrap:
-            self.adjust_bootstrap(bootstrap)
-        self.envoy = Envoy(
-            bootstrap, concurrency=self.concurrency,
-            # Access log lines reach the log file quickly enough for tests to read them.
-            extra_args=["--file-flush-interval-msec", "50"],
-        )
-        self.envoy.start().wait_ready()
+        self.envoy = None
+        try:
+            port = free_port()
+            bootstrap = remapped_bootstrap(self.sims, port, free_port())
+            if not self.fleet_worker:
+                remove_fleet_worker(bootstrap)
+            if self.adjust_config:
+                adjust_sluice_filter_config(bootstrap, self.adjust_config)
+            if self.adjust_bootstrap:
+                self.adjust_bootstrap(bootstrap)
+            self.envoy = Envoy(
+                bootstrap, concurrency=self.concurrency,
+                # Access log lines reach the log file quickly enough for tests to read them.
+                extra_args=["--file-flush-interval-msec", "50"],
+            )
+            self.envoy.start().wait_ready()
+        except BaseException:
+            # `with` never calls __exit__ when __enter__ raises: stop what was started here.
+            self.__exit__(None, None, None)
+            raise
         self.base = f"http://127.0.0.1:{port}"
         return self
 
     def __exit__(self, *exc) -> None:
-        self.envoy.stop()
+        if self.envoy is not None:
+            self.envoy.stop()
         self.sims.__exit__(*exc)
