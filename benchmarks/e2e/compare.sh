@@ -43,7 +43,7 @@
 #   request at a time a burst of another process's work moves the latency a lot, so many short
 #   alternating rounds share it out better than few long ones), STREAM=1, SUMMARY_JSON=<file>
 #   (the summary as JSON, what --matrix reads),
-#   BASE_PORT=18000 (upstream P, plain P+1, sluice P+2, proxy admin P+3), KEEP=1 keeps logs,
+#   BASE_PORT=19000 (upstream P, plain P+1, sluice P+2, proxy admin P+3), KEEP=1 keeps logs,
 #   UPSTREAM_FILTER=openai (a cluster name in envoy.yaml; empty: downstream filter only),
 #   SIM_BACKEND=anthropic (--sim: openai, azure, anthropic, bedrock, gemini, vertex or local; the
 #   simulator listens on port P for that backend only, so it never meets the default 18101-18106),
@@ -63,7 +63,7 @@ duration="${DURATION:-10}"
 warmup="${WARMUP:-5}"
 connections="${CONNECTIONS:-32}"
 threads="${THREADS:-1}"
-base_port="${BASE_PORT:-18000}"
+base_port="${BASE_PORT:-19000}"
 keep="${KEEP:-0}"
 upstream_filter="${UPSTREAM_FILTER:-}"
 sim_backend="${SIM_BACKEND:-}"

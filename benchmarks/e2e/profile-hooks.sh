@@ -10,7 +10,7 @@
 #   # -> "compare: logs and configs kept in /tmp/sluice-e2e.XXXXXX"
 #   benchmarks/e2e/profile-hooks.sh /tmp/sluice-e2e.XXXXXX [--seconds 15] [--port P]
 #
-# The port is the sluice listener's (compare.sh's --base-port + 2; default 18002). The per-request
+# The port is the sluice listener's (compare.sh's --base-port + 2; default 19002). The per-request
 # figures scale sample shares by the proxy's CPU per request measured during the same run (perf
 # itself adds ≈ 10 %): compare them within one run, not across runs on a shared machine.
 # Needs: perf (linux-perf), wrk, python3; the pip Envoy is stripped, so Envoy's own frames are
@@ -21,7 +21,7 @@ root="$(cd "$here/../.." && pwd)"
 work="${1:?usage: profile-hooks.sh <kept compare.sh directory> [--seconds S] [--port P]}"
 shift
 seconds=15
-port=18002
+port=19002
 while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) seconds="$2"; shift 2 ;;
