@@ -31,19 +31,23 @@
 # for a module of sluice's shape. MODE: `pass` (a dynamic-module filter that only continues),
 # `buffer` (holds the headers, buffers the body, sets a header and clears the route cache, as
 # `sluice` does), `buffer+upstream` (and on the cluster an upstream filter that writes :path back).
+# --fleet adds the module's background worker to the proxy (envoy.yaml's `sluice_fleet` bootstrap
+# extension) and starts a sluiced that stores its usage records: run it and a run without it in one
+# sitting, and the difference of the two "CPU added" is what the worker costs per request.
 #
 # Usage: benchmarks/e2e/compare.sh [--rounds N] [--duration S] [--warmup S] [--connections C]
 #                                  [--threads T] [--base-port P] [--upstream-filter BACKEND]
 #                                  [--sim BACKEND] [--stream] [--latency-rounds N]
 #                                  [--latency-duration S] [--summary-json FILE] [--keep]
-#                                  [--null pass|buffer|buffer+upstream]
+#                                  [--null pass|buffer|buffer+upstream] [--fleet]
 #        benchmarks/e2e/compare.sh --matrix [--rounds N] [--duration S] [...]
 # Environment (same meaning, flags win): ROUNDS=3 DURATION=10 WARMUP=5 CONNECTIONS=32 THREADS=1
 #   LATENCY_ROUNDS=8 (0 skips the concurrency-1 phase), LATENCY_DURATION=2 (short rounds: at one
 #   request at a time a burst of another process's work moves the latency a lot, so many short
 #   alternating rounds share it out better than few long ones), STREAM=1, SUMMARY_JSON=<file>
 #   (the summary as JSON, what --matrix reads),
-#   BASE_PORT=19000 (upstream P, plain P+1, sluice P+2, proxy admin P+3), KEEP=1 keeps logs,
+#   BASE_PORT=19000 (upstream P, plain P+1, sluice P+2, proxy admin P+3, with --fleet sluiced's
+#   admin P+4 and xDS P+5), KEEP=1 keeps logs, FLEET=1 (--fleet), SLUICE_SLUICED=<sluiced binary>,
 #   UPSTREAM_FILTER=openai (a cluster name in envoy.yaml; empty: downstream filter only),
 #   SIM_BACKEND=anthropic (--sim: openai, azure, anthropic, bedrock, gemini, vertex or local; the
 #   simulator listens on port P for that backend only, so it never meets the default 18101-18106),
@@ -72,6 +76,7 @@ latency_rounds="${LATENCY_ROUNDS:-}"
 latency_duration="${LATENCY_DURATION:-}"
 summary_json="${SUMMARY_JSON:-}"
 null_mode="${NULL_MODE:-}"
+fleet="${FLEET:-0}"
 matrix=0
 
 die() { echo "compare: $*" >&2; exit 1; }
@@ -92,6 +97,7 @@ while [ $# -gt 0 ]; do
         --summary-json) summary_json="$2"; shift 2 ;;
         --matrix) matrix=1; shift ;;
         --null) null_mode="$2"; shift 2 ;;
+        --fleet) fleet=1; shift ;;
         --keep) keep=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
@@ -105,6 +111,8 @@ done
 [ "$rounds" -ge 1 ] && [ "$duration" -ge 1 ] || die "need at least one round of at least one second"
 [ "$latency_rounds" = 0 ] || [ "$latency_duration" -ge 1 ] || die "--latency-duration must be at least one second"
 [ "$stream" = 0 ] || [ "$stream" = 1 ] || die "STREAM must be 0 or 1"
+[ "$fleet" = 0 ] || [ "$fleet" = 1 ] || die "FLEET must be 0 or 1"
+[ "$fleet" = 0 ] || [ "$matrix" = 0 ] || die "--fleet is one mode: run it next to the same mode without --fleet"
 if [ -n "$sim_backend" ]; then
     case "$sim_backend" in
         openai|azure|anthropic|bedrock|gemini|vertex|local) ;;
@@ -129,6 +137,8 @@ upstream_port=$base_port
 plain_port=$((base_port + 1))
 sluice_port=$((base_port + 2))
 admin_port=$((base_port + 3))
+sluiced_port=$((base_port + 4))
+sluiced_xds_port=$((base_port + 5))
 
 command -v wrk >/dev/null || die "wrk not found: apt-get install wrk"
 command -v curl >/dev/null || die "curl not found: apt-get install curl"
@@ -277,15 +287,41 @@ check_deadline() {
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for port in "$upstream_port" "$plain_port" "$sluice_port" "$admin_port"; do
+ports=("$upstream_port" "$plain_port" "$sluice_port" "$admin_port")
+[ "$fleet" = 1 ] && ports+=("$sluiced_port" "$sluiced_xds_port")
+for port in "${ports[@]}"; do
     if port_in_use "$port"; then die "127.0.0.1:$port is already in use (try --base-port)"; fi
 done
+
+fleet_arg=""
+if [ "$fleet" = 1 ]; then
+    # A sluiced of its own (debug build unless SLUICE_SLUICED says otherwise: it runs beside the
+    # proxy, whose CPU alone is measured), with its database and tokens in the work directory.
+    sluiced="${SLUICE_SLUICED:-}"
+    if [ -z "$sluiced" ]; then
+        (cd "$root" && swift build --product sluiced >&2)
+        sluiced="$(cd "$root" && swift build --show-bin-path)/sluiced"
+    fi
+    [ -x "$sluiced" ] || die "no sluiced at '$sluiced'"
+    for token in fleet-token admin-token; do
+        head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/$token"
+    done
+    (cd "$work" && exec "$sluiced" serve --admin "127.0.0.1:$sluiced_port" --xds "127.0.0.1:$sluiced_xds_port" \
+        --database "sqlite:$work/sluiced.sqlite" --admin-token-file "$work/admin-token" \
+        --fleet-token-file "$work/fleet-token" --log-level warning) 2>"$work/sluiced.log" &
+    pids+=($!)
+    for _ in $(seq 100); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$sluiced_port/healthz")" = 200 ] && break
+        sleep 0.1
+    done
+    fleet_arg="$sluiced_port:$work/fleet-token"
+fi
 
 stream_word=""
 [ "$stream" = 1 ] && stream_word=stream
 python3 "$helper" bootstraps "$root/envoy-module/envoy.yaml" "$work" \
     "$plain_port" "$sluice_port" "$upstream_port" "$admin_port" "$upstream_filter" "${sim_backend:+sim}" "$stream_word" \
-    "$null_mode"
+    "$null_mode" "$fleet_arg"
 # Both requests (requests.json) and a wrk script per listener (request.plain.lua, request.sluice.lua).
 sent_model="$(python3 "$helper" requests "$root/envoy-module/envoy.yaml" "$work" "$upstream_filter" \
     "${sim_backend:+sim}" "$stream_word" "$plain_port" "$null_mode")"
@@ -402,6 +438,7 @@ if [ -n "$null_mode" ]; then
 else
     echo "module: $module_file; sluice listener runs: sluice${upstream_filter:+ + sluice_upstream ($upstream_filter cluster)}"
 fi
+[ "$fleet" = 1 ] && echo "fleet: the proxy runs the background worker, shipping usage records to sluiced on 127.0.0.1:$sluiced_port"
 echo "load average before: $load_before"
 python3 "$helper" header
 if [ "$warmup" -gt 0 ]; then
@@ -432,4 +469,11 @@ stats_filter='^(cluster\.upstream_sluice\.)?sluice\.(requests|upstream_attempts)
 [ -n "$null_mode" ] && stats_filter='^(http\.sluice\.downstream_rq_(total|2xx)|cluster\.upstream_sluice\.upstream_rq_total)$'
 stats="$(curl -s --max-time 2 -G "http://127.0.0.1:$admin_port/stats" --data-urlencode "filter=$stats_filter" || true)"
 echo "module stats: $(echo "$stats" | tr '\n' ' ')"
+if [ "$fleet" = 1 ]; then
+    # Every measured sluice request should be a record in sluiced (the worker flushes every second).
+    sleep 2
+    fleet_stats="$(curl -s --max-time 2 -G "http://127.0.0.1:$admin_port/stats" --data-urlencode 'filter=^sluice\.fleet_usage_' || true)"
+    received="$(curl -s --max-time 2 "http://127.0.0.1:$sluiced_port/metrics" | grep -E '^sluiced_usage_records_(received|duplicated)_total' || true)"
+    echo "fleet: worker $(echo "$fleet_stats" | tr '\n' ' '); sluiced $(echo "$received" | tr '\n' ' ')"
+fi
 exit "$summary_status"

@@ -177,7 +177,37 @@ def null_upstream_options(options: dict) -> dict:
     return options
 
 
+def with_fleet_worker(bootstrap: dict, source: dict, fleet: str) -> dict:
+    """Adds envoy.yaml's background worker (the `sluice_fleet` bootstrap extension) to `bootstrap`,
+    sending usage records to the sluiced of `fleet` ("PORT:TOKEN_FILE") through a `sluiced_fleet`
+    cluster. The worker is process-wide: the plain listener makes no records, so its rounds do not
+    pay for it, and the sluice listener's rounds pay for all of it (filter push, main-thread drain,
+    encoding and the callouts)."""
+    port, token_file = fleet.split(":", 1)
+    extensions = [e for e in source.get("bootstrap_extensions", [])
+                  if e.get("typed_config", {}).get("extension_name") == "sluice_fleet"]
+    if len(extensions) != 1:
+        sys.exit("compare: --fleet needs exactly one sluice_fleet bootstrap extension in envoy.yaml")
+    extension = json.loads(json.dumps(extensions[0]))
+    block = extension["typed_config"]["extension_config"]
+    config = json.loads(block["value"])
+    config.update({"cluster": "sluiced_fleet", "token_file": token_file, "envoy": "compare-proxy"})
+    block["value"] = json.dumps(config, separators=(",", ":"))
+    bootstrap["bootstrap_extensions"] = [extension]
+    bootstrap["static_resources"]["clusters"].append(cluster("sluiced_fleet", int(port)))
+    return bootstrap
+
+
 def proxy_bootstrap(
+    envoy_yaml: Path, plain_port: int, sluice_port: int, upstream_port: int, admin_port: int, backend: str,
+    null_mode: str = "", fleet: str = "",
+) -> dict:
+    bootstrap = proxy_bootstrap_without_worker(
+        envoy_yaml, plain_port, sluice_port, upstream_port, admin_port, backend, null_mode)
+    return with_fleet_worker(bootstrap, load_yaml(envoy_yaml), fleet) if fleet else bootstrap
+
+
+def proxy_bootstrap_without_worker(
     envoy_yaml: Path, plain_port: int, sluice_port: int, upstream_port: int, admin_port: int, backend: str,
     null_mode: str = "",
 ) -> dict:
@@ -870,16 +900,18 @@ def target_checks(summary: dict) -> list[dict]:
 def command_bootstraps(args: list[str]) -> None:
     """proxy.json, and upstream.json unless the upstream is the simulator (`sim` as 8th argument;
     `stream` as 9th makes the direct_response upstream answer with an SSE body; a NULL_MODES key as
-    10th puts the null module where the sluice filters would be)."""
+    10th puts the null module where the sluice filters would be; "PORT:TOKEN_FILE" as 11th adds the
+    background worker, shipping usage records to the sluiced on PORT)."""
     envoy_yaml, out_dir = Path(args[0]), Path(args[1])
     plain, sluice, upstream, admin = (int(value) for value in args[2:6])
     backend = args[6] if len(args) > 6 else ""
     simulator = len(args) > 7 and args[7] == "sim"
     stream = len(args) > 8 and args[8] == "stream"
     null_mode = args[9] if len(args) > 9 else ""
+    fleet = args[10] if len(args) > 10 else ""
     if null_mode and null_mode not in NULL_MODES:
         sys.exit(f"compare: --null takes {', '.join(NULL_MODES)}, not '{null_mode}'")
-    proxy = proxy_bootstrap(envoy_yaml, plain, sluice, upstream, admin, backend, null_mode)
+    proxy = proxy_bootstrap(envoy_yaml, plain, sluice, upstream, admin, backend, null_mode, fleet)
     (out_dir / "proxy.json").write_text(json.dumps(proxy, indent=1))
     if not simulator:
         (out_dir / "upstream.json").write_text(json.dumps(upstream_bootstrap(upstream, stream), indent=1))
