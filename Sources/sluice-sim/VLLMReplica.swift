@@ -304,7 +304,8 @@ final class VLLMReplica: Sendable {
         if words.isEmpty { words = ["Sim"] }
         let promptTokens = PromptBlocks.tokens(byteCount: prompt.count)
         var outputTokens = words.count
-        var endsAtLimit = false
+        // The planner already cuts the reply at max_tokens (finish `length`).
+        var endsAtLimit = reply.finish == .length
         if let limit = conversation.maxTokens, ignoreEOS || limit < outputTokens {
             // `ignore_eos` generates exactly max_tokens, as vLLM's benchmarks ask it to.
             outputTokens = limit

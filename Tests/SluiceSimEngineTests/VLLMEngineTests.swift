@@ -92,7 +92,8 @@ private func firstTokenTime(_ log: [(time: Int, event: EngineEvent)], id wanted:
         config.maxNumSeqs = 2
         var engine = VLLMEngine(config: config)
         for id in 1...3 { try engine.add(request(id, prompt("q\(id)", bytes: 300), output: 10), now: 0) }
-        let duration = try #require(engine.beginStep(now: 0))
+        let durationStep = engine.beginStep(now: 0)
+        let duration = try #require(durationStep)
         #expect(engine.runningCount == 2)
         #expect(engine.waitingCount == 1)
         let page = VLLMMetricsPage(modelName: "m").render(engine, epochSeconds: 1)
@@ -118,8 +119,10 @@ private func firstTokenTime(_ log: [(time: Int, event: EngineEvent)], id wanted:
         try single.add(request(1, Array("x".utf8), output: 3), now: 0)
         var batch = VLLMEngine(config: VLLMEngineConfig())
         for id in 1...8 { try batch.add(request(id, Array("x".utf8), output: 3), now: 0) }
-        let one = try #require(single.beginStep(now: 0))
-        let eight = try #require(batch.beginStep(now: 0))
+        let oneStep = single.beginStep(now: 0)
+        let one = try #require(oneStep)
+        let eightStep = batch.beginStep(now: 0)
+        let eight = try #require(eightStep)
         #expect(eight - one == 7 * VLLMEngineConfig().decodeMicrosPerSequence)
     }
 
@@ -130,7 +133,8 @@ private func firstTokenTime(_ log: [(time: Int, event: EngineEvent)], id wanted:
         try engine.add(request(1, Array("one".utf8), output: 20, adapter: "sql-lora"), now: 0)
         try engine.add(request(2, Array("two".utf8), output: 5, adapter: "chat-lora"), now: 0)
         try engine.add(request(3, Array("three".utf8), output: 5), now: 0)
-        let duration = try #require(engine.beginStep(now: 0))
+        let durationStep = engine.beginStep(now: 0)
+        let duration = try #require(durationStep)
         // sql-lora loads (one stall); chat-lora has no slot and is skipped; the base-model
         // request behind it runs.
         #expect(duration >= config.loRALoadMicros)
