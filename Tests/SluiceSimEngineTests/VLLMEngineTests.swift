@@ -119,10 +119,16 @@ private func firstTokenTime(_ log: [(time: Int, event: EngineEvent)], id wanted:
         try single.add(request(1, Array("x".utf8), output: 3), now: 0)
         var batch = VLLMEngine(config: VLLMEngineConfig())
         for id in 1...8 { try batch.add(request(id, Array("x".utf8), output: 3), now: 0) }
-        let oneStep = single.beginStep(now: 0)
+        // The first step prefills (1 token each); the second only decodes.
+        _ = single.beginStep(now: 0)
+        _ = single.endStep(now: 1000)
+        _ = batch.beginStep(now: 0)
+        _ = batch.endStep(now: 1000)
+        let oneStep = single.beginStep(now: 1000)
         let one = try #require(oneStep)
-        let eightStep = batch.beginStep(now: 0)
+        let eightStep = batch.beginStep(now: 1000)
         let eight = try #require(eightStep)
+        #expect(one == VLLMEngineConfig().stepMicros + VLLMEngineConfig().decodeMicrosPerSequence)
         #expect(eight - one == 7 * VLLMEngineConfig().decodeMicrosPerSequence)
     }
 
