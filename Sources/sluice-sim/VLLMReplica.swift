@@ -25,6 +25,10 @@ final class VLLMReplica: Sendable {
     private let wake: AsyncStream<Void>.Continuation
     private let sequence = Atomic<Int>(0)
     private let origin = ContinuousClock.now
+    /// A fault the tests set on `/metrics` (`POST /__sim/metrics-fault`): answer with this status
+    /// instead of the page (0: none), after this many milliseconds (a slow or hung scrape).
+    private let metricsFaultStatus = Atomic<Int>(0)
+    private let metricsFaultDelayMilliseconds = Atomic<Int>(0)
 
     init(index: Int, settings: VLLMPoolSettings) {
         self.index = index
@@ -108,7 +112,24 @@ final class VLLMReplica: Sendable {
             return Self.response(SimResponse(status: 200, body: .bytes([])))
         case ("GET", "/healthz"):
             return Self.response(.json(200, Array(utf8: #"{"status":"ok","provider":"vllm-\#(index)"}"#)))
+        case ("POST", "/__sim/metrics-fault"):
+            // ?status=503&delay_ms=3000 (either may be absent: 0); both 0 clears the fault.
+            let query = SimRequest(method: method, rawPath: path, rawQuery: request.uri.query ?? "", headers: [], body: []).query
+            let status = Int(query["status"] ?? "0") ?? -1
+            let delay = Int(query["delay_ms"] ?? "0") ?? -1
+            guard status == 0 || (200...599).contains(status), (0...600_000).contains(delay) else {
+                return Self.response(Self.error(400, "status must be 0 or 200...599, delay_ms 0...600000", type: "BadRequestError"))
+            }
+            metricsFaultStatus.store(status, ordering: .relaxed)
+            metricsFaultDelayMilliseconds.store(delay, ordering: .relaxed)
+            return Self.response(.json(200, Array(utf8: #"{"status":\#(status),"delay_ms":\#(delay)}"#)))
         case ("GET", "/metrics"):
+            let delay = metricsFaultDelayMilliseconds.load(ordering: .relaxed)
+            if delay > 0 { try? await Task.sleep(for: .milliseconds(delay)) }
+            let faultStatus = metricsFaultStatus.load(ordering: .relaxed)
+            if faultStatus != 0 {
+                return Self.response(SimResponse(status: faultStatus, body: .bytes([])))
+            }
             let page = VLLMMetricsPage(
                 modelName: settings.model, legacyCacheName: settings.legacyCacheMetric,
                 loRAEnabled: !settings.adapters.isEmpty)

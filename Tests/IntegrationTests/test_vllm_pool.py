@@ -95,6 +95,20 @@ def test_streaming_with_usage_and_ignore_eos(sims):
     assert completion.json()["usage"]["completion_tokens"] == 3
 
 
+def test_metrics_fault_for_stale_scrapes(sims):
+    base = sims.url("vllm-3")
+    assert requests.post(base + "/__sim/metrics-fault?status=503").status_code == 200
+    assert requests.get(base + "/metrics").status_code == 503
+    assert requests.post(base + "/__sim/metrics-fault?status=0&delay_ms=300").status_code == 200
+    started = time.time()
+    assert requests.get(base + "/metrics").status_code == 200 and time.time() - started >= 0.3
+    assert requests.post(base + "/__sim/metrics-fault").status_code == 200
+    assert requests.post(base + "/__sim/metrics-fault?status=99").status_code == 400
+    assert "vllm:num_requests_running" in requests.get(base + "/metrics", timeout=1).text
+    # Serving goes on while the page is faulty.
+    assert chat(base, "still serving").status_code == 200
+
+
 def test_a_prompt_past_the_context_is_refused():
     with Simulators(vllm_pool=1, extra_args=["--vllm-max-model-len", "1024"]) as small:
         r = chat(small.url("vllm-0"), "x", max_tokens=10)
