@@ -10,6 +10,10 @@ replicas are stopped by PID. Policies, all client-side:
   round-robin   request i to replica i mod N (Envoy's ROUND_ROBIN)
   random        a seeded random replica (Envoy's RANDOM)
   least-request fewest requests this client has in flight there (Envoy's LEAST_REQUEST, all hosts)
+  envoy-round-robin, envoy-least-request
+                the same through a plain Envoy 1.40 (no Sluice module) whose cluster of the
+                replicas uses ROUND_ROBIN or LEAST_REQUEST (Envoy's own active-request counts);
+                Envoy from $SLUICE_ENVOY or .envoy/bin/envoy (envoy-module/install-envoy.sh)
   affinity      the "oracle": the replica that was sent the longest prefix of this prompt (256-byte
                 chained block hashes, as the gateway's picker hashes), then one with the request's
                 LoRA adapter, among replicas within `--slack` in-flight requests of the least
@@ -272,6 +276,58 @@ def start_pool(sim: str, replicas: int, workdir: str) -> tuple[subprocess.Popen,
     return process, ports
 
 
+def envoy_binary() -> str:
+    for candidate in (os.environ.get("SLUICE_ENVOY"), ROOT / ".envoy/bin/envoy"):
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    sys.exit("envoy-* policies need Envoy: set SLUICE_ENVOY or run envoy-module/install-envoy.sh")
+
+
+def start_envoy(lb_policy: str, replica_ports: list[int], workdir: str) -> tuple[subprocess.Popen, int]:
+    """A plain Envoy (router only) in front of the replicas, with `lb_policy` on their cluster."""
+    port, admin = free_port(), free_port()
+    def address(p):
+        return {"socket_address": {"address": "127.0.0.1", "port_value": p}}
+    manager = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "bench",
+        "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
+            {"match": {"prefix": "/"}, "route": {"cluster": "pool", "timeout": "120s"}}]}]},
+        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
+    }
+    bootstrap = {
+        "admin": {"address": address(admin)},
+        "static_resources": {
+            "listeners": [{"name": "bench", "address": address(port), "filter_chains": [{"filters": [
+                {"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}]}]}],
+            "clusters": [{"name": "pool", "type": "STATIC", "connect_timeout": "2s", "lb_policy": lb_policy,
+                          "load_assignment": {"cluster_name": "pool", "endpoints": [{"lb_endpoints": [
+                              {"endpoint": {"address": address(p)}} for p in replica_ports]}]}}],
+        },
+    }
+    path = os.path.join(workdir, "envoy.json")
+    with open(path, "w") as f:
+        json.dump(bootstrap, f)
+    log = open(os.path.join(workdir, "envoy.log"), "ab")
+    process = subprocess.Popen([envoy_binary(), "-c", path, "--concurrency", "2", "--disable-hot-restart",
+                                "--log-level", "warn"], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"envoy exited with {process.returncode}; see {workdir}/envoy.log")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", admin, timeout=1)
+            connection.request("GET", "/ready")
+            if connection.getresponse().status == 200:
+                return process, port
+        except OSError:
+            pass
+        time.sleep(0.05)
+    stop(process)
+    sys.exit("envoy not ready")
+
+
 def stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -284,8 +340,16 @@ def stop(process: subprocess.Popen) -> None:
 
 def run_policy(policy: str, schedule: list[Request], args, sim: str, workdir: str) -> dict:
     process, ports = start_pool(sim, args.replicas, workdir)
+    envoy = None
     try:
-        picker = Picker(policy, args.replicas, args.seed, args.slack)
+        if policy.startswith("envoy-"):
+            # Envoy picks; the client sends everything to its listener.
+            lb = {"envoy-round-robin": "ROUND_ROBIN", "envoy-least-request": "LEAST_REQUEST"}[policy]
+            envoy, envoy_port = start_envoy(lb, ports, workdir)
+            ports = [envoy_port]
+            picker = Picker("round-robin", 1, args.seed, args.slack)
+        else:
+            picker = Picker(policy, args.replicas, args.seed, args.slack)
         results = [Result() for _ in schedule]
         threads = []
         start = time.perf_counter()
@@ -309,6 +373,8 @@ def run_policy(policy: str, schedule: list[Request], args, sim: str, workdir: st
             thread.join(timeout=max(0.0, deadline - time.perf_counter()))
         wall = time.perf_counter() - start
     finally:
+        if envoy is not None:
+            stop(envoy)
         stop(process)
     done = [r for r in results if r.e2e is not None and r.ttft is not None]
     errors = len(results) - len(done)
@@ -349,6 +415,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
+    unknown = set(args.policies.split(",")) - {"round-robin", "random", "least-request", "affinity",
+                                               "envoy-round-robin", "envoy-least-request"}
+    if unknown:
+        sys.exit(f"unknown policies: {sorted(unknown)}")
     if not (1 <= args.replicas <= 64 and 0 < args.rate <= 1000 and 0 < args.duration <= 60):
         sys.exit("--replicas 1..64, --rate 0..1000, --duration 0..60")
     sim = sim_binary(args.sim)
