@@ -178,6 +178,70 @@ private func firstTokenTime(_ log: [(time: Int, event: EngineEvent)], id wanted:
         #expect(try timeline() == first)
     }
 
+    @Test func randomLoadsDrainToAnEmptyCacheWithEveryRequestAnswered() throws {
+        // A seeded generator (SplitMix64) so a failure replays.
+        var state: UInt64 = 0x5EED
+        func next(_ bound: Int) -> Int {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Int((z ^ (z >> 31)) % UInt64(bound))
+        }
+        for round in 0..<20 {
+            var config = VLLMEngineConfig()
+            config.maxNumSeqs = 1 + next(8)
+            config.numBlocks = 40 + next(200)
+            config.maxModelLen = 40 * 64
+            config.maxNumBatchedTokens = 1 + next(3000)
+            config.maxLoRAs = 1 + next(3)
+            var engine = VLLMEngine(config: config)
+            var now = 0
+            var accepted = 0
+            var firstTokens = 0
+            var finished = 0
+            var tokens = 0
+            for id in 0..<60 {
+                let text = prompt("p\(next(4))", bytes: 1 + next(6000))
+                let adapter = next(3) == 0 ? "a\(next(4))" : nil
+                do {
+                    try engine.add(request(id, text, output: 1 + next(40), adapter: adapter), now: now)
+                    accepted += 1
+                } catch {
+                    // Prompts of at most 1500 tokens and 40 output tokens fit in 2560.
+                    Issue.record("round \(round): refused \(error)")
+                }
+                // Interleave arrivals with a few steps.
+                for _ in 0..<next(3) {
+                    guard let duration = engine.beginStep(now: now) else { break }
+                    now += duration
+                    for event in engine.endStep(now: now) {
+                        switch event {
+                        case .firstToken: firstTokens += 1; tokens += 1
+                        case .token: tokens += 1
+                        case .finished: finished += 1
+                        }
+                    }
+                    #expect(engine.runningCount <= config.maxNumSeqs)
+                    #expect((0...1).contains(engine.kvCacheUsage))
+                    #expect(engine.runningAdapters.count <= config.maxLoRAs)
+                }
+            }
+            for (_, event) in drain(&engine, from: now) {
+                switch event {
+                case .firstToken: firstTokens += 1; tokens += 1
+                case .token: tokens += 1
+                case .finished: finished += 1
+                }
+            }
+            #expect(engine.isIdle, "round \(round)")
+            #expect(firstTokens == accepted && finished == accepted, "round \(round)")
+            #expect(tokens == engine.stats.generationTokens)
+            #expect(engine.kvCacheUsage == 0)
+            #expect(engine.stats.prefixHitTokens <= engine.stats.prefixQueryTokens)
+        }
+    }
+
     @Test func tooLongRequestsAreRefusedAtTheDoor() {
         var engine = VLLMEngine(config: VLLMEngineConfig())
         #expect(throws: EngineRefusal.tooLong(promptTokens: 8000, outputTokens: 500, maxModelLen: 8192)) {
