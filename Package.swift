@@ -88,11 +88,18 @@ let package = Package(
             dependencies: ["CEnvoyABI"],
             swiftSettings: strictSwift
         ),
+        /// The timing model of a vLLM engine (scheduler, prefix-cached KV blocks, LoRA slots) and
+        /// its `/metrics` page, pure and clock-driven, for sluice-sim's vLLM-like pool.
+        .target(
+            name: "SluiceSimEngine",
+            dependencies: ["SluiceCore"],
+            swiftSettings: strictSwift
+        ),
         /// Loopback simulators of the LLM providers, for integration tests and demos.
         .executableTarget(
             name: "sluice-sim",
             dependencies: [
-                "SluiceCore",
+                "SluiceCore", "SluiceSimEngine",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -189,6 +196,11 @@ let package = Package(
             dependencies: ["SluiceCore"],
             // Golden fixtures are read from the source tree (#filePath), not bundled as resources.
             exclude: ["Fixtures"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "SluiceSimEngineTests",
+            dependencies: ["SluiceSimEngine", "SluiceCore"],
             swiftSettings: strictSwift
         ),
         .testTarget(

@@ -8,6 +8,8 @@
 #   curl -s http://127.0.0.1:10000/v1/models -H 'Authorization: Bearer sk-sluice-demo'
 #   curl -s http://127.0.0.1:10000/v1/chat/completions -H 'Authorization: Bearer sk-sluice-demo' \
 #        -d '{"model":"claude-sonnet-4-6","messages":[{"role":"user","content":"Hello"}]}'
+#   curl -s http://127.0.0.1:10000/v1/chat/completions -H 'Authorization: Bearer sk-sluice-demo' \
+#        -d '{"model":"llama-3.1-8b-instruct","messages":[{"role":"user","content":"Hello"}]}'
 #
 # Environment: SLUICE_CONCURRENCY (Envoy workers, default 2), SLUICE_SIM_PACE_MS (ms per
 # streamed token, default 20), SLUICE_CONFIG (a config file for sluiced instead of the embedded
@@ -33,7 +35,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-"$bin/sluice-sim" --pace-ms "${SLUICE_SIM_PACE_MS:-20}" &
+# --vllm-pool 4: the vLLM-like replicas on 127.0.0.1:18111-18114 behind the `vllm_pool` cluster
+# (model llama-3.1-8b-instruct in envoy-module/sluice.yaml).
+"$bin/sluice-sim" --pace-ms "${SLUICE_SIM_PACE_MS:-20}" --vllm-pool 4 --vllm-base-port 18111 &
 pids+=($!)
 
 export ENVOY_DYNAMIC_MODULES_SEARCH_PATH="$module_dir"

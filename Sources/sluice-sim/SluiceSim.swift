@@ -1,5 +1,7 @@
 import ArgumentParser
+import Foundation
 import Hummingbird
+import SluiceSimEngine
 
 /// Serves loopback simulators of the LLM providers Sluice talks to, one listener per provider.
 @main
@@ -21,6 +23,76 @@ struct SluiceSim: AsyncParsableCommand {
     @Option(help: "JSON file with credentials and the self-hosted model name.") var config: String?
     @Option(name: .customLong("compat-model"), help: "The model the self-hosted server serves.")
     var compatModel: String?
+
+    // The vLLM-like pool: replicas timed by a model of a vLLM engine (see VLLMReplica).
+    @Option(name: .customLong("vllm-pool"), help: "vLLM-like replicas to run (0: none).") var vllmPool = 0
+    @Option(name: .customLong("vllm-base-port"), help: "Port of the first replica; the others follow.")
+    var vllmBasePort = 18111
+    @Option(name: .customLong("vllm-ports"), help: "Comma-separated ports (or host:port) of the replicas; overrides --vllm-pool.")
+    var vllmPorts: String?
+    @Option(name: .customLong("vllm-model"), help: "The base model the replicas serve.")
+    var vllmModel = "llama-3.1-8b-instruct"
+    @Option(name: .customLong("vllm-lora-adapters"), help: "Comma-separated LoRA adapter names served on top of the model (empty: LoRA off).")
+    var vllmLoRAAdapters = "sql-lora,chat-lora,code-lora,summarize-lora"
+    @Option(name: .customLong("vllm-max-num-seqs"), help: "Running sequences per replica.") var vllmMaxNumSeqs = 8
+    @Option(name: .customLong("vllm-max-num-batched-tokens"), help: "Tokens per engine step (chunked prefill).")
+    var vllmMaxNumBatchedTokens = 2048
+    @Option(name: .customLong("vllm-num-blocks"), help: "KV-cache blocks of 64 tokens (256 prompt bytes) per replica.")
+    var vllmNumBlocks = 256
+    @Option(name: .customLong("vllm-max-model-len"), help: "Prompt + output tokens a request may take.")
+    var vllmMaxModelLen = 8192
+    @Option(name: .customLong("vllm-prefill-us-per-token"), help: "Simulated microseconds per uncached prompt token.")
+    var vllmPrefillMicros = 25
+    @Option(name: .customLong("vllm-step-us"), help: "Simulated microseconds of one engine step (forward pass).")
+    var vllmStepMicros = 4000
+    @Option(name: .customLong("vllm-decode-us-per-seq"), help: "Microseconds added to a step per sequence in the batch.")
+    var vllmDecodeMicros = 400
+    @Option(name: .customLong("vllm-max-loras"), help: "LoRA adapters loaded at once per replica.") var vllmMaxLoRAs = 2
+    @Option(name: .customLong("vllm-lora-load-us"), help: "Microseconds a step stalls to load an adapter.")
+    var vllmLoRALoadMicros = 20000
+    @Flag(name: .customLong("vllm-legacy-cache-metric"), help: "Also export vllm:gpu_cache_usage_perc (vLLM's older name).")
+    var vllmLegacyCacheMetric = false
+
+    /// The pool's settings from the options; throws on an out-of-range value.
+    func vllmSettings() throws -> VLLMPoolSettings {
+        var settings = VLLMPoolSettings()
+        settings.model = vllmModel
+        settings.adapters = vllmLoRAAdapters.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+        settings.engine.maxNumSeqs = vllmMaxNumSeqs
+        settings.engine.maxNumBatchedTokens = vllmMaxNumBatchedTokens
+        settings.engine.numBlocks = vllmNumBlocks
+        settings.engine.maxModelLen = vllmMaxModelLen
+        settings.engine.prefillMicrosPerToken = vllmPrefillMicros
+        settings.engine.stepMicros = vllmStepMicros
+        settings.engine.decodeMicrosPerSequence = vllmDecodeMicros
+        settings.engine.maxLoRAs = settings.adapters.isEmpty ? 0 : vllmMaxLoRAs
+        settings.engine.loRALoadMicros = vllmLoRALoadMicros
+        settings.legacyCacheMetric = vllmLegacyCacheMetric
+        if let problem = settings.engine.problem() { throw ValidationError("--vllm-*: \(problem)") }
+        if !settings.adapters.isEmpty, settings.engine.maxLoRAs < 1 {
+            throw ValidationError("--vllm-max-loras must be at least 1 when adapters are served")
+        }
+        if settings.adapters.contains(vllmModel) { throw ValidationError("an adapter may not be named like the model") }
+        return settings
+    }
+
+    /// Where the replicas listen.
+    func vllmAddresses() throws -> [(String, Int)] {
+        if let vllmPorts {
+            return try vllmPorts.split(separator: ",").map { text in
+                guard let address = Self.parseAddress(String(text)), address.1 > 0 else {
+                    throw ValidationError("bad --vllm-ports entry '\(text)'")
+                }
+                return address
+            }
+        }
+        guard (0...64).contains(vllmPool) else { throw ValidationError("--vllm-pool must be 0...64") }
+        guard vllmPool == 0 || (1...(65535 - vllmPool + 1)).contains(vllmBasePort) else {
+            throw ValidationError("--vllm-base-port out of range")
+        }
+        return (0..<vllmPool).map { ("127.0.0.1", vllmBasePort + $0) }
+    }
 
     func run() async throws {
         var credentials = try SimCredentials.load(path: config)
@@ -58,6 +130,19 @@ struct SluiceSim: AsyncParsableCommand {
                     address: .hostname(listener.host, port: listener.port), serverName: "sluice-sim-\(listener.name)"),
                 services: services
             )
+        }
+        let settings = try vllmSettings()
+        var replicas: [VLLMReplica] = []
+        for (index, (host, port)) in try vllmAddresses().enumerated() {
+            let replica = VLLMReplica(index: index, settings: settings)
+            replicas.append(replica)
+            let responder = CallbackResponder<BasicRequestContext> { request, _ in
+                await replica.respond(to: request)
+            }
+            listeners.append((host, port, responder, "vllm-\(index)"))
+        }
+        for replica in replicas {
+            Task { await replica.run() }
         }
         guard let head = listeners.first else {
             throw ValidationError("every listener is disabled")

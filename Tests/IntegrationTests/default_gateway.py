@@ -12,7 +12,8 @@ import yaml
 from harness import ROOT, Envoy, free_port
 from sim import Simulators
 
-SIM_PORTS = {18101: "openai", 18102: "azure", 18103: "anthropic", 18104: "bedrock", 18105: "gemini", 18106: "compat"}
+SIM_PORTS = {18101: "openai", 18102: "azure", 18103: "anthropic", 18104: "bedrock", 18105: "gemini", 18106: "compat",
+             18111: "vllm-0", 18112: "vllm-1", 18113: "vllm-2", 18114: "vllm-3"}
 DEMO_KEY = "sk-sluice-demo"
 
 
@@ -68,7 +69,7 @@ def remapped_bootstrap(sims: Simulators, gateway_port: int, admin_port: int) -> 
 
     def visit(node):
         if isinstance(node, dict):
-            if "socket_address" in node and node["socket_address"].get("port_value") in SIM_PORTS:
+            if "socket_address" in node and SIM_PORTS.get(node["socket_address"].get("port_value")) in sims.ports:
                 node["socket_address"]["port_value"] = sims.ports[SIM_PORTS[node["socket_address"]["port_value"]]]
             for value in node.values():
                 visit(value)

@@ -33,6 +33,14 @@ GEMINI_KEY = "sim-gemini-key"
 VERTEX_TOKEN = "sim-vertex-token"
 COMPAT_KEY = "sim-local"
 COMPAT_MODEL = "sim-llama-3-8b"
+# The vLLM-like pool (`--vllm-ports`): its model, LoRA adapters and replica names in `ports`.
+VLLM_MODEL = "llama-3.1-8b-instruct"
+VLLM_ADAPTERS = ("sql-lora", "chat-lora", "code-lora", "summarize-lora")
+VLLM_POOL = 4
+
+
+def vllm_replica(index: int) -> str:
+    return f"vllm-{index}"
 
 
 def sim_binary() -> str:
@@ -43,12 +51,15 @@ def sim_binary() -> str:
 
 
 class Simulators:
-    """All provider simulators in one `sluice-sim` process, each on its own free port."""
+    """All provider simulators in one `sluice-sim` process, each on its own free port, and the
+    vLLM-like pool (`vllm_pool` replicas, named `vllm-0`... in `ports`)."""
 
-    def __init__(self, *, pace_ms: int = 1, extra_args=()) -> None:
+    def __init__(self, *, pace_ms: int = 1, extra_args=(), vllm_pool: int = VLLM_POOL) -> None:
         self.pace_ms = pace_ms
         self.extra_args = list(extra_args)
         self.ports = {name: free_port() for name in PROVIDERS}
+        self.vllm_replicas = [vllm_replica(i) for i in range(vllm_pool)]
+        self.ports.update({name: free_port() for name in self.vllm_replicas})
         self.workdir = tempfile.mkdtemp(prefix="sluice-sim-")
         self.log_path = os.path.join(self.workdir, "sim.log")
         self.process: subprocess.Popen | None = None
@@ -58,8 +69,10 @@ class Simulators:
 
     def start(self) -> "Simulators":
         args = [sim_binary(), "--pace-ms", str(self.pace_ms)]
-        for name, port in self.ports.items():
-            args += [f"--{name}", str(port)]
+        for name in PROVIDERS:
+            args += [f"--{name}", str(self.ports[name])]
+        if self.vllm_replicas:
+            args += ["--vllm-ports", ",".join(str(self.ports[name]) for name in self.vllm_replicas)]
         self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen(args + self.extra_args, stdout=self.log, stderr=subprocess.STDOUT)
         return self

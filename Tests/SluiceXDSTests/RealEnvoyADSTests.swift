@@ -238,6 +238,9 @@ struct RealEnvoyADSTests {
 
         var simArguments = ["--pace-ms", "1"]
         for (name, port) in simPorts { simArguments += ["--\(name)", String(port)] }
+        // The vLLM-like pool behind `vllm_pool` (127.0.0.1:18111-18114 in the default).
+        let poolPorts = (0..<4).map { _ in freePort() }
+        simArguments += ["--vllm-ports", poolPorts.map(String.init).joined(separator: ",")]
         let sim = try Child(RealEnvoy.sim!, simArguments, logPath: work + "/sim.log")
         defer { sim.stop() }
 
@@ -408,6 +411,9 @@ struct RealEnvoyADSTests {
         let adminPort = freePort()
         var simArguments = ["--pace-ms", "1"]
         for (name, port) in simPorts { simArguments += ["--\(name)", String(port)] }
+        // The vLLM-like pool behind `vllm_pool` (127.0.0.1:18111-18114 in the default).
+        let poolPorts = (0..<4).map { _ in freePort() }
+        simArguments += ["--vllm-ports", poolPorts.map(String.init).joined(separator: ",")]
         let sim = try Child(RealEnvoy.sim!, simArguments, logPath: work + "/sim.log")
         defer { sim.stop() }
 
@@ -465,12 +471,16 @@ struct RealEnvoyADSTests {
         let simPorts = Dictionary(uniqueKeysWithValues: providers.map { ($0, freePort()) })
         var simArguments = ["--pace-ms", "1"]
         for (name, port) in simPorts { simArguments += ["--\(name)", String(port)] }
+        // The vLLM-like pool behind `vllm_pool` (127.0.0.1:18111-18114 in the default).
+        let poolPorts = (0..<4).map { _ in freePort() }
+        simArguments += ["--vllm-ports", poolPorts.map(String.init).joined(separator: ",")]
         let sim = try Child(RealEnvoy.sim!, simArguments, logPath: work + "/sim.log")
         defer { sim.stop() }
 
         var plan = try SluiceConfig.loadDefault().config.compile()
         let listenerPort = freePort()
-        let moved = Dictionary(uniqueKeysWithValues: providers.enumerated().map { (18101 + $0.offset, simPorts[$0.element]!) })
+        let moved = Dictionary(uniqueKeysWithValues: providers.enumerated().map { (18101 + $0.offset, simPorts[$0.element]!) }
+            + poolPorts.enumerated().map { (18111 + $0.offset, $0.element) })
         for index in plan.listeners.indices { plan.listeners[index].port = listenerPort }
         for index in plan.clusters.indices {
             guard case .endpoints(var endpoints) = plan.clusters[index].kind else { continue }
@@ -500,7 +510,7 @@ struct RealEnvoyADSTests {
         try poll(timeout: 10, "every type ACKed") { server.statuses.status(node: "default-test")?.isInSync == true }
         let listed = try JSONParser.parse(Array(Self.models(listenerPort).body.utf8))
         let ids = (listed["data"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
-        #expect(ids.count == 10, "\(ids)")
+        #expect(ids.count == 11, "\(ids)")
         for id in ids {
             let response: HTTP.Response
             if id.contains("embedding") {

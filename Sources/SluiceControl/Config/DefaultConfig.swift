@@ -7,7 +7,7 @@ extension SluiceConfig {
     public static let defaultYAML = #"""
 # yaml-language-server: $schema=../Sources/SluiceControl/sluice.schema.json
 # The demo gateway (sluiced's embedded default): the provider simulators of sluice-sim
-# (127.0.0.1:18101-18106) behind one OpenAI/Anthropic endpoint. Same gateway as envoy.yaml.
+# (127.0.0.1:18101-18106, vLLM-like pool 18111-18114) behind one endpoint. Same gateway as envoy.yaml.
 listeners:
   - { name: gateway, address: 127.0.0.1, port: 10000 }
 
@@ -32,6 +32,7 @@ backends:  # demo_value: the simulators' fake keys; real keys come from env, fil
 
 pools:  # self-hosted OpenAI-compatible servers (vLLM, SGLang, TGI, ...)
   - { name: local, endpoints: [http://127.0.0.1:18106] }
+  - { name: vllm_pool, endpoints: [http://127.0.0.1:18111, http://127.0.0.1:18112, http://127.0.0.1:18113, http://127.0.0.1:18114] }  # sluice-sim --vllm-pool 4
 
 models:  # price: USD per 1M tokens
   - { id: gpt-4o-mini, backend: openai, created: 1721172741, price: { input: 0.15, cached_input: 0.075, output: 0.6 } }
@@ -43,6 +44,7 @@ models:  # price: USD per 1M tokens
   - { id: gemini-embedding-001, backend: gemini, owned_by: google, created: 1752537600, price: { input: 0.15, output: 0 } }
   - { id: vertex-gemini-2.5-flash, backend: vertex, upstream_model: gemini-2.5-flash, owned_by: google-vertex, created: 1750118400, price: { input: 0.3, cached_input: 0.075, output: 2.5 } }
   - { id: sim-llama-3-8b, backend: local, owned_by: self-hosted, created: 1713312000 }
+  - { id: llama-3.1-8b-instruct, backend: vllm_pool, owned_by: self-hosted, created: 1721606400 }
   # OpenAI first; on 429, 5xx or a failed connection the retry goes to Azure.
   - { id: gpt-4o-mini-failover, fallback: [openai, azure], upstream_model: gpt-4o-mini, overrides: { azure: gpt-4o-mini-deployment }, created: 1721172741 }
 
