@@ -1,0 +1,178 @@
+"""Quota leases end to end (issue 10, item 2, the module's side): two real Envoy processes and one
+real sluiced. A key limited to 30 requests per minute, requests alternated across both Envoys:
+together they admit at most the limit (FleetLeases.md's bound limit + D + R + F, here with D = 0
+for a request count, R = 0 with no Envoy going silent and F = 0 for a fail_closed scope) and at
+least the limit minus a small slack, where each Envoy alone would admit the whole limit. Then
+sluiced stops: once the slices run out, the fail_closed key gets 429 `quota_unavailable` naming
+sluiced and the scope (counted in `sluice.lease.fail_closed_denied`), and a fail_open key admits
+up to its local cap (10 % of 30: 3 per minute on each Envoy), then the same 429.
+
+Fast by config: the workers trade leases every 100 ms and sluiced's lease TTL is 2 s."""
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.request
+
+import requests
+
+from default_gateway import DEMO_KEY, DefaultGateway
+from harness import free_port
+from sluiced import ROOT, Sluiced
+from test_fleet_worker import fleet_bootstrap
+
+LIMIT = 30
+OPEN_KEY = "sk-sluice-open-key"
+DEMO_LIMITS = "limits: { requests_per_minute: 600, tokens_per_minute: 200000, budget_usd_per_day: 5 }"
+
+
+def sluiced_config() -> str:
+    """The demo config with the demo key at 30 requests per minute and a second key, `open`."""
+    with open(ROOT / "envoy-module" / "sluice.yaml") as f:
+        text = f.read()
+    assert DEMO_LIMITS in text
+    text = text.replace(DEMO_LIMITS, f"limits: {{ requests_per_minute: {LIMIT} }}")
+    return text.replace(
+        "\nteams:", f"\n  - {{ name: open, key: {OPEN_KEY}, limits: {{ requests_per_minute: {LIMIT} }} }}\n\nteams:", 1)
+
+
+def filter_config(config: dict) -> None:
+    """The same limits in the filter's config; `demo` (and by default every scope) fail_closed,
+    `open` fail_open with 10 % of its limit."""
+    for key in config["api_keys"]:
+        if key["name"] == "demo":
+            key["limits"] = {"requests_per_minute": LIMIT}
+    config["api_keys"].append({
+        "name": "open", "key": OPEN_KEY,
+        "limits": {"requests_per_minute": LIMIT, "lease_failure": {"policy": "fail_open", "local_cap_percent": 10}}})
+    config["quota_lease_failure"] = {"policy": "fail_closed"}
+
+
+def gateway(sluiced: Sluiced, name: str) -> DefaultGateway:
+    token_file = os.path.join(sluiced.workdir, ".sluiced", "fleet-token")
+    adjust_worker = fleet_bootstrap(
+        sluiced.admin_port, token_file, envoy=name, flush_interval_ms=100, timeout_ms=1000, leases={"interval_ms": 100})
+    return DefaultGateway(adjust_config=filter_config, fleet_worker=True, adjust_bootstrap=adjust_worker)
+
+
+def chat(gw: DefaultGateway, key: str = DEMO_KEY) -> requests.Response:
+    return requests.post(
+        gw.base + "/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hi"}]}, timeout=10)
+
+
+def error_code(r: requests.Response) -> str | None:
+    try:
+        return r.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def fleet_page(gw: DefaultGateway) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{gw.envoy.admin_port}/sluice/fleet", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def stat(gw: DefaultGateway, name: str) -> int:
+    return gw.envoy.stats().get(name, 0)
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def minute() -> int:
+    return int(time.time()) // 60
+
+
+def test_two_envoys_share_one_limit_and_apply_the_failure_policy_when_sluiced_is_away():
+    sluiced = Sluiced(sluiced_config(), admin_port=free_port(), extra_args=["--lease-ttl-ms", "2000"])
+    with sluiced, gateway(sluiced, "gw-a") as a, gateway(sluiced, "gw-b") as b:
+        # Both workers hold the key's slot (the filter config acquired it) and reach sluiced.
+        for gw in (a, b):
+            page = fleet_page(gw)
+            slots = {(s["scope"], s["name"], s["dimension"]): s for s in page["leases"]["slots"]}
+            demo = slots[("key", "demo", "requests_per_minute")]
+            assert demo["limit"] == LIMIT and demo["policy"] == "fail_closed" and demo["active"]
+            assert slots[("key", "open", "requests_per_minute")]["policy"] == "fail_open (local cap 3)"
+
+        # Alternate until one UTC minute (the fleet's window) has been refused several times in a
+        # row on both Envoys: its budget is spent. Grouped by minute in case the test spans two.
+        admitted: dict[int, int] = {}
+        per_envoy = {"gw-a": 0, "gw-b": 0}
+        refused_in_a_row: dict[int, int] = {}
+        saturated = None
+        started = time.monotonic()
+        while saturated is None and time.monotonic() - started < 20:
+            for name, gw in (("gw-a", a), ("gw-b", b)):
+                window = minute()
+                r = chat(gw)
+                if r.status_code == 200:
+                    admitted[window] = admitted.get(window, 0) + 1
+                    per_envoy[name] += 1
+                    refused_in_a_row[window] = 0
+                else:
+                    assert r.status_code == 429, r.text
+                    # Before the first grant fail_closed refuses with quota_unavailable; after, the
+                    # fleet's limit answers like a local quota.
+                    assert error_code(r) in ("rate_limit_exceeded", "quota_unavailable"), r.text
+                    if error_code(r) == "rate_limit_exceeded" and admitted.get(window, 0) > 0:
+                        refused_in_a_row[window] = refused_in_a_row.get(window, 0) + 1
+                        if refused_in_a_row[window] >= 10:
+                            saturated = window
+            time.sleep(0.01)
+        assert saturated is not None, f"the limit was never reached: {admitted}"
+        for window, count in admitted.items():
+            assert count <= LIMIT, f"the fleet admitted {count} > {LIMIT} in minute {window}"
+        assert admitted[saturated] >= LIMIT - 2, f"the fleet used only {admitted[saturated]} of {LIMIT}"
+        # Without leases each Envoy's own counter admits the whole limit, twice it together. (How
+        # the limit splits between the two depends on who asked first: sluiced shares what remains
+        # among the Envoys active at the time.)
+        assert sum(per_envoy.values()) == sum(admitted.values()), per_envoy
+        assert all(fleet_page(gw)["leases"]["requests_sent"] > 0 for gw in (a, b))
+        assert stat(a, "sluice.lease_requests_sent") > 0
+
+        # sluiced goes away: the slices lapse (TTL 2 s, 1 s margin), then each scope's policy.
+        sluiced.stop()
+        last: list[requests.Response] = []
+
+        def refused_unavailable() -> bool:
+            last[:] = [chat(a)]
+            return error_code(last[0]) == "quota_unavailable"
+
+        try:
+            wait_for(refused_unavailable, timeout=6, what="fail_closed to refuse without a lease")
+        except AssertionError:
+            raise AssertionError(f"still {last[0].status_code} {last[0].text}; worker: {fleet_page(a)['leases']}")
+        closed = last[0]
+        assert closed.status_code == 429
+        message = closed.json()["error"]["message"]
+        assert "quota service is unreachable" in message and "key demo (requests_per_minute)" in message, message
+        assert "fail_closed" in message
+        wait_for(lambda: stat(a, "sluice.lease.fail_closed_denied") >= 1, timeout=3, what="the fail_closed stat")
+        assert fleet_page(a)["leases"]["last_error"], "the worker should show why leases fail"
+
+        # fail_open: `open` never had a lease; this Envoy admits 3 per minute on its own, then refuses.
+        open_admitted: dict[int, int] = {}
+        refusal = None
+        for _ in range(8):
+            window = minute()
+            r = chat(b, OPEN_KEY)
+            if r.status_code == 200:
+                open_admitted[window] = open_admitted.get(window, 0) + 1
+            else:
+                assert r.status_code == 429 and error_code(r) == "quota_unavailable", r.text
+                refusal = (window, r.json()["error"]["message"])
+        assert refusal is not None, open_admitted
+        assert open_admitted.get(refusal[0]) == 3, open_admitted
+        assert "fail_open allowance for key open (requests_per_minute: 3 per window)" in refusal[1], refusal[1]
+        wait_for(lambda: stat(b, "sluice.lease.fail_open_cap_denied") >= 1, timeout=3, what="the fail_open cap stat")
+        assert stat(b, "sluice.lease.fail_open_admitted") >= 3
