@@ -117,6 +117,38 @@ import Testing
         #expect(slot.counts.failOpenAdmitted == 3 && slot.counts.localCapDenied == 1)
     }
 
+    @Test func aShortSliceWakesTheWorkerAndFailOpenBridgesTheBurst() throws {
+        let clock = Clock()
+        let key = LeaseKey(.key("k"), .requestsPerMinute)
+        // fail_open (cap 3): a burst beyond the slice while sluiced still had more is admitted
+        // from the local allowance, and the worker is told to renew now.
+        let openBook = LeaseBook(envoy: "e", boot: "1")
+        let open = Self.store(openBook, clock, failure: .failOpen(localCapPercent: 10))
+        Self.give(openBook, key, 1, clock: clock, remaining: 20)
+        let openSlot = try #require(openBook.slot(key))
+        let failOpenBefore = openSlot.counts.failOpenAdmitted
+        #expect(openBook.takeRenewalWanted(), "a request without a lease wakes the worker")
+        #expect(!openBook.takeRenewalWanted(), "taken once")
+        var admitted = 0
+        for _ in 0..<3 { if case .admitted = open.admit(Self.request, now: Self.noon) { admitted += 1 } }
+        #expect(admitted == 3)
+        #expect(openSlot.counts.failOpenAdmitted - failOpenBefore == 2)
+        #expect(openBook.takeRenewalWanted(), "a short slice wakes the worker")
+        // fail_closed: the same burst is refused for a second (the slice is short, not the fleet).
+        let closedBook = LeaseBook(envoy: "e", boot: "1")
+        let closed = Self.store(closedBook, clock, failure: .failClosed)
+        Self.give(closedBook, key, 1, clock: clock, remaining: 20)
+        _ = closedBook.takeRenewalWanted()
+        guard case .admitted = closed.admit(Self.request, now: Self.noon),
+            case .denied(let denial) = closed.admit(Self.request, now: Self.noon)
+        else {
+            Issue.record("fail_closed admits the slice and refuses beyond it")
+            return
+        }
+        #expect(denial.error.code == "rate_limit_exceeded" && denial.retryAfterSeconds == 1)
+        #expect(closedBook.takeRenewalWanted())
+    }
+
     @Test func aLeaseRefusalRollsBackTheOtherScopes() throws {
         let clock = Clock()
         let book = LeaseBook(envoy: "e", boot: "1")

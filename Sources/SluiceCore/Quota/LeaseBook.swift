@@ -129,7 +129,16 @@ public final class LeaseSlot: Sendable {
     }
     let worker = Mutex(WorkerState())
 
-    public init(key: LeaseKey, limit: Int64, policy: LeaseFailurePolicy) {
+    /// Raised when a slice fell short of demand the fleet could still cover: the worker renews
+    /// at its next tick instead of waiting for its interval. Shared by the slots of one book.
+    let renewal: LeaseRenewalSignal
+
+    public convenience init(key: LeaseKey, limit: Int64, policy: LeaseFailurePolicy) {
+        self.init(key: key, limit: limit, policy: policy, renewal: LeaseRenewalSignal())
+    }
+
+    init(key: LeaseKey, limit: Int64, policy: LeaseFailurePolicy, renewal: LeaseRenewalSignal) {
+        self.renewal = renewal
         self.key = key
         limitWord = Atomic(min(max(0, limit), Self.maxAmount))
         policyWord = Atomic(Self.policyWord(policy))
@@ -172,35 +181,53 @@ public final class LeaseSlot: Sendable {
             if admitted { return .admitted(LeaseTicket(window: window, amount: amount, failOpen: false)) }
             // A valid lease that cannot cover the request. When sluiced had nothing more at its
             // last answer, the fleet's limit is reached until the window ends; otherwise this
-            // Envoy's slice is short and its next renewal (within a second) asks for this demand.
+            // Envoy's slice is merely short (a burst outran the renewals): the worker is woken to
+            // renew now, and a fail_open scope bridges the gap from its local allowance (counted
+            // in F like any fail_open admit), so a burst far below the fleet's limit is not refused.
+            let fleetHadMore = lastFleetRemaining.load(ordering: .relaxed) >= amount
+            if fleetHadMore {
+                renewal.raise()
+                if case .failOpen(let cap) = policy, admitFailOpen(amount, window: window, tag: tag, cap: cap) {
+                    return .admitted(LeaseTicket(window: window, amount: amount, failOpen: true))
+                }
+            }
             limitDenied.wrappingAdd(1, ordering: .relaxed)
             let retryAfter =
-                lastFleetRemaining.load(ordering: .relaxed) >= amount
+                fleetHadMore
                 ? 1_000 : key.dimension.period.window(atMillis: nowMillis).endMillis - nowMillis
             return .denied(
                 .limitReached(
                     limit: limit, consumed: lastConsumed.load(ordering: .relaxed), retryAfterMillis: max(1, retryAfter)))
         }
+        // No valid lease: a request that never came (the scope's first demand) or one sluiced did
+        // not answer. Either way the worker should ask now (it backs off by itself while sluiced
+        // does not answer).
+        renewal.raise()
         switch policy {
         case .failClosed:
             failClosedDenied.wrappingAdd(1, ordering: .relaxed)
             return .denied(.unavailable)
         case .failOpen(let cap):
-            var admitted = false
-            failOpenUsed.update(window) { storedTag, stored in
-                admitted = false
-                let spentSoFar = storedTag == tag ? stored : 0
-                guard spentSoFar + amount <= cap else { return nil }
-                admitted = true
-                return (tag, spentSoFar + amount)
-            }
-            guard admitted else {
+            guard admitFailOpen(amount, window: window, tag: tag, cap: cap) else {
                 localCapDenied.wrappingAdd(1, ordering: .relaxed)
                 return .denied(.localCapReached(cap: cap))
             }
-            failOpenAdmitted.wrappingAdd(1, ordering: .relaxed)
             return .admitted(LeaseTicket(window: window, amount: amount, failOpen: true))
         }
+    }
+
+    /// Takes `amount` from this window's fail_open allowance (`cap` per window), if it fits.
+    private func admitFailOpen(_ amount: Int64, window: Int64, tag: Int64, cap: Int64) -> Bool {
+        var admitted = false
+        failOpenUsed.update(window) { storedTag, stored in
+            admitted = false
+            let spentSoFar = storedTag == tag ? stored : 0
+            guard spentSoFar + amount <= cap else { return nil }
+            admitted = true
+            return (tag, spentSoFar + amount)
+        }
+        if admitted { failOpenAdmitted.wrappingAdd(1, ordering: .relaxed) }
+        return admitted
     }
 
     /// Replaces the ticket's reservation by the `actual` amount used (0 releases it). The actual
@@ -350,6 +377,19 @@ public final class LeaseSlot: Sendable {
     }
 }
 
+/// A flag the admit path raises (one relaxed store, only when a slice fell short) and the worker
+/// takes on its tick.
+final class LeaseRenewalSignal: Sendable {
+    private let raised = Atomic<Bool>(false)
+
+    /// A load first: while raised (sluiced away, every request without a lease) the admit path
+    /// only reads the shared word, it does not bounce its cache line between threads.
+    func raise() { if !raised.load(ordering: .relaxed) { raised.store(true, ordering: .relaxed) } }
+
+    /// True (and lowered) when raised since the last call.
+    func take() -> Bool { raised.load(ordering: .relaxed) && raised.exchange(false, ordering: .relaxed) }
+}
+
 /// Two packed words (window tag | amount), one per window parity: the current window and the
 /// next or previous one.
 final class WindowRing: Sendable {
@@ -403,6 +443,8 @@ public final class LeaseBook: Sendable {
         var holders: Int
     }
     private let table: Mutex<[LeaseKey: Entry]>
+    /// Raised by the slots this book made when a slice fell short (see `renewalWanted`).
+    private let renewal = LeaseRenewalSignal()
 
     struct Pending {
         var seq: Int64
@@ -445,7 +487,7 @@ public final class LeaseBook: Sendable {
                     table[key] = entry
                     acquired[key] = entry.slot
                 } else {
-                    let slot = LeaseSlot(key: key, limit: limit, policy: policy)
+                    let slot = LeaseSlot(key: key, limit: limit, policy: policy, renewal: renewal)
                     table[key] = Entry(slot: slot, holders: 1)
                     acquired[key] = slot
                 }
@@ -506,6 +548,10 @@ public final class LeaseBook: Sendable {
             return Request(seq: state.seq, items: items)
         }
     }
+
+    /// True (once) when a slot's slice fell short of a demand the fleet could still cover since the
+    /// last call: the worker should renew now rather than at its next interval.
+    public func takeRenewalWanted() -> Bool { renewal.take() }
 
     /// True while a request waits for its answer (it is resent until one comes).
     public var hasPendingRequest: Bool { state.withLock { $0.pending != nil } }

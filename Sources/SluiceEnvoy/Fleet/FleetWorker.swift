@@ -55,8 +55,12 @@ final class FleetWorker {
     /// The lease half; nil unless the config turns leases on.
     let leases: LeaseCourier?
 
+    /// With leases, how soon a slot without a lease (a scope's first requests) or with a short
+    /// slice gets its request out: the timer's period.
+    static let leaseTickMillis: Int64 = 20
+
     var tickMillis: Int64 {
-        min(config.flushIntervalMillis, Self.maxTickMillis, config.leases?.intervalMillis ?? Self.maxTickMillis)
+        min(config.flushIntervalMillis, config.leases.map { min($0.intervalMillis, Self.leaseTickMillis) } ?? Self.maxTickMillis)
     }
 
     private init(

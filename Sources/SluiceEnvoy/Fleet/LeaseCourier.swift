@@ -51,6 +51,8 @@ final class LeaseCourier {
     private(set) var requestsFailed: Int64 = 0
     private var lastSuccessMillis: Int64?
     private var lastError: String?
+    /// The last request got no usable answer.
+    private var lastFailed = false
     private var lastProblems: [String] = []
     /// The slot counts Envoy's counters were last told (they take increments).
     private var reported: (limit: Int64, closed: Int64, cap: Int64, open: Int64) = (0, 0, 0, 0)
@@ -77,8 +79,12 @@ final class LeaseCourier {
     func tick(nowMillis: Int64, token: () -> String?) {
         guard calloutID == nil, !returnedAll else { return }
         let now = monotonicNanos()
-        guard draining || now.subtractingReportingOverflow(lastSentNanos).partialValue >= settings.intervalMillis * 1_000_000
-            || lastSentNanos == .min
+        // Due every interval, and at once when a slot had no lease or a slice fell short of a
+        // burst (the book says so) — unless the last request failed: then the interval is the backoff.
+        let wanted = book.takeRenewalWanted()
+        guard draining || lastSentNanos == .min
+            || now.subtractingReportingOverflow(lastSentNanos).partialValue >= settings.intervalMillis * 1_000_000
+            || (wanted && !lastFailed)
         else { return }
         guard let request = book.nextRequest(nowMillis: nowMillis, nowNanos: now, draining: draining) else {
             if draining { returnedAll = true }
@@ -125,6 +131,7 @@ final class LeaseCourier {
             case .success(let answer):
                 book.apply(answer.grants, seq: seq, sentAtNanos: sentAtNanos)
                 requestsSent += 1
+                lastFailed = false
                 lastSuccessMillis = nowMillis
                 if !answer.problems.isEmpty {
                     lastProblems = Array(answer.problems.prefix(8))
@@ -138,6 +145,7 @@ final class LeaseCourier {
 
     private func failed(_ reason: String, nowMillis: Int64) {
         requestsFailed += 1
+        lastFailed = true
         lastError = reason
         EnvoyLog.debug("sluice: lease request not answered (\(reason)); resent on the next tick")
     }
