@@ -176,3 +176,38 @@ def test_two_envoys_share_one_limit_and_apply_the_failure_policy_when_sluiced_is
         assert "fail_open allowance for key open (requests_per_minute: 3 per window)" in refusal[1], refusal[1]
         wait_for(lambda: stat(b, "sluice.lease.fail_open_cap_denied") >= 1, timeout=3, what="the fail_open cap stat")
         assert stat(b, "sluice.lease.fail_open_admitted") >= 3
+
+
+def sluiced_metrics(sluiced: Sluiced) -> str:
+    with urllib.request.urlopen(f"{sluiced.admin_url}/metrics", timeout=10) as r:
+        return r.read().decode()
+
+
+def metric_sum(text: str, name: str, containing: str = "") -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if (line.startswith(name + " ") or line.startswith(name + "{")) and containing in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_an_envoy_that_shuts_down_gives_its_slices_back():
+    with Sluiced(sluiced_config(), admin_port=free_port(), extra_args=["--lease-ttl-ms", "10000"]) as sluiced:
+        gw = gateway(sluiced, "gw-stopping")
+        with gw:
+            # fail_closed: the first requests wait for the first grant (one 20 ms tick away).
+            wait_for(lambda: chat(gw).status_code == 200, timeout=3, what="a request admitted against a slice")
+            answered = [chat(gw).status_code for _ in range(5)]
+            assert answered.count(200) >= 4, answered
+            wait_for(
+                lambda: metric_sum(sluiced_metrics(sluiced), "sluiced_leases_outstanding") > 0, timeout=3,
+                what="slices held by the Envoy")
+            held = fleet_page(gw)["leases"]["slots"]
+            assert any(s["valid"] and s["remaining"] > 0 for s in held), held
+        # Envoy's shutdown waited for the worker's last request: it reported the spend and returned
+        # every slice, well before their 10 s TTL would have.
+        text = sluiced_metrics(sluiced)
+        assert metric_sum(text, "sluiced_leases_outstanding") == 0, text
+        assert metric_sum(text, "sluiced_lease_returned_units_total", 'dimension="requests_per_minute"') > 0, text
+        assert metric_sum(text, "sluiced_leases_reclaimed_total") == 0
+        assert "returned its lease slices" in gw.envoy.logs()
