@@ -18,7 +18,7 @@ import urllib.request
 import requests
 
 from default_gateway import DEMO_KEY, DefaultGateway
-from harness import free_port
+from harness import Envoy, free_port
 from sluiced import ROOT, Sluiced
 from test_fleet_worker import fleet_bootstrap
 
@@ -211,3 +211,55 @@ def test_an_envoy_that_shuts_down_gives_its_slices_back():
         assert metric_sum(text, "sluiced_lease_returned_units_total", 'dimension="requests_per_minute"') > 0, text
         assert metric_sum(text, "sluiced_leases_reclaimed_total") == 0
         assert "returned its lease slices" in gw.envoy.logs()
+
+
+def test_filter_configs_pushed_over_ecds_bring_their_scopes_and_retire_removed_ones():
+    """Envoy bootstrapped from sluiced alone (the `sluice` filter's config arrives over ECDS) with
+    the worker of envoy-module/fleet-worker.yaml, as `run.sh` starts it: each pushed config
+    acquires the slots of its scopes; a scope the new config drops stops being held."""
+    import yaml
+
+    from sluiced import bootstrap
+
+    with Sluiced(sluiced_config(), admin_port=free_port()) as sluiced:
+        envoy_bootstrap = bootstrap(sluiced.xds_port, free_port())
+        with open(ROOT / "envoy-module" / "fleet-worker.yaml") as f:
+            worker = yaml.safe_load(f)
+        (cluster,) = worker["static_resources"]["clusters"]
+        cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"][
+            "port_value"] = sluiced.admin_port
+        envoy_bootstrap["static_resources"]["clusters"].append(cluster)
+        block = worker["bootstrap_extensions"][0]["typed_config"]["extension_config"]
+        block["value"] = block["value"].replace("@FLEET_TOKEN_FILE@", os.path.join(sluiced.workdir, ".sluiced", "fleet-token"))
+        assert json.loads(block["value"])["leases"] == {"interval_ms": 1000}, "run.sh's worker turns leases on"
+        envoy_bootstrap["bootstrap_extensions"] = worker["bootstrap_extensions"]
+        envoy = Envoy(envoy_bootstrap)
+        envoy.start().wait_ready()
+        try:
+            def slots() -> dict:
+                with urllib.request.urlopen(f"http://127.0.0.1:{envoy.admin_port}/sluice/fleet", timeout=5) as r:
+                    page = json.loads(r.read())
+                return {(s["scope"], s["name"], s["dimension"]): s for s in page["leases"]["slots"]}
+
+            open_key = ("key", "open", "requests_per_minute")
+            wait_for(lambda: open_key in slots() and slots()[open_key]["active"], timeout=10, what="the ECDS config's slots")
+            assert slots()[("key", "demo", "requests_per_minute")]["limit"] == LIMIT
+
+            # The next config: `open` is gone, `demo` allows 40 a minute, `newcomer` is new.
+            text = sluiced.config_text.replace(
+                f"  - {{ name: open, key: {OPEN_KEY}, limits: {{ requests_per_minute: {LIMIT} }} }}\n",
+                "  - { name: newcomer, key: sk-sluice-newcomer, limits: { tokens_per_minute: 5000 } }\n")
+            text = text.replace(f"limits: {{ requests_per_minute: {LIMIT} }}", "limits: { requests_per_minute: 40 }")
+            assert "newcomer" in text and "name: open," not in text
+            sluiced.write_config(text)
+            newcomer = ("key", "newcomer", "tokens_per_minute")
+
+            def updated():
+                table = slots()
+                return (newcomer in table and table[newcomer]["active"] and table[newcomer]["limit"] == 5000
+                        and not table[open_key]["active"]
+                        and table[("key", "demo", "requests_per_minute")]["limit"] == 40)
+
+            wait_for(updated, timeout=10, what="the pushed config's slots (new active, removed inactive)")
+        finally:
+            envoy.stop()
