@@ -1,5 +1,3 @@
-import Synchronization
-
 // Fleet leases inside `LocalQuotaStore`: when the process has a `LeaseBook` (the module's
 // background worker runs with `leases` on), every limited quantity of every configured scope also
 // admits against its `LeaseSlot`, after the local counters (which keep smoothing each Envoy's own
@@ -8,7 +6,9 @@ import Synchronization
 // with zero) exactly when the local reservation is.
 //
 // Without a book nothing here runs: the store holds no slots and the admit path takes one nil
-// check per scope.
+// check per request.
+
+import Synchronization
 
 /// What the filter does for a scope when sluiced is unreachable past its lease: the config's
 /// form of `LeaseFailurePolicy`, whose local cap depends on each dimension's limit.

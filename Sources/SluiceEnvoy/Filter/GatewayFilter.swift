@@ -82,7 +82,8 @@ final class GatewayFilterFactory: HTTPFilterFactory, @unchecked Sendable {
         let gateway = Gateway(
             config: parsed, quotaRegistry: processQuotaRegistry, leaseBook: leaseBook, leaseClock: MonotonicClock.nanos)
         if let leaseBook {
-            EnvoyLog.info("sluice: quotas admit against fleet leases (\(leaseBook.slots.filter(\.isActive).count) leased quantities)")
+            EnvoyLog.info(
+                "sluice: quotas admit against fleet leases (the process leases \(leaseBook.slots.filter(\.isActive).count) limited quantities)")
         }
         return .success(GatewayFilterFactory(gateway: gateway, metrics: metrics, counters: AggregatedCounters(config: handle)))
     }

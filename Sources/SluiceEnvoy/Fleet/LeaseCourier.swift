@@ -137,7 +137,10 @@ final class LeaseCourier {
                     lastProblems = Array(answer.problems.prefix(8))
                     EnvoyLog.warn("sluice: lease answer problems: \(lastProblems.joined(separator: "; "))")
                 }
-                if draining && !book.hasPendingRequest { returnedAll = book.nextRequest(nowMillis: nowMillis, nowNanos: monotonicNanos(), draining: true) == nil }
+                // Draining: done once the book has nothing left to report or return.
+                if draining && !book.hasPendingRequest {
+                    returnedAll = book.nextRequest(nowMillis: nowMillis, nowNanos: monotonicNanos(), draining: true) == nil
+                }
             }
         }
         return false
