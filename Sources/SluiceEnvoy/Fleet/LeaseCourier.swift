@@ -166,10 +166,10 @@ final class LeaseCourier {
             counts.open &+= c.failOpenAdmitted
             if slot.isValid(nowNanos: now) { held += 1 }
         }
-        handle.increment(metrics.limitDenied, by: UInt64(max(0, counts.limit - reported.limit)))
-        handle.increment(metrics.failClosedDenied, by: UInt64(max(0, counts.closed - reported.closed)))
-        handle.increment(metrics.failOpenCapDenied, by: UInt64(max(0, counts.cap - reported.cap)))
-        handle.increment(metrics.failOpenAdmitted, by: UInt64(max(0, counts.open - reported.open)))
+        handle.increment(metrics.limitDenied, by: UInt64(max(0, counts.limit &- reported.limit)))
+        handle.increment(metrics.failClosedDenied, by: UInt64(max(0, counts.closed &- reported.closed)))
+        handle.increment(metrics.failOpenCapDenied, by: UInt64(max(0, counts.cap &- reported.cap)))
+        handle.increment(metrics.failOpenAdmitted, by: UInt64(max(0, counts.open &- reported.open)))
         handle.set(metrics.held, held)
         reported = counts
         handle.increment(metrics.sent, by: UInt64(max(0, requestsSent - reportedRequests.sent)))
