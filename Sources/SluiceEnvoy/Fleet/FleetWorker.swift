@@ -314,7 +314,13 @@ final class FleetWorker {
         } else if now >= shutdownDeadlineMillis {
             let left = shipper.abandon()
             report()
-            EnvoyLog.error("sluice: \(left) usage records dropped: sluiced did not take them within \(config.timeoutMillis) ms of shutdown")
+            if left > 0 {
+                EnvoyLog.error("sluice: \(left) usage records dropped: sluiced did not take them within \(config.timeoutMillis) ms of shutdown")
+            }
+            if leases?.returnedAll == false {
+                // Not lost: sluiced takes the slices back when their lease expires (counted in R).
+                EnvoyLog.warn("sluice: the lease slices were not returned within \(config.timeoutMillis) ms of shutdown; sluiced reclaims them at their expiry")
+            }
             shutdown.finish()
         }
     }
