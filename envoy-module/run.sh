@@ -43,7 +43,12 @@ pids+=($!)
 export ENVOY_DYNAMIC_MODULES_SEARCH_PATH="$module_dir"
 if [ "$static" = 1 ]; then
     echo "sluice: gateway on http://127.0.0.1:10000 (demo key sk-sluice-demo), Envoy admin on http://127.0.0.1:9901" >&2
-    "$envoy" -c "$root/envoy-module/envoy.yaml" --concurrency "${SLUICE_CONCURRENCY:-2}" --log-level info "$@"
+    # No sluiced in this mode: the worker's quota leases stay off (each Envoy enforces its quotas
+    # alone, as without a fleet), instead of every scope falling back to its lease failure policy.
+    static_yaml="$(mktemp "${TMPDIR:-/tmp}/sluice-static-XXXXXX.yaml")"
+    trap 'cleanup; rm -f "$static_yaml"' EXIT INT TERM
+    sed 's/,\\"leases\\":{\\"interval_ms\\":[0-9]*}//' "$root/envoy-module/envoy.yaml" > "$static_yaml"
+    "$envoy" -c "$static_yaml" --concurrency "${SLUICE_CONCURRENCY:-2}" --log-level info "$@"
     exit
 fi
 

@@ -35,7 +35,8 @@ public enum StaticBootstrap {
     }
 
     /// The module's background worker and the cluster it reaches sluiced through: usage
-    /// records go to sluiced's admin listener (`POST /v1/fleet/usage`, fleet token).
+    /// records (`POST /v1/fleet/usage`) and quota leases (`POST /v1/fleet/leases`) go to
+    /// sluiced's admin listener with the fleet token.
     public struct Fleet: Sendable, Equatable {
         /// The cluster the worker's callouts use.
         public static let clusterName = "sluiced_fleet"
@@ -51,6 +52,9 @@ public enum StaticBootstrap {
         public var batchMaxRecords = 500
         public var bufferMaxRecords = 100_000
         public var timeoutMillis = 2000
+        /// How often the worker trades quota leases with sluiced (`POST /v1/fleet/leases`); nil
+        /// leaves leases off (each Envoy enforces its quotas alone).
+        public var leaseIntervalMillis: Int? = 1000
 
         public init(host: String = "127.0.0.1", port: Int = 18001, tokenFile: String) {
             self.host = host
@@ -76,6 +80,13 @@ public enum StaticBootstrap {
             writer.int(bufferMaxRecords)
             writer.key("timeout_ms")
             writer.int(timeoutMillis)
+            if let leaseIntervalMillis {
+                writer.key("leases")
+                writer.beginObject()
+                writer.key("interval_ms")
+                writer.int(leaseIntervalMillis)
+                writer.endObject()
+            }
             writer.endObject()
             return String(decoding: writer.bytes, as: UTF8.self)
         }

@@ -18,6 +18,12 @@
 //
 // A key's own limits go in `api_keys[].limits` (same fields as team/model limits).
 //
+// Fleet leases (only when the module's background worker runs with `leases`): what a scope does
+// when sluiced is unreachable past its lease, `"lease_failure": {"policy": "fail_closed"}` or
+// `{"policy": "fail_open", "local_cap_percent": 10}`, inside any limits object (the key's
+// `limits`, an entry of `team_limits` or `model_limits`), and the default for the others at the
+// top level as `"quota_lease_failure"` (fail_open at 10 % when absent).
+//
 // A model's `route` (and each rule's `name`) is the value the filter puts in the `x-sluice-route`
 // request header before asking Envoy to re-run route matching; Envoy's route table maps it to
 // the backend cluster(s). Rules are tried in order after the listed models' own routes.
@@ -91,6 +97,10 @@ public struct GatewayConfig: Sendable, Equatable {
     public var maxRequestBytes: Int
     public var teamLimits: [String: QuotaLimits] = [:]
     public var modelLimits: [String: QuotaLimits] = [:]
+    /// The lease failure policy of each scope whose limits state one.
+    public var leaseFailure: [QuotaScope: LeaseFailureConfig] = [:]
+    /// The lease failure policy of the other scopes (`quota_lease_failure`).
+    public var defaultLeaseFailure: LeaseFailureConfig = .standard
     public var prices = PriceTable()
     /// Output tokens a request without `max_tokens` is assumed to use when admitted.
     public var defaultOutputTokensEstimate = 1024
@@ -167,6 +177,7 @@ public struct GatewayConfig: Sendable, Equatable {
                 expiresAt: expiresAt)
             if var limits = try entry.optionalObject("limits") {
                 key.limits = try QuotaLimits.read(&limits)
+                if let failure = try LeaseFailureConfig.read(&limits, "lease_failure") { config.leaseFailure[.key(name)] = failure }
                 try limits.finish()
             }
             config.apiKeys.append(key)
@@ -209,8 +220,9 @@ public struct GatewayConfig: Sendable, Equatable {
         if let limit = try root.optionalInt("max_request_bytes", in: 1024...(1 << 30)) {
             config.maxRequestBytes = Int(limit)
         }
-        config.teamLimits = try readLimitsMap(&root, "team_limits")
-        config.modelLimits = try readLimitsMap(&root, "model_limits")
+        config.teamLimits = try readLimitsMap(&root, "team_limits") { config.leaseFailure[.team($0)] = $1 }
+        config.modelLimits = try readLimitsMap(&root, "model_limits") { config.leaseFailure[.model($0)] = $1 }
+        if let failure = try LeaseFailureConfig.read(&root, "quota_lease_failure") { config.defaultLeaseFailure = failure }
         if var prices = try root.optionalObject("prices") {
             config.prices = try PriceTable.read(&prices)
             try prices.finish()
@@ -228,8 +240,10 @@ public struct GatewayConfig: Sendable, Equatable {
     }
 }
 
-/// `{"<name>": {limits}, ...}` under `key`.
-private func readLimitsMap(_ root: inout ConfigObject, _ key: String) throws(ConfigError) -> [String: QuotaLimits] {
+/// `{"<name>": {limits}, ...}` under `key`; each `lease_failure` goes to `leaseFailure`.
+private func readLimitsMap(
+    _ root: inout ConfigObject, _ key: String, leaseFailure: (String, LeaseFailureConfig) -> Void
+) throws(ConfigError) -> [String: QuotaLimits] {
     guard var map = try root.optionalObject(key) else { return [:] }
     var result: [String: QuotaLimits] = [:]
     for name in map.remainingKeys {
@@ -237,6 +251,7 @@ private func readLimitsMap(_ root: inout ConfigObject, _ key: String) throws(Con
             throw ConfigError(path: map.childPath(name), problem: "expected an object, got null")
         }
         result[name] = try QuotaLimits.read(&entry)
+        if let failure = try LeaseFailureConfig.read(&entry, "lease_failure") { leaseFailure(name, failure) }
         try entry.finish()
     }
     try map.finish()

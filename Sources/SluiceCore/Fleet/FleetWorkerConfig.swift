@@ -24,6 +24,8 @@ public struct FleetWorkerConfig: Sendable, Equatable {
     public var bufferMaxRecords: Int = 100_000
     /// Timeout of each callout to sluiced; also the bound on the flush at shutdown.
     public var timeoutMillis: Int64 = 2000
+    /// Fleet quota leases (`"leases": {...}`); nil: the filters keep local quotas only.
+    public var leases: LeaseWorkerSettings?
 
     public init(cluster: String, tokenFile: String, envoy: String) {
         self.cluster = cluster
@@ -58,7 +60,32 @@ public struct FleetWorkerConfig: Sendable, Equatable {
         }
         if let value = try root.optionalInt("buffer_max_records", in: 1...10_000_000) { config.bufferMaxRecords = Int(value) }
         if let value = try root.optionalInt("timeout_ms", in: 1...600_000) { config.timeoutMillis = value }
+        if var leases = try root.optionalObject("leases") {
+            var settings = LeaseWorkerSettings()
+            if let value = try leases.optionalInt("interval_ms", in: 10...60_000) { settings.intervalMillis = value }
+            if let value = try leases.optionalInt("horizon_ms", in: 100...600_000) { settings.horizonMillis = value }
+            if let value = try leases.optionalInt("margin_ms", in: 0...60_000) { settings.marginMillis = value }
+            try leases.finish()
+            config.leases = settings
+        }
         try root.finish()
         return config
+    }
+}
+
+/// The worker's lease settings (`leases` in the bootstrap extension's config).
+public struct LeaseWorkerSettings: Sendable, Equatable {
+    /// How often the worker may send a lease request (one at a time).
+    public var intervalMillis: Int64 = 1000
+    /// `LeaseBookSettings.horizonMillis`: how far ahead of demand to hold (must stay below
+    /// sluiced's 5 s lookahead to get the next window's slice ahead of time).
+    public var horizonMillis: Int64 = 3000
+    /// `LeaseBookSettings.marginMillis`: a slice is not used this close to its expiry.
+    public var marginMillis: Int64 = 1000
+
+    public init() {}
+
+    public var bookSettings: LeaseBookSettings {
+        LeaseBookSettings(horizonMillis: horizonMillis, marginMillis: marginMillis)
     }
 }

@@ -156,9 +156,15 @@ public final class Gateway: Sendable {
     /// Quota counters of every limited key, team and model, shared by all workers.
     public let quotas: LocalQuotaStore
 
-    /// - Parameter quotaRegistry: counters that outlive this config (the module passes its
-    ///   process-wide one), so a config update does not hand out a fresh budget.
-    public init(config: GatewayConfig, quotaRegistry: QuotaCounterRegistry = QuotaCounterRegistry()) {
+    /// - Parameters:
+    ///   - quotaRegistry: counters that outlive this config (the module passes its process-wide
+    ///     one), so a config update does not hand out a fresh budget.
+    ///   - leaseBook: the process's fleet lease book, when the background worker runs with
+    ///     leases; `leaseClock` is the monotonic clock (nanoseconds) its expiries are timed on.
+    public init(
+        config: GatewayConfig, quotaRegistry: QuotaCounterRegistry = QuotaCounterRegistry(), leaseBook: LeaseBook? = nil,
+        leaseClock: @escaping @Sendable () -> Int64 = { 0 }
+    ) {
         self.config = config
         keys = ClientKeyTable(config.apiKeys)
         modelListBody = ModelList.render(config.models)
@@ -169,7 +175,12 @@ public final class Gateway: Sendable {
         for (model, modelLimits) in config.modelLimits where !modelLimits.isEmpty { limits[.model(model)] = modelLimits }
         quotas = LocalQuotaStore(
             limits: limits, subjectLimits: config.jwt?.limits, subjectCapacity: config.jwt?.maxSubjects ?? 0,
-            registry: quotaRegistry)
+            registry: quotaRegistry,
+            leases: leaseBook.map {
+                QuotaLeaseOptions(
+                    book: $0, failure: config.leaseFailure, defaultFailure: config.defaultLeaseFailure,
+                    monotonicNanos: leaseClock)
+            })
     }
 
     /// What a routed request is admitted against.

@@ -72,8 +72,21 @@ public struct LeaseBookSettings: Sendable, Equatable {
 /// One leased quantity of one scope on this Envoy (see the file comment).
 public final class LeaseSlot: Sendable {
     public let key: LeaseKey
-    public let limit: Int64
-    public let policy: LeaseFailurePolicy
+    /// The scope's limit in this dimension (the latest config's: a config update changes it in place).
+    public var limit: Int64 { limitWord.load(ordering: .relaxed) }
+    /// What to do without a valid lease (the latest config's).
+    public var policy: LeaseFailurePolicy {
+        let word = policyWord.load(ordering: .relaxed)
+        return word < 0 ? .failClosed : .failOpen(localCap: word)
+    }
+    /// False once no filter config limits this quantity any more: the slot then asks for nothing
+    /// and gives its slices back, but still reports what in-flight requests settle.
+    public var isActive: Bool { activeWord.load(ordering: .relaxed) }
+
+    private let limitWord: Atomic<Int64>
+    /// The fail_open local cap, or −1 for fail_closed.
+    private let policyWord: Atomic<Int64>
+    private let activeWord = Atomic<Bool>(true)
 
     static let tagBits: UInt64 = 22
     static let amountBits: UInt64 = 42
@@ -116,11 +129,35 @@ public final class LeaseSlot: Sendable {
     }
     let worker = Mutex(WorkerState())
 
-    public init(key: LeaseKey, limit: Int64, policy: LeaseFailurePolicy) {
-        self.key = key
-        self.limit = min(max(0, limit), Self.maxAmount)
-        self.policy = policy
+    /// Raised when a slice fell short of demand the fleet could still cover: the worker renews
+    /// at its next tick instead of waiting for its interval. Shared by the slots of one book.
+    let renewal: LeaseRenewalSignal
+
+    public convenience init(key: LeaseKey, limit: Int64, policy: LeaseFailurePolicy) {
+        self.init(key: key, limit: limit, policy: policy, renewal: LeaseRenewalSignal())
     }
+
+    init(key: LeaseKey, limit: Int64, policy: LeaseFailurePolicy, renewal: LeaseRenewalSignal) {
+        self.renewal = renewal
+        self.key = key
+        limitWord = Atomic(min(max(0, limit), Self.maxAmount))
+        policyWord = Atomic(Self.policyWord(policy))
+    }
+
+    private static func policyWord(_ policy: LeaseFailurePolicy) -> Int64 {
+        switch policy {
+        case .failClosed: -1
+        case .failOpen(let cap): min(max(0, cap), maxAmount)
+        }
+    }
+
+    /// A config (re)states the limit and policy (main thread, config time).
+    func configure(limit: Int64, policy: LeaseFailurePolicy) {
+        limitWord.store(min(max(0, limit), Self.maxAmount), ordering: .relaxed)
+        policyWord.store(Self.policyWord(policy), ordering: .relaxed)
+    }
+
+    func setActive(_ active: Bool) { activeWord.store(active, ordering: .relaxed) }
 
     // MARK: Admit path
 
@@ -144,35 +181,53 @@ public final class LeaseSlot: Sendable {
             if admitted { return .admitted(LeaseTicket(window: window, amount: amount, failOpen: false)) }
             // A valid lease that cannot cover the request. When sluiced had nothing more at its
             // last answer, the fleet's limit is reached until the window ends; otherwise this
-            // Envoy's slice is short and its next renewal (within a second) asks for this demand.
+            // Envoy's slice is merely short (a burst outran the renewals): the worker is woken to
+            // renew now, and a fail_open scope bridges the gap from its local allowance (counted
+            // in F like any fail_open admit), so a burst far below the fleet's limit is not refused.
+            let fleetHadMore = lastFleetRemaining.load(ordering: .relaxed) >= amount
+            if fleetHadMore {
+                renewal.raise()
+                if case .failOpen(let cap) = policy, admitFailOpen(amount, window: window, tag: tag, cap: cap) {
+                    return .admitted(LeaseTicket(window: window, amount: amount, failOpen: true))
+                }
+            }
             limitDenied.wrappingAdd(1, ordering: .relaxed)
             let retryAfter =
-                lastFleetRemaining.load(ordering: .relaxed) >= amount
+                fleetHadMore
                 ? 1_000 : key.dimension.period.window(atMillis: nowMillis).endMillis - nowMillis
             return .denied(
                 .limitReached(
                     limit: limit, consumed: lastConsumed.load(ordering: .relaxed), retryAfterMillis: max(1, retryAfter)))
         }
+        // No valid lease: a request that never came (the scope's first demand) or one sluiced did
+        // not answer. Either way the worker should ask now (it backs off by itself while sluiced
+        // does not answer).
+        renewal.raise()
         switch policy {
         case .failClosed:
             failClosedDenied.wrappingAdd(1, ordering: .relaxed)
             return .denied(.unavailable)
         case .failOpen(let cap):
-            var admitted = false
-            failOpenUsed.update(window) { storedTag, stored in
-                admitted = false
-                let spentSoFar = storedTag == tag ? stored : 0
-                guard spentSoFar + amount <= cap else { return nil }
-                admitted = true
-                return (tag, spentSoFar + amount)
-            }
-            guard admitted else {
+            guard admitFailOpen(amount, window: window, tag: tag, cap: cap) else {
                 localCapDenied.wrappingAdd(1, ordering: .relaxed)
                 return .denied(.localCapReached(cap: cap))
             }
-            failOpenAdmitted.wrappingAdd(1, ordering: .relaxed)
             return .admitted(LeaseTicket(window: window, amount: amount, failOpen: true))
         }
+    }
+
+    /// Takes `amount` from this window's fail_open allowance (`cap` per window), if it fits.
+    private func admitFailOpen(_ amount: Int64, window: Int64, tag: Int64, cap: Int64) -> Bool {
+        var admitted = false
+        failOpenUsed.update(window) { storedTag, stored in
+            admitted = false
+            let spentSoFar = storedTag == tag ? stored : 0
+            guard spentSoFar + amount <= cap else { return nil }
+            admitted = true
+            return (tag, spentSoFar + amount)
+        }
+        if admitted { failOpenAdmitted.wrappingAdd(1, ordering: .relaxed) }
+        return admitted
     }
 
     /// Replaces the ticket's reservation by the `actual` amount used (0 releases it). The actual
@@ -235,7 +290,7 @@ public final class LeaseSlot: Sendable {
         }
         let valid = nowNanos < deadlineNanos.load(ordering: .relaxed)
         // Only scopes in use ask: a gateway with thousands of limited keys holds slices of the busy ones.
-        let asking = !draining && role != .previous && rate > 0
+        let asking = !draining && isActive && role != .previous && rate > 0
         let floor = max(1, Int64((Double(limit) * settings.floorFraction).rounded(.up)))
         let needed = (rate * Double(settings.horizonMillis) / 1000).rounded(.up)
         let need = needed.isFinite ? Int64(min(Double(Self.maxAmount), max(0, needed))) : 0
@@ -322,6 +377,19 @@ public final class LeaseSlot: Sendable {
     }
 }
 
+/// A flag the admit path raises (one relaxed store, only when a slice fell short) and the worker
+/// takes on its tick.
+final class LeaseRenewalSignal: Sendable {
+    private let raised = Atomic<Bool>(false)
+
+    /// A load first: while raised (sluiced away, every request without a lease) the admit path
+    /// only reads the shared word, it does not bounce its cache line between threads.
+    func raise() { if !raised.load(ordering: .relaxed) { raised.store(true, ordering: .relaxed) } }
+
+    /// True (and lowered) when raised since the last call.
+    func take() -> Bool { raised.load(ordering: .relaxed) && raised.exchange(false, ordering: .relaxed) }
+}
+
 /// Two packed words (window tag | amount), one per window parity: the current window and the
 /// next or previous one.
 final class WindowRing: Sendable {
@@ -357,12 +425,26 @@ final class WindowRing: Sendable {
 }
 
 /// This Envoy's lease slots and the request/answer cycle with sluiced (see the file comment).
+///
+/// Slots come and go with the filter configs: each config `acquire`s the slots of the quantities
+/// it limits (config time, main thread) and keeps the references, so the admit path never looks
+/// anything up in the book; `release` when the config goes away. A slot no config holds stays in
+/// the book inactive: it asks for nothing and returns its slices, and still reports what the
+/// requests still in flight settle.
 public final class LeaseBook: Sendable {
     public let settings: LeaseBookSettings
     public let envoy: String
     /// Identifies this process among restarts of the same node id.
     public let boot: String
-    private let slots: [LeaseKey: LeaseSlot]
+
+    private struct Entry {
+        let slot: LeaseSlot
+        /// Filter configs holding the slot.
+        var holders: Int
+    }
+    private let table: Mutex<[LeaseKey: Entry]>
+    /// Raised by the slots this book made when a slice fell short (see `renewalWanted`).
+    private let renewal = LeaseRenewalSignal()
 
     struct Pending {
         var seq: Int64
@@ -374,17 +456,57 @@ public final class LeaseBook: Sendable {
     }
     private let state = Mutex(State())
 
-    public init(envoy: String, boot: String, slots: [LeaseSlot], settings: LeaseBookSettings = LeaseBookSettings()) {
+    /// A book holding `slots` (each as if acquired once).
+    public init(envoy: String, boot: String, slots: [LeaseSlot] = [], settings: LeaseBookSettings = LeaseBookSettings()) {
         self.envoy = envoy
         self.boot = boot
         self.settings = settings
-        var table: [LeaseKey: LeaseSlot] = [:]
-        for slot in slots { table[slot.key] = slot }
-        self.slots = table
+        var entries: [LeaseKey: Entry] = [:]
+        for slot in slots { entries[slot.key] = Entry(slot: slot, holders: 1) }
+        table = Mutex(entries)
     }
 
-    /// The slot of `key`, if the config limits it.
-    public func slot(_ key: LeaseKey) -> LeaseSlot? { slots[key] }
+    /// The slot of `key`, if the book has one (active or not).
+    public func slot(_ key: LeaseKey) -> LeaseSlot? { table.withLock { $0[key]?.slot } }
+
+    /// Every slot, in a stable order (keys' descriptions).
+    public var slots: [LeaseSlot] {
+        table.withLock { $0.values.map(\.slot) }.sorted { $0.key.description < $1.key.description }
+    }
+
+    /// The slots of `wanted` for one filter config, made where missing, their limit and policy
+    /// set to the config's (config time; the newest config wins where two disagree).
+    public func acquire(_ wanted: [(key: LeaseKey, limit: Int64, policy: LeaseFailurePolicy)]) -> [LeaseKey: LeaseSlot] {
+        table.withLock { table in
+            var acquired: [LeaseKey: LeaseSlot] = [:]
+            for (key, limit, policy) in wanted where acquired[key] == nil {
+                if var entry = table[key] {
+                    entry.slot.configure(limit: limit, policy: policy)
+                    entry.slot.setActive(true)
+                    entry.holders += 1
+                    table[key] = entry
+                    acquired[key] = entry.slot
+                } else {
+                    let slot = LeaseSlot(key: key, limit: limit, policy: policy, renewal: renewal)
+                    table[key] = Entry(slot: slot, holders: 1)
+                    acquired[key] = slot
+                }
+            }
+            return acquired
+        }
+    }
+
+    /// A filter config that acquired `keys` is gone; slots no config holds turn inactive.
+    public func release(_ keys: some Sequence<LeaseKey>) {
+        table.withLock { table in
+            for key in keys {
+                guard var entry = table[key] else { continue }
+                entry.holders = max(0, entry.holders - 1)
+                if entry.holders == 0 { entry.slot.setActive(false) }
+                table[key] = entry
+            }
+        }
+    }
 
     /// A request ready to send.
     public struct Request: Sendable, Equatable {
@@ -400,7 +522,7 @@ public final class LeaseBook: Sendable {
         if let pending = state.withLock({ $0.pending }) { return Request(seq: pending.seq, items: pending.items) }
         var items: [LeaseItem] = []
         var renewDue = false
-        for slot in slots.values.sorted(by: { $0.key.description < $1.key.description }) {
+        for slot in slots {
             let period = slot.key.dimension.period
             let (current, end) = period.window(atMillis: nowMillis)
             var windows: [(Int64, LeaseSlot.WindowRole)] = [(current - 1, .previous), (current, .current)]
@@ -410,7 +532,7 @@ public final class LeaseBook: Sendable {
                 if item.spent > 0 || item.returned > 0 || item.want > 0 { items.append(item) }
             }
             // Renew the lease before it lapses even when there is nothing to report.
-            if !draining && slot.isValid(nowNanos: nowNanos)
+            if !draining && slot.isActive && slot.isValid(nowNanos: nowNanos)
                 && !slot.isValid(nowNanos: nowNanos.addingReportingOverflow(settings.horizonMillis * 1_000_000).partialValue)
             {
                 renewDue = true
@@ -427,6 +549,13 @@ public final class LeaseBook: Sendable {
         }
     }
 
+    /// True (once) when a slot's slice fell short of a demand the fleet could still cover since the
+    /// last call: the worker should renew now rather than at its next interval.
+    public func takeRenewalWanted() -> Bool { renewal.take() }
+
+    /// True while a request waits for its answer (it is resent until one comes).
+    public var hasPendingRequest: Bool { state.withLock { $0.pending != nil } }
+
     /// Takes in sluiced's answer to the pending request, sent at `sentAtNanos`.
     public func apply(_ grants: [LeaseGrant], seq: Int64, sentAtNanos: Int64) {
         let matched = state.withLock { state -> Bool in
@@ -435,7 +564,8 @@ public final class LeaseBook: Sendable {
             return true
         }
         guard matched else { return }
-        for grant in grants { slots[grant.key]?.apply(grant, sentAtNanos: sentAtNanos, settings: settings) }
+        let table = table.withLock { table in grants.map { table[$0.key]?.slot } }
+        for (grant, slot) in zip(grants, table) { slot?.apply(grant, sentAtNanos: sentAtNanos, settings: settings) }
     }
 }
 

@@ -33,6 +33,7 @@ extension QuotaDenialCause {
 
     @inline(never)
     func gatewayError(model: String) -> GatewayError {
+        if let leaseError { return leaseError }
         switch dimension {
         case .budgetPerDay, .budgetPerMonth:
             let owner = scope.kind == .model ? "model \(scope.name)" : "\(scope)"

@@ -201,6 +201,8 @@ struct ScopeReservation: Sendable {
     /// Budget windows reserved in; `nil` when that budget was not (yet) reserved.
     var dayWindow: Int64?
     var monthWindow: Int64?
+    /// What the scope took from its fleet lease slots (nil without leases).
+    var leases: ScopeLeaseTickets?
 
     init(counters: ScopeCounters) {
         self.counters = counters
@@ -222,6 +224,7 @@ struct ScopeReservation: Sendable {
             counters.budgetMonth?.settle(
                 window: monthWindow, reserved: reservedMicros, actual: actualMicros, nowMillis: now.millis)
         }
+        leases?.settle(requests: requests, input: input, output: output, costMicros: actualMicros)
     }
 
     func release(reservedMicros: Int64, now: QuotaInstant) {
@@ -238,6 +241,8 @@ struct QuotaDenialCause {
     var requested: Int64
     /// `nil` when the request can never fit.
     var retryAfterMillis: Int64?
+    /// The 429 of a lease denial without a valid lease (`quota_unavailable`); nil for the usual one.
+    var leaseError: GatewayError? = nil
 }
 
 /// In-process quota accounting: atomics only on the hot path, counters built at config time.
@@ -248,6 +253,11 @@ public final class LocalQuotaStore: QuotaStore {
     private let scopes: [QuotaScope: ScopeCounters]
     /// Counters of run-time subjects (JWT `sub`), each limited by `subjectLimits`; nil when unlimited.
     private let subjects: SubjectScopeTable?
+    /// The fleet lease slots of every configured scope; nil without a lease book.
+    private let leaseSlots: [QuotaScope: ScopeLeaseSlots]?
+    private let leaseClock: (@Sendable () -> Int64)?
+    /// Gives the slots back to the book when this store (its config) goes away.
+    private let leaseRegistration: LeaseRegistration?
 
     /// Builds the counters for every scope with limits.
     /// - Parameters:
@@ -256,15 +266,33 @@ public final class LocalQuotaStore: QuotaStore {
     ///   - registry: counters that outlive configs: a store built on the registry of the config
     ///     it replaces takes its counters over where they still apply, so a reload does not reset
     ///     quotas. Without one the store starts afresh.
+    ///   - leases: the process's fleet lease book: every configured scope's limits are also
+    ///     admitted against its slots (run-time subjects stay local). nil: local quotas only.
     public init(
         limits: [QuotaScope: QuotaLimits], subjectLimits: QuotaLimits? = nil, subjectCapacity: Int = 4096,
-        registry: QuotaCounterRegistry = QuotaCounterRegistry()
+        registry: QuotaCounterRegistry = QuotaCounterRegistry(), leases: QuotaLeaseOptions? = nil
     ) {
         var scopes: [QuotaScope: ScopeCounters] = [:]
         for (scope, scopeLimits) in limits where !scopeLimits.isEmpty {
             scopes[scope] = registry.counters(for: scope, limits: scopeLimits)
         }
         self.scopes = scopes
+        if let leases {
+            var wanted: [(key: LeaseKey, limit: Int64, policy: LeaseFailurePolicy)] = []
+            for (scope, counters) in scopes {
+                wanted += ScopeLeaseSlots.wanted(scope, counters.limits, leases.failure[scope] ?? leases.defaultFailure)
+            }
+            let acquired = leases.book.acquire(wanted)
+            var table: [QuotaScope: ScopeLeaseSlots] = [:]
+            for scope in scopes.keys { table[scope] = ScopeLeaseSlots(scope: scope, slots: acquired) }
+            leaseSlots = table
+            leaseClock = leases.monotonicNanos
+            leaseRegistration = LeaseRegistration(book: leases.book, keys: Array(acquired.keys))
+        } else {
+            leaseSlots = nil
+            leaseClock = nil
+            leaseRegistration = nil
+        }
         if let subjectLimits, !subjectLimits.isEmpty {
             subjects = registry.subjects(limits: subjectLimits, capacity: subjectCapacity)
         } else {
@@ -283,14 +311,25 @@ public final class LocalQuotaStore: QuotaStore {
         let estimate = request.estimate
         let (keyCounters, teamCounters, modelCounters) = counters(for: request)
         var ticket = AdmissionTicket(estimate: estimate)
+        // Leases: the scopes' slots and the monotonic clock, read once (nothing without a book).
+        var keyLeases: ScopeLeaseSlots?
+        var teamLeases: ScopeLeaseSlots?
+        var modelLeases: ScopeLeaseSlots?
+        var leaseNanos: Int64 = 0
+        if let leaseSlots, let leaseClock {
+            if !request.keyIsSubject { keyLeases = leaseSlots[.key(request.key)] }
+            if let team = request.team { teamLeases = leaseSlots[.team(team)] }
+            modelLeases = leaseSlots[.model(request.model)]
+            leaseNanos = leaseClock()
+        }
         if let keyCounters {
-            switch Self.reserve(keyCounters, .key(request.key), estimate, instant) {
+            switch Self.reserve(keyCounters, .key(request.key), estimate, instant, keyLeases, leaseNanos) {
             case .success(let reservation): ticket.key = reservation
             case .failure(let cause): return .denied(denial(cause, request, instant))
             }
         }
         if let teamCounters, let team = request.team {
-            switch Self.reserve(teamCounters, .team(team), estimate, instant) {
+            switch Self.reserve(teamCounters, .team(team), estimate, instant, teamLeases, leaseNanos) {
             case .success(let reservation): ticket.team = reservation
             case .failure(let cause):
                 release(ticket, now: instant.millis)
@@ -298,7 +337,7 @@ public final class LocalQuotaStore: QuotaStore {
             }
         }
         if let modelCounters {
-            switch Self.reserve(modelCounters, .model(request.model), estimate, instant) {
+            switch Self.reserve(modelCounters, .model(request.model), estimate, instant, modelLeases, leaseNanos) {
             case .success(let reservation): ticket.model = reservation
             case .failure(let cause):
                 release(ticket, now: instant.millis)
@@ -391,8 +430,10 @@ public final class LocalQuotaStore: QuotaStore {
 
     /// Reserves the estimate in every counter of one scope, or rolls back what it took and says why.
     /// `scope` names the scope in a denial (subject counters are shared objects without a name).
+    /// With `leases`, the fleet's slots of the scope admit too, after the local counters.
     private static func reserve(
-        _ counters: ScopeCounters, _ scope: QuotaScope, _ estimate: QuotaEstimate, _ now: QuotaInstant
+        _ counters: ScopeCounters, _ scope: QuotaScope, _ estimate: QuotaEstimate, _ now: QuotaInstant,
+        _ leases: ScopeLeaseSlots?, _ leaseNanos: Int64
     ) -> Result<ScopeReservation, QuotaDenialError> {
         var reservation = ScopeReservation(counters: counters)
         var cause: QuotaDenialCause?
@@ -436,7 +477,17 @@ public final class LocalQuotaStore: QuotaStore {
             && rate(counters.outputTokens, estimate.outputTokens, .outputTokensPerMinute, &reservation.outputCost)
             && budget(counters.budgetDay, limits.budgetMicrosPerDay, .budgetPerDay, &reservation.dayWindow)
             && budget(counters.budgetMonth, limits.budgetMicrosPerMonth, .budgetPerMonth, &reservation.monthWindow)
-        if admitted { return .success(reservation) }
+        if admitted {
+            guard let leases else { return .success(reservation) }
+            switch leases.admit(estimate, nowMillis: now.millis, nowNanos: leaseNanos) {
+            case .success(let tickets):
+                reservation.leases = tickets
+                return .success(reservation)
+            case .failure(let denial):
+                reservation.release(reservedMicros: estimate.costMicros, now: now)
+                return .failure(denial)
+            }
+        }
         reservation.release(reservedMicros: estimate.costMicros, now: now)
         guard let cause else { return .success(reservation) }  // unreachable: a refusal always says why
         return .failure(QuotaDenialError(cause: cause))

@@ -76,7 +76,15 @@ final class GatewayFilterFactory: HTTPFilterFactory, @unchecked Sendable {
         }
         EnvoyLog.info(
             "sluice: filter config loaded: \(parsed.apiKeys.count) client keys, \(parsed.models.count) models, \(parsed.routes.count) routing rules")
-        let gateway = Gateway(config: parsed, quotaRegistry: processQuotaRegistry)
+        // With the fleet worker's lease book, every limited scope also admits against its slice
+        // of the fleet's budget; the config holds its slots, so requests never consult the book.
+        let leaseBook = ProcessLeaseBook.current
+        let gateway = Gateway(
+            config: parsed, quotaRegistry: processQuotaRegistry, leaseBook: leaseBook, leaseClock: MonotonicClock.nanos)
+        if let leaseBook {
+            EnvoyLog.info(
+                "sluice: quotas admit against fleet leases (the process leases \(leaseBook.slots.filter(\.isActive).count) limited quantities)")
+        }
         return .success(GatewayFilterFactory(gateway: gateway, metrics: metrics, counters: AggregatedCounters(config: handle)))
     }
 

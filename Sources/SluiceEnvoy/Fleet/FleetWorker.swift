@@ -1,8 +1,9 @@
 // The module's background worker (the `sluice_fleet` bootstrap extension): it publishes the
 // process's usage-record queue for the filters, drains it on a main-thread timer into a
 // `UsageShipper` (SluiceCore), and sends the batches the shipper makes to sluiced with Envoy's
-// HTTP callouts. All of it runs on Envoy's main thread; the filters only ever push onto the
-// lock-free queue.
+// HTTP callouts. With `leases` on, it also publishes the process's `LeaseBook` and trades lease
+// requests with sluiced (`LeaseCourier`). All of it runs on Envoy's main thread; the filters only
+// ever push onto the lock-free queue and admit against their slots.
 internal import SluiceCore
 
 /// Stats of the worker (under the bootstrap extension's `metrics_namespace`, `sluice.` in the
@@ -51,15 +52,25 @@ final class FleetWorker {
     private var shutdown: ShutdownCompletion?
     private var shutdownDeadlineMillis: Int64 = 0
     private let clock: () -> Int64
+    /// The lease half; nil unless the config turns leases on.
+    let leases: LeaseCourier?
 
-    var tickMillis: Int64 { min(config.flushIntervalMillis, Self.maxTickMillis) }
+    /// With leases, how soon a slot without a lease (a scope's first requests) or with a short
+    /// slice gets its request out: the timer's period.
+    static let leaseTickMillis: Int64 = 20
+
+    var tickMillis: Int64 {
+        min(config.flushIntervalMillis, config.leases.map { min($0.intervalMillis, Self.leaseTickMillis) } ?? Self.maxTickMillis)
+    }
 
     private init(
-        handle: BootstrapConfigHandle, config: FleetWorkerConfig, metrics: FleetMetrics, clock: @escaping () -> Int64
+        handle: BootstrapConfigHandle, config: FleetWorkerConfig, metrics: FleetMetrics, leases: LeaseCourier?,
+        clock: @escaping () -> Int64
     ) {
         self.handle = handle
         self.config = config
         self.metrics = metrics
+        self.leases = leases
         self.clock = clock
         // The hand-over queue holds what workers push between two ticks; its slots cost memory
         // even when empty, so it is sized to the buffer bound, no larger than 2^16.
@@ -88,10 +99,30 @@ final class FleetWorker {
         } catch {
             return .failure(ConfigLoadError("could not define stats: \(error)"))
         }
-        let worker = FleetWorker(handle: handle, config: config, metrics: metrics, clock: clock)
+        var leases: LeaseCourier?
+        if let settings = config.leases {
+            let leaseMetrics: LeaseMetrics
+            do {
+                leaseMetrics = try LeaseMetrics(handle)
+            } catch {
+                return .failure(ConfigLoadError("could not define lease stats: \(error)"))
+            }
+            // A boot id new at every start: a restarted Envoy is a new holder, and its
+            // predecessor's slices expire on their own at sluiced.
+            var random = SystemRandomNumberGenerator()
+            let boot = "\(clock())-\(random.next() % 1_000_000_000)"
+            let book = LeaseBook(envoy: config.envoy, boot: boot, settings: settings.bookSettings)
+            leases = LeaseCourier(
+                book: book, settings: settings, metrics: leaseMetrics, handle: handle, cluster: config.cluster,
+                timeoutMillis: config.timeoutMillis, monotonicNanos: MonotonicClock.nanos)
+            // Filter configs built from now on admit against the book's slots.
+            ProcessLeaseBook.publish(book)
+        }
+        let worker = FleetWorker(handle: handle, config: config, metrics: metrics, leases: leases, clock: clock)
         ProcessUsageQueue.publish(worker.queue)
         EnvoyLog.info(
             "sluice: fleet worker for '\(config.envoy)': usage records to cluster '\(config.cluster)' every \(config.flushIntervalMillis) ms or \(config.batchMaxRecords) records, holding at most \(config.bufferMaxRecords)"
+                + (config.leases.map { "; quota leases every \($0.intervalMillis) ms" } ?? "")
         )
         return .success(worker)
     }
@@ -126,6 +157,9 @@ final class FleetWorker {
         shutdown = completion
         shutdownDeadlineMillis = now + config.timeoutMillis
         sendIfDue(now)
+        // The last lease request reports the spend and gives every slice back to the fleet.
+        leases?.startDraining()
+        leases?.tick(nowMillis: now, token: { self.currentToken() })
         finishShutdownIfDone(now)
         report()
     }
@@ -135,6 +169,7 @@ final class FleetWorker {
         timer?.delete()
         timer = nil
         ProcessUsageQueue.withdraw()
+        if leases != nil { ProcessLeaseBook.withdraw() }
         // Envoy waits for the shutdown callback before this; if it did not, call it now so
         // Envoy is never left waiting.
         shutdown?.finish()
@@ -146,12 +181,20 @@ final class FleetWorker {
         let now = clock()
         collect()
         sendIfDue(now)
+        if shutdown?.finished != true { leases?.tick(nowMillis: now, token: { self.currentToken() }) }
         finishShutdownIfDone(now)
         report()
         if !(shutdown?.finished ?? false) { timer?.enable(afterMilliseconds: UInt64(tickMillis)) }
     }
 
     func calloutDone(id: UInt64, outcome: FleetCalloutOutcome) {
+        if let leases, id == leases.calloutID {
+            let now = clock()
+            if leases.calloutDone(id: id, outcome: outcome, nowMillis: now) { token = nil }
+            finishShutdownIfDone(now)
+            report()
+            return
+        }
         guard id == calloutID else { return }
         calloutID = nil
         // After the shutdown flush gave up, what was in flight is already counted as dropped.
@@ -206,6 +249,8 @@ final class FleetWorker {
         if let value = stats.lastError { writer.string(value) } else { writer.null() }
         writer.key("last_error_ms")
         if let value = stats.lastErrorMillis { writer.int(value) } else { writer.null() }
+        writer.key("leases")
+        if let leases { leases.write(to: &writer, nowMillis: clock()) } else { writer.null() }
         writer.endObject()
         writer.bytes.append(UInt8(ascii: "\n"))
         return (200, writer.bytes)
@@ -249,7 +294,7 @@ final class FleetWorker {
     }
 
     /// The fleet token, read from its file when first needed and after sluiced refused it.
-    private func currentToken() -> String? {
+    func currentToken() -> String? {
         if let token { return token }
         switch TokenFile.read(config.tokenFile) {
         case .success(let read):
@@ -263,13 +308,19 @@ final class FleetWorker {
 
     private func finishShutdownIfDone(_ now: Int64) {
         guard let shutdown, !shutdown.finished else { return }
-        if shipper.bufferedCount == 0 && queue.approximateCount == 0 {
-            EnvoyLog.info("sluice: fleet worker flushed every usage record; shutdown may proceed")
+        if shipper.bufferedCount == 0 && queue.approximateCount == 0 && (leases?.returnedAll ?? true) {
+            EnvoyLog.info("sluice: fleet worker flushed every usage record\(leases == nil ? "" : " and returned its lease slices"); shutdown may proceed")
             shutdown.finish()
         } else if now >= shutdownDeadlineMillis {
             let left = shipper.abandon()
             report()
-            EnvoyLog.error("sluice: \(left) usage records dropped: sluiced did not take them within \(config.timeoutMillis) ms of shutdown")
+            if left > 0 {
+                EnvoyLog.error("sluice: \(left) usage records dropped: sluiced did not take them within \(config.timeoutMillis) ms of shutdown")
+            }
+            if leases?.returnedAll == false {
+                // Not lost: sluiced takes the slices back when their lease expires (counted in R).
+                EnvoyLog.warn("sluice: the lease slices were not returned within \(config.timeoutMillis) ms of shutdown; sluiced reclaims them at their expiry")
+            }
             shutdown.finish()
         }
     }
@@ -283,5 +334,6 @@ final class FleetWorker {
         handle.increment(metrics.rejected, by: UInt64(max(0, stats.rejected - reported.rejected)))
         handle.set(metrics.buffered, UInt64(shipper.bufferedCount))
         reported = stats
+        leases?.report()
     }
 }

@@ -21,3 +21,12 @@ enum WallClock {
         return Int64(now.tv_sec) &* 1_000_000 &+ Int64(now.tv_nsec / 1000)
     }
 }
+
+/// The monotonic clock fleet lease expiries are timed on (the worker and the filters alike).
+enum MonotonicClock {
+    @Sendable static func nanos() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) &* 1_000_000_000 &+ Int64(now.tv_nsec)
+    }
+}

@@ -157,6 +157,38 @@ func checkUpstream(
     return nil
 }
 
+/// Grants every slot of `book` a slice of its whole limit for an hour, in the current window
+/// and the next (the minute may turn during a run), through the book's own request cycle and on
+/// the clocks the filter reads. nil, or what went wrong.
+func grantEverySlot(_ book: LeaseBook) -> String? {
+    var wall = timespec()
+    var monotonic = timespec()
+    clock_gettime(CLOCK_REALTIME, &wall)
+    clock_gettime(CLOCK_MONOTONIC, &monotonic)
+    let nowMillis = Int64(wall.tv_sec) * 1000 + Int64(wall.tv_nsec) / 1_000_000
+    let nowNanos = Int64(monotonic.tv_sec) * 1_000_000_000 + Int64(monotonic.tv_nsec)
+    let slots = book.slots.filter(\.isActive)
+    guard slots.count == 5 else { return "the config acquired \(slots.count) lease slots, expected 5" }
+    for slot in slots {
+        // Demand, so the book has something to ask (a ticket admitted by fail_open is released).
+        if case .admitted(let ticket) = slot.admit(1, nowMillis: nowMillis, nowNanos: nowNanos) { slot.settle(ticket, actual: 0) }
+    }
+    guard let request = book.nextRequest(nowMillis: nowMillis, nowNanos: nowNanos) else { return "no lease request" }
+    var grants: [LeaseGrant] = []
+    for slot in slots {
+        let window = slot.key.dimension.period.window(atMillis: nowMillis).id
+        for granted in [window, window + 1] {
+            grants.append(
+                LeaseGrant(
+                    key: slot.key, window: granted, granted: slot.limit, held: slot.limit, ttlMillis: 3_600_000,
+                    expiresAtMillis: 0, limit: slot.limit, consumed: 0, outstanding: slot.limit, remaining: 0,
+                    windowEndMillis: 0))
+        }
+    }
+    book.apply(grants, seq: request.seq, sentAtNanos: nowNanos)
+    return slots.allSatisfy { $0.isValid(nowNanos: nowNanos) } ? nil : "a slot holds no valid lease"
+}
+
 // MARK: - Benchmarks
 
 let benchmarks: @Sendable () -> Void = {
@@ -264,6 +296,39 @@ let benchmarks: @Sendable () -> Void = {
         let records = fleetQueue.drain(max: .max) { blackHole($0) }
         if records != benchmark.scaledIterations.count {
             benchmark.error("\(records) usage records for \(benchmark.scaledIterations.count) requests")
+        }
+    }
+
+    // The same with fleet quota leases, as when the `sluice_fleet` worker runs with `leases`: the
+    // config is built while a lease book is published (so it acquires a slot for each of the
+    // key's and team's five limits) and every slot holds a slice granted for an hour; each
+    // request also admits against the slots and settles them. The difference to
+    // `Filter.request.forwarded` is the lease check's cost.
+    let leaseBook = LeaseBook(envoy: "bench", boot: "1")
+    ProcessLeaseBook.publish(leaseBook)
+    let leaseChain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: filterConfig)
+    ProcessLeaseBook.withdraw()
+    Benchmark("Filter.request.forwarded.leases") { benchmark in
+        if let setupProblem { return benchmark.error(setupProblem) }
+        if let problem = grantEverySlot(leaseBook) { return benchmark.error(problem) }
+        func failOpenAdmitted() -> Int64 { leaseBook.slots.reduce(0) { $0 + $1.counts.failOpenAdmitted } }
+        let failOpenBefore = failOpenAdmitted()
+        benchmark.startMeasurement()
+        var answeredLocally: UInt32? = nil
+        for _ in benchmark.scaledIterations {
+            guard let driver = leaseChain.newStream(forwardedHeaders) else { return benchmark.error("newStream failed") }
+            blackHole(driver.requestHeaders(endOfStream: false))
+            blackHole(driver.requestBody(chatBody, endOfStream: true))
+            blackHole(driver.responseHeaders(upstreamResponseHeaders, endOfStream: false))
+            blackHole(driver.responseBody(upstreamResponseBody, endOfStream: true))
+            if let reply = driver.stream.localReply { answeredLocally = reply.status }
+            driver.streamComplete()
+            driver.destroy()
+        }
+        benchmark.stopMeasurement()
+        if let answeredLocally { benchmark.error("a forwarded request was answered locally with \(answeredLocally)") }
+        if failOpenAdmitted() != failOpenBefore {
+            benchmark.error("requests were admitted by fail_open, not against a slice")
         }
     }
 

@@ -174,6 +174,10 @@ let benchmarks: @Sendable () -> Void = {
     // The same batch of 1,000 on one thread, through the same code.
     batchBenchmark("Quota.batch.serial", threads: 1, requests: 1_000, lanes: .shared)
 
+    // MARK: Fleet quota leases (LeaseAdmission.swift)
+
+    leaseBenchmarks()
+
     // MARK: Fleet usage records (FleetRecord.swift)
 
     fleetBenchmarks()
