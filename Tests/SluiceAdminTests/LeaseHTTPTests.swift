@@ -15,7 +15,10 @@ struct LeaseHTTPTests {
     @Test("book → wire → POST /v1/fleet/leases → wire → book, and the spend comes back once")
     func roundTrip() async throws {
         var harness = APIHarness()
+        // A long TTL: the round trip is under test, not expiry, and a loaded machine can stall this
+        // test for longer than the default 10 s between the grant and the admission.
         let leases = LeaseService(
+            settings: LeaseLedgerSettings(ttlMillis: 600_000),
             limits: LeaseLimits([LeaseKey(.team("payments"), .costPerDay): 1_000_000]), nowMillis: FleetIngest.wallClockMillis)
         harness.fleet = FleetIngest(token: try FleetToken(secret: Self.fleetToken), leases: leases)
         try await harness.run { api, _ in
