@@ -1,6 +1,7 @@
 """The `sluice_upstream` filter in backend clusters of the real Envoy 1.40: per-attempt paths and
 credentials, model overrides, client keys never forwarded, and a fallback to another backend."""
 import json
+import time
 
 import pytest
 import requests
@@ -174,5 +175,11 @@ def test_client_keys_never_reach_a_provider(gateway):
 
 def test_upstream_stats_count_attempts_per_backend(gateway):
     post(gateway, "/v1/chat/completions", {"model": "gpt-4o-mini", "messages": []})
+    # The module hands its summed counters to Envoy every 100 ms: this test may be the first of
+    # its module to reach the backend (pytest-xdist splits modules), so wait for the flush.
+    deadline = time.monotonic() + 3.0
     text = gateway.prometheus()
+    while 'backend="local-vllm"' not in text and time.monotonic() < deadline:
+        time.sleep(0.05)
+        text = gateway.prometheus()
     assert 'backend="local-vllm"' in text
