@@ -50,7 +50,7 @@ struct EndpointPickerHookTests {
         defer { lb.destroy() }
         #expect(lb.loaded)
         for _ in 0..<5 { #expect(lb.choose() == Self.addresses[1]) }
-        #expect(lb.counters["sluice_epp_picks_least_request_no_snapshot"] == 5)
+        #expect(lb.counters["endpoint_picker_picks_least_request_no_snapshot"] == 5)
         // Ties rotate: two idle hosts share the picks.
         lb.priorities = Self.hosts(active: [0, 4, 0, 4])
         let picks = (0..<10).compactMap { _ in lb.choose() }
@@ -77,7 +77,7 @@ struct EndpointPickerHookTests {
         let lb = FakeLoadBalancer(config: #"{"pool":"\#(Self.uniquePool("down"))"}"#, hosts: Self.hosts(unhealthy: [0, 1, 2, 3]))
         defer { lb.destroy() }
         #expect(lb.choose() == nil)
-        #expect(lb.counters["sluice_epp_no_host"] == 1)
+        #expect(lb.counters["endpoint_picker_no_host"] == 1)
         lb.priorities.append([FakeLoadBalancer.Host("127.0.0.1:9100")])
         #expect(lb.choose() == "127.0.0.1:9100")
     }
@@ -94,7 +94,7 @@ struct EndpointPickerHookTests {
         // since the snapshot) is short; at three picks its prefix advantage is used up (the
         // guard against piling onto one endpoint), which the scorer's own tests cover.
         for _ in 0..<2 { #expect(lb.choose(FakeLBContext(headers: [shared])) == first) }
-        #expect(lb.counters["sluice_epp_picks_scored"] == 3)
+        #expect(lb.counters["endpoint_picker_picks_scored"] == 3)
         // A different prefix goes elsewhere: the picks since the snapshot count as queue.
         let other = Self.handOver(Self.prompt("Translate the following legal text into French. "))
         #expect(lb.choose(FakeLBContext(headers: [other])) != first)
@@ -110,11 +110,11 @@ struct EndpointPickerHookTests {
         defer { lb.destroy() }
         Self.publish(pool, waiting: [0, 0, 0, 0], readAt: WallClockForTests.now - 10_000)
         #expect(lb.choose() == Self.addresses[2])
-        #expect(lb.counters["sluice_epp_picks_least_request_stale_metrics"] == 1)
+        #expect(lb.counters["endpoint_picker_picks_least_request_stale_metrics"] == 1)
         // A snapshot that knows only three of the four hosts.
         Self.publish(pool, waiting: [0, 0, 0], generation: 2)
         #expect(lb.choose() == Self.addresses[2])
-        #expect(lb.counters["sluice_epp_picks_least_request_unknown_host"] == 1)
+        #expect(lb.counters["endpoint_picker_picks_least_request_unknown_host"] == 1)
         // A fresh, complete snapshot, and malformed hand-overs: never a trap, least-request.
         Self.publish(pool, waiting: [0, 0, 0, 0], generation: 3)
         for bad in ["zz", ";abc", String(repeating: "f", count: 16) + ";" + String(repeating: "0", count: 16), "", ";;", String(repeating: "a", count: 5000), "é;"] {
@@ -123,9 +123,9 @@ struct EndpointPickerHookTests {
         // Two copies of the header are ambiguous.
         let good = Self.handOver(Self.prompt("abc "))
         #expect(lb.choose(FakeLBContext(headers: [good, good])) == Self.addresses[2])
-        #expect(lb.counters["sluice_epp_picks_least_request_bad_handover"] == 8)
+        #expect(lb.counters["endpoint_picker_picks_least_request_bad_handover"] == 8)
         #expect(lb.choose(FakeLBContext(headers: [good])) != nil)
-        #expect(lb.counters["sluice_epp_picks_scored"] == 1)
+        #expect(lb.counters["endpoint_picker_picks_scored"] == 1)
     }
 }
 

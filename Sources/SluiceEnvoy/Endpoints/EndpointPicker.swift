@@ -74,13 +74,13 @@ enum PickReason: Int, CaseIterable {
 
     var statName: String {
         switch self {
-        case .scored: "sluice_epp_picks_scored"
-        case .leastRequestNoSnapshot: "sluice_epp_picks_least_request_no_snapshot"
-        case .leastRequestStaleMetrics: "sluice_epp_picks_least_request_stale_metrics"
-        case .leastRequestUnknownHost: "sluice_epp_picks_least_request_unknown_host"
-        case .leastRequestBadHandOver: "sluice_epp_picks_least_request_bad_handover"
-        case .leastRequestNoCandidates: "sluice_epp_picks_least_request_no_candidates"
-        case .noHost: "sluice_epp_no_host"
+        case .scored: "endpoint_picker_picks_scored"
+        case .leastRequestNoSnapshot: "endpoint_picker_picks_least_request_no_snapshot"
+        case .leastRequestStaleMetrics: "endpoint_picker_picks_least_request_stale_metrics"
+        case .leastRequestUnknownHost: "endpoint_picker_picks_least_request_unknown_host"
+        case .leastRequestBadHandOver: "endpoint_picker_picks_least_request_bad_handover"
+        case .leastRequestNoCandidates: "endpoint_picker_picks_least_request_no_candidates"
+        case .noHost: "endpoint_picker_no_host"
         }
     }
 }
