@@ -17,7 +17,13 @@ from harness import Envoy, free_port, gateway_bootstrap, header_route, static_cl
 DEMO_KEY = "sk-sluice-demo"
 GATEWAY_CONFIG = {
     "api_keys": [{"name": "demo", "key": DEMO_KEY}],
-    "models": [{"id": "pool-llama", "owned_by": "self", "route": "pool", "endpoint_picking": True}],
+    "models": [
+        {"id": "pool-llama", "owned_by": "self", "route": "pool", "endpoint_picking": True},
+        # Routed to the same replicas through a cluster without the upstream filter, so the test
+        # can see the hand-over header the filter set (sluice_upstream removes it).
+        {"id": "raw-llama", "owned_by": "self", "route": "raw", "endpoint_picking": True},
+        {"id": "sql-lora", "owned_by": "self", "route": "raw", "endpoint_picking": True, "lora_adapter": True},
+    ],
 }
 POOL_BACKEND = {"backend": "pool", "schema": "openai", "credential": {"value": "pool-key"}}
 
@@ -123,6 +129,7 @@ def pool():
         with_plain_listener_port=plain,
         routes=[
             header_route("pool", "pool", retry_policy=RETRY, timeout="20s"),
+            header_route("raw", "pool-direct", timeout="20s"),
             # The plain listener (no module filter) reaches the same pool through a cluster
             # without the upstream filter, so a test can hand the load balancer a header of its own.
             {"match": {"prefix": "/"}, "route": {"cluster": "pool-direct", "timeout": "20s"}},
@@ -204,3 +211,34 @@ def test_a_malformed_hand_over_falls_back_to_least_request(pool):
         assert answer.status_code == 200
     assert stat(picker_stats(envoy), "endpoint_picker_picks_least_request_bad_handover") - before == 3
     assert envoy.process.poll() is None
+
+
+def fnv1a(text: str) -> int:
+    value = 0xCBF29CE484222325
+    for byte in text.encode():
+        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return value or 1
+
+
+def test_the_filter_hands_the_prompt_blocks_and_adapter_to_the_balancer(pool):
+    envoy, servers, port, _ = pool
+    for server in servers:
+        server.reset()
+    system = "You are the support assistant of a bank. Answer briefly and politely. " * 20
+    for model in ["raw-llama", "sql-lora"]:
+        body = {"model": model, "stream": False, "messages": [{"role": "system", "content": system}, {"role": "user", "content": "Hi"}]}
+        answer = requests.post(
+            f"http://127.0.0.1:{port}/v1/chat/completions",
+            headers={"Authorization": f"Bearer {DEMO_KEY}", "x-test-id": model}, json=body, timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+    seen = {h["x-test-id"]: h.get("x-sluice-epp") for s in servers for h in s.seen}
+    prompt_bytes = len(json.dumps(body).encode()) - json.dumps(body).encode().index(b'"messages"')
+    blocks = min(prompt_bytes // 256, 64)
+    plain, adapter = seen["raw-llama"], seen["sql-lora"]
+    assert plain is not None and adapter is not None, seen
+    assert plain.startswith(";") and len(plain) == 1 + 16 * blocks, plain
+    assert all(c in "0123456789abcdef" for c in plain[1:])
+    assert adapter == f"{fnv1a('sql-lora'):016x}" + plain[len(plain) - 16 * blocks - 1:], adapter
+    # Same system prompt, same blocks: the hashes agree (only the model field differs, before "messages").
+    assert adapter.split(";")[1] == plain[1:]

@@ -159,7 +159,7 @@ final class EndpointPickerWorker {
         // A pool is at most 64 endpoints (EndpointSet); a larger host set is picked among its first 64.
         let considered = min(healthy, EndpointSet.capacity)
         let hosts = view.hostCount(priority: priority)
-        mapHealthyToHosts(view, priority: priority, healthy: considered, hosts: hosts)
+        mapHealthyToHosts(view, priority: priority, healthy: considered, allHealthy: healthy == hosts, hosts: hosts)
 
         var candidates = EndpointSet.first(considered)
         if view.hasContext {
@@ -266,8 +266,8 @@ final class EndpointPickerWorker {
 
     /// Healthy index -> all-hosts index. `healthyHosts()` is `hosts()` filtered in order, so
     /// with no unhealthy host it is the identity and otherwise one merge pass by address.
-    private func mapHealthyToHosts(_ view: LoadBalancerView, priority: UInt32, healthy: Int, hosts: Int) {
-        if healthy == hosts || hosts <= 0 {
+    private func mapHealthyToHosts(_ view: LoadBalancerView, priority: UInt32, healthy: Int, allHealthy: Bool, hosts: Int) {
+        if allHealthy || hosts <= 0 {
             for index in 0..<healthy { healthyToHost[index] = index }
             return
         }
