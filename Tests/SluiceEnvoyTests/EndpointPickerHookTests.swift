@@ -129,6 +129,42 @@ struct EndpointPickerHookTests {
     }
 }
 
+/// The gateway filter's side of the hand-over: set for a model that opts in, not for others.
+@Suite struct EndpointHandOverFilterTests {
+    static let config = #"""
+        {"api_keys":[{"name":"demo","key":"sk-sluice-demo"}],
+         "models":[{"id":"gpt-4o-mini","route":"openai"},
+                   {"id":"llama","route":"pool","endpoint_picking":true},
+                   {"id":"sql-lora","route":"pool","endpoint_picking":true,"lora_adapter":true}]}
+        """#
+
+    static func handOver(model: String, system: String) throws -> String? {
+        let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: config)
+        let driver = try #require(
+            chain.newStream([(":method", "POST"), (":path", "/v1/chat/completions"), ("authorization", "Bearer sk-sluice-demo")]))
+        defer { driver.destroy() }
+        driver.requestHeaders()
+        let body = #"{"model":"\#(model)","messages":[{"role":"system","content":"\#(system)"}]}"#
+        driver.requestBody(Array(body.utf8), endOfStream: true)
+        #expect(driver.stream.requestHeaders["x-sluice-route"] != nil)
+        return driver.stream.requestHeaders[EndpointHandOver.headerName]
+    }
+
+    @Test func setForPickedModelsOnly() throws {
+        let system = String(repeating: "You answer questions about invoices. ", count: 40)
+        #expect(try Self.handOver(model: "gpt-4o-mini", system: system) == nil)
+        let plain = try #require(try Self.handOver(model: "llama", system: system))
+        let decoded = try #require(EndpointHandOver.decode(Array(plain.utf8)))
+        #expect(decoded.adapter == nil && decoded.prefix.count >= 5)
+        let adapterValue = try #require(try Self.handOver(model: "sql-lora", system: system))
+        let adapter = try #require(EndpointHandOver.decode(Array(adapterValue.utf8)))
+        #expect(adapter.adapter == AdapterID("sql-lora"))
+        // The model field comes before "messages": the same prompt gives the same blocks.
+        #expect(adapter.prefix.count == decoded.prefix.count)
+        #expect((0..<decoded.prefix.count).allSatisfy { adapter.prefix[$0] == decoded.prefix[$0] })
+    }
+}
+
 enum WallClockForTests {
     static var now: Int64 {
         var time = timespec()
