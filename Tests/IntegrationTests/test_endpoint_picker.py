@@ -186,6 +186,7 @@ def test_a_retry_avoids_the_host_that_failed(pool):
     for server in servers:
         server.reset()
     servers[2].status = 503
+    absent_before = stat(picker_stats(envoy), "endpoint_picker_handover_absent")
     answers = [chat(port, f"retry-{i}") for i in range(16)]
     assert all(a.status_code == 200 for a in answers), [a.status_code for a in answers]
     failed = servers[2].ids()
@@ -196,6 +197,9 @@ def test_a_retry_avoids_the_host_that_failed(pool):
     served = [i for s in (servers[0], servers[1], servers[3]) for i in s.ids()]
     assert set(failed) <= set(served)
     assert sorted(served) == sorted(f"retry-{i}" for i in range(16))
+    # First attempts carry the filter's hand-over; the upstream filter removed it from the
+    # request's headers, so each retry's pick sees none (it picks without prefix affinity).
+    assert stat(picker_stats(envoy), "endpoint_picker_handover_absent") - absent_before == len(failed)
 
 
 def test_a_malformed_hand_over_falls_back_to_least_request(pool):

@@ -59,7 +59,8 @@ final class EndpointPickerPolicy: Sendable {
     }
 }
 
-/// Why a pick was made the way it was: one Envoy counter each.
+/// Why a pick was made the way it was (one Envoy counter each), and how often the hand-over
+/// header was missing.
 enum PickReason: Int, CaseIterable {
     case scored
     /// No snapshot of the pool was published (yet), or the host is not priority 0.
@@ -71,6 +72,10 @@ enum PickReason: Int, CaseIterable {
     case leastRequestBadHandOver
     case leastRequestNoCandidates
     case noHost
+    /// Not a pick reason, counted beside one: a request reached the picker without the gateway
+    /// filter's hand-over (a model not marked `endpoint_picking`, or a retry: the upstream
+    /// filter removed the header from the request's headers during the first attempt).
+    case handOverAbsent
 
     var statName: String {
         switch self {
@@ -81,6 +86,7 @@ enum PickReason: Int, CaseIterable {
         case .leastRequestBadHandOver: "endpoint_picker_picks_least_request_bad_handover"
         case .leastRequestNoCandidates: "endpoint_picker_picks_least_request_no_candidates"
         case .noHost: "endpoint_picker_no_host"
+        case .handOverAbsent: "endpoint_picker_handover_absent"
         }
     }
 }
@@ -176,6 +182,7 @@ final class EndpointPickerWorker {
         case .malformed:
             reason = .leastRequestBadHandOver
         case .absent:
+            if view.hasContext { policy.stats.count(.handOverAbsent) }
             if let pick = scored(EndpointRequest(), view, priority: priority, hosts: hosts, candidates: candidates) {
                 return pick
             }
