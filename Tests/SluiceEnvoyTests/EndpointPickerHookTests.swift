@@ -104,6 +104,21 @@ struct EndpointPickerHookTests {
         #expect(lb.choose(FakeLBContext(headers: [shared])) != first)
     }
 
+    @Test func snapshotEndpointsAreMatchedToHostsByAddressAcrossMembershipChanges() {
+        let pool = Self.uniquePool("addresses")
+        // Envoy's least-request would pick host 0 (no active requests); the snapshot says only
+        // 127.0.0.1:9003 has room.
+        let lb = FakeLoadBalancer(config: #"{"pool":"\#(pool)"}"#, hosts: Self.hosts(active: [0, 4, 4, 4]))
+        defer { lb.destroy() }
+        Self.publish(pool, waiting: [9, 9, 0, 9])
+        #expect(lb.choose() == Self.addresses[2])
+        // Hosts reordered and one marked unhealthy by an update: the index map is rebuilt.
+        lb.priorities = [Self.hosts(active: [0, 4, 4, 4], unhealthy: [1])[0].reversed()]
+        lb.membershipUpdate(added: 0, removed: 0)
+        #expect(lb.choose() == Self.addresses[2])
+        #expect(lb.counters["endpoint_picker_picks_scored"] == 2)
+    }
+
     @Test func staleMetricsUnknownHostsAndBadHandOversFallBackToLeastRequest() {
         let pool = Self.uniquePool("fallback")
         let lb = FakeLoadBalancer(config: #"{"pool":"\#(pool)","stale_after_ms":500}"#, hosts: Self.hosts(active: [3, 3, 0, 3]))
