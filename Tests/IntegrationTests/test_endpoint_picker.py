@@ -46,7 +46,9 @@ class PoolServer:
                 length = int(self.headers.get("content-length") or 0)
                 self.rfile.read(length)
                 with server.lock:
-                    server.seen.append({k.lower(): v for k, v in self.headers.items()})
+                    seen = {k.lower(): v for k, v in self.headers.items()}
+                    seen["hand-over-copies"] = len(self.headers.get_all("x-sluice-epp") or [])
+                    server.seen.append(seen)
                 time.sleep(server.delay)
                 body = json.dumps(
                     {
@@ -172,8 +174,8 @@ def test_least_request_steers_around_a_slow_host(pool):
     counts = [len(s.ids()) for s in servers]
     # Round robin would send 9 to each; least-request sends the slow host only what arrives
     # while every host is busy or tied with it.
-    assert counts[0] <= 5, counts
-    assert sum(counts[1:]) >= 31, counts
+    assert counts[0] <= 6, counts
+    assert sum(counts[1:]) >= 30, counts
     after = picker_stats(envoy)
     assert stat(after, "endpoint_picker_picks_least_request_no_snapshot") - stat(before, "endpoint_picker_picks_least_request_no_snapshot") >= 36
     # The filter's hand-over was decodable every time, and never left Envoy.
@@ -246,3 +248,16 @@ def test_the_filter_hands_the_prompt_blocks_and_adapter_to_the_balancer(pool):
     assert adapter == f"{fnv1a('sql-lora'):016x}" + plain[len(plain) - 16 * blocks - 1:], adapter
     # Same system prompt, same blocks: the hashes agree (only the model field differs, before "messages").
     assert adapter.split(";")[1] == plain[1:]
+
+    # A client's own x-sluice-epp is replaced by the gateway's, not added beside it.
+    forged = ";" + "0123456789abcdef" * 3
+    body = {"model": "raw-llama", "messages": [{"role": "system", "content": system}, {"role": "user", "content": "Hi"}]}
+    answer = requests.post(
+        f"http://127.0.0.1:{port}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {DEMO_KEY}", "x-test-id": "forged", "x-sluice-epp": forged}, json=body, timeout=10,
+    )
+    assert answer.status_code == 200
+    seen = {h["x-test-id"]: h.get("x-sluice-epp") for s in servers for h in s.seen}
+    assert seen["forged"] == plain
+    copies = {h["x-test-id"]: h["hand-over-copies"] for s in servers for h in s.seen}
+    assert copies["forged"] == 1
