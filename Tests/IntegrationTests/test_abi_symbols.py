@@ -1,5 +1,6 @@
 """libsluice.so against the real Envoy 1.40 binary: what we reference exists, what we export is
-looked up, all 20 mandatory HTTP-filter hooks and all 17 bootstrap-extension hooks are there, and
+looked up, all 20 mandatory HTTP-filter hooks, all 17 bootstrap-extension hooks and all 6 load-balancer
+hooks are there, and
 nothing else leaks out."""
 import os
 import re
@@ -21,6 +22,9 @@ MANDATORY_BOOTSTRAP_HOOKS = [
     "drain_started", "shutdown", "config_scheduled", "http_callout_done", "timer_fired", "file_changed",
     "admin_request", "cluster_add_or_update", "cluster_removal", "listener_add_or_update", "listener_removal",
 ]
+
+# Envoy 1.40 resolves every one of these when a cluster names the module's load-balancing policy.
+MANDATORY_LB_HOOKS = ["config_new", "config_destroy", "new", "choose_host", "on_host_membership_update", "destroy"]
 
 
 def nm(path: str, *flags: str) -> list[str]:
@@ -65,6 +69,12 @@ def test_all_mandatory_http_filter_hooks_are_exported():
 def test_all_mandatory_bootstrap_hooks_are_exported():
     exported = set(nm(module_path(), "--defined-only", "--extern-only"))
     missing = [h for h in MANDATORY_BOOTSTRAP_HOOKS if f"envoy_dynamic_module_on_bootstrap_extension_{h}" not in exported]
+    assert not missing, missing
+
+
+def test_all_mandatory_load_balancer_hooks_are_exported():
+    exported = set(nm(module_path(), "--defined-only", "--extern-only"))
+    missing = [h for h in MANDATORY_LB_HOOKS if f"envoy_dynamic_module_on_lb_{h}" not in exported]
     assert not missing, missing
 
 

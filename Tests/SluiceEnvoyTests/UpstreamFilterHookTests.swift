@@ -23,7 +23,7 @@ import Testing
     @Test func openAIClientToAnthropicBackendNonStreaming() throws {
         let chain = chain(anthropicBackend, secrets: ["ant-key": "sk-ant-real"])
         #expect(chain.loaded)
-        let driver = try attempt(chain, model: "claude-haiku", headers: [("authorization", "Bearer leftover")])
+        let driver = try attempt(chain, model: "claude-haiku", headers: [("authorization", "Bearer leftover"), ("x-sluice-epp", ";")])
         #expect(driver.requestHeaders() == 1)  // waits for the body to translate it
         let headers = driver.stream.requestHeaders
         #expect(headers[":path"] == "/v1/messages")
@@ -31,6 +31,7 @@ import Testing
         #expect(headers["anthropic-version"] == "2023-06-01")
         #expect(headers["authorization"] == nil)
         #expect(headers["x-sluice-route"] == nil)
+        #expect(headers["x-sluice-epp"] == nil)  // the load balancer's hand-over stays inside Envoy
         let request = #"{"model":"claude-haiku","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}]}"#
         #expect(driver.requestBody(Array(request.utf8), endOfStream: true) == 0)
         let sent = try JSONParser.parse(driver.forwardedRequestBody)

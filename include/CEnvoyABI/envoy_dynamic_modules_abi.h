@@ -851,6 +851,110 @@ envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_bootstrap
     envoy_dynamic_module_type_bootstrap_extension_config_envoy_ptr extension_config_envoy_ptr, size_t id,
     envoy_dynamic_module_type_module_buffer *label_values, size_t label_values_length, uint64_t value);
 
+// =================================================================================================
+// MARK: Load-balancing policy (`envoy.load_balancing_policies.dynamic_modules`): the endpoint picker
+// One config per cluster that names the module's policy (main thread); one load balancer per
+// worker thread (`lb_new` runs once on each), whose `choose_host` runs on that worker for every
+// host selection, retries included. Envoy 1.40 resolves all 6 hooks: a module missing one is
+// refused. Names and types as in Envoy 1.40's abi.h and load_balancing_policies/dynamic_modules.
+// =================================================================================================
+
+typedef void *envoy_dynamic_module_type_lb_config_envoy_ptr;
+typedef const void *envoy_dynamic_module_type_lb_config_module_ptr;
+/// Envoy's per-worker load balancer; valid during the hook that receives it.
+typedef void *envoy_dynamic_module_type_lb_envoy_ptr;
+typedef const void *envoy_dynamic_module_type_lb_module_ptr;
+/// The request being routed (Envoy's LoadBalancerContext); valid during `choose_host`, may be NULL.
+typedef void *envoy_dynamic_module_type_lb_context_envoy_ptr;
+
+typedef enum envoy_dynamic_module_type_host_health {
+  envoy_dynamic_module_type_host_health_Unhealthy = 0,
+  envoy_dynamic_module_type_host_health_Degraded = 1,
+  envoy_dynamic_module_type_host_health_Healthy = 2,
+} envoy_dynamic_module_type_host_health;
+
+/// Envoy's per-host stats (per process): counters, then the two gauges.
+typedef enum envoy_dynamic_module_type_host_stat {
+  envoy_dynamic_module_type_host_stat_CxConnectFail = 0,
+  envoy_dynamic_module_type_host_stat_CxTotal = 1,
+  envoy_dynamic_module_type_host_stat_RqError = 2,
+  envoy_dynamic_module_type_host_stat_RqSuccess = 3,
+  envoy_dynamic_module_type_host_stat_RqTimeout = 4,
+  envoy_dynamic_module_type_host_stat_RqTotal = 5,
+  envoy_dynamic_module_type_host_stat_CxActive = 6,
+  envoy_dynamic_module_type_host_stat_RqActive = 7,
+} envoy_dynamic_module_type_host_stat;
+
+/// Main thread. NULL refuses the cluster's config.
+envoy_dynamic_module_type_lb_config_module_ptr envoy_dynamic_module_on_lb_config_new(
+    envoy_dynamic_module_type_lb_config_envoy_ptr lb_config_envoy_ptr, envoy_dynamic_module_type_envoy_buffer name,
+    envoy_dynamic_module_type_envoy_buffer config);
+
+void envoy_dynamic_module_on_lb_config_destroy(envoy_dynamic_module_type_lb_config_module_ptr lb_config_module_ptr);
+
+/// Once per worker thread.
+envoy_dynamic_module_type_lb_module_ptr envoy_dynamic_module_on_lb_new(
+    envoy_dynamic_module_type_lb_config_module_ptr lb_config_module_ptr, envoy_dynamic_module_type_lb_envoy_ptr lb_envoy_ptr);
+
+/// The worker's host selection. Writes a priority and an index **among the healthy hosts of that
+/// priority**; false means no host (Envoy answers 503 no_healthy_upstream).
+bool envoy_dynamic_module_on_lb_choose_host(envoy_dynamic_module_type_lb_envoy_ptr lb_envoy_ptr,
+                                            envoy_dynamic_module_type_lb_module_ptr lb_module_ptr,
+                                            envoy_dynamic_module_type_lb_context_envoy_ptr context_envoy_ptr,
+                                            uint32_t *result_priority, uint32_t *result_index);
+
+/// Hosts were added or removed, or their health changed (0 and 0).
+void envoy_dynamic_module_on_lb_on_host_membership_update(envoy_dynamic_module_type_lb_envoy_ptr lb_envoy_ptr,
+                                                          envoy_dynamic_module_type_lb_module_ptr lb_module_ptr,
+                                                          size_t num_hosts_added, size_t num_hosts_removed);
+
+void envoy_dynamic_module_on_lb_destroy(envoy_dynamic_module_type_lb_module_ptr lb_module_ptr);
+
+// Callbacks (`p` = priority; `index` counts ALL hosts of the priority unless "healthy" is in the
+// name: `get_host_stat` and `should_select_another_host` index `hosts()`, not `healthyHosts()`).
+
+size_t envoy_dynamic_module_callback_lb_get_hosts_count(envoy_dynamic_module_type_lb_envoy_ptr lb_envoy_ptr,
+                                                        uint32_t priority);
+size_t envoy_dynamic_module_callback_lb_get_healthy_hosts_count(envoy_dynamic_module_type_lb_envoy_ptr lb_envoy_ptr,
+                                                                uint32_t priority);
+size_t envoy_dynamic_module_callback_lb_get_priority_set_size(envoy_dynamic_module_type_lb_envoy_ptr lb_envoy_ptr);
+/// "ip:port", Envoy-owned, valid during the hook.
+bool envoy_dynamic_module_callback_lb_get_healthy_host_address(envoy_dynamic_module_type_lb_envoy_ptr lb_envoy_ptr,
+                                                               uint32_t priority, size_t index,
+                                                               envoy_dynamic_module_type_envoy_buffer *result);
+bool envoy_dynamic_module_callback_lb_get_host_address(envoy_dynamic_module_type_lb_envoy_ptr lb_envoy_ptr,
+                                                       uint32_t priority, size_t index,
+                                                       envoy_dynamic_module_type_envoy_buffer *result);
+uint64_t envoy_dynamic_module_callback_lb_get_host_stat(envoy_dynamic_module_type_lb_envoy_ptr lb_envoy_ptr,
+                                                        uint32_t priority, size_t index,
+                                                        envoy_dynamic_module_type_host_stat stat);
+void envoy_dynamic_module_callback_lb_get_cluster_name(envoy_dynamic_module_type_lb_envoy_ptr lb_envoy_ptr,
+                                                       envoy_dynamic_module_type_envoy_buffer *result);
+
+/// The `index`-th value of downstream request header `key` (lower case); `optional_size` (may be
+/// NULL) receives how many values the header has.
+bool envoy_dynamic_module_callback_lb_context_get_downstream_header(
+    envoy_dynamic_module_type_lb_context_envoy_ptr context_envoy_ptr, envoy_dynamic_module_type_module_buffer key,
+    envoy_dynamic_module_type_envoy_buffer *result_buffer, size_t index, size_t *optional_size);
+uint32_t envoy_dynamic_module_callback_lb_context_get_host_selection_retry_count(
+    envoy_dynamic_module_type_lb_context_envoy_ptr context_envoy_ptr);
+/// The retry logic's verdict on host `index` (among ALL hosts of `priority`): true = avoid it
+/// (e.g. `previous_hosts` after it failed).
+bool envoy_dynamic_module_callback_lb_context_should_select_another_host(
+    envoy_dynamic_module_type_lb_envoy_ptr lb_envoy_ptr, envoy_dynamic_module_type_lb_context_envoy_ptr context_envoy_ptr,
+    uint32_t priority, size_t index);
+bool envoy_dynamic_module_callback_lb_context_get_override_host(
+    envoy_dynamic_module_type_lb_context_envoy_ptr context_envoy_ptr, envoy_dynamic_module_type_envoy_buffer *address,
+    bool *strict);
+
+/// Stats of the policy, keyed by the config's Envoy pointer; define during `lb_config_new`.
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_lb_config_define_counter(
+    envoy_dynamic_module_type_lb_config_envoy_ptr lb_config_envoy_ptr, envoy_dynamic_module_type_module_buffer name,
+    envoy_dynamic_module_type_module_buffer *label_names, size_t label_names_length, size_t *counter_id_ptr);
+envoy_dynamic_module_type_metrics_result envoy_dynamic_module_callback_lb_config_increment_counter(
+    envoy_dynamic_module_type_lb_config_envoy_ptr lb_config_envoy_ptr, size_t id,
+    envoy_dynamic_module_type_module_buffer *label_values, size_t label_values_length, uint64_t value);
+
 #ifdef __cplusplus
 }
 #endif

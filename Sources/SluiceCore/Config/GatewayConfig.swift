@@ -78,6 +78,12 @@ public struct ModelConfig: Sendable, Equatable {
     public var created: Int64
     /// The route serving this model (nil: listed only; a rule in `routes` must take it).
     public var route: String?
+    /// The route's cluster is a pool of model servers picked by the `sluice_endpoint_picker` load
+    /// balancer: the filter hands it the prompt's prefix hashes (`EndpointHandOver`).
+    public var endpointPicking = false
+    /// The model id is a LoRA adapter the pool's servers load (vLLM serves adapters under their
+    /// own model names): the hand-over names it, so the picker prefers servers that have it.
+    public var loraAdapter = false
 
     public init(id: String, ownedBy: String = "sluice", created: Int64 = 0, route: String? = nil) {
         self.id = id
@@ -109,6 +115,9 @@ public struct GatewayConfig: Sendable, Equatable {
     /// Response header carrying each request's cost in USD (opt-in; nil = none). Non-streamed
     /// responses are held until their usage is known; streams end with an SSE comment instead.
     public var responseCostHeader: String?
+    /// Models served by endpoint-picked pools (`models[].endpoint_picking`), each with whether it
+    /// names a LoRA adapter: one lookup per routed request, skipped when empty.
+    public var endpointPickingModels: [String: Bool] = [:]
 
     public init(
         apiKeys: [ClientKeyConfig] = [], models: [ModelConfig] = [], routes: [RouteRule] = [],
@@ -195,7 +204,15 @@ public struct GatewayConfig: Sendable, Equatable {
             if let route, !isValidRouteName(route) {
                 throw ConfigError(path: entry.childPath("route"), problem: routeNameProblem)
             }
-            config.models.append(ModelConfig(id: id, ownedBy: ownedBy, created: created, route: route))
+            var model = ModelConfig(id: id, ownedBy: ownedBy, created: created, route: route)
+            model.endpointPicking = try entry.optionalBool("endpoint_picking") ?? false
+            model.loraAdapter = try entry.optionalBool("lora_adapter") ?? false
+            if model.loraAdapter && !model.endpointPicking {
+                throw ConfigError(
+                    path: entry.childPath("lora_adapter"), problem: "needs \"endpoint_picking\": true (adapters matter only to a picked pool)")
+            }
+            if model.endpointPicking { config.endpointPickingModels[id] = model.loraAdapter }
+            config.models.append(model)
         }
 
         try root.forEachObject("routes") { (entry: inout ConfigObject) throws(ConfigError) in

@@ -58,6 +58,20 @@ public struct PrefixBlockHashes: Sendable {
         self.init(prompt: prompt.span, seed: seed)
     }
 
+    /// Appends a hash computed elsewhere (the filter's hand-over header, read by the load
+    /// balancer); false when full or for 0, which no block hash is.
+    public mutating func append(_ hash: UInt64) -> Bool {
+        guard hash != 0, count < Self.maxBlocks else { return false }
+        storage[count] = hash
+        count &+= 1
+        return true
+    }
+
+    /// Keeps only the first `limit` hashes.
+    public mutating func truncate(to limit: Int) {
+        if limit >= 0, limit < count { count = limit }
+    }
+
     /// The seed used when none is given: any constant works; this one is the first 64 bits of
     /// the fractional part of π, so it is obviously not chosen.
     public static let defaultSeed: UInt64 = 0x243F_6A88_85A3_08D3

@@ -208,6 +208,11 @@ public struct GatewayStream: Sendable {
         routed = request
         startedAtMicros = nowMicros
         actions.append(.setRequestHeader("x-sluice-route", request.route))
+        if !gateway.config.endpointPickingModels.isEmpty,
+            let isAdapter = gateway.config.endpointPickingModels[request.summary.model]
+        {
+            actions.append(.setRequestHeader("x-sluice-epp", Self.endpointHandOver(body: body, model: request.summary.model, isAdapter: isAdapter)))
+        }
         var metadata = consumerMetadata(reserving: 3)
         metadata.append((.model, request.summary.model))
         metadata.append((.route, request.route))
@@ -222,6 +227,18 @@ public struct GatewayStream: Sendable {
         actions.append(.clearRouteCache)
         actions.append(.count(.requests, labels: Self.routedLabels, by: 1))
         return true
+    }
+
+    /// The `x-sluice-epp` value for a request to an endpoint-picked pool: the prefix hashes of
+    /// the prompt's first `EndpointHandOver.maxBlocks` blocks (only those are hashed) and the
+    /// adapter. See EndpointHandOver.swift for why the filter computes them and the load
+    /// balancer scores.
+    static func endpointHandOver(body: [UInt8], model: String, isAdapter: Bool) -> String {
+        let span = body.span
+        let prompt = EndpointHandOver.promptBytes(of: span)
+        let end = min(prompt.upperBound, prompt.lowerBound &+ EndpointHandOver.maxBlocks &* PrefixBlockHashes.blockByteCount)
+        let hashes = PrefixBlockHashes(prompt: span.extracting(prompt.lowerBound..<end))
+        return EndpointHandOver.encode(prefix: hashes, adapter: isAdapter ? AdapterID(model) : nil)
     }
 
     // MARK: - Response

@@ -222,6 +222,8 @@ public struct UpstreamAttempt: Sendable {
         // attempts): every attempt removes every backend's credential headers and sets its own.
         for name in UpstreamRequestPlan.credentialHeaders { actions.append(.removeRequestHeader(name)) }
         actions.append(.removeRequestHeader("x-sluice-route"))
+        // The load balancer has read the hand-over by now (it picks before upstream filters run).
+        actions.append(.removeRequestHeader("x-sluice-epp"))
         if let method = plan.method { actions.append(.setRequestHeader(":method", method)) }
         actions.append(.setRequestHeader(":path", plan.path))
         if let host = backend.host { actions.append(.setRequestHeader(":authority", host)) }

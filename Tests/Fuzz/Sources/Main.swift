@@ -42,6 +42,8 @@ let allTargets: [FuzzTarget] = [
                run: fuzzJWT),
     FuzzTarget(name: "config", summary: "GatewayConfig.parse, UpstreamConfig.parse, BackendConfig.parse and their use",
                run: fuzzConfig),
+    FuzzTarget(name: "endpoints", summary: "x-sluice-epp hand-over decode (canonical), EndpointPickerConfig.parse, /metrics pages",
+               run: fuzzEndpoints),
 ]
 
 nonisolated(unsafe) var selectedTarget: FuzzTarget?

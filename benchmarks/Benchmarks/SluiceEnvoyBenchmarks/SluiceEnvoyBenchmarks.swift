@@ -332,6 +332,75 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // The same request to a model served by an endpoint-picked pool: the filter also hashes the
+    // prompt's leading blocks and sets the `x-sluice-epp` hand-over header for the load
+    // balancer. The difference to `Filter.request.forwarded` is the hand-over's cost.
+    let pickedChain = FakeHTTPFilterChain(
+        filterName: "sluice",
+        filterConfig: filterConfig.replacingOccurrences(
+            of: #""route":"openai"},"#, with: #""route":"openai","endpoint_picking":true},"#, options: [], range: nil))
+    let pickedProblem = checkPaths(pickedChain)
+    Benchmark("Filter.request.forwarded.endpointPicking") { benchmark in
+        if let pickedProblem { return benchmark.error(pickedProblem) }
+        // Outside the measurement: the path under test does set the header.
+        guard let probe = pickedChain.newStream(forwardedHeaders) else { return benchmark.error("newStream failed") }
+        probe.requestHeaders(endOfStream: false)
+        probe.requestBody(chatBody, endOfStream: true)
+        let handedOver = probe.stream.requestHeaders[EndpointHandOver.headerName].flatMap { EndpointHandOver.decode(Array($0.utf8)) }
+        probe.streamComplete()
+        probe.destroy()
+        guard let handedOver, handedOver.prefix.count == 3 else { return benchmark.error("the x-sluice-epp hand-over header was not set") }
+        benchmark.startMeasurement()
+        var answeredLocally: UInt32? = nil
+        for _ in benchmark.scaledIterations {
+            guard let driver = pickedChain.newStream(forwardedHeaders) else { return benchmark.error("newStream failed") }
+            blackHole(driver.requestHeaders(endOfStream: false))
+            blackHole(driver.requestBody(chatBody, endOfStream: true))
+            blackHole(driver.responseHeaders(upstreamResponseHeaders, endOfStream: false))
+            blackHole(driver.responseBody(upstreamResponseBody, endOfStream: true))
+            if let reply = driver.stream.localReply { answeredLocally = reply.status }
+            driver.streamComplete()
+            driver.destroy()
+        }
+        benchmark.stopMeasurement()
+        if let answeredLocally { benchmark.error("a forwarded request was answered locally with \(answeredLocally)") }
+    }
+
+    // The load balancer's `choose_host` among 8 healthy hosts through its exported hook, without
+    // a snapshot (least-request on rq_active) and with a fresh one (scored, prefix recorded).
+    // The fake host allocates when it hands out addresses and header values (Envoy lends its
+    // own strings), so the malloc counts here are mostly the fake's.
+    let pickerAddresses = (1...8).map { "10.0.0.\($0):8000" }
+    let pickerHosts = [pickerAddresses.enumerated().map { FakeLoadBalancer.Host($0.element, activeRequests: UInt64($0.offset % 3)) }]
+    let pickerHandOver = EndpointHandOver.encode(
+        prefix: PrefixBlockHashes(prompt: Array(chatBody) + Array(chatBody) + Array(chatBody) + Array(chatBody)), adapter: nil)
+    let leastRequestLB = FakeLoadBalancer(config: #"{"pool":"bench-none"}"#, hosts: pickerHosts)
+    Benchmark("LB.chooseHost.leastRequest.8") { benchmark in
+        guard leastRequestLB.loaded else { return benchmark.error("the picker config did not load") }
+        let context = FakeLBContext(headers: [(EndpointHandOver.headerName, pickerHandOver)])
+        for _ in benchmark.scaledIterations {
+            blackHole(leastRequestLB.choose(context))
+        }
+    }
+    let scoredLB = FakeLoadBalancer(config: #"{"pool":"bench-scored","prefix_blocks_per_endpoint":4096}"#, hosts: pickerHosts)
+    Benchmark("LB.chooseHost.scored.8") { benchmark in
+        guard scoredLB.loaded else { return benchmark.error("the picker config did not load") }
+        let context = FakeLBContext(headers: [(EndpointHandOver.headerName, pickerHandOver)])
+        var generation: UInt64 = 0
+        for _ in benchmark.scaledIterations {
+            // A new snapshot every 50 picks, as a busy gateway would see at 1,000 requests a second.
+            if generation % 50 == 0 {
+                let now = Int64(Date().timeIntervalSince1970 * 1000)
+                let endpoints = (0..<8).map { EndpointState(metrics: ModelServerMetrics(waitingRequests: $0 % 3, runningRequests: 4, kvCacheUsage: 0.3), readAtMillis: now) }
+                ProcessEndpointSnapshots.publish(
+                    PublishedEndpointPool(pool: "bench-scored", addresses: pickerAddresses, snapshot: EndpointSnapshot(endpoints: endpoints, generation: generation / 50 + 1)))
+            }
+            generation += 1
+            blackHole(scoredLB.choose(context))
+        }
+        if (scoredLB.counters["endpoint_picker_picks_scored"] ?? 0) == 0 { benchmark.error("no pick was scored") }
+    }
+
     // A client with a wrong key: no body hooks, Envoy sends the module's local reply.
     Benchmark("Filter.request.unauthorized") { benchmark in
         if let setupProblem { return benchmark.error(setupProblem) }

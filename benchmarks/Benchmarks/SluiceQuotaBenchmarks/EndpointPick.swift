@@ -12,6 +12,7 @@
 // - `Endpoints.metrics.parseVLLM`: one read of a 28 KiB vLLM /metrics page
 //   (Tests/SluiceCoreTests/Fixtures/metrics/vllm.txt, 275 lines, 174 histogram buckets).
 import Benchmark
+import BenchmarkFixtures
 import Foundation
 import SluiceCore
 
@@ -103,6 +104,30 @@ func endpointBenchmarks() {
         }
         benchmark.stopMeasurement()
         if missed != 0 { benchmark.error("\(missed) requests fell back") }
+    }
+
+    // The filter's hand-over for the 1 KiB chat request (`BenchmarkFixtures.chatBody`): find the
+    // prompt's field, hash its blocks, encode the `x-sluice-epp` value (one byte array, one String).
+    Benchmark("Endpoints.handOver.encode.chat1KB") { benchmark in
+        let body = chatBody
+        for _ in benchmark.scaledIterations {
+            let span = body.span
+            let prompt = EndpointHandOver.promptBytes(of: span)
+            let hashes = PrefixBlockHashes(prompt: span.extracting(prompt))
+            blackHole(EndpointHandOver.encode(prefix: hashes, adapter: nil))
+        }
+    }
+
+    // The load balancer's read of a 16-block hand-over (the 4 KiB prompt) with an adapter.
+    Benchmark("Endpoints.handOver.decode.16") { benchmark in
+        let value = Array(EndpointHandOver.encode(prefix: PrefixBlockHashes(prompt: promptBytes), adapter: AdapterID("sql-lora")).utf8)
+        var wrong = 0
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            if EndpointHandOver.decode(value.span)?.prefix.count != 16 { wrong += 1 }
+        }
+        benchmark.stopMeasurement()
+        if wrong != 0 { benchmark.error("\(wrong) decodes failed") }
     }
 
     Benchmark("Endpoints.metrics.parseVLLM") { benchmark in

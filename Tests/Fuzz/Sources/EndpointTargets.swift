@@ -1,0 +1,26 @@
+// Endpoint picking's parsers of outside bytes: the `x-sluice-epp` hand-over the load balancer
+// reads (a client can send one), the picker's `lb_policy_config`, and a model server's /metrics
+// page (an untrusted upstream).
+import SluiceCore
+
+func fuzzEndpoints(_ bytes: [UInt8]) {
+    let input = FuzzInput(plain: bytes)
+    switch input.flags & 3 {
+    case 1:
+        guard let config = try? EndpointPickerConfig.parse(input.body) else { return }
+        require(!config.pool.isEmpty, "a picker config without a pool")
+        require((try? EndpointScorer(config: config.scoring)) != nil, "a parsed picker config the scorer refuses")
+    case 2:
+        let metrics = ModelServerMetrics.parse(input.body)
+        for (name, count) in [("waiting", metrics.waitingRequests), ("running", metrics.runningRequests)] {
+            if let count { require(count >= 0 && count <= ModelServerMetrics.maxCount, "\(name) = \(count) out of range") }
+        }
+        if let usage = metrics.kvCacheUsage { require(usage >= 0 && usage <= 1, "KV-cache use \(usage) out of 0...1") }
+    default:
+        // A decoded hand-over is canonical: encoding it again gives the same bytes.
+        guard let request = EndpointHandOver.decode(input.body) else { return }
+        require(request.prefix.count <= EndpointHandOver.maxBlocks, "\(request.prefix.count) blocks decoded")
+        let again = EndpointHandOver.encode(prefix: request.prefix, adapter: request.adapter)
+        require(Array(again.utf8) == input.body, "hand-over does not round-trip: \(again)")
+    }
+}
