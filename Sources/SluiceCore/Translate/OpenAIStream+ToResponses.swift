@@ -29,9 +29,11 @@ public struct OpenAIToResponsesStream: Sendable {
     private var itemBase = ""
     private var created: Int64
     private var sequence = 0
-    /// Every item so far; the last one is open while `openTool`/`openKind` say so.
+    /// Every item so far; the last one is open while `itemOpen` says so, its text (or arguments) then in
+    /// `openText` rather than in the item, so that appending a delta does not copy the text so far.
     private var items: [Item] = []
     private var itemOpen = false
+    private var openText = ""
     /// The hub index of the tool call the open function-call item belongs to.
     private var openToolIndex: Int64?
 
@@ -122,12 +124,13 @@ public struct OpenAIToResponsesStream: Sendable {
     }
 
     private mutating func reasoningDelta(_ text: String, _ out: inout [UInt8]) {
-        if case .reasoning(let id, let sofar)? = items.last, itemOpen {
-            items[items.count - 1] = .reasoning(id: id, text: sofar + text)
+        if case .reasoning? = items.last, itemOpen {
+            openText += text
         } else {
             close(&out)
             let id = "rs_\(itemBase)_\(items.count)"
-            items.append(.reasoning(id: id, text: text))
+            items.append(.reasoning(id: id, text: ""))
+            openText = text
             itemOpen = true
             let index = items.count - 1
             event("response.output_item.added", &out) { writer in
@@ -152,12 +155,13 @@ public struct OpenAIToResponsesStream: Sendable {
     }
 
     private mutating func textDelta(_ text: String, _ out: inout [UInt8]) {
-        if case .message(let id, let sofar)? = items.last, itemOpen {
-            items[items.count - 1] = .message(id: id, text: sofar + text)
+        if case .message? = items.last, itemOpen {
+            openText += text
         } else {
             close(&out)
             let id = "msg_\(itemBase)_\(items.count)"
-            items.append(.message(id: id, text: text))
+            items.append(.message(id: id, text: ""))
+            openText = text
             itemOpen = true
             let index = items.count - 1
             event("response.output_item.added", &out) { writer in
@@ -214,6 +218,7 @@ public struct OpenAIToResponsesStream: Sendable {
                 name: call["function"]?["name"]?.stringValue ?? "", arguments: "")
             items.append(item)
             itemOpen = true
+            openText = ""
             openToolIndex = index
             let outputIndex = items.count - 1
             event("response.output_item.added", &out) { writer in
@@ -223,10 +228,8 @@ public struct OpenAIToResponsesStream: Sendable {
                 ResponsesTranslator.writeItem(item, status: "in_progress", to: &writer)
             }
         }
-        guard let arguments = call["function"]?["arguments"]?.stringValue, !arguments.isEmpty,
-            case .functionCall(let id, let callID, let name, let sofar)? = items.last
-        else { return }
-        items[items.count - 1] = .functionCall(id: id, callID: callID, name: name, arguments: sofar + arguments)
+        guard let arguments = call["function"]?["arguments"]?.stringValue, !arguments.isEmpty else { return }
+        openText += arguments
         itemEvent("response.function_call_arguments.delta", &out) { writer in
             writer.key("delta")
             writer.string(arguments)
@@ -237,9 +240,9 @@ public struct OpenAIToResponsesStream: Sendable {
 
     /// Closes the open item: its closing events, then `response.output_item.done` with the whole item.
     private mutating func close(_ out: inout [UInt8]) {
-        guard itemOpen, let item = items.last else { return }
-        itemOpen = false
-        openToolIndex = nil
+        guard itemOpen else { return }
+        settleOpenItem()
+        guard let item = items.last else { return }
         switch item {
         case .reasoning(_, let text):
             itemEvent("response.reasoning_summary_text.done", &out) { writer in
@@ -283,6 +286,20 @@ public struct OpenAIToResponsesStream: Sendable {
             writer.key("item")
             ResponsesTranslator.writeItem(item, status: "completed", to: &writer)
         }
+    }
+
+    /// Moves the open item's text into it; the item is closed from here on.
+    private mutating func settleOpenItem() {
+        guard itemOpen, let last = items.last else { return }
+        itemOpen = false
+        openToolIndex = nil
+        switch last {
+        case .reasoning(let id, _): items[items.count - 1] = .reasoning(id: id, text: openText)
+        case .message(let id, _): items[items.count - 1] = .message(id: id, text: openText)
+        case .functionCall(let id, let callID, let name, _):
+            items[items.count - 1] = .functionCall(id: id, callID: callID, name: name, arguments: openText)
+        }
+        openText = ""
     }
 
     /// An event about the open (last) item: `item_id` and `output_index` first.
@@ -355,7 +372,7 @@ public struct OpenAIToResponsesStream: Sendable {
         start(nil, &out)
         done = true
         // The open item ends incomplete inside the failed response; no item events follow a failure.
-        itemOpen = false
+        settleOpenItem()
         error = GatewayError(
             status: code == "rate_limit_exceeded" ? 429 : 502, type: code == "rate_limit_exceeded"
                 ? "rate_limit_error" : "api_error", code: code, message: message)
