@@ -328,6 +328,19 @@ enum ResponsesFixtures {
         #expect(Self.translateStream(input, cuts: Array(0...input.count)).0 == whole)
     }
 
+    @Test func hostileStreamNumbersAreBounded() throws {
+        let input = Array(
+            ("data: {\"id\":\"c\",\"created\":99999999999999,\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":1e300,\"id\":\"t\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},\"finish_reason\":\"tool_calls\"}]}\n\n"
+                + "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":1e300,\"completion_tokens\":-4,\"prompt_tokens_details\":{\"cached_tokens\":\"9\"}}}\n\n"
+                + "data: [DONE]\n\n").utf8)
+        let (out, stream) = Self.translateStream(input, cuts: [])
+        #expect(stream.usage.inputTokens == TokenUsage.maxCount && stream.usage.outputTokens == 0)
+        #expect(stream.usage.cachedInputTokens == 0 && stream.usage.isClamped)
+        let last = try JSONParser.parse(AnthropicFixtures.events(out).last?.data ?? [])
+        #expect(last["response"]?["created_at"] == 1_700_000_000)
+        #expect(last["response"]?["output"]?.item(0)?["call_id"] == "t")
+    }
+
     @Test func oversizedEventFails() {
         var stream = OpenAIToResponsesStream(echo: ResponsesEcho(), context: Self.context, maxEventBytes: 64)
         let out = stream.feed(Array("data: {\"choices\":[{\"delta\":{\"content\":\"\(String(repeating: "a", count: 100))\"}}]}\n\n".utf8))

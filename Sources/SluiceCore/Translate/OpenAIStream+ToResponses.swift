@@ -87,40 +87,110 @@ public struct OpenAIToResponsesStream: Sendable {
 
     // MARK: - Chunks
 
+    /// One hub chunk, read by ranges (`UpstreamJSON`): no tree per chunk.
     private mutating func handle(_ data: [UInt8], _ out: inout [UInt8]) {
         if data.elementsEqual("[DONE]".utf8) {
             complete(&out)
             return
         }
-        guard let chunk = try? JSONParser.parse(data), chunk.objectValue != nil else {
+        let bytes = data.span
+        var id: UpstreamJSON.Value?
+        var createdValue: UpstreamJSON.Value?
+        var errorValue: UpstreamJSON.Value?
+        var usageValue: UpstreamJSON.Value?
+        var choices: UpstreamJSON.Value?
+        let kind = try? UpstreamJSON.scanTopLevel(bytes) { member in
+            if member.key("id", in: bytes) {
+                id = member.value
+            } else if member.key("created", in: bytes) {
+                createdValue = member.value
+            } else if member.key("error", in: bytes) {
+                errorValue = member.value
+            } else if member.key("usage", in: bytes) {
+                usageValue = member.value
+            } else if member.key("choices", in: bytes) {
+                choices = member.value
+            }
+        }
+        guard kind == .object else {
             fail(code: "server_error", message: "The upstream stream sent a chunk that is not a JSON object.", &out)
             return
         }
-        if let error = chunk["error"], !error.isNull {
-            let rateLimited = error["type"]?.stringValue == "rate_limit_error"
-                || error["code"]?.stringValue == "rate_limit_exceeded"
+        if UpstreamJSON.isPresent(errorValue, in: bytes) {
+            let rateLimited =
+                UpstreamJSON.string(UpstreamJSON.member("type", of: errorValue, in: bytes), equals: "rate_limit_error", in: bytes)
+                || UpstreamJSON.string(
+                    UpstreamJSON.member("code", of: errorValue, in: bytes), equals: "rate_limit_exceeded", in: bytes)
+            let message = UpstreamJSON.string(UpstreamJSON.member("message", of: errorValue, in: bytes), in: bytes)
             fail(
                 code: rateLimited ? "rate_limit_exceeded" : "server_error",
-                message: error["message"]?.stringValue ?? "The upstream stream reported an error.", &out)
+                message: message ?? "The upstream stream reported an error.", &out)
             return
         }
-        start(chunk, &out)
-        if let usage = chunk["usage"], usage.objectValue != nil {
-            self.usage = AnthropicTranslator.usage(fromOpenAI: usage)
+        if !started {
+            start(id: UpstreamJSON.string(id, in: bytes), created: UpstreamJSON.int64(createdValue, in: bytes), &out)
         }
-        guard let choice = chunk["choices"]?.arrayValue?.first else { return }
-        if let delta = choice["delta"] {
-            if let reasoning = delta["reasoning_content"]?.stringValue, !reasoning.isEmpty {
-                reasoningDelta(reasoning, &out)
-            }
-            for key in ["content", "refusal"] {
-                if let text = delta[key]?.stringValue, !text.isEmpty { textDelta(text, &out) }
-            }
-            for call in delta["tool_calls"]?.arrayValue ?? [] {
-                toolCall(call, &out)
+        if UpstreamJSON.kind(of: usageValue, in: bytes) == .object { usage = Self.usage(usageValue, in: bytes) }
+        var choice: UpstreamJSON.Value?
+        UpstreamJSON.forEachElement(of: choices, in: bytes) { element in
+            if choice == nil { choice = element }
+        }
+        guard choice != nil else { return }
+        let delta = UpstreamJSON.member("delta", of: choice, in: bytes)
+        if let reasoning = UpstreamJSON.string(UpstreamJSON.member("reasoning_content", of: delta, in: bytes), in: bytes),
+            !reasoning.isEmpty
+        {
+            reasoningDelta(reasoning, &out)
+        }
+        for key in ["content", "refusal"] {
+            if let text = UpstreamJSON.string(UpstreamJSON.member(key, of: delta, in: bytes), in: bytes), !text.isEmpty {
+                textDelta(text, &out)
             }
         }
-        if let reason = choice["finish_reason"]?.stringValue { finishReason = reason }
+        let toolCalls = UpstreamJSON.member("tool_calls", of: delta, in: bytes)
+        if UpstreamJSON.kind(of: toolCalls, in: bytes) == .array {
+            var calls: [ToolCallDelta] = []
+            UpstreamJSON.forEachElement(of: toolCalls, in: bytes) { call in
+                let function = UpstreamJSON.member("function", of: call, in: bytes)
+                calls.append(
+                    ToolCallDelta(
+                        index: UpstreamJSON.int64(UpstreamJSON.member("index", of: call, in: bytes), in: bytes),
+                        id: UpstreamJSON.string(UpstreamJSON.member("id", of: call, in: bytes), in: bytes),
+                        name: UpstreamJSON.string(UpstreamJSON.member("name", of: function, in: bytes), in: bytes),
+                        arguments: UpstreamJSON.string(
+                            UpstreamJSON.member("arguments", of: function, in: bytes), in: bytes)))
+            }
+            for call in calls { toolCall(call, &out) }
+        }
+        if let reason = UpstreamJSON.string(UpstreamJSON.member("finish_reason", of: choice, in: bytes), in: bytes) {
+            finishReason = reason
+        }
+    }
+
+    /// One entry of a chunk's `delta.tool_calls`.
+    private struct ToolCallDelta {
+        var index: Int64?
+        var id: String?
+        var name: String?
+        var arguments: String?
+    }
+
+    /// The hub's `usage` object, every count range-checked (`TokenCountReader`).
+    private static func usage(_ value: UpstreamJSON.Value?, in bytes: Span<UInt8>) -> TokenUsage {
+        var reader = TokenCountReader()
+        var result = TokenUsage()
+        result.inputTokens = reader.count(UpstreamJSON.member("prompt_tokens", of: value, in: bytes), in: bytes)
+        result.outputTokens = reader.count(UpstreamJSON.member("completion_tokens", of: value, in: bytes), in: bytes)
+        let prompt = UpstreamJSON.member("prompt_tokens_details", of: value, in: bytes)
+        result.cachedInputTokens = reader.count(UpstreamJSON.member("cached_tokens", of: prompt, in: bytes), in: bytes)
+        // Our own extension first, EAIG's older name second (as `AnthropicTranslator.usage(fromOpenAI:)`).
+        result.cacheWriteInputTokens = reader.count(
+            UpstreamJSON.member("cache_write_tokens", of: prompt, in: bytes)
+                ?? UpstreamJSON.member("cache_creation_tokens", of: value, in: bytes), in: bytes)
+        let completion = UpstreamJSON.member("completion_tokens_details", of: value, in: bytes)
+        result.reasoningTokens = reader.count(UpstreamJSON.member("reasoning_tokens", of: completion, in: bytes), in: bytes)
+        result.isClamped = reader.clamped
+        return result
     }
 
     private mutating func reasoningDelta(_ text: String, _ out: inout [UInt8]) {
@@ -200,10 +270,10 @@ public struct OpenAIToResponsesStream: Sendable {
         }
     }
 
-    private mutating func toolCall(_ call: JSONValue, _ out: inout [UInt8]) {
+    private mutating func toolCall(_ call: ToolCallDelta, _ out: inout [UInt8]) {
         // Indices come from the upstream: anything but a small integer is treated as index 0.
-        let index = call["index"]?.int64Value.flatMap { (0...1_000_000).contains($0) ? $0 : nil } ?? 0
-        let callID = call["id"]?.stringValue
+        let index = call.index.flatMap { (0...1_000_000).contains($0) ? $0 : nil } ?? 0
+        let callID = call.id
         let continues: Bool
         if case .functionCall? = items.last, itemOpen, openToolIndex == index, callID == nil {
             continues = true
@@ -215,7 +285,7 @@ public struct OpenAIToResponsesStream: Sendable {
             let id = "fc_\(itemBase)_\(items.count)"
             let item = Item.functionCall(
                 id: id, callID: callID ?? "call_\(itemBase)_\(items.count)",
-                name: call["function"]?["name"]?.stringValue ?? "", arguments: "")
+                name: call.name ?? "", arguments: "")
             items.append(item)
             itemOpen = true
             openText = ""
@@ -228,7 +298,7 @@ public struct OpenAIToResponsesStream: Sendable {
                 ResponsesTranslator.writeItem(item, status: "in_progress", to: &writer)
             }
         }
-        guard let arguments = call["function"]?["arguments"]?.stringValue, !arguments.isEmpty else { return }
+        guard let arguments = call.arguments, !arguments.isEmpty else { return }
         openText += arguments
         itemEvent("response.function_call_arguments.delta", &out) { writer in
             writer.key("delta")
@@ -347,20 +417,20 @@ public struct OpenAIToResponsesStream: Sendable {
         }
     }
 
-    private mutating func start(_ chunk: JSONValue?, _ out: inout [UInt8]) {
+    private mutating func start(id: String?, created upstreamCreated: Int64?, _ out: inout [UInt8]) {
         guard !started else { return }
         started = true
-        itemBase = ResponsesTranslator.itemBase(chunk?["id"]?.stringValue ?? context.fallbackResponseID)
+        itemBase = ResponsesTranslator.itemBase(id ?? context.fallbackResponseID)
         responseID = "resp_\(itemBase)"
-        if let upstream = chunk?["created"]?.int64Value, (0...ResponsesTranslator.maxCreated).contains(upstream) {
-            created = upstream
+        if let upstreamCreated, (0...ResponsesTranslator.maxCreated).contains(upstreamCreated) {
+            created = upstreamCreated
         }
         responseEvent("response.created", status: .inProgress, usage: nil, &out)
         responseEvent("response.in_progress", status: .inProgress, usage: nil, &out)
     }
 
     private mutating func complete(_ out: inout [UInt8]) {
-        start(nil, &out)
+        start(id: nil, created: nil, &out)
         close(&out)
         done = true
         let status = ResponsesTranslator.Status(finishReason: finishReason)
@@ -369,7 +439,7 @@ public struct OpenAIToResponsesStream: Sendable {
     }
 
     private mutating func fail(code: String, message: String, _ out: inout [UInt8]) {
-        start(nil, &out)
+        start(id: nil, created: nil, &out)
         done = true
         // The open item ends incomplete inside the failed response; no item events follow a failure.
         settleOpenItem()
