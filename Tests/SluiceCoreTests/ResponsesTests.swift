@@ -72,6 +72,24 @@ enum ResponsesFixtures {
         try ResponsesFixtures.expectJSON(request.hub.serialized(), matches: "request-full.hub.json")
     }
 
+    /// The hub request is one every backend translator takes: the full fixture goes on to Anthropic,
+    /// Gemini and Bedrock Converse bodies (the chain a Responses client's request will follow).
+    @Test func fullHubRequestReachesEveryTranslatedBackend() throws {
+        let hub = try ResponsesTranslator.openAIRequest(
+            fromResponses: try ResponsesFixtures.json("request-full.responses.json")
+        ).hub.serialized()
+        _ = try AnthropicTranslator.request(fromOpenAIChat: hub, context: Self.context)
+        _ = try Gemini.request(fromOpenAIChat: hub, context: Self.context)
+        // Bedrock needs inline images, and turns a json_schema format into a forced tool that cannot be
+        // combined with other tools: its request inlines the image and leaves the format out.
+        var text = String(decoding: try ResponsesFixtures.bytes("request-full.responses.json"), as: UTF8.self)
+        text = text.replacingOccurrences(of: "https://example.com/paris.png", with: "data:image/png;base64,iVBORw0KGgo=")
+        var root = try JSONParser.parse(text).objectValue?.members ?? []
+        root.removeAll { $0.key == "text" }
+        let bedrockHub = try ResponsesTranslator.openAIRequest(fromResponses: .object(JSONObject(root))).hub.serialized()
+        _ = try BedrockConverse.request(fromOpenAIChat: bedrockHub, context: Self.context)
+    }
+
     @Test func stringInputIsOneUserMessage() throws {
         let hub = try Self.request(#"{"model":"m","input":"Hello"}"#).hub
         #expect(hub == ["model": "m", "messages": [["role": "user", "content": "Hello"]]])
