@@ -20,6 +20,16 @@ let chatRequest: [UInt8] = {
     return Array((head + content).utf8.prefix(1024 - tail.utf8.count)) + Array(tail.utf8)
 }()
 
+/// The same 1 KiB conversation as an OpenAI Responses request (instructions + string input).
+let responsesRequest: [UInt8] = {
+    let head = #"{"model":"model-x","temperature":0.2,"max_output_tokens":256,"#
+        + #""instructions":"You are a concise assistant. Answer in plain English.","input":""#
+    let tail = #""}"#
+    var content = ""
+    while head.utf8.count + content.utf8.count + tail.utf8.count < 1024 { content += "Summarise the trade-offs. " }
+    return Array((head + content).utf8.prefix(1024 - tail.utf8.count)) + Array(tail.utf8)
+}()
+
 let anthropicResponse = Array(
     #"{"id":"msg_1","type":"message","role":"assistant","model":"model-x","content":[{"type":"text","text":"In-process filters avoid a network hop per request."}],"stop_reason":"end_turn","usage":{"input_tokens":212,"output_tokens":12}}"#
         .utf8)
@@ -77,6 +87,15 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("Translate.request.gemini") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(try? Gemini.request(fromOpenAIChat: chatRequest, context: context)) }
     }
+    // A Responses client's request brought to the hub as the exchange will (parse, translate, serialise).
+    Benchmark("Translate.request.responses") { benchmark in
+        for _ in benchmark.scaledIterations {
+            guard let parsed = try? JSONParser.parse(responsesRequest),
+                let request = try? ResponsesTranslator.openAIRequest(fromResponses: parsed)
+            else { continue }
+            blackHole(request.hub.serialized())
+        }
+    }
     Benchmark("Translate.request.parseOnly") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(try? JSONParser.parse(chatRequest)) }
     }
@@ -109,6 +128,13 @@ let benchmarks: @Sendable () -> Void = {
         _ = stream.feed(Array("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\",\"content\":[],\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n".utf8))
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations { blackHole(stream.feed(anthropicChunk)) }
+    }
+    // One hub text chunk to a Responses client (an `output_text.delta` event), the message item open.
+    Benchmark("Stream.chunk.responses") { benchmark in
+        var stream = OpenAIToResponsesStream(echo: ResponsesEcho(), context: context)
+        _ = stream.feed(openAIChunk)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(stream.feed(openAIChunk)) }
     }
     Benchmark("Stream.chunk.bedrockConverse") { benchmark in
         var stream = BedrockConverseStreamTranslator(context: context)
