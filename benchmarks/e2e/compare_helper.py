@@ -192,6 +192,9 @@ def with_fleet_worker(bootstrap: dict, source: dict, fleet: str) -> dict:
     block = extension["typed_config"]["extension_config"]
     config = json.loads(block["value"])
     config.update({"cluster": "sluiced_fleet", "token_file": token_file, "envoy": "compare-proxy"})
+    # Usage records only: the benchmark lifts the filter's limits, but sluiced would lease the
+    # demo config's own (it is the authority), and the sluice side would measure 429s.
+    config.pop("leases", None)
     block["value"] = json.dumps(config, separators=(",", ":"))
     bootstrap["bootstrap_extensions"] = [extension]
     bootstrap["static_resources"]["clusters"].append(cluster("sluiced_fleet", int(port)))
