@@ -263,3 +263,107 @@ def test_filter_configs_pushed_over_ecds_bring_their_scopes_and_retire_removed_o
             wait_for(updated, timeout=10, what="the pushed config's slots (new active, removed inactive)")
         finally:
             envoy.stop()
+
+
+BUDGET_USD = 0.002  # a day's budget spent in a few seconds: ≈ 11 µ$ a request
+
+
+def budget_config() -> str:
+    """The demo config with the demo key's only limit a tiny daily dollar budget."""
+    with open(ROOT / "envoy-module" / "sluice.yaml") as f:
+        text = f.read()
+    assert DEMO_LIMITS in text
+    return text.replace(DEMO_LIMITS, f"limits: {{ budget_usd_per_day: {BUDGET_USD} }}")
+
+
+def budget_filter_config(config: dict) -> None:
+    for key in config["api_keys"]:
+        if key["name"] == "demo":
+            key["limits"] = {"budget_usd_per_day": BUDGET_USD}
+    config["quota_lease_failure"] = {"policy": "fail_closed"}
+
+
+def test_two_envoys_under_concurrent_load_share_one_daily_budget():
+    """Issue 10's budget test: two Envoys, eight concurrent clients spread over both, one key with
+    a daily dollar budget. Together they charge at most the budget (FleetLeases.md's bound with
+    D = 0: every request states max_tokens, so its estimate covers its cost; R = 0: no Envoy goes
+    silent; F = 0: fail_closed), they use nearly all of it, and then every request on either
+    Envoy gets `budget_exceeded`. What was charged is read back from sluiced's usage records."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sluiced = Sluiced(budget_config(), admin_port=free_port(), extra_args=["--lease-ttl-ms", "2000"])
+    with sluiced:
+        token_file = os.path.join(sluiced.workdir, ".sluiced", "fleet-token")
+
+        def gw(name: str) -> DefaultGateway:
+            return DefaultGateway(
+                adjust_config=budget_filter_config, fleet_worker=True,
+                adjust_bootstrap=fleet_bootstrap(sluiced.admin_port, token_file, envoy=name, flush_interval_ms=100,
+                                                 timeout_ms=1000, leases={"interval_ms": 100}))
+
+        with gw("budget-a") as a, gw("budget-b") as b:
+            def client(n: int) -> list[tuple[int, str | None]]:
+                session = requests.Session()
+                seen: list[tuple[int, str | None]] = []
+                exceeded_in_a_row = 0
+                deadline = time.monotonic() + 30
+                turn = n
+                while exceeded_in_a_row < 6 and time.monotonic() < deadline:
+                    target = (a, b)[turn % 2]
+                    turn += 1
+                    r = session.post(
+                        target.base + "/v1/chat/completions", headers={"Authorization": f"Bearer {DEMO_KEY}"},
+                        json={"model": "gpt-4o-mini", "max_tokens": 16, "messages": [{"role": "user", "content": "Say hi"}]},
+                        timeout=10)
+                    code = None if r.status_code == 200 else error_code(r)
+                    seen.append((r.status_code, code))
+                    assert r.status_code in (200, 429), r.text
+                    # fail_closed: before an Envoy's first grant its requests wait (quota_unavailable).
+                    assert code in (None, "budget_exceeded", "quota_unavailable"), r.text
+                    exceeded_in_a_row = exceeded_in_a_row + 1 if code == "budget_exceeded" else 0
+                return seen
+
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                results = [s for seen in pool.map(client, range(8)) for s in seen]
+            admitted = sum(1 for status, _ in results if status == 200)
+            assert admitted > 20, results[:20]
+            for gateway_ in (a, b):
+                r = chat(gateway_)
+                assert r.status_code == 429 and error_code(r) == "budget_exceeded", r.text
+            # Every answered request is a record (refused ones at 0 cost); wait for the last flush.
+            answered = len(results) + 2
+            budget_micro = round(BUDGET_USD * 1e6)
+
+            def totals():
+                summary = sluiced.admin("GET", "/v1/admin/usage")["totals"]
+                return summary if summary["requests"] >= answered else None
+
+            summary = wait_for(totals, timeout=10, what=f"{answered} usage records")
+            charged = summary["cost_micro_usd"]
+            assert summary["requests"] == answered, summary
+            assert charged <= budget_micro, f"the fleet charged {charged} µ$ of a {budget_micro} µ$ budget"
+            assert charged >= 0.8 * budget_micro, f"the fleet used only {charged} of {budget_micro} µ$"
+
+
+def test_a_killed_envoys_slices_come_back_after_their_expiry():
+    """An Envoy SIGKILLed with slices out never returns them: sluiced takes them back when their
+    lease expires (TTL 2 s here) and counts them as reclaimed (FleetLeases.md's R)."""
+    with Sluiced(sluiced_config(), admin_port=free_port(), extra_args=["--lease-ttl-ms", "2000"]) as sluiced:
+        gw = gateway(sluiced, "gw-killed")
+        with gw:
+            wait_for(lambda: chat(gw).status_code == 200, timeout=3, what="a request admitted against a slice")
+            wait_for(
+                lambda: metric_sum(sluiced_metrics(sluiced), "sluiced_leases_outstanding") > 0, timeout=3,
+                what="slices held by the Envoy")
+            gw.envoy.process.kill()
+            gw.envoy.process.wait()
+            killed_at = time.monotonic()
+            text = sluiced_metrics(sluiced)
+            if time.monotonic() - killed_at < 1.0:  # well inside the TTL: still out
+                assert metric_sum(text, "sluiced_leases_outstanding") > 0, text
+            assert metric_sum(text, "sluiced_leases_reclaimed_total") == 0, text
+            wait_for(lambda: metric_sum(sluiced_metrics(sluiced), "sluiced_leases_outstanding") == 0, timeout=6,
+                     what="the killed Envoy's slices to expire")
+            text = sluiced_metrics(sluiced)
+            assert metric_sum(text, "sluiced_leases_reclaimed_total") > 0, text
+            assert metric_sum(text, "sluiced_lease_returned_units_total", 'dimension="requests_per_minute"') == 0, text
