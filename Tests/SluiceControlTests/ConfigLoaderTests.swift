@@ -320,7 +320,7 @@ let minimalYAML = """
             "sluice.yaml:6:3: prices.gpt-4o: model 'gpt-4o' already has a price (line 4)",
             "sluice.yaml:7:3: prices.gpt-4o-mni: no model 'gpt-4o-mni' is listed or taken by a route; expected a listed model: gpt-4o",
             "sluice.yaml:9:3: model_limits.gpt-4o-mini: no model 'gpt-4o-mini' is listed or taken by a route; expected a listed model: gpt-4o",
-            "sluice.yaml:9:43: model_limits.gpt-4o-mini: unknown field 'tokens_per_hour'; expected one of: requests_per_minute, tokens_per_minute, input_tokens_per_minute, output_tokens_per_minute, budget_usd_per_day, budget_usd_per_month",
+            "sluice.yaml:9:43: model_limits.gpt-4o-mini: unknown field 'tokens_per_hour'; expected one of: requests_per_minute, tokens_per_minute, input_tokens_per_minute, output_tokens_per_minute, budget_usd_per_day, budget_usd_per_month, lease_failure",
         ])
     }
 

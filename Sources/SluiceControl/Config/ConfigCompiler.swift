@@ -194,7 +194,9 @@ struct ConfigCompiler {
                         if let models = consumer.allowedModels { key.append(("models", .array(models.map { .string($0) }))) }
                         if let expiry = consumer.expiresAt { key.append(("expires_at", .number(JSONNumber(expiry)))) }
                         if consumer.disabled { key.append(("revoked", true)) }
-                        if !consumer.limits.isEmpty { key.append(("limits", Self.json(consumer.limits))) }
+                        if !consumer.limits.isEmpty {
+                            key.append(("limits", Self.json(consumer.limits, leaseFailure: config.leaseFailure[.key(consumer.name)])))
+                        }
                         return .object(JSONObject(key))
                     })
             ))
@@ -242,12 +244,24 @@ struct ConfigCompiler {
         }
         if let bytes = config.gateway.maxRequestBytes { root.append(("max_request_bytes", .number(JSONNumber(bytes)))) }
         if !teams.isEmpty {
-            root.append(("team_limits", .object(JSONObject(teams.map { ($0.name, Self.json($0.limits)) }))))
+            root.append(
+                (
+                    "team_limits",
+                    .object(JSONObject(teams.map { ($0.name, Self.json($0.limits, leaseFailure: config.leaseFailure[.team($0.name)])) }))
+                ))
         }
         if !config.modelLimits.isEmpty {
             root.append(
-                ("model_limits", .object(JSONObject(config.modelLimits.sorted { $0.key < $1.key }.map { ($0.key, Self.json($0.value)) }))))
+                (
+                    "model_limits",
+                    .object(
+                        JSONObject(
+                            config.modelLimits.sorted { $0.key < $1.key }.map {
+                                ($0.key, Self.json($0.value, leaseFailure: config.leaseFailure[.model($0.key)]))
+                            }))
+                ))
         }
+        if let failure = config.gateway.quotaLeaseFailure { root.append(("quota_lease_failure", Self.json(failure))) }
         if !config.prices.isEmpty {
             root.append(("prices", .object(JSONObject(config.prices.sorted { $0.key < $1.key }.map { ($0.key, Self.json($0.value)) }))))
         }
@@ -293,7 +307,8 @@ struct ConfigCompiler {
     // MARK: - JSON of limits and prices
 
     /// `{"requests_per_minute": …, "budget_usd_per_day": …}` with only the limited dimensions.
-    static func json(_ limits: QuotaLimits) -> JSONValue {
+    /// With `leaseFailure`, the scope's `lease_failure` too.
+    static func json(_ limits: QuotaLimits, leaseFailure: LeaseFailureConfig? = nil) -> JSONValue {
         var members: [JSONObject.Member] = []
         func add(_ key: String, _ value: Int64?) { if let value { members.append((key, .number(JSONNumber(value)))) } }
         add("requests_per_minute", limits.requestsPerMinute)
@@ -302,7 +317,22 @@ struct ConfigCompiler {
         add("output_tokens_per_minute", limits.outputTokensPerMinute)
         if let micros = limits.budgetMicrosPerDay { members.append(("budget_usd_per_day", dollars(micros))) }
         if let micros = limits.budgetMicrosPerMonth { members.append(("budget_usd_per_month", dollars(micros))) }
+        if let leaseFailure { members.append(("lease_failure", json(leaseFailure))) }
         return .object(JSONObject(members))
+    }
+
+    /// `{"policy": "fail_closed"}` or `{"policy": "fail_open", "local_cap_percent": N}`, as the
+    /// module's `LeaseFailureConfig.read` takes it.
+    static func json(_ failure: LeaseFailureConfig) -> JSONValue {
+        switch failure {
+        case .failClosed:
+            return .object(JSONObject([("policy", .string("fail_closed"))]))
+        case .failOpen(let percent):
+            // The loader keeps it in 0 < x ≤ 100: a whole number or its shortest decimal text.
+            let number =
+                percent == percent.rounded() ? JSONNumber(Int64(percent)) : (JSONNumber(String(percent)) ?? JSONNumber(Int64(percent)))
+            return .object(JSONObject([("policy", .string("fail_open")), ("local_cap_percent", .number(number))]))
+        }
     }
 
     /// A price; cached reads and cache writes only when they differ from the input rate (their default).

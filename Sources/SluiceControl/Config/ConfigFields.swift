@@ -13,6 +13,10 @@ public enum ConfigFields {
         "requests_per_minute", "tokens_per_minute", "input_tokens_per_minute", "output_tokens_per_minute",
         "budget_usd_per_day", "budget_usd_per_month",
     ]
+    /// Limits of a scope the fleet leases (a consumer, team or model): the limits and what the
+    /// scope does when sluiced is unreachable past its lease.
+    static let leasedLimits = limits + ["lease_failure"]
+    static let leaseFailure = ["policy", "local_cap_percent"]
     static let price = ["input", "cached_input", "cache_write", "output"]
     static let credential = ["env", "file", "sds", "sds_path", "demo_value"]
     static let backend = [
@@ -68,23 +72,28 @@ public enum ConfigFields {
         "models[]": [
             "id", "backend", "fallback", "upstream_model", "overrides", "owned_by", "created", "aliases", "limits", "price",
         ],
-        "models[].limits": limits,
+        "models[].limits": leasedLimits,
+        "models[].limits.lease_failure": leaseFailure,
         "models[].price": price,
         "routes[]": ["models", "model_prefix", "headers", "backend", "fallback"],
         "consumers[]": ["name", "key", "key_sha256", "team", "models", "expires_at", "disabled", "limits"],
-        "consumers[].limits": limits,
+        "consumers[].limits": leasedLimits,
+        "consumers[].limits.lease_failure": leaseFailure,
         "teams[]": ["name", "limits"],
-        "teams[].limits": limits,
+        "teams[].limits": leasedLimits,
+        "teams[].limits.lease_failure": leaseFailure,
         "prices{}": price,
-        "model_limits{}": limits,
+        "model_limits{}": leasedLimits,
+        "model_limits{}.lease_failure": leaseFailure,
         "gateway": [
             "max_request_bytes", "response_cost_header", "default_output_tokens_estimate", "timeout_seconds",
-            "default_backend", "jwt",
+            "default_backend", "jwt", "quota_lease_failure",
         ],
         "gateway.jwt": [
             "payload_header", "payload_metadata_key", "metadata_namespace", "subject_claim", "team_claim", "models_claim",
             "models", "consumer_prefix", "required", "limits", "max_subjects",
         ],
         "gateway.jwt.limits": limits,
+        "gateway.quota_lease_failure": leaseFailure,
     ]
 }

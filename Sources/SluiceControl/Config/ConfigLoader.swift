@@ -146,6 +146,9 @@ final class ConfigLoader {
                 guard let entry = limits.map(model, section: "model_limits{}", required: true) else { continue }
                 let name = Located(value: model, mark: limits.keyMark(model), path: limits.childPath(model))
                 addLimits(readLimits(entry), for: name)
+                if let failure = readLeaseFailure(entry, "lease_failure", section: "model_limits{}.lease_failure") {
+                    config.leaseFailure[.model(model)] = failure
+                }
             }
         }
         if let gateway = top.map("gateway", section: "gateway") { readGateway(gateway) }
@@ -559,9 +562,15 @@ final class ConfigLoader {
         }
         let created = entry.int("created", in: 0...Int64(Int32.max) * 4)
         let ownedBy = entry.string("owned_by")
-        let limits = entry.map("limits", section: "models[].limits").map(readLimits)
+        let limitsMap = entry.map("limits", section: "models[].limits")
+        let limits = limitsMap.map(readLimits)
+        let failure = limitsMap.flatMap { readLeaseFailure($0, "lease_failure", section: "models[].limits.lease_failure") }
         let price = entry.map("price", section: "models[].price").flatMap(readPrice)
         guard let id else { return }
+        if let failure {
+            // An alias is a model name of its own to the module: its limits and policy too.
+            for name in [id.value] + aliases.map(\.value) { config.leaseFailure[.model(name)] = failure }
+        }
         let defaultOwner: String = if case .backend(let name)? = target { name } else { "sluice" }
         let model = SluiceConfig.Model(
             id: id.value, target: target, upstreamModel: upstream, overrides: overrides, ownedBy: ownedBy ?? defaultOwner,
@@ -600,8 +609,11 @@ final class ConfigLoader {
     private func readTeam(_ node: Node, path: String) {
         guard let entry = MapReader(node, path: path, section: "teams[]", log: log) else { return }
         let name = entry.located("name", required: true)
-        let limits = entry.map("limits", section: "teams[].limits").map(readLimits) ?? QuotaLimits()
+        let limitsMap = entry.map("limits", section: "teams[].limits")
+        let limits = limitsMap.map(readLimits) ?? QuotaLimits()
+        let failure = limitsMap.flatMap { readLeaseFailure($0, "lease_failure", section: "teams[].limits.lease_failure") }
         guard let name else { return }
+        if let failure { config.leaseFailure[.team(name.value)] = failure }
         if let previous = teamMarks.updateValue(name.mark, forKey: name.value) {
             log.error(name.mark, name.path, "team '\(name.value)' is already defined\(at(previous))")
             return
@@ -656,8 +668,11 @@ final class ConfigLoader {
         }
         let expiresAt = readTime(entry, "expires_at")
         let disabled = entry.bool("disabled") ?? false
-        let limits = entry.map("limits", section: "consumers[].limits").map(readLimits) ?? QuotaLimits()
+        let limitsMap = entry.map("limits", section: "consumers[].limits")
+        let limits = limitsMap.map(readLimits) ?? QuotaLimits()
+        let failure = limitsMap.flatMap { readLeaseFailure($0, "lease_failure", section: "consumers[].limits.lease_failure") }
         guard let name, let digest else { return }
+        if let failure { config.leaseFailure[.key(name.value)] = failure }
         config.consumers.append(
             ConsumerSpec(
                 name: name.value, keySHA256: digest, team: team?.value, allowedModels: models?.map(\.value), expiresAt: expiresAt,
@@ -690,6 +705,40 @@ final class ConfigLoader {
             outputTokensPerMinute: map.int("output_tokens_per_minute", in: tokens),
             budgetMicrosPerDay: budget("budget_usd_per_day"),
             budgetMicrosPerMonth: budget("budget_usd_per_month"))
+    }
+
+    /// `{ policy: fail_closed }` or `{ policy: fail_open, local_cap_percent: N }` under `key`:
+    /// what a leased scope does when sluiced is unreachable past its lease (the module's
+    /// `LeaseFailureConfig`, with its rules and messages).
+    private func readLeaseFailure(_ parent: MapReader, _ key: String, section: String) -> LeaseFailureConfig? {
+        guard let map = parent.map(key, section: section) else { return nil }
+        let policy = map.located("policy", required: true)
+        let percent = map.double("local_cap_percent", in: 0...100)
+        switch policy?.value {
+        case nil:
+            return nil
+        case "fail_closed":
+            if percent != nil {
+                log.error(map.keyMark("local_cap_percent"), map.childPath("local_cap_percent"), "applies only to policy fail_open")
+                return nil
+            }
+            return .failClosed
+        case "fail_open":
+            guard let percent else {
+                log.error(
+                    policy?.mark, map.childPath("local_cap_percent"),
+                    "is required with policy fail_open: the share of each limit (0 < x ≤ 100) one Envoy may admit per window while sluiced is unreachable")
+                return nil
+            }
+            guard percent > 0 else {
+                log.error(map.keyMark("local_cap_percent"), map.childPath("local_cap_percent"), "must be above 0 (use policy fail_closed to refuse)")
+                return nil
+            }
+            return .failOpen(localCapPercent: percent)
+        case let other?:
+            log.error(policy?.mark, map.childPath("policy"), "must be fail_open or fail_closed, got '\(other.prefix(64))'")
+            return nil
+        }
     }
 
     private func readPrice(_ map: MapReader) -> ModelPrice? {
@@ -744,6 +793,7 @@ final class ConfigLoader {
             gateway.defaultBackend = backend.value
         }
         if let jwt = map.map("jwt", section: "gateway.jwt") { gateway.jwt = readJWT(jwt) }
+        gateway.quotaLeaseFailure = readLeaseFailure(map, "quota_lease_failure", section: "gateway.quota_lease_failure")
         config.gateway = gateway
     }
 

@@ -16,6 +16,9 @@ public struct SluiceConfig: Sendable, Equatable {
     public var prices: [String: ModelPrice]
     /// Limits by model name: the models' own `limits` and the top-level `model_limits`.
     public var modelLimits: [String: QuotaLimits]
+    /// What each scope whose limits say so does when sluiced is unreachable past its lease
+    /// (`lease_failure` in a consumer's, team's or model's limits).
+    public var leaseFailure: [QuotaScope: LeaseFailureConfig] = [:]
     public var gateway: Gateway
 
     public init(
@@ -250,6 +253,9 @@ public struct SluiceConfig: Sendable, Equatable {
         public var defaultBackend: String?
         /// The `jwt` block of the `sluice` filter, as the filter reads it.
         public var jwt: JSONValue?
+        /// The lease failure policy of every scope that states none (`quota_lease_failure`);
+        /// nil: the module's default (fail_open at 10 % of each limit per Envoy).
+        public var quotaLeaseFailure: LeaseFailureConfig?
 
         public init(
             maxRequestBytes: Int? = nil, responseCostHeader: String? = nil, defaultOutputTokensEstimate: Int? = nil,
