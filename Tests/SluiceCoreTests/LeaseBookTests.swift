@@ -242,11 +242,11 @@ import Testing
 
     @Test func answersAreReadWithEveryNumberRangeChecked() throws {
         let request = LeaseBook.Request(
-            seq: 7, items: [LeaseItem(key: Self.key, window: Self.today, limit: 5_000_000, spent: 12, returned: 3, want: 40)])
+            seq: 7, items: [LeaseItem(key: Self.key, window: Self.today, limit: 5_000_000, spent: 12, returned: 3, want: 40, held: 60)])
         let body = String(decoding: LeaseWire.requestBody(request, envoy: "gw-1", boot: "b\"1"), as: UTF8.self)
         #expect(
             body
-                == #"{"envoy":"gw-1","boot":"b\"1","seq":7,"items":[{"scope":"team","name":"payments","dimension":"cost_micro_usd_per_day","window":\#(Self.today),"limit":5000000,"spent":12,"returned":3,"want":40}]}"#)
+                == #"{"envoy":"gw-1","boot":"b\"1","seq":7,"items":[{"scope":"team","name":"payments","dimension":"cost_micro_usd_per_day","window":\#(Self.today),"limit":5000000,"spent":12,"returned":3,"want":40,"held":60}]}"#)
         func grantJSON(held: String = "100", ttl: String = "10000") -> String {
             #"{"index":0,"scope":"team","name":"payments","dimension":"cost_micro_usd_per_day","window":\#(Self.today),"granted":40,"held":\#(held),"ttl_ms":\#(ttl),"expires_at_ms":1764936010000,"limit":10000000,"consumed":7,"outstanding":100,"remaining":4999893,"window_end_ms":1764979200000}"#
         }

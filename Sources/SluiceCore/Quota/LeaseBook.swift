@@ -313,7 +313,12 @@ public final class LeaseSlot: Sendable {
         remaining -= returned
         var want: Int64 = 0
         if asking && remaining < target { want = target - max(0, remaining) }
-        return LeaseItem(key: key, window: window, limit: limit, spent: reported, returned: returned, want: want)
+        // What this Envoy still holds by its own count: a sluiced restarted since the last answer
+        // no longer knows the slice and gives it back to this holder from its stand-in, rather
+        // than counting it twice (the stand-in's and a fresh grant) and answering that the fleet
+        // has little left.
+        let held = valid ? max(0, remaining) : 0
+        return LeaseItem(key: key, window: window, limit: limit, spent: reported, returned: returned, want: want, held: held)
     }
 
     /// Takes in the answer to a request sent at `sentAtNanos`: the grant joins the window's slice
@@ -527,18 +532,22 @@ public final class LeaseBook: Sendable {
             let (current, end) = period.window(atMillis: nowMillis)
             var windows: [(Int64, LeaseSlot.WindowRole)] = [(current - 1, .previous), (current, .current)]
             if end - nowMillis <= settings.horizonMillis { windows.append((current + 1, .next)) }
+            var currentItem: LeaseItem?
             for (window, role) in windows {
                 let item = slot.collect(window: window, role: role, nowNanos: nowNanos, settings: settings, draining: draining)
-                if item.spent > 0 || item.returned > 0 || item.want > 0 { items.append(item) }
+                if item.spent > 0 || item.returned > 0 || item.want > 0 {
+                    items.append(item)
+                } else if role == .current {
+                    currentItem = item
+                }
             }
-            // Renew the lease before it lapses even when there is nothing to report.
+            // Renew the lease before it lapses even when there is nothing to report (the item
+            // still states what the slice holds).
             if !draining && slot.isActive && slot.isValid(nowNanos: nowNanos)
                 && !slot.isValid(nowNanos: nowNanos.addingReportingOverflow(settings.horizonMillis * 1_000_000).partialValue)
             {
                 renewDue = true
-                if !items.contains(where: { $0.key == slot.key && $0.window == current }) {
-                    items.append(LeaseItem(key: slot.key, window: current, limit: slot.limit))
-                }
+                if let currentItem { items.append(currentItem) }
             }
         }
         guard !items.isEmpty || renewDue else { return nil }
