@@ -166,19 +166,31 @@ public final class LeaseSlot: Sendable {
     public func admit(_ amount: Int64, nowMillis: Int64, nowNanos: Int64) -> LeaseAdmission {
         let amount = min(max(0, amount), Self.maxAmount)
         let nowMillis = min(max(0, nowMillis), UTCCalendar.maxMillis)
-        demand.wrappingAdd(amount, ordering: .relaxed)  // never traps; a wrapped sum only lowers one sample
+        // never traps; a wrapped sum only lowers one sample
+        let demandSinceSample = demand.wrappingAdd(amount, ordering: .relaxed).newValue
         let window = key.dimension.period.window(atMillis: nowMillis).id
         let tag = window & Self.tagMask
         if nowNanos < deadlineNanos.load(ordering: .relaxed) {
             var admitted = false
+            var remainingAfter: Int64 = 0
             // The closure runs once per compare-and-exchange attempt: only the last one counts.
             slices.update(window) { storedTag, remaining in
                 admitted = false
                 guard storedTag == tag, remaining >= amount, remaining > 0 || amount == 0 else { return nil }
                 admitted = true
+                remainingAfter = remaining - amount
                 return (tag, remaining - amount)
             }
-            if admitted { return .admitted(LeaseTicket(window: window, amount: amount, failOpen: false)) }
+            if admitted {
+                // Running low: the demand since the worker's last sample (its last request) is as
+                // large as what is left, so the slice it sized on an older rate lasts less than
+                // one more interval. Wake the worker to sample the rate and top the slice up now,
+                // while sluiced answers, rather than at its interval — a slice sized for the
+                // horizon is what carries the Envoy through a sluiced outage or restart. Only while
+                // sluiced had more to give: with the fleet's limit near, renewing sooner gains nothing.
+                if demandSinceSample >= remainingAfter, lastFleetRemaining.load(ordering: .relaxed) > 0 { renewal.raise() }
+                return .admitted(LeaseTicket(window: window, amount: amount, failOpen: false))
+            }
             // A valid lease that cannot cover the request. When sluiced had nothing more at its
             // last answer, the fleet's limit is reached until the window ends; otherwise this
             // Envoy's slice is merely short (a burst outran the renewals): the worker is woken to
