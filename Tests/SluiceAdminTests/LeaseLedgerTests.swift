@@ -195,13 +195,53 @@ struct LeaseRestartTests {
             holder: envoyA, seq: 3, items: [LeaseItem(key: teamDay, window: w, limit: 1_000, spent: 100)], nowMillis: noon + 2_000)
         #expect(!a.replay)
         #expect(a.grants[0].consumed == 300)
+        // Its spend came out of its own slice, which the stand-in held: taken back from it, not counted twice.
+        #expect(a.grants[0].outstanding == 300 + 200)
+        #expect(after.held(teamDay, window: w, by: LeaseLedger.beforeRestart) == 300)
         after.expire(nowMillis: noon + 11_000)
         #expect(after.held(teamDay, window: w, by: LeaseLedger.beforeRestart) == 0)
-        #expect(after.totals.reclaimed(.costPerDay) == 400)
+        #expect(after.totals.reclaimed(.costPerDay) == 300)
         // Rows of windows already gone are not restored.
         var later = LeaseLedger(limits: LeaseLimits([teamDay: 1_000]))
         later.restore(rows, nowMillis: noon + 2 * 86_400_000)
         #expect(later.account(teamDay, window: w) == nil)
+    }
+
+    @Test("after a restart an Envoy takes its slice back from the stand-in, never more than the stand-in has")
+    func takeOverFromStandIn() {
+        let w = day(noon)
+        let rows = [LeaseAccountRow(key: teamDay, window: w, limit: 1_000, consumed: 200, outstanding: 600, windowEndMillis: (w + 1) * 86_400_000)]
+        var ledger = LeaseLedger(settings: LeaseLedgerSettings(ttlMillis: 10_000), limits: LeaseLimits([teamDay: 1_000]))
+        ledger.restore(rows, nowMillis: noon)
+        // A held 350 before this item (spent 30, returns 20, keeps 300) and asks for more: the
+        // 350 move from the stand-in to A, the spend and return come off, the grant is sized as
+        // without the restart (1000 − 230 consumed − 550 outstanding = 220, shared with the stand-in).
+        let a = ledger.apply(
+            holder: envoyA, seq: 7,
+            items: [LeaseItem(key: teamDay, window: w, limit: 1_000, spent: 30, returned: 20, want: 500, held: 300)], nowMillis: noon + 500)
+        #expect(a.grants[0].held == 300 + 110)
+        #expect(a.grants[0].granted == 110)
+        #expect(ledger.held(teamDay, window: w, by: LeaseLedger.beforeRestart) == 250)
+        #expect(a.grants[0].consumed == 230)
+        #expect(a.grants[0].outstanding == 250 + 410)
+        #expect(a.grants[0].consumed + a.grants[0].outstanding <= 1_000)
+        // A's second item is not a take-over: A is known now, whatever it claims.
+        let again = ledger.apply(
+            holder: envoyA, seq: 8, items: [LeaseItem(key: teamDay, window: w, limit: 1_000, held: 900)], nowMillis: noon + 600)
+        #expect(again.grants[0].held == 410)
+        #expect(ledger.held(teamDay, window: w, by: LeaseLedger.beforeRestart) == 250)
+        // B claims more than the stand-in has left: it gets what is left, no unit is made up.
+        let b = ledger.apply(
+            holder: envoyB, seq: 1, items: [LeaseItem(key: teamDay, window: w, limit: 1_000, held: 900)], nowMillis: noon + 700)
+        #expect(b.grants[0].held == 250)
+        #expect(ledger.held(teamDay, window: w, by: LeaseLedger.beforeRestart) == 0)
+        #expect(b.grants[0].outstanding == 660)
+        // C, started after the restart, holds nothing and takes nothing; the stand-in expires empty.
+        let c = ledger.apply(
+            holder: envoyC, seq: 1, items: [LeaseItem(key: teamDay, window: w, limit: 1_000, want: 1_000)], nowMillis: noon + 800)
+        #expect(c.grants[0].granted == 37)  // a third of the 110 left, shared with A and B
+        ledger.expire(nowMillis: noon + 10_000)
+        #expect(ledger.totals.reclaimed(.costPerDay) == 0)
     }
 
     @Test("lease accounts are stored, never lowered, and read back by a reopened store", arguments: StoreKind.available)

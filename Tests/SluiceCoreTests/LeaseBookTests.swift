@@ -240,13 +240,38 @@ import Testing
         #expect(report?.items.first { $0.window == minute + 1 }?.spent == 5)
     }
 
+    @Test func aSliceRunningLowWakesTheWorkerOnlyWhileTheFleetHasMore() throws {
+        let book = LeaseBook(envoy: "envoy-a", boot: "1")
+        let slot = try #require(book.acquire([(Self.key, 10_000_000, .failClosed)])[Self.key])
+        let now = 5 * Self.second
+        slot.apply(Self.grant(10), sentAtNanos: now, settings: book.settings)
+        // Four admitted since the worker's last sample, six left: the slice outlasts the interval.
+        for _ in 0..<4 { _ = slot.admit(1, nowMillis: Self.noon, nowNanos: now) }
+        #expect(!book.takeRenewalWanted())
+        // The fifth: as much demanded since the last request as is left — renew now.
+        _ = slot.admit(1, nowMillis: Self.noon, nowNanos: now)
+        #expect(book.takeRenewalWanted())
+        // A request samples the demand: the count starts again.
+        _ = book.nextRequest(nowMillis: Self.noon, nowNanos: now)
+        _ = slot.admit(1, nowMillis: Self.noon, nowNanos: now)
+        #expect(!book.takeRenewalWanted())
+        // When sluiced had nothing more to give, running low wakes nobody.
+        let full = try #require(book.acquire([(LeaseKey(.team("full"), .costPerDay), 10_000_000, .failClosed)])[LeaseKey(.team("full"), .costPerDay)])
+        var grant = Self.grant(2, remaining: 0)
+        grant.key = full.key
+        full.apply(grant, sentAtNanos: now, settings: book.settings)
+        _ = full.admit(1, nowMillis: Self.noon, nowNanos: now)
+        _ = full.admit(1, nowMillis: Self.noon, nowNanos: now)
+        #expect(!book.takeRenewalWanted())
+    }
+
     @Test func answersAreReadWithEveryNumberRangeChecked() throws {
         let request = LeaseBook.Request(
-            seq: 7, items: [LeaseItem(key: Self.key, window: Self.today, limit: 5_000_000, spent: 12, returned: 3, want: 40)])
+            seq: 7, items: [LeaseItem(key: Self.key, window: Self.today, limit: 5_000_000, spent: 12, returned: 3, want: 40, held: 60)])
         let body = String(decoding: LeaseWire.requestBody(request, envoy: "gw-1", boot: "b\"1"), as: UTF8.self)
         #expect(
             body
-                == #"{"envoy":"gw-1","boot":"b\"1","seq":7,"items":[{"scope":"team","name":"payments","dimension":"cost_micro_usd_per_day","window":\#(Self.today),"limit":5000000,"spent":12,"returned":3,"want":40}]}"#)
+                == #"{"envoy":"gw-1","boot":"b\"1","seq":7,"items":[{"scope":"team","name":"payments","dimension":"cost_micro_usd_per_day","window":\#(Self.today),"limit":5000000,"spent":12,"returned":3,"want":40,"held":60}]}"#)
         func grantJSON(held: String = "100", ttl: String = "10000") -> String {
             #"{"index":0,"scope":"team","name":"payments","dimension":"cost_micro_usd_per_day","window":\#(Self.today),"granted":40,"held":\#(held),"ttl_ms":\#(ttl),"expires_at_ms":1764936010000,"limit":10000000,"consumed":7,"outstanding":100,"remaining":4999893,"window_end_ms":1764979200000}"#
         }

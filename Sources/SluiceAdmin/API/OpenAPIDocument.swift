@@ -263,7 +263,8 @@ public enum OpenAPIDocument {
                     "limit": { "type": "integer", "minimum": 1, "description": "The scope's limit in this dimension as the Envoy's config states it (requests, tokens or micro-dollars). Only compared: sluiced grants against the limit of the config it serves, and rejects an item for a scope it does not limit" },
                     "spent": { "type": "integer", "minimum": 0, "maximum": 1000000000000000, "description": "Settled since the last request, in this window. Default 0" },
                     "returned": { "type": "integer", "minimum": 0, "maximum": 1000000000000000, "description": "Unused slice given back. Default 0" },
-                    "want": { "type": "integer", "minimum": 0, "description": "More slice asked for, at most the dimension's largest limit. Default 0" } } } } } } } } },
+                    "want": { "type": "integer", "minimum": 0, "description": "More slice asked for, at most the dimension's largest limit. Default 0" },
+                    "held": { "type": "integer", "minimum": 0, "description": "The free part of the slice the Envoy still holds in this window by its own count, after this item's return (0 when its lease lapsed). Read only after a sluiced restart, to take the Envoy's slice back from the stand-in holder. Default 0" } } } } } } } } },
                 "responses": {
                   "200": { "description": "Grants for the applied items (by their index in the request) and the rejected ones", "content": { "application/json": { "schema": { "type": "object", "required": ["seq", "replay", "grants", "rejected"], "properties": {
                     "seq": { "type": "integer" },

@@ -147,6 +147,24 @@ public struct LeaseLedger: Sendable {
         var slices: [LeaseHolder: Slice] = [:]
 
         var outstanding: Int64 { slices.values.reduce(0) { $0 + $1.held } }
+
+        /// Moves up to `claim` from the restart's stand-in to a holder the account does not know
+        /// yet (see `restore`); returns what moved. Σ held stays the same.
+        mutating func takeOverFromStandIn(_ claim: Int64) -> Int64 {
+            guard claim > 0, var standIn = slices[LeaseLedger.beforeRestart], standIn.held > 0 else { return 0 }
+            let taken = min(claim, standIn.held)
+            standIn.held -= taken
+            slices[LeaseLedger.beforeRestart] = standIn
+            return taken
+        }
+    }
+
+    /// What a holder unknown to an account held before this request, by its own count: the free
+    /// part it states (`held`, after the item's return) plus what the item spends and returns of
+    /// it, which the apply then takes off as for any holder. A replay's spend and return are not
+    /// applied, so only `held` counts.
+    static func standInClaim(_ item: LeaseItem, replay: Bool) -> Int64 {
+        replay ? item.held : add(add(item.held, item.spent), item.returned)
     }
 
     struct WindowKey: Sendable, Hashable {
@@ -232,6 +250,9 @@ public struct LeaseLedger: Sendable {
                 ?? Account(limit: limit, endMillis: item.window == current ? end : period.startMillis(atMillis: end - 1))
             account.limit = limit
             var slice = account.slices[holder] ?? Slice()
+            if account.slices[holder] == nil, holder != Self.beforeRestart {
+                slice.held = account.takeOverFromStandIn(Self.standInClaim(item, replay: replay))
+            }
             if !replay {
                 account.consumed = Self.add(account.consumed, item.spent)
                 let returned = min(item.returned, max(0, slice.held - item.spent))
@@ -348,8 +369,11 @@ public struct LeaseLedger: Sendable {
 
     /// Takes back the accounts a previous sluiced stored: what each open window consumed, and
     /// what was outstanding, held by ``beforeRestart`` for one TTL from now. The Envoys holding
-    /// those slices may spend them until their own deadlines, which fall within that TTL; after
-    /// it the amount is reclaimed (and counted in `reclaimed`, the bound's R).
+    /// those slices may spend them until their own deadlines, which fall within that TTL. An
+    /// Envoy's first item for such an account takes its own slice back from the stand-in (up to
+    /// what the item says it held, never more than the stand-in has left), so it keeps serving
+    /// from it and the slice is not counted twice; what the stand-in still holds after the TTL is
+    /// reclaimed (and counted in `reclaimed`, the bound's R).
     public mutating func restore(_ rows: [LeaseAccountRow], nowMillis: Int64) {
         for row in rows {
             let current = row.key.dimension.period.window(atMillis: nowMillis).id

@@ -43,7 +43,7 @@ extension FleetProtocol {
     public static let leaseAmountRange: ClosedRange<Int64> = 0...1_000_000_000_000_000
 
     static let leaseEnvelopeFields: Set<String> = ["envoy", "boot", "seq", "items"]
-    static let leaseItemFields: Set<String> = ["scope", "name", "dimension", "window", "limit", "spent", "returned", "want"]
+    static let leaseItemFields: Set<String> = ["scope", "name", "dimension", "window", "limit", "spent", "returned", "want", "held"]
 
     /// Reads a lease request.
     /// - Throws: `AdminError.invalidRequest` (400) when the envelope is malformed: not a JSON
@@ -128,6 +128,7 @@ extension FleetProtocol {
             ("spent", leaseAmountRange, \.spent, false),
             ("returned", leaseAmountRange, \.returned, false),
             ("want", 0...dimension.maxLimit, \.want, false),
+            ("held", 0...dimension.maxLimit, \.held, false),
         ]
         for (field, range, path, required) in checks {
             if !required && object[field] == nil { continue }

@@ -166,19 +166,31 @@ public final class LeaseSlot: Sendable {
     public func admit(_ amount: Int64, nowMillis: Int64, nowNanos: Int64) -> LeaseAdmission {
         let amount = min(max(0, amount), Self.maxAmount)
         let nowMillis = min(max(0, nowMillis), UTCCalendar.maxMillis)
-        demand.wrappingAdd(amount, ordering: .relaxed)  // never traps; a wrapped sum only lowers one sample
+        // never traps; a wrapped sum only lowers one sample
+        let demandSinceSample = demand.wrappingAdd(amount, ordering: .relaxed).newValue
         let window = key.dimension.period.window(atMillis: nowMillis).id
         let tag = window & Self.tagMask
         if nowNanos < deadlineNanos.load(ordering: .relaxed) {
             var admitted = false
+            var remainingAfter: Int64 = 0
             // The closure runs once per compare-and-exchange attempt: only the last one counts.
             slices.update(window) { storedTag, remaining in
                 admitted = false
                 guard storedTag == tag, remaining >= amount, remaining > 0 || amount == 0 else { return nil }
                 admitted = true
+                remainingAfter = remaining - amount
                 return (tag, remaining - amount)
             }
-            if admitted { return .admitted(LeaseTicket(window: window, amount: amount, failOpen: false)) }
+            if admitted {
+                // Running low: the demand since the worker's last sample (its last request) is as
+                // large as what is left, so the slice it sized on an older rate lasts less than
+                // one more interval. Wake the worker to sample the rate and top the slice up now,
+                // while sluiced answers, rather than at its interval — a slice sized for the
+                // horizon is what carries the Envoy through a sluiced outage or restart. Only while
+                // sluiced had more to give: with the fleet's limit near, renewing sooner gains nothing.
+                if demandSinceSample >= remainingAfter, lastFleetRemaining.load(ordering: .relaxed) > 0 { renewal.raise() }
+                return .admitted(LeaseTicket(window: window, amount: amount, failOpen: false))
+            }
             // A valid lease that cannot cover the request. When sluiced had nothing more at its
             // last answer, the fleet's limit is reached until the window ends; otherwise this
             // Envoy's slice is merely short (a burst outran the renewals): the worker is woken to
@@ -313,7 +325,12 @@ public final class LeaseSlot: Sendable {
         remaining -= returned
         var want: Int64 = 0
         if asking && remaining < target { want = target - max(0, remaining) }
-        return LeaseItem(key: key, window: window, limit: limit, spent: reported, returned: returned, want: want)
+        // What this Envoy still holds by its own count: a sluiced restarted since the last answer
+        // no longer knows the slice and gives it back to this holder from its stand-in, rather
+        // than counting it twice (the stand-in's and a fresh grant) and answering that the fleet
+        // has little left.
+        let held = valid ? max(0, remaining) : 0
+        return LeaseItem(key: key, window: window, limit: limit, spent: reported, returned: returned, want: want, held: held)
     }
 
     /// Takes in the answer to a request sent at `sentAtNanos`: the grant joins the window's slice
@@ -527,18 +544,22 @@ public final class LeaseBook: Sendable {
             let (current, end) = period.window(atMillis: nowMillis)
             var windows: [(Int64, LeaseSlot.WindowRole)] = [(current - 1, .previous), (current, .current)]
             if end - nowMillis <= settings.horizonMillis { windows.append((current + 1, .next)) }
+            var currentItem: LeaseItem?
             for (window, role) in windows {
                 let item = slot.collect(window: window, role: role, nowNanos: nowNanos, settings: settings, draining: draining)
-                if item.spent > 0 || item.returned > 0 || item.want > 0 { items.append(item) }
+                if item.spent > 0 || item.returned > 0 || item.want > 0 {
+                    items.append(item)
+                } else if role == .current {
+                    currentItem = item
+                }
             }
-            // Renew the lease before it lapses even when there is nothing to report.
+            // Renew the lease before it lapses even when there is nothing to report (the item
+            // still states what the slice holds).
             if !draining && slot.isActive && slot.isValid(nowNanos: nowNanos)
                 && !slot.isValid(nowNanos: nowNanos.addingReportingOverflow(settings.horizonMillis * 1_000_000).partialValue)
             {
                 renewDue = true
-                if !items.contains(where: { $0.key == slot.key && $0.window == current }) {
-                    items.append(LeaseItem(key: slot.key, window: current, limit: slot.limit))
-                }
+                if let currentItem { items.append(currentItem) }
             }
         }
         guard !items.isEmpty || renewDue else { return nil }

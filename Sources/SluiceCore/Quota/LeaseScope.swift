@@ -130,14 +130,22 @@ public struct LeaseItem: Sendable, Equatable {
     public var spent: Int64
     public var returned: Int64
     public var want: Int64
+    /// What the Envoy still holds of its slice in the window by its own count (the free part, after
+    /// this item's return; 0 when its lease has lapsed). sluiced reads it only for a holder whose
+    /// slice it does not know while a restart's stand-in still holds the fleet's old slices: the
+    /// holder takes its part back from the stand-in instead of it being counted twice.
+    public var held: Int64
 
-    public init(key: LeaseKey, window: Int64, limit: Int64, spent: Int64 = 0, returned: Int64 = 0, want: Int64 = 0) {
+    public init(
+        key: LeaseKey, window: Int64, limit: Int64, spent: Int64 = 0, returned: Int64 = 0, want: Int64 = 0, held: Int64 = 0
+    ) {
         self.key = key
         self.window = window
         self.limit = limit
         self.spent = spent
         self.returned = returned
         self.want = want
+        self.held = held
     }
 }
 

@@ -43,6 +43,8 @@ public enum LeaseWire {
             writer.int(item.returned)
             writer.key("want")
             writer.int(item.want)
+            writer.key("held")
+            writer.int(item.held)
             writer.endObject()
         }
         writer.endArray()
