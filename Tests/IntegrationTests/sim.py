@@ -18,7 +18,7 @@ import urllib.parse
 import urllib.request
 import zlib
 
-from harness import ROOT, free_port
+from harness import ROOT, free_ports
 
 PROVIDERS = ("openai", "azure", "anthropic", "bedrock", "gemini", "compat")
 
@@ -57,9 +57,10 @@ class Simulators:
     def __init__(self, *, pace_ms: int = 1, extra_args=(), vllm_pool: int = VLLM_POOL) -> None:
         self.pace_ms = pace_ms
         self.extra_args = list(extra_args)
-        self.ports = {name: free_port() for name in PROVIDERS}
         self.vllm_replicas = [vllm_replica(i) for i in range(vllm_pool)]
-        self.ports.update({name: free_port() for name in self.vllm_replicas})
+        names = list(PROVIDERS) + self.vllm_replicas
+        # Ten listeners in one process: distinct ports (one sluice-sim fails whole on a clash).
+        self.ports = dict(zip(names, free_ports(len(names))))
         self.workdir = tempfile.mkdtemp(prefix="sluice-sim-")
         self.log_path = os.path.join(self.workdir, "sim.log")
         self.process: subprocess.Popen | None = None
