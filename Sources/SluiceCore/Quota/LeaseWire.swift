@@ -13,6 +13,16 @@ public enum LeaseWire {
     /// Times in Unix milliseconds: 0...2^53.
     public static let timeRange: ClosedRange<Int64> = 0...(1 << 53)
 
+    /// The members naming `key` (`scope`, `name`, `dimension`), as the wire and `/sluice/fleet` spell them.
+    public static func writeKey(_ key: LeaseKey, to writer: inout JSONWriter) {
+        writer.key("scope")
+        writer.string(key.scope.kind.leaseWireName)
+        writer.key("name")
+        writer.string(key.scope.name)
+        writer.key("dimension")
+        writer.string(key.dimension.rawValue)
+    }
+
     /// The JSON body of `request` from the holder (`envoy`, `boot`).
     public static func requestBody(_ request: LeaseBook.Request, envoy: String, boot: String) -> [UInt8] {
         var writer = JSONWriter(reservingCapacity: 64 + request.items.count * 160)
@@ -27,12 +37,7 @@ public enum LeaseWire {
         writer.beginArray()
         for item in request.items {
             writer.beginObject()
-            writer.key("scope")
-            writer.string(item.key.scope.kind.leaseWireName)
-            writer.key("name")
-            writer.string(item.key.scope.name)
-            writer.key("dimension")
-            writer.string(item.key.dimension.rawValue)
+            writeKey(item.key, to: &writer)
             writer.key("window")
             writer.int(item.window)
             writer.key("limit")

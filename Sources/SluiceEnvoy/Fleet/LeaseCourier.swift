@@ -204,12 +204,7 @@ final class LeaseCourier {
         for slot in book.slots {
             let window = slot.key.dimension.period.window(atMillis: nowMillis).id
             writer.beginObject()
-            writer.key("scope")
-            writer.string(slot.key.scope.kind.leaseWireName)
-            writer.key("name")
-            writer.string(slot.key.scope.name)
-            writer.key("dimension")
-            writer.string(slot.key.dimension.rawValue)
+            LeaseWire.writeKey(slot.key, to: &writer)
             writer.key("limit")
             writer.int(slot.limit)
             writer.key("policy")
