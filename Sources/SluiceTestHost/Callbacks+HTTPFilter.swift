@@ -392,3 +392,28 @@ public func envoy_dynamic_module_callback_http_get_filter_state_bytes(
     result?.pointee = envoyBuffer(value)
     return true
 }
+
+@c @implementation
+public func envoy_dynamic_module_callback_http_set_filter_state_object(
+    _ filter_envoy_ptr: envoy_dynamic_module_type_http_filter_envoy_ptr?,
+    _ key: envoy_dynamic_module_type_module_buffer,
+    _ object: UnsafeMutableRawPointer?,
+    _ destructor: (@convention(c) (UnsafeMutableRawPointer?) -> Void)?,
+    _ life_span: envoy_dynamic_module_type_filter_state_life_span
+) -> Bool {
+    guard let stream = FakeStream.from(filter_envoy_ptr), let object, let destructor,
+        !stream.readOnlyFilterStateKeys.contains(string(key))
+    else { return false }
+    // As Envoy: a new object under the key replaces (and lets go of) the one before.
+    stream.filterStateObjects.updateValue(FakeFilterStateObject(object: object, destructor: destructor), forKey: string(key))?
+        .release()
+    return true
+}
+
+@c @implementation
+public func envoy_dynamic_module_callback_http_get_filter_state_object(
+    _ filter_envoy_ptr: envoy_dynamic_module_type_http_filter_envoy_ptr?,
+    _ key: envoy_dynamic_module_type_module_buffer
+) -> UnsafeMutableRawPointer? {
+    FakeStream.from(filter_envoy_ptr)?.filterStateObjects[string(key)]?.object
+}

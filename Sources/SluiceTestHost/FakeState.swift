@@ -135,6 +135,19 @@ public final class FakeFilterConfig: @unchecked Sendable {
     public func rotateSecret(_ name: String, to value: String) { secrets[name] = StableBytes(value) }
 }
 
+/// A module object in filter state: the pointer and the destructor the module gave with it.
+public struct FakeFilterStateObject: @unchecked Sendable {
+    public let object: UnsafeMutableRawPointer
+    public let destructor: @convention(c) (UnsafeMutableRawPointer?) -> Void
+
+    public init(object: UnsafeMutableRawPointer, destructor: @convention(c) (UnsafeMutableRawPointer?) -> Void) {
+        self.object = object
+        self.destructor = destructor
+    }
+
+    func release() { destructor(object) }
+}
+
 /// Envoy's per-stream filter object.
 public final class FakeStream: @unchecked Sendable {
     public let config: FakeFilterConfig
@@ -158,6 +171,11 @@ public final class FakeStream: @unchecked Sendable {
     /// Route/cluster/host metadata the test wants the module to read.
     public var otherMetadata: [UInt32: [String: [String: FakeMetadataValue]]] = [:]
     public var filterState: [String: StableBytes] = [:]
+    /// Module-owned filter-state objects and their destructors, as Envoy holds them; the
+    /// destructors run when the stream's filter state goes (the stream's deinit here).
+    public var filterStateObjects: [String: FakeFilterStateObject] = [:]
+    /// Keys another filter holds read-only: storing an object under them fails, as in Envoy.
+    public var readOnlyFilterStateKeys: Set<String> = []
     /// `set_dynamic_metadata_string_batch` calls made on this stream.
     public var metadataBatches = 0
     public var routeCacheClears = 0
@@ -183,6 +201,10 @@ public final class FakeStream: @unchecked Sendable {
     public init(config: FakeFilterConfig, requestHeaders: [(String, String)] = []) {
         self.config = config
         self.requestHeaders = FakeHeaderMap(requestHeaders)
+    }
+
+    deinit {
+        for object in filterStateObjects.values { object.release() }
     }
 
     /// The opaque pointer handed to the module as `filter_envoy_ptr`.

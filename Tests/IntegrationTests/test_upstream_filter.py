@@ -183,3 +183,61 @@ def test_upstream_stats_count_attempts_per_backend(gateway):
         time.sleep(0.05)
         text = gateway.prometheus()
     assert 'backend="local-vllm"' in text
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_foreign_value_under_the_link_key_never_sends_an_attempt_out_unlinked(read_only):
+    """The two filters share a module object in the request's filter state (key
+    `sluice.filter_link`). Another filter that writes its own value under that key first (here
+    Envoy's set_filter_state, as a misconfiguration would) must neither crash Envoy (the upstream
+    filter would dereference a foreign object) nor let an attempt go upstream as if `sluice` had
+    not routed it (untranslated, without the provider's credential). Envoy 1.40 refuses to store
+    the link over another filter's value, read-only or not: the client gets a 500 in its own
+    error shape, every time, and Envoy keeps serving."""
+    with EchoUpstream() as echo:
+        port = free_port()
+        clusters = [
+            static_cluster(
+                "compat", echo.port, {"backend": "local-vllm", "schema": "openai", "credential": {"value": "sk-provider"}}
+            )
+        ]
+        bootstrap = gateway_bootstrap(
+            gateway_port=port,
+            admin_port=free_port(),
+            upstream_port=echo.port,
+            filter_config=GATEWAY_CONFIG,
+            routes=[{"match": {"prefix": "/"}, "route": {"cluster": "compat"}}],
+            clusters=clusters,
+        )
+        manager = bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+        manager["http_filters"].insert(
+            0,
+            {
+                "name": "envoy.filters.http.set_filter_state",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.set_filter_state.v3.Config",
+                    "on_request_headers": [
+                        {
+                            "object_key": "sluice.filter_link",
+                            "factory_key": "envoy.string",
+                            "format_string": {"text_format_source": {"inline_string": "chat_completions 0 0 5 gpt-4o-mini"}},
+                            "read_only": read_only,
+                        }
+                    ],
+                },
+            },
+        )
+        with Envoy(bootstrap) as envoy:
+            body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+            for _ in range(3):
+                r = requests.post(
+                    f"http://127.0.0.1:{port}/v1/chat/completions",
+                    headers={"Authorization": f"Bearer {DEMO_KEY}"},
+                    json=body,
+                    timeout=10,
+                )
+                assert r.status_code == 500, r.text
+                assert r.json()["error"]["code"] == "gateway_misconfigured"
+                # The echo upstream never saw the request (its answer would carry "headers").
+                assert "headers" not in r.json()
+            assert envoy.process.poll() is None, envoy.logs()

@@ -72,8 +72,11 @@ import Testing
         #expect(metadata["team"] == "research")
         #expect(metadata["model"] == "gpt-4o-mini")
         #expect(metadata["route"] == "openai")
-        #expect(AttemptContext(decoding: metadata["attempt_context"] ?? "")
-            == AttemptContext(endpoint: .chatCompletions, model: "gpt-4o-mini", stream: true, includeUsage: false, requestBodyBytes: body.utf8.count))
+        #expect(metadata["attempt_context"] == nil)
+        let linked = machine.actions.compactMap { if case .linkAttempts(let context) = $0 { context } else { nil } }
+        #expect(linked == [
+            AttemptContext(endpoint: .chatCompletions, model: "gpt-4o-mini", stream: true, includeUsage: false, requestBodyBytes: body.utf8.count)
+        ])
         #expect(machine.actions.contains { if case .clearRouteCache = $0 { true } else { false } })
         #expect(Self.counts(machine.actions).map(\.1) == [["routed"]])
     }
@@ -142,7 +145,8 @@ import Testing
         machine.actions.removeAll()
         let step8 = machine.responseBody(receivedBytes: 10, endOfStream: false, nowMicros: 2_000_000, report: { reported })
         #expect(step8 == .stopAndBuffer)
-        reported = AttemptReport(usage: TokenUsage(inputTokens: 1_000_000, outputTokens: 500_000), provider: "openai", responseModel: "m")
+        reported = AttemptReport(
+            usage: TokenUsage(inputTokens: 1_000_000, outputTokens: 500_000), backend: "openai", provider: "openai", responseModel: "m")
         let step9 = machine.responseBody(receivedBytes: 10, endOfStream: true, nowMicros: 2_000_000, report: { reported })
         #expect(step9 == .continue)
         guard case .setResponseHeader(let name, let value)? = machine.actions.last else {
@@ -186,7 +190,9 @@ import Testing
         _ = machine.responseHeaders(status: 200, contentLength: nil, bufferLimit: 1 << 20, endOfStream: false, report: { nil })
         _ = machine.responseBody(receivedBytes: 5, endOfStream: false, nowMicros: 1_050_000, report: { nil })
         machine.actions.removeAll()
-        let report = AttemptReport(usage: TokenUsage(inputTokens: 12, outputTokens: 5), provider: "openai", responseModel: "gpt-4o-mini-2024")
+        let report = AttemptReport(
+            usage: TokenUsage(inputTokens: 12, outputTokens: 5), backend: "openai-east", provider: "openai",
+            responseModel: "gpt-4o-mini-2024")
         machine.streamComplete(report: report, nowMillis: 2_000, nowMicros: 1_250_000)
         let labels = ["chat", "openai", "gpt-4o-mini", "gpt-4o-mini-2024", "demo"]
         let counts = Self.counts(machine.actions)
@@ -198,7 +204,12 @@ import Testing
         #expect(recorded.contains { $0.0 == .requestDuration && $0.1 == 250 })
         #expect(recorded.contains { $0.0 == .timeToFirstToken && $0.1 == 50 })
         #expect(recorded.contains { $0.0 == .timePerOutputToken && $0.1 == 200_000 / 4 })
-        #expect(Self.metadata(machine.actions)["cost_usd"] != nil)
+        // For access logs, in one batch: the cost and who answered.
+        let completion = Self.metadata(machine.actions)
+        #expect(completion["cost_usd"] != nil)
+        #expect(completion["backend"] == "openai-east" && completion["provider"] == "openai")
+        #expect(completion["response_model"] == "gpt-4o-mini-2024")
+        #expect(machine.actions.count { if case .writeMetadata = $0 { true } else { false } } == 1)
         #expect(machine.actions.contains { if case .writeTokenMetadata(let usage) = $0 { usage.inputTokens == 12 } else { false } })
         machine.actions.removeAll()
         machine.streamComplete(report: report, nowMillis: 2_000, nowMicros: 1_300_000)
@@ -229,14 +240,14 @@ import Testing
         _ = machine.responseHeaders(status: 200, contentLength: nil, bufferLimit: 1 << 20, endOfStream: false, report: { nil })
         _ = machine.responseBody(receivedBytes: 10, endOfStream: false, nowMicros: 1_250_000, report: { nil })
         let report = AttemptReport(
-            usage: TokenUsage(inputTokens: 1000, outputTokens: 2000, cachedInputTokens: 100), provider: "openai",
-            responseModel: "gpt-4o-mini-2024")
+            usage: TokenUsage(inputTokens: 1000, outputTokens: 2000, cachedInputTokens: 100), backend: "openai-east",
+            provider: "openai", responseModel: "gpt-4o-mini-2024")
         machine.streamComplete(report: report, nowMillis: 3_000, nowMicros: 3_000_000)
         let record = try #require(machine.completedUsageRecord)
         #expect(record.id == "req-42")
         #expect(record.timeMillis == 900)
         #expect(record.key == "demo" && record.team == "research" && record.model == "gpt-4o-mini")
-        #expect(record.provider == "openai" && record.backend == "")
+        #expect(record.provider == "openai" && record.backend == "openai-east")
         #expect(record.status == 200 && record.stream)
         #expect(record.inputTokens == 1000 && record.cachedInputTokens == 100 && record.outputTokens == 2000)
         // 1000 × $0.15/M + 2000 × $0.60/M = $0.00135 (cached tokens priced as input: no cached price set)

@@ -71,10 +71,11 @@ import Testing
         #expect(negative == TokenUsage(isClamped: true))
     }
 
-    @Test func metadataNumbersAreClamped() {
-        let usage = FilterMetadata.usage(inputTokens: .nan, outputTokens: 1e300, cachedInputTokens: -3)
-        #expect(usage == TokenUsage(inputTokens: 0, outputTokens: Self.max, cachedInputTokens: 0))
-        #expect(FilterMetadata.usage(inputTokens: nil, outputTokens: 7, cachedInputTokens: nil) == TokenUsage(outputTokens: 7))
+    @Test func numbersFromJSONAreClampedToCounts() {
+        #expect(TokenUsage.count(.nan) == 0)
+        #expect(TokenUsage.count(-3) == 0)
+        #expect(TokenUsage.count(1e300) == Self.max)
+        #expect(TokenUsage.count(7) == 7)
     }
 
     static let context = TranslationContext(upstreamModel: "m", requestModel: "m")

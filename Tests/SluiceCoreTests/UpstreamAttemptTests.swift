@@ -70,8 +70,8 @@ import Testing
         return edits
     }
 
-    static func reports(_ actions: [UpstreamAction]) -> [AttemptMetadata] {
-        actions.compactMap { if case .writeMetadata(let metadata) = $0 { metadata } else { nil } }
+    static func reports(_ actions: [UpstreamAction]) -> [AttemptReport] {
+        actions.compactMap { if case .publishReport(let report) = $0 { report } else { nil } }
     }
 
     static func counts(_ actions: [UpstreamAction]) -> [(UpstreamCounter, [String])] {
@@ -88,8 +88,8 @@ import Testing
     struct ResponseBody {
         var buffered: [UInt8] = []
         var sent: [UInt8] = []
-        /// Metadata batches written, in order.
-        var reports: [AttemptMetadata] = []
+        /// Reports published, in order.
+        var reports: [AttemptReport] = []
 
         /// One response-body event delivering `chunk`; returns the machine's status.
         mutating func deliver(_ chunk: [UInt8], endOfStream: Bool, to machine: inout UpstreamAttempt) -> GatewayStatus {
@@ -105,8 +105,8 @@ import Testing
                     received = bytes
                 case .replaceReceivedResponseBody(let bytes):
                     received = bytes
-                case .writeMetadata(let metadata):
-                    reports.append(metadata)
+                case .publishReport(let report):
+                    reports.append(report)
                 default:
                     break
                 }
@@ -313,14 +313,8 @@ import Testing
         #expect(response.sent == answer)
         #expect(response.reports.count == 1)
         #expect(response.reports.first?.backend == "compat")
-        #expect(response.reports.first?.report == AttemptReport(
-            usage: TokenUsage(inputTokens: 7, outputTokens: 3), provider: "openai", responseModel: "m"))
-        // The batch: who answered and the report, as the downstream filter decodes it.
-        let metadata = try #require(response.reports.first)
-        let entries = (0..<AttemptMetadata.entryCount).map { metadata.entry($0) }.map { ($0.key.name.description, $0.value) }
-        #expect(entries.map(\.0) == ["backend", "provider", "response_model", "attempt_report"])
-        #expect(entries.map(\.1).prefix(3) == ["compat", "openai", "m"])
-        #expect(AttemptReport(decoding: entries[3].1) == metadata.report)
+        #expect(response.reports.first == AttemptReport(
+            usage: TokenUsage(inputTokens: 7, outputTokens: 3), backend: "compat", provider: "openai", responseModel: "m"))
     }
 
     @Test func anErrorOfTheClientsOwnAPIPassesUnmetered() throws {
@@ -364,7 +358,7 @@ import Testing
         #expect(edits[":status"] == "200")
         #expect(edits["content-type"] == "application/json")
         #expect(edits["content-length"] == String(body.count))
-        #expect(Self.reports(machine.actions).map(\.report.usage) == [TokenUsage(inputTokens: 10, outputTokens: 2)])
+        #expect(Self.reports(machine.actions).map(\.usage) == [TokenUsage(inputTokens: 10, outputTokens: 2)])
     }
 
     @Test func aBackendErrorIsReshapedForTheClientWithItsStatus() throws {
@@ -379,7 +373,7 @@ import Testing
         #expect(replacedHeaders == .continue)
         let out = try JSONParser.parse(response.sent)
         #expect(out["error"]?["message"] == "Overloaded")
-        #expect(response.reports.map(\.report.usage) == [TokenUsage()])
+        #expect(response.reports.map(\.usage) == [TokenUsage()])
     }
 
     @Test func aBodylessSuccessIsABrokenAnswer() throws {
@@ -468,9 +462,9 @@ import Testing
             // The first chunk reports what is known (nothing before message_start), then each
             // change: message_start (5, 1), message_delta (5, 3); never the same usage twice.
             let changes = [TokenUsage(), TokenUsage(inputTokens: 5, outputTokens: 1), TokenUsage(inputTokens: 5, outputTokens: 3)]
-            let published = response.reports.map(\.report.usage)
+            let published = response.reports.map(\.usage)
             #expect(!published.isEmpty && changes.suffix(published.count).elementsEqual(published), "chunks of \(size): \(published)")
-            #expect(response.reports.allSatisfy { $0.backend == "anthropic" && $0.report.provider == "anthropic" })
+            #expect(response.reports.allSatisfy { $0.backend == "anthropic" && $0.provider == "anthropic" })
         }
     }
 
@@ -484,9 +478,9 @@ import Testing
         let chunk = #"data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":"hi"}}]}"#
         _ = response.deliver(Array("\(chunk)\n\n".utf8), endOfStream: false, to: &machine)
         // Published at once: a client that hangs up early still leaves who answered.
-        #expect(response.reports.map(\.report.usage) == [TokenUsage()])
+        #expect(response.reports.map(\.usage) == [TokenUsage()])
         _ = response.deliver(Array("data: [DONE]\n\n".utf8), endOfStream: true, to: &machine)
-        #expect(response.reports.map(\.report.usage) == [TokenUsage()])
+        #expect(response.reports.map(\.usage) == [TokenUsage()])
         #expect(response.sent == Array("\(chunk)\n\ndata: [DONE]\n\n".utf8))
     }
 
@@ -499,7 +493,7 @@ import Testing
                 shared, context: Self.context(model: "m", stream: true), body: #"{"model":"m","stream":true,"messages":[]}"#)
             _ = machine.responseHeaders(status: 200, header: { _ in nil }, endOfStream: false)
             var clamped = 0
-            var reports: [AttemptMetadata] = []
+            var reports: [AttemptReport] = []
             for (index, piece) in ["data: \(chunk)\n\n", "data: \(chunk)\n\n", "data: [DONE]\n\n"].enumerated() {
                 _ = machine.responseBody(
                     endOfStream: index == 2, bodySize: { _ in piece.utf8.count },
@@ -511,8 +505,8 @@ import Testing
             }
             #expect(clamped == 1, "attempt \(attempt)")
             #expect(reports.count == 1, "the same usage twice is one report")
-            #expect(reports.first?.report.usage.outputTokens == TokenUsage.maxCount)
-            #expect(reports.first?.report.usage.isClamped == true)
+            #expect(reports.first?.usage.outputTokens == TokenUsage.maxCount)
+            #expect(reports.first?.usage.isClamped == true)
         }
         // The first ten such answers warn; then one in a thousand.
         #expect(warnings == 10)
@@ -531,6 +525,6 @@ import Testing
             out += usage
         })
         #expect(read == 0)
-        #expect(Self.reports(machine.actions).map(\.report.usage) == [TokenUsage()])
+        #expect(Self.reports(machine.actions).map(\.usage) == [TokenUsage()])
     }
 }

@@ -1,12 +1,13 @@
-// What the other filter of the pair leaves in the `sluice` metadata namespace, for tests that
-// drive one filter alone: the downstream filter's `AttemptContext`, an upstream attempt's
-// `AttemptReport`, as the real filters encode them.
+// What the other filter of the pair leaves for tests that drive one filter alone: the downstream
+// filter's `FilterLink` (the routed request's `AttemptContext`) and an upstream attempt's
+// `AttemptReport` in it, stored in the request's filter state as the real filters store them.
 import SluiceCore
 import SluiceEnvoy
 import SluiceTestHost
+import Testing
 
 extension FakeStream {
-    /// The routed request's facts, as the downstream `sluice` filter writes them.
+    /// The routed request's facts, as the downstream `sluice` filter links them.
     func setAttemptContext(
         endpoint: String = "chat_completions", model: String, stream: Bool = false, includeUsage: Bool = false,
         requestBodyBytes: Int = 0
@@ -14,24 +15,29 @@ extension FakeStream {
         let context = AttemptContext(
             endpoint: Endpoint(name: endpoint) ?? .chatCompletions, model: model, stream: stream, includeUsage: includeUsage,
             requestBodyBytes: requestBodyBytes)
-        dynamicMetadata["sluice", default: [:]]["attempt_context"] = .string(context.encoded)
+        FilterLink.store(FilterLink(context: context), onStream: pointer)
     }
 
-    /// An upstream attempt's report, as `sluice_upstream` writes it.
+    /// An upstream attempt's report, as `sluice_upstream` leaves it in the link the downstream
+    /// filter made when it routed.
     func setAttemptReport(
-        inputTokens: Int, outputTokens: Int, provider: String = "openai", responseModel: String = "gpt-4o-mini"
+        inputTokens: Int, outputTokens: Int, backend: String = "openai", provider: String = "openai",
+        responseModel: String = "gpt-4o-mini"
     ) {
-        let report = AttemptReport(
-            usage: TokenUsage(inputTokens: inputTokens, outputTokens: outputTokens), provider: provider,
+        guard let link = FilterLink.stored(onStream: pointer) else {
+            Issue.record("the request was not routed: no link to report into")
+            return
+        }
+        link.report = AttemptReport(
+            usage: TokenUsage(inputTokens: inputTokens, outputTokens: outputTokens), backend: backend, provider: provider,
             responseModel: responseModel)
-        dynamicMetadata["sluice", default: [:]]["attempt_report"] = .string(report.encoded)
     }
 
-    /// The report the upstream filter published, decoded; nil when none (or not decodable).
-    var publishedReport: AttemptReport? {
-        guard case .string(let text)? = dynamicMetadata["sluice"]?["attempt_report"] else { return nil }
-        return AttemptReport(decoding: text)
-    }
+    /// The routed request's facts the downstream filter linked; nil when it did not route.
+    var linkedContext: AttemptContext? { FilterLink.stored(onStream: pointer)?.context }
+
+    /// The report the upstream filter published; nil when none.
+    var publishedReport: AttemptReport? { FilterLink.stored(onStream: pointer)?.report }
 }
 
 extension FakeHTTPFilterChain {

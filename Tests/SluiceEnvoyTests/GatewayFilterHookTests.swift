@@ -78,8 +78,10 @@ let demoConfig = #"""
         #expect(driver.stream.dynamicMetadata["sluice"]?["consumer"] == .string("demo"))
         #expect(driver.stream.dynamicMetadata["sluice"]?["model"] == .string("gpt-4o-mini"))
         #expect(driver.stream.dynamicMetadata["sluice"]?["route"] == .string("openai"))
-        #expect(driver.stream.dynamicMetadata["sluice"]?["attempt_context"] == .string("chat_completions 1 0 \(body.count) gpt-4o-mini"))
-        #expect(driver.stream.metadataBatches == 1)  // consumer, model, route and context in one call
+        #expect(driver.stream.dynamicMetadata["sluice"]?["attempt_context"] == nil)
+        #expect(driver.stream.linkedContext
+            == AttemptContext(endpoint: .chatCompletions, model: "gpt-4o-mini", stream: true, includeUsage: false, requestBodyBytes: body.count))
+        #expect(driver.stream.metadataBatches == 1)  // consumer, model and route in one call
         #expect(driver.responseHeaders([(":status", "200")]) == 0)
         driver.streamComplete()
         driver.destroy()
@@ -158,10 +160,30 @@ let demoConfig = #"""
         #expect(driver.stream.localReply?.status == 400)
     }
 
+    /// Another filter holds the link's filter-state key: the request is answered 500 in the
+    /// client's shape instead of going upstream without its translation and credentials, and its
+    /// reservation is released.
+    @Test func aRequestThatCannotBeLinkedIsAnsweredNotForwarded() throws {
+        let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: demoConfig)
+        let driver = try #require(
+            chain.newStream([(":method", "POST"), (":path", "/v1/chat/completions"), ("authorization", "Bearer sk-sluice-demo")]))
+        driver.stream.readOnlyFilterStateKeys = ["sluice.filter_link"]
+        #expect(driver.requestHeaders() == 1)
+        #expect(driver.requestBody(Array(#"{"model":"gpt-4o-mini"}"#.utf8), endOfStream: true) == 3)  // StopIterationNoBuffer
+        let reply = try #require(driver.stream.localReply)
+        #expect(reply.status == 500)
+        #expect(String(decoding: reply.body, as: UTF8.self).contains("gateway_misconfigured"))
+        #expect(driver.stream.linkedContext == nil)
+        driver.streamComplete()
+        driver.destroy()
+        chain.flushCounters()
+        #expect(chain.config.value("requests_total", labels: ["rejected"]) == 1)
+    }
+
     @Test func genAIMetricsRecordedAtStreamComplete() throws {
         let chain = FakeHTTPFilterChain(filterName: "sluice", filterConfig: demoConfig)
         let driver = try post(chain, body: #"{"model":"gpt-4o-mini","stream":true}"#)
-        // What the upstream filter leaves in metadata for its attempt.
+        // What the upstream filter leaves in the link for its attempt.
         driver.stream.setAttemptReport(inputTokens: 12, outputTokens: 5, responseModel: "gpt-4o-mini-2024-07-18")
         driver.responseHeaders([(":status", "200")])
         driver.responseBody(Array("data: x\n\n".utf8), endOfStream: true)

@@ -113,9 +113,10 @@ import Testing
         #expect(driver.stream.requestHeaders["content-length"] == "94")
     }
 
-    /// Another filter may write anything under the key: a context that is not exactly what the
-    /// downstream filter writes is no context (the request is forwarded untouched).
-    @Test(arguments: ["nan", "-1", "1.5", "1e300", "99999999999999999999", "+94", ""])
+    /// Another filter may write anything into the `sluice` metadata, a well-formed context of the
+    /// old packed shape included: the upstream filter takes the context only from the downstream
+    /// filter's link, so without one the request is forwarded untouched.
+    @Test(arguments: ["94", "nan", "-1", "1.5", "1e300", "99999999999999999999", "+94", ""])
     func aForeignLengthIsIgnored(value: String) throws {
         let backend = #"{"backend":"azure","schema":"azure_openai","azure":{"api_version":"v1"},"credential":{"value":"k"}}"#
         let chain = FakeHTTPFilterChain(filterName: "sluice_upstream", filterConfig: backend, config: FakeFilterConfig())

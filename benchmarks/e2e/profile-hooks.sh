@@ -44,7 +44,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if grep -q '"sim' "$work/requests.json" 2>/dev/null; then
+if grep -q '"simulated": *true' "$work/requests.json" 2>/dev/null; then
     echo "profile-hooks: a --sim run's upstream is the simulator; profile a direct_response run" >&2
     exit 2
 fi

@@ -536,6 +536,17 @@ bool envoy_dynamic_module_callback_http_get_filter_state_bytes(
     envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, envoy_dynamic_module_type_module_buffer key,
     envoy_dynamic_module_type_envoy_buffer *result);
 
+/// A module-owned object stored in the request's filter state under `key`: Envoy keeps the
+/// pointer and calls `destructor(object)` once, on the worker, when the filter state lets it go.
+/// Envoy's 1.40 getter checks (by C++ `dynamic_cast`) that the value under `key` is such a
+/// module object, so bytes or typed values other filters stored under the key read as NULL.
+bool envoy_dynamic_module_callback_http_set_filter_state_object(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, envoy_dynamic_module_type_module_buffer key,
+    void *object, void (*destructor)(void *), envoy_dynamic_module_type_filter_state_life_span life_span);
+
+void *envoy_dynamic_module_callback_http_get_filter_state_object(
+    envoy_dynamic_module_type_http_filter_envoy_ptr filter_envoy_ptr, envoy_dynamic_module_type_module_buffer key);
+
 // =================================================================================================
 // MARK: HTTP filter — callbacks: metrics (defined per config on the main thread, recorded by id)
 // =================================================================================================

@@ -46,6 +46,9 @@ public enum GatewayAction: Sendable {
     case clearRouteCache
     /// One metadata batch (strings, `sluice` namespace).
     case writeMetadata([(FilterMetadataKey, String)])
+    /// Hand the routed request's facts to its upstream attempts (the filter stores them where
+    /// every attempt finds them, and reads the attempts' reports back from there).
+    case linkAttempts(AttemptContext)
     /// The user-facing token counts as metadata numbers (access logs).
     case writeTokenMetadata(TokenUsage)
     case count(GatewayCounter, labels: [String], by: UInt64)
@@ -109,7 +112,7 @@ public struct GatewayStream: Sendable {
     /// `x-request-id` and arrival time. A routed request then leaves `completedUsageRecord` when its
     /// stream completes; without it, nothing extra is made.
     public var usageRecordRequest: (id: String, arrivalMicros: Int64)?
-    /// The finished request's usage record, for the filter to push (it fills in the backend).
+    /// The finished request's usage record, for the filter to push.
     public var completedUsageRecord: FleetUsageRecord?
 
     public init(gateway: Gateway) {
@@ -213,20 +216,39 @@ public struct GatewayStream: Sendable {
         {
             actions.append(.setRequestHeader("x-sluice-epp", Self.endpointHandOver(body: body, model: request.summary.model, isAdapter: isAdapter)))
         }
-        var metadata = consumerMetadata(reserving: 3)
+        var metadata = consumerMetadata(reserving: 2)
         metadata.append((.model, request.summary.model))
         metadata.append((.route, request.route))
+        actions.append(.writeMetadata(metadata))
         // Each upstream attempt starts from this body again (Envoy replays it): an attempt that
         // does not rewrite it must send this length, not an earlier attempt's.
-        let context = AttemptContext(
-            endpoint: endpoint, model: request.summary.model, stream: request.summary.stream,
-            includeUsage: request.summary.includeUsage, requestBodyBytes: body.count)
-        metadata.append((.attemptContext, context.encoded))
-        actions.append(.writeMetadata(metadata))
+        actions.append(
+            .linkAttempts(
+                AttemptContext(
+                    endpoint: endpoint, model: request.summary.model, stream: request.summary.stream,
+                    includeUsage: request.summary.includeUsage, requestBodyBytes: body.count)))
         // Envoy matched a route before the body arrived; match again on x-sluice-route.
         actions.append(.clearRouteCache)
         actions.append(.count(.requests, labels: Self.routedLabels, by: 1))
         return true
+    }
+
+    /// The filter could not hand the routed request to its upstream attempts (`linkAttempts`):
+    /// another filter holds the key in the request's filter state. Answers 500 rather than let
+    /// attempts go out untranslated and without the provider's credentials; the reservation is
+    /// released (nothing went upstream).
+    public mutating func linkFailed(nowMillis: Int64) {
+        guard let request = routed else { return }
+        routed = nil
+        if let ticket {
+            self.ticket = nil
+            gateway.quotas.release(ticket, now: nowMillis)
+        }
+        reject(
+            GatewayError(
+                status: 500, type: "server_error", code: "gateway_misconfigured",
+                message: "The gateway could not hand this request to its upstream filter: another filter holds the filter-state key 'sluice.filter_link'."),
+            nowMillis: nowMillis, model: request.summary.model)
     }
 
     /// The `x-sluice-epp` value for a request to an endpoint-picked pool: the prefix hashes of
@@ -334,7 +356,18 @@ public struct GatewayStream: Sendable {
         let usage = report?.usage ?? TokenUsage()
         let model = routed.summary.model
         let cost = gateway.config.prices.cost(usage: usage, model: model)
-        if let cost { actions.append(.writeMetadata([(.costUSD, Dollars.format(micros: cost))])) }
+        // For access logs, in one batch: the cost, and who answered (the last attempt).
+        if cost != nil || report != nil {
+            var entries: [(FilterMetadataKey, String)] = []
+            entries.reserveCapacity(4)
+            if let cost { entries.append((.costUSD, Dollars.format(micros: cost))) }
+            if let report {
+                entries.append((.backend, report.backend))
+                entries.append((.provider, report.provider))
+                entries.append((.responseModel, report.responseModel))
+            }
+            actions.append(.writeMetadata(entries))
+        }
         if let ticket {
             self.ticket = nil
             // The request went upstream, so it counts; its tokens and cost are what was reported.
@@ -376,7 +409,8 @@ public struct GatewayStream: Sendable {
             let stream = routed.summary.stream
             completedUsageRecord = FleetUsageRecord(
                 id: request.id, timeMillis: request.arrivalMicros / 1000, key: consumer.name, team: consumer.team ?? "",
-                model: model, backend: "", provider: report?.provider ?? "", status: responseStatus,
+                model: model, backend: report?.backend ?? "", provider: report?.provider ?? "",
+                status: responseStatus,
                 inputTokens: usage.inputTokens, cachedInputTokens: usage.cachedInputTokens, outputTokens: usage.outputTokens,
                 costMicros: cost ?? 0, durationMillis: max(0, nowMicros - request.arrivalMicros) / 1000,
                 ttftMillis: stream ? firstByteAtMicros.map { max(0, $0 - request.arrivalMicros) / 1000 } : nil, stream: stream)

@@ -34,35 +34,6 @@ public enum BodyPart: Sendable, Equatable {
     case received
 }
 
-/// One metadata batch of an attempt (strings, `sluice` namespace): who answered, and the report
-/// the downstream filter meters.
-public struct AttemptMetadata: Sendable, Equatable {
-    /// The backend's name in the config.
-    public let backend: String
-    public let report: AttemptReport
-    /// `report.encoded`, made once.
-    public let encodedReport: String
-
-    public init(backend: String, report: AttemptReport) {
-        self.backend = backend
-        self.report = report
-        encodedReport = report.encoded
-    }
-
-    /// The number of entries.
-    public static let entryCount = 4
-
-    /// Entry `index` (`0..<entryCount`) of the batch, in the order they are written.
-    public func entry(_ index: Int) -> (key: FilterMetadataKey, value: String) {
-        switch index {
-        case 0: (.backend, backend)
-        case 1: (.provider, report.provider)
-        case 2: (.responseModel, report.responseModel)
-        default: (.attemptReport, encodedReport)
-        }
-    }
-}
-
 /// One thing the upstream filter must do for the machine, in order.
 public enum UpstreamAction: Sendable {
     /// Remove every value of a request header (lower-case name).
@@ -82,8 +53,8 @@ public enum UpstreamAction: Sendable {
     case appendBufferedResponseBody([UInt8])
     /// Answer locally (the status returned with it stops the stream).
     case localReply(LocalReply)
-    /// One metadata batch.
-    case writeMetadata(AttemptMetadata)
+    /// Give the downstream filter this attempt's report (it replaces an earlier one).
+    case publishReport(AttemptReport)
     case count(UpstreamCounter, labels: [String])
     case logWarning(String)
 }
@@ -441,8 +412,8 @@ public struct UpstreamAttempt: Sendable {
 
     // MARK: - Helpers
 
-    /// Leaves this attempt's backend and token usage in dynamic metadata for the downstream
-    /// filter (metering, quotas) and access logs: one batch per publication.
+    /// Gives the downstream filter this attempt's backend and token usage (metering, quotas,
+    /// access logs).
     ///
     /// Counts the upstream reported beyond `TokenUsage.maxCount` arrive clamped by the readers; the
     /// first such report of an attempt counts once in `upstream_usage_clamped`.
@@ -461,8 +432,11 @@ public struct UpstreamAttempt: Sendable {
             }
         }
         guard let backend, let exchange else { return }
-        let report = AttemptReport(usage: usage, provider: backend.schema.rawValue, responseModel: exchange.context.upstreamModel)
-        actions.append(.writeMetadata(AttemptMetadata(backend: backend.name, report: report)))
+        actions.append(
+            .publishReport(
+                AttemptReport(
+                    usage: usage, backend: backend.name, provider: backend.schema.rawValue,
+                    responseModel: exchange.context.upstreamModel)))
     }
 
     /// Ends the attempt with an error in the client's shape.

@@ -100,6 +100,8 @@ final class GatewayFilterFactory: HTTPFilterFactory, @unchecked Sendable {
 final class GatewayFilter: HTTPFilter {
     private let factory: GatewayFilterFactory
     private var machine: GatewayStream
+    /// What this request shares with its upstream attempts, once routed.
+    private var link: FilterLink?
 
     init(_ factory: GatewayFilterFactory) {
         self.factory = factory
@@ -175,7 +177,14 @@ final class GatewayFilter: HTTPFilter {
             body: body, header: { name in stream.header(name) }, nowMillis: WallClock.unixMillis(),
             nowMicros: WallClock.unixMicros())
         carryOut(stream)
-        return routed
+        guard routed else { return false }
+        if link == nil {
+            // Envoy refused to store the link (see `linkFailed`).
+            machine.linkFailed(nowMillis: WallClock.unixMillis())
+            carryOut(stream)
+            return false
+        }
+        return true
     }
 
     override func onLocalReply(_ stream: EnvoyHTTPStream, status: UInt32, details: String, resetImminent: Bool) -> Bool {
@@ -188,7 +197,7 @@ final class GatewayFilter: HTTPFilter {
         let status = machine.responseHeaders(
             status: stream.header(":status", in: .response).flatMap(Int.init) ?? 0,
             contentLength: stream.header("content-length", in: .response).flatMap(UInt64.init),
-            bufferLimit: stream.bufferLimit, endOfStream: endOfStream, report: { stream.attemptReport() })
+            bufferLimit: stream.bufferLimit, endOfStream: endOfStream, report: { [link] in link?.report })
         carryOut(stream)
         return status == .continue ? .continue : .stopIteration
     }
@@ -197,13 +206,13 @@ final class GatewayFilter: HTTPFilter {
         guard machine.routed != nil else { return .continue }
         let status = machine.responseBody(
             receivedBytes: stream.bodySize(.receivedResponse), endOfStream: endOfStream, nowMicros: WallClock.unixMicros(),
-            report: { stream.attemptReport() })
+            report: { [link] in link?.report })
         carryOut(stream)
         return status == .stopAndBuffer ? .stopIterationAndBuffer : .continue
     }
 
     override func onResponseTrailers(_ stream: EnvoyHTTPStream) -> TrailersStatus {
-        machine.responseTrailers(report: { stream.attemptReport() })
+        machine.responseTrailers(report: { [link] in link?.report })
         carryOut(stream)
         return .continue
     }
@@ -211,13 +220,12 @@ final class GatewayFilter: HTTPFilter {
     override func onStreamComplete(_ stream: EnvoyHTTPStream) {
         if machine.routed != nil {
             machine.streamComplete(
-                report: stream.attemptReport(), nowMillis: WallClock.unixMillis(), nowMicros: WallClock.unixMicros())
+                report: link?.report, nowMillis: WallClock.unixMillis(), nowMicros: WallClock.unixMicros())
             carryOut(stream)
         }
         // Routed requests leave a record here; requests the gateway refused left theirs earlier.
-        if var record = machine.completedUsageRecord {
+        if let record = machine.completedUsageRecord {
             machine.completedUsageRecord = nil
-            record.backend = FleetUsageRecord.protocolName(stream.metadataString(.backend) ?? "")
             // A full queue refuses the record and counts it; the worker reports it as dropped.
             ProcessUsageQueue.current?.push(record)
         }
@@ -244,6 +252,9 @@ final class GatewayFilter: HTTPFilter {
                 stream.clearRouteCache()
             case .writeMetadata(let entries):
                 stream.setMetadata(entries)
+            case .linkAttempts(let context):
+                let link = FilterLink(context: context)
+                if stream.setFilterStateObject(FilterLink.key, link) { self.link = link }
             case .writeTokenMetadata(let usage):
                 stream.setTokenMetadata(usage)
             case .count(let counter, let labels, let value):

@@ -2,8 +2,8 @@
 // attempt, so each attempt (including a retry that fell over to another provider) is translated
 // for, and authenticated to, the backend it actually goes to.
 //
-// It learns about the request from the dynamic metadata the downstream `sluice` filter left
-// (namespace `sluice`). Header edits made here persist into a retry's headers (Envoy shares the
+// It learns about the request from the `FilterLink` the downstream `sluice` filter stored in the
+// request's filter state, and leaves its report there. Header edits made here persist into a retry's headers (Envoy shares the
 // request header map between attempts), so every attempt recomputes `:path` and credentials from
 // scratch; body edits do not persist (Envoy replays its own copy of the body).
 //
@@ -92,6 +92,8 @@ final class UpstreamFilterFactory: HTTPFilterFactory, @unchecked Sendable {
 final class UpstreamFilter: HTTPFilter {
     private let factory: UpstreamFilterFactory
     private var machine: UpstreamAttempt
+    /// The request's link to the downstream filter; nil when `sluice` did not route it.
+    private var link: FilterLink?
 
     init(_ factory: UpstreamFilterFactory) {
         self.factory = factory
@@ -100,8 +102,10 @@ final class UpstreamFilter: HTTPFilter {
 
     override func onRequestHeaders(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> HeadersStatus {
         let factory = factory
+        let link = stream.filterLink
+        self.link = link
         let status = machine.requestHeaders(
-            context: stream.attemptContext(),
+            context: link?.context,
             hostBackend: stream.metadataString(.host, namespace: FilterMetadata.namespace, key: FilterMetadataKey.backend.name),
             requestID: stream.header("x-request-id"), endOfStream: endOfStream, nowSeconds: WallClock.unixSeconds(),
             credential: { factory.credential($0, stream) })
@@ -208,8 +212,8 @@ final class UpstreamFilter: HTTPFilter {
             case .localReply(let reply):
                 stream.sendLocalReply(
                     status: reply.status, headers: ModuleHeaderList(reply.headers), body: reply.body, details: reply.details)
-            case .writeMetadata(let metadata):
-                stream.setMetadata(metadata)
+            case .publishReport(let report):
+                link?.report = report
             case .count(.attempts, let labels):
                 factory.counters.add(factory.attempts, labels: labels, on: stream)
             case .count(.usageClamped, _):

@@ -337,6 +337,33 @@ public struct EnvoyHTTPStream {
         return found ? out.bytesCopy : nil
     }
 
+    /// Stores `object` in the request's filter state under `key` (one strong reference, which
+    /// Envoy gives back on the worker when the request's filter state goes), replacing what this
+    /// module stored there before. Both filters of a request see the same filter state, so this
+    /// is how the downstream filter hands an object to upstream attempts without copying it.
+    @discardableResult
+    public func setFilterStateObject(_ key: StaticString, _ object: AnyObject) -> Bool {
+        let retained = Unmanaged.passRetained(object).toOpaque()
+        let stored = envoy_dynamic_module_callback_http_set_filter_state_object(
+            raw, ModuleBuffer.of(key), retained, releaseFilterStateObject,
+            envoy_dynamic_module_type_filter_state_life_span_Request)
+        if !stored { Unmanaged<AnyObject>.fromOpaque(retained).release() }
+        return stored
+    }
+
+    /// The object this module stored under `key` with `setFilterStateObject`, if any.
+    ///
+    /// Envoy returns only module objects (it checks the C++ type), so another filter's bytes or
+    /// typed value under the key read as nil. A module object under the key is trusted to be a
+    /// `T`: only native code loaded into this Envoy can store one, and it would be the operator's
+    /// to name its keys apart from `sluice.`.
+    public func filterStateObject<T: AnyObject>(_ key: StaticString, as type: T.Type) -> T? {
+        guard let pointer = envoy_dynamic_module_callback_http_get_filter_state_object(raw, ModuleBuffer.of(key)) else {
+            return nil
+        }
+        return Unmanaged<T>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
     // MARK: - Metrics (ids come from `FilterConfigHandle.define*`)
 
     @inline(__always)
@@ -513,4 +540,10 @@ func calloutResult(_ result: envoy_dynamic_module_type_http_callout_init_result,
 /// Calls `body` with module buffers over `labels` (no allocation: see `ModuleBufferArray`).
 func withLabelBuffers<R>(_ labels: [String], _ body: (UnsafeMutablePointer<envoy_dynamic_module_type_module_buffer>?, Int) -> R) -> R {
     ModuleBufferArray.with(count: labels.count, { labels[$0] }, body)
+}
+
+/// Gives back the reference `setFilterStateObject` handed to Envoy.
+private func releaseFilterStateObject(_ object: UnsafeMutableRawPointer?) {
+    guard let object else { return }
+    Unmanaged<AnyObject>.fromOpaque(object).release()
 }

@@ -73,15 +73,13 @@ let anthropicBackend = #"{"backend":"anthropic","schema":"anthropic","credential
 let upstreamRequestHeaders: [(String, String)] =
     forwardedHeaders.filter { $0.0 != "authorization" } + [("x-sluice-route", "openai")]
 
-/// What the downstream `sluice` filter leaves in dynamic metadata for the upstream filter.
+/// What the downstream `sluice` filter leaves in dynamic metadata (for access logs) and in the
+/// request's filter state (the link to upstream attempts) before the upstream filter runs.
 let routedMetadata: [String: FakeMetadataValue] = [
     "consumer": .string("demo"), "model": .string("gpt-4o-mini"), "route": .string("openai"),
-    "attempt_context": .string(
-        AttemptContext(
-            endpoint: .chatCompletions, model: "gpt-4o-mini", stream: false, includeUsage: false,
-            requestBodyBytes: chatBody.count
-        ).encoded),
 ]
+let routedContext = AttemptContext(
+    endpoint: .chatCompletions, model: "gpt-4o-mini", stream: false, includeUsage: false, requestBodyBytes: chatBody.count)
 
 let anthropicResponseHeaders: [(String, String)] = [
     (":status", "200"), ("content-type", "application/json"), ("content-length", "231"),
@@ -103,6 +101,7 @@ func runAttempt(
 ) -> FakeHTTPStreamDriver? {
     guard let driver = chain.newStream(upstreamRequestHeaders) else { return nil }
     driver.stream.dynamicMetadata["sluice"] = routedMetadata
+    FilterLink.store(FilterLink(context: routedContext), onStream: driver.stream.pointer)
     blackHole(driver.requestHeaders(endOfStream: false))
     blackHole(driver.requestBody(chatBody, endOfStream: true))
     blackHole(driver.responseHeaders(responseHeaders, endOfStream: false))
