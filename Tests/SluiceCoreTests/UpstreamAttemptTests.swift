@@ -36,7 +36,7 @@ import Testing
     ) -> UpstreamAttempt {
         var machine = UpstreamAttempt(shared: shared)
         _ = machine.requestHeaders(
-            context: context, hostBackend: nil, requestID: "req-1", endOfStream: false, nowSeconds: 1_700_000_000,
+            context: context, hostBackend: nil, headers: TestRequestHeaders([("x-request-id", "req-1")]), endOfStream: false, nowSeconds: 1_700_000_000,
             credential: credentials(secrets))
         if machine.requestBody(endOfStream: true) == .read {
             _ = machine.requestBodyComplete(
@@ -127,20 +127,37 @@ import Testing
     @Test func aSameSchemaAttemptPassesTheBodyWithTheClientsLength() throws {
         var machine = UpstreamAttempt(shared: try Self.shared(Self.openAIConfig))
         // An earlier attempt that rewrote the body left its own length in the shared headers.
+        // What an earlier attempt left: another backend's credential headers and its length.
+        let leftovers = UpstreamRequestPlan.credentialHeaders.map { (name: $0, value: "leftover") }
         let status = machine.requestHeaders(
-            context: Self.context(model: "m", bodyBytes: 1234), hostBackend: nil, requestID: nil, endOfStream: false,
-            nowSeconds: 0, credential: Self.credentials([:]))
+            context: Self.context(model: "m", bodyBytes: 1234), hostBackend: nil,
+            headers: TestRequestHeaders(
+                [(":method", "POST"), (":path", "/v1/chat/completions"), ("content-length", "85"), ("x-sluice-route", "r")]
+                    + leftovers),
+            endOfStream: false, nowSeconds: 0, credential: Self.credentials([:]))
         #expect(status == .continue)
         #expect(!machine.awaitingBody)
         let edits = Self.requestHeaderEdits(machine.actions)
         #expect(edits["content-length"] == "1234")
-        #expect(edits[":path"] == "/v1/chat/completions")
+        #expect(edits[":path"] == nil)  // already the backend's path: no call into Envoy
         #expect(edits["authorization"] == "Bearer sk-compat")
         #expect(edits["x-sluice-route"] == .some(nil))
-        // Every backend's credential header is removed before this backend's is set.
-        for name in UpstreamRequestPlan.credentialHeaders {
-            #expect(machine.actions.contains { if case .removeRequestHeader(name) = $0 { true } else { false } })
+        // Every other credential header present is removed; this backend's own is set.
+        for name in UpstreamRequestPlan.credentialHeaders where name != "authorization" {
+            #expect(edits[name] == .some(nil), "\(name)")
         }
+        #expect(!machine.actions.contains { if case .removeRequestHeader("authorization") = $0 { true } else { false } })
+        // A first attempt finds nothing to remove and the path in place: two edits.
+        var first = UpstreamAttempt(shared: try Self.shared(Self.openAIConfig))
+        _ = first.requestHeaders(
+            context: Self.context(model: "m", bodyBytes: 85), hostBackend: nil,
+            headers: TestRequestHeaders([
+                (":method", "POST"), (":path", "/v1/chat/completions"), ("content-type", "application/json"),
+                ("content-length", "85"), ("x-sluice-route", "r"),
+            ]),
+            endOfStream: false, nowSeconds: 0, credential: Self.credentials([:]))
+        let firstEdits: [String: String?] = ["x-sluice-route": String?.none, "authorization": "Bearer sk-compat"]
+        #expect(Self.requestHeaderEdits(first.actions) == firstEdits)
         #expect(!machine.actions.contains { if case .replaceRequestBody = $0 { true } else { false } })
         #expect(Self.counts(machine.actions).isEmpty)
         #expect(machine.requestBody(endOfStream: true) == .pass)
@@ -150,7 +167,7 @@ import Testing
         var machine = UpstreamAttempt(shared: try Self.shared(Self.anthropicConfig))
         var asked: [CredentialSource] = []
         let status = machine.requestHeaders(
-            context: Self.context(), hostBackend: nil, requestID: "req-1", endOfStream: false, nowSeconds: 0,
+            context: Self.context(), hostBackend: nil, headers: TestRequestHeaders([("x-request-id", "req-1")]), endOfStream: false, nowSeconds: 0,
             credential: { source in
                 asked.append(source)
                 return "sk-ant"
@@ -186,7 +203,7 @@ import Testing
     @Test func aMissingCredentialIsA500LocalReplyCountedAsRejected() throws {
         var machine = UpstreamAttempt(shared: try Self.shared(Self.anthropicConfig))
         let status = machine.requestHeaders(
-            context: Self.context(.anthropicMessages), hostBackend: nil, requestID: nil, endOfStream: false, nowSeconds: 0,
+            context: Self.context(.anthropicMessages), hostBackend: nil, headers: TestRequestHeaders(), endOfStream: false, nowSeconds: 0,
             credential: { _ in "" })
         #expect(status == .stop)
         #expect(!machine.awaitingBody)
@@ -210,13 +227,13 @@ import Testing
         var named = UpstreamAttempt(shared: shared)
         #expect(
             named.requestHeaders(
-                context: Self.context(model: "m"), hostBackend: "b", requestID: nil, endOfStream: false, nowSeconds: 0,
+                context: Self.context(model: "m"), hostBackend: "b", headers: TestRequestHeaders(), endOfStream: false, nowSeconds: 0,
                 credential: Self.credentials([:])) == .continue)
         #expect(Self.requestHeaderEdits(named.actions)["authorization"] == "Bearer key-b")
         var unnamed = UpstreamAttempt(shared: shared)
         #expect(
             unnamed.requestHeaders(
-                context: Self.context(model: "m"), hostBackend: nil, requestID: nil, endOfStream: false, nowSeconds: 0,
+                context: Self.context(model: "m"), hostBackend: nil, headers: TestRequestHeaders(), endOfStream: false, nowSeconds: 0,
                 credential: Self.credentials([:])) == .stop)
         #expect(Self.localReply(unnamed.actions)?.status == 500)
         #expect(Self.counts(unnamed.actions).map(\.1) == [["unknown", "rejected"]])
@@ -229,7 +246,7 @@ import Testing
         let credentials = Self.credentials(["aws-secret": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"])
         #expect(
             machine.requestHeaders(
-                context: Self.context(model: "anthropic.claude-3-haiku"), hostBackend: nil, requestID: nil,
+                context: Self.context(model: "anthropic.claude-3-haiku"), hostBackend: nil, headers: TestRequestHeaders(),
                 endOfStream: false, nowSeconds: 0, credential: credentials) == .stop)
         let path = try #require(Self.requestHeaderEdits(machine.actions)[":path"] ?? nil)
         machine.actions.removeAll()
@@ -250,7 +267,7 @@ import Testing
         // Without the secret the attempt fails with 500, not a signature over an empty key.
         var unsigned = UpstreamAttempt(shared: shared)
         _ = unsigned.requestHeaders(
-            context: Self.context(model: "anthropic.claude-3-haiku"), hostBackend: nil, requestID: nil, endOfStream: false,
+            context: Self.context(model: "anthropic.claude-3-haiku"), hostBackend: nil, headers: TestRequestHeaders(), endOfStream: false,
             nowSeconds: 0, credential: Self.credentials([:]))
         unsigned.actions.removeAll()
         let refused = unsigned.requestBodyComplete(
@@ -263,7 +280,7 @@ import Testing
     @Test func aBodylessRequestToATranslatingBackendIsRefused() throws {
         var machine = UpstreamAttempt(shared: try Self.shared(Self.anthropicConfig))
         let status = machine.requestHeaders(
-            context: Self.context(), hostBackend: nil, requestID: nil, endOfStream: true, nowSeconds: 0,
+            context: Self.context(), hostBackend: nil, headers: TestRequestHeaders(), endOfStream: true, nowSeconds: 0,
             credential: Self.credentials(["ant-key": "k"]))
         #expect(status == .stop)
         #expect(Self.localReply(machine.actions)?.status == 400)
@@ -273,7 +290,7 @@ import Testing
     @Test func requestsNotRoutedBySluicePassUntouched() throws {
         var machine = UpstreamAttempt(shared: try Self.shared(Self.anthropicConfig))
         let status = machine.requestHeaders(
-            context: nil, hostBackend: { Issue.record("host metadata read"); return nil }(), requestID: nil,
+            context: nil, hostBackend: { Issue.record("host metadata read"); return nil }(), headers: TestRequestHeaders(),
             endOfStream: false, nowSeconds: 0, credential: { _ in
                 Issue.record("credential read")
                 return nil
@@ -526,5 +543,24 @@ import Testing
         })
         #expect(read == 0)
         #expect(Self.reports(machine.actions).map(\.usage) == [TokenUsage()])
+    }
+}
+
+/// Request headers for the machine, as the filter's one read of Envoy's header map gives them.
+struct TestRequestHeaders: CurrentRequestHeaders {
+    var fields: [(name: String, value: String)]
+
+    init(_ fields: [(name: String, value: String)] = []) { self.fields = fields }
+
+    func contains(_ name: String) -> Bool { fields.contains { $0.name == name } }
+
+    func holds(_ name: String, only value: String) -> Bool {
+        let values = fields.filter { $0.name == name }.map(\.value)
+        return values == [value]
+    }
+
+    func value(_ name: String) -> String? {
+        let values = fields.filter { $0.name == name }.map(\.value)
+        return values.count == 1 ? values[0] : nil
     }
 }

@@ -59,6 +59,17 @@ public enum UpstreamAction: Sendable {
     case logWarning(String)
 }
 
+/// A request's headers as an upstream attempt starts, read from Envoy in one call; names are
+/// lower-case.
+public protocol CurrentRequestHeaders {
+    /// Whether `name` is present (once or more).
+    func contains(_ name: String) -> Bool
+    /// Whether `name` is present exactly once, with exactly `value`.
+    func holds(_ name: String, only value: String) -> Bool
+    /// The value of `name` when it is present exactly once; nil when absent or repeated.
+    func value(_ name: String) -> String?
+}
+
 /// What the upstream filter must do after a request-body event.
 public enum UpstreamRequestBodyStep: Sendable, Equatable {
     /// Not waiting for the body: let it pass.
@@ -152,12 +163,13 @@ public struct UpstreamAttempt: Sendable {
     ///   - context: What the downstream filter left for upstream attempts; nil when the request
     ///     was not routed by `sluice` (it then passes untouched).
     ///   - hostBackend: The backend named by the upstream host's metadata, if any.
-    ///   - requestID: The request's `x-request-id`.
+    ///   - headers: The request headers as the attempt starts: the filter reads the header map
+    ///     once, and only what must change is edited (each edit is a call into Envoy).
     ///   - nowSeconds: Unix seconds (the translated answer's `created`).
     ///   - credential: The text of a credential source (a config value, or an SDS secret read
     ///     fresh so rotation applies); nil when it has none.
     public mutating func requestHeaders(
-        context: AttemptContext?, hostBackend: @autoclosure () -> String?, requestID: @autoclosure () -> String?,
+        context: AttemptContext?, hostBackend: @autoclosure () -> String?, headers: any CurrentRequestHeaders,
         endOfStream: Bool, nowSeconds: @autoclosure () -> Int64, credential: (CredentialSource) -> String?
     ) -> GatewayStatus {
         // Not an LLM call routed by `sluice` (or the filter is missing downstream): forward as is.
@@ -180,7 +192,7 @@ public struct UpstreamAttempt: Sendable {
         let exchange = UpstreamExchange(
             backend: backend, clientAPI: endpoint.clientAPI, endpoint: endpoint, requestModel: context.model,
             stream: context.stream, includeUsage: context.includeUsage, created: nowSeconds(),
-            requestID: requestID() ?? "sluice")
+            requestID: headers.value("x-request-id") ?? "sluice")
         self.exchange = exchange
         let plan: UpstreamRequestPlan
         do throws(TranslateError) {
@@ -190,24 +202,31 @@ public struct UpstreamAttempt: Sendable {
             return .stop
         }
         // Header edits persist into a retry's headers (Envoy shares the request header map between
-        // attempts): every attempt removes every backend's credential headers and sets its own.
-        for name in UpstreamRequestPlan.credentialHeaders { actions.append(.removeRequestHeader(name)) }
-        actions.append(.removeRequestHeader("x-sluice-route"))
+        // attempts): every attempt removes whatever credential header is there (a client's own
+        // key, an earlier attempt's provider key) and sets its own. Only present headers are
+        // removed and only changed values set: on a first attempt to an OpenAI-shaped backend
+        // that is the route header and the credential, two calls instead of a dozen.
+        let credentialName: String?
+        if case .header(let scheme) = plan.credential { credentialName = scheme.name } else { credentialName = nil }
+        for name in UpstreamRequestPlan.credentialHeaders where name != credentialName && headers.contains(name) {
+            actions.append(.removeRequestHeader(name))
+        }
+        if headers.contains("x-sluice-route") { actions.append(.removeRequestHeader("x-sluice-route")) }
         // The load balancer has read the hand-over by now (it picks before upstream filters run).
-        actions.append(.removeRequestHeader("x-sluice-epp"))
-        if let method = plan.method { actions.append(.setRequestHeader(":method", method)) }
-        actions.append(.setRequestHeader(":path", plan.path))
-        if let host = backend.host { actions.append(.setRequestHeader(":authority", host)) }
-        for header in plan.setHeaders { actions.append(.setRequestHeader(header.name, header.value)) }
+        if headers.contains("x-sluice-epp") { actions.append(.removeRequestHeader("x-sluice-epp")) }
+        if let method = plan.method { setRequestHeader(":method", method, in: headers) }
+        setRequestHeader(":path", plan.path, in: headers)
+        if let host = backend.host { setRequestHeader(":authority", host, in: headers) }
+        for field in plan.setHeaders { setRequestHeader(field.name, field.value, in: headers) }
         switch plan.credential {
         case .none:
             break
-        case .header(let header):
-            guard let source = header.source, let secret = credential(source), !secret.isEmpty else {
+        case .header(let scheme):
+            guard let source = scheme.source, let secret = credential(source), !secret.isEmpty else {
                 fail(.credentialMissing(backend: backend.name))
                 return .stop
             }
-            actions.append(.setRequestHeader(header.name, header.prefix + secret))
+            setRequestHeader(scheme.name, scheme.prefix + secret, in: headers)
         case .signature(let signing):
             // Signed in the body event, over the final body.
             self.signing = signing
@@ -216,7 +235,7 @@ public struct UpstreamAttempt: Sendable {
         guard plan.needsBody else {
             // Header edits persist across attempts while Envoy replays the client's own body: a
             // retry after an attempt that rewrote the body still carries that attempt's length.
-            actions.append(.setRequestHeader("content-length", String(context.requestBodyBytes)))
+            setRequestHeader("content-length", String(context.requestBodyBytes), in: headers)
             return .continue
         }
         if endOfStream {
@@ -437,6 +456,11 @@ public struct UpstreamAttempt: Sendable {
                 AttemptReport(
                     usage: usage, backend: backend.name, provider: backend.schema.rawValue,
                     responseModel: exchange.context.upstreamModel)))
+    }
+
+    /// Sets a request header unless it already holds exactly `value` as its only value.
+    private mutating func setRequestHeader(_ name: String, _ value: String, in headers: any CurrentRequestHeaders) {
+        if !headers.holds(name, only: value) { actions.append(.setRequestHeader(name, value)) }
     }
 
     /// Ends the attempt with an error in the client's shape.

@@ -104,11 +104,15 @@ final class UpstreamFilter: HTTPFilter {
         let factory = factory
         let link = stream.filterLink
         self.link = link
-        let status = machine.requestHeaders(
-            context: link?.context,
-            hostBackend: stream.metadataString(.host, namespace: FilterMetadata.namespace, key: FilterMetadataKey.backend.name),
-            requestID: stream.header("x-request-id"), endOfStream: endOfStream, nowSeconds: WallClock.unixSeconds(),
-            credential: { factory.credential($0, stream) })
+        guard let link else { return .continue }  // not routed by `sluice`: forward as is
+        // The machine only reads the headers here; the edits are carried out after.
+        let status = stream.withRequestHeaderSnapshot { headers in
+            machine.requestHeaders(
+                context: link.context,
+                hostBackend: stream.metadataString(.host, namespace: FilterMetadata.namespace, key: FilterMetadataKey.backend.name),
+                headers: headers, endOfStream: endOfStream, nowSeconds: WallClock.unixSeconds(),
+                credential: { factory.credential($0, stream) })
+        }
         carryOut(stream)
         return status == .continue ? .continue : .stopIteration
     }

@@ -1,0 +1,76 @@
+// A request's header map read in one call into Envoy (`http_get_headers`), for the upstream
+// filter: an attempt asks a dozen questions of the headers (is a credential header there? is
+// `:path` already this?), and one call answering all of them costs less than a call per question.
+internal import CEnvoyABI
+internal import SluiceCore
+
+/// Views into Envoy's header map, valid only while the map is unchanged and inside the hook:
+/// `EnvoyHTTPStream.withRequestHeaderSnapshot` hands it to a closure that must not edit headers.
+struct HeaderMapSnapshot: CurrentRequestHeaders {
+    fileprivate let entries: UnsafeBufferPointer<envoy_dynamic_module_type_envoy_http_header>
+
+    func contains(_ name: String) -> Bool {
+        var found = false
+        forEachValue(of: name) { _ in
+            found = true
+            return false
+        }
+        return found
+    }
+
+    func holds(_ name: String, only value: String) -> Bool {
+        var matches = 0
+        var other = false
+        forEachValue(of: name) { bytes in
+            var expected = value
+            let equal = expected.withUTF8 { $0.elementsEqual(bytes) }
+            if equal { matches += 1 } else { other = true }
+            return !other && matches < 2
+        }
+        return matches == 1 && !other
+    }
+
+    func value(_ name: String) -> String? {
+        var found: UnsafeRawBufferPointer?
+        var repeated = false
+        forEachValue(of: name) { bytes in
+            if found != nil {
+                repeated = true
+                return false
+            }
+            found = bytes
+            return true
+        }
+        guard !repeated, let found else { return nil }
+        return String(decoding: found, as: UTF8.self)
+    }
+
+    /// Calls `body` with each value of `name` until it returns false.
+    private func forEachValue(of name: String, _ body: (UnsafeRawBufferPointer) -> Bool) {
+        var name = name
+        name.withUTF8 { key in
+            for entry in entries where entry.key_length == key.count {
+                guard let keyPointer = entry.key_ptr else { continue }
+                let entryKey = UnsafeRawBufferPointer(start: keyPointer, count: entry.key_length)
+                guard entryKey.elementsEqual(UnsafeRawBufferPointer(key)) else { continue }
+                let value = UnsafeRawBufferPointer(start: entry.value_ptr, count: entry.value_ptr == nil ? 0 : entry.value_length)
+                if !body(value) { return }
+            }
+        }
+    }
+}
+
+extension EnvoyHTTPStream {
+    /// Calls `body` with the request headers as they are now, read in one call. `body` must not
+    /// edit the header map (the views would dangle) and must not keep the snapshot.
+    func withRequestHeaderSnapshot<R>(_ body: (HeaderMapSnapshot) -> R) -> R {
+        let count = headerCount(in: .request)
+        return withUnsafeTemporaryAllocation(of: envoy_dynamic_module_type_envoy_http_header.self, capacity: max(count, 1)) {
+            out in
+            guard count > 0, let base = out.baseAddress else { return body(HeaderMapSnapshot(entries: .init(start: nil, count: 0))) }
+            base.initialize(repeating: .init(key_ptr: nil, key_length: 0, value_ptr: nil, value_length: 0), count: count)
+            let filled = envoy_dynamic_module_callback_http_get_headers(raw, HeaderMap.request.c, base)
+            return body(HeaderMapSnapshot(entries: .init(start: base, count: filled ? count : 0)))
+        }
+    }
+}
