@@ -33,8 +33,11 @@ def _run(rctx, argv, what, timeout = 600, quiet = True):
     return result.stdout
 
 def _package_root(rctx):
-    # This workspace is `bazel-shim/` inside the Sluice package.
-    return rctx.path(Label("@//:WORKSPACE")).dirname.dirname
+    # This workspace is `bazel-shim/` inside the Sluice package. The label is this file's own
+    # repository's (also when another workspace, an Envoy tree, loads it as a local_repository,
+    # whose directory under external/ is a symlink: hence the real path).
+    workspace = _run(rctx, ["readlink", "-f", rctx.path(Label("//:WORKSPACE"))], "readlink").strip()
+    return rctx.path(workspace).dirname.dirname
 
 def _swift_toolchain_usr(rctx):
     swift = rctx.which("swift")
