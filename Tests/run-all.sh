@@ -11,7 +11,9 @@
 #      openai and anthropic SDKs are the clients). Three pytest workers (pytest-xdist): most of a
 #      test's time is waiting on sockets, stalls and timeouts, so three share the two cores well
 #      (14 min in one process, 5 min in three); every test picks free ports and starts its own
-#      processes, so they do not collide.
+#      processes, so they do not collide;
+#   4. bazel-shim/test.sh: `bazel test //...` in bazel-shim/ (offline Bazel 4.2.3, installed from
+#      apt if missing) on the module built in step 3: Envoy loading it, and its static archive.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -49,6 +51,9 @@ step "fuzz targets (libFuzzer, brief)"
 step "libsluice.so (release)"
 module_dir="$("$root/envoy-module/build-module.sh")"
 ls -l "$module_dir/libsluice.so" >&2
+
+step "bazel-shim: bazel test //... (the module and its static archive as Bazel targets)"
+"$root/bazel-shim/test.sh" --module-dir "$module_dir" --envoy "$envoy"
 
 step "integration tests against the real Envoy (pytest)"
 SLUICE_ENVOY="$envoy" SLUICE_MODULE_DIR="$module_dir" SLUICE_SIM="$sim" SLUICE_SLUICED="$bin/sluiced" \
