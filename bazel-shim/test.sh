@@ -17,8 +17,9 @@ root="$(dirname "$shim")"
 repo_env=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        --module-dir) repo_env+=("--repo_env=SLUICE_MODULE_DIR=$2"); shift 2 ;;
-        --envoy) repo_env+=("--repo_env=SLUICE_ENVOY=$2"); shift 2 ;;
+        # Bazel runs the repository rules elsewhere: relative paths are made absolute here.
+        --module-dir) repo_env+=("--repo_env=SLUICE_MODULE_DIR=$(cd "$2" && pwd)"); shift 2 ;;
+        --envoy) repo_env+=("--repo_env=SLUICE_ENVOY=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"); shift 2 ;;
         *) break ;;
     esac
 done
