@@ -17,6 +17,24 @@ import Testing
         return (fake, EnvoyHTTPStream(fake.pointer))
     }
 
+    /// The upstream filter's one read of the header map answers as the per-header calls would.
+    @Test func aHeaderSnapshotAnswersPresenceOnlyValuesAndRepeats() {
+        let (_, stream) = makeStream([("x-a", "1"), ("x-a", "2"), ("x-b", "v"), ("x-empty", ""), (":path", "/v1/chat/completions")])
+        stream.withRequestHeaderSnapshot { headers in
+            #expect(headers.contains("x-a") && headers.contains("x-empty") && !headers.contains("x-c"))
+            #expect(headers.holds("x-b", only: "v"))
+            #expect(!headers.holds("x-b", only: "w") && !headers.holds("x-b", only: "vv") && !headers.holds("x-c", only: "v"))
+            #expect(!headers.holds("x-a", only: "1"))  // repeated: setting it leaves one value
+            #expect(headers.holds("x-empty", only: ""))
+            #expect(headers.value("x-a") == nil && headers.value("x-b") == "v" && headers.value(":path") == "/v1/chat/completions")
+            #expect(!headers.contains("X-B"))  // names are lower-case
+        }
+        let (_, empty) = makeStream()
+        empty.withRequestHeaderSnapshot { headers in
+            #expect(!headers.contains("x-a") && headers.value("x-a") == nil && !headers.holds("x-a", only: ""))
+        }
+    }
+
     @Test func headersReadWriteIterate() {
         let (fake, stream) = makeStream([("x-a", "1"), ("x-a", "2"), ("x-b", "")])
         #expect(stream.header("x-a") == "1")

@@ -2,6 +2,7 @@
 // filter: an attempt asks a dozen questions of the headers (is a credential header there? is
 // `:path` already this?), and one call answering all of them costs less than a call per question.
 internal import CEnvoyABI
+internal import Glibc
 internal import SluiceCore
 
 /// Views into Envoy's header map, valid only while the map is unchanged and inside the hook:
@@ -21,11 +22,11 @@ struct HeaderMapSnapshot: CurrentRequestHeaders {
     func holds(_ name: String, only value: String) -> Bool {
         var matches = 0
         var other = false
-        forEachValue(of: name) { bytes in
-            var expected = value
-            let equal = expected.withUTF8 { $0.elementsEqual(bytes) }
-            if equal { matches += 1 } else { other = true }
-            return !other && matches < 2
+        withUTF8(of: value) { expected in
+            forEachValue(of: name) { bytes in
+                if Self.equal(bytes, expected) { matches += 1 } else { other = true }
+                return !other && matches < 2
+            }
         }
         return matches == 1 && !other
     }
@@ -47,16 +48,30 @@ struct HeaderMapSnapshot: CurrentRequestHeaders {
 
     /// Calls `body` with each value of `name` until it returns false.
     private func forEachValue(of name: String, _ body: (UnsafeRawBufferPointer) -> Bool) {
-        var name = name
-        name.withUTF8 { key in
+        withUTF8(of: name) { key in
             for entry in entries where entry.key_length == key.count {
-                guard let keyPointer = entry.key_ptr else { continue }
-                let entryKey = UnsafeRawBufferPointer(start: keyPointer, count: entry.key_length)
-                guard entryKey.elementsEqual(UnsafeRawBufferPointer(key)) else { continue }
+                guard let keyPointer = entry.key_ptr,
+                    Self.equal(UnsafeRawBufferPointer(start: keyPointer, count: entry.key_length), key)
+                else { continue }
                 let value = UnsafeRawBufferPointer(start: entry.value_ptr, count: entry.value_ptr == nil ? 0 : entry.value_length)
                 if !body(value) { return }
             }
         }
+    }
+
+    /// The string's UTF-8 bytes in place (names and values here are native strings: no copy).
+    private func withUTF8(of string: String, _ body: (UnsafeRawBufferPointer) -> Void) {
+        let done: Void? = string.utf8.withContiguousStorageIfAvailable { body(UnsafeRawBufferPointer($0)) }
+        if done == nil {
+            var copy = string
+            copy.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+        }
+    }
+
+    private static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        guard let x = a.baseAddress, let y = b.baseAddress else { return a.count == 0 }
+        return memcmp(x, y, a.count) == 0
     }
 }
 
