@@ -153,6 +153,9 @@ func checkUpstream(
     guard !driver.forwardedRequestBody.isEmpty else { return "request body did not go upstream" }
     let answer = String(decoding: driver.forwardedResponseBody, as: UTF8.self)
     guard answer.contains(#""object":"chat.completion""#) else { return "response is not an OpenAI chat completion" }
+    guard let usage = FilterLink.stored(onStream: driver.stream.pointer)?.report?.usage, usage.inputTokens > 0 else {
+        return "the attempt left no usage report in the request's link"
+    }
     return nil
 }
 
