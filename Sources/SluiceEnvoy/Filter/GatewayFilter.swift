@@ -109,19 +109,25 @@ final class GatewayFilter: HTTPFilter {
     }
 
     override func onRequestHeaders(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> HeadersStatus {
-        let head = RequestHead(
-            method: stream.withHeader(":method") { $0.map { Array($0) } } ?? [],
-            path: stream.withHeader(":path") { $0.map { Array($0) } } ?? [],
-            authorization: stream.withHeader("authorization") { $0.map { Array($0) } },
-            apiKey: stream.withHeader("x-api-key") { $0.map { Array($0) } },
-            verifiedJWTPayload: takeVerifiedJWTPayload(stream)
-        )
-        if ProcessUsageQueue.current != nil {
+        let collectsUsage = ProcessUsageQueue.current != nil
+        // One read of the header map for everything this hook needs.
+        var (head, contentLength, requestID) = stream.withRequestHeaderSnapshot { headers in
+            (
+                RequestHead(
+                    method: headers.first(":method") ?? [], path: headers.first(":path") ?? [],
+                    authorization: headers.first("authorization"), apiKey: headers.first("x-api-key")),
+                headers.value("content-length").flatMap(Int.init),
+                collectsUsage ? headers.value("x-request-id") : nil
+            )
+        }
+        // Reads and removes a header: after the snapshot, whose views it would invalidate.
+        head.verifiedJWTPayload = takeVerifiedJWTPayload(stream)
+        if collectsUsage {
             // A fleet worker collects usage records: note the request's id and arrival now.
-            machine.usageRecordRequest = (stream.header("x-request-id") ?? "", WallClock.unixMicros())
+            machine.usageRecordRequest = (requestID ?? "", WallClock.unixMicros())
         }
         let status = machine.requestHeaders(
-            head, contentLength: stream.header("content-length").flatMap(Int.init), endOfStream: endOfStream,
+            head, contentLength: contentLength, endOfStream: endOfStream,
             nowSeconds: WallClock.unixSeconds(), nowMillis: WallClock.unixMillis())
         carryOut(stream)
         return status == .continue ? .continue : .stopIteration

@@ -1,6 +1,7 @@
-// A request's header map read in one call into Envoy (`http_get_headers`), for the upstream
-// filter: an attempt asks a dozen questions of the headers (is a credential header there? is
-// `:path` already this?), and one call answering all of them costs less than a call per question.
+// A request's header map read in one call into Envoy (`http_get_headers`): the downstream filter
+// reads five headers of every request, and an upstream attempt asks a dozen questions of them (is
+// a credential header there? is `:path` already this?). One call answering all of them costs less
+// than a call per question.
 internal import CEnvoyABI
 internal import Glibc
 internal import SluiceCore
@@ -44,6 +45,17 @@ struct HeaderMapSnapshot: CurrentRequestHeaders {
         }
         guard !repeated, let found else { return nil }
         return String(decoding: found, as: UTF8.self)
+    }
+
+    /// The bytes of the first value of `name`, as `EnvoyHTTPStream.withHeader` reads them (a
+    /// value Envoy hands over without bytes counts as absent).
+    func first(_ name: String) -> [UInt8]? {
+        var found: [UInt8]?
+        forEachValue(of: name) { bytes in
+            if bytes.baseAddress != nil { found = Array(bytes) }
+            return false
+        }
+        return found
     }
 
     /// Calls `body` with each value of `name` until it returns false.
