@@ -8,6 +8,9 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
     case completions
     case embeddings
     case anthropicMessages
+    /// OpenAI's Responses API (`POST /v1/responses`): OpenAI's error shape, its own request,
+    /// answer and stream shapes (`ResponsesTranslator`).
+    case responses
     case other
 
     /// Classifies `:path` (query string ignored) and `:method`.
@@ -25,6 +28,7 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
             if route.elementsEqual("/v1/completions".utf8) { return .completions }
             if route.elementsEqual("/v1/embeddings".utf8) { return .embeddings }
             if route.elementsEqual("/v1/messages".utf8) { return .anthropicMessages }
+            if route.elementsEqual("/v1/responses".utf8) { return .responses }
         }
         return .other
     }
@@ -35,7 +39,7 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
     /// Whether the gateway must read the body (to find `model`) before routing.
     public var routesOnBody: Bool {
         switch self {
-        case .chatCompletions, .completions, .embeddings, .anthropicMessages: true
+        case .chatCompletions, .completions, .embeddings, .anthropicMessages, .responses: true
         case .listModels, .other: false
         }
     }
@@ -48,6 +52,7 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
         case .completions: "completions"
         case .embeddings: "embeddings"
         case .anthropicMessages: "messages"
+        case .responses: "responses"
         case .other: "other"
         }
     }
@@ -55,7 +60,7 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
     /// `gen_ai.operation.name` of the OpenTelemetry GenAI conventions.
     public var operationName: String {
         switch self {
-        case .chatCompletions, .anthropicMessages: "chat"
+        case .chatCompletions, .anthropicMessages, .responses: "chat"
         case .completions: "text_completion"
         case .embeddings: "embeddings"
         case .listModels: "list_models"
@@ -70,6 +75,7 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
         case "completions": self = .completions
         case "embeddings": self = .embeddings
         case "messages": self = .anthropicMessages
+        case "responses": self = .responses
         case "other": self = .other
         default: return nil
         }

@@ -8,7 +8,8 @@ public struct RequestSummary: Sendable, Equatable {
     public var stream: Bool
     /// OpenAI `stream_options.include_usage` (false when absent).
     public var includeUsage: Bool
-    /// `max_tokens` / `max_completion_tokens` when given (quota estimates use it).
+    /// `max_tokens` / `max_completion_tokens` (Responses: `max_output_tokens`) when given (quota
+    /// estimates use it).
     public var maxTokens: Int64?
 
     public init(model: String, stream: Bool = false, includeUsage: Bool = false, maxTokens: Int64? = nil) {
@@ -44,6 +45,7 @@ public struct RequestSummary: Sendable, Equatable {
                     note(&streamOptionsRange, member.value, "stream_options")
                 } else if scanner.key(of: member, equals: "max_tokens")
                     || scanner.key(of: member, equals: "max_completion_tokens")
+                    || (endpoint == .responses && scanner.key(of: member, equals: "max_output_tokens"))
                 {
                     note(&maxTokensRange, member.value, "max_tokens")
                 }
