@@ -10,7 +10,7 @@
 // fails, so an error becomes `response.failed` with the response's `error` filled in.
 
 /// Translates an OpenAI chat completion chunk stream into OpenAI Responses stream events.
-public struct OpenAIToResponsesStream: Sendable {
+public struct OpenAIToResponsesStream: Sendable, HubStreamClientStage {
     /// Token usage from the hub's usage chunk (zero when the hub sent none).
     public private(set) var usage = TokenUsage()
     /// The hub's OpenAI finish reason, once seen.
@@ -22,7 +22,7 @@ public struct OpenAIToResponsesStream: Sendable {
 
     private let context: TranslationContext
     private let echo: ResponsesEcho
-    private var parser: SSEParser
+    var parser: SSEParser
     private var started = false
     private var done = false
     private var responseID = ""
@@ -49,46 +49,15 @@ public struct OpenAIToResponsesStream: Sendable {
     }
 
     /// Feeds hub bytes and returns the Responses events they complete (possibly none).
-    public mutating func feed(_ chunk: [UInt8]) -> [UInt8] {
-        guard !done else { return [] }
-        var out: [UInt8] = []
-        // Events completed before an oversized one are translated first, as they would be had they arrived
-        // in a chunk of their own: the output must not depend on where the stream is cut.
-        var events: [SSEEvent] = []
-        do {
-            try parser.feed(chunk) { events.append($0) }
-        } catch {
-            for event in events where !done { handle(event.data, &out) }
-            guard !done else { return out }
-            fail(code: "server_error", message: "An upstream stream event exceeded \(parser.maxEventBytes) bytes.", &out)
-            return out
-        }
-        for event in events where !done { handle(event.data, &out) }
-        return out
-    }
+    public mutating func feed(_ chunk: [UInt8]) -> [UInt8] { feedHub(chunk) }
 
     /// Ends the stream: a stream that stopped without `[DONE]` or a finish reason ends as failed.
-    public mutating func finish() -> [UInt8] {
-        guard !done else { return [] }
-        var out: [UInt8] = []
-        for event in parser.finish() where !done {
-            // An event without its blank line is usually cut mid-JSON: that is truncation, not garbage.
-            guard event.data.elementsEqual("[DONE]".utf8) || (try? JSONParser.parse(event.data)) != nil else { break }
-            handle(event.data, &out)
-        }
-        guard !done else { return out }
-        if finishReason != nil {
-            complete(&out)
-        } else {
-            fail(code: "server_error", message: "The upstream stream ended before the response was complete.", &out)
-        }
-        return out
-    }
+    public mutating func finish() -> [UInt8] { finishHub() }
 
     // MARK: - Chunks
 
     /// One hub chunk, read by ranges (`UpstreamJSON`): no tree per chunk.
-    private mutating func handle(_ data: [UInt8], _ out: inout [UInt8]) {
+    mutating func handle(_ data: [UInt8], _ out: inout [UInt8]) {
         if data.elementsEqual("[DONE]".utf8) {
             complete(&out)
             return
@@ -429,7 +398,7 @@ public struct OpenAIToResponsesStream: Sendable {
         responseEvent("response.in_progress", status: .inProgress, usage: nil, &out)
     }
 
-    private mutating func complete(_ out: inout [UInt8]) {
+    mutating func complete(_ out: inout [UInt8]) {
         start(id: nil, created: nil, &out)
         close(&out)
         done = true
@@ -437,6 +406,12 @@ public struct OpenAIToResponsesStream: Sendable {
         let type = status == .completed ? "response.completed" : "response.incomplete"
         responseEvent(type, status: status, usage: usage, &out)
     }
+
+    static let unfinishedMessage = "The upstream stream ended before the response was complete."
+
+    var isDone: Bool { done }
+
+    mutating func failStream(_ message: String, _ out: inout [UInt8]) { fail(code: "server_error", message: message, &out) }
 
     private mutating func fail(code: String, message: String, _ out: inout [UInt8]) {
         start(id: nil, created: nil, &out)
