@@ -11,6 +11,10 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
     /// OpenAI's Responses API (`POST /v1/responses`): OpenAI's error shape, its own request,
     /// answer and stream shapes (`ResponsesTranslator`).
     case responses
+    /// `POST /v1/responses/input_tokens`: OpenAI's count of a Responses request's input.
+    case responsesInputTokens
+    /// `POST /v1/messages/count_tokens`: Anthropic's count of a Messages request's input.
+    case anthropicCountTokens
     case other
 
     /// Classifies `:path` (query string ignored) and `:method`.
@@ -29,17 +33,21 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
             if route.elementsEqual("/v1/embeddings".utf8) { return .embeddings }
             if route.elementsEqual("/v1/messages".utf8) { return .anthropicMessages }
             if route.elementsEqual("/v1/responses".utf8) { return .responses }
+            if route.elementsEqual("/v1/responses/input_tokens".utf8) { return .responsesInputTokens }
+            if route.elementsEqual("/v1/messages/count_tokens".utf8) { return .anthropicCountTokens }
         }
         return .other
     }
 
     /// The error shape a client of this endpoint understands.
-    public var clientAPI: ClientAPI { self == .anthropicMessages ? .anthropic : .openAI }
+    public var clientAPI: ClientAPI { self == .anthropicMessages || self == .anthropicCountTokens ? .anthropic : .openAI }
 
     /// Whether the gateway must read the body (to find `model`) before routing.
     public var routesOnBody: Bool {
         switch self {
-        case .chatCompletions, .completions, .embeddings, .anthropicMessages, .responses: true
+        case .chatCompletions, .completions, .embeddings, .anthropicMessages, .responses, .responsesInputTokens,
+            .anthropicCountTokens:
+            true
         case .listModels, .other: false
         }
     }
@@ -53,6 +61,8 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
         case .embeddings: "embeddings"
         case .anthropicMessages: "messages"
         case .responses: "responses"
+        case .responsesInputTokens: "responses_input_tokens"
+        case .anthropicCountTokens: "messages_count_tokens"
         case .other: "other"
         }
     }
@@ -64,6 +74,7 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
         case .completions: "text_completion"
         case .embeddings: "embeddings"
         case .listModels: "list_models"
+        case .responsesInputTokens, .anthropicCountTokens: "count_tokens"
         case .other: "other"
         }
     }
@@ -76,6 +87,8 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
         case "embeddings": self = .embeddings
         case "messages": self = .anthropicMessages
         case "responses": self = .responses
+        case "responses_input_tokens": self = .responsesInputTokens
+        case "messages_count_tokens": self = .anthropicCountTokens
         case "other": self = .other
         default: return nil
         }

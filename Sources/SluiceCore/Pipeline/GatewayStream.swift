@@ -193,17 +193,20 @@ public struct GatewayStream: Sendable {
         case .success(let success):
             request = success
         }
-        let quotaRequest = gateway.quotaRequest(for: request, consumer: consumer, bodyByteCount: body.count)
-        switch gateway.quotas.admit(quotaRequest, now: nowMillis) {
-        case .denied(let denial):
-            actions.append(
-                .count(
-                    .quotaRejections,
-                    labels: [String(describing: denial.scope.kind), String(describing: denial.dimension), consumer.name], by: 1))
-            reject(denial.error, rateLimits: denial.headers, nowMillis: nowMillis, model: request.summary.model)
-            return false
-        case .admitted(let admitted):
-            ticket = admitted
+        // Counting tokens is free: neither admitted against quotas nor charged (no ticket).
+        if !endpoint.countsTokens {
+            let quotaRequest = gateway.quotaRequest(for: request, consumer: consumer, bodyByteCount: body.count)
+            switch gateway.quotas.admit(quotaRequest, now: nowMillis) {
+            case .denied(let denial):
+                actions.append(
+                    .count(
+                        .quotaRejections,
+                        labels: [String(describing: denial.scope.kind), String(describing: denial.dimension), consumer.name], by: 1))
+                reject(denial.error, rateLimits: denial.headers, nowMillis: nowMillis, model: request.summary.model)
+                return false
+            case .admitted(let admitted):
+                ticket = admitted
+            }
         }
         routed = request
         startedAtMicros = nowMicros

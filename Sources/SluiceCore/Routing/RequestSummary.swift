@@ -99,7 +99,8 @@ public struct RequestSummary: Sendable, Equatable {
             summary.maxTokens = value
         }
         // Anthropic requires max_tokens; the gateway applies a per-model default instead of failing.
-        _ = endpoint
+        // A count answers with one number, never a stream.
+        if endpoint.countsTokens { summary.stream = false }
         return summary
     }
 }

@@ -103,12 +103,14 @@ public struct UpstreamExchange: Sendable {
     // MARK: - Request
 
     public func requestPlan() throws(TranslateError) -> UpstreamRequestPlan {
-        try adapter.requestPlan(for: attempt)
+        if attempt.endpoint.countsTokens { return try TokenCounting.requestPlan(for: attempt, adapter: adapter) }
+        return try adapter.requestPlan(for: attempt)
     }
 
     /// The body to send for the client's `body`.
     public mutating func translateRequest(_ body: [UInt8]) throws(TranslateError) -> [UInt8] {
-        try adapter.translateRequest(body, attempt: &attempt)
+        if attempt.endpoint.countsTokens { return try TokenCounting.translateRequest(body, attempt: &attempt) }
+        return try adapter.translateRequest(body, attempt: &attempt)
     }
 
     /// The headers that sign the final request, for a plan whose credential is a signature.
@@ -165,6 +167,8 @@ public struct UpstreamExchange: Sendable {
 
     /// Translates a complete 2xx body to the client's API. Returns the body and the usage it reports.
     public func translateResponse(_ body: [UInt8]) throws(TranslateError) -> (body: [UInt8], usage: TokenUsage) {
+        // A count is free: no usage.
+        if endpoint.countsTokens { return (try TokenCounting.clientAnswer(body, attempt: attempt), TokenUsage()) }
         let hub = try adapter.hubResponse(body, attempt: attempt)
         switch clientAPI {
         case .openAI:
