@@ -167,6 +167,18 @@ enum ResponsesRequest {
 }
 
 extension OpenAISimulator {
+    /// `POST /v1/responses/input_tokens`: the input a Responses request would be charged for.
+    func responsesInputTokens(_ body: JSONValue) throws(SimInvalid) -> (SimResponse, SimUsage?) {
+        let parsed = try ResponsesRequest.parse(body, strict: flavor != .compat)
+        do {
+            _ = try resolveModel(parsed.model, deployment: nil)
+        } catch {
+            return (modelNotFound(error), nil)
+        }
+        let count = Planner.reply(to: parsed.conversation).promptTokens
+        return (.json(200, Array(utf8: #"{"object":"response.input_tokens","input_tokens":\#(count)}"#)), nil)
+    }
+
     func responses(_ body: JSONValue, request: SimRequest, context: SimContext) throws(SimInvalid)
         -> (SimResponse, SimUsage?)
     {

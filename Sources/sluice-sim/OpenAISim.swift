@@ -87,14 +87,16 @@ struct OpenAISimulator: ProviderSimulator {
         case .azure:
             // /openai/deployments/{deployment}/{operation}, or the v1 API's /openai/v1/responses
             // (no deployment in the path: the body's `model` names it).
-            if request.method == "POST", segments == ["openai", "v1", "responses"] {
-                operation = "responses"
+            if request.method == "POST", segments.starts(with: ["openai", "v1", "responses"]) {
+                operation = segments.dropFirst(2).joined(separator: "/")
             } else if request.method == "POST", segments.count >= 4, segments[0] == "openai", segments[1] == "deployments" {
                 azureDeployment = segments[2]
                 operation = segments.dropFirst(3).joined(separator: "/")
             }
         }
-        guard let operation, ["chat/completions", "completions", "embeddings", "responses"].contains(operation) else {
+        guard let operation,
+            ["chat/completions", "completions", "embeddings", "responses", "responses/input_tokens"].contains(operation)
+        else {
             return (notFound(request), nil)
         }
         if flavor == .azure, azureDeployment != nil, (request.query["api-version"] ?? "").isEmpty {
@@ -109,6 +111,8 @@ struct OpenAISimulator: ProviderSimulator {
                 return try chat(body, request: request, deployment: azureDeployment, context: context)
             case "responses":
                 return try responses(body, request: request, context: context)
+            case "responses/input_tokens":
+                return try responsesInputTokens(body)
             case "completions":
                 return try completion(body, request: request, deployment: azureDeployment, context: context)
             default:
