@@ -82,7 +82,9 @@ def test_counts_are_free(oai, gateway, model):
     before_lines = len(count_log_lines(gateway, model))
     first = oai.responses.with_raw_response.create(model=model, input="quota probe", max_output_tokens=16)
     for _ in range(20):
-        oai.responses.input_tokens.count(model=model, input="count me " * 50)
+        counted = oai.responses.input_tokens.with_raw_response.count(model=model, input="count me " * 50)
+        # A count's answer carries the key's rate-limit headers, as every answer does.
+        assert int(counted.headers["x-ratelimit-remaining-requests"]) > 0
     second = oai.responses.with_raw_response.create(model=model, input="quota probe", max_output_tokens=16)
     # Each answer's headers show the key's requests left after admitting it: one more request between the two.
     # Twenty charged counts would show as ~20 (the bucket refills 10 a second, so it cannot hide them).
