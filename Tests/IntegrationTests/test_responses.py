@@ -113,43 +113,6 @@ def test_responses_streamed_function_call(oai, model):
     assert call.name == "get_weather" and call.arguments == arguments
 
 
-def access_log_lines(gateway, model):
-    # Every request line of `model` (the logged :path is the one the upstream attempt sent, so it does
-    # not tell a Responses request from a chat one: the tests count lines before and after instead).
-    return [l for l in gateway.envoy.logs().splitlines() if f"model={model} " in l and '"POST ' in l]
-
-
-def wait_for_access_log(gateway, model, count):
-    deadline = time.time() + 5
-    while time.time() < deadline:
-        lines = access_log_lines(gateway, model)
-        if len(lines) >= count:
-            return lines[count - 1]
-        time.sleep(0.05)
-    raise AssertionError(f"no access log line {count} for {model}")
-
-
-def access_log_fields(line):
-    return dict(part.split("=", 1) for part in line.split() if "=" in part and not part.startswith('"'))
-
-
-@pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("stream", [False, True])
-def test_responses_usage_is_metered_as_the_client_was_told(oai, gateway, model, stream):
-    before = len(access_log_lines(gateway, model))
-    prompt = f"meter this {'streamed' if stream else 'plain'} answer"
-    if stream:
-        told = list(oai.responses.create(model=model, input=prompt, max_output_tokens=32, stream=True))[-1].response.usage
-    else:
-        told = oai.responses.create(model=model, input=prompt, max_output_tokens=32).usage
-    fields = access_log_fields(wait_for_access_log(gateway, model, before + 1))
-    assert int(float(fields["tokens_in"])) == told.input_tokens, fields
-    assert int(float(fields["tokens_out"])) == told.output_tokens, fields
-    assert fields["backend"] != "-"
-    if model in PRICED:
-        assert float(fields["cost_usd"]) > 0, fields
-
-
 def prometheus_value(text, name, **labels):
     total = 0.0
     for line in text.splitlines():
@@ -158,30 +121,45 @@ def prometheus_value(text, name, **labels):
     return total
 
 
-@pytest.mark.parametrize("model", ["gpt-4o-mini", "azure-gpt-4o-mini", "claude-sonnet-4-6", "gemini-2.5-flash"])
-def test_responses_genai_token_metrics(oai, gateway, model):
+def priced_log_line(gateway, model):
+    """An access-log line of `model` with a cost (the log is flushed about once a second, so lines are
+    not matched to requests: any priced line of the model will do)."""
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        for line in gateway.envoy.logs().splitlines():
+            fields = dict(p.split("=", 1) for p in line.split() if "=" in p and not p.startswith('"'))
+            if fields.get("model") == model and fields.get("cost_usd", "-") not in ("-", "0"):
+                return fields
+        time.sleep(0.05)
+    raise AssertionError(f"no priced access-log line for {model}")
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("stream", [False, True])
+def test_responses_usage_is_metered_as_the_client_was_told(oai, gateway, model, stream):
+    """The GenAI token counters move by exactly the usage the client read (from the Responses object, or
+    from `response.completed`); priced models get a cost in the access log."""
     name = "envoy_sluice_gen_ai_client_tokens_total"
-    gateway.envoy.flushed_stats()
+    gateway.envoy.flushed_stats()  # earlier requests' counts reach Envoy first (flushed every 100 ms)
     before = gateway.envoy.prometheus()
-    told_in = told_out = 0
-    for i, stream in enumerate([False, True]):
-        if stream:
-            usage = list(oai.responses.create(model=model, input=f"metric {i}", max_output_tokens=32, stream=True))[-1].response.usage
-        else:
-            usage = oai.responses.create(model=model, input=f"metric {i}", max_output_tokens=32).usage
-        told_in += usage.input_tokens
-        told_out += usage.output_tokens
+    prompt = f"meter this {'streamed' if stream else 'plain'} answer"
+    if stream:
+        told = list(oai.responses.create(model=model, input=prompt, max_output_tokens=32, stream=True))[-1].response.usage
+    else:
+        told = oai.responses.create(model=model, input=prompt, max_output_tokens=32).usage
     deadline = time.time() + 5
     while True:
         after = gateway.envoy.prometheus()
         got = tuple(
-            prometheus_value(after, name, gen_ai_request_model=model, gen_ai_token_type=kind)
-            - prometheus_value(before, name, gen_ai_request_model=model, gen_ai_token_type=kind)
+            prometheus_value(after, name, gen_ai_request_model=model, gen_ai_token_type=kind, gen_ai_operation_name="chat")
+            - prometheus_value(before, name, gen_ai_request_model=model, gen_ai_token_type=kind, gen_ai_operation_name="chat")
             for kind in ("input", "output"))
-        if got == (told_in, told_out) or time.time() > deadline:
+        if got == (told.input_tokens, told.output_tokens) or time.time() > deadline:
             break
         time.sleep(0.1)
-    assert got == (told_in, told_out)
+    assert got == (told.input_tokens, told.output_tokens)
+    if model in PRICED:
+        assert float(priced_log_line(gateway, model)["cost_usd"]) > 0
 
 
 @pytest.mark.parametrize("model", TRANSLATED)
@@ -225,3 +203,27 @@ def test_responses_gateway_errors_in_openai_shape(oai, gateway):
     with pytest.raises(openai.BadRequestError) as info:
         oai.responses.create(model="claude-sonnet-4-6", input="x", tools=[{"type": "web_search"}])
     assert "web_search" in info.value.body["message"]
+
+
+@pytest.fixture(scope="module")
+def openai_down():
+    from test_sdk import kill_first_fallback_member
+
+    with DefaultGateway(adjust_bootstrap=kill_first_fallback_member) as gw:
+        yield gw
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_failover_responses_answer_from_azure_when_openai_is_down(openai_down, stream):
+    """The retry lands on Azure's v1 API with the deployment written into `model`."""
+    client = openai.OpenAI(base_url=f"{openai_down.base}/v1", api_key=DEMO_KEY, max_retries=0, timeout=30)
+    if stream:
+        events = list(client.responses.create(model="gpt-4o-mini-failover", input="Hello", max_output_tokens=16, stream=True))
+        assert events[-1].type == "response.completed"
+        response = events[-1].response
+    else:
+        response = client.responses.create(model="gpt-4o-mini-failover", input="Hello", max_output_tokens=16)
+    assert response.output_text and response.model == "gpt-4o-mini-deployment"
+    stats = openai_down.envoy.stats()
+    assert any(name.endswith(".upstream_rq_retry") and value >= 1 for name, value in stats.items()
+               if name.startswith("cluster.fallback-"))
