@@ -110,4 +110,34 @@ import Testing
         }
         #expect(error?.status == 502)
     }
+
+    /// The key allows 2 requests a minute: three counts all go through, carry the key's rate-limit headers,
+    /// and leave both requests to the chat calls after them.
+    @Test func countsAreNeitherAdmittedNorCharged() throws {
+        let gateway = try GatewayStreamTests.gateway(GatewayStreamTests.config)
+        func call(_ path: String, body: String) -> (routed: Bool, headers: [String]) {
+            var machine = GatewayStream(gateway: gateway)
+            _ = machine.requestHeaders(
+                GatewayStreamTests.head("POST", path), contentLength: nil, endOfStream: false, nowSeconds: 0, nowMillis: 1_000)
+            let routed = machine.route(body: Array(body.utf8), header: { _ in nil }, nowMillis: 1_000, nowMicros: 1_000_000)
+            machine.actions.removeAll()
+            guard routed else { return (false, []) }
+            _ = machine.responseHeaders(status: 200, contentLength: 20, bufferLimit: 1 << 20, endOfStream: false, report: { nil })
+            let headers = machine.actions.compactMap { action -> String? in
+                if case .setResponseHeader(let name, _) = action { String(describing: name) } else { nil }
+            }
+            let report = AttemptReport(usage: TokenUsage(), provider: "openai", responseModel: "gpt-4o-mini")
+            machine.streamComplete(report: report, nowMillis: 1_001, nowMicros: 1_001_000)
+            return (true, headers)
+        }
+        for _ in 0..<3 {
+            let count = call("/v1/responses/input_tokens", body: #"{"model":"gpt-4o-mini","input":"x"}"#)
+            #expect(count.routed)
+            #expect(count.headers.contains("x-ratelimit-remaining-requests"))
+        }
+        #expect(call("/v1/responses", body: #"{"model":"gpt-4o-mini","input":"x"}"#).routed)
+        #expect(call("/v1/chat/completions", body: #"{"model":"gpt-4o-mini"}"#).routed)
+        // The third call is over the limit: counts did not use it up, calls do.
+        #expect(!call("/v1/responses", body: #"{"model":"gpt-4o-mini","input":"x"}"#).routed)
+    }
 }
