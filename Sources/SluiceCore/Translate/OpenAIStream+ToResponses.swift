@@ -166,18 +166,8 @@ public struct OpenAIToResponsesStream: Sendable, HubStreamClientStage {
         if case .reasoning? = items.last, itemOpen {
             openText += text
         } else {
-            close(&out)
-            let id = "rs_\(itemBase)_\(items.count)"
-            items.append(.reasoning(id: id, text: ""))
+            openItem(.reasoning(id: "rs_\(itemBase)_\(items.count)", text: ""), &out)
             openText = text
-            itemOpen = true
-            let index = items.count - 1
-            event("response.output_item.added", &out) { writer in
-                writer.key("output_index")
-                writer.int(index)
-                writer.key("item")
-                ResponsesTranslator.writeItem(.reasoning(id: id, text: ""), status: "in_progress", to: &writer)
-            }
             itemEvent("response.reasoning_summary_part.added", &out) { writer in
                 writer.key("summary_index")
                 writer.int(0)
@@ -197,30 +187,8 @@ public struct OpenAIToResponsesStream: Sendable, HubStreamClientStage {
         if case .message? = items.last, itemOpen {
             openText += text
         } else {
-            close(&out)
-            let id = "msg_\(itemBase)_\(items.count)"
-            items.append(.message(id: id, text: ""))
+            openItem(.message(id: "msg_\(itemBase)_\(items.count)", text: ""), &out)
             openText = text
-            itemOpen = true
-            let index = items.count - 1
-            event("response.output_item.added", &out) { writer in
-                writer.key("output_index")
-                writer.int(index)
-                writer.key("item")
-                writer.beginObject()
-                writer.key("id")
-                writer.string(id)
-                writer.key("type")
-                writer.string("message")
-                writer.key("status")
-                writer.string("in_progress")
-                writer.key("role")
-                writer.string("assistant")
-                writer.key("content")
-                writer.beginArray()
-                writer.endArray()
-                writer.endObject()
-            }
             itemEvent("response.content_part.added", &out) { writer in
                 writer.key("content_index")
                 writer.int(0)
@@ -250,22 +218,11 @@ public struct OpenAIToResponsesStream: Sendable, HubStreamClientStage {
             continues = false
         }
         if !continues {
-            close(&out)
-            let id = "fc_\(itemBase)_\(items.count)"
-            let item = Item.functionCall(
-                id: id, callID: callID ?? "call_\(itemBase)_\(items.count)",
-                name: call.name ?? "", arguments: "")
-            items.append(item)
-            itemOpen = true
-            openText = ""
+            openItem(
+                .functionCall(
+                    id: "fc_\(itemBase)_\(items.count)", callID: callID ?? "call_\(itemBase)_\(items.count)",
+                    name: call.name ?? "", arguments: ""), &out)
             openToolIndex = index
-            let outputIndex = items.count - 1
-            event("response.output_item.added", &out) { writer in
-                writer.key("output_index")
-                writer.int(outputIndex)
-                writer.key("item")
-                ResponsesTranslator.writeItem(item, status: "in_progress", to: &writer)
-            }
         }
         guard let arguments = call.arguments, !arguments.isEmpty else { return }
         openText += arguments
@@ -276,6 +233,22 @@ public struct OpenAIToResponsesStream: Sendable, HubStreamClientStage {
     }
 
     // MARK: - Items and events
+
+    /// Closes the open item and opens `item`, empty (its text or arguments grow in `openText`):
+    /// `response.output_item.added` with the item as it starts.
+    private mutating func openItem(_ item: Item, _ out: inout [UInt8]) {
+        close(&out)
+        items.append(item)
+        itemOpen = true
+        openText = ""
+        let index = items.count - 1
+        event("response.output_item.added", &out) { writer in
+            writer.key("output_index")
+            writer.int(index)
+            writer.key("item")
+            ResponsesTranslator.writeItem(item, status: "in_progress", to: &writer)
+        }
+    }
 
     /// Closes the open item: its closing events, then `response.output_item.done` with the whole item.
     private mutating func close(_ out: inout [UInt8]) {
