@@ -60,9 +60,10 @@ import Testing
         let summary = try RequestSummary.read(body, endpoint: .responses)
         #expect(summary == RequestSummary(model: "m", stream: true, maxTokens: 300))
         #expect(try RequestSummary.read(body, endpoint: .chatCompletions).maxTokens == nil)
-        #expect(throws: GatewayError.self) {
+        let error = #expect(throws: GatewayError.self) {
             try RequestSummary.read(Array(#"{"model":"m","max_output_tokens":-1}"#.utf8), endpoint: .responses)
         }
+        #expect(error?.param == "max_output_tokens" && error?.status == 400)
     }
 
     // MARK: - Passthrough

@@ -92,9 +92,9 @@ public struct RequestSummary: Sendable, Equatable {
         }
         if let maxTokensRange, !scanner.isNull(at: maxTokensRange) {
             guard let value = scanner.int64Value(at: maxTokensRange), value >= 0 else {
+                let name = endpoint == .responses ? "max_output_tokens" : "max_tokens"
                 throw GatewayError.invalidParameter(
-                    "Invalid value for 'max_tokens': expected a non-negative integer.", param: "max_tokens",
-                    code: "invalid_value")
+                    "Invalid value for '\(name)': expected a non-negative integer.", param: name, code: "invalid_value")
             }
             summary.maxTokens = value
         }
