@@ -113,6 +113,23 @@ def test_responses_streamed_function_call(oai, model):
     assert call.name == "get_weather" and call.arguments == arguments
 
 
+# Backends whose chat translation turns `reasoning` into thinking the simulators answer with (Anthropic's maps
+# the effort to `output_config.effort`, which asks for no thinking by itself).
+@pytest.mark.parametrize("model", ["bedrock-claude-haiku", "gemini-2.5-flash", "vertex-gemini-2.5-flash"])
+def test_responses_reasoning_summaries(oai, model):
+    request = {"model": model, "input": "Why is the sky blue?", "reasoning": {"effort": "low", "summary": "auto"},
+               "max_output_tokens": 2048}
+    r = oai.responses.create(**request)
+    assert [item.type for item in r.output] == ["reasoning", "message"]
+    summary = r.output[0].summary[0].text
+    assert "sky" in summary
+    events = list(oai.responses.create(**request, stream=True))
+    deltas = "".join(e.delta for e in events if e.type == "response.reasoning_summary_text.delta")
+    done = next(e for e in events if e.type == "response.reasoning_summary_text.done")
+    assert deltas == done.text == summary
+    assert [item.type for item in events[-1].response.output] == ["reasoning", "message"]
+
+
 def prometheus_value(text, name, **labels):
     total = 0.0
     for line in text.splitlines():
