@@ -17,6 +17,8 @@ enum ResponsesRequest {
         var model: String?
         var conversation: Conversation
         var previousResponseID: String?
+        /// `text.format` of type `json_schema`: the schema the answer must follow.
+        var jsonSchema: JSONValue?
         /// The request fields the response object reports back.
         var echo: JSONObject
     }
@@ -132,14 +134,22 @@ enum ResponsesRequest {
         for (key, fallback) in [
             ("instructions", JSONValue.null), ("max_output_tokens", .null), ("metadata", .object(JSONObject())),
             ("parallel_tool_calls", true), ("previous_response_id", .null), ("temperature", 1.0),
+            ("text", .object(JSONObject([("format", .object(JSONObject([("type", "text")])))]))),
             ("tool_choice", "auto"), ("tools", .array([])), ("top_p", 1.0), ("user", .null),
         ] {
             let value = object[key] ?? .null
             echo.append((key, value.isNull ? fallback : value))
         }
+        var jsonSchema: JSONValue?
+        if let format = object["text"]?["format"], format["type"]?.stringValue == "json_schema" {
+            guard let schema = format["schema"], schema.objectValue != nil else {
+                throw SimInvalid("Missing required parameter: 'text.format.schema'.", param: "text.format.schema")
+            }
+            jsonSchema = schema
+        }
         return Parsed(
             model: object["model"]?.stringValue, conversation: conversation,
-            previousResponseID: object["previous_response_id"]?.stringValue, echo: JSONObject(echo))
+            previousResponseID: object["previous_response_id"]?.stringValue, jsonSchema: jsonSchema, echo: JSONObject(echo))
     }
 
     /// A message item's content: a string, or its `input_text` / `output_text` parts.
@@ -195,9 +205,15 @@ extension OpenAISimulator {
         }
         let conversation = parsed.conversation
         let fault = SimFault.requested(header: request.header("x-sim-error"), prompt: conversation.lastUserText)
-        let reply = Planner.reply(to: conversation)
+        var reply = Planner.reply(to: conversation)
         if let fault, fault != .midstream {
             return (faultResponse(fault, promptTokens: reply.promptTokens, model: model), nil)
+        }
+        if let schema = parsed.jsonSchema, case .text = reply.content {
+            // Structured output: an answer that follows the schema, as one token.
+            let text = String(decoding: SchemaSynthesizer.value(for: schema, name: "value", depth: 0, topLevel: true).serialized(), as: UTF8.self)
+            reply.content = .text([text])
+            reply.completionTokens = Planner.countTokens(text)
         }
         let sequence = context.state.nextID()
         let usage = SimUsage(promptTokens: reply.promptTokens, completionTokens: reply.completionTokens)
@@ -261,7 +277,6 @@ struct ResponsesAnswer {
         w.endArray()
         w.key("reasoning"); w.beginObject(); w.key("effort"); w.null(); w.key("summary"); w.null(); w.endObject()
         w.key("store"); w.bool(true)
-        w.key("text"); w.beginObject(); w.key("format"); w.beginObject(); w.key("type"); w.string("text"); w.endObject(); w.endObject()
         w.key("truncation"); w.string("disabled")
         for (key, value) in echo.members {
             w.key(key); w.value(value)

@@ -130,6 +130,24 @@ def test_responses_reasoning_summaries(oai, model):
     assert [item.type for item in events[-1].response.output] == ["reasoning", "message"]
 
 
+WEATHER_FORMAT = {
+    "type": "json_schema", "name": "weather", "strict": True,
+    "schema": {"type": "object", "properties": {"city": {"type": "string"}, "temp_c": {"type": "integer"}},
+               "required": ["city", "temp_c"], "additionalProperties": False},
+}
+
+
+# Structured output (`text.format`) where the simulators honour it: OpenAI and Azure themselves (passthrough),
+# and Bedrock, whose translation forces a tool whose input is the answer.
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "azure-gpt-4o-mini", "bedrock-claude-haiku"])
+def test_responses_structured_output(oai, model):
+    r = oai.responses.create(model=model, input="Weather in Oslo as JSON", text={"format": WEATHER_FORMAT},
+                             max_output_tokens=256)
+    answer = json.loads(r.output_text)
+    assert isinstance(answer["city"], str) and isinstance(answer["temp_c"], int)
+    assert r.text.format.type == "json_schema"
+
+
 def prometheus_value(text, name, **labels):
     total = 0.0
     for line in text.splitlines():
