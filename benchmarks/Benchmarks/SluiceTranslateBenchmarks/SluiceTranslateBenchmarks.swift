@@ -105,6 +105,27 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(request.hub.serialized())
         }
     }
+    // The whole request step of an upstream attempt for a Responses client on Anthropic (what the
+    // upstream filter calls): Responses -> hub -> one-pass Anthropic writer, echo kept for the answer.
+    Benchmark("Translate.request.responses.anthropic") { benchmark in
+        let backend = BackendConfig(name: "anthropic", schema: .anthropic, credential: .value("k"))
+        for _ in benchmark.scaledIterations {
+            var exchange = UpstreamExchange(
+                backend: backend, clientAPI: .openAI, endpoint: .responses, requestModel: "model-x", stream: false,
+                includeUsage: false, created: 1_764_201_600, requestID: "bench")
+            blackHole(try? exchange.translateRequest(responsesRequest))
+        }
+    }
+    // The same step for the same conversation from a chat client, for comparison.
+    Benchmark("Translate.request.chat.anthropic") { benchmark in
+        let backend = BackendConfig(name: "anthropic", schema: .anthropic, credential: .value("k"))
+        for _ in benchmark.scaledIterations {
+            var exchange = UpstreamExchange(
+                backend: backend, clientAPI: .openAI, endpoint: .chatCompletions, requestModel: "model-x", stream: false,
+                includeUsage: false, created: 1_764_201_600, requestID: "bench")
+            blackHole(try? exchange.translateRequest(chatRequest))
+        }
+    }
     Benchmark("Translate.request.parseOnly") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(try? JSONParser.parse(chatRequest)) }
     }
