@@ -121,7 +121,9 @@ if [ "$mode" = update ]; then
     say "checking once more: the counts must repeat"
     cleanup
     trap - EXIT
-    exec "${BASH_SOURCE[0]}"
+    # By absolute path: the script cd'd into its own directory, so a relative invocation
+    # (benchmarks/check-allocations.sh --update from the repository root) would not be found.
+    exec "$here/$(basename "${BASH_SOURCE[0]}")"
 fi
 
 run_benchmarks

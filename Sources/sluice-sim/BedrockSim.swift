@@ -130,9 +130,22 @@ struct BedrockSimulator: ProviderSimulator {
         let requestID = Self.requestID(context.state.nextID())
         let segments = request.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         guard request.method == "POST", segments.count == 3, segments[0] == "model",
-            segments[2] == "converse" || segments[2] == "converse-stream"
+            segments[2] == "converse" || segments[2] == "converse-stream" || segments[2] == "count-tokens"
         else {
             return (modelError(404, type: "UnknownOperationException", "Unknown operation", requestID: requestID), nil)
+        }
+        if segments[2] == "count-tokens" {
+            // CountTokens: `{"input":{"converse":{messages, system, toolConfig}}}` -> `{"inputTokens":N}`.
+            guard let converse = request.json()?["input"]?["converse"], converse.objectValue != nil else {
+                return (modelError(400, type: "ValidationException", "input.converse is required.", requestID: requestID), nil)
+            }
+            do {
+                let conversation = try parse(converse)
+                return (.json(200, Array(utf8: #"{"inputTokens":\#(Planner.countTokens(conversation.promptText))}"#),
+                    headers: [("x-amzn-requestid", requestID)]), nil)
+            } catch {
+                return (modelError(400, type: "ValidationException", error.message, requestID: requestID), nil)
+            }
         }
         let streaming = segments[2] == "converse-stream"
         guard let body = request.json(), body.objectValue != nil else {

@@ -74,7 +74,13 @@ struct GeminiSimulator: ProviderSimulator {
             case "generateContent", "streamGenerateContent":
                 return try generate(body, route: route, request: request, context: context)
             case "countTokens":
-                let conversation = try parse(body)
+                // The Gemini API counts `contents` or a whole `generateContentRequest` (which names
+                // its model); Vertex takes the request's fields beside `contents`.
+                var counted = body
+                if let inner = body["generateContentRequest"]?.objectValue {
+                    counted = .object(JSONObject(inner.members.filter { $0.key != "model" }))
+                }
+                let conversation = try parse(counted)
                 return (.json(200, Array(utf8: #"{"totalTokens":\#(Planner.countTokens(conversation.promptText))}"#)), nil)
             case "batchEmbedContents", "embedContent", "predict":
                 return try embed(body, route: route)

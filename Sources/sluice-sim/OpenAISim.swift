@@ -85,16 +85,21 @@ struct OpenAISimulator: ProviderSimulator {
                 operation = segments.dropFirst().joined(separator: "/")
             }
         case .azure:
-            // /openai/deployments/{deployment}/{operation}
-            if request.method == "POST", segments.count >= 4, segments[0] == "openai", segments[1] == "deployments" {
+            // /openai/deployments/{deployment}/{operation}, or the v1 API's /openai/v1/responses
+            // (no deployment in the path: the body's `model` names it).
+            if request.method == "POST", segments.starts(with: ["openai", "v1", "responses"]) {
+                operation = segments.dropFirst(2).joined(separator: "/")
+            } else if request.method == "POST", segments.count >= 4, segments[0] == "openai", segments[1] == "deployments" {
                 azureDeployment = segments[2]
                 operation = segments.dropFirst(3).joined(separator: "/")
             }
         }
-        guard let operation, ["chat/completions", "completions", "embeddings"].contains(operation) else {
+        guard let operation,
+            ["chat/completions", "completions", "embeddings", "responses", "responses/input_tokens"].contains(operation)
+        else {
             return (notFound(request), nil)
         }
-        if flavor == .azure, (request.query["api-version"] ?? "").isEmpty {
+        if flavor == .azure, azureDeployment != nil, (request.query["api-version"] ?? "").isEmpty {
             return (azureError(400, code: "BadRequest", "Missing required query parameter: api-version"), nil)
         }
         guard let body = request.json() else {
@@ -104,6 +109,10 @@ struct OpenAISimulator: ProviderSimulator {
             switch operation {
             case "chat/completions":
                 return try chat(body, request: request, deployment: azureDeployment, context: context)
+            case "responses":
+                return try responses(body, request: request, context: context)
+            case "responses/input_tokens":
+                return try responsesInputTokens(body)
             case "completions":
                 return try completion(body, request: request, deployment: azureDeployment, context: context)
             default:
@@ -115,7 +124,7 @@ struct OpenAISimulator: ProviderSimulator {
     }
 
     /// The model a response names; throws when this server does not serve the requested model.
-    private func resolveModel(_ requested: String?, deployment: String?) throws(SimInvalid) -> String {
+    func resolveModel(_ requested: String?, deployment: String?) throws(SimInvalid) -> String {
         if let deployment { return deployment }
         guard let requested else { throw SimInvalid("you must provide a model parameter") }
         switch flavor {
@@ -619,7 +628,7 @@ struct OpenAISimulator: ProviderSimulator {
         w.endArray()
     }
 
-    private func responseHeaders(_ sequence: Int) -> [(String, String)] {
+    func responseHeaders(_ sequence: Int) -> [(String, String)] {
         switch flavor {
         case .openAI:
             [("x-request-id", "req_sim\(sequence)"), ("openai-processing-ms", "1"),
@@ -678,7 +687,7 @@ struct OpenAISimulator: ProviderSimulator {
             param: error.param, code: nil)
     }
 
-    private func modelNotFound(_ error: SimInvalid) -> SimResponse {
+    func modelNotFound(_ error: SimInvalid) -> SimResponse {
         self.error(404, error.message, type: flavor == .compat ? "NotFoundError" : "invalid_request_error",
             param: error.param, code: "model_not_found")
     }
@@ -716,7 +725,7 @@ struct OpenAISimulator: ProviderSimulator {
         })
     }
 
-    private func faultResponse(_ fault: SimFault, promptTokens: Int, model: String) -> SimResponse {
+    func faultResponse(_ fault: SimFault, promptTokens: Int, model: String) -> SimResponse {
         switch (fault, flavor) {
         case (.rateLimited, .azure):
             return azureError(429, code: "429",

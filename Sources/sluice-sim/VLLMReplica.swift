@@ -139,7 +139,7 @@ final class VLLMReplica: Sendable {
                 body: .bytes(Array(text.utf8))))
         case ("GET", "/v1/models"):
             return Self.response(modelList())
-        case ("POST", "/v1/chat/completions"), ("POST", "/v1/completions"):
+        case ("POST", "/v1/chat/completions"), ("POST", "/v1/completions"), ("POST", "/v1/responses"):
             break
         default:
             return Self.response(.json(404, Array(utf8: #"{"detail":"Not Found"}"#)))
@@ -153,9 +153,20 @@ final class VLLMReplica: Sendable {
         guard let json = try? JSONParser.parse(Array(body.readableBytesView)) else {
             return Self.response(Self.error(400, "Invalid JSON in request body", type: "BadRequestError"))
         }
+        // A Responses request is generated as the chat request it renders to, and answered in
+        // the Responses API's shapes (`OpenAIResponses.swift`).
+        var responsesEcho: JSONObject?
+        var generation = json
+        if path == "/v1/responses" {
+            do {
+                (generation, responsesEcho) = try ResponsesRequest.chatBody(json)
+            } catch {
+                return Self.response(Self.error(400, error.message, type: "BadRequestError"))
+            }
+        }
         let planned: PlannedGeneration
         do {
-            planned = try plan(json, chat: path == "/v1/chat/completions")
+            planned = try plan(generation, chat: path != "/v1/completions")
         } catch {
             return Self.response(error.response)
         }
@@ -174,11 +185,19 @@ final class VLLMReplica: Sendable {
         }
         let headers = [("x-sluice-sim-replica", "\(index)")]
         if planned.stream {
+            if let responsesEcho {
+                return responsesStream(planned, echo: responsesEcho, events: stream, headers: headers)
+            }
             return streamingResponse(planned, events: stream, headers: headers)
         }
         var cached = 0
         for await event in stream {
             if case .firstToken(_, let hit) = event { cached = hit }
+        }
+        if let responsesEcho {
+            let answer = planned.responsesAnswer(echo: responsesEcho, cachedTokens: cached)
+            let body = jsonObject { answer.writeMembers(&$0, status: answer.finalStatus, items: answer.items(done: true), usage: true) }
+            return Self.response(.json(200, body, headers: headers))
         }
         return Self.response(.json(200, planned.wholeBody(cachedTokens: cached), headers: headers))
     }
@@ -208,6 +227,39 @@ final class VLLMReplica: Sendable {
                     sent += 1
                 case .finished:
                     try await writer.write(ByteBuffer(bytes: planned.closingChunks(cachedTokens: cached)))
+                }
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: fields, body: body)
+    }
+
+    /// A Responses stream paced by the engine: the opening events with the first token, a delta
+    /// per token, the closing events (usage included) when it finishes.
+    private func responsesStream(
+        _ planned: PlannedGeneration, echo: JSONObject, events: AsyncStream<EngineEvent>, headers: [(String, String)]
+    ) -> Response {
+        var fields = HTTPFields()
+        fields[.contentType] = "text/event-stream"
+        fields[.cacheControl] = "no-cache"
+        for (name, value) in headers {
+            if let name = HTTPField.Name(name) { fields[name] = value }
+        }
+        let body = ResponseBody { writer in
+            var sent = 0
+            var responseEvents = ResponsesEventWriter(answer: planned.responsesAnswer(echo: echo, cachedTokens: 0))
+            for await event in events {
+                switch event {
+                case .firstToken(_, let hit):
+                    // The cached count is known now; the answer's usage reports it.
+                    responseEvents = ResponsesEventWriter(answer: planned.responsesAnswer(echo: echo, cachedTokens: hit))
+                    try await writer.write(ByteBuffer(bytes: responseEvents.opening() + responseEvents.delta(planned.token(sent))))
+                    sent += 1
+                case .token:
+                    try await writer.write(ByteBuffer(bytes: responseEvents.delta(planned.token(sent))))
+                    sent += 1
+                case .finished:
+                    try await writer.write(ByteBuffer(bytes: responseEvents.closing()))
                 }
             }
             try await writer.finish(nil)

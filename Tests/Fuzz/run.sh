@@ -88,7 +88,8 @@ seed_fixtures() {
                 seed "$target" "$p" "$f"/anthropic/request-full.openai.json "$f"/bedrock/full.json "$f"/bedrock/structured.json \
                     "$f"/bedrock/tool-history-none.json "$f"/gemini/full.request.json "$f"/anthropic/in-full.openai.json
             done
-            seed "$target" '\002' "$f"/gemini/embeddings.request.json ;;
+            seed "$target" '\002' "$f"/gemini/embeddings.request.json
+            seed "$target" '\003' "$f"/responses/request-full.responses.json ;;
         anthropic_request)
             seed "$target" '\000' "$f"/anthropic/in-full.anthropic.json "$f"/anthropic/request-full.anthropic.json
             seed "$target" '\004' "$f"/anthropic/in-full.anthropic.json ;;
@@ -104,7 +105,12 @@ seed_fixtures() {
             done
             seed "$target" '\103' "$f"/bedrock/structured-response.json
             seed "$target" '\024' "$f"/gemini/embeddings.response.gemini.json
-            seed "$target" '\064' "$f"/gemini/embeddings.response.gemini.json ;;
+            seed "$target" '\064' "$f"/gemini/embeddings.response.gemini.json
+            # Responses clients (bit 7): a passed-through Responses object, and translated answers.
+            seed "$target" '\200' "$f"/responses/response-full.responses.json
+            seed "$target" '\202' "$f"/anthropic/response-full.anthropic.json
+            seed "$target" '\203' "$f"/bedrock/response.json
+            seed "$target" '\204' "$f"/gemini/full.response.gemini.json ;;
         sse)
             for file in $(find "$f" -name '*.sse' | sort); do seed sse '\000\000' "$file"; seed sse "\\000$splits" "$file"; done ;;
         stream_openai)
@@ -112,15 +118,17 @@ seed_fixtures() {
                 seed "$target" "$p\\000" "$f"/openai/stream-with-usage.sse "$f"/anthropic/hub-stream.openai.sse \
                     "$f"/anthropic/stream-text.openai.sse "$f"/anthropic/stream-tools.openai.sse "$f"/gemini/stream.openai.sse
                 seed "$target" "$p$splits" "$f"/openai/stream-with-usage.sse "$f"/anthropic/stream-thinking.openai.sse
-            done ;;
+            done
+            # A Responses stream passed through to a Responses client (flags 3).
+            seed "$target" "\\003\\000" "$f"/responses/stream.responses.sse ;;
         stream_anthropic)
-            for p in '\000' '\001' '\002'; do
+            for p in '\000' '\001' '\002' '\003'; do
                 seed "$target" "$p\\000" "$f"/anthropic/stream-text.anthropic.sse "$f"/anthropic/stream-tools.anthropic.sse \
                     "$f"/anthropic/stream-thinking.anthropic.sse "$f"/anthropic/stream-error.anthropic.sse
                 seed "$target" "$p$splits" "$f"/anthropic/stream-tools.anthropic.sse
             done ;;
         stream_gemini)
-            for p in '\000' '\001' '\002' '\004'; do
+            for p in '\000' '\001' '\002' '\003' '\004'; do
                 seed "$target" "$p\\000" "$f"/gemini/stream.gemini.sse "$f"/gemini/stream-error.gemini.sse
                 seed "$target" "$p$splits" "$f"/gemini/stream.gemini.sse
             done ;;

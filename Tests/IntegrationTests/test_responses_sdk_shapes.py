@@ -4,7 +4,7 @@ Swift tests compare the translators' output with, checked against the official `
 Each golden is validated strictly with the SDK's pydantic models (`Response`, the `ResponseStreamEvent`
 union), and then served byte for byte by a loopback HTTP server to the SDK's own client, so that
 `client.responses.create(...)` (plain and `stream=True`) parses exactly what the gateway will send. This proves
-the shapes, not the gateway: the end-to-end Responses tests through Envoy come with the wiring."""
+the shapes, not the gateway: the end-to-end Responses tests through Envoy are in test_responses.py."""
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,7 +29,11 @@ def sse_events(raw: bytes) -> list[tuple[str, dict]]:
     return events
 
 
-@pytest.mark.parametrize("name", ["response-full.responses.json", "response-length.responses.json"])
+@pytest.mark.parametrize("name", [
+    "response-full.responses.json", "response-length.responses.json",
+    # ResponsesEndpointTests: provider answers through the exchange (provider -> hub -> Responses).
+    "exchange-response.anthropic.json", "exchange-response.bedrock.json", "exchange-response.gemini.json",
+])
 def test_response_goldens_are_sdk_responses(name):
     response = Response.model_validate_json((FIXTURES / name).read_bytes(), strict=False)
     assert response.object == "response"
@@ -49,7 +53,9 @@ def test_full_response_items_as_the_sdk_sees_them():
     assert response.text.format.type == "json_schema"
 
 
-@pytest.mark.parametrize("name", ["stream.responses.sse", "stream-error.responses.sse"])
+@pytest.mark.parametrize("name", [
+    "stream.responses.sse", "stream-error.responses.sse", "exchange-stream.anthropic.sse", "exchange-stream.gemini.sse",
+])
 def test_stream_goldens_are_sdk_events(name):
     events = sse_events((FIXTURES / name).read_bytes())
     assert events

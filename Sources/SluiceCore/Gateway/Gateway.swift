@@ -8,6 +8,13 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
     case completions
     case embeddings
     case anthropicMessages
+    /// OpenAI's Responses API (`POST /v1/responses`): OpenAI's error shape, its own request,
+    /// answer and stream shapes (`ResponsesTranslator`).
+    case responses
+    /// `POST /v1/responses/input_tokens`: OpenAI's count of a Responses request's input.
+    case responsesInputTokens
+    /// `POST /v1/messages/count_tokens`: Anthropic's count of a Messages request's input.
+    case anthropicCountTokens
     case other
 
     /// Classifies `:path` (query string ignored) and `:method`.
@@ -25,17 +32,22 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
             if route.elementsEqual("/v1/completions".utf8) { return .completions }
             if route.elementsEqual("/v1/embeddings".utf8) { return .embeddings }
             if route.elementsEqual("/v1/messages".utf8) { return .anthropicMessages }
+            if route.elementsEqual("/v1/responses".utf8) { return .responses }
+            if route.elementsEqual("/v1/responses/input_tokens".utf8) { return .responsesInputTokens }
+            if route.elementsEqual("/v1/messages/count_tokens".utf8) { return .anthropicCountTokens }
         }
         return .other
     }
 
     /// The error shape a client of this endpoint understands.
-    public var clientAPI: ClientAPI { self == .anthropicMessages ? .anthropic : .openAI }
+    public var clientAPI: ClientAPI { self == .anthropicMessages || self == .anthropicCountTokens ? .anthropic : .openAI }
 
     /// Whether the gateway must read the body (to find `model`) before routing.
     public var routesOnBody: Bool {
         switch self {
-        case .chatCompletions, .completions, .embeddings, .anthropicMessages: true
+        case .chatCompletions, .completions, .embeddings, .anthropicMessages, .responses, .responsesInputTokens,
+            .anthropicCountTokens:
+            true
         case .listModels, .other: false
         }
     }
@@ -48,6 +60,9 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
         case .completions: "completions"
         case .embeddings: "embeddings"
         case .anthropicMessages: "messages"
+        case .responses: "responses"
+        case .responsesInputTokens: "responses_input_tokens"
+        case .anthropicCountTokens: "messages_count_tokens"
         case .other: "other"
         }
     }
@@ -55,10 +70,11 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
     /// `gen_ai.operation.name` of the OpenTelemetry GenAI conventions.
     public var operationName: String {
         switch self {
-        case .chatCompletions, .anthropicMessages: "chat"
+        case .chatCompletions, .anthropicMessages, .responses: "chat"
         case .completions: "text_completion"
         case .embeddings: "embeddings"
         case .listModels: "list_models"
+        case .responsesInputTokens, .anthropicCountTokens: "count_tokens"
         case .other: "other"
         }
     }
@@ -70,6 +86,9 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
         case "completions": self = .completions
         case "embeddings": self = .embeddings
         case "messages": self = .anthropicMessages
+        case "responses": self = .responses
+        case "responses_input_tokens": self = .responsesInputTokens
+        case "messages_count_tokens": self = .anthropicCountTokens
         case "other": self = .other
         default: return nil
         }

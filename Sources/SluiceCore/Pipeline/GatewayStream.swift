@@ -103,6 +103,8 @@ public struct GatewayStream: Sendable {
     private var responseStatus = 0
     /// The quota reservation, settled (or released) exactly once.
     private var ticket: AdmissionTicket?
+    /// A token count's rate-limit headers (it reserves nothing, so it has no ticket).
+    private var freeRateLimits: RateLimitHeaders?
     /// True while response headers wait for the end of a non-streamed body, whose usage the cost
     /// header needs.
     private var holdingForCost = false
@@ -196,17 +198,23 @@ public struct GatewayStream: Sendable {
         case .success(let success):
             request = success
         }
-        let quotaRequest = gateway.quotaRequest(for: request, consumer: consumer, bodyByteCount: body.count)
-        switch gateway.quotas.admit(quotaRequest, now: nowMillis) {
-        case .denied(let denial):
-            actions.append(
-                .count(
-                    .quotaRejections,
-                    labels: [String(describing: denial.scope.kind), String(describing: denial.dimension), consumer.name], by: 1))
-            reject(denial.error, rateLimits: denial.headers, nowMillis: nowMillis, model: request.summary.model)
-            return false
-        case .admitted(let admitted):
-            ticket = admitted
+        // Counting tokens is free: neither admitted against quotas nor charged (no ticket); its
+        // answer still carries the rate-limit headers every answer carries.
+        if endpoint.countsTokens {
+            freeRateLimits = gateway.rateLimitHeaders(for: consumer, model: request.summary.model, now: nowMillis)
+        } else {
+            let quotaRequest = gateway.quotaRequest(for: request, consumer: consumer, bodyByteCount: body.count)
+            switch gateway.quotas.admit(quotaRequest, now: nowMillis) {
+            case .denied(let denial):
+                actions.append(
+                    .count(
+                        .quotaRejections,
+                        labels: [String(describing: denial.scope.kind), String(describing: denial.dimension), consumer.name], by: 1))
+                reject(denial.error, rateLimits: denial.headers, nowMillis: nowMillis, model: request.summary.model)
+                return false
+            case .admitted(let admitted):
+                ticket = admitted
+            }
         }
         routed = request
         startedAtMicros = nowMicros
@@ -283,6 +291,8 @@ public struct GatewayStream: Sendable {
         // OpenAI sends its rate-limit headers on every response; so does the gateway.
         if let ticket {
             for header in ticket.headers.fields { actions.append(.setResponseHeader(header.name, header.value)) }
+        } else if let freeRateLimits {
+            for header in freeRateLimits.fields { actions.append(.setResponseHeader(header.name, header.value)) }
         }
         if let body = proxyReplyBody {
             actions.append(.setResponseHeader("content-type", "application/json"))

@@ -14,9 +14,11 @@ public enum AnthropicAdapter: ProviderAdapter {
         .header(HeaderCredential(name: "x-api-key", source: backend.credential))
     }
 
-    /// Chat only: Anthropic has no completions or embeddings endpoint.
+    /// Chat only (Responses through the chat hub): Anthropic has no completions or embeddings endpoint.
     public static func requestPlan(for attempt: ProviderAttempt) throws(TranslateError) -> UpstreamRequestPlan {
-        guard attempt.endpoint == .chatCompletions || attempt.endpoint == .anthropicMessages else {
+        guard attempt.endpoint == .chatCompletions || attempt.endpoint == .anthropicMessages
+            || attempt.endpoint == .responses
+        else {
             throw attempt.unsupportedEndpoint()
         }
         let context = attempt.context

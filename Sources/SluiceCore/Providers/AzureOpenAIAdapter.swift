@@ -16,8 +16,16 @@ public enum AzureOpenAIAdapter: ProviderAdapter {
 
     /// `/openai/deployments/<deployment>/<operation>?api-version=<version>`: the deployment (the
     /// upstream model) is in the path, so a model override alone leaves the body as it is.
+    /// Responses live only in Azure's v1 API, `/openai/v1/responses` without a version, where the
+    /// body's `model` names the deployment.
     public static func requestPlan(for attempt: ProviderAttempt) throws(TranslateError) -> UpstreamRequestPlan {
         let backend = attempt.backend
+        if attempt.endpoint == .responses, attempt.sameSchema {
+            return UpstreamRequestPlan(
+                path: backend.pathPrefix + "/openai/v1/responses", setHeaders: [("content-type", "application/json")],
+                credential: credential(for: backend),
+                rewritesBody: attempt.context.upstreamModel != attempt.context.requestModel)
+        }
         let version = backend.azureAPIVersion ?? ""
         let operation = String(attempt.openAIPath.dropFirst("/v1/".count))
         let deployment = PercentEncoding.pathSegment(attempt.context.upstreamModel)
@@ -33,6 +41,12 @@ public enum AzureOpenAIAdapter: ProviderAdapter {
     /// `model` as well, so the same request reached Azure with two different bodies.)
     public static func translateRequest(_ body: [UInt8], attempt: inout ProviderAttempt) throws(TranslateError) -> [UInt8] {
         guard attempt.sameSchema else { return try OpenAIAdapter.translateRequest(body, attempt: &attempt) }
+        if attempt.endpoint == .responses {
+            // The v1 API reads the deployment from `model`.
+            let context = attempt.context
+            return context.upstreamModel == context.requestModel
+                ? body : try OpenAICompatible.rewriteModel(body, to: context.upstreamModel)
+        }
         guard attempt.context.stream else { return body }
         var context = attempt.context
         context.upstreamModel = context.requestModel

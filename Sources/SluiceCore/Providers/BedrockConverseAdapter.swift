@@ -23,9 +23,11 @@ public enum BedrockConverseAdapter: ProviderAdapter {
             accessKeyID: aws?.accessKeyID, secretAccessKey: aws?.secretAccessKey, sessionToken: aws?.sessionToken)))
     }
 
-    /// `/model/<model id>/converse` or `/converse-stream`; chat only.
+    /// `/model/<model id>/converse` or `/converse-stream`; chat only (Responses through the chat hub).
     public static func requestPlan(for attempt: ProviderAttempt) throws(TranslateError) -> UpstreamRequestPlan {
-        guard attempt.endpoint == .chatCompletions || attempt.endpoint == .anthropicMessages else {
+        guard attempt.endpoint == .chatCompletions || attempt.endpoint == .anthropicMessages
+            || attempt.endpoint == .responses
+        else {
             throw attempt.unsupportedEndpoint()
         }
         return UpstreamRequestPlan(

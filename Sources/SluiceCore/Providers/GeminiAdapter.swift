@@ -30,7 +30,7 @@ public enum GeminiAdapter: ProviderAdapter {
         let model = attempt.context.upstreamModel
         let path: String
         switch attempt.endpoint {
-        case .chatCompletions, .anthropicMessages:
+        case .chatCompletions, .anthropicMessages, .responses:
             path = Gemini.path(model: model, stream: attempt.context.stream, apiFlavor: flavor(of: attempt.backend))
         case .embeddings where attempt.backend.schema == .gemini:
             path = Gemini.embeddingsPath(model: model)

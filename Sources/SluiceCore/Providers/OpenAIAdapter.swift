@@ -16,19 +16,20 @@ public enum OpenAIAdapter: ProviderAdapter {
     }
 
     /// `path_prefix` + the OpenAI path. The body changes for a translation, a model override, or
-    /// a stream (whose usage the gateway must see).
+    /// a chat stream (whose usage the gateway must see; a Responses stream always reports it).
     public static func requestPlan(for attempt: ProviderAttempt) throws(TranslateError) -> UpstreamRequestPlan {
         let context = attempt.context
         return UpstreamRequestPlan(
             path: attempt.backend.pathPrefix + attempt.openAIPath, setHeaders: [("content-type", "application/json")],
             credential: credential(for: attempt.backend),
-            rewritesBody: !attempt.sameSchema || context.upstreamModel != context.requestModel || context.stream)
+            rewritesBody: !attempt.sameSchema || context.upstreamModel != context.requestModel
+                || (context.stream && attempt.endpoint != .responses))
     }
 
     public static func translateRequest(_ body: [UInt8], attempt: inout ProviderAttempt) throws(TranslateError) -> [UInt8] {
         let context = attempt.context
         if attempt.sameSchema {
-            if context.stream {
+            if context.stream, attempt.endpoint != .responses {
                 // Streams carry usage only when asked: ask, and drop the usage chunk again for a
                 // client that did not (OpenAIStreamUsageFilter).
                 return try OpenAICompatible.prepareRequest(body, context: context, forceStreamUsage: true).body
@@ -42,7 +43,8 @@ public enum OpenAIAdapter: ProviderAdapter {
     }
 
     public static func usage(ofPassthrough body: [UInt8], attempt: ProviderAttempt) -> TokenUsage {
-        OpenAICompatible.usage(fromResponse: body) ?? TokenUsage()
+        if attempt.endpoint == .responses { return ResponsesUsage.read(fromResponse: body) ?? TokenUsage() }
+        return OpenAICompatible.usage(fromResponse: body) ?? TokenUsage()
     }
 
     /// The body already is a hub body.
@@ -60,6 +62,7 @@ public enum OpenAIAdapter: ProviderAdapter {
     /// forced for an OpenAI client that did not ask for it. (The hub needs that chunk for
     /// Anthropic clients.)
     public static func streamStage(for attempt: ProviderAttempt) throws(TranslateError) -> StreamTranslator.BackendStage {
-        .openAI(OpenAIStreamUsageFilter(clientWantsUsage: attempt.context.includeUsage))
+        if attempt.endpoint == .responses, attempt.sameSchema { return .openAIResponses(ResponsesStreamUsageWatcher()) }
+        return .openAI(OpenAIStreamUsageFilter(clientWantsUsage: attempt.context.includeUsage))
     }
 }

@@ -108,6 +108,9 @@ public struct ProviderAttempt: Sendable {
     public var structuredOutputTool = false
     /// The backend's response headers an adapter kept (`ProviderAdapter.noteResponseHeader`).
     public var responseHeaders: [(name: String, value: String)] = []
+    /// A Responses client's request fields its translated answer reports back (set by the request
+    /// translation, `responsesChatRequest`).
+    public var responsesEcho: ResponsesEcho?
 
     public init(
         backend: BackendConfig, clientAPI: ClientAPI, endpoint: Endpoint, requestModel: String, stream: Bool,
@@ -117,10 +120,12 @@ public struct ProviderAttempt: Sendable {
         self.clientAPI = clientAPI
         self.endpoint = endpoint
         sameSchema = backend.schema.adapter.speaksNatively(clientAPI)
-        // Anthropic clients always get usage (in message_delta), so the hub stream must carry it.
+        // Anthropic clients always get usage (in message_delta), Responses clients in
+        // response.completed, so the hub stream must carry it.
         context = TranslationContext(
             upstreamModel: backend.upstreamModel(for: requestModel), requestModel: requestModel, stream: stream,
-            includeUsage: includeUsage || endpoint.clientAPI == .anthropic, defaultMaxTokens: backend.defaultMaxTokens,
+            includeUsage: includeUsage || endpoint.clientAPI == .anthropic || endpoint == .responses,
+            defaultMaxTokens: backend.defaultMaxTokens,
             created: created,
             // Only a translated answer needs an id the backend may not give; a same-schema one
             // passes through, so it does not read the request id or build this string.
@@ -137,6 +142,7 @@ public struct ProviderAttempt: Sendable {
         switch endpoint {
         case .completions: "/v1/completions"
         case .embeddings: "/v1/embeddings"
+        case .responses: "/v1/responses"
         default: "/v1/chat/completions"
         }
     }

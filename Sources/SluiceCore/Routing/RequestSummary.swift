@@ -8,7 +8,8 @@ public struct RequestSummary: Sendable, Equatable {
     public var stream: Bool
     /// OpenAI `stream_options.include_usage` (false when absent).
     public var includeUsage: Bool
-    /// `max_tokens` / `max_completion_tokens` when given (quota estimates use it).
+    /// `max_tokens` / `max_completion_tokens` (Responses: `max_output_tokens`) when given (quota
+    /// estimates use it).
     public var maxTokens: Int64?
 
     public init(model: String, stream: Bool = false, includeUsage: Bool = false, maxTokens: Int64? = nil) {
@@ -44,6 +45,7 @@ public struct RequestSummary: Sendable, Equatable {
                     note(&streamOptionsRange, member.value, "stream_options")
                 } else if scanner.key(of: member, equals: "max_tokens")
                     || scanner.key(of: member, equals: "max_completion_tokens")
+                    || (endpoint == .responses && scanner.key(of: member, equals: "max_output_tokens"))
                 {
                     note(&maxTokensRange, member.value, "max_tokens")
                 }
@@ -90,14 +92,15 @@ public struct RequestSummary: Sendable, Equatable {
         }
         if let maxTokensRange, !scanner.isNull(at: maxTokensRange) {
             guard let value = scanner.int64Value(at: maxTokensRange), value >= 0 else {
+                let name = endpoint == .responses ? "max_output_tokens" : "max_tokens"
                 throw GatewayError.invalidParameter(
-                    "Invalid value for 'max_tokens': expected a non-negative integer.", param: "max_tokens",
-                    code: "invalid_value")
+                    "Invalid value for '\(name)': expected a non-negative integer.", param: name, code: "invalid_value")
             }
             summary.maxTokens = value
         }
         // Anthropic requires max_tokens; the gateway applies a per-model default instead of failing.
-        _ = endpoint
+        // A count answers with one number, never a stream.
+        if endpoint.countsTokens { summary.stream = false }
         return summary
     }
 }

@@ -367,7 +367,8 @@ extension ProviderAttempt {
     /// that is not JSON, the same refusal of other endpoints): no tree. An Anthropic client's request still
     /// goes through the hub (`AnthropicTranslator.openAIRequest(fromAnthropic:)` builds a tree), serialised
     /// and read as the translators read it before.
-    func openAIChatRequest(_ body: [UInt8]) throws(TranslateError) -> OpenAIChatRequest {
+    mutating func openAIChatRequest(_ body: [UInt8]) throws(TranslateError) -> OpenAIChatRequest {
+        if endpoint == .responses { return try responsesChatRequest(body) }
         guard clientAPI == .openAI else {
             let hub = try hubRequest(body)
             do {

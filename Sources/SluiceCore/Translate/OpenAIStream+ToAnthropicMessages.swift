@@ -7,7 +7,7 @@
 // Blocks never interleave: a delta of another kind closes the open block and starts a new one.
 
 /// Translates an OpenAI chat completion chunk stream into Anthropic Messages stream events.
-public struct OpenAIToAnthropicStream: Sendable {
+public struct OpenAIToAnthropicStream: Sendable, HubStreamClientStage {
     /// Token usage from the hub's usage chunk (zero when the hub sent none).
     public private(set) var usage = TokenUsage()
     /// The hub's OpenAI finish reason, once seen.
@@ -27,7 +27,7 @@ public struct OpenAIToAnthropicStream: Sendable {
     }
 
     private let context: TranslationContext
-    private var parser: SSEParser
+    var parser: SSEParser
     private var started = false
     private var done = false
     private var block = Block.none
@@ -43,49 +43,14 @@ public struct OpenAIToAnthropicStream: Sendable {
     }
 
     /// Feeds hub bytes and returns the Anthropic events they complete (possibly none).
-    public mutating func feed(_ chunk: [UInt8]) -> [UInt8] {
-        guard !done else { return [] }
-        var out: [UInt8] = []
-        // Events completed before an oversized one are translated first, as they would be had they
-        // arrived in a chunk of their own: the output must not depend on where the stream is cut.
-        var events: [SSEEvent] = []
-        do {
-            try parser.feed(chunk) { events.append($0) }
-        } catch {
-            for event in events where !done {
-                handle(event.data, &out)
-            }
-            guard !done else { return out }
-            fail(type: "api_error", message: "An upstream stream event exceeded \(parser.maxEventBytes) bytes.", &out)
-            return out
-        }
-        for event in events where !done {
-            handle(event.data, &out)
-        }
-        return out
-    }
+    public mutating func feed(_ chunk: [UInt8]) -> [UInt8] { feedHub(chunk) }
 
     /// Ends the stream: a stream that stopped without `[DONE]` or a finish reason ends with an error event.
-    public mutating func finish() -> [UInt8] {
-        guard !done else { return [] }
-        var out: [UInt8] = []
-        for event in parser.finish() where !done {
-            // An event without its blank line is usually cut mid-JSON: that is truncation, not garbage.
-            guard event.data.elementsEqual("[DONE]".utf8) || (try? JSONParser.parse(event.data)) != nil else { break }
-            handle(event.data, &out)
-        }
-        guard !done else { return out }
-        if finishReason != nil {
-            complete(&out)
-        } else {
-            fail(type: "api_error", message: "The upstream stream ended before the message was complete.", &out)
-        }
-        return out
-    }
+    public mutating func finish() -> [UInt8] { finishHub() }
 
     // MARK: - Chunks
 
-    private mutating func handle(_ data: [UInt8], _ out: inout [UInt8]) {
+    mutating func handle(_ data: [UInt8], _ out: inout [UInt8]) {
         if data.elementsEqual("[DONE]".utf8) {
             complete(&out)
             return
@@ -291,7 +256,7 @@ public struct OpenAIToAnthropicStream: Sendable {
         }
     }
 
-    private mutating func complete(_ out: inout [UInt8]) {
+    mutating func complete(_ out: inout [UInt8]) {
         start(id: nil, &out)
         close(&out)
         done = true
@@ -311,6 +276,12 @@ public struct OpenAIToAnthropicStream: Sendable {
     }
 
     /// Headers are already sent, so an error ends the stream with Anthropic's `error` event.
+    static let unfinishedMessage = "The upstream stream ended before the message was complete."
+
+    var isDone: Bool { done }
+
+    mutating func failStream(_ message: String, _ out: inout [UInt8]) { fail(type: "api_error", message: message, &out) }
+
     private mutating func fail(type: String, message: String, _ out: inout [UInt8]) {
         done = true
         error = GatewayError(

@@ -10,7 +10,7 @@
 // fails, so an error becomes `response.failed` with the response's `error` filled in.
 
 /// Translates an OpenAI chat completion chunk stream into OpenAI Responses stream events.
-public struct OpenAIToResponsesStream: Sendable {
+public struct OpenAIToResponsesStream: Sendable, HubStreamClientStage {
     /// Token usage from the hub's usage chunk (zero when the hub sent none).
     public private(set) var usage = TokenUsage()
     /// The hub's OpenAI finish reason, once seen.
@@ -22,7 +22,7 @@ public struct OpenAIToResponsesStream: Sendable {
 
     private let context: TranslationContext
     private let echo: ResponsesEcho
-    private var parser: SSEParser
+    var parser: SSEParser
     private var started = false
     private var done = false
     private var responseID = ""
@@ -49,46 +49,15 @@ public struct OpenAIToResponsesStream: Sendable {
     }
 
     /// Feeds hub bytes and returns the Responses events they complete (possibly none).
-    public mutating func feed(_ chunk: [UInt8]) -> [UInt8] {
-        guard !done else { return [] }
-        var out: [UInt8] = []
-        // Events completed before an oversized one are translated first, as they would be had they arrived
-        // in a chunk of their own: the output must not depend on where the stream is cut.
-        var events: [SSEEvent] = []
-        do {
-            try parser.feed(chunk) { events.append($0) }
-        } catch {
-            for event in events where !done { handle(event.data, &out) }
-            guard !done else { return out }
-            fail(code: "server_error", message: "An upstream stream event exceeded \(parser.maxEventBytes) bytes.", &out)
-            return out
-        }
-        for event in events where !done { handle(event.data, &out) }
-        return out
-    }
+    public mutating func feed(_ chunk: [UInt8]) -> [UInt8] { feedHub(chunk) }
 
     /// Ends the stream: a stream that stopped without `[DONE]` or a finish reason ends as failed.
-    public mutating func finish() -> [UInt8] {
-        guard !done else { return [] }
-        var out: [UInt8] = []
-        for event in parser.finish() where !done {
-            // An event without its blank line is usually cut mid-JSON: that is truncation, not garbage.
-            guard event.data.elementsEqual("[DONE]".utf8) || (try? JSONParser.parse(event.data)) != nil else { break }
-            handle(event.data, &out)
-        }
-        guard !done else { return out }
-        if finishReason != nil {
-            complete(&out)
-        } else {
-            fail(code: "server_error", message: "The upstream stream ended before the response was complete.", &out)
-        }
-        return out
-    }
+    public mutating func finish() -> [UInt8] { finishHub() }
 
     // MARK: - Chunks
 
     /// One hub chunk, read by ranges (`UpstreamJSON`): no tree per chunk.
-    private mutating func handle(_ data: [UInt8], _ out: inout [UInt8]) {
+    mutating func handle(_ data: [UInt8], _ out: inout [UInt8]) {
         if data.elementsEqual("[DONE]".utf8) {
             complete(&out)
             return
@@ -197,18 +166,8 @@ public struct OpenAIToResponsesStream: Sendable {
         if case .reasoning? = items.last, itemOpen {
             openText += text
         } else {
-            close(&out)
-            let id = "rs_\(itemBase)_\(items.count)"
-            items.append(.reasoning(id: id, text: ""))
+            openItem(.reasoning(id: "rs_\(itemBase)_\(items.count)", text: ""), &out)
             openText = text
-            itemOpen = true
-            let index = items.count - 1
-            event("response.output_item.added", &out) { writer in
-                writer.key("output_index")
-                writer.int(index)
-                writer.key("item")
-                ResponsesTranslator.writeItem(.reasoning(id: id, text: ""), status: "in_progress", to: &writer)
-            }
             itemEvent("response.reasoning_summary_part.added", &out) { writer in
                 writer.key("summary_index")
                 writer.int(0)
@@ -228,30 +187,8 @@ public struct OpenAIToResponsesStream: Sendable {
         if case .message? = items.last, itemOpen {
             openText += text
         } else {
-            close(&out)
-            let id = "msg_\(itemBase)_\(items.count)"
-            items.append(.message(id: id, text: ""))
+            openItem(.message(id: "msg_\(itemBase)_\(items.count)", text: ""), &out)
             openText = text
-            itemOpen = true
-            let index = items.count - 1
-            event("response.output_item.added", &out) { writer in
-                writer.key("output_index")
-                writer.int(index)
-                writer.key("item")
-                writer.beginObject()
-                writer.key("id")
-                writer.string(id)
-                writer.key("type")
-                writer.string("message")
-                writer.key("status")
-                writer.string("in_progress")
-                writer.key("role")
-                writer.string("assistant")
-                writer.key("content")
-                writer.beginArray()
-                writer.endArray()
-                writer.endObject()
-            }
             itemEvent("response.content_part.added", &out) { writer in
                 writer.key("content_index")
                 writer.int(0)
@@ -281,22 +218,11 @@ public struct OpenAIToResponsesStream: Sendable {
             continues = false
         }
         if !continues {
-            close(&out)
-            let id = "fc_\(itemBase)_\(items.count)"
-            let item = Item.functionCall(
-                id: id, callID: callID ?? "call_\(itemBase)_\(items.count)",
-                name: call.name ?? "", arguments: "")
-            items.append(item)
-            itemOpen = true
-            openText = ""
+            openItem(
+                .functionCall(
+                    id: "fc_\(itemBase)_\(items.count)", callID: callID ?? "call_\(itemBase)_\(items.count)",
+                    name: call.name ?? "", arguments: ""), &out)
             openToolIndex = index
-            let outputIndex = items.count - 1
-            event("response.output_item.added", &out) { writer in
-                writer.key("output_index")
-                writer.int(outputIndex)
-                writer.key("item")
-                ResponsesTranslator.writeItem(item, status: "in_progress", to: &writer)
-            }
         }
         guard let arguments = call.arguments, !arguments.isEmpty else { return }
         openText += arguments
@@ -307,6 +233,22 @@ public struct OpenAIToResponsesStream: Sendable {
     }
 
     // MARK: - Items and events
+
+    /// Closes the open item and opens `item`, empty (its text or arguments grow in `openText`):
+    /// `response.output_item.added` with the item as it starts.
+    private mutating func openItem(_ item: Item, _ out: inout [UInt8]) {
+        close(&out)
+        items.append(item)
+        itemOpen = true
+        openText = ""
+        let index = items.count - 1
+        event("response.output_item.added", &out) { writer in
+            writer.key("output_index")
+            writer.int(index)
+            writer.key("item")
+            ResponsesTranslator.writeItem(item, status: "in_progress", to: &writer)
+        }
+    }
 
     /// Closes the open item: its closing events, then `response.output_item.done` with the whole item.
     private mutating func close(_ out: inout [UInt8]) {
@@ -429,7 +371,7 @@ public struct OpenAIToResponsesStream: Sendable {
         responseEvent("response.in_progress", status: .inProgress, usage: nil, &out)
     }
 
-    private mutating func complete(_ out: inout [UInt8]) {
+    mutating func complete(_ out: inout [UInt8]) {
         start(id: nil, created: nil, &out)
         close(&out)
         done = true
@@ -437,6 +379,12 @@ public struct OpenAIToResponsesStream: Sendable {
         let type = status == .completed ? "response.completed" : "response.incomplete"
         responseEvent(type, status: status, usage: usage, &out)
     }
+
+    static let unfinishedMessage = "The upstream stream ended before the response was complete."
+
+    var isDone: Bool { done }
+
+    mutating func failStream(_ message: String, _ out: inout [UInt8]) { fail(code: "server_error", message: message, &out) }
 
     private mutating func fail(code: String, message: String, _ out: inout [UInt8]) {
         start(id: nil, created: nil, &out)

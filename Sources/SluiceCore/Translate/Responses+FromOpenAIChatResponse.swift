@@ -158,7 +158,8 @@ extension ResponsesTranslator {
         writer.endObject()
     }
 
-    /// Writes one output item as it stands once done (`status` for message and function-call items).
+    /// Writes one output item (`status` for message and function-call items); a message still in
+    /// progress has no content part yet.
     static func writeItem(_ item: OutputItem, status: String, to writer: inout JSONWriter) {
         writer.beginObject()
         switch item {
@@ -182,7 +183,7 @@ extension ResponsesTranslator {
             writer.string("assistant")
             writer.key("content")
             writer.beginArray()
-            writeTextPart(text, to: &writer)
+            if status != "in_progress" { writeTextPart(text, to: &writer) }
             writer.endArray()
         case .functionCall(let id, let callID, let name, let arguments):
             writer.key("id")

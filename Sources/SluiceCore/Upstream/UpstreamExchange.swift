@@ -103,12 +103,14 @@ public struct UpstreamExchange: Sendable {
     // MARK: - Request
 
     public func requestPlan() throws(TranslateError) -> UpstreamRequestPlan {
-        try adapter.requestPlan(for: attempt)
+        if attempt.endpoint.countsTokens { return try TokenCounting.requestPlan(for: attempt, adapter: adapter) }
+        return try adapter.requestPlan(for: attempt)
     }
 
     /// The body to send for the client's `body`.
     public mutating func translateRequest(_ body: [UInt8]) throws(TranslateError) -> [UInt8] {
-        try adapter.translateRequest(body, attempt: &attempt)
+        if attempt.endpoint.countsTokens { return try TokenCounting.translateRequest(body, attempt: &attempt) }
+        return try adapter.translateRequest(body, attempt: &attempt)
     }
 
     /// The headers that sign the final request, for a plan whose credential is a signature.
@@ -165,10 +167,13 @@ public struct UpstreamExchange: Sendable {
 
     /// Translates a complete 2xx body to the client's API. Returns the body and the usage it reports.
     public func translateResponse(_ body: [UInt8]) throws(TranslateError) -> (body: [UInt8], usage: TokenUsage) {
+        // A count is free: no usage.
+        if endpoint.countsTokens { return (try TokenCounting.clientAnswer(body, attempt: attempt), TokenUsage()) }
         let hub = try adapter.hubResponse(body, attempt: attempt)
         switch clientAPI {
         case .openAI:
-            return hub
+            guard endpoint == .responses else { return hub }
+            return (try attempt.responsesAnswer(fromHub: hub.body), hub.usage)
         case .anthropic:
             return (try AnthropicTranslator.anthropicResponse(fromOpenAIChat: hub.body, context: context), hub.usage)
         }
@@ -185,14 +190,21 @@ public struct UpstreamExchange: Sendable {
     /// stream, a watcher that reads usage and passes the bytes on).
     public func makeStreamTranslator() throws(TranslateError) -> StreamTranslator {
         let backendStage = try adapter.streamStage(for: attempt)
-        let clientStage: OpenAIToAnthropicStream? =
-            clientAPI == .anthropic && !sameSchema ? OpenAIToAnthropicStream(context: context) : nil
+        var clientStage: StreamTranslator.ClientStage?
+        if !sameSchema {
+            if clientAPI == .anthropic {
+                clientStage = .anthropic(OpenAIToAnthropicStream(context: context))
+            } else if endpoint == .responses {
+                clientStage = .responses(OpenAIToResponsesStream(echo: attempt.responsesEcho ?? ResponsesEcho(), context: context))
+            }
+        }
         return StreamTranslator(backend: backendStage, client: clientStage)
     }
 }
 
 /// A streaming response translation: the backend's stream to OpenAI SSE (the hub), then, for
-/// Anthropic clients, the hub stream to Anthropic SSE. Only partial frames are buffered.
+/// Anthropic and Responses clients, the hub stream to their events. Only partial frames are
+/// buffered.
 public struct StreamTranslator: Sendable {
     /// The backend-to-hub stage, one case per stream format (an adapter's `streamStage` picks
     /// one). The stages are kept in an enum rather than an `any` existential: they hold a whole
@@ -202,6 +214,8 @@ public struct StreamTranslator: Sendable {
     public enum BackendStage: Sendable {
         /// OpenAI and OpenAI-compatible streams are already hub SSE; the filter reads usage.
         case openAI(OpenAIStreamUsageFilter)
+        /// A Responses stream to a Responses client (OpenAI, Azure): passed on, read for usage.
+        case openAIResponses(ResponsesStreamUsageWatcher)
         /// An Anthropic stream to an Anthropic client: passed on, translated only to read usage.
         case anthropicPassthrough(AnthropicToOpenAIStream)
         case anthropic(AnthropicToOpenAIStream)
@@ -209,10 +223,38 @@ public struct StreamTranslator: Sendable {
         case bedrock(BedrockConverseStreamTranslator)
     }
 
-    var backend: BackendStage
-    var client: OpenAIToAnthropicStream?
+    /// The hub-to-client stage of a client that does not speak the hub's chat SSE.
+    public enum ClientStage: Sendable {
+        case anthropic(OpenAIToAnthropicStream)
+        case responses(OpenAIToResponsesStream)
 
-    init(backend: BackendStage, client: OpenAIToAnthropicStream?) {
+        mutating func feed(_ hub: [UInt8]) -> [UInt8] {
+            switch self {
+            case .anthropic(var stage):
+                defer { self = .anthropic(stage) }
+                return stage.feed(hub)
+            case .responses(var stage):
+                defer { self = .responses(stage) }
+                return stage.feed(hub)
+            }
+        }
+
+        mutating func finish() -> [UInt8] {
+            switch self {
+            case .anthropic(var stage):
+                defer { self = .anthropic(stage) }
+                return stage.finish()
+            case .responses(var stage):
+                defer { self = .responses(stage) }
+                return stage.finish()
+            }
+        }
+    }
+
+    var backend: BackendStage
+    var client: ClientStage?
+
+    init(backend: BackendStage, client: ClientStage?) {
         self.backend = backend
         self.client = client
     }
@@ -224,6 +266,10 @@ public struct StreamTranslator: Sendable {
         case .openAI(var stage):
             hub = stage.feed(chunk)
             backend = .openAI(stage)
+        case .openAIResponses(var stage):
+            stage.feed(chunk)
+            backend = .openAIResponses(stage)
+            return chunk
         case .anthropicPassthrough(var stage):
             _ = stage.feed(chunk)
             backend = .anthropicPassthrough(stage)
@@ -250,6 +296,10 @@ public struct StreamTranslator: Sendable {
         case .openAI(var stage):
             hub = stage.finish()
             backend = .openAI(stage)
+        case .openAIResponses(var stage):
+            stage.finish()
+            backend = .openAIResponses(stage)
+            return []
         case .anthropicPassthrough(var stage):
             _ = stage.finish()
             backend = .anthropicPassthrough(stage)
@@ -275,6 +325,7 @@ public struct StreamTranslator: Sendable {
     public var usage: TokenUsage {
         switch backend {
         case .openAI(let stage): stage.usage ?? TokenUsage()
+        case .openAIResponses(let stage): stage.usage ?? TokenUsage()
         case .anthropicPassthrough(let stage): stage.usage
         case .anthropic(let stage): stage.usage
         case .gemini(let stage): stage.usage

@@ -1,6 +1,6 @@
 // `openai_request`, `anthropic_request`: a client's body as the gateway reads it (RequestSummary),
 // then as each upstream attempt translates it for its backend (UpstreamExchange). Flags:
-// bits 0-1 the OpenAI endpoint (chat, completions, embeddings); bit 2 a model override; bit 3 a
+// bits 0-1 the OpenAI endpoint (chat, completions, embeddings, responses); bit 2 a model override; bit 3 a
 // stream for the Anthropic flavours the exchange does not use (Vertex, Bedrock InvokeModel).
 
 import SluiceCore
@@ -10,6 +10,7 @@ func fuzzOpenAIRequest(_ bytes: [UInt8]) {
     let endpoint: Endpoint = switch input.flags & 3 {
     case 1: .completions
     case 2: .embeddings
+    case 3: .responses
     default: .chatCompletions
     }
     translateForEveryBackend(input, client: .openAI, endpoint: endpoint)

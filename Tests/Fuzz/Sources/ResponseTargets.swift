@@ -2,7 +2,8 @@
 // passthroughMetered and its usage reading). `error`: a backend's error body re-shaped for the client.
 //
 // response flags: bits 0-2 schema, bit 3 Anthropic client, bit 4 embeddings endpoint,
-//   bit 5 base64 embeddings requested, bit 6 Bedrock structured output (response_format).
+//   bit 5 base64 embeddings requested, bit 6 Bedrock structured output (response_format),
+//   bit 7 the Responses API (OpenAI client) or, with bit 4, a token count (either client).
 // error input: [flags] [status hi] [status lo] body; flags bits 0-2 schema, bit 3 Anthropic client,
 //   bit 4 a status beyond 16 bits, bit 5 the body's first line is Bedrock's x-amzn-errortype,
 //   bit 6 the request was a stream.
@@ -18,7 +19,10 @@ func fuzzResponse(_ bytes: [UInt8]) {
     let input = FuzzInput(plain: bytes)
     let schema = schema(input.flags & 7)
     let client: ClientAPI = input.flag(3) ? .anthropic : .openAI
-    let endpoint: Endpoint = client == .anthropic ? .anthropicMessages : (input.flag(4) ? .embeddings : .chatCompletions)
+    var endpoint: Endpoint = client == .anthropic ? .anthropicMessages : (input.flag(4) ? .embeddings : .chatCompletions)
+    if input.flag(7) {
+        endpoint = input.flag(4) ? (client == .anthropic ? .anthropicCountTokens : .responsesInputTokens) : client == .anthropic ? .anthropicMessages : .responses
+    }
     var exchange = makeExchange(schema, client: client, endpoint: endpoint, stream: false, includeUsage: false)
     if input.flag(5), endpoint == .embeddings {
         _ = try? exchange.translateRequest(embeddingsBase64Request)
@@ -33,13 +37,26 @@ func fuzzResponse(_ bytes: [UInt8]) {
         let usage = exchange.usage(ofPassthrough: input.body)
         requireBounded(usage, what)
         meter(usage)
+        if endpoint.countsTokens { require(usage == TokenUsage(), "\(what): a count reported usage") }
     case .translateBody:
         do {
             let translated = try exchange.translateResponse(input.body)
             requireValidJSON(translated.body, what)
             requireBounded(translated.usage, what)
             meter(translated.usage)
-            requireBodyUsage(translated.body, matches: translated.usage, client: client, what)
+            if endpoint.countsTokens {
+                // A count is free, and its answer is one count in range.
+                require(translated.usage == TokenUsage(), "\(what): a count reported usage")
+                let count = (try? JSONParser.parse(translated.body))?["input_tokens"]?.int64Value
+                require(count.map { (0...Int64(TokenUsage.maxCount)).contains($0) } == true, "\(what): count \(String(describing: count))")
+            } else if endpoint == .responses {
+                // The Responses object shows exactly the usage metered.
+                let usage = (try? JSONParser.parse(translated.body))?["usage"]
+                require(usage?["input_tokens"]?.int64Value == Int64(translated.usage.inputTokens)
+                    && usage?["output_tokens"]?.int64Value == Int64(translated.usage.outputTokens), "\(what): usage shown \(String(describing: usage)), metered \(translated.usage)")
+            } else {
+                requireBodyUsage(translated.body, matches: translated.usage, client: client, what)
+            }
         } catch {
             require(error.status >= 400 && error.status < 600, "\(what): TranslateError status \(error.status)")
             requireValidJSON(error.gatewayError.body(for: client), "\(what): error body")
@@ -49,6 +66,7 @@ func fuzzResponse(_ bytes: [UInt8]) {
     }
     // The readers behind usage(ofPassthrough:) see every body too.
     if let usage = OpenAICompatible.usage(fromResponse: input.body) { requireBounded(usage, "OpenAI usage reader") }
+    if let usage = ResponsesUsage.read(fromResponse: input.body) { requireBounded(usage, "Responses usage reader") }
 }
 
 func fuzzError(_ bytes: [UInt8]) {

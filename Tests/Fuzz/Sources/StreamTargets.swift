@@ -3,7 +3,8 @@
 //
 // sse flags: bit 0 a small event limit.
 // aws_eventstream flags: bit 0 fix up both CRCs (so the fuzzer reaches header parsing), bit 1 small limits.
-// stream_* flags: bit 0 Anthropic client, bit 1 include_usage, bit 2 the second schema (Azure, Vertex),
+// stream_* flags: bit 0 a translated client: Anthropic, or with bit 1 Responses (bit 1 is otherwise
+//   include_usage, which both clients always get), bit 2 the second schema (Azure, Vertex),
 //   bit 5 (not Bedrock) the translators built directly with a small event limit (bits 6-7 choose it),
 //   stream_bedrock: bit 3 structured output, bit 4 the body is raw event-stream bytes (CRCs fixed up)
 //   instead of records `type 0x1F payload` separated by 0x1E (a type starting with `!` is an exception).
@@ -156,11 +157,12 @@ private let structuredRequest = Array(
         .utf8)
 
 private func runStream(_ schema: BackendSchema, input: FuzzInput, body: [UInt8], structuredOutput: Bool = false) {
-    let client: ClientAPI = input.flag(0) ? .anthropic : .openAI
-    let endpoint: Endpoint = client == .anthropic ? .anthropicMessages : .chatCompletions
+    let responses = input.flag(0) && input.flag(1)
+    let client: ClientAPI = input.flag(0) && !responses ? .anthropic : .openAI
+    let endpoint: Endpoint = responses ? .responses : client == .anthropic ? .anthropicMessages : .chatCompletions
     var exchange = makeExchange(schema, client: client, endpoint: endpoint, stream: true, includeUsage: input.flag(1))
-    if structuredOutput, client == .openAI { _ = try? exchange.translateRequest(structuredRequest) }
-    let what = "\(schema.rawValue) stream to \(client)"
+    if structuredOutput, endpoint == .chatCompletions { _ = try? exchange.translateRequest(structuredRequest) }
+    let what = "\(schema.rawValue) stream to \(endpoint.name) client"
     require(exchange.responseMode(status: 200, contentType: "text/event-stream") == .translateStream, "\(what): mode")
     guard var chunked = try? exchange.makeStreamTranslator(), var whole = try? exchange.makeStreamTranslator() else {
         require(false, "\(what): no stream translator")
@@ -181,7 +183,8 @@ private func runStream(_ schema: BackendSchema, input: FuzzInput, body: [UInt8],
     }
 
     if exchange.sameSchema {
-        // Same schema: the client gets the backend's bytes, minus a usage chunk it did not ask for.
+        // Same schema: the client gets the backend's bytes, minus a usage chunk it did not ask for
+        // (a Responses stream is never edited: its final event always carries usage).
         if client == .anthropic || input.flag(1) {
             require(chunkedOut == body, "\(what): passthrough changed the stream")
         }
@@ -190,7 +193,14 @@ private func runStream(_ schema: BackendSchema, input: FuzzInput, body: [UInt8],
         // The client is never shown more tokens than the gateway meters (and charges). Not equality: the
         // hub's cache_write_tokens extension is read by the Anthropic client stage only.
         let metered = chunked.usage
-        if client == .anthropic {
+        if responses {
+            if let shown = requireResponsesStreamGrammar(chunkedOut, what) {
+                let output = shown["output_tokens"]?.int64Value ?? 0
+                let input = shown["input_tokens"]?.int64Value ?? 0
+                require(output <= Int64(metered.outputTokens), "\(what): client shown \(output) output tokens, metered \(metered.outputTokens)")
+                require(input <= Int64(metered.inputTokens), "\(what): client shown \(input) input tokens, metered \(metered.inputTokens)")
+            }
+        } else if client == .anthropic {
             if let shown = requireAnthropicStreamGrammar(chunkedOut, what) {
                 let output = shown["output_tokens"]?.int64Value ?? 0
                 require(output <= Int64(metered.outputTokens), "\(what): client shown \(output) output tokens, metered \(metered.outputTokens)")

@@ -276,3 +276,33 @@ func meter(_ usage: TokenUsage, maxTokens: Int64? = nil, bodyByteCount: Int = 10
     }
     _ = gateway.quotas.rateLimitHeaders(for: request, now: now)
 }
+
+/// Checks a Responses event stream: every event's data is a JSON object whose `type` is the event's
+/// name and whose `sequence_number` counts from 0; `response.created` first; one final event
+/// (`response.completed`, `response.incomplete` or `response.failed`) last. Returns the usage the
+/// final event shows.
+func requireResponsesStreamGrammar(_ bytes: [UInt8], _ what: @autoclosure () -> String) -> JSONValue? {
+    let events = sseEvents(bytes)
+    var usage: JSONValue?
+    var ended = false
+    for (index, event) in events.enumerated() {
+        let name = event.event ?? "message"
+        guard let data = try? JSONParser.parse(event.data, limits: outputLimits), data.objectValue != nil else {
+            require(false, "\(what()): \(name) data is not a JSON object")
+            return nil
+        }
+        require(!ended, "\(what()): \(name) after the final event")
+        require(data["type"]?.stringValue == name, "\(what()): event \(name) carries type \(String(describing: data["type"]))")
+        require(data["sequence_number"]?.int64Value == Int64(index), "\(what()): event \(index) numbered \(String(describing: data["sequence_number"]))")
+        if index == 0 { require(name == "response.created" || name == "response.failed", "\(what()): first event \(name)") }
+        switch name {
+        case "response.completed", "response.incomplete", "response.failed":
+            ended = true
+            usage = data["response"]?["usage"]
+        default:
+            break
+        }
+    }
+    require(events.isEmpty || ended, "\(what()): no final event")
+    return usage?.objectValue != nil ? usage : nil
+}

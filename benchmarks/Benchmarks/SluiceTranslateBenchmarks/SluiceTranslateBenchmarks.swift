@@ -43,6 +43,15 @@ let openAIResponse = Array(
     #"{"id":"chatcmpl-1","object":"chat.completion","created":1721172741,"model":"model-x","choices":[{"index":0,"message":{"role":"assistant","content":"In-process filters avoid a network hop per request."},"finish_reason":"stop"}],"usage":{"prompt_tokens":212,"completion_tokens":12,"total_tokens":224}}"#
         .utf8)
 
+/// An OpenAI Responses answer as it passes through to a Responses client (metered from its usage).
+let responsesObject = Array(
+    #"{"id":"resp_1","object":"response","created_at":1721172741,"status":"completed","model":"model-x","output":[{"type":"message","id":"msg_1","status":"completed","role":"assistant","content":[{"type":"output_text","text":"In-process filters avoid a network hop per request.","annotations":[]}]}],"parallel_tool_calls":true,"tool_choice":"auto","tools":[],"usage":{"input_tokens":212,"input_tokens_details":{"cached_tokens":0},"output_tokens":12,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":224}}"#
+        .utf8)
+/// One `response.output_text.delta` event of a Responses stream that passes through.
+let responsesDeltaEvent = Array(
+    "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"delta\":\" network\",\"sequence_number\":7}\n\n"
+        .utf8)
+
 let anthropicChunk = Array(
     "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" network\"}}\n\n"
         .utf8)
@@ -96,6 +105,27 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(request.hub.serialized())
         }
     }
+    // The whole request step of an upstream attempt for a Responses client on Anthropic (what the
+    // upstream filter calls): Responses -> hub -> one-pass Anthropic writer, echo kept for the answer.
+    Benchmark("Translate.request.responses.anthropic") { benchmark in
+        let backend = BackendConfig(name: "anthropic", schema: .anthropic, credential: .value("k"))
+        for _ in benchmark.scaledIterations {
+            var exchange = UpstreamExchange(
+                backend: backend, clientAPI: .openAI, endpoint: .responses, requestModel: "model-x", stream: false,
+                includeUsage: false, created: 1_764_201_600, requestID: "bench")
+            blackHole(try? exchange.translateRequest(responsesRequest))
+        }
+    }
+    // The same step for the same conversation from a chat client, for comparison.
+    Benchmark("Translate.request.chat.anthropic") { benchmark in
+        let backend = BackendConfig(name: "anthropic", schema: .anthropic, credential: .value("k"))
+        for _ in benchmark.scaledIterations {
+            var exchange = UpstreamExchange(
+                backend: backend, clientAPI: .openAI, endpoint: .chatCompletions, requestModel: "model-x", stream: false,
+                includeUsage: false, created: 1_764_201_600, requestID: "bench")
+            blackHole(try? exchange.translateRequest(chatRequest))
+        }
+    }
     Benchmark("Translate.request.parseOnly") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(try? JSONParser.parse(chatRequest)) }
     }
@@ -105,6 +135,18 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark("Translate.response.openaiUsage") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(OpenAICompatible.usage(fromResponse: openAIResponse)) }
+    }
+    // A Responses answer passed through to a Responses client (OpenAI, Azure): its usage read.
+    Benchmark("Translate.response.responsesUsage") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(ResponsesUsage.read(fromResponse: responsesObject)) }
+    }
+    // A hub answer (any translated backend) as a Responses object.
+    Benchmark("Translate.response.responses") { benchmark in
+        let echo = ResponsesEcho()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(try? ResponsesTranslator.responsesResponse(fromOpenAIChat: openAIResponse, echo: echo, context: context))
+        }
     }
     Benchmark("Translate.response.anthropic") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(try? AnthropicTranslator.response(toOpenAIChat: anthropicResponse, context: context)) }
@@ -135,6 +177,15 @@ let benchmarks: @Sendable () -> Void = {
         _ = stream.feed(openAIChunk)
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations { blackHole(stream.feed(openAIChunk)) }
+    }
+    // One event of a Responses stream passed through to a Responses client, read for its final usage.
+    Benchmark("Stream.chunk.responsesPassthrough") { benchmark in
+        var watcher = ResponsesStreamUsageWatcher()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            watcher.feed(responsesDeltaEvent)
+            blackHole(watcher.usage)
+        }
     }
     Benchmark("Stream.chunk.bedrockConverse") { benchmark in
         var stream = BedrockConverseStreamTranslator(context: context)
