@@ -126,7 +126,7 @@ import Testing
             let headers = machine.actions.compactMap { action -> String? in
                 if case .setResponseHeader(let name, _) = action { String(describing: name) } else { nil }
             }
-            let report = AttemptReport(usage: TokenUsage(), provider: "openai", responseModel: "gpt-4o-mini")
+            let report = AttemptReport(usage: TokenUsage(), backend: "openai", provider: "openai", responseModel: "gpt-4o-mini")
             machine.streamComplete(report: report, nowMillis: 1_001, nowMicros: 1_001_000)
             return (true, headers)
         }
