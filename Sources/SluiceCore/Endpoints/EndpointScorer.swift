@@ -166,6 +166,16 @@ public enum LeastRequestReason: Sendable, Equatable {
     case noCandidates
 }
 
+/// One endpoint's scores apart from the request: whether it is saturated, its queue room and free
+/// KV cache (each 0...1), and the weighted total a request without prefix, adapter or session
+/// would give it (`EndpointScorer.weightedScore`).
+public struct EndpointScoreComponents: Sendable, Equatable {
+    public var saturated: Bool
+    public var queueRoom: Double
+    public var kvCacheFree: Double
+    public var total: Double
+}
+
 /// The pick: filters, then weighted scorers, then the best score.
 public struct EndpointScorer: Sendable {
     public let config: EndpointScoringConfig
@@ -282,6 +292,16 @@ public struct EndpointScorer: Sendable {
         }
         if request.sessionEndpoint == index { score += config.sessionWeight }
         return score
+    }
+
+    /// What the scorers make of `metrics` for a request with no prefix, adapter or session (the
+    /// admin page's view: the parts that depend only on the endpoint).
+    public func components(_ metrics: ModelServerMetrics) -> EndpointScoreComponents {
+        let queue = queueDepth(metrics, picks: 0)
+        let room = 1 - Double(min(queue, config.saturationQueue)) / Double(config.saturationQueue)
+        return EndpointScoreComponents(
+            saturated: isSaturated(metrics, picks: 0), queueRoom: room, kvCacheFree: 1 - (metrics.kvCacheUsage ?? 0),
+            total: config.queueWeight * room + config.kvCacheWeight * (1 - (metrics.kvCacheUsage ?? 0)) + config.loraWeight)
     }
 
     /// Waiting requests plus the picks sent since the metrics were read (clamped).

@@ -20,6 +20,7 @@
 // `EndpointPickerWorker` per Envoy worker thread (Envoy calls `lb_new` on each and then only
 // that worker calls `choose_host` on it), so the per-worker state needs no locks.
 internal import SluiceCore
+import Synchronization
 
 /// The cluster's policy: config, scorer and stats, shared by its workers.
 final class EndpointPickerPolicy: Sendable {
@@ -28,11 +29,26 @@ final class EndpointPickerPolicy: Sendable {
     let config: EndpointPickerConfig
     let scorer: EndpointScorer
     let stats: EndpointPickerStats
+    /// What the workers report for the admin page.
+    let workerGauges = PickerWorkerGauges()
+    /// The pool's scrape list while this config lives (none without `endpoints`).
+    private let registration: EndpointPoolRegistration?
 
     private init(config: EndpointPickerConfig, scorer: EndpointScorer, stats: EndpointPickerStats) {
         self.config = config
         self.scorer = scorer
         self.stats = stats
+        registration =
+            config.endpoints.isEmpty
+            ? nil
+            : ProcessEndpointPools.register(
+                pool: config.pool, endpoints: config.endpoints, metricsPath: config.metricsPath, scorer: scorer,
+                workers: workerGauges)
+    }
+
+    deinit {
+        // `lb_config_destroy`, main thread: the worker stops scraping a pool no config names.
+        if let registration { ProcessEndpointPools.withdraw(registration) }
     }
 
     static func make(name: String, config bytes: [UInt8], stats: (EndpointPickerConfig) throws(MetricError) -> EndpointPickerStats)
@@ -114,6 +130,7 @@ struct EndpointPickerStats: Sendable {
 final class EndpointPickerWorker {
     let policy: EndpointPickerPolicy
     private let clock: () -> Int64
+    private let gauges: PickerWorkerGauges.Worker
 
     /// Rotates the start of every tie-break, so equal hosts share the load.
     private var tick: UInt64 = 0
@@ -135,6 +152,7 @@ final class EndpointPickerWorker {
     init(policy: EndpointPickerPolicy, clock: @escaping () -> Int64 = WallClock.unixMillis) {
         self.policy = policy
         self.clock = clock
+        gauges = policy.workerGauges.add()
     }
 
     func membershipChanged() { membershipEpoch &+= 1 }
@@ -242,6 +260,8 @@ final class EndpointPickerWorker {
             // Learn where this prefix went; the index is this worker's own (no sharing, no lock).
             prefixIndex = nil
             index.record(endpoint: endpoint, request.prefix)
+            gauges.prefixEntries.store(index.occupied, ordering: .relaxed)
+            gauges.scoredPicks.add(1, ordering: .relaxed)
             prefixIndex = index
             picks.recordPick(endpoint)
             policy.stats.count(.scored)
