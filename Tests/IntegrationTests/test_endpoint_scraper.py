@@ -195,3 +195,57 @@ def test_failing_metrics_fall_back_to_least_request_and_recover(gw):
     assert picker_stat(gw, "scored") > scored_before
     stats = gw.envoy.stats()
     assert any(k.endswith("endpoint_scrapes_failed") and v > 0 for k, v in stats.items())
+
+
+def test_the_run_commands_gateway_scores_the_pool_from_sluiced():
+    """What `envoy-module/run.sh` runs: sluiced serving sluice.yaml over ADS (the picker cluster,
+    its endpoints over EDS, the metrics cluster over CDS) and Envoy from bootstrap.yaml with
+    fleet-worker.yaml merged in. The pool is scraped and `llama-3.1-8b-instruct` is picked by score."""
+    import os
+
+    from harness import free_port
+    from sim import Simulators
+    from sluiced import ROOT, Sluiced, demo_config, envoy_for, gateway_port_of
+
+    with Simulators(pace_ms=0) as sims:
+        config = demo_config(sims, free_port())
+        base = f"http://127.0.0.1:{gateway_port_of(config)}"
+        with Sluiced(config) as daemon:
+            token_file = os.path.join(daemon.workdir, ".sluiced", "fleet-token")
+            with open(ROOT / "envoy-module" / "fleet-worker.yaml") as f:
+                fragment = f.read().replace("@FLEET_TOKEN_FILE@", token_file).replace(
+                    "port_value: 18001", f"port_value: {daemon.admin_port}")
+            envoy = envoy_for(daemon)
+            envoy.extra_args += ["--config-yaml", fragment]
+            envoy.start().wait_ready()
+            try:
+                admin = f"http://127.0.0.1:{envoy.admin_port}"
+                deadline = time.time() + 30
+                while True:
+                    page = requests.get(admin + "/sluice/endpoints", timeout=5).json()
+                    pools = [p for p in page["pools"] if p["pool"] == "vllm_pool"]
+                    if pools and all(not e["stale"] for e in pools[0]["endpoints"]):
+                        break
+                    assert time.time() < deadline, page
+                    time.sleep(0.1)
+                assert [e["address"] for e in pools[0]["endpoints"]] == [
+                    f"127.0.0.1:{sims.ports[f'vllm-{i}']}" for i in range(4)]
+                body = {"model": VLLM_MODEL, "max_tokens": 4,
+                        "messages": [{"role": "system", "content": HANDBOOK_A}, {"role": "user", "content": "hi"}]}
+                deadline = time.time() + 30
+                while True:
+                    try:
+                        r = requests.post(base + "/v1/chat/completions", headers=HEADERS, json=body, timeout=10)
+                        if r.status_code == 200:
+                            break
+                    except requests.ConnectionError:
+                        pass
+                    assert time.time() < deadline, "the gateway's listener never served"
+                    time.sleep(0.2)
+                for i in range(4):
+                    assert requests.post(base + "/v1/chat/completions", headers=HEADERS, json=body, timeout=10).status_code == 200
+                stats = envoy.stats()
+                scored = sum(v for k, v in stats.items() if k.endswith("endpoint_picker_picks_scored"))
+                assert scored >= 5, {k: v for k, v in stats.items() if "endpoint_picker" in k}
+            finally:
+                envoy.stop()
