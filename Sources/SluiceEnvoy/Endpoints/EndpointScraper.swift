@@ -18,7 +18,9 @@
 //
 // When a pool is published: once per round, when no scrape of the pool is in flight any more and
 // some endpoint's state changed. Publishing per answer would start the picker's
-// picks-since-snapshot count over while other endpoints' figures are still the old ones.
+// picks-since-snapshot count over while other endpoints' figures are still the old ones. A slow
+// endpoint must not hold the others' figures back, though: on a tick, a pool whose last
+// publication is two intervals old is published with whatever has arrived.
 internal import SluiceCore
 
 /// Stats of the scraper (under the extension's `metrics_namespace`, `sluice.`).
@@ -90,7 +92,8 @@ final class EndpointScraper {
             for index in pools[poolIndex].endpoints.indices where pools[poolIndex].channels[index].isDue(nowNanos: now) {
                 start(poolIndex, index)
             }
-            publishIfRoundDone(poolIndex)
+            let overdue = pools[poolIndex].publishedAtMillis.map { wallMillis() &- $0 >= 2 &* settings.intervalMillis } ?? true
+            publishIfRoundDone(poolIndex, evenWithScrapesOut: overdue)
         }
         report()
     }
@@ -166,9 +169,12 @@ final class EndpointScraper {
         }
     }
 
-    /// Publishes the pool when something changed and none of its scrapes is out.
-    private func publishIfRoundDone(_ poolIndex: Int) {
-        guard pools[poolIndex].changed, !pools[poolIndex].channels.contains(where: { $0.calloutID != nil }) else { return }
+    /// Publishes the pool when something changed and none of its scrapes is out (or, when
+    /// `evenWithScrapesOut`, whatever is out).
+    private func publishIfRoundDone(_ poolIndex: Int, evenWithScrapesOut: Bool = false) {
+        guard pools[poolIndex].changed,
+            evenWithScrapesOut || !pools[poolIndex].channels.contains(where: { $0.calloutID != nil })
+        else { return }
         generation &+= 1
         let pool = pools[poolIndex]
         let snapshot = EndpointSnapshot(endpoints: pool.endpoints.map(\.snapshotState), generation: generation)
