@@ -290,15 +290,16 @@ final class EndpointScraper {
         writer.key("saturation_kv_cache")
         writer.double(scorer.config.saturationKVCache)
         writer.endObject()
-        // Each cluster config of the pool has its own workers, each with its own prefix index.
+        // Each cluster config of the pool has its own prefix index, shared by its workers; each
+        // worker stores the fill it saw at its last scored pick, so the largest is the latest.
         var entries: [Int] = []
         var scored = 0
         for registration in ProcessEndpointPools.all(pool: pool.registration.pool) {
             let read = registration.workers.read()
-            entries += read.prefixEntries
+            entries.append(read.prefixEntries.max() ?? 0)
             scored &+= read.scoredPicks
         }
-        writer.key("prefix_index_entries_per_worker")
+        writer.key("prefix_index_entries")
         writer.beginArray()
         for count in entries { writer.int(count) }
         writer.endArray()

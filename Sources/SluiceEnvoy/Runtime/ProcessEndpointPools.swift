@@ -35,7 +35,7 @@ final class EndpointPoolRegistration: Sendable {
 /// worker stores its own (relaxed atomics, one store per scored pick), the admin page sums them.
 final class PickerWorkerGauges: Sendable {
     final class Worker: Sendable {
-        /// Slots in use of this worker's prefix index.
+        /// Slots in use of the config's shared prefix index at this worker's last scored pick.
         let prefixEntries = Atomic<Int>(0)
         let scoredPicks = Atomic<Int>(0)
     }
@@ -49,7 +49,7 @@ final class PickerWorkerGauges: Sendable {
         return worker
     }
 
-    /// (workers, prefix-index entries of each, scored picks in all).
+    /// The prefix-index fill each worker last saw, and the scored picks of all of them.
     func read() -> (prefixEntries: [Int], scoredPicks: Int) {
         let all = workers.withLock { $0 }
         return (all.map { $0.prefixEntries.load(ordering: .relaxed) }, all.reduce(0) { $0 + $1.scoredPicks.load(ordering: .relaxed) })
