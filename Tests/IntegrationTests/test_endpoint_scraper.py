@@ -70,9 +70,9 @@ def replica(response: requests.Response) -> str:
 
 @pytest.fixture(scope="module")
 def gw():
-    # One Envoy worker: each worker learns prefixes from its own picks, so with one the test can
-    # say exactly where a prefix lives.
-    with DefaultGateway(concurrency=1, scraper=True) as gateway:
+    # Two Envoy workers, as run.sh: they share the picker's prefix index, so a prefix lives on one
+    # replica whichever worker takes the connection.
+    with DefaultGateway(concurrency=2, scraper=True) as gateway:
         yield gateway
 
 
@@ -135,8 +135,9 @@ def test_a_replica_saturated_behind_envoys_back_is_avoided(gw):
                 "model": VLLM_MODEL, "max_tokens": 400, "ignore_eos": True,
                 "messages": [{"role": "user", "content": f"long story {i} {time.time()}"}]})
 
-    pool_threads = ThreadPoolExecutor(max_workers=24)
-    for i in range(24):
+    # 40 at once: 8 run, 32 wait, past the default saturation threshold of 20 waiting.
+    pool_threads = ThreadPoolExecutor(max_workers=40)
+    for i in range(40):
         pool_threads.submit(flood, i)
     try:
         deadline = time.time() + 15

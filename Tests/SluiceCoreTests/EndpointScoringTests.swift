@@ -350,7 +350,7 @@ private func prompt(_ seed: UInt64, bytes: Int) -> [UInt8] {
         index.record(endpoint: 0, request.prefix)
         index.record(endpoint: 1, request.prefix)
         var metrics = idle(3)
-        metrics[0].waitingRequests = 5  // at the queue threshold
+        metrics[0].waitingRequests = scorer.config.saturationQueue  // at the queue threshold
         metrics[1].kvCacheUsage = 0.85  // past the KV threshold
         #expect(pickIndex(scorer, request, snapshot(metrics), index: index) == 2)
         // Every endpoint saturated: still picks (the least queued), and says so.
@@ -421,8 +421,13 @@ private func prompt(_ seed: UInt64, bytes: Int) -> [UInt8] {
     @Test func picksSinceTheSnapshotSpreadAHotPrefix() throws {
         // 40 requests sharing one prefix arrive between two scrapes of an idle pool of 4: the
         // first goes to the endpoint holding the prefix, and once the picks fill its queue to
-        // the saturation threshold the rest spread, rather than all piling onto it.
-        let scorer = try EndpointScorer(config: EndpointScoringConfig())
+        // the saturation threshold the rest spread, rather than all piling onto it. (A threshold
+        // of 5 and a prefix weight of 3 make 40 picks enough to show it; the defaults are
+        // tuned to hold a prefix longer.)
+        var config = EndpointScoringConfig()
+        config.saturationQueue = 5
+        config.prefixWeight = 3
+        let scorer = try EndpointScorer(config: config)
         var index = try PrefixIndex(endpointCount: 4)
         let request = EndpointRequest(prefix: PrefixBlockHashes(prompt: prompt(10, bytes: 4096)))
         index.record(endpoint: 1, request.prefix)

@@ -1,8 +1,8 @@
 // The endpoint picker's config: the `lb_policy_config` of a cluster whose
 // `load_balancing_policy` is the module's `sluice_endpoint_picker`, as JSON:
 //
-// {"pool": "llama-pool", "stale_after_ms": 2000, "saturation_queue": 5, "saturation_kv_cache": 0.8,
-//  "prefix_weight": 3, "queue_weight": 2, "kv_cache_weight": 1, "lora_weight": 2,
+// {"pool": "llama-pool", "stale_after_ms": 2000, "saturation_queue": 20, "saturation_kv_cache": 0.8,
+//  "prefix_weight": 20, "queue_weight": 2, "kv_cache_weight": 1, "lora_weight": 2,
 //  "session_weight": 4, "prefix_blocks_per_endpoint": 16384,
 //  "endpoints": ["127.0.0.1:18111", "127.0.0.1:18112"], "metrics_path": "/metrics"}
 //
