@@ -225,11 +225,24 @@ public struct EndpointScorer: Sendable {
             }
         }
 
-        // Filter: saturation.
+        // Filter: saturation. A full KV cache does not saturate an endpoint for a request whose
+        // prefix it holds (at least half the blocks): the server reuses those blocks and needs
+        // few new ones. Without this exception, replicas with full batches (whose KV use is
+        // high because they are busy, not because they are short of room for this request)
+        // turned away the requests whose prompts they held, and on the routing benchmark at
+        // 50 requests/s for 30 s prefix hits fell from 74 % to 46 % and p90 TTFT rose from
+        // 0.13 s to 5.3 s.
         var unsaturated = eligible
         for index in 0..<count where eligible.contains(index) {
-            if isSaturated(snapshot.endpoints[index].metrics, picks: picksSinceSnapshot[index]) {
+            let metrics = snapshot.endpoints[index].metrics
+            let picks = picksSinceSnapshot[index]
+            if queueDepth(metrics, picks: picks) >= config.saturationQueue {
                 unsaturated.remove(index)
+            } else if (metrics.kvCacheUsage ?? 0) >= config.saturationKVCache {
+                let blocks = request.prefix.count
+                var held = 0
+                if blocks > 0 { held = prefixIndex.leadingBlocks(endpoint: index, request.prefix) }
+                if held == 0 { unsaturated.remove(index) } else if held &* 2 < blocks { unsaturated.remove(index) }
             }
         }
         let allSaturated = unsaturated.isEmpty
@@ -256,8 +269,13 @@ public struct EndpointScorer: Sendable {
             let queue = queueDepth(metrics, picks: picksSinceSnapshot[index])
             let score: Double
             if allSaturated {
-                // Every endpoint is past a threshold: the wait decides, as least-request would.
-                score = -Double(queue)
+                // Every endpoint is past a threshold: the wait decides, as least-request would,
+                // except that a cached prefix counts as up to half a threshold of waiting requests
+                // saved. Under sustained overload the shortest queue alone spread each prompt over
+                // every replica, evicting the prompts and making every prefill a full one (the
+                // benchmark's prefix hits fell from 74 % to 43 %), just when prefill time was
+                // what the pool lacked.
+                score = -Double(queue) + saturatedPrefixCredit(request, index: index, prefixIndex: prefixIndex)
             } else {
                 score = weightedScore(request, metrics, queue: queue, index: index, prefixIndex: prefixIndex)
             }
@@ -307,6 +325,16 @@ public struct EndpointScorer: Sendable {
         return EndpointScoreComponents(
             saturated: isSaturated(metrics, picks: 0), queueRoom: room, kvCacheFree: 1 - (metrics.kvCacheUsage ?? 0),
             total: config.queueWeight * room + config.kvCacheWeight * (1 - (metrics.kvCacheUsage ?? 0)) + config.loraWeight)
+    }
+
+    /// What a cached prefix is worth in waiting requests when every endpoint is saturated: up to
+    /// half the saturation threshold, in proportion to the leading blocks held. The picks since
+    /// the snapshot still count as queue, so a hot prefix's replica takes that much more, no more.
+    @inline(__always)
+    func saturatedPrefixCredit(_ request: borrowing EndpointRequest, index: Int, prefixIndex: borrowing PrefixIndex) -> Double {
+        guard request.prefix.count > 0, config.prefixWeight > 0 else { return 0 }
+        let held = prefixIndex.leadingBlocks(endpoint: index, request.prefix)
+        return Double(config.saturationQueue) / 2 * Double(held) / Double(request.prefix.count)
     }
 
     /// Waiting requests plus the picks sent since the metrics were read (clamped).
