@@ -363,6 +363,34 @@ struct PlanEncoder {
             custom.typedConfig = try XDSAny(message: aggregate)
             cluster.clusterType = custom
             cluster.lbPolicy = .clusterProvided
+        case .originalDestination:
+            cluster.type = .originalDst
+            cluster.lbPolicy = .clusterProvided
+            var original = Cluster.OriginalDstLbConfig()
+            original.useHTTPHeader = true
+            cluster.originalDstLbConfig = original
+        }
+        if case .endpoints = plan.kind {
+            switch plan.loadBalancer {
+            case .roundRobin:
+                break
+            case .leastRequest:
+                cluster.lbPolicy = .leastRequest
+            case .module(let policy, let json):
+                var config = Envoy_Extensions_LoadBalancingPolicies_DynamicModules_V3_DynamicModulesLoadBalancerConfig()
+                config.dynamicModuleConfig = Self.moduleConfig()
+                config.lbPolicyName = policy
+                // A StringValue reaches the module as is, like the filters' configs.
+                config.lbPolicyConfig = try XDSAny(message: Google_Protobuf_StringValue(String(decoding: json, as: UTF8.self)))
+                var extensionConfig = Envoy_Config_Core_V3_TypedExtensionConfig()
+                extensionConfig.name = EnvoyNames.dynamicModulesLoadBalancer
+                extensionConfig.typedConfig = try XDSAny(message: config)
+                var entry = Envoy_Config_Cluster_V3_LoadBalancingPolicy.Policy()
+                entry.typedExtensionConfig = extensionConfig
+                var policies = Envoy_Config_Cluster_V3_LoadBalancingPolicy()
+                policies.policies = [entry]
+                cluster.loadBalancingPolicy = policies
+            }
         }
         if let tls = plan.upstreamTLS {
             var context = Envoy_Extensions_TransportSockets_Tls_V3_UpstreamTlsContext()

@@ -51,6 +51,7 @@ enum EnvoyNames {
     static let stdoutAccessLog = "envoy.access_loggers.stdout"
     static let tlsTransportSocket = "envoy.transport_sockets.tls"
     static let aggregateCluster = "envoy.clusters.aggregate"
+    static let dynamicModulesLoadBalancer = "envoy.load_balancing_policies.dynamic_modules"
     static let previousPriorities = "envoy.retry_priorities.previous_priorities"
     static let httpProtocolOptions = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
     static let upstreamFilterName = "sluice_upstream"

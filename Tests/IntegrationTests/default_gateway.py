@@ -59,6 +59,39 @@ def remove_fleet_worker(bootstrap: dict) -> None:
     clusters[:] = [c for c in clusters if c["name"] != "sluiced_fleet"]
 
 
+def scraper_only_worker(bootstrap: dict, **endpoint_metrics) -> None:
+    """Keeps the module's background worker for its endpoint scraper only: no sluiced runs, so its
+    usage records have nowhere to go (no token file; a short timeout bounds the flush at
+    shutdown) and leases stay off. `endpoint_metrics` overrides the scraper's settings."""
+    for extension in bootstrap.get("bootstrap_extensions", []):
+        config = extension["typed_config"]
+        if config.get("extension_name") != "sluice_fleet":
+            continue
+        worker = {"cluster": "sluiced_fleet", "token_file": "/nonexistent/sluice-fleet-token", "envoy": "test-envoy",
+                  "timeout_ms": 100}
+        if endpoint_metrics:
+            worker["endpoint_metrics"] = endpoint_metrics
+        config["extension_config"]["value"] = json.dumps(worker)
+        return
+    raise KeyError("no sluice_fleet bootstrap extension in the bootstrap")
+
+
+def picker_config(cluster: dict) -> dict | None:
+    """The `sluice_endpoint_picker` config (a dict) of a cluster, or None."""
+    for policy in cluster.get("load_balancing_policy", {}).get("policies", []):
+        typed = policy["typed_extension_config"]["typed_config"]
+        if typed.get("lb_policy_name") == "sluice_endpoint_picker":
+            return json.loads(typed["lb_policy_config"]["value"])
+    return None
+
+
+def set_picker_config(cluster: dict, config: dict) -> None:
+    for policy in cluster.get("load_balancing_policy", {}).get("policies", []):
+        typed = policy["typed_extension_config"]["typed_config"]
+        if typed.get("lb_policy_name") == "sluice_endpoint_picker":
+            typed["lb_policy_config"]["value"] = json.dumps(config, separators=(",", ":"))
+
+
 def remapped_bootstrap(sims: Simulators, gateway_port: int, admin_port: int) -> dict:
     with open(ROOT / "envoy-module" / "envoy.yaml") as f:
         bootstrap = yaml.safe_load(f)
@@ -78,6 +111,18 @@ def remapped_bootstrap(sims: Simulators, gateway_port: int, admin_port: int) -> 
                 visit(value)
 
     visit(bootstrap["static_resources"]["clusters"])
+    # The endpoint picker's scrape list names the same hosts, as "ip:port" strings.
+    for cluster in bootstrap["static_resources"]["clusters"]:
+        config = picker_config(cluster)
+        if config is None:
+            continue
+        moved = []
+        for endpoint in config.get("endpoints", []):
+            host, port = endpoint.rsplit(":", 1)
+            name = SIM_PORTS.get(int(port))
+            moved.append(f"{host}:{sims.ports[name]}" if name in sims.ports else endpoint)
+        config["endpoints"] = moved
+        set_picker_config(cluster, config)
     return bootstrap
 
 
@@ -85,14 +130,19 @@ class DefaultGateway:
     """Simulators + Envoy with the default bootstrap; `base` is the gateway URL."""
 
     def __init__(
-        self, concurrency: int = 2, pace_ms: int = 1, adjust_config=None, adjust_bootstrap=None, fleet_worker: bool = False
+        self, concurrency: int = 2, pace_ms: int = 1, adjust_config=None, adjust_bootstrap=None, fleet_worker: bool = False,
+        scraper: bool = False, sim_args=(),
     ) -> None:
         """`adjust_config(config)` edits the sluice filter's config; `adjust_bootstrap(bootstrap)`
         the whole bootstrap (e.g. to add a filter before sluice). `fleet_worker`: keep the
         module's background worker (it posts usage records to sluiced's admin port); tests that
-        run no sluiced leave it out, so their Envoy does not wait for a flush at shutdown."""
+        run no sluiced leave it out, so their Envoy does not wait for a flush at shutdown.
+        `scraper`: keep the worker for its endpoint scraper only (see `scraper_only_worker`);
+        without it the endpoint picker has no metrics and picks by least request.
+        `sim_args`: extra arguments of sluice-sim (the vLLM-like replicas' engine settings)."""
         self.fleet_worker = fleet_worker
-        self.sims = Simulators(pace_ms=pace_ms)
+        self.scraper = scraper
+        self.sims = Simulators(pace_ms=pace_ms, extra_args=sim_args)
         self.concurrency = concurrency
         self.adjust_config = adjust_config
         self.adjust_bootstrap = adjust_bootstrap
@@ -103,7 +153,9 @@ class DefaultGateway:
         try:
             port = free_port()
             bootstrap = remapped_bootstrap(self.sims, port, free_port())
-            if not self.fleet_worker:
+            if self.scraper and not self.fleet_worker:
+                scraper_only_worker(bootstrap)
+            elif not self.fleet_worker:
                 remove_fleet_worker(bootstrap)
             if self.adjust_config:
                 adjust_sluice_filter_config(bootstrap, self.adjust_config)

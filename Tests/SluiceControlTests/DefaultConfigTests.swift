@@ -150,6 +150,7 @@ import Testing
             switch cluster.kind {
             case .endpoints(let hosts): endpoints[cluster.name] = hosts.map { "\($0.host):\($0.port)" + ($0.backend.map { " \($0)" } ?? "") }
             case .aggregate(let members): aggregates[cluster.name] = members
+            case .originalDestination: endpoints[cluster.name] = ["original destination"]
             }
             if let bytes = cluster.upstreamFilterConfig {
                 upstream[cluster.name] = try parseUpstream(bytes)

@@ -350,13 +350,24 @@ private func prompt(_ seed: UInt64, bytes: Int) -> [UInt8] {
         index.record(endpoint: 0, request.prefix)
         index.record(endpoint: 1, request.prefix)
         var metrics = idle(3)
-        metrics[0].waitingRequests = 5  // at the queue threshold
+        metrics[0].waitingRequests = scorer.config.saturationQueue  // at the queue threshold
         metrics[1].kvCacheUsage = 0.85  // past the KV threshold
-        #expect(pickIndex(scorer, request, snapshot(metrics), index: index) == 2)
-        // Every endpoint saturated: still picks (the least queued), and says so.
+        // Endpoint 1's full KV cache does not count against a request whose prefix it holds (it
+        // reuses those blocks); a request it does not hold the prefix of is kept away from it.
+        #expect(pickIndex(scorer, request, snapshot(metrics), index: index) == 1)
+        let stranger = EndpointRequest(prefix: PrefixBlockHashes(prompt: prompt(19, bytes: 4096)))
+        #expect(pickIndex(scorer, stranger, snapshot(metrics), index: index) == 2)
+        // Holding less than half the prompt's blocks is not enough.
+        var partial = try PrefixIndex(endpointCount: 3)
+        let half = EndpointRequest(prefix: PrefixBlockHashes(prompt: prompt(9, bytes: 1024) + prompt(29, bytes: 3072)))
+        partial.record(endpoint: 1, PrefixBlockHashes(prompt: prompt(9, bytes: 1024)))
+        #expect(pickIndex(scorer, half, snapshot(metrics), index: partial) == 2)
+        #expect(pickIndex(scorer, request, snapshot(metrics), index: index) == 1)
+        // Every endpoint saturated (for a request none holds): still picks (the least queued),
+        // and says so.
         metrics[2].waitingRequests = 50
         let pick = scorer.pick(
-            request, snapshot: snapshot(metrics), candidates: .first(3), prefixIndex: index,
+            stranger, snapshot: snapshot(metrics), candidates: .first(3), prefixIndex: index,
             picksSinceSnapshot: PicksSinceSnapshot(), nowMillis: now)
         guard case .endpoint(let chosen, _, let saturated) = pick else {
             Issue.record("expected an endpoint, got \(pick)")
@@ -364,6 +375,23 @@ private func prompt(_ seed: UInt64, bytes: Int) -> [UInt8] {
         }
         #expect(saturated)
         #expect(chosen == 1)  // the shortest queue (its KV cache is what saturates it)
+    }
+
+    @Test func whenEverythingIsSaturatedACachedPrefixCountsAsHalfAThreshold() throws {
+        let scorer = try EndpointScorer(config: EndpointScoringConfig())
+        var index = try PrefixIndex(endpointCount: 3)
+        let request = EndpointRequest(prefix: PrefixBlockHashes(prompt: prompt(31, bytes: 4096)))
+        index.record(endpoint: 2, request.prefix)
+        var metrics = idle(3)
+        let threshold = scorer.config.saturationQueue
+        metrics[0].waitingRequests = threshold
+        metrics[1].waitingRequests = threshold + 2
+        // The prefix's endpoint has up to half a threshold more waiting and still wins...
+        metrics[2].waitingRequests = threshold + threshold / 2 - 1
+        #expect(pickIndex(scorer, request, snapshot(metrics), index: index) == 2)
+        // ...but not more than that.
+        metrics[2].waitingRequests = threshold + threshold / 2 + 1
+        #expect(pickIndex(scorer, request, snapshot(metrics), index: index) == 0)
     }
 
     @Test func loraFilterAndAffinity() throws {
@@ -421,8 +449,13 @@ private func prompt(_ seed: UInt64, bytes: Int) -> [UInt8] {
     @Test func picksSinceTheSnapshotSpreadAHotPrefix() throws {
         // 40 requests sharing one prefix arrive between two scrapes of an idle pool of 4: the
         // first goes to the endpoint holding the prefix, and once the picks fill its queue to
-        // the saturation threshold the rest spread, rather than all piling onto it.
-        let scorer = try EndpointScorer(config: EndpointScoringConfig())
+        // the saturation threshold the rest spread, rather than all piling onto it. (A threshold
+        // of 5 and a prefix weight of 3 make 40 picks enough to show it; the defaults are
+        // tuned to hold a prefix longer.)
+        var config = EndpointScoringConfig()
+        config.saturationQueue = 5
+        config.prefixWeight = 3
+        let scorer = try EndpointScorer(config: config)
         var index = try PrefixIndex(endpointCount: 4)
         let request = EndpointRequest(prefix: PrefixBlockHashes(prompt: prompt(10, bytes: 4096)))
         index.record(endpoint: 1, request.prefix)

@@ -84,7 +84,8 @@ struct EndpointPickerHookTests {
 
     @Test func aFreshSnapshotScoresAndKeepsPrefixAffinity() {
         let pool = Self.uniquePool("scored")
-        let lb = FakeLoadBalancer(config: #"{"pool":"\#(pool)"}"#, hosts: Self.hosts())
+        // A prefix weight of 3 and a threshold of 5, so three picks use the advantage up.
+        let lb = FakeLoadBalancer(config: #"{"pool":"\#(pool)","prefix_weight":3,"saturation_queue":5}"#, hosts: Self.hosts())
         defer { lb.destroy() }
         Self.publish(pool, waiting: [0, 0, 0, 0])
         let shared = Self.handOver(Self.prompt("You are a helpful assistant for the billing team. "))

@@ -67,7 +67,7 @@ import Testing
         #expect(worker.loaded)
         #expect(worker.config.initCompleteSignals == 1)
         worker.serverInitialized()
-        #expect(worker.config.adminHandlers == ["/sluice/fleet"])
+        #expect(worker.config.adminHandlers == ["/sluice/fleet", "/sluice/endpoints"])
         #expect(worker.config.timers.count == 1 && worker.config.timers.first?.enabledDelay == 10)
 
         let queue = try #require(ProcessUsageQueue.current)

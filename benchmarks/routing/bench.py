@@ -14,6 +14,12 @@ replicas are stopped by PID. Policies, all client-side:
                 the same through a plain Envoy 1.40 (no Sluice module) whose cluster of the
                 replicas uses ROUND_ROBIN or LEAST_REQUEST (Envoy's own active-request counts);
                 Envoy from $SLUICE_ENVOY or .envoy/bin/envoy (envoy-module/install-envoy.sh)
+  envoy-sluice  Envoy with the Sluice module, bootstrapped by `sluiced render` from a sluice.yaml
+                whose pool says `lb: endpoint_picker` (the gateway filter hands the prompt's
+                prefix blocks and adapter to the picker; the background worker scrapes the
+                replicas' /metrics every 50 ms); module from $SLUICE_MODULE_DIR or
+                .build/release, sluiced from $SLUICE_SLUICED or .build/debug; `--picker` adds an
+                `endpoint_picker` block (weights, thresholds) to tune it
   affinity      the "oracle": the replica that was sent the longest prefix of this prompt (256-byte
                 chained block hashes, as the gateway's picker hashes), then one with the request's
                 LoRA adapter, among replicas within `--slack` in-flight requests of the least
@@ -217,6 +223,9 @@ class Result:
     error: str | None = None
 
 
+BENCH_KEY = "sk-sluice-bench"
+
+
 def send(port: int, request: Request, output_tokens: int, result: Result, start: float) -> None:
     body = json.dumps({"model": request.model, "messages": request.messages, "stream": True,
                        "stream_options": {"include_usage": True}, "max_tokens": output_tokens,
@@ -224,7 +233,8 @@ def send(port: int, request: Request, output_tokens: int, result: Result, start:
     sent = time.perf_counter()
     try:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        connection.request("POST", "/v1/chat/completions", body, {"content-type": "application/json"})
+        connection.request("POST", "/v1/chat/completions", body,
+                           {"content-type": "application/json", "authorization": f"Bearer {BENCH_KEY}"})
         response = connection.getresponse()
         if response.status != 200:
             result.error = f"HTTP {response.status}"
@@ -309,9 +319,56 @@ def start_envoy(lb_policy: str, replica_ports: list[int], workdir: str) -> tuple
     path = os.path.join(workdir, "envoy.json")
     with open(path, "w") as f:
         json.dump(bootstrap, f)
+    return wait_envoy(path, admin, port, workdir)
+
+
+def built(name: str, env: str, *candidates: Path) -> str:
+    for candidate in (os.environ.get(env), *candidates):
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    sys.exit(f"envoy-sluice needs {name}: set ${env}")
+
+
+def start_sluice_envoy(replica_ports: list[int], workdir: str, picker: str | None) -> tuple[subprocess.Popen, int]:
+    """Envoy with the Sluice module in front of the replicas: `sluiced render` of a one-pool
+    sluice.yaml with `lb: endpoint_picker` (its static bootstrap: the gateway filter, the picker
+    cluster with its scrape list, the metrics cluster and the background worker)."""
+    port, admin = free_port(), free_port()
+    endpoints = ", ".join(f"http://127.0.0.1:{p}" for p in replica_ports)
+    block = f", endpoint_picker: {picker}" if picker else ""
+    adapters = "".join(f"  - {{ id: {a}, backend: pool, lora_adapter: true }}\n" for a in ADAPTERS)
+    config = (
+        f"listeners: [{{ name: gateway, address: 127.0.0.1, port: {port} }}]\n"
+        f"pools: [{{ name: pool, lb: endpoint_picker, endpoints: [{endpoints}]{block} }}]\n"
+        f"models:\n  - {{ id: {MODEL}, backend: pool }}\n{adapters}"
+        f"consumers: [{{ name: bench, key: {BENCH_KEY} }}]\n"
+    )
+    config_path = os.path.join(workdir, "sluice.yaml")
+    with open(config_path, "w") as f:
+        f.write(config)
+    token = os.path.join(workdir, "fleet-token")
+    with open(token, "w") as f:
+        f.write("bench\n")
+    sluiced = built("sluiced", "SLUICE_SLUICED", ROOT / ".build/debug/sluiced", ROOT / ".build/release/sluiced")
+    # No sluiced runs: the worker's usage records have nowhere to go (port 9 refuses), which costs
+    # nothing per request; the worker is there for its metrics scraper.
+    rendered = subprocess.run([sluiced, "render", "--config", config_path, "--format", "json", "--admin-port", str(admin),
+                               "--fleet-admin", "127.0.0.1:9", "--fleet-token-file", token],
+                              capture_output=True, text=True, timeout=60)
+    if rendered.returncode != 0:
+        sys.exit(f"sluiced render failed:\n{rendered.stderr}")
+    path = os.path.join(workdir, "envoy-sluice.json")
+    with open(path, "w") as f:
+        f.write(rendered.stdout)
+    module_dir = built("libsluice.so", "SLUICE_MODULE_DIR", ROOT / ".build/release")
+    env = dict(os.environ, ENVOY_DYNAMIC_MODULES_SEARCH_PATH=module_dir)
+    return wait_envoy(path, admin, port, workdir, env)
+
+
+def wait_envoy(path: str, admin: int, port: int, workdir: str, env=None) -> tuple[subprocess.Popen, int]:
     log = open(os.path.join(workdir, "envoy.log"), "ab")
     process = subprocess.Popen([envoy_binary(), "-c", path, "--concurrency", "2", "--disable-hot-restart",
-                                "--log-level", "warn"], stdout=log, stderr=subprocess.STDOUT)
+                                "--log-level", "warn"], stdout=log, stderr=subprocess.STDOUT, env=env)
     deadline = time.time() + 20
     while time.time() < deadline:
         if process.poll() is not None:
@@ -342,7 +399,12 @@ def run_policy(policy: str, schedule: list[Request], args, sim: str, workdir: st
     process, ports = start_pool(sim, args.replicas, workdir)
     envoy = None
     try:
-        if policy.startswith("envoy-"):
+        if policy == "envoy-sluice":
+            envoy, envoy_port = start_sluice_envoy(ports, workdir, args.picker)
+            time.sleep(0.5)  # the first scrapes (a cold picker starts on least-request)
+            ports = [envoy_port]
+            picker = Picker("round-robin", 1, args.seed, args.slack)
+        elif policy.startswith("envoy-"):
             # Envoy picks; the client sends everything to its listener.
             lb = {"envoy-round-robin": "ROUND_ROBIN", "envoy-least-request": "LEAST_REQUEST"}[policy]
             envoy, envoy_port = start_envoy(lb, ports, workdir)
@@ -413,10 +475,11 @@ def main() -> None:
     parser.add_argument("--output-tokens", type=int, default=24)
     parser.add_argument("--slack", type=int, default=6, help="affinity: in-flight slack over the least loaded")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--picker", help="envoy-sluice: the pool's endpoint_picker block, as YAML (\"{ prefix_weight: 4 }\")")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     unknown = set(args.policies.split(",")) - {"round-robin", "random", "least-request", "affinity",
-                                               "envoy-round-robin", "envoy-least-request"}
+                                               "envoy-round-robin", "envoy-least-request", "envoy-sluice"}
     if unknown:
         sys.exit(f"unknown policies: {sorted(unknown)}")
     if not (1 <= args.replicas <= 64 and 0 < args.rate <= 1000 and 0 < args.duration <= 60):
@@ -433,15 +496,18 @@ def main() -> None:
             print(f"  {policy}: done", flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    base = next((r for r in rows if r["policy"] == "round-robin"), rows[0])
+    base = next((r for r in rows if r["policy"] in ("envoy-round-robin", "round-robin")), rows[0])
+    least = next((r for r in rows if r["policy"] in ("envoy-least-request", "least-request")), None)
     print()
+    vs_least = f" p90 TTFT vs {least['policy']} |" if least else ""
     print(f"| policy | TTFT p50 ms | p90 ms | p99 ms | E2E p50 ms | p90 ms | output tok/s | prefix hit | errors | "
-          f"p90 TTFT vs {base['policy']} | tok/s vs {base['policy']} |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          f"p90 TTFT vs {base['policy']} | tok/s vs {base['policy']} |{vs_least}")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if least else ""))
     for r in rows:
+        extra = f" {r['ttft_p90'] / least['ttft_p90']:.2f}x |" if least else ""
         print(f"| {r['policy']} | {r['ttft_p50'] * 1e3:.1f} | {r['ttft_p90'] * 1e3:.1f} | {r['ttft_p99'] * 1e3:.1f} | "
               f"{r['e2e_p50'] * 1e3:.0f} | {r['e2e_p90'] * 1e3:.0f} | {r['output_tps']:.0f} | {r['cache_hit'] * 100:.0f}% | "
-              f"{r['errors']} | {r['ttft_p90'] / base['ttft_p90']:.2f}x | {r['output_tps'] / base['output_tps']:.2f}x |")
+              f"{r['errors']} | {r['ttft_p90'] / base['ttft_p90']:.2f}x | {r['output_tps'] / base['output_tps']:.2f}x |{extra}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "rows": rows}, f, indent=2)

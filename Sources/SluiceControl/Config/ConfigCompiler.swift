@@ -75,12 +75,23 @@ struct ConfigCompiler {
         // One cluster per backend.
         for backend in config.backends {
             let json = backendJSON[backend.name] ?? .null
-            plan.clusters.append(
-                ClusterPlan(
-                    name: backend.name,
-                    kind: .endpoints(backend.endpoints.map { EndpointPlan(host: $0.host, port: $0.port) }),
-                    upstreamTLS: upstreamTLS(of: backend), http2: backend.http2,
-                    upstreamFilterConfig: write(json), secretNames: backendSecrets[backend.name] ?? []))
+            var cluster = ClusterPlan(
+                name: backend.name,
+                kind: .endpoints(backend.endpoints.map { EndpointPlan(host: $0.host, port: $0.port) }),
+                upstreamTLS: upstreamTLS(of: backend), http2: backend.http2,
+                upstreamFilterConfig: write(json), secretNames: backendSecrets[backend.name] ?? [])
+            switch backend.loadBalancing {
+            case .roundRobin: break
+            case .leastRequest: cluster.loadBalancer = .leastRequest
+            case .endpointPicker(let settings):
+                cluster.loadBalancer = .module(policy: EnvoyPlan.endpointPickerPolicy, config: write(pickerJSON(backend, settings)))
+            }
+            plan.clusters.append(cluster)
+        }
+        // The worker's scrapes of the picker pools' /metrics go through one ORIGINAL_DST cluster
+        // (the worker's `endpoint_metrics.cluster` default).
+        if config.backends.contains(where: { $0.loadBalancing.isEndpointPicker }) {
+            plan.clusters.append(ClusterPlan(name: EnvoyPlan.endpointMetricsCluster, kind: .originalDestination, connectTimeoutMillis: 250))
         }
 
         // Fallbacks: a member cluster per backend (hosts tagged with their backend) and an aggregate.
@@ -210,6 +221,11 @@ struct ConfigCompiler {
                 var entry: [JSONObject.Member] = [
                     ("id", .string(id)), ("owned_by", .string(model.ownedBy)), ("created", .number(JSONNumber(model.created))),
                 ]
+                if case .backend(let name)? = model.target, config.backend(named: name)?.loadBalancing.isEndpointPicker == true {
+                    // The filter hands the prompt's prefix blocks (and the adapter) to the picker.
+                    entry.append(("endpoint_picking", true))
+                    if model.loraAdapter { entry.append(("lora_adapter", true)) }
+                }
                 if let target = model.target {
                     if headerRules.contains(where: { $0.takes(id) }) {
                         deferred.append(RouteRule(name: target.routeName, models: [id]))
@@ -273,6 +289,15 @@ struct ConfigCompiler {
         return .object(JSONObject(root))
     }
 
+    /// The picker's `lb_policy_config`: the pool, its endpoints as Envoy names hosts (the scrape
+    /// list) and the `endpoint_picker` settings.
+    private func pickerJSON(_ backend: SluiceConfig.Backend, _ settings: JSONObject) -> JSONValue {
+        let endpoints: [JSONValue] = backend.endpoints.map { endpoint in
+            .string(endpoint.host.contains(":") ? "[\(endpoint.host)]:\(endpoint.port)" : "\(endpoint.host):\(endpoint.port)")
+        }
+        return .object(JSONObject([("pool", .string(backend.name)), ("endpoints", .array(endpoints))] + settings.members))
+    }
+
     private func routeRule(_ route: SluiceConfig.Route) -> RouteRule {
         RouteRule(
             name: route.target.routeName, models: route.models, modelPrefix: route.modelPrefix,
@@ -288,6 +313,13 @@ struct ConfigCompiler {
             problems.append("the sluice filter refuses its generated config: \(error)")
         }
         for cluster in plan.clusters {
+            if case .module(let policy, let bytes) = cluster.loadBalancer, policy == EnvoyPlan.endpointPickerPolicy {
+                do {
+                    _ = try EndpointPickerConfig.parse(bytes)
+                } catch {
+                    problems.append("cluster '\(cluster.name)': the endpoint picker refuses its generated config: \(error)")
+                }
+            }
             guard let bytes = cluster.upstreamFilterConfig else { continue }
             do {
                 _ = try UpstreamConfig.parse(bytes)

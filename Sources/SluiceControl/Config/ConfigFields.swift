@@ -25,7 +25,11 @@ public enum ConfigFields {
     ]
     static let pool = [
         "name", "schema", "endpoints", "credential", "model_overrides", "default_max_tokens", "path_prefix", "http2",
-        "tls_verify",
+        "tls_verify", "lb", "endpoint_picker",
+    ]
+    static let endpointPicker = [
+        "metrics_path", "stale_after_ms", "saturation_queue", "saturation_kv_cache", "prefix_weight", "queue_weight",
+        "kv_cache_weight", "lora_weight", "session_weight", "prefix_blocks_per_endpoint",
     ]
 
     /// Names other gateways (LiteLLM, Envoy AI Gateway, OpenAI SDKs) use for a field: section
@@ -69,8 +73,10 @@ public enum ConfigFields {
         "backends[].gcp": ["project", "location"],
         "pools[]": pool,
         "pools[].credential": credential,
+        "pools[].endpoint_picker": endpointPicker,
         "models[]": [
             "id", "backend", "fallback", "upstream_model", "overrides", "owned_by", "created", "aliases", "limits", "price",
+            "lora_adapter",
         ],
         "models[].limits": leasedLimits,
         "models[].limits.lease_failure": leaseFailure,

@@ -120,6 +120,8 @@ final class ConfigLoader {
     private var teamRefs: [Located] = []
     private var consumerModelRefs: [Located] = []
     private var overrideRefs: [(backend: Located, target: [String])] = []
+    /// Models marked `lora_adapter: true`, checked once every pool is read.
+    private var loraModels: [(mark: Mark?, path: String, target: SluiceConfig.Target?)] = []
     private var modelNodes: [(path: String, mark: Mark?, hasTarget: Bool)] = []
     private var pricedOrLimited: [Located] = []
 
@@ -295,6 +297,7 @@ final class ConfigLoader {
                 log.error(entry.node("path_prefix")?.mark, entry.childPath("path_prefix"), "must start with '/' and not end with '/', like /openai")
             }
         }
+        if kind == .pool { backend.loadBalancing = readLoadBalancing(entry, backend: backend, urls: urls) }
         // Provider settings: backends only (a pool's section has none of these fields).
         let isProvider = kind == .provider
         func given(_ key: String) -> Bool { isProvider && entry.has(key) }
@@ -536,6 +539,64 @@ final class ConfigLoader {
         }
     }
 
+    /// A pool's `lb` and `endpoint_picker`.
+    private func readLoadBalancing(_ entry: MapReader, backend: SluiceConfig.Backend, urls: [Located]) -> SluiceConfig.LoadBalancing {
+        let known = ["round_robin", "least_request", "endpoint_picker"]
+        let lb = entry.string("lb")
+        if entry.has("endpoint_picker") && lb != "endpoint_picker" {
+            log.error(entry.keyMark("endpoint_picker"), entry.childPath("endpoint_picker"), "only applies with 'lb: endpoint_picker'")
+        }
+        switch lb {
+        case nil, "round_robin":
+            return .roundRobin
+        case "least_request":
+            return .leastRequest
+        case "endpoint_picker":
+            break
+        case let other?:
+            log.error(entry.node("lb")?.mark, entry.childPath("lb"), "unknown lb '\(other)'" + Spelling.hint(for: other, among: known))
+            return .roundRobin
+        }
+        // The picker matches Envoy's hosts by "ip:port" and scrapes each server's /metrics over
+        // plain HTTP through an ORIGINAL_DST cluster: both need IP addresses, and plain HTTP.
+        if backend.tls {
+            log.error(entry.node("lb")?.mark, entry.childPath("lb"), "endpoint_picker needs http:// endpoints (the /metrics scrapes are plain HTTP); this pool uses https")
+        }
+        for (url, endpoint) in zip(urls, backend.endpoints) where !EndpointPlan(host: endpoint.host, port: endpoint.port).isIPAddress {
+            log.error(url.mark, url.path, "endpoint_picker needs IP addresses (it matches Envoy's hosts by address); '\(endpoint.host)' is a host name")
+        }
+        if backend.endpoints.count > EndpointSet.capacity {
+            log.error(entry.node("endpoints")?.mark, entry.childPath("endpoints"), "endpoint_picker scores at most \(EndpointSet.capacity) endpoints, this pool lists \(backend.endpoints.count)")
+        }
+        var members: [JSONObject.Member] = []
+        if let picker = entry.map("endpoint_picker", section: "pools[].endpoint_picker") {
+            if let path = picker.string("metrics_path") { members.append(("metrics_path", .string(path))) }
+            for (key, range) in [
+                ("stale_after_ms", Int64(100)...600_000), ("saturation_queue", 1...Int64(ModelServerMetrics.maxCount)),
+                ("prefix_blocks_per_endpoint", Int64(PrefixIndex.blocksPerEndpointRange.lowerBound)...Int64(PrefixIndex.blocksPerEndpointRange.upperBound)),
+            ] {
+                if let value = picker.int(key, in: range) { members.append((key, .number(JSONNumber(value)))) }
+            }
+            if let value = picker.double("saturation_kv_cache", in: 0.01...1), let number = JSONNumber(value) {
+                members.append(("saturation_kv_cache", .number(number)))
+            }
+            for key in ["prefix_weight", "queue_weight", "kv_cache_weight", "lora_weight", "session_weight"] {
+                if let value = picker.double(key, in: EndpointScoringConfig.weightRange), let number = JSONNumber(value) {
+                    members.append((key, .number(number)))
+                }
+            }
+            // The module's own parser has the last word (metrics_path's form, the weights together).
+            var writer = JSONWriter()
+            writer.value(.object(JSONObject([("pool", .string(backend.name))] + members)))
+            do {
+                _ = try EndpointPickerConfig.parse(writer.bytes)
+            } catch {
+                log.error(picker.node(error.path)?.mark ?? picker.mark, picker.childPath(error.path), error.problem)
+            }
+        }
+        return .endpointPicker(settings: JSONObject(members))
+    }
+
     private func readModel(_ node: Node, path: String) {
         guard let entry = MapReader(node, path: path, section: "models[]", log: log) else { return }
         let id = entry.located("id", required: true)
@@ -575,7 +636,12 @@ final class ConfigLoader {
         let model = SluiceConfig.Model(
             id: id.value, target: target, upstreamModel: upstream, overrides: overrides, ownedBy: ownedBy ?? defaultOwner,
             created: created ?? 0, aliases: aliases.map(\.value))
-        config.models.append(model)
+        var listed = model
+        if let lora = entry.bool("lora_adapter") {
+            listed.loraAdapter = lora
+            if lora { loraModels.append((entry.keyMark("lora_adapter"), entry.childPath("lora_adapter"), target)) }
+        }
+        config.models.append(listed)
         modelNodes.append((path, entry.mark, entry.has("backend") || entry.has("fallback")))
         for name in names {
             if let limits { addLimits(limits, for: name) }
@@ -841,6 +907,12 @@ final class ConfigLoader {
         }
         for (backend, members) in overrideRefs where !members.contains(backend.value) {
             log.error(backend.mark, backend.path, "'\(backend.value)' is not a backend of this model" + Spelling.hint(for: backend.value, among: members))
+        }
+        for (mark, path, target) in loraModels {
+            guard case .backend(let name)? = target, config.backend(named: name)?.loadBalancing.isEndpointPicker == true else {
+                log.error(mark, path, "needs the model's 'backend' to be a pool with 'lb: endpoint_picker' (adapters matter only to a picked pool)")
+                continue
+            }
         }
         let teamNames = config.teams.map(\.name)
         for team in teamRefs where teamMarks[team.value] == nil {

@@ -136,6 +136,8 @@ public struct SluiceConfig: Sendable, Equatable {
         public var modelOverrides: [String: String]
         public var defaultMaxTokens: Int?
         public var pathPrefix: String?
+        /// How Envoy picks among the endpoints (`lb`, pools only).
+        public var loadBalancing: LoadBalancing = .roundRobin
 
         public init(name: String, kind: Kind = .provider, schema: BackendSchema, endpoints: [Endpoint], tls: Bool = false) {
             self.name = name
@@ -152,6 +154,21 @@ public struct SluiceConfig: Sendable, Equatable {
             modelOverrides = [:]
             defaultMaxTokens = nil
             pathPrefix = nil
+        }
+    }
+
+    /// A pool's host selection (`lb` and `endpoint_picker` in a pool).
+    public enum LoadBalancing: Sendable, Equatable {
+        case roundRobin
+        case leastRequest
+        /// The module's `sluice_endpoint_picker`: scored on the servers' live metrics.
+        /// `settings` are the `endpoint_picker` block's fields, already checked, as the picker's
+        /// JSON members (`metrics_path`, weights, thresholds).
+        case endpointPicker(settings: JSONObject)
+
+        public var isEndpointPicker: Bool {
+            if case .endpointPicker = self { return true }
+            return false
         }
     }
 
@@ -192,6 +209,9 @@ public struct SluiceConfig: Sendable, Equatable {
         public var created: Int64
         /// Other names clients may use; each routes like `id` and is sent upstream as `id` would be.
         public var aliases: [String]
+        /// The model is a LoRA adapter of its pool's base model (`lora_adapter`): the endpoint
+        /// picker prefers servers that have it loaded.
+        public var loraAdapter = false
 
         public init(
             id: String, target: Target?, upstreamModel: String? = nil, overrides: [String: String] = [:], ownedBy: String = "sluice",

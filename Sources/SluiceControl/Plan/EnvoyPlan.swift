@@ -26,6 +26,10 @@ public struct EnvoyPlan: Sendable, Equatable {
     public static let moduleName = "sluice"
     /// The stats prefix of the module's metrics (`sluice.*`).
     public static let metricsNamespace = "sluice"
+    /// The module's load-balancing policy for pools with `lb: endpoint_picker`.
+    public static let endpointPickerPolicy = "sluice_endpoint_picker"
+    /// The ORIGINAL_DST cluster the background worker scrapes the picker pools' `/metrics` through.
+    public static let endpointMetricsCluster = "sluice_endpoint_metrics"
 
     public init(
         listeners: [ListenerPlan] = [], clusters: [ClusterPlan] = [], secrets: [SecretPlan] = [],
@@ -153,6 +157,19 @@ public struct ClusterPlan: Sendable, Equatable {
         case endpoints([EndpointPlan])
         /// Other clusters in priority order (Envoy's aggregate cluster): the first is tried first.
         case aggregate([String])
+        /// No hosts of its own: each request goes to the address in its `x-envoy-original-dst-host`
+        /// header (ORIGINAL_DST). The module's background worker scrapes the picker pools'
+        /// `/metrics` through it, one endpoint at a time.
+        case originalDestination
+    }
+
+    /// How Envoy picks a host among the cluster's endpoints.
+    public enum LoadBalancer: Sendable, Equatable {
+        case roundRobin
+        case leastRequest
+        /// A load-balancing policy of the module: its name and its JSON config
+        /// (`sluice_endpoint_picker` and the `EndpointPickerConfig` JSON).
+        case module(policy: String, config: [UInt8])
     }
 
     public var name: String
@@ -167,6 +184,8 @@ public struct ClusterPlan: Sendable, Equatable {
     public var upstreamFilterConfig: [UInt8]?
     /// Generic secrets the upstream filter config names (for consistency checks and SDS).
     public var secretNames: [String]
+    /// Host selection (endpoint clusters only).
+    public var loadBalancer: LoadBalancer = .roundRobin
 
     public init(
         name: String, kind: Kind, connectTimeoutMillis: Int = 2000, upstreamTLS: UpstreamTLSPlan? = nil, http2: Bool = false,

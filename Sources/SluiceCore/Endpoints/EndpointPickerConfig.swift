@@ -1,12 +1,16 @@
 // The endpoint picker's config: the `lb_policy_config` of a cluster whose
 // `load_balancing_policy` is the module's `sluice_endpoint_picker`, as JSON:
 //
-// {"pool": "llama-pool", "stale_after_ms": 2000, "saturation_queue": 5, "saturation_kv_cache": 0.8,
-//  "prefix_weight": 3, "queue_weight": 2, "kv_cache_weight": 1, "lora_weight": 2,
-//  "session_weight": 4, "prefix_blocks_per_endpoint": 16384}
+// {"pool": "llama-pool", "stale_after_ms": 2000, "saturation_queue": 20, "saturation_kv_cache": 0.8,
+//  "prefix_weight": 20, "queue_weight": 2, "kv_cache_weight": 1, "lora_weight": 2,
+//  "session_weight": 4, "prefix_blocks_per_endpoint": 16384,
+//  "endpoints": ["127.0.0.1:18111", "127.0.0.1:18112"], "metrics_path": "/metrics"}
 //
 // Only `pool` is required: the name under which the background worker publishes this pool's
-// metric snapshots. Parsed strictly (unknown field, wrong type or out of range: refused with the
+// metric snapshots. `endpoints` is the scrape list: the background worker scrapes
+// `metrics_path` of each while this cluster config lives (EndpointScraper.swift says why the list
+// travels with the cluster). Without it nothing is scraped for this config and the picker uses
+// least-request unless another cluster config of the same pool brings a list. Parsed strictly (unknown field, wrong type or out of range: refused with the
 // field named), so a cluster never runs a picker that silently ignores a typo.
 
 public struct EndpointPickerConfig: Sendable, Equatable {
@@ -14,6 +18,11 @@ public struct EndpointPickerConfig: Sendable, Equatable {
     public var scoring = EndpointScoringConfig()
     /// Entries per endpoint of each worker's prefix index (see `PrefixIndex`).
     public var prefixBlocksPerEndpoint = 16_384
+    /// The endpoints to scrape, as Envoy names its hosts ("ip:port", "[ipv6]:port"); at most
+    /// `EndpointSet.capacity`, no duplicates.
+    public var endpoints: [String] = []
+    /// The path of each endpoint's Prometheus page.
+    public var metricsPath = "/metrics"
 
     public init(pool: String) { self.pool = pool }
 
@@ -46,6 +55,31 @@ public struct EndpointPickerConfig: Sendable, Equatable {
         if let value = try root.optionalInt("prefix_blocks_per_endpoint", in: Int64(blocks.lowerBound)...Int64(blocks.upperBound)) {
             config.prefixBlocksPerEndpoint = Int(value)
         }
+        if let endpoints = try root.optionalStringArray("endpoints") {
+            guard endpoints.count <= EndpointSet.capacity else {
+                throw ConfigError(path: "endpoints", problem: "at most \(EndpointSet.capacity) endpoints, got \(endpoints.count)")
+            }
+            var seen = Set<String>()
+            for (index, endpoint) in endpoints.enumerated() {
+                guard HostAddress.isValid(endpoint) else {
+                    throw ConfigError(
+                        path: "endpoints[\(index)]",
+                        problem: "must be an IP address and port as Envoy names a host (\"10.0.0.7:8000\", \"[::1]:8000\"), got \"\(endpoint.prefix(80))\"")
+                }
+                guard seen.insert(endpoint).inserted else {
+                    throw ConfigError(path: "endpoints[\(index)]", problem: "\"\(endpoint)\" is listed twice")
+                }
+            }
+            config.endpoints = endpoints
+        }
+        if let path = try root.optionalString("metrics_path") {
+            guard path.utf8.first == UInt8(ascii: "/"), path.utf8.count <= 256,
+                path.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+            else {
+                throw ConfigError(path: "metrics_path", problem: "must be an absolute path of 1 to 256 printable ASCII characters without spaces")
+            }
+            config.metricsPath = path
+        }
         try root.finish()
         do {
             config.scoring = try scoring.validated()
@@ -53,5 +87,38 @@ public struct EndpointPickerConfig: Sendable, Equatable {
             throw ConfigError(path: error.field, problem: error.message)
         }
         return config
+    }
+}
+
+/// Host addresses as Envoy writes them for a host ("ip:port"): what the scraper targets and the
+/// picker matches hosts by.
+public enum HostAddress {
+    /// An IPv4 literal and port ("10.0.0.7:8000") or a bracketed IPv6 literal and port
+    /// ("[::1]:8000"); ports 1...65535.
+    public static func isValid(_ address: String) -> Bool {
+        let bytes = Array(address.utf8)
+        guard bytes.count <= 64, let colon = bytes.lastIndex(of: UInt8(ascii: ":")) else { return false }
+        let portBytes = bytes[(colon + 1)...]
+        guard (1...5).contains(portBytes.count), portBytes.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            portBytes.first != UInt8(ascii: "0"),
+            let port = Int(String(decoding: portBytes, as: UTF8.self)), (1...65535).contains(port)
+        else { return false }
+        let host = bytes[..<colon]
+        if host.first == UInt8(ascii: "[") {
+            guard host.count >= 4, host.last == UInt8(ascii: "]") else { return false }
+            let inner = host.dropFirst().dropLast()
+            return inner.contains(UInt8(ascii: ":"))
+                && inner.allSatisfy { byte in
+                    (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66) || (byte >= 0x41 && byte <= 0x46)
+                        || byte == UInt8(ascii: ":") || byte == UInt8(ascii: ".")
+                }
+        }
+        let parts = host.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        return parts.count == 4
+            && parts.allSatisfy { part in
+                (1...3).contains(part.count) && part.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+                    && (part.count == 1 || part.first != UInt8(ascii: "0"))
+                    && (Int(String(decoding: part, as: UTF8.self)) ?? 256) <= 255
+            }
     }
 }

@@ -28,6 +28,9 @@ public struct PrefixIndex: Sendable {
     private var hashes: [UInt64]
     private var lastUse: [UInt64]
     private var tick: UInt64 = 0
+    /// Slots holding a block (of `endpointCount * blocksPerEndpoint`): the index's fill, for the
+    /// admin page.
+    public private(set) var occupied = 0
 
     /// `blocksPerEndpoint` is rounded up to a power of two.
     public init(endpointCount: Int, blocksPerEndpoint: Int = 16_384) throws(EndpointConfigError) {
@@ -72,7 +75,10 @@ public struct PrefixIndex: Sendable {
                 }
                 if lastUse[slot] < lastUse[victim] { victim = slot }
             }
-            if !found { hashes[victim] = hash }
+            if !found {
+                if hashes[victim] == 0 && lastUse[victim] == 0 { occupied &+= 1 }
+                hashes[victim] = hash
+            }
             lastUse[victim] = tick
         }
     }
@@ -102,6 +108,7 @@ public struct PrefixIndex: Sendable {
         guard endpoint >= 0, endpoint < endpointCount else { return }
         let start = endpoint * blocksPerEndpoint
         for slot in start..<(start + blocksPerEndpoint) {
+            if hashes[slot] != 0 || lastUse[slot] != 0 { occupied &-= 1 }
             hashes[slot] = 0
             lastUse[slot] = 0
         }

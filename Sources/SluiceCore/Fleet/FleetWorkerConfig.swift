@@ -26,6 +26,9 @@ public struct FleetWorkerConfig: Sendable, Equatable {
     public var timeoutMillis: Int64 = 2000
     /// Fleet quota leases (`"leases": {...}`); nil: the filters keep local quotas only.
     public var leases: LeaseWorkerSettings?
+    /// The model-server metrics scraper (`"endpoint_metrics": {...}`); on by default, it has
+    /// work only while some cluster uses the endpoint picker with an `endpoints` list.
+    public var endpointMetrics = EndpointScrapeSettings()
 
     public init(cluster: String, tokenFile: String, envoy: String) {
         self.cluster = cluster
@@ -68,9 +71,56 @@ public struct FleetWorkerConfig: Sendable, Equatable {
             try leases.finish()
             config.leases = settings
         }
+        if var scrape = try root.optionalObject("endpoint_metrics") {
+            var settings = EndpointScrapeSettings()
+            if let value = try scrape.optionalString("cluster") {
+                guard !value.isEmpty, value.utf8.count <= 128, value.utf8.allSatisfy(FleetUsageRecord.isPrintableASCII) else {
+                    throw ConfigError(path: scrape.childPath("cluster"), problem: "must be 1 to 128 printable ASCII characters")
+                }
+                settings.cluster = value
+            }
+            let interval = EndpointScrapeSettings.intervalRange
+            if let value = try scrape.optionalInt("interval_ms", in: interval) { settings.intervalMillis = value }
+            if let value = try scrape.optionalInt("timeout_ms", in: EndpointScrapeSettings.timeoutRange) { settings.timeoutMillis = value }
+            if let value = try scrape.optionalInt("max_backoff_ms", in: EndpointScrapeSettings.backoffRange) {
+                settings.maxBackoffMillis = value
+            }
+            if let value = try scrape.optionalInt("max_page_bytes", in: EndpointScrapeSettings.pageBytesRange) {
+                settings.maxPageBytes = Int(value)
+            }
+            guard settings.maxBackoffMillis >= settings.intervalMillis else {
+                throw ConfigError(
+                    path: scrape.childPath("max_backoff_ms"),
+                    problem: "must be at least interval_ms (\(settings.intervalMillis)), got \(settings.maxBackoffMillis)")
+            }
+            try scrape.finish()
+            config.endpointMetrics = settings
+        }
         try root.finish()
         return config
     }
+}
+
+/// How the worker scrapes the picker pools' `/metrics` (`endpoint_metrics` in its config).
+public struct EndpointScrapeSettings: Sendable, Equatable {
+    /// The Envoy cluster the scrapes go through: an ORIGINAL_DST cluster that takes the target
+    /// from the `x-envoy-original-dst-host` header (sluiced renders it when a pool uses the picker).
+    public var cluster = "sluice_endpoint_metrics"
+    /// Each endpoint is scraped this often while it answers.
+    public var intervalMillis: Int64 = 50
+    /// A scrape not answered within this fails.
+    public var timeoutMillis: Int64 = 500
+    /// After failures an endpoint is retried at doubling intervals up to this.
+    public var maxBackoffMillis: Int64 = 1000
+    /// A larger page fails the scrape (model servers' pages are tens of KiB).
+    public var maxPageBytes = 1 << 20
+
+    public init() {}
+
+    public static let intervalRange: ClosedRange<Int64> = 10...60_000
+    public static let timeoutRange: ClosedRange<Int64> = 10...60_000
+    public static let backoffRange: ClosedRange<Int64> = 10...600_000
+    public static let pageBytesRange: ClosedRange<Int64> = 1024...Int64(ModelServerMetrics.maxPageBytes)
 }
 
 /// The worker's lease settings (`leases` in the bootstrap extension's config).

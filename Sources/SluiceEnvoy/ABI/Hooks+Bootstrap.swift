@@ -184,7 +184,7 @@ public func envoy_dynamic_module_on_bootstrap_extension_admin_request(
     _ body: envoy_dynamic_module_type_envoy_buffer
 ) -> UInt32 {
     guard let extension_config_envoy_ptr, let made = worker(extension_config_ptr) else { return 500 }
-    let page = made.adminPage()
+    let page = made.adminPage(path: path.stringCopy)
     BootstrapConfigHandle(extension_config_envoy_ptr).setAdminResponse(page.body)
     return page.status
 }

@@ -2,7 +2,8 @@
 // process's usage-record queue for the filters, drains it on a main-thread timer into a
 // `UsageShipper` (SluiceCore), and sends the batches the shipper makes to sluiced with Envoy's
 // HTTP callouts. With `leases` on, it also publishes the process's `LeaseBook` and trades lease
-// requests with sluiced (`LeaseCourier`). All of it runs on Envoy's main thread; the filters only
+// requests with sluiced (`LeaseCourier`). It also scrapes the endpoint-picker pools' model servers
+// (`EndpointScraper`) and serves their state on `/sluice/endpoints`. All of it runs on Envoy's main thread; the filters only
 // ever push onto the lock-free queue and admit against their slots.
 internal import SluiceCore
 
@@ -54,23 +55,28 @@ final class FleetWorker {
     private let clock: () -> Int64
     /// The lease half; nil unless the config turns leases on.
     let leases: LeaseCourier?
+    /// The picker pools' metrics scraper (idle until a picker cluster registers endpoints).
+    let scraper: EndpointScraper
 
     /// With leases, how soon a slot without a lease (a scope's first requests) or with a short
     /// slice gets its request out: the timer's period.
     static let leaseTickMillis: Int64 = 20
 
     var tickMillis: Int64 {
-        min(config.flushIntervalMillis, config.leases.map { min($0.intervalMillis, Self.leaseTickMillis) } ?? Self.maxTickMillis)
+        let fleet = min(
+            config.flushIntervalMillis, config.leases.map { min($0.intervalMillis, Self.leaseTickMillis) } ?? Self.maxTickMillis)
+        return scraper.hasWork ? min(fleet, config.endpointMetrics.intervalMillis) : fleet
     }
 
     private init(
         handle: BootstrapConfigHandle, config: FleetWorkerConfig, metrics: FleetMetrics, leases: LeaseCourier?,
-        clock: @escaping () -> Int64
+        scraper: EndpointScraper, clock: @escaping () -> Int64
     ) {
         self.handle = handle
         self.config = config
         self.metrics = metrics
         self.leases = leases
+        self.scraper = scraper
         self.clock = clock
         // The hand-over queue holds what workers push between two ticks; its slots cost memory
         // even when empty, so it is sized to the buffer bound, no larger than 2^16.
@@ -118,7 +124,16 @@ final class FleetWorker {
             // Filter configs built from now on admit against the book's slots.
             ProcessLeaseBook.publish(book)
         }
-        let worker = FleetWorker(handle: handle, config: config, metrics: metrics, leases: leases, clock: clock)
+        let scrapeMetrics: EndpointScrapeMetrics
+        do {
+            scrapeMetrics = try EndpointScrapeMetrics(handle)
+        } catch {
+            return .failure(ConfigLoadError("could not define endpoint scrape stats: \(error)"))
+        }
+        let scraper = EndpointScraper(
+            settings: config.endpointMetrics, handle: handle, metrics: scrapeMetrics, wallMillis: clock,
+            monotonicNanos: MonotonicClock.nanos)
+        let worker = FleetWorker(handle: handle, config: config, metrics: metrics, leases: leases, scraper: scraper, clock: clock)
         ProcessUsageQueue.publish(worker.queue)
         EnvoyLog.info(
             "sluice: fleet worker for '\(config.envoy)': usage records to cluster '\(config.cluster)' every \(config.flushIntervalMillis) ms or \(config.batchMaxRecords) records, holding at most \(config.bufferMaxRecords)"
@@ -133,6 +148,11 @@ final class FleetWorker {
     func serverInitialized() {
         if !handle.registerAdminHandler(Self.adminPath, help: "Sluice fleet worker: usage records buffered and sent to sluiced") {
             EnvoyLog.warn("sluice: could not register the admin page \(Self.adminPath)")
+        }
+        if !handle.registerAdminHandler(
+            EndpointScraper.adminPath, help: "Sluice endpoint picker: model-server metrics, staleness and scores per pool endpoint")
+        {
+            EnvoyLog.warn("sluice: could not register the admin page \(EndpointScraper.adminPath)")
         }
         timer = handle.makeTimer()
         if timer == nil { EnvoyLog.error("sluice: Envoy made no timer for the fleet worker; usage records will not be sent") }
@@ -170,6 +190,7 @@ final class FleetWorker {
         timer = nil
         ProcessUsageQueue.withdraw()
         if leases != nil { ProcessLeaseBook.withdraw() }
+        scraper.stop()
         // Envoy waits for the shutdown callback before this; if it did not, call it now so
         // Envoy is never left waiting.
         shutdown?.finish()
@@ -181,13 +202,17 @@ final class FleetWorker {
         let now = clock()
         collect()
         sendIfDue(now)
-        if shutdown?.finished != true { leases?.tick(nowMillis: now, token: { self.currentToken() }) }
+        if shutdown?.finished != true {
+            leases?.tick(nowMillis: now, token: { self.currentToken() })
+            scraper.tick()
+        }
         finishShutdownIfDone(now)
         report()
         if !(shutdown?.finished ?? false) { timer?.enable(afterMilliseconds: UInt64(tickMillis)) }
     }
 
     func calloutDone(id: UInt64, outcome: FleetCalloutOutcome) {
+        if scraper.calloutDone(id: id, outcome: outcome) { return }
         if let leases, id == leases.calloutID {
             let now = clock()
             if leases.calloutDone(id: id, outcome: outcome, nowMillis: now) { token = nil }
@@ -216,8 +241,9 @@ final class FleetWorker {
         report()
     }
 
-    /// The admin page: the worker's state as JSON.
-    func adminPage() -> (status: UInt32, body: [UInt8]) {
+    /// The admin page under `path`: the scraper's, or the worker's state as JSON.
+    func adminPage(path: String) -> (status: UInt32, body: [UInt8]) {
+        if path.hasPrefix(EndpointScraper.adminPath) { return scraper.adminPage() }
         collect()
         report()
         let stats = shipper.stats

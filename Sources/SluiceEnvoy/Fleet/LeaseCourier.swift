@@ -39,10 +39,10 @@ final class LeaseCourier {
     private let timeoutMillis: Int64
     private let monotonicNanos: () -> Int64
 
-    /// The callout in flight, the request it carries and when it left (monotonic).
-    private(set) var calloutID: UInt64?
+    /// The callout in flight and its pacing; the request it carries and when it left (monotonic).
+    private var channel: CalloutChannel
+    var calloutID: UInt64? { channel.calloutID }
     private var inFlight: (seq: Int64, sentAtNanos: Int64)?
-    private var lastSentNanos: Int64 = .min
     private(set) var draining = false
     /// Set once the draining request was answered (or there was nothing to return).
     private(set) var returnedAll = false
@@ -51,8 +51,6 @@ final class LeaseCourier {
     private(set) var requestsFailed: Int64 = 0
     private var lastSuccessMillis: Int64?
     private var lastError: String?
-    /// The last request got no usable answer.
-    private var lastFailed = false
     private var lastProblems: [String] = []
     /// The slot counts Envoy's counters were last told (they take increments).
     private var reported: (limit: Int64, closed: Int64, cap: Int64, open: Int64) = (0, 0, 0, 0)
@@ -69,6 +67,9 @@ final class LeaseCourier {
         self.cluster = cluster
         self.timeoutMillis = timeoutMillis
         self.monotonicNanos = monotonicNanos
+        // A failed request is resent after the interval, not sooner (no doubling: the lease
+        // failure policy covers the wait, and a slice must be renewed before it expires).
+        channel = CalloutChannel(intervalMillis: settings.intervalMillis, maxBackoffMillis: settings.intervalMillis)
     }
 
     /// Envoy shuts down: the next request reports and returns everything.
@@ -77,35 +78,28 @@ final class LeaseCourier {
     /// Sends the next request when one is due and none is in flight (timer, main thread).
     /// `token` gives the fleet token (nil: unavailable, the tick is skipped and counted as failed).
     func tick(nowMillis: Int64, token: () -> String?) {
-        guard calloutID == nil, !returnedAll else { return }
+        guard channel.calloutID == nil, !returnedAll else { return }
         let now = monotonicNanos()
         // Due every interval, and at once when a slot had no lease or a slice fell short of a
         // burst (the book says so) — unless the last request failed: then the interval is the backoff.
         let wanted = book.takeRenewalWanted()
-        guard draining || lastSentNanos == .min
-            || now.subtractingReportingOverflow(lastSentNanos).partialValue >= settings.intervalMillis * 1_000_000
-            || (wanted && !lastFailed)
-        else { return }
+        guard draining || channel.isDue(nowNanos: now) || (wanted && !channel.lastFailed) else { return }
         guard let request = book.nextRequest(nowMillis: nowMillis, nowNanos: now, draining: draining) else {
             if draining { returnedAll = true }
             return
         }
-        lastSentNanos = now
+        channel.markStarted(nowNanos: now)
         guard let token = token() else {
+            channel.failed()
             failed("fleet token unavailable", nowMillis: nowMillis)
             return
         }
         let body = LeaseWire.requestBody(request, envoy: book.envoy, boot: book.boot)
-        var headers = ModuleHeaderList()
-        headers.reserveCapacity(entries: 5, bytes: 96 + token.utf8.count + cluster.utf8.count)
-        headers.append(name: ":method", value: "POST")
-        headers.append(name: ":path", value: "/v1/fleet/leases")
-        headers.append(name: "host", value: cluster)
-        headers.append(name: "content-type", value: "application/json")
-        headers.append(name: "authorization", value: "Bearer " + token)
-        switch handle.startCallout(cluster: cluster, headers: headers, body: body, timeoutMilliseconds: UInt64(timeoutMillis)) {
-        case .success(let id):
-            calloutID = id
+        let headers = CalloutChannel.headers(
+            method: "POST", path: "/v1/fleet/leases", host: cluster,
+            extra: [("content-type", "application/json"), ("authorization", "Bearer " + token)])
+        switch channel.send(handle, cluster: cluster, headers: headers, body: body, timeoutMillis: timeoutMillis) {
+        case .success:
             inFlight = (request.seq, now)
         case .failure(let error):
             failed("callout could not start (\(error))", nowMillis: nowMillis)
@@ -114,24 +108,26 @@ final class LeaseCourier {
 
     /// The callout `id` ended. Returns true when sluiced refused the token (read it again).
     func calloutDone(id: UInt64, outcome: FleetCalloutOutcome, nowMillis: Int64) -> Bool {
-        guard id == calloutID, let (seq, sentAtNanos) = inFlight else { return false }
-        calloutID = nil
+        guard let (seq, sentAtNanos) = inFlight, channel.take(id) else { return false }
         inFlight = nil
         switch outcome {
         case .failed(let reason):
+            channel.failed()
             failed("sluiced unreachable: \(reason)", nowMillis: nowMillis)
         case .answered(let status, let body) where status != 200:
             let text = String(decoding: body.prefix(200), as: UTF8.self)
+            channel.failed()
             failed("sluiced answered \(status): \(text)", nowMillis: nowMillis)
             return status == 401
         case .answered(_, let body):
             switch LeaseWire.readAnswer(body, seq: seq) {
             case .failure(let error):
+                channel.failed()
                 failed("unreadable answer: \(error.description)", nowMillis: nowMillis)
             case .success(let answer):
                 book.apply(answer.grants, seq: seq, sentAtNanos: sentAtNanos)
                 requestsSent += 1
-                lastFailed = false
+                channel.succeeded()
                 lastSuccessMillis = nowMillis
                 if !answer.problems.isEmpty {
                     lastProblems = Array(answer.problems.prefix(8))
@@ -148,7 +144,6 @@ final class LeaseCourier {
 
     private func failed(_ reason: String, nowMillis: Int64) {
         requestsFailed += 1
-        lastFailed = true
         lastError = reason
         EnvoyLog.debug("sluice: lease request not answered (\(reason)); resent on the next tick")
     }
@@ -188,7 +183,7 @@ final class LeaseCourier {
         writer.key("requests_failed")
         writer.int(requestsFailed)
         writer.key("in_flight")
-        writer.bool(calloutID != nil)
+        writer.bool(channel.calloutID != nil)
         writer.key("draining")
         writer.bool(draining)
         writer.key("last_success_ms")

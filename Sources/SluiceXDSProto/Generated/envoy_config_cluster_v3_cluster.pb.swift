@@ -106,11 +106,38 @@ public nonisolated struct Envoy_Config_Cluster_V3_Cluster: @unchecked Sendable {
   /// Clears the value of `transportSocket`. Subsequent reads from it will return its default value.
   public mutating func clearTransportSocket() {_uniqueStorage()._transportSocket = nil}
 
+  public var lbConfig: OneOf_LbConfig? {
+    get {return _storage._lbConfig}
+    set {_uniqueStorage()._lbConfig = newValue}
+  }
+
+  public var originalDstLbConfig: Envoy_Config_Cluster_V3_Cluster.OriginalDstLbConfig {
+    get {
+      if case .originalDstLbConfig(let v)? = _storage._lbConfig {return v}
+      return Envoy_Config_Cluster_V3_Cluster.OriginalDstLbConfig()
+    }
+    set {_uniqueStorage()._lbConfig = .originalDstLbConfig(newValue)}
+  }
+
+  public var loadBalancingPolicy: Envoy_Config_Cluster_V3_LoadBalancingPolicy {
+    get {_storage._loadBalancingPolicy ?? Envoy_Config_Cluster_V3_LoadBalancingPolicy()}
+    set {_uniqueStorage()._loadBalancingPolicy = newValue}
+  }
+  /// Returns true if `loadBalancingPolicy` has been explicitly set.
+  public var hasLoadBalancingPolicy: Bool {_storage._loadBalancingPolicy != nil}
+  /// Clears the value of `loadBalancingPolicy`. Subsequent reads from it will return its default value.
+  public mutating func clearLoadBalancingPolicy() {_uniqueStorage()._loadBalancingPolicy = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_ClusterDiscoveryType: Equatable, Sendable {
     case type(Envoy_Config_Cluster_V3_Cluster.DiscoveryType)
     case clusterType(Envoy_Config_Cluster_V3_Cluster.CustomClusterType)
+
+  }
+
+  public nonisolated enum OneOf_LbConfig: Equatable, Sendable {
+    case originalDstLbConfig(Envoy_Config_Cluster_V3_Cluster.OriginalDstLbConfig)
 
   }
 
@@ -283,6 +310,21 @@ public nonisolated struct Envoy_Config_Cluster_V3_Cluster: @unchecked Sendable {
     fileprivate var _typedConfig: SwiftProtobuf.Google_Protobuf_Any? = nil
   }
 
+  /// ORIGINAL_DST: the host is the address in a request header (the worker's metrics scrapes).
+  public nonisolated struct OriginalDstLbConfig: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var useHTTPHeader: Bool = false
+
+    public var httpHeaderName: String = String()
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
   public nonisolated struct EdsClusterConfig: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -311,13 +353,47 @@ public nonisolated struct Envoy_Config_Cluster_V3_Cluster: @unchecked Sendable {
   fileprivate var _storage = _StorageClass.defaultInstance
 }
 
+/// A load-balancing policy by extension (the first one Envoy knows is used).
+public nonisolated struct Envoy_Config_Cluster_V3_LoadBalancingPolicy: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var policies: [Envoy_Config_Cluster_V3_LoadBalancingPolicy.Policy] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated struct Policy: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var typedExtensionConfig: Envoy_Config_Core_V3_TypedExtensionConfig {
+      get {_typedExtensionConfig ?? Envoy_Config_Core_V3_TypedExtensionConfig()}
+      set {_typedExtensionConfig = newValue}
+    }
+    /// Returns true if `typedExtensionConfig` has been explicitly set.
+    public var hasTypedExtensionConfig: Bool {self._typedExtensionConfig != nil}
+    /// Clears the value of `typedExtensionConfig`. Subsequent reads from it will return its default value.
+    public mutating func clearTypedExtensionConfig() {self._typedExtensionConfig = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _typedExtensionConfig: Envoy_Config_Core_V3_TypedExtensionConfig? = nil
+  }
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "envoy.config.cluster.v3"
 
 nonisolated extension Envoy_Config_Cluster_V3_Cluster: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Cluster"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}type\0\u{3}eds_cluster_config\0\u{3}connect_timeout\0\u{4}\u{2}lb_policy\0\u{4}\u{b}dns_lookup_family\0\u{4}\u{7}transport_socket\0\u{4}\u{9}load_assignment\0\u{4}\u{3}typed_extension_protocol_options\0\u{4}\u{2}cluster_type\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}type\0\u{3}eds_cluster_config\0\u{3}connect_timeout\0\u{4}\u{2}lb_policy\0\u{4}\u{b}dns_lookup_family\0\u{4}\u{7}transport_socket\0\u{4}\u{9}load_assignment\0\u{3}original_dst_lb_config\0\u{4}\u{2}typed_extension_protocol_options\0\u{4}\u{2}cluster_type\0\u{4}\u{3}load_balancing_policy\0")
 
   fileprivate class _StorageClass {
     var _name: String = String()
@@ -329,6 +405,8 @@ nonisolated extension Envoy_Config_Cluster_V3_Cluster: SwiftProtobuf.Message, Sw
     var _typedExtensionProtocolOptions: Dictionary<String,SwiftProtobuf.Google_Protobuf_Any> = [:]
     var _dnsLookupFamily: Envoy_Config_Cluster_V3_Cluster.DnsLookupFamily = .auto
     var _transportSocket: Envoy_Config_Core_V3_TransportSocket? = nil
+    var _lbConfig: Envoy_Config_Cluster_V3_Cluster.OneOf_LbConfig?
+    var _loadBalancingPolicy: Envoy_Config_Cluster_V3_LoadBalancingPolicy? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -348,6 +426,8 @@ nonisolated extension Envoy_Config_Cluster_V3_Cluster: SwiftProtobuf.Message, Sw
       _typedExtensionProtocolOptions = source._typedExtensionProtocolOptions
       _dnsLookupFamily = source._dnsLookupFamily
       _transportSocket = source._transportSocket
+      _lbConfig = source._lbConfig
+      _loadBalancingPolicy = source._loadBalancingPolicy
     }
   }
 
@@ -381,6 +461,19 @@ nonisolated extension Envoy_Config_Cluster_V3_Cluster: SwiftProtobuf.Message, Sw
         case 17: try { try decoder.decodeSingularEnumField(value: &_storage._dnsLookupFamily) }()
         case 24: try { try decoder.decodeSingularMessageField(value: &_storage._transportSocket) }()
         case 33: try { try decoder.decodeSingularMessageField(value: &_storage._loadAssignment) }()
+        case 34: try {
+          var v: Envoy_Config_Cluster_V3_Cluster.OriginalDstLbConfig?
+          var hadOneofValue = false
+          if let current = _storage._lbConfig {
+            hadOneofValue = true
+            if case .originalDstLbConfig(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._lbConfig = .originalDstLbConfig(v)
+          }
+        }()
         case 36: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.Google_Protobuf_Any>.self, value: &_storage._typedExtensionProtocolOptions) }()
         case 38: try {
           var v: Envoy_Config_Cluster_V3_Cluster.CustomClusterType?
@@ -395,6 +488,7 @@ nonisolated extension Envoy_Config_Cluster_V3_Cluster: SwiftProtobuf.Message, Sw
             _storage._clusterDiscoveryType = .clusterType(v)
           }
         }()
+        case 41: try { try decoder.decodeSingularMessageField(value: &_storage._loadBalancingPolicy) }()
         default: break
         }
       }
@@ -431,11 +525,17 @@ nonisolated extension Envoy_Config_Cluster_V3_Cluster: SwiftProtobuf.Message, Sw
       try { if let v = _storage._loadAssignment {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 33)
       } }()
+      try { if case .originalDstLbConfig(let v)? = _storage._lbConfig {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 34)
+      } }()
       if !_storage._typedExtensionProtocolOptions.isEmpty {
         try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.Google_Protobuf_Any>.self, value: _storage._typedExtensionProtocolOptions, fieldNumber: 36)
       }
       try { if case .clusterType(let v)? = _storage._clusterDiscoveryType {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 38)
+      } }()
+      try { if let v = _storage._loadBalancingPolicy {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 41)
       } }()
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -455,6 +555,8 @@ nonisolated extension Envoy_Config_Cluster_V3_Cluster: SwiftProtobuf.Message, Sw
         if _storage._typedExtensionProtocolOptions != rhs_storage._typedExtensionProtocolOptions {return false}
         if _storage._dnsLookupFamily != rhs_storage._dnsLookupFamily {return false}
         if _storage._transportSocket != rhs_storage._transportSocket {return false}
+        if _storage._lbConfig != rhs_storage._lbConfig {return false}
+        if _storage._loadBalancingPolicy != rhs_storage._loadBalancingPolicy {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -515,6 +617,41 @@ nonisolated extension Envoy_Config_Cluster_V3_Cluster.CustomClusterType: SwiftPr
   }
 }
 
+nonisolated extension Envoy_Config_Cluster_V3_Cluster.OriginalDstLbConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Envoy_Config_Cluster_V3_Cluster.protoMessageName + ".OriginalDstLbConfig"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}use_http_header\0\u{3}http_header_name\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.useHTTPHeader) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.httpHeaderName) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.useHTTPHeader != false {
+      try visitor.visitSingularBoolField(value: self.useHTTPHeader, fieldNumber: 1)
+    }
+    if !self.httpHeaderName.isEmpty {
+      try visitor.visitSingularStringField(value: self.httpHeaderName, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Envoy_Config_Cluster_V3_Cluster.OriginalDstLbConfig, rhs: Envoy_Config_Cluster_V3_Cluster.OriginalDstLbConfig) -> Bool {
+    if lhs.useHTTPHeader != rhs.useHTTPHeader {return false}
+    if lhs.httpHeaderName != rhs.httpHeaderName {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Envoy_Config_Cluster_V3_Cluster.EdsClusterConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = Envoy_Config_Cluster_V3_Cluster.protoMessageName + ".EdsClusterConfig"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}eds_config\0\u{3}service_name\0")
@@ -549,6 +686,70 @@ nonisolated extension Envoy_Config_Cluster_V3_Cluster.EdsClusterConfig: SwiftPro
   public static func ==(lhs: Envoy_Config_Cluster_V3_Cluster.EdsClusterConfig, rhs: Envoy_Config_Cluster_V3_Cluster.EdsClusterConfig) -> Bool {
     if lhs._edsConfig != rhs._edsConfig {return false}
     if lhs.serviceName != rhs.serviceName {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Envoy_Config_Cluster_V3_LoadBalancingPolicy: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LoadBalancingPolicy"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}policies\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.policies) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.policies.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.policies, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Envoy_Config_Cluster_V3_LoadBalancingPolicy, rhs: Envoy_Config_Cluster_V3_LoadBalancingPolicy) -> Bool {
+    if lhs.policies != rhs.policies {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Envoy_Config_Cluster_V3_LoadBalancingPolicy.Policy: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Envoy_Config_Cluster_V3_LoadBalancingPolicy.protoMessageName + ".Policy"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{4}\u{4}typed_extension_config\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._typedExtensionConfig) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._typedExtensionConfig {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Envoy_Config_Cluster_V3_LoadBalancingPolicy.Policy, rhs: Envoy_Config_Cluster_V3_LoadBalancingPolicy.Policy) -> Bool {
+    if lhs._typedExtensionConfig != rhs._typedExtensionConfig {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
