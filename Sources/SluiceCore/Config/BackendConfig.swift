@@ -120,6 +120,12 @@ public struct BackendConfig: Sendable, Equatable {
     public var modelOverrides: [String: String]
     public var defaultMaxTokens: Int
     public var pathPrefix: String
+
+    /// `path` under `pathPrefix`. Without a prefix it is `path` itself: no new string per request
+    /// (a literal path is never copied).
+    public func prefixed(_ path: String) -> String {
+        pathPrefix.isEmpty ? path : pathPrefix + path
+    }
     public var host: String?
     public var azureAPIVersion: String?
     public var aws: AWSSettings?

@@ -4,6 +4,9 @@
 
 /// `BackendSchema.anthropic`.
 public enum AnthropicAdapter: ProviderAdapter {
+    /// The headers every Messages request carries, made once (a plan is made per attempt).
+    static let requestHeaders: [(name: String, value: String)] = [("content-type", "application/json"), ("anthropic-version", "2023-06-01")]
+
     public static func speaksNatively(_ client: ClientAPI) -> Bool { client == .anthropic }
 
     public static let credentialHeaderNames = ["x-api-key"]
@@ -23,8 +26,8 @@ public enum AnthropicAdapter: ProviderAdapter {
         }
         let context = attempt.context
         return UpstreamRequestPlan(
-            path: attempt.backend.pathPrefix + "/v1/messages",
-            setHeaders: [("content-type", "application/json"), ("anthropic-version", "2023-06-01")],
+            path: attempt.backend.prefixed("/v1/messages"),
+            setHeaders: Self.requestHeaders,
             credential: credential(for: attempt.backend),
             rewritesBody: !attempt.sameSchema || context.upstreamModel != context.requestModel)
     }

@@ -22,7 +22,7 @@ public enum AzureOpenAIAdapter: ProviderAdapter {
         let backend = attempt.backend
         if attempt.endpoint == .responses, attempt.sameSchema {
             return UpstreamRequestPlan(
-                path: backend.pathPrefix + "/openai/v1/responses", setHeaders: [("content-type", "application/json")],
+                path: backend.prefixed("/openai/v1/responses"), setHeaders: UpstreamRequestPlan.jsonContentType,
                 credential: credential(for: backend),
                 rewritesBody: attempt.context.upstreamModel != attempt.context.requestModel)
         }
@@ -31,7 +31,7 @@ public enum AzureOpenAIAdapter: ProviderAdapter {
         let deployment = PercentEncoding.pathSegment(attempt.context.upstreamModel)
         let path = "\(backend.pathPrefix)/openai/deployments/\(deployment)/\(operation)?api-version=\(PercentEncoding.queryValue(version))"
         return UpstreamRequestPlan(
-            path: path, setHeaders: [("content-type", "application/json")], credential: credential(for: backend),
+            path: path, setHeaders: UpstreamRequestPlan.jsonContentType, credential: credential(for: backend),
             rewritesBody: !attempt.sameSchema || attempt.context.stream)
     }
 

@@ -33,7 +33,7 @@ public enum BedrockConverseAdapter: ProviderAdapter {
         return UpstreamRequestPlan(
             path: attempt.backend.pathPrefix
                 + BedrockConverse.path(model: attempt.context.upstreamModel, stream: attempt.context.stream),
-            setHeaders: [("content-type", "application/json")], credential: credential(for: attempt.backend),
+            setHeaders: UpstreamRequestPlan.jsonContentType, credential: credential(for: attempt.backend),
             rewritesBody: true)
     }
 

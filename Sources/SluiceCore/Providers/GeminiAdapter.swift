@@ -38,7 +38,7 @@ public enum GeminiAdapter: ProviderAdapter {
             throw attempt.unsupportedEndpoint()
         }
         return UpstreamRequestPlan(
-            path: attempt.backend.pathPrefix + path, setHeaders: [("content-type", "application/json")],
+            path: attempt.backend.pathPrefix + path, setHeaders: UpstreamRequestPlan.jsonContentType,
             credential: credential(for: attempt.backend), rewritesBody: true)
     }
 

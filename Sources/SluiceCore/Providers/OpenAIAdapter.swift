@@ -20,7 +20,7 @@ public enum OpenAIAdapter: ProviderAdapter {
     public static func requestPlan(for attempt: ProviderAttempt) throws(TranslateError) -> UpstreamRequestPlan {
         let context = attempt.context
         return UpstreamRequestPlan(
-            path: attempt.backend.pathPrefix + attempt.openAIPath, setHeaders: [("content-type", "application/json")],
+            path: attempt.backend.prefixed(attempt.openAIPath), setHeaders: UpstreamRequestPlan.jsonContentType,
             credential: credential(for: attempt.backend),
             rewritesBody: !attempt.sameSchema || context.upstreamModel != context.requestModel
                 || (context.stream && attempt.endpoint != .responses))

@@ -21,6 +21,10 @@ public struct UpstreamRequestPlan: Sendable, Equatable {
     /// Whether the body must be rewritten (translation, model override, usage forcing).
     public var rewritesBody: Bool
 
+    /// `content-type: application/json`, the header most plans set, made once: a plan is made
+    /// per attempt, and a literal array would be allocated every time.
+    public static let jsonContentType: [(name: String, value: String)] = [("content-type", "application/json")]
+
     public init(
         method: String? = nil, path: String, setHeaders: [(name: String, value: String)],
         credential: CredentialApplication, rewritesBody: Bool
