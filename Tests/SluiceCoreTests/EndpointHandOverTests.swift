@@ -41,6 +41,19 @@ struct EndpointHandOverTests {
         #expect(EndpointHandOver.promptBytes(of: plain.span) == 0..<plain.count)
     }
 
+    /// A Responses body: two requests that share `instructions` share the hashed bytes, however
+    /// their `model` and `stream` differ; `input` first works the same.
+    @Test func responsesPromptBytesStartAtInstructionsOrInput() {
+        let one = Array(#"{"model":"a","stream":true,"instructions":"You are terse.","input":"hi"}"#.utf8)
+        let two = Array(#"{"model":"bb","instructions":"You are terse.","input":"hello"}"#.utf8)
+        let first = Array(one[EndpointHandOver.promptBytes(of: one.span)])
+        let second = Array(two[EndpointHandOver.promptBytes(of: two.span)])
+        #expect(first.starts(with: Array(#""instructions":"You are terse.","input":"h"#.utf8)))
+        #expect(second.starts(with: Array(#""instructions":"You are terse.","input":"h"#.utf8)))
+        let inputFirst = Array(#"{"model":"m","input":[{"role":"user","content":"x"}],"instructions":"s"}"#.utf8)
+        #expect(Array(inputFirst[EndpointHandOver.promptBytes(of: inputFirst.span)]).starts(with: Array(#""input""#.utf8)))
+    }
+
     @Test func pickerConfigParsesStrictly() throws {
         let config = try EndpointPickerConfig.parse(Array(#"{"pool":"llama","prefix_weight":5,"saturation_queue":"8"}"#.utf8))
         #expect(config.pool == "llama" && config.scoring.prefixWeight == 5 && config.scoring.saturationQueue == 8)

@@ -95,15 +95,26 @@ public enum EndpointHandOver {
     /// filter has no tokenizer and does not re-serialise the messages; two requests that share a
     /// system prompt share the bytes of their `messages` (or `prompt`) array up to where they
     /// differ, while the fields before it (`model`, `stream`, `max_tokens`, ...) vary between
-    /// otherwise equal requests. Starting at the field's key skips them. A body without either
-    /// key is hashed whole.
+    /// otherwise equal requests. Starting at the field's key skips them. A Responses API body
+    /// has neither: its prompt is `instructions` (the system prompt) and `input`, from whichever
+    /// comes first. A body with none of these keys is hashed whole.
     public static func promptBytes(of body: Span<UInt8>) -> Range<Int> {
-        let start = firstIndex(of: messagesKey, in: body) ?? firstIndex(of: promptKey, in: body) ?? 0
+        let start =
+            firstIndex(of: messagesKey, in: body) ?? firstIndex(of: promptKey, in: body)
+            ?? earliest(firstIndex(of: instructionsKey, in: body), firstIndex(of: inputKey, in: body)) ?? 0
         return start..<body.count
     }
 
     private static let messagesKey: [UInt8] = Array("\"messages\"".utf8)
     private static let promptKey: [UInt8] = Array("\"prompt\"".utf8)
+    private static let instructionsKey: [UInt8] = Array("\"instructions\"".utf8)
+    private static let inputKey: [UInt8] = Array("\"input\"".utf8)
+
+    private static func earliest(_ a: Int?, _ b: Int?) -> Int? {
+        guard let a else { return b }
+        guard let b else { return a }
+        return min(a, b)
+    }
 
     private static func firstIndex(of needle: [UInt8], in haystack: Span<UInt8>) -> Int? {
         let last = haystack.count &- needle.count
