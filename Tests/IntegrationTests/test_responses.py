@@ -44,15 +44,7 @@ WEATHER_TOOL = {
 }
 
 
-@pytest.fixture(scope="module")
-def gateway():
-    with DefaultGateway() as gw:
-        yield gw
-
-
-@pytest.fixture(scope="module")
-def oai(gateway):
-    return openai.OpenAI(base_url=f"{gateway.base}/v1", api_key=DEMO_KEY, max_retries=0, timeout=30)
+from sdk_fixtures import gateway, oai  # noqa: F401 (fixtures)
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -34,20 +34,7 @@ WEATHER_TOOL = {
 }
 
 
-@pytest.fixture(scope="module")
-def gateway():
-    with DefaultGateway() as gw:
-        yield gw
-
-
-@pytest.fixture(scope="module")
-def oai(gateway):
-    return openai.OpenAI(base_url=f"{gateway.base}/v1", api_key=DEMO_KEY, max_retries=0, timeout=30)
-
-
-@pytest.fixture(scope="module")
-def claude(gateway):
-    return anthropic.Anthropic(base_url=gateway.base, api_key=DEMO_KEY, max_retries=0, timeout=30)
+from sdk_fixtures import claude, gateway, oai  # noqa: F401 (fixtures)
 
 
 def test_models_list_via_sdk(oai):

@@ -10,7 +10,6 @@ import anthropic
 import openai
 import pytest
 
-from default_gateway import DEMO_KEY, DefaultGateway
 
 # The vLLM replicas have no counting endpoint (real vLLM has /tokenize instead): left out.
 COUNT_MODELS = ["gpt-4o-mini", "azure-gpt-4o-mini", "claude-sonnet-4-6", "bedrock-claude-haiku", "gemini-2.5-flash",
@@ -19,20 +18,7 @@ COUNT_MODELS = ["gpt-4o-mini", "azure-gpt-4o-mini", "claude-sonnet-4-6", "bedroc
 ANTHROPIC_COUNT_MODELS = ["claude-sonnet-4-6", "bedrock-claude-haiku", "gemini-2.5-flash", "vertex-gemini-2.5-flash"]
 
 
-@pytest.fixture(scope="module")
-def gateway():
-    with DefaultGateway() as gw:
-        yield gw
-
-
-@pytest.fixture(scope="module")
-def oai(gateway):
-    return openai.OpenAI(base_url=f"{gateway.base}/v1", api_key=DEMO_KEY, max_retries=0, timeout=30)
-
-
-@pytest.fixture(scope="module")
-def claude(gateway):
-    return anthropic.Anthropic(base_url=gateway.base, api_key=DEMO_KEY, max_retries=0, timeout=30)
+from sdk_fixtures import claude, gateway, oai  # noqa: F401 (fixtures)
 
 
 @pytest.mark.parametrize("model", COUNT_MODELS)

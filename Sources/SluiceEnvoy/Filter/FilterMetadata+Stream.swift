@@ -13,11 +13,6 @@ extension EnvoyHTTPStream {
         setMetadata(namespace: FilterMetadata.namespace, key: key.name, value)
     }
 
-    /// A string this request's dynamic metadata holds under `key`, if any.
-    func metadataString(_ key: FilterMetadataKey) -> String? {
-        metadataString(.dynamic, namespace: FilterMetadata.namespace, key: key.name)
-    }
-
     /// The user-facing token counts (`input_tokens` …) as metadata numbers, for access logs.
     func setTokenMetadata(_ usage: TokenUsage) {
         let usage = usage.bounded
