@@ -29,7 +29,8 @@ public enum ConfigFields {
     ]
     static let endpointPicker = [
         "metrics_path", "stale_after_ms", "saturation_queue", "saturation_kv_cache", "prefix_weight", "queue_weight",
-        "kv_cache_weight", "lora_weight", "session_weight", "prefix_blocks_per_endpoint",
+        "kv_cache_weight", "lora_weight", "session_weight", "prefix_blocks_per_endpoint", "session_header",
+        "session_entries",
     ]
 
     /// Names other gateways (LiteLLM, Envoy AI Gateway, OpenAI SDKs) use for a field: section

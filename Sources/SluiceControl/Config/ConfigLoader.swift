@@ -571,9 +571,11 @@ final class ConfigLoader {
         var members: [JSONObject.Member] = []
         if let picker = entry.map("endpoint_picker", section: "pools[].endpoint_picker") {
             if let path = picker.string("metrics_path") { members.append(("metrics_path", .string(path))) }
+            if let header = picker.string("session_header") { members.append(("session_header", .string(header))) }
             for (key, range) in [
                 ("stale_after_ms", Int64(100)...600_000), ("saturation_queue", 1...Int64(ModelServerMetrics.maxCount)),
                 ("prefix_blocks_per_endpoint", Int64(PrefixIndex.blocksPerEndpointRange.lowerBound)...Int64(PrefixIndex.blocksPerEndpointRange.upperBound)),
+                ("session_entries", Int64(SessionTable.capacityRange.lowerBound)...Int64(SessionTable.capacityRange.upperBound)),
             ] {
                 if let value = picker.int(key, in: range) { members.append((key, .number(JSONNumber(value)))) }
             }
