@@ -52,7 +52,7 @@ enum ResponsesFixtures {
         upstreamModel: "claude-sonnet", requestModel: "claude-sonnet", stream: true, includeUsage: true,
         created: 1_700_000_000, fallbackResponseID: "chatcmpl-fallback")
 
-    static func request(_ json: String) throws -> ResponsesTranslator.Request {
+    static func request(_ json: String) throws -> (hub: JSONValue, echo: ResponsesEcho) {
         try ResponsesTranslator.openAIRequest(fromResponses: try JSONParser.parse(json))
     }
 

@@ -17,16 +17,10 @@ extension ProviderAttempt {
     /// - Throws: `TranslateError` (400) for a body that is not JSON, or a Responses request the
     ///   chat hub cannot express (naming the field).
     mutating func responsesChatRequest(_ body: [UInt8]) throws(TranslateError) -> OpenAIChatRequest {
-        let parsed: JSONValue
-        do {
-            parsed = try JSONParser.parse(body)
-        } catch {
-            throw .invalidBody("We could not parse the JSON body of your request: \(error.description).")
-        }
-        let translated = try ResponsesTranslator.openAIRequest(fromResponses: parsed)
+        let translated = try ResponsesTranslator.openAIRequest(fromResponses: body)
         responsesEcho = translated.echo
         do {
-            return try OpenAIChatRequest(serialized: translated.hub)
+            return try OpenAIChatRequest(translated: translated.hub)
         } catch {
             throw .invalidBody("The request body is not valid JSON: \(error.description)")
         }
