@@ -17,7 +17,10 @@ extension ProviderAttempt {
     /// - Throws: `TranslateError` (400) for a body that is not JSON, or a Responses request the
     ///   chat hub cannot express (naming the field).
     mutating func responsesChatRequest(_ body: [UInt8]) throws(TranslateError) -> OpenAIChatRequest {
-        let translated = try ResponsesTranslator.openAIRequest(fromResponses: body)
+        // Anthropic returns reasoning only with extended thinking on, which a requested summary turns on.
+        let options = ResponsesTranslationOptions(
+            thinkingForSummaries: backend.schema == .anthropic, defaultMaxTokens: backend.defaultMaxTokens)
+        let translated = try ResponsesTranslator.openAIRequest(fromResponses: body, options: options)
         responsesEcho = translated.echo
         do {
             return try OpenAIChatRequest(translated: translated.hub)

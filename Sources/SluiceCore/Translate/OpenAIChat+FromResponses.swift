@@ -15,6 +15,15 @@
 //   summary, and OpenAI's encrypted reasoning means nothing to another provider).
 // - `tools` of type `function` -> hub function tools; built-in tools (web_search, file_search, ...) run
 //   inside OpenAI: refused, naming the type.
+// - `reasoning.summary` (auto, concise, detailed) on a backend whose answer carries reasoning only when
+//   extended thinking is on (Anthropic's Messages API: `reasoning_effort` alone sets its effort, not its
+//   thinking): the hub also gets `thinking` with a budget by effort (low 1024, medium 2048, higher 4096
+//   tokens, as Claude on Bedrock's effort mapping), at most half of `max_output_tokens` (which bounds reasoning
+//   and text together, as on OpenAI) so the answer keeps room, and none below Anthropic's 1024-token minimum, with `minimal` or `none`
+//   effort, when `tool_choice` forces a tool (Anthropic refuses thinking there), or in the middle of a tool
+//   loop (Anthropic wants the signed thinking of the call's turn back). `temperature` and `top_p`
+//   are then left out: Anthropic refuses them with thinking, as OpenAI's reasoning models refuse them. The
+//   thinking comes back as the answer's `reasoning` item and the stream's reasoning summary events.
 // - `max_output_tokens` -> `max_completion_tokens`; `reasoning.effort` -> `reasoning_effort`;
 //   `text.format` -> `response_format`; `user` -> `user`; `temperature`, `top_p`, `parallel_tool_calls`,
 //   `tool_choice` and `stop` as in chat.
@@ -51,7 +60,9 @@ public enum ResponsesTranslator {
     /// - Returns: the hub request and the echo fields for the answer.
     /// - Throws: `TranslateError` (400) for a body that is not JSON, or naming the Responses field that is
     ///   wrong or cannot be expressed.
-    public static func openAIRequest(fromResponses body: [UInt8]) throws(TranslateError) -> Request {
+    public static func openAIRequest(
+        fromResponses body: [UInt8], options: ResponsesTranslationOptions = ResponsesTranslationOptions()
+    ) throws(TranslateError) -> Request {
         var validator = JSONValidator()
         let document: ValidatedJSON
         let fields: JSONFields<19>
@@ -61,14 +72,16 @@ public enum ResponsesTranslator {
             throw .invalidBody("We could not parse the JSON body of your request: \(error.description).")
         }
         var translation = ResponsesRequestTranslation(
-            document: document, root: ResponsesRequestFields(fields), capacity: body.count)
+            document: document, root: ResponsesRequestFields(fields), options: options, capacity: body.count)
         return try translation.translate()
     }
 
     /// Translates a parsed Responses request (a caller holding a tree): the tree is serialised and read as a
     /// body would be.
-    public static func openAIRequest(fromResponses body: JSONValue) throws(TranslateError) -> (hub: JSONValue, echo: ResponsesEcho) {
-        let request = try openAIRequest(fromResponses: body.serialized())
+    public static func openAIRequest(
+        fromResponses body: JSONValue, options: ResponsesTranslationOptions = ResponsesTranslationOptions()
+    ) throws(TranslateError) -> (hub: JSONValue, echo: ResponsesEcho) {
+        let request = try openAIRequest(fromResponses: body.serialized(), options: options)
         do {
             return (try JSONParser.parse(request.hub), request.echo)
         } catch {
@@ -77,6 +90,23 @@ public enum ResponsesTranslator {
     }
 
     static let reasoningEfforts: Set<String> = ["none", "minimal", "low", "medium", "high", "xhigh"]
+    static let reasoningSummaries = ["auto", "concise", "detailed"]
+    /// Anthropic's smallest thinking budget.
+    static let minThinkingBudget: Int64 = 1024
+}
+
+/// What the backend needs from a Responses request's translation beyond the request itself.
+public struct ResponsesTranslationOptions: Sendable, Equatable {
+    /// The backend returns reasoning only with extended thinking on (Anthropic's Messages API): a requested
+    /// `reasoning.summary` turns it on (see the file's mapping notes).
+    public var thinkingForSummaries: Bool
+    /// The `max_tokens` the backend's request gets when the client sets no `max_output_tokens`.
+    public var defaultMaxTokens: Int
+
+    public init(thinkingForSummaries: Bool = false, defaultMaxTokens: Int = 4096) {
+        self.thinkingForSummaries = thinkingForSummaries
+        self.defaultMaxTokens = defaultMaxTokens
+    }
 }
 
 /// The top-level members of a Responses request the translation reads.
@@ -200,12 +230,14 @@ private struct HubMessages {
 private struct ResponsesRequestTranslation {
     let document: ValidatedJSON
     let root: ResponsesRequestFields
+    let options: ResponsesTranslationOptions
     var hub: JSONWriter
     var messages = HubMessages()
 
-    init(document: ValidatedJSON, root: ResponsesRequestFields, capacity: Int) {
+    init(document: ValidatedJSON, root: ResponsesRequestFields, options: ResponsesTranslationOptions, capacity: Int) {
         self.document = document
         self.root = root
+        self.options = options
         hub = JSONWriter(reservingCapacity: capacity + 64)
     }
 
@@ -285,11 +317,14 @@ private struct ResponsesRequestTranslation {
             hub.key("max_completion_tokens")
             hub.int(value)
         }
+        // Decided before the sampling fields, which thinking leaves out; `reasoning` is checked in its turn below.
+        let thinkingBudget = summaryThinkingBudget()
         for (name, value, bound) in [("temperature", root.temperature, 2.0), ("top_p", root.topP, 1.0)] {
             guard let value, present(value) else { continue }
             guard let number = document.double(value), number >= 0, number <= bound else {
                 throw .invalidBody("'\(name)' must be a number from 0 to \(Int(bound)).", param: name)
             }
+            guard thinkingBudget == nil else { continue }
             hub.key(name)
             copy(value)
         }
@@ -326,6 +361,15 @@ private struct ResponsesRequestTranslation {
         try appendTools()
         try appendTextFormat()
         try appendReasoning()
+        if let thinkingBudget {
+            hub.key("thinking")
+            hub.beginObject()
+            hub.key("type")
+            hub.string("enabled")
+            hub.key("budget_tokens")
+            hub.int(thinkingBudget)
+            hub.endObject()
+        }
         hub.endObject()
         return ResponsesTranslator.Request(hub: hub.bytes, echo: ResponsesEcho(document: document, root: root))
     }
@@ -536,6 +580,53 @@ private struct ResponsesRequestTranslation {
         }
     }
 
+    /// The thinking budget that brings back a reasoning summary (see the file's mapping notes), or nil for
+    /// no thinking. Reads only valid values: invalid ones are refused in the order of the checks.
+    func summaryThinkingBudget() -> Int64? {
+        guard options.thinkingForSummaries, let reasoning = root.reasoning, document.isObject(reasoning) else { return nil }
+        let fields = document.fields(of: reasoning, JSONKeys<2>("effort", "summary"))
+        guard let summary = fields[1],
+            ResponsesTranslator.reasoningSummaries.contains(where: { document.string(summary, is: $0) })
+        else { return nil }
+        var budget: Int64 = 2048
+        if let effort = fields[0], present(effort) {
+            if document.string(effort, is: "none") || document.string(effort, is: "minimal") { return nil }
+            if document.string(effort, is: "low") {
+                budget = 1024
+            } else if document.string(effort, is: "high") || document.string(effort, is: "xhigh") {
+                budget = 4096
+            }
+        }
+        // A forced tool (`required` or a named function) and thinking cannot go together on Anthropic.
+        if let choice = root.toolChoice, present(choice),
+            document.isObject(choice) || document.string(choice, is: "required")
+        {
+            return nil
+        }
+        // In the middle of a tool loop (a function call after the last user message), Anthropic wants the
+        // call's turn to start with the signed thinking that led to it, which a Responses client does not send
+        // back (its `reasoning` items are dropped): that turn goes without thinking.
+        if document.isArray(root.input) {
+            var callSinceUser = false
+            for (_, fields) in document.objects(in: root.input, JSONKeys<2>("type", "role")) {
+                if document.string(fields[0], is: "function_call") {
+                    callSinceUser = true
+                } else if document.string(fields[1], is: "user") {
+                    callSinceUser = false
+                }
+            }
+            if callSinceUser { return nil }
+        }
+        var maxTokens = Int64(options.defaultMaxTokens)
+        if let tokens = root.maxOutputTokens, present(tokens) {
+            guard let value = document.int64(tokens), value >= 1 else { return nil }
+            maxTokens = value
+        }
+        // The budget is part of max_tokens (Anthropic wants it below): at most half, so the answer keeps room.
+        budget = min(budget, maxTokens / 2)
+        return budget >= ResponsesTranslator.minThinkingBudget ? budget : nil
+    }
+
     // MARK: - Stop, tools, format, reasoning
 
     mutating func appendStop() throws(TranslateError) {
@@ -703,7 +794,14 @@ private struct ResponsesRequestTranslation {
         guard document.isObject(reasoning) else {
             throw .invalidBody("'reasoning' must be an object.", param: "reasoning")
         }
-        guard let effort = document.fields(of: reasoning, JSONKeys<1>("effort"))[0], present(effort) else { return }
+        let fields = document.fields(of: reasoning, JSONKeys<2>("effort", "summary"))
+        if let summary = fields[1], present(summary) {
+            guard ResponsesTranslator.reasoningSummaries.contains(where: { document.string(summary, is: $0) }) else {
+                throw .invalidBody(
+                    "'reasoning.summary' must be one of auto, concise, detailed.", param: "reasoning.summary")
+            }
+        }
+        guard let effort = fields[0], present(effort) else { return }
         guard document.isString(effort),
             let value = ResponsesTranslator.reasoningEfforts.first(where: { document.string(effort, is: $0) })
         else {
