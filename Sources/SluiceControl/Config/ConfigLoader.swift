@@ -290,6 +290,13 @@ final class ConfigLoader {
             for (model, upstream) in overrides { backend.modelOverrides[model.value] = upstream }
         }
         if let tokens = entry.int("default_max_tokens", in: 1...1_000_000) { backend.defaultMaxTokens = Int(tokens) }
+        if let serves = entry.bool("responses_api") {
+            if schema == .openAI {
+                backend.servesResponses = serves
+            } else {
+                log.error(entry.keyMark("responses_api"), entry.childPath("responses_api"), "applies only to schema openai (OpenAI-compatible servers); this backend's schema is \(schema.rawValue)")
+            }
+        }
         if let prefix = entry.string("path_prefix") {
             if prefix.hasPrefix("/") && !prefix.hasSuffix("/") {
                 backend.pathPrefix = prefix

@@ -119,7 +119,8 @@ public struct ProviderAttempt: Sendable {
         self.backend = backend
         self.clientAPI = clientAPI
         self.endpoint = endpoint
-        sameSchema = backend.schema.adapter.speaksNatively(clientAPI)
+        // A server without the Responses API gets a Responses client's request as chat completions.
+        sameSchema = backend.schema.adapter.speaksNatively(clientAPI) && (endpoint != .responses || backend.servesResponses)
         // Anthropic clients always get usage (in message_delta), Responses clients in
         // response.completed, so the hub stream must carry it.
         context = TranslationContext(
@@ -142,7 +143,7 @@ public struct ProviderAttempt: Sendable {
         switch endpoint {
         case .completions: "/v1/completions"
         case .embeddings: "/v1/embeddings"
-        case .responses: "/v1/responses"
+        case .responses: sameSchema ? "/v1/responses" : "/v1/chat/completions"
         default: "/v1/chat/completions"
         }
     }
