@@ -25,8 +25,8 @@ extension OpenAISimulator {
                 return try transcription(
                     request, translate: operation == "audio/translations", deployment: deployment, context: context)
             }
-        } catch {
-            return (error(400, error.message, type: "invalid_request_error", param: error.param, code: nil), nil)
+        } catch let invalid {
+            return (error(400, invalid.message, type: "invalid_request_error", param: invalid.param, code: nil), nil)
         }
     }
 
@@ -376,26 +376,5 @@ enum SimPNG {
             + raw + be32(b << 16 | a)
         let header = be32(UInt32(side)) + be32(UInt32(side)) + [8, 2, 0, 0, 0]
         return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header) + chunk("IDAT", zlib) + chunk("IEND", [])
-    }
-}
-
-/// Standard base64 with padding (the sim's answers only; Foundation's would do as well, this keeps
-/// the file free of it).
-enum Base64 {
-    static func encode(_ bytes: [UInt8]) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-        var out: [UInt8] = []
-        var index = 0
-        while index < bytes.count {
-            let b0 = bytes[index]
-            let b1 = index + 1 < bytes.count ? bytes[index + 1] : 0
-            let b2 = index + 2 < bytes.count ? bytes[index + 2] : 0
-            out.append(alphabet[Int(b0 >> 2)])
-            out.append(alphabet[Int((b0 & 3) << 4 | b1 >> 4)])
-            out.append(index + 1 < bytes.count ? alphabet[Int((b1 & 15) << 2 | b2 >> 6)] : UInt8(ascii: "="))
-            out.append(index + 2 < bytes.count ? alphabet[Int(b2 & 63)] : UInt8(ascii: "="))
-            index += 3
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }

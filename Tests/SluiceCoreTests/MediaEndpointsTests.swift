@@ -38,7 +38,7 @@ import Testing
 
     @Test(arguments: [
         ("multipart/form-data; boundary=abc", "abc"), ("Multipart/Form-Data;BOUNDARY=\"a b'c\"", "a b'c"),
-        ("multipart/form-data; charset=utf-8; boundary=\"q\\\"x\"", "q\"x"),
+        ("multipart/form-data; charset=utf-8; boundary=\"q\\:x\"", "q:x"), ("multipart/form-data; boundary=ab ", "ab"),
     ])
     func boundariesFromContentTypes(_ contentType: String, _ expected: String) throws {
         #expect(try MultipartForm.boundary(contentType: contentType) == Array(expected.utf8))
@@ -48,7 +48,7 @@ import Testing
         nil, "application/json", "multipart/form-data", "multipart/form-data; boundary=", "multipart/form-data; boundary=\"\"",
         "multipart/form-data; boundary=a\rb", "multipart/form-data; boundary=\(String(repeating: "x", count: 71))",
         "multipart/form-data; boundary=a; boundary=b", "multipart/mixed; boundary=a", "multipart/form-data; boundary=\"abc",
-        "multipart/form-data; boundary=ab ",
+        "multipart/form-data; boundary=\"ab \"",
     ] as [String?])
     func badContentTypesAreRefused(_ contentType: String?) {
         let error = #expect(throws: GatewayError.self) { try MultipartForm.boundary(contentType: contentType) }
@@ -164,7 +164,7 @@ import Testing
         -> UpstreamExchange
     {
         var backend = backend
-        if let upstream { backend.upstreamModel = upstream }
+        if let upstream { backend.modelOverrides[model] = upstream }
         return UpstreamExchange(
             backend: backend, clientAPI: .openAI, endpoint: endpoint, requestModel: model, stream: false, includeUsage: false,
             created: 1_700_000_000, requestID: "req-1")
@@ -287,7 +287,7 @@ import Testing
 
     @Test func aFormIsNotEstimatedAsPromptAndSpeechCostIsNotHeld() throws {
         let gateway = try GatewayStreamTests.gateway(#"""
-            {"api_keys":[{"name":"demo","key":"sk-demo","limits":{"tokens_per_minute":1000}}],
+            {"api_keys":[{"name":"demo","key":"sk-demo","limits":{"tokens_per_minute":100000}}],
              "models":[{"id":"whisper-1","route":"openai"},{"id":"tts-1","route":"openai"}],
              "prices":{"tts-1":{"input":15,"output":0}},
              "response_cost_header":"x-cost"}
@@ -297,16 +297,19 @@ import Testing
             stream.requestHeaders(
                 GatewayStreamTests.head("POST", "/v1/audio/transcriptions"), contentLength: nil, endOfStream: false,
                 nowSeconds: 0, nowMillis: 0) == .stop)
-        // 200 KB of audio: as prompt bytes it would exceed 1000 tokens a minute.
-        let body = MultipartFormTests.form([("model", "whisper-1")], file: Array(repeating: 7, count: 200_000))
-        #expect(stream.route(body: body, header: { $0 == "content-type" ? MultipartFormTests.contentType : nil }, nowMillis: 0, nowMicros: 0))
+        // 1 MB of audio: as prompt bytes (a token per 4) it would exceed 100,000 tokens a minute.
+        let body = MultipartFormTests.form([("model", "whisper-1")], file: Array(repeating: 7, count: 1_000_000))
+        let routed = stream.route(
+            body: body, header: { $0 == "content-type" ? MultipartFormTests.contentType : nil }, nowMillis: 0, nowMicros: 0)
+        #expect(routed)
         #expect(stream.routed?.summary.model == "whisper-1")
         // Without the form's content-type it is a precise 400.
         var noType = GatewayStream(gateway: gateway)
         _ = noType.requestHeaders(
             GatewayStreamTests.head("POST", "/v1/audio/translations"), contentLength: nil, endOfStream: false, nowSeconds: 0,
             nowMillis: 0)
-        #expect(!noType.route(body: body, header: { _ in nil }, nowMillis: 0, nowMicros: 0))
+        let refused = !noType.route(body: body, header: { _ in nil }, nowMillis: 0, nowMicros: 0)
+        #expect(refused)
         #expect(noType.actions.contains { if case .localReply(let reply, _) = $0 { reply.status == 400 } else { false } })
 
         // Speech: the cost header goes with the response headers, which are not held for the audio.
@@ -314,7 +317,9 @@ import Testing
         _ = speech.requestHeaders(
             GatewayStreamTests.head("POST", "/v1/audio/speech"), contentLength: nil, endOfStream: false, nowSeconds: 0,
             nowMillis: 0)
-        #expect(speech.route(body: Array(#"{"model":"tts-1","input":"hi","voice":"alloy"}"#.utf8), header: { _ in nil }, nowMillis: 0, nowMicros: 0))
+        let speechRouted = speech.route(
+            body: Array(#"{"model":"tts-1","input":"hi","voice":"alloy"}"#.utf8), header: { _ in nil }, nowMillis: 0, nowMicros: 0)
+        #expect(speechRouted)
         speech.actions.removeAll()
         let report = AttemptReport(
             usage: TokenUsage(inputTokens: 100_000), backend: "openai", provider: "openai", responseModel: "tts-1", unit: .characters)
