@@ -7,6 +7,7 @@ bytes. Metering: gpt-image-1 reports tokens, dall-e images are counted, speech i
 whisper in audio seconds, priced per 1M of those units."""
 import base64
 import json
+import urllib.error
 import time
 import urllib.request
 
@@ -216,7 +217,8 @@ def test_other_backends_refuse_with_unsupported_endpoint(oai, call):
 
 def test_operations_are_named_in_the_genai_metrics(oai, gateway):
     oai.images.generate(model="gpt-image-1", prompt="metrics", response_format="b64_json")
-    oai.audio.speech.create(model="tts-1", voice="alloy", input="metrics").read()
+    with oai.audio.speech.with_streaming_response.create(model="tts-1", voice="alloy", input="metrics") as speech:
+        speech.read()
     oai.audio.transcriptions.create(model="whisper", file=("a.wav", WAV))
     oai.audio.translations.create(model="whisper", file=("a.wav", WAV))
     deadline = time.time() + 5

@@ -302,7 +302,10 @@ import Testing
         let routed = stream.route(
             body: body, header: { $0 == "content-type" ? MultipartFormTests.contentType : nil }, nowMillis: 0, nowMicros: 0)
         #expect(routed)
-        #expect(stream.routed?.summary.model == "whisper-1")
+        #expect(stream.routed?.summary.model == "whisper-1" && stream.routed?.summary.maxTokens == 0)
+        // Images are estimated as `n` images of output.
+        #expect(MediaEndpoints.outputEstimate(.imagesGenerations, body: Array(#"{"model":"m","prompt":"p","n":3}"#.utf8)) == 3)
+        #expect(MediaEndpoints.outputEstimate(.imagesGenerations, body: Array(#"{"model":"m","n":1e9}"#.utf8)) == 1)
         // Without the form's content-type it is a precise 400.
         var noType = GatewayStream(gateway: gateway)
         _ = noType.requestHeaders(

@@ -248,7 +248,7 @@ public final class Gateway: Sendable {
     public func route(
         body: [UInt8], endpoint: Endpoint, consumer: Consumer, header: (String) -> String?
     ) -> Result<RoutedRequest, GatewayError> {
-        let summary: RequestSummary
+        var summary: RequestSummary
         do {
             summary =
                 endpoint.readsMultipart
@@ -257,6 +257,7 @@ public final class Gateway: Sendable {
         } catch {
             return .failure(error)
         }
+        if endpoint.isMedia { summary.maxTokens = MediaEndpoints.outputEstimate(endpoint, body: body) }
         guard consumer.mayUse(model: summary.model) else { return .failure(.modelNotAllowed(summary.model)) }
         guard let route = router.route(model: summary.model, header: header) else {
             return .failure(.modelNotFound(summary.model))

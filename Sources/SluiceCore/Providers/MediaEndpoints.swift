@@ -105,6 +105,20 @@ public enum MediaEndpoints {
         return summary
     }
 
+    /// The output the quota admission estimates (`RequestSummary.maxTokens`), in the endpoint's
+    /// output unit: an image request's `n` (1 when absent or out of OpenAI's 1...10: the backend
+    /// refuses those anyway), nothing for audio (speech and transcripts are metered on input).
+    /// Without this the gateway's default output estimate, counted as images, would price a
+    /// single dall-e image as a thousand.
+    public static func outputEstimate(_ endpoint: Endpoint, body: [UInt8]) -> Int64 {
+        guard endpoint == .imagesGenerations else { return 0 }
+        let scanner = JSONScanner(body)
+        guard let range = try? scanner.findTopLevel("n"), let n = scanner.int64Value(at: range), (1...10).contains(n) else {
+            return 1
+        }
+        return n
+    }
+
     // MARK: - Request
 
     /// Where the attempt goes: OpenAI's path, or Azure's deployment path; 400 elsewhere.
