@@ -14,7 +14,7 @@ import urllib.request
 import openai
 import pytest
 
-from default_gateway import DEMO_KEY
+from default_gateway import DEMO_KEY, DefaultGateway
 
 from sdk_fixtures import gateway, oai  # noqa: F401 (fixtures)
 
@@ -234,3 +234,50 @@ def test_operations_are_named_in_the_genai_metrics(oai, gateway):
     token_lines = [l for l in text.splitlines() if l.startswith("envoy_sluice_gen_ai_client_token_usage_count")]
     assert any('gen_ai_request_model="gpt-image-1"' in l for l in token_lines)
     assert not any('gen_ai_request_model="tts-1"' in l or 'gen_ai_request_model="whisper"' in l for l in token_lines)
+
+
+def test_streamed_transcription_is_metered_from_its_final_event():
+    """A gpt-4o transcribe model streams `transcript.text.delta` events and reports token usage in
+    `transcript.text.done`: the events pass through, the usage is metered and priced."""
+    def add_model(config):
+        config["models"].append({"id": "gpt-4o-mini-transcribe", "owned_by": "openai", "created": 1742256000,
+                                 "route": "openai"})
+        config["prices"]["gpt-4o-mini-transcribe"] = {"input": 3.0, "output": 5.0}
+
+    with DefaultGateway(adjust_config=add_model) as gw:
+        client = openai.OpenAI(base_url=f"{gw.base}/v1", api_key=DEMO_KEY, max_retries=0, timeout=30)
+        events = list(client.audio.transcriptions.create(model="gpt-4o-mini-transcribe", file=("a.wav", WAV),
+                                                         stream=True))
+        assert [e.type for e in events[:-1]] == ["transcript.text.delta"] * (len(events) - 1) and len(events) > 3
+        done = events[-1]
+        assert done.type == "transcript.text.done"
+        assert "".join(e.delta for e in events[:-1]).strip() == done.text
+        assert done.usage.input_tokens == 13 and done.usage.output_tokens == len(done.text.split())
+        line = wait_for_log(gw, "gpt-4o-mini-transcribe", lambda l: number(l, "tokens_in") == 13)
+        assert number(line, "tokens_out") == done.usage.output_tokens
+        assert number(line, "cost_usd") == pytest.approx((13 * 3 + done.usage.output_tokens * 5) / 1e6)
+        # A plain answer reports the same usage.
+        plain = client.audio.transcriptions.create(model="gpt-4o-mini-transcribe", file=("a.wav", WAV))
+        assert plain.text == done.text and plain.usage.input_tokens == 13
+
+
+def test_speech_with_the_cost_header_still_streams():
+    """With `response_cost_header` set, a non-streamed answer's headers wait for its body (the usage is in
+    it); speech's cost is known from the request, so its headers carry the cost and the audio is not held."""
+    def cost_header(config):
+        config["response_cost_header"] = "x-sluice-cost-usd"
+
+    with DefaultGateway(adjust_config=cost_header) as gw:
+        client = openai.OpenAI(base_url=f"{gw.base}/v1", api_key=DEMO_KEY, max_retries=0, timeout=30)
+        text = "Costed and streamed."
+        arrivals = []
+        started = time.monotonic()
+        with client.audio.speech.with_streaming_response.create(model="tts-1", voice="nova", input=text) as response:
+            assert float(response.headers["x-sluice-cost-usd"]) == pytest.approx(len(text) * 15 / 1e6)
+            assert response.headers["content-type"] == "audio/mpeg"
+            for _ in response.iter_bytes(chunk_size=None):
+                arrivals.append(time.monotonic() - started)
+        assert len(arrivals) >= 3 and arrivals[-1] - arrivals[0] >= 0.25, arrivals
+        # A JSON answer's cost still comes with its headers.
+        image = client.images.with_raw_response.generate(model="azure-dall-e-3", prompt="x", n=2)
+        assert float(image.headers["x-sluice-cost-usd"]) == pytest.approx(0.08)
