@@ -140,6 +140,15 @@ def test_transcription_with_a_model_override_rewrites_the_form(oai, gateway):
     assert number(line, "cost_usd") == pytest.approx(2 * 100 / 1e6)  # 1.3 s → 2 s at $0.006 a minute
 
 
+def test_a_large_upload_with_a_model_override(oai, gateway):
+    """3 MB through the rewrite: the upstream filter buffers the form, edits the model part and sends the new
+    length; the sim reads the whole file (its duration is the file's size at 32 KB a second)."""
+    result = oai.audio.transcriptions.create(model="whisper", file=("long.wav", b"\1" * 3_000_000),
+                                             response_format="verbose_json")
+    assert result.duration == pytest.approx(93.8)
+    assert gateway.sims.last("openai")["headers"]["content-type"].startswith("multipart/form-data; boundary=")
+
+
 def test_transcription_formats(oai):
     text = oai.audio.transcriptions.create(model="whisper", file=("a.wav", WAV), response_format="text")
     assert isinstance(text, str) and text.strip().endswith(".")
