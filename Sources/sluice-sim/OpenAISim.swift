@@ -96,11 +96,16 @@ struct OpenAISimulator: ProviderSimulator {
         }
         guard let operation,
             ["chat/completions", "completions", "embeddings", "responses", "responses/input_tokens"].contains(operation)
+                || Self.mediaOperations.contains(operation)
         else {
             return (notFound(request), nil)
         }
         if flavor == .azure, azureDeployment != nil, (request.query["api-version"] ?? "").isEmpty {
             return (azureError(400, code: "BadRequest", "Missing required query parameter: api-version"), nil)
+        }
+        // Images and audio (OpenAIMedia.swift); a form is not JSON.
+        if Self.mediaOperations.contains(operation) {
+            return media(operation, request: request, deployment: azureDeployment, context: context)
         }
         guard let body = request.json() else {
             return (invalidJSON(), nil)

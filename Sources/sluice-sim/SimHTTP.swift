@@ -56,6 +56,9 @@ struct SimResponse: Sendable {
     var status: Int
     var headers: [(String, String)]
     var body: Body
+    /// Milliseconds between streamed chunks when not the listener's `--pace-ms` (speech audio
+    /// streams at its own pace, so tests can see it arrive in pieces).
+    var paceMilliseconds: Int?
 
     init(status: Int, headers: [(String, String)] = [], body: Body) {
         self.status = status
@@ -140,6 +143,7 @@ func makeResponse(
         onFinish()
         return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     case .stream(let chunks):
+        let paceMilliseconds = response.paceMilliseconds ?? paceMilliseconds
         let body = ResponseBody { writer in
             defer { onFinish() }
             for (index, chunk) in chunks.enumerated() {

@@ -510,10 +510,26 @@ struct RealEnvoyADSTests {
         try poll(timeout: 10, "every type ACKed") { server.statuses.status(node: "default-test")?.isInSync == true }
         let listed = try JSONParser.parse(Array(Self.models(listenerPort).body.utf8))
         let ids = (listed["data"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
-        #expect(ids.count == 11, "\(ids)")
+        #expect(ids.count == 17, "\(ids)")
         for id in ids {
             let response: HTTP.Response
-            if id.contains("embedding") {
+            let json = ["Authorization": "Bearer \(Self.demoKey)", "Content-Type": "application/json"]
+            if id.contains("image") || id.contains("dall-e") {
+                response = HTTP.request(
+                    "http://127.0.0.1:\(listenerPort)/v1/images/generations", method: "POST", headers: json,
+                    body: #"{"model":"\#(id)","prompt":"Hello"}"#)
+            } else if id.contains("tts") {
+                response = HTTP.request(
+                    "http://127.0.0.1:\(listenerPort)/v1/audio/speech", method: "POST", headers: json,
+                    body: #"{"model":"\#(id)","input":"Hello","voice":"alloy"}"#)
+            } else if id.contains("whisper") {
+                let form = "--B\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n\(id)\r\n--B\r\n"
+                    + "Content-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\nRIFF\r\n--B--\r\n"
+                response = HTTP.request(
+                    "http://127.0.0.1:\(listenerPort)/v1/audio/transcriptions", method: "POST",
+                    headers: ["Authorization": "Bearer \(Self.demoKey)", "Content-Type": "multipart/form-data; boundary=B"],
+                    body: form)
+            } else if id.contains("embedding") {
                 response = HTTP.request(
                     "http://127.0.0.1:\(listenerPort)/v1/embeddings", method: "POST",
                     headers: ["Authorization": "Bearer \(Self.demoKey)", "Content-Type": "application/json"],

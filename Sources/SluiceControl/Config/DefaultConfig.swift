@@ -47,6 +47,12 @@ models:  # price: USD per 1M tokens
   - { id: llama-3.1-8b-instruct, backend: vllm_pool, owned_by: self-hosted, created: 1721606400 }
   # OpenAI first; on 429, 5xx or a failed connection the retry goes to Azure.
   - { id: gpt-4o-mini-failover, fallback: [openai, azure], upstream_model: gpt-4o-mini, overrides: { azure: gpt-4o-mini-deployment }, created: 1721172741 }
+  - { id: gpt-image-1, backend: openai, created: 1745452800, price: { input: 5.0, output: 40.0 } }  # images, audio: README "Images and audio"
+  - { id: tts-1, backend: openai, created: 1681940951, price: { input: 15.0, output: 0 } }  # per 1M input characters
+  - { id: whisper, backend: openai, upstream_model: whisper-1, created: 1677532384, price: { input: 100.0, output: 0 } }  # per 1M audio seconds
+  - { id: azure-dall-e-3, backend: azure, upstream_model: dall-e-3-deployment, created: 1698785189, price: { input: 0, output: 40000 } }  # per 1M images
+  - { id: azure-tts, backend: azure, upstream_model: tts-deployment, created: 1681940951, price: { input: 15.0, output: 0 } }
+  - { id: azure-whisper, backend: azure, upstream_model: whisper-deployment, created: 1677532384, price: { input: 100.0, output: 0 } }
 
 consumers:
   - { name: demo, key: sk-sluice-demo, team: demo-team, limits: { requests_per_minute: 600, tokens_per_minute: 200000, budget_usd_per_day: 5 } }

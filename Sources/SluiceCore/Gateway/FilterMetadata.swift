@@ -78,11 +78,14 @@ public struct AttemptReport: Sendable, Equatable {
     public var provider: String
     /// The model name the backend was asked for (`gen_ai.response.model`).
     public var responseModel: String
+    /// What `usage` counts: tokens, or an images or audio model's billing unit.
+    public var unit: UsageUnit
 
-    public init(usage: TokenUsage, backend: String, provider: String, responseModel: String) {
+    public init(usage: TokenUsage, backend: String, provider: String, responseModel: String, unit: UsageUnit = .tokens) {
         self.usage = usage
         self.backend = backend
         self.provider = provider
         self.responseModel = responseModel
+        self.unit = unit
     }
 }

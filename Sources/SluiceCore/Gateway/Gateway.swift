@@ -15,6 +15,14 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
     case responsesInputTokens
     /// `POST /v1/messages/count_tokens`: Anthropic's count of a Messages request's input.
     case anthropicCountTokens
+    /// `POST /v1/images/generations` (JSON; MediaEndpoints.swift).
+    case imagesGenerations
+    /// `POST /v1/audio/speech` (JSON; the answer is audio, streamed through).
+    case audioSpeech
+    /// `POST /v1/audio/transcriptions` (multipart/form-data).
+    case audioTranscriptions
+    /// `POST /v1/audio/translations` (multipart/form-data).
+    case audioTranslations
     case other
 
     /// Classifies `:path` (query string ignored) and `:method`.
@@ -35,6 +43,7 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
             if route.elementsEqual("/v1/responses".utf8) { return .responses }
             if route.elementsEqual("/v1/responses/input_tokens".utf8) { return .responsesInputTokens }
             if route.elementsEqual("/v1/messages/count_tokens".utf8) { return .anthropicCountTokens }
+            if let media = Endpoint.classifyMedia(route) { return media }
         }
         return .other
     }
@@ -46,7 +55,7 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
     public var routesOnBody: Bool {
         switch self {
         case .chatCompletions, .completions, .embeddings, .anthropicMessages, .responses, .responsesInputTokens,
-            .anthropicCountTokens:
+            .anthropicCountTokens, .imagesGenerations, .audioSpeech, .audioTranscriptions, .audioTranslations:
             true
         case .listModels, .other: false
         }
@@ -63,6 +72,10 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
         case .responses: "responses"
         case .responsesInputTokens: "responses_input_tokens"
         case .anthropicCountTokens: "messages_count_tokens"
+        case .imagesGenerations: "images_generations"
+        case .audioSpeech: "audio_speech"
+        case .audioTranscriptions: "audio_transcriptions"
+        case .audioTranslations: "audio_translations"
         case .other: "other"
         }
     }
@@ -75,6 +88,7 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
         case .embeddings: "embeddings"
         case .listModels: "list_models"
         case .responsesInputTokens, .anthropicCountTokens: "count_tokens"
+        case .imagesGenerations, .audioSpeech, .audioTranscriptions, .audioTranslations: mediaOperationName
         case .other: "other"
         }
     }
@@ -89,6 +103,10 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
         case "responses": self = .responses
         case "responses_input_tokens": self = .responsesInputTokens
         case "messages_count_tokens": self = .anthropicCountTokens
+        case "images_generations": self = .imagesGenerations
+        case "audio_speech": self = .audioSpeech
+        case "audio_transcriptions": self = .audioTranscriptions
+        case "audio_translations": self = .audioTranslations
         case "other": self = .other
         default: return nil
         }
@@ -230,12 +248,16 @@ public final class Gateway: Sendable {
     public func route(
         body: [UInt8], endpoint: Endpoint, consumer: Consumer, header: (String) -> String?
     ) -> Result<RoutedRequest, GatewayError> {
-        let summary: RequestSummary
+        var summary: RequestSummary
         do {
-            summary = try RequestSummary.read(body, endpoint: endpoint)
+            summary =
+                endpoint.readsMultipart
+                ? try MediaEndpoints.summary(multipart: body, contentType: header("content-type"))
+                : try RequestSummary.read(body, endpoint: endpoint)
         } catch {
             return .failure(error)
         }
+        if endpoint.isMedia { summary.maxTokens = MediaEndpoints.outputEstimate(endpoint, body: body) }
         guard consumer.mayUse(model: summary.model) else { return .failure(.modelNotAllowed(summary.model)) }
         guard let route = router.route(model: summary.model, header: header) else {
             return .failure(.modelNotFound(summary.model))

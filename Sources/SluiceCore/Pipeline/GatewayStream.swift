@@ -203,7 +203,9 @@ public struct GatewayStream: Sendable {
         if endpoint.countsTokens {
             freeRateLimits = gateway.rateLimitHeaders(for: consumer, model: request.summary.model, now: nowMillis)
         } else {
-            let quotaRequest = gateway.quotaRequest(for: request, consumer: consumer, bodyByteCount: body.count)
+            // A form's bytes are mostly an uploaded file, not prompt text: no input estimate from them.
+            let quotaRequest = gateway.quotaRequest(
+                for: request, consumer: consumer, bodyByteCount: endpoint.readsMultipart ? 0 : body.count)
             switch gateway.quotas.admit(quotaRequest, now: nowMillis) {
             case .denied(let denial):
                 actions.append(
@@ -304,6 +306,11 @@ public struct GatewayStream: Sendable {
             return .continue
         }
         if let costHeader = gateway.config.responseCostHeader, !routed.summary.stream {
+            if endpoint.usageKnownBeforeAnswer {
+                // Speech: the cost was counted from the request; the audio must not wait for it.
+                setCostHeader(costHeader, report: report)
+                return .continue
+            }
             if let contentLength, contentLength > bufferLimit {
                 // Too large to hold (Envoy would answer 500 instead): this answer goes without the header.
                 return .continue
@@ -394,7 +401,7 @@ public struct GatewayStream: Sendable {
         }
         let input = UInt64(clamping: usage.inputTokens)
         let output = UInt64(clamping: usage.outputTokens)
-        if input > 0 || output > 0 {
+        if input > 0 || output > 0, report?.unit ?? .tokens == .tokens {
             // One label array per token type, shared by the histogram and the counter.
             var inputLabels = labels
             inputLabels.append("input")

@@ -189,10 +189,11 @@ public struct UpstreamAttempt: Sendable {
         }
         self.backend = backend
         labels = shared.labels(of: backend)
-        let exchange = UpstreamExchange(
+        var exchange = UpstreamExchange(
             backend: backend, clientAPI: endpoint.clientAPI, endpoint: endpoint, requestModel: context.model,
             stream: context.stream, includeUsage: context.includeUsage, created: nowSeconds(),
             requestID: headers.value("x-request-id") ?? "sluice")
+        if endpoint.readsMultipart { exchange.noteRequestContentType(headers.value("content-type")) }
         self.exchange = exchange
         let plan: UpstreamRequestPlan
         do throws(TranslateError) {
@@ -321,7 +322,10 @@ public struct UpstreamAttempt: Sendable {
         case .passthrough:
             return .continue
         case .passthroughMetered:
-            if endOfStream { publish(TokenUsage()) }
+            if endOfStream { publishAnswerUsage(of: []) }
+            return .continue
+        case .passthroughReported:
+            publishAnswerUsage(of: [])
             return .continue
         case .translateStream:
             do throws(TranslateError) {
@@ -358,7 +362,7 @@ public struct UpstreamAttempt: Sendable {
         endOfStream: Bool, bodySize: (BodyPart) -> Int, read: (BodyPart, inout [UInt8]) -> Void
     ) -> GatewayStatus {
         switch responseMode {
-        case .passthrough:
+        case .passthrough, .passthroughReported:
             return .continue
         case .passthroughMetered:
             if !meteredBodyOverflowed {
@@ -369,8 +373,8 @@ public struct UpstreamAttempt: Sendable {
                     read(.received, &meteredBody)
                 }
             }
-            if endOfStream, let exchange {
-                publish(meteredBodyOverflowed ? TokenUsage() : exchange.usage(ofPassthrough: meteredBody))
+            if endOfStream {
+                publishAnswerUsage(of: meteredBodyOverflowed ? nil : meteredBody)
                 meteredBody = []
             }
             return .continue
@@ -436,7 +440,19 @@ public struct UpstreamAttempt: Sendable {
     ///
     /// Counts the upstream reported beyond `TokenUsage.maxCount` arrive clamped by the readers; the
     /// first such report of an attempt counts once in `upstream_usage_clamped`.
-    private mutating func publish(_ usage: TokenUsage) {
+    /// Publishes the usage of a same-schema answer that passed through (`body`: its bounded copy,
+    /// nil when it outgrew the bound).
+    private mutating func publishAnswerUsage(of body: [UInt8]?) {
+        guard let exchange else { return }
+        if exchange.endpoint.isMedia {
+            let read = exchange.mediaUsage(ofAnswer: body ?? [])
+            publish(read.usage, unit: read.unit)
+        } else {
+            publish(body.map { exchange.usage(ofPassthrough: $0) } ?? TokenUsage())
+        }
+    }
+
+    private mutating func publish(_ usage: TokenUsage, unit: UsageUnit = .tokens) {
         publishedUsage = usage
         if usage.isClamped, !countedClampedUsage {
             countedClampedUsage = true
@@ -455,7 +471,7 @@ public struct UpstreamAttempt: Sendable {
             .publishReport(
                 AttemptReport(
                     usage: usage, backend: backend.name, provider: backend.schema.rawValue,
-                    responseModel: exchange.context.upstreamModel)))
+                    responseModel: exchange.context.upstreamModel, unit: unit)))
     }
 
     /// Sets a request header unless it already holds exactly `value` as its only value.

@@ -111,6 +111,10 @@ public struct ProviderAttempt: Sendable {
     /// A Responses client's request fields its translated answer reports back (set by the request
     /// translation, `responsesChatRequest`).
     public var responsesEcho: ResponsesEcho?
+    /// Usage counted from the request itself (speech: its input's characters; MediaEndpoints.swift).
+    public var requestUsage: TokenUsage?
+    /// The client's `content-type` (a multipart form's boundary), for endpoints that read it.
+    public var requestContentType: String?
 
     public init(
         backend: BackendConfig, clientAPI: ClientAPI, endpoint: Endpoint, requestModel: String, stream: Bool,

@@ -74,6 +74,9 @@ public enum ResponseMode: Sendable, Equatable {
     case passthrough
     /// Same schema, not streamed: pass through, keeping a bounded copy to read token usage at the end.
     case passthroughMetered
+    /// Same schema: pass through untouched; the usage was counted from the request (speech) and
+    /// is reported with the response headers.
+    case passthroughReported
     /// Buffer the whole body, then translate it (non-streaming success).
     case translateBody
     /// Translate chunk by chunk as it arrives (streaming success).
@@ -108,12 +111,14 @@ public struct UpstreamExchange: Sendable {
 
     public func requestPlan() throws(TranslateError) -> UpstreamRequestPlan {
         if attempt.endpoint.countsTokens { return try TokenCounting.requestPlan(for: attempt, adapter: adapter) }
+        if attempt.endpoint.isMedia { return try MediaEndpoints.requestPlan(for: attempt) }
         return try adapter.requestPlan(for: attempt)
     }
 
     /// The body to send for the client's `body`.
     public mutating func translateRequest(_ body: [UInt8]) throws(TranslateError) -> [UInt8] {
         if attempt.endpoint.countsTokens { return try TokenCounting.translateRequest(body, attempt: &attempt) }
+        if attempt.endpoint.isMedia { return try MediaEndpoints.translateRequest(body, attempt: &attempt) }
         return try adapter.translateRequest(body, attempt: &attempt)
     }
 
@@ -150,6 +155,7 @@ public struct UpstreamExchange: Sendable {
     /// The mode for an answer with `status`: the client's request (schema, streamed or not)
     /// decides the rest, so the upstream filter reads no other response header for it.
     public func responseMode(status: Int) -> ResponseMode {
+        if endpoint.isMedia { return MediaEndpoints.responseMode(status: status, endpoint: endpoint) }
         if sameSchema {
             if status >= 400 { return .passthrough }
             // Same-schema streams go through a usage watcher that passes the bytes on.
@@ -157,6 +163,18 @@ public struct UpstreamExchange: Sendable {
         }
         if status >= 400 { return .translateError }
         return context.stream ? .translateStream : .translateBody
+    }
+
+    /// Notes the client's `content-type` for an endpoint whose body is a form (its boundary).
+    public mutating func noteRequestContentType(_ value: String?) {
+        if endpoint.readsMultipart { attempt.requestContentType = value }
+    }
+
+    /// The usage of an images or audio answer that passed through (or was counted from the
+    /// request), and its unit.
+    public func mediaUsage(ofAnswer body: [UInt8]) -> (usage: TokenUsage, unit: UsageUnit) {
+        if let counted = attempt.requestUsage { return (counted, .characters) }
+        return MediaEndpoints.usage(ofAnswer: body, endpoint: endpoint)
     }
 
     /// Token usage of a same-schema response body that passed through.

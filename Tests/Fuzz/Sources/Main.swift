@@ -42,6 +42,8 @@ let allTargets: [FuzzTarget] = [
                run: fuzzJWT),
     FuzzTarget(name: "config", summary: "GatewayConfig.parse, UpstreamConfig.parse, BackendConfig.parse and their use",
                run: fuzzConfig),
+    FuzzTarget(name: "multipart", summary: "multipart/form-data reader, model-part rewrite, images and audio usage readers",
+               run: fuzzMultipart),
     FuzzTarget(name: "endpoints", summary: "x-sluice-epp hand-over decode (canonical), EndpointPickerConfig.parse, /metrics pages",
                run: fuzzEndpoints),
 ]

@@ -33,7 +33,7 @@ func fuzzResponse(_ bytes: [UInt8]) {
     if schema == .bedrockConverse { exchange.noteResponseHeader(name: "x-amzn-requestid", value: "req-fuzz") }
     let what = "\(schema.rawValue) response to \(client) \(endpoint.name)"
     switch exchange.responseMode(status: 200, contentType: "application/json") {
-    case .passthroughMetered, .passthrough:
+    case .passthroughMetered, .passthrough, .passthroughReported:
         let usage = exchange.usage(ofPassthrough: input.body)
         requireBounded(usage, what)
         meter(usage)
