@@ -29,16 +29,8 @@ backends:  # demo_value: the simulators' fake keys; real keys come from env, fil
     address: http://127.0.0.1:18105
     credential: { demo_value: sim-vertex-token }
     gcp: { project: sluice-demo, location: us-central1 }
-  # Claude served by the clouds: Vertex AI rawPredict (same simulator as vertex) and Bedrock InvokeModel
-  - name: vertex-claude
-    schema: vertex_anthropic
-    address: http://127.0.0.1:18105
-    credential: { demo_value: sim-vertex-token }
-    gcp: { project: sluice-demo, location: us-east5 }
-  - name: bedrock-claude
-    schema: bedrock_anthropic
-    address: http://127.0.0.1:18104
-    aws: { region: us-east-1, access_key_id: { demo_value: AKIDSLUICESIM }, secret_access_key: { demo_value: sluice-sim-secret } }
+  - { name: vertex-claude, schema: vertex_anthropic, address: http://127.0.0.1:18105, credential: { demo_value: sim-vertex-token }, gcp: { project: sluice-demo, location: us-east5 } }
+  - { name: bedrock-claude, schema: bedrock_anthropic, address: http://127.0.0.1:18104, aws: { region: us-east-1, access_key_id: { demo_value: AKIDSLUICESIM }, secret_access_key: { demo_value: sluice-sim-secret } } }
 
 pools:  # self-hosted OpenAI-compatible servers (vLLM, SGLang, TGI, ...)
   - { name: local, endpoints: [http://127.0.0.1:18106] }
