@@ -40,8 +40,13 @@ extension GeminiSimulator {
             guard route.method == "rawPredict" else {
                 return (error(400, status: "FAILED_PRECONDITION", "count-tokens does not stream."), nil)
             }
+            // The body names the model; an `anthropic_version` (Anthropic's Vertex SDK sends one) is Vertex's.
+            if let version = object["anthropic_version"], version.stringValue != AnthropicOnCloud.vertexVersion {
+                return (anthropic.error(400, type: "invalid_request_error", "anthropic_version: Input should be '\(AnthropicOnCloud.vertexVersion)'"), nil)
+            }
+            let counted = JSONObject(object.members.filter { $0.key != "anthropic_version" })
             do {
-                let (model, conversation) = try anthropic.parse(.object(object), countOnly: true)
+                let (model, conversation) = try anthropic.parse(.object(counted), countOnly: true)
                 guard model.hasPrefix("claude") else {
                     return (error(404, status: "NOT_FOUND", "Publisher Model `anthropic/\(model)` not found."), nil)
                 }
