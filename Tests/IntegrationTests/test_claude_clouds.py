@@ -41,16 +41,22 @@ ANTHROPIC_TOOL = {
 }
 
 
-def access_log_line(gateway, model: str, marker: str) -> dict:
-    """The access-log fields of the request of `model` whose path contains `marker` (the path logged is the
-    one sent upstream), waiting for the log to be written."""
+def log_lines(gateway, model: str, marker: str) -> list:
+    """The access-log lines of `model` whose path contains `marker` (the path logged is the one sent upstream),
+    once earlier requests' lines are written (Envoy flushes its log every 50 ms here)."""
+    time.sleep(0.2)
+    return [l for l in gateway.envoy.logs().splitlines() if f"model={model} " in l and marker in l]
+
+
+def access_log_line(gateway, model: str, marker: str, before: int) -> dict:
+    """The fields of the first such line after the `before` there were, waiting for it to be written."""
     deadline = time.time() + 5
     while time.time() < deadline:
-        lines = [l for l in gateway.envoy.logs().splitlines() if f"model={model} " in l and marker in l]
-        if lines:
-            return dict(part.split("=", 1) for part in lines[-1].split() if "=" in part and not part.startswith('"'))
+        lines = log_lines(gateway, model, marker)
+        if len(lines) > before:
+            return dict(part.split("=", 1) for part in lines[before].split() if "=" in part and not part.startswith('"'))
         time.sleep(0.05)
-    raise AssertionError(f"no access log line for {model} with {marker}")
+    raise AssertionError(f"no new access log line for {model} with {marker}")
 
 
 # MARK: - OpenAI clients
@@ -63,6 +69,8 @@ def test_both_models_are_listed(oai):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_openai_chat(oai, gateway, model):
+    marker = ':rawPredict"' if model == VERTEX else '/invoke"'
+    before = len(log_lines(gateway, model, marker))
     r = oai.chat.completions.create(
         model=model, messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello from the clouds"}],
         max_tokens=64)
@@ -71,8 +79,7 @@ def test_openai_chat(oai, gateway, model):
     assert r.choices[0].finish_reason == "stop"
     assert r.usage.prompt_tokens > 0 and r.usage.completion_tokens > 0
     # Metered and priced like any backend: the access log has the tokens the client was told, and their cost.
-    marker = ":rawPredict" if model == VERTEX else "/invoke"
-    fields = access_log_line(gateway, model, marker)
+    fields = access_log_line(gateway, model, marker, before)
     assert int(float(fields["tokens_in"])) == r.usage.prompt_tokens and int(float(fields["tokens_out"])) == r.usage.completion_tokens
     price_in, price_out = PRICES[model]
     expected = (r.usage.prompt_tokens * price_in + r.usage.completion_tokens * price_out) / 1e6
@@ -82,6 +89,8 @@ def test_openai_chat(oai, gateway, model):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_openai_chat_stream(oai, gateway, model):
+    marker = ':streamRawPredict"' if model == VERTEX else '/invoke-with-response-stream"'
+    before = len(log_lines(gateway, model, marker))
     stream = oai.chat.completions.create(
         model=model, messages=[{"role": "user", "content": "Stream some cloudy words"}], max_tokens=64, stream=True,
         stream_options={"include_usage": True})
@@ -94,8 +103,7 @@ def test_openai_chat_stream(oai, gateway, model):
     assert "Stream some cloudy words" in text
     assert finish == "stop"
     assert usage is not None and usage.prompt_tokens > 0 and usage.completion_tokens > 0
-    marker = ":streamRawPredict" if model == VERTEX else "/invoke-with-response-stream"
-    fields = access_log_line(gateway, model, marker)
+    fields = access_log_line(gateway, model, marker, before)
     assert int(float(fields["tokens_in"])) == usage.prompt_tokens and int(float(fields["tokens_out"])) == usage.completion_tokens
     assert float(fields["cost_usd"]) > 0
 
@@ -196,6 +204,8 @@ def test_responses_function_tool_round_trip(oai, model):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_anthropic_messages(claude, gateway, model):
+    marker = ':rawPredict"' if model == VERTEX else '/invoke"'
+    before = len(log_lines(gateway, model, marker))
     r = claude.messages.create(model=model, max_tokens=64, system="Be brief.",
                                messages=[{"role": "user", "content": "Hello anthropic through the clouds"}])
     assert r.type == "message" and r.role == "assistant"
@@ -204,7 +214,7 @@ def test_anthropic_messages(claude, gateway, model):
     assert r.model == ("claude-sonnet-4-5@20250929" if model == VERTEX else "anthropic.claude-3-5-haiku-20241022-v1:0")
     assert "Hello anthropic through the clouds" in "".join(b.text for b in r.content if b.type == "text")
     assert r.stop_reason == "end_turn" and r.usage.input_tokens > 0 and r.usage.output_tokens > 0
-    fields = access_log_line(gateway, model, ":rawPredict" if model == VERTEX else "/invoke")
+    fields = access_log_line(gateway, model, marker, before)
     assert int(float(fields["tokens_in"])) == r.usage.input_tokens and int(float(fields["tokens_out"])) == r.usage.output_tokens
     price_in, price_out = PRICES[model]
     expected = (r.usage.input_tokens * price_in + r.usage.output_tokens * price_out) / 1e6
@@ -213,6 +223,8 @@ def test_anthropic_messages(claude, gateway, model):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_anthropic_stream(claude, gateway, model):
+    marker = ':streamRawPredict"' if model == VERTEX else '/invoke-with-response-stream"'
+    before = len(log_lines(gateway, model, marker))
     with claude.messages.stream(model=model, max_tokens=64,
                                 messages=[{"role": "user", "content": "Stream anthropic from the clouds"}]) as stream:
         events = [event.type for event in stream]
@@ -220,7 +232,7 @@ def test_anthropic_stream(claude, gateway, model):
     assert events[0] == "message_start" and "message_stop" in events
     assert "Stream anthropic from the clouds" in "".join(b.text for b in final.content if b.type == "text")
     assert final.stop_reason == "end_turn" and final.usage.output_tokens > 0
-    fields = access_log_line(gateway, model, ":streamRawPredict" if model == VERTEX else "/invoke-with-response-stream")
+    fields = access_log_line(gateway, model, marker, before)
     assert int(float(fields["tokens_out"])) == final.usage.output_tokens and float(fields["cost_usd"]) > 0
 
 
