@@ -413,3 +413,29 @@ import Testing
         #expect(vertex.usage == anthropic.usage)
     }
 }
+
+@Suite struct ClaudeOnCloudConfigTests {
+    @Test(arguments: [
+        (#"{"backend":"x","schema":"vertex_anthropic","credential":{"value":"t"}}"#, "gcp: is required for schema vertex_anthropic (project and location)"),
+        (#"{"backend":"x","schema":"vertex_anthropic","gcp":{"project":"p","location":"us-east5"}}"#, "credential: is required for schema vertex_anthropic"),
+        (#"{"backend":"x","schema":"vertex_anthropic","credential":{"value":"t"},"gcp":{"project":"p","location":"US East"}}"#, "gcp.location: must be a region name of lower-case letters, digits and '-', e.g. us-east-1"),
+        (#"{"backend":"x","schema":"bedrock_anthropic"}"#, "aws: is required for schema bedrock_anthropic (region and keys)"),
+        (#"{"backend":"x","schema":"bedrock_anthropic","aws":{"region":"us-east-1","access_key_id":{"value":"a"}}}"#, "aws.secret_access_key: is required"),
+    ])
+    func missingSettingsAreNamed(json: String, message: String) {
+        do {
+            _ = try BackendConfig.parse(Array(json.utf8))
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.message == message)
+        }
+    }
+
+    @Test func completeConfigsParse() throws {
+        let vertex = try BackendConfig.parse(Array(#"{"backend":"v","schema":"vertex_anthropic","credential":{"secret":"t","sds":"ads"},"gcp":{"project":"p","location":"us-east5"}}"#.utf8))
+        #expect(vertex.schema == .vertexAnthropic && vertex.gcp == GCPSettings(project: "p", location: "us-east5"))
+        let bedrock = try BackendConfig.parse(Array(#"{"backend":"b","schema":"bedrock_anthropic","aws":{"region":"us-west-2","access_key_id":{"value":"a"},"secret_access_key":{"secret":"s","sds":"ads"}}}"#.utf8))
+        #expect(bedrock.schema == .bedrockAnthropic && bedrock.aws?.region == "us-west-2")
+        #expect(bedrock.configuredCredentialSources == [.value("a"), .secret(name: "s", sds: .ads)])
+    }
+}
