@@ -7,7 +7,9 @@ checks: the bearer token or the SigV4 signature, the model in the path and not i
 
 OpenAI clients go through the Anthropic translator (chat and the Responses API); Anthropic clients' bodies are
 edited and their answers and events are Anthropic's own. Plain, streamed, tool calls, errors in the client's
-shape, token counts, and usage and cost metered like every other backend's."""
+shape, token counts, and usage and cost metered like every other backend's. Then a hostile upstream in the
+clouds' place: garbled Bedrock chunks and Vertex errors of every shape end in one error in the client's shape."""
+import base64
 import json
 import time
 import urllib.error
@@ -17,6 +19,10 @@ import anthropic
 import openai
 import pytest
 
+from harness import Envoy, free_port, gateway_bootstrap, header_route, static_cluster
+from hostile_upstream import (
+    HostileUpstream, bedrock_event, event_stream_frame, full_response, http_request, streamed_response,
+)
 from sdk_fixtures import claude, gateway, oai  # noqa: F401 (fixtures)
 from sim import VERTEX_TOKEN, sigv4_headers
 
@@ -369,3 +375,148 @@ def test_bedrock_sim_checks_the_signature_and_the_body(gateway):
     for extra in ({"model": "x"}, {"stream": True}, {"anthropic_version": "vertex-2023-10-16"}):
         status, answer = signed({**body, **extra})
         assert status == 400 and "Malformed input request" in answer["message"], extra
+
+
+# MARK: - Hostile clouds: garbled Bedrock chunks and odd Vertex errors through the real Envoy
+
+HOSTILE_KEY = "sk-sluice-hostile-clouds"
+HOSTILE_BACKENDS = {
+    # route: (model, upstream filter config)
+    "bedrock-claude": ("hostile-bedrock-claude", {
+        "backend": "bedrock-claude", "schema": "bedrock_anthropic",
+        "aws": {"region": "us-east-1", "access_key_id": {"value": "AKIDHOSTILE"}, "secret_access_key": {"value": "s"}}}),
+    "vertex-claude": ("hostile-vertex-claude", {
+        "backend": "vertex-claude", "schema": "vertex_anthropic", "credential": {"value": "token"},
+        "gcp": {"project": "p", "location": "us-east5"}}),
+}
+
+
+@pytest.fixture(scope="module")
+def hostile():
+    upstream = HostileUpstream(max_stall=10.0).start()
+    config = {
+        "api_keys": [{"name": "hostile", "key": HOSTILE_KEY}],
+        "models": [{"id": model, "route": route} for route, (model, _) in HOSTILE_BACKENDS.items()],
+        "prices": {model: {"input": 1.0, "output": 2.0} for model, _ in HOSTILE_BACKENDS.values()},
+    }
+    port = free_port()
+    bootstrap = gateway_bootstrap(
+        gateway_port=port, admin_port=free_port(), upstream_port=upstream.port, filter_config=config,
+        routes=[header_route(route, route, timeout="5s", idle_timeout="1s") for route in HOSTILE_BACKENDS],
+        clusters=[static_cluster(route, upstream.port, filter) for route, (_, filter) in HOSTILE_BACKENDS.items()])
+    envoy = Envoy(bootstrap, concurrency=2)
+    envoy.start().wait_ready()
+    try:
+        yield envoy, upstream, port
+    finally:
+        envoy.stop()
+        upstream.stop()
+
+
+def chunk(event: dict | bytes) -> bytes:
+    """One InvokeModel stream chunk carrying `event` (JSON, base64 in `{"bytes"}`), as Bedrock frames it."""
+    raw = event if isinstance(event, bytes) else json.dumps(event, separators=(",", ":")).encode()
+    return bedrock_event("chunk", {"bytes": base64.b64encode(raw).decode()})
+
+
+START = {"type": "message_start", "message": {"id": "msg_h", "type": "message", "role": "assistant", "model": "claude",
+                                              "content": [], "stop_reason": None, "stop_sequence": None,
+                                              "usage": {"input_tokens": 11, "output_tokens": 1}}}
+BLOCK = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+DELTA = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}}
+GOOD_END = [{"type": "content_block_stop", "index": 0},
+            {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 3}},
+            {"type": "message_stop"}]
+EXCEPTION = event_stream_frame([(":exception-type", "throttlingException"), (":content-type", "application/json"),
+                                (":message-type", "exception")], b'{"message":"Too many tokens, slow down"}')
+GARBLED = {
+    "bad-base64": bedrock_event("chunk", {"bytes": "!!! not base64 !!!"}),
+    "base64-of-garbage": bedrock_event("chunk", {"bytes": base64.b64encode(b"\x00\xff{garbage").decode()}),
+    "chunk-without-bytes": bedrock_event("chunk", {"p": "abc"}),
+    "chunk-not-json": bedrock_event("chunk", b"not json at all"),
+    "truncated-frame": chunk(DELTA)[:-7],
+    "corrupt-crc": chunk(DELTA)[:-1] + bytes([chunk(DELTA)[-1] ^ 0xFF]),
+    "lying-length": chunk(DELTA)[:3] + b"\x7f" + chunk(DELTA)[4:],
+    "exception": EXCEPTION,
+    "cut-before-message-stop": b"",
+}
+
+
+def ask_hostile(port: int, model: str, client: str, stream: bool):
+    if client == "anthropic":
+        body = {"model": model, "max_tokens": 32, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
+        return http_request(port, "/v1/messages", json.dumps(body).encode(), {
+            "x-api-key": HOSTILE_KEY, "content-type": "application/json", "anthropic-version": "2023-06-01"})
+    body = {"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
+    return http_request(port, "/v1/chat/completions", json.dumps(body).encode(), {
+        "authorization": f"Bearer {HOSTILE_KEY}", "content-type": "application/json"})
+
+
+def sse_errors(body: bytes, client: str) -> list:
+    """The error payloads of an SSE body (Anthropic `event: error`, or OpenAI `data: {"error": ...}`)."""
+    errors = []
+    for block in body.decode("utf-8", "replace").split("\n\n"):
+        lines = block.strip().splitlines()
+        data = "".join(line[6:] for line in lines if line.startswith("data: "))
+        if not data or data == "[DONE]":
+            continue
+        payload = json.loads(data)
+        if (client == "anthropic" and payload.get("type") == "error") or (client == "openai" and "error" in payload):
+            errors.append(payload["error"])
+    return errors
+
+
+@pytest.mark.parametrize("client", ["openai", "anthropic"])
+@pytest.mark.parametrize("case", list(GARBLED))
+def test_garbled_bedrock_stream_ends_with_one_error_in_the_clients_shape(hostile, client, case):
+    envoy, upstream, port = hostile
+    pieces = [chunk(START), chunk(BLOCK), chunk(DELTA)] + ([GARBLED[case]] if GARBLED[case] else []) + [chunk(e) for e in GOOD_END]
+    if case in ("truncated-frame", "cut-before-message-stop"):
+        pieces = pieces[:4] if case == "truncated-frame" else pieces[:3]
+    upstream.respond(streamed_response(pieces, content_type="application/vnd.amazon.eventstream"))
+    response = ask_hostile(port, "hostile-bedrock-claude", client, True)
+    assert envoy.process.poll() is None, envoy.logs()[-3000:]
+    assert response.status == 200 and response.content_type.startswith("text/event-stream"), response.body[:300]
+    errors = sse_errors(response.body, client)
+    assert len(errors) == 1, response.body[-800:]
+    text = response.body.decode()
+    if client == "anthropic":
+        assert text.startswith("event: message_start\n") and text.rstrip().splitlines()[-2] == "event: error"
+        if case == "exception":
+            assert errors[0]["type"] == "rate_limit_error" and "slow down" in errors[0]["message"]
+    else:
+        assert text.rstrip().endswith("data: [DONE]") and '"content":"Hi"' in text
+        if case == "exception":
+            assert "slow down" in errors[0]["message"]
+    # Nothing was poisoned: the next request on the same Envoy works.
+    upstream.respond(streamed_response([chunk(START), chunk(BLOCK), chunk(DELTA)] + [chunk(e) for e in GOOD_END],
+                                       content_type="application/vnd.amazon.eventstream"))
+    after = ask_hostile(port, "hostile-bedrock-claude", client, True)
+    assert after.status == 200 and not sse_errors(after.body, client), after.body[-400:]
+
+
+@pytest.mark.parametrize("client", ["openai", "anthropic"])
+@pytest.mark.parametrize("case,status,body,content_type", [
+    ("google-shape", 403, b'{"error":{"code":403,"message":"Permission denied on resource project p.","status":"PERMISSION_DENIED"}}', "application/json"),
+    ("anthropic-shape", 529, b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}', "application/json"),
+    ("html-page", 502, b"<html><body>502 Bad Gateway</body></html>", "text/html"),
+    ("empty", 503, b"", "text/plain"),
+])
+def test_vertex_errors_reach_clients_in_their_shape(hostile, client, case, status, body, content_type):
+    envoy, upstream, port = hostile
+    upstream.respond(full_response(body, status=status, content_type=content_type))
+    response = ask_hostile(port, "hostile-vertex-claude", client, False)
+    assert envoy.process.poll() is None
+    assert response.status == status, response.body[:300]
+    payload = response.json()
+    if client == "anthropic":
+        assert payload["type"] == "error" and payload["error"]["message"]
+        expected = {"google-shape": "permission_error", "anthropic-shape": "overloaded_error"}.get(case)
+        if expected:
+            assert payload["error"]["type"] == expected
+    else:
+        assert payload["error"]["message"] and payload["error"]["type"]
+    request = upstream.requests[-1]
+    assert request["path"] == "/v1/projects/p/locations/us-east5/publishers/anthropic/models/hostile-vertex-claude:rawPredict"
+    sent = json.loads(request["body"])
+    assert "model" not in sent and sent["anthropic_version"] == "vertex-2023-10-16"
