@@ -380,6 +380,7 @@ def test_bedrock_sim_checks_the_signature_and_the_body(gateway):
 # MARK: - Hostile clouds: garbled Bedrock chunks and odd Vertex errors through the real Envoy
 
 HOSTILE_KEY = "sk-sluice-hostile-clouds"
+TINY_KEY = "sk-sluice-tiny-"  # + route: 200 tokens a minute
 HOSTILE_BACKENDS = {
     # route: (model, upstream filter config)
     "bedrock-claude": ("hostile-bedrock-claude", {
@@ -395,7 +396,10 @@ HOSTILE_BACKENDS = {
 def hostile():
     upstream = HostileUpstream(max_stall=10.0).start()
     config = {
-        "api_keys": [{"name": "hostile", "key": HOSTILE_KEY}],
+        "api_keys": [{"name": "hostile", "key": HOSTILE_KEY},
+                     *[{"name": f"tiny-{route}", "key": TINY_KEY + route, "limits": {"tokens_per_minute": 200}}
+                       for route in HOSTILE_BACKENDS]],
+        "default_output_tokens_estimate": 0,
         "models": [{"id": model, "route": route} for route, (model, _) in HOSTILE_BACKENDS.items()],
         "prices": {model: {"input": 1.0, "output": 2.0} for model, _ in HOSTILE_BACKENDS.values()},
     }
@@ -442,14 +446,14 @@ GARBLED = {
 }
 
 
-def ask_hostile(port: int, model: str, client: str, stream: bool):
+def ask_hostile(port: int, model: str, client: str, stream: bool, key: str = HOSTILE_KEY):
     if client == "anthropic":
         body = {"model": model, "max_tokens": 32, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
         return http_request(port, "/v1/messages", json.dumps(body).encode(), {
-            "x-api-key": HOSTILE_KEY, "content-type": "application/json", "anthropic-version": "2023-06-01"})
+            "x-api-key": key, "content-type": "application/json", "anthropic-version": "2023-06-01"})
     body = {"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
     return http_request(port, "/v1/chat/completions", json.dumps(body).encode(), {
-        "authorization": f"Bearer {HOSTILE_KEY}", "content-type": "application/json"})
+        "authorization": f"Bearer {key}", "content-type": "application/json"})
 
 
 def sse_errors(body: bytes, client: str) -> list:
@@ -520,3 +524,22 @@ def test_vertex_errors_reach_clients_in_their_shape(hostile, client, case, statu
     assert request["path"] == "/v1/projects/p/locations/us-east5/publishers/anthropic/models/hostile-vertex-claude:rawPredict"
     sent = json.loads(request["body"])
     assert "model" not in sent and sent["anthropic_version"] == "vertex-2023-10-16"
+
+
+@pytest.mark.parametrize("route,model", [("bedrock-claude", "hostile-bedrock-claude"), ("vertex-claude", "hostile-vertex-claude")])
+def test_quotas_charge_what_the_cloud_reports(hostile, route, model):
+    """A key of 200 tokens a minute: the first answer reports 300 tokens and is charged them, so the next
+    request is refused (429 in the client's shape) before it reaches the cloud."""
+    envoy, upstream, port = hostile
+    message = {"id": "msg_q", "type": "message", "role": "assistant", "model": "claude", "stop_reason": "end_turn",
+               "stop_sequence": None, "content": [{"type": "text", "text": "ok"}],
+               "usage": {"input_tokens": 150, "output_tokens": 150}}
+    upstream.respond(full_response(json.dumps(message).encode()))
+    first = ask_hostile(port, model, "openai", False, key=TINY_KEY + route)
+    assert first.status == 200, first.body[:300]
+    assert first.json()["usage"]["total_tokens"] == 300
+    sent = len(upstream.requests)
+    second = ask_hostile(port, model, "anthropic", False, key=TINY_KEY + route)
+    assert second.status == 429, second.body[:300]
+    assert second.json()["type"] == "error" and second.json()["error"]["type"] == "rate_limit_error"
+    assert len(upstream.requests) == sent
