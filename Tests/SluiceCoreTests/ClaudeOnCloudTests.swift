@@ -384,6 +384,18 @@ import Testing
         #expect(stage.failure == nil)
     }
 
+    @Test func escapedBase64AndEscapedTypesAreReadAsJSONMeansThem() throws {
+        // `{"type":"message_stop"}` in base64 is eyJ0eXBlIjoibWVzc2FnZV9zdG9wIn0=; its '=' written as an escape.
+        var input = try Self.chunk(Array(Self.start.utf8))
+        input += try AWSEventStreamEncoder.event("chunk", payload: Array(#"{"bytes":"eyJ0eXBlIjoibWVzc2FnZV9zdG9wIn0\u003d"}"#.utf8))
+        let (events, stage) = Self.run(input, cuts: [], anthropicClient: true)
+        #expect(AnthropicFixtures.events(events).map(\.name) == ["message_start", "message_stop"])
+        #expect(stage.failure == nil)
+        // A type name written with an escape cannot go on an `event:` line as it is: refused.
+        let escapedType = Array(#"{"type":"message\u005fstop"}"#.utf8)
+        #expect(BedrockInvokeStream.anthropicEvent(inChunk: Array(#"{"bytes":""#.utf8) + Array(Base64URL.encode(escapedType).utf8) + Array(#""}"#.utf8)) == nil)
+    }
+
     @Test func prettyPrintedEventsStayOneDataLine() throws {
         let pretty = "{\n  \"type\": \"message_start\",\n  \"message\": {\"id\": \"m\", \"usage\": {\"input_tokens\": 3, \"output_tokens\": 1}}\r\n}"
         let input = try Self.chunk(Array(pretty.utf8))

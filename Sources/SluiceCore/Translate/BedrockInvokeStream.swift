@@ -107,51 +107,63 @@ public struct BedrockInvokeStream: Sendable {
                 into: &out)
             return
         }
-        if event.type == "message_stop" { sawMessageStop = true }
+        let type = event.json[event.type]
+        if type.elementsEqual("message_stop".utf8) { sawMessageStop = true }
         if emitsAnthropicEvents {
-            Self.appendSSE(event: event.type, data: event.json, to: &out)
+            Self.appendSSE(event: type, data: event.json, to: &out)
             _ = anthropic.feedEvent(json: event.json)  // usage only
-            if event.type == "error" { done = true }
+            if type.elementsEqual("error".utf8) { done = true }
         } else {
             out += anthropic.feedEvent(json: event.json)
             if anthropic.error != nil { done = true }
         }
     }
 
-    /// The Anthropic event a `chunk` payload carries: its JSON (on one line) and its `type`, or nil when the
-    /// payload is not `{"bytes": "<base64>"}` of a JSON object with a plain `type` name.
-    static func anthropicEvent(inChunk payload: [UInt8]) -> (type: String, json: [UInt8])? {
+    /// The Anthropic event a `chunk` payload carries: its JSON (on one line) and the range of its `type` name
+    /// in it, or nil when the payload is not `{"bytes": "<base64>"}` of a JSON object with a plain `type`
+    /// name. Read by range: the base64 text is decoded from the payload's bytes, and the name stays in the
+    /// event's (no `String` for either).
+    static func anthropicEvent(inChunk payload: [UInt8]) -> (json: [UInt8], type: Range<Int>)? {
         let span = payload.span
         var encoded: UpstreamJSON.Value?
         guard (try? UpstreamJSON.scanTopLevel(span, { member in
             if member.key("bytes", in: span) { encoded = member.value }
-        })) == .object, let text = UpstreamJSON.string(encoded, in: span),
-            let decoded = Base64URL.decode(Array(text.utf8)), let type = eventType(decoded)
-        else { return nil }
-        var json = decoded
+        })) == .object, let encoded, UpstreamJSON.isString(encoded, in: span) else { return nil }
+        let decoded: [UInt8]?
+        if encoded.hasEscapes {
+            // Base64 needs no escaping, but JSON allows it (`\/`): decode the string first.
+            decoded = UpstreamJSON.string(encoded, in: span).flatMap { Base64URL.decode(Array($0.utf8)) }
+        } else {
+            let content = (encoded.range.lowerBound + 1)..<(encoded.range.upperBound - 1)
+            guard content.lowerBound <= content.upperBound, content.upperBound <= payload.count else { return nil }
+            decoded = Base64URL.decode(Array(payload[content]))
+        }
+        guard var json = decoded, let type = typeName(in: json) else { return nil }
         // Valid JSON has line breaks only between tokens, where a space means the same; an SSE data line must
         // hold none.
         for index in json.indices where json[index] == 0x0A || json[index] == 0x0D { json[index] = 0x20 }
-        return (type, json)
+        return (json, type)
     }
 
-    /// The `type` of a JSON object event, if it is a plain name (lower-case letters and '_'), as an SSE
-    /// `event:` line may carry it.
-    private static func eventType(_ json: [UInt8]) -> String? {
+    /// The range of the `type` name of a JSON object event, if it is a plain name (1 to 64 lower-case letters
+    /// and '_', written without escapes), as an SSE `event:` line may carry it.
+    private static func typeName(in json: [UInt8]) -> Range<Int>? {
         let bytes = json.span
         var typeValue: UpstreamJSON.Value?
         guard (try? UpstreamJSON.scanTopLevel(bytes, { member in
             if member.key("type", in: bytes) { typeValue = member.value }
-        })) == .object, let type = UpstreamJSON.string(typeValue, in: bytes), !type.isEmpty, type.utf8.count <= 64,
-            type.utf8.allSatisfy({ (0x61...0x7A).contains($0) || $0 == UInt8(ascii: "_") })
+        })) == .object, let typeValue, UpstreamJSON.isString(typeValue, in: bytes), !typeValue.hasEscapes else { return nil }
+        let name = (typeValue.range.lowerBound + 1)..<(typeValue.range.upperBound - 1)
+        guard name.lowerBound < name.upperBound, name.count <= 64, name.upperBound <= json.count,
+            json[name].allSatisfy({ (0x61...0x7A).contains($0) || $0 == UInt8(ascii: "_") })
         else { return nil }
-        return type
+        return name
     }
 
     /// `event: <type>\ndata: <json>\n\n`, as Anthropic frames its events.
-    static func appendSSE(event: String, data: [UInt8], to out: inout [UInt8]) {
+    static func appendSSE<Name: Sequence<UInt8>>(event: Name, data: [UInt8], to out: inout [UInt8]) {
         out.append(contentsOf: "event: ".utf8)
-        out.append(contentsOf: event.utf8)
+        out.append(contentsOf: event)
         out.append(contentsOf: "\ndata: ".utf8)
         out.append(contentsOf: data)
         out.append(contentsOf: "\n\n".utf8)
@@ -164,7 +176,7 @@ public struct BedrockInvokeStream: Sendable {
         failure = error
         let event = error.body(for: .anthropic)
         if emitsAnthropicEvents {
-            Self.appendSSE(event: "error", data: event, to: &out)
+            Self.appendSSE(event: "error".utf8, data: event, to: &out)
         } else {
             out += anthropic.feedEvent(json: event)
         }
