@@ -63,7 +63,12 @@ struct AnthropicSimulator: ProviderSimulator {
             return (.sse(stream(id: id, model: model, reply: reply, midstream: fault == .midstream,
                 toolID: "toolu_sim\(sequence)"), headers: headers), usage)
         }
-        let bytes = jsonObject { w in
+        return (.json(200, message(id: id, model: model, reply: reply, toolID: "toolu_sim\(sequence)"), headers: headers), usage)
+    }
+
+    /// A non-streamed answer: one Anthropic message (Vertex and Bedrock serve the same body).
+    func message(id: String, model: String, reply: SimReply, toolID: String) -> [UInt8] {
+        jsonObject { w in
             w.key("id"); w.string(id)
             w.key("type"); w.string("message")
             w.key("role"); w.string("assistant")
@@ -86,7 +91,7 @@ struct AnthropicSimulator: ProviderSimulator {
             case .toolCall(let name, let arguments, _):
                 w.beginObject()
                 w.key("type"); w.string("tool_use")
-                w.key("id"); w.string("toolu_sim\(sequence)")
+                w.key("id"); w.string(toolID)
                 w.key("name"); w.string(name)
                 w.key("input"); w.value(arguments)
                 w.endObject()
@@ -96,12 +101,11 @@ struct AnthropicSimulator: ProviderSimulator {
             w.key("stop_sequence"); w.null()
             writeUsage(&w, reply: reply, outputTokens: reply.completionTokens)
         }
-        return (.json(200, bytes, headers: headers), usage)
     }
 
     // MARK: Request validation
 
-    private func parse(_ body: JSONValue, countOnly: Bool) throws(SimInvalid) -> (String, Conversation) {
+    func parse(_ body: JSONValue, countOnly: Bool) throws(SimInvalid) -> (String, Conversation) {
         guard let object = body.objectValue else { throw SimInvalid("Input should be a valid dictionary") }
         if let unknown = object.keys.first(where: { !Self.knownParameters.contains($0) }) {
             throw SimInvalid("\(unknown): Extra inputs are not permitted")
@@ -307,9 +311,16 @@ struct AnthropicSimulator: ProviderSimulator {
     // MARK: Stream
 
     private func stream(id: String, model: String, reply: SimReply, midstream: Bool, toolID: String) -> [[UInt8]] {
-        var chunks: [[UInt8]] = []
+        streamEvents(id: id, model: model, reply: reply, midstream: midstream, toolID: toolID).map { sseFrame(event: $0.type, $0.json) }
+    }
+
+    /// The events of a streamed answer, unframed (Anthropic frames them as SSE, Bedrock as event-stream chunks).
+    func streamEvents(id: String, model: String, reply: SimReply, midstream: Bool, toolID: String)
+        -> [(type: String, json: [UInt8])]
+    {
+        var chunks: [(type: String, json: [UInt8])] = []
         func event(_ type: String, _ write: (inout JSONWriter) -> Void) {
-            chunks.append(sseFrame(event: type, jsonObject { w in
+            chunks.append((type, jsonObject { w in
                 w.key("type"); w.string(type)
                 write(&w)
             }))
@@ -506,7 +517,7 @@ struct AnthropicSimulator: ProviderSimulator {
         }
     }
 
-    private func faultResponse(_ fault: SimFault, promptTokens: Int) -> SimResponse {
+    func faultResponse(_ fault: SimFault, promptTokens: Int) -> SimResponse {
         switch fault {
         case .rateLimited:
             error(429, type: "rate_limit_error",

@@ -129,6 +129,11 @@ struct BedrockSimulator: ProviderSimulator {
     func handle(_ request: SimRequest, context: SimContext) -> (SimResponse, SimUsage?) {
         let requestID = Self.requestID(context.state.nextID())
         let segments = request.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        if request.method == "POST", segments.count == 3, segments[0] == "model",
+            segments[2] == "invoke" || segments[2] == "invoke-with-response-stream"
+        {
+            return invokeModel(request, model: segments[1], streaming: segments[2] != "invoke", requestID: requestID, context: context)
+        }
         guard request.method == "POST", segments.count == 3, segments[0] == "model",
             segments[2] == "converse" || segments[2] == "converse-stream" || segments[2] == "count-tokens"
         else {
@@ -504,7 +509,7 @@ struct BedrockSimulator: ProviderSimulator {
     }
 
     /// Service errors: the type suffixed with its namespace, as Bedrock sends it.
-    private func modelError(_ status: Int, type: String, _ message: String, requestID: String) -> SimResponse {
+    func modelError(_ status: Int, type: String, _ message: String, requestID: String) -> SimResponse {
         .json(status, headers: [
             ("x-amzn-errortype", "\(type):http://internal.amazon.com/coral/com.amazon.bedrock/"),
             ("x-amzn-requestid", requestID),
@@ -515,7 +520,7 @@ struct BedrockSimulator: ProviderSimulator {
         }
     }
 
-    private func faultResponse(_ fault: SimFault, requestID: String) -> SimResponse {
+    func faultResponse(_ fault: SimFault, requestID: String) -> SimResponse {
         switch fault {
         case .rateLimited:
             modelError(429, type: "ThrottlingException", "Too many requests, please wait before trying again.",

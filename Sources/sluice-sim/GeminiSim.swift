@@ -18,6 +18,8 @@ struct GeminiSimulator: ProviderSimulator {
         var model: String
         var method: String
         var vertex: Bool
+        /// Vertex's model publisher: `google` (Gemini) or `anthropic` (Claude, `ClaudeCloudSim.swift`).
+        var publisher = "google"
     }
 
     static func route(_ path: String) -> Route? {
@@ -31,7 +33,7 @@ struct GeminiSimulator: ProviderSimulator {
         if segments.count == 9, segments[0].hasPrefix("v1"), segments[1] == "projects", segments[3] == "locations",
             segments[5] == "publishers", segments[7] == "models"
         {
-            return Route(model: model, method: method, vertex: true)
+            return Route(model: model, method: method, vertex: true, publisher: segments[6])
         }
         return nil
     }
@@ -66,6 +68,7 @@ struct GeminiSimulator: ProviderSimulator {
         guard request.method == "POST", let route = Self.route(request.path) else {
             return (error(404, status: "NOT_FOUND", "The requested URL \(request.rawPath) was not found on this server."), nil)
         }
+        if route.vertex, route.publisher == "anthropic" { return claudeOnVertex(request, route: route, context: context) }
         guard let body = request.json() else {
             return (error(400, status: "INVALID_ARGUMENT", "Invalid JSON payload received. Unexpected token."), nil)
         }

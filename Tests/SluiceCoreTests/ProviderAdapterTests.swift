@@ -25,6 +25,19 @@ import Testing
         return backend
     }
 
+    static func vertexClaude() -> BackendConfig {
+        var backend = BackendConfig(name: "vertex-claude", schema: .vertexAnthropic, credential: Self.key)
+        backend.gcp = GCPSettings(project: "my-project", location: "us-east5")
+        return backend
+    }
+
+    static func bedrockClaude() -> BackendConfig {
+        var backend = Self.bedrock()
+        backend.name = "bedrock-claude"
+        backend.schema = .bedrockAnthropic
+        return backend
+    }
+
     // MARK: - Dispatch
 
     @Test func everySchemaHasTheAdapterOfItsName() {
@@ -32,6 +45,7 @@ import Testing
         #expect(names == [
             "openai=OpenAIAdapter", "azure_openai=AzureOpenAIAdapter", "anthropic=AnthropicAdapter",
             "bedrock_converse=BedrockConverseAdapter", "gemini=GeminiAdapter", "vertex_gemini=GeminiAdapter",
+            "vertex_anthropic=VertexAnthropicAdapter", "bedrock_anthropic=BedrockAnthropicAdapter",
         ])
     }
 
@@ -39,9 +53,12 @@ import Testing
         let native = BackendSchema.allCases.map { schema in
             (schema.rawValue, schema.adapter.speaksNatively(.openAI), schema.adapter.speaksNatively(.anthropic))
         }
-        #expect(native.map(\.0) == ["openai", "azure_openai", "anthropic", "bedrock_converse", "gemini", "vertex_gemini"])
-        #expect(native.map(\.1) == [true, true, false, false, false, false])
-        #expect(native.map(\.2) == [false, false, true, false, false, false])
+        #expect(native.map(\.0) == [
+            "openai", "azure_openai", "anthropic", "bedrock_converse", "gemini", "vertex_gemini", "vertex_anthropic",
+            "bedrock_anthropic",
+        ])
+        #expect(native.map(\.1) == [true, true, false, false, false, false, false, false])
+        #expect(native.map(\.2) == [false, false, true, false, false, false, true, true])
     }
 
     // MARK: - OpenAI-compatible
@@ -237,7 +254,8 @@ import Testing
 
     @Test func bedrockReadsItsRequestIDAndErrorTypeHeaders() {
         #expect(BedrockConverseAdapter.responseHeaderNames == ["x-amzn-requestid", "x-amzn-errortype"])
-        for schema in BackendSchema.allCases where schema != .bedrockConverse {
+        #expect(BedrockAnthropicAdapter.responseHeaderNames == BedrockConverseAdapter.responseHeaderNames)
+        for schema in BackendSchema.allCases where schema != .bedrockConverse && schema != .bedrockAnthropic {
             #expect(schema.adapter.responseHeaderNames.isEmpty, "\(schema)")
         }
         var exchange = UpstreamExchange(
@@ -270,6 +288,7 @@ import Testing
             BackendConfig(name: "o", schema: .openAI, credential: Self.key), azure,
             BackendConfig(name: "an", schema: .anthropic, credential: Self.key), Self.bedrock(sessionToken: Self.key),
             BackendConfig(name: "g", schema: .gemini, credential: Self.key), vertex,
+            Self.vertexClaude(), Self.bedrockClaude(),
         ]
         // A new schema fails here until a backend of it is listed above.
         #expect(Set(backends.map(\.schema.rawValue)) == Set(BackendSchema.allCases.map(\.rawValue)))

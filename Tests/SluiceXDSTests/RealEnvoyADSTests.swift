@@ -510,7 +510,7 @@ struct RealEnvoyADSTests {
         try poll(timeout: 10, "every type ACKed") { server.statuses.status(node: "default-test")?.isInSync == true }
         let listed = try JSONParser.parse(Array(Self.models(listenerPort).body.utf8))
         let ids = (listed["data"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
-        #expect(ids.count == 17, "\(ids)")
+        #expect(ids.count == 19, "\(ids)")
         for id in ids {
             let response: HTTP.Response
             let json = ["Authorization": "Bearer \(Self.demoKey)", "Content-Type": "application/json"]

@@ -333,29 +333,31 @@ final class ConfigLoader {
                 log.error(entry.keyMark(key), entry.childPath(key), "only applies to schema \(onlyFor); this backend's schema is \(schema.rawValue)")
             }
         }
-        if !isProvider, schema == .azureOpenAI || schema == .bedrockConverse || schema == .vertexGemini {
+        let usesAWS = schema == .bedrockConverse || schema == .bedrockAnthropic
+        let usesGCP = schema == .vertexGemini || schema == .vertexAnthropic
+        if !isProvider, schema == .azureOpenAI || usesAWS || usesGCP {
             log.error(entry.node("schema")?.mark, entry.childPath("schema"), "a pool's servers speak openai, anthropic or gemini; \(schema.rawValue) is a cloud provider's API (a backend)")
             return
         }
         if schema != .azureOpenAI { refuse("azure", "azure_openai") }
-        if schema != .bedrockConverse { refuse("aws", "bedrock_converse") }
-        if schema != .vertexGemini { refuse("gcp", "vertex_gemini") }
+        if !usesAWS { refuse("aws", "bedrock_converse or bedrock_anthropic") }
+        if !usesGCP { refuse("gcp", "vertex_gemini or vertex_anthropic") }
         switch schema {
         case .azureOpenAI where !given("azure"):
             entry.missing("azure", " (api_version) for schema azure_openai")
-        case .bedrockConverse where !given("aws"):
-            entry.missing("aws", " (region and keys) for schema bedrock_converse")
-        case .vertexGemini where !given("gcp"):
-            entry.missing("gcp", " (project and location) for schema vertex_gemini")
+        case .bedrockConverse where !given("aws"), .bedrockAnthropic where !given("aws"):
+            entry.missing("aws", " (region and keys) for schema \(schema.rawValue)")
+        case .vertexGemini where !given("gcp"), .vertexAnthropic where !given("gcp"):
+            entry.missing("gcp", " (project and location) for schema \(schema.rawValue)")
         default:
             break
         }
         switch schema {
-        case .bedrockConverse:
+        case .bedrockConverse, .bedrockAnthropic:
             if entry.has("credential") {
-                log.error(entry.keyMark("credential"), entry.childPath("credential"), "bedrock_converse signs with the keys under 'aws'; remove 'credential'")
+                log.error(entry.keyMark("credential"), entry.childPath("credential"), "\(schema.rawValue) signs with the keys under 'aws'; remove 'credential'")
             }
-        case .azureOpenAI, .anthropic, .gemini, .vertexGemini:
+        case .azureOpenAI, .anthropic, .gemini, .vertexGemini, .vertexAnthropic:
             if !entry.has("credential") {
                 entry.missing("credential", " for schema \(schema.rawValue) (env, file or sds)")
             }
@@ -376,8 +378,8 @@ final class ConfigLoader {
         switch schema {
         case .anthropic: return "api.anthropic.com"
         case .gemini: return "generativelanguage.googleapis.com"
-        case .bedrockConverse: return setting("aws", "region").map { "bedrock-runtime.\($0).amazonaws.com" }
-        case .vertexGemini:
+        case .bedrockConverse, .bedrockAnthropic: return setting("aws", "region").map { "bedrock-runtime.\($0).amazonaws.com" }
+        case .vertexGemini, .vertexAnthropic:
             return setting("gcp", "location").map { $0 == "global" ? "aiplatform.googleapis.com" : "\($0)-aiplatform.googleapis.com" }
         case .openAI, .azureOpenAI, nil: return nil
         }

@@ -29,6 +29,8 @@ backends:  # demo_value: the simulators' fake keys; real keys come from env, fil
     address: http://127.0.0.1:18105
     credential: { demo_value: sim-vertex-token }
     gcp: { project: sluice-demo, location: us-central1 }
+  - { name: vertex-claude, schema: vertex_anthropic, address: http://127.0.0.1:18105, credential: { demo_value: sim-vertex-token }, gcp: { project: sluice-demo, location: us-east5 } }
+  - { name: bedrock-claude, schema: bedrock_anthropic, address: http://127.0.0.1:18104, aws: { region: us-east-1, access_key_id: { demo_value: AKIDSLUICESIM }, secret_access_key: { demo_value: sluice-sim-secret } } }
 
 pools:  # self-hosted OpenAI-compatible servers (vLLM, SGLang, TGI, ...)
   - { name: local, endpoints: [http://127.0.0.1:18106] }
@@ -43,6 +45,8 @@ models:  # price: USD per 1M tokens
   - { id: gemini-2.5-flash, backend: gemini, owned_by: google, created: 1750118400, price: { input: 0.3, cached_input: 0.075, output: 2.5 } }
   - { id: gemini-embedding-001, backend: gemini, owned_by: google, created: 1752537600, price: { input: 0.15, output: 0 } }
   - { id: vertex-gemini-2.5-flash, backend: vertex, upstream_model: gemini-2.5-flash, owned_by: google-vertex, created: 1750118400, price: { input: 0.3, cached_input: 0.075, output: 2.5 } }
+  - { id: vertex-claude-sonnet-4-5, backend: vertex-claude, upstream_model: "claude-sonnet-4-5@20250929", owned_by: google-vertex, created: 1759104000, price: { input: 3.0, cached_input: 0.3, cache_write: 3.75, output: 15.0 } }
+  - { id: bedrock-invoke-claude-haiku, backend: bedrock-claude, upstream_model: "anthropic.claude-3-5-haiku-20241022-v1:0", owned_by: aws-bedrock, created: 1729555200, price: { input: 0.8, cached_input: 0.08, cache_write: 1.0, output: 4.0 } }
   - { id: sim-llama-3-8b, backend: local, owned_by: self-hosted, created: 1713312000 }
   - { id: llama-3.1-8b-instruct, backend: vllm_pool, owned_by: self-hosted, created: 1721606400 }
   # OpenAI first; on 429, 5xx or a failed connection the retry goes to Azure.

@@ -69,7 +69,7 @@ public struct SluiceConfig: Sendable, Equatable {
         case demoValue(String)
     }
 
-    /// AWS settings of a `bedrock_converse` backend (SigV4).
+    /// AWS settings of a `bedrock_converse` or `bedrock_anthropic` backend (SigV4).
     public struct AWS: Sendable, Equatable {
         public var region: String
         public var accessKeyID: Credential
@@ -84,7 +84,7 @@ public struct SluiceConfig: Sendable, Equatable {
         }
     }
 
-    /// Google Cloud settings of a `vertex_gemini` backend.
+    /// Google Cloud settings of a `vertex_gemini` or `vertex_anthropic` backend.
     public struct GCP: Sendable, Equatable {
         public var project: String
         public var location: String

@@ -4,6 +4,7 @@
 // {
 //   "backend": "anthropic",                       // name, for logs and metrics
 //   "schema": "anthropic",                        // openai | azure_openai | anthropic | bedrock_converse | gemini | vertex_gemini
+//                                                 // | vertex_anthropic | bedrock_anthropic
 //   "credential": { "secret": "anthropic-key" },  // or { "secret": "k", "sds_path": "/etc/sluice/k.yaml" },
 //                                                 // { "secret": "k", "sds": "ads" } or { "value": "..." }
 //   "model_overrides": { "claude-sonnet-4-5": "claude-sonnet-4-5-20250929" },
@@ -242,13 +243,15 @@ public struct BackendConfig: Sendable, Equatable {
             throw ConfigError(path: root.childPath("azure"), problem: "is required for schema azure_openai (api_version)")
         case .bedrockConverse where config.aws == nil:
             throw ConfigError(path: root.childPath("aws"), problem: "is required for schema bedrock_converse (region and keys)")
-        case .vertexGemini where config.gcp == nil:
-            throw ConfigError(path: root.childPath("gcp"), problem: "is required for schema vertex_gemini (project and location)")
-        case .openAI, .azureOpenAI, .anthropic, .gemini, .vertexGemini:
+        case .vertexGemini where config.gcp == nil, .vertexAnthropic where config.gcp == nil:
+            throw ConfigError(path: root.childPath("gcp"), problem: "is required for schema \(schema.rawValue) (project and location)")
+        case .bedrockAnthropic where config.aws == nil:
+            throw ConfigError(path: root.childPath("aws"), problem: "is required for schema bedrock_anthropic (region and keys)")
+        case .openAI, .azureOpenAI, .anthropic, .gemini, .vertexGemini, .vertexAnthropic:
             if config.credential == nil, schema != .openAI {
                 throw ConfigError(path: root.childPath("credential"), problem: "is required for schema \(schema.rawValue)")
             }
-        case .bedrockConverse:
+        case .bedrockConverse, .bedrockAnthropic:
             break
         }
         return config

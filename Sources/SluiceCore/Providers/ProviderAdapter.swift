@@ -17,6 +17,15 @@ public protocol ProviderAdapter {
     /// (at most with byte-level edits) and the answer comes back untranslated, only metered.
     static func speaksNatively(_ client: ClientAPI) -> Bool
 
+    /// `speaksNatively(_:)` for one endpoint: a backend may speak a client's API but count its tokens
+    /// elsewhere (Claude on Bedrock). The default is the API-wide answer.
+    static func speaksNatively(_ client: ClientAPI, endpoint: Endpoint) -> Bool
+
+    /// Whether an error answer to a client of the backend's own API passes through as it is. False for a
+    /// cloud that serves a provider's API but answers errors in its own shape (Claude on Vertex and Bedrock):
+    /// their errors are re-shaped like a translated backend's.
+    static var passesNativeErrorsThrough: Bool { get }
+
     /// Every request header this backend's credentials can travel in (lower-case). Before each
     /// attempt the filter removes the union over all adapters
     /// (`UpstreamRequestPlan.credentialHeaders`), so neither a client's key nor an earlier
@@ -63,6 +72,10 @@ public protocol ProviderAdapter {
 }
 
 extension ProviderAdapter {
+    public static func speaksNatively(_ client: ClientAPI, endpoint: Endpoint) -> Bool { speaksNatively(client) }
+
+    public static var passesNativeErrorsThrough: Bool { true }
+
     /// Keeps the header for `gatewayError` and the response translations to read.
     public static func noteResponseHeader(name: String, value: String, attempt: inout ProviderAttempt) {
         attempt.responseHeaders.append((name, value))
@@ -87,6 +100,8 @@ extension BackendSchema {
         case .anthropic: AnthropicAdapter.self
         case .bedrockConverse: BedrockConverseAdapter.self
         case .gemini, .vertexGemini: GeminiAdapter.self
+        case .vertexAnthropic: VertexAnthropicAdapter.self
+        case .bedrockAnthropic: BedrockAnthropicAdapter.self
         }
     }
 }
@@ -124,7 +139,8 @@ public struct ProviderAttempt: Sendable {
         self.clientAPI = clientAPI
         self.endpoint = endpoint
         // A server without the Responses API gets a Responses client's request as chat completions.
-        sameSchema = backend.schema.adapter.speaksNatively(clientAPI) && (endpoint != .responses || backend.servesResponses)
+        sameSchema =
+            backend.schema.adapter.speaksNatively(clientAPI, endpoint: endpoint) && (endpoint != .responses || backend.servesResponses)
         // Anthropic clients always get usage (in message_delta), Responses clients in
         // response.completed, so the hub stream must carry it.
         context = TranslationContext(

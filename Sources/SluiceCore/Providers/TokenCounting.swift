@@ -48,7 +48,10 @@ public enum TokenCounting {
         case (.anthropic, _):
             path = "/v1/messages/count_tokens"
             headers.append(("anthropic-version", "2023-06-01"))
-        case (.bedrockConverse, _):
+        case (.vertexAnthropic, _):
+            let (project, location) = VertexAnthropicAdapter.location(of: backend)
+            path = AnthropicOnCloud.vertexCountPath(project: project, location: location)
+        case (.bedrockConverse, _), (.bedrockAnthropic, _):
             path = "/model/" + SigV4Signer.uriEncode(model) + "/count-tokens"
         case (.gemini, _), (.vertexGemini, _):
             path = Gemini.modelPath(model: model, apiFlavor: GeminiAdapter.flavor(of: backend)) + ":countTokens"
@@ -75,10 +78,10 @@ public enum TokenCounting {
         let chat: OpenAIChatRequest = try attempt.countedChatRequest(body)
         let translated: [UInt8]
         switch attempt.backend.schema {
-        case .anthropic:
+        case .anthropic, .vertexAnthropic:
             translated = try AnthropicTranslator.request(fromOpenAIChat: chat, context: chatContext)
             return JSONValue.object(try keeping(anthropicMembers, of: translated)).serialized()
-        case .bedrockConverse:
+        case .bedrockConverse, .bedrockAnthropic:
             translated = try BedrockConverse.request(fromOpenAIChat: chat, context: chatContext).body
             let converse = JSONValue.object(try keeping(converseMembers, of: translated))
             return JSONValue.object(JSONObject([("input", .object(JSONObject([("converse", converse)])))])).serialized()
@@ -116,8 +119,8 @@ public enum TokenCounting {
     static func clientAnswer(_ body: [UInt8], attempt: ProviderAttempt) throws(TranslateError) -> [UInt8] {
         let name =
             switch attempt.backend.schema {
-            case .anthropic, .openAI, .azureOpenAI: "input_tokens"
-            case .bedrockConverse: "inputTokens"
+            case .anthropic, .openAI, .azureOpenAI, .vertexAnthropic: "input_tokens"
+            case .bedrockConverse, .bedrockAnthropic: "inputTokens"
             case .gemini, .vertexGemini: "totalTokens"
             }
         let span = body.span

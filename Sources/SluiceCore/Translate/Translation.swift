@@ -20,6 +20,10 @@ public enum BackendSchema: String, Sendable, CaseIterable {
     case gemini
     /// Vertex AI Gemini with a bearer token.
     case vertexGemini = "vertex_gemini"
+    /// Claude on Vertex AI: Anthropic Messages bodies to `:rawPredict` / `:streamRawPredict`, a bearer token.
+    case vertexAnthropic = "vertex_anthropic"
+    /// Claude on Bedrock InvokeModel: Anthropic Messages bodies, SigV4-signed; streams as AWS event streams.
+    case bedrockAnthropic = "bedrock_anthropic"
 }
 
 /// What a translator needs beyond the body itself.

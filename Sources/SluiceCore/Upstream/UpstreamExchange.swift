@@ -157,7 +157,7 @@ public struct UpstreamExchange: Sendable {
     public func responseMode(status: Int) -> ResponseMode {
         if endpoint.isMedia { return MediaEndpoints.responseMode(status: status, endpoint: endpoint) }
         if sameSchema {
-            if status >= 400 { return .passthrough }
+            if status >= 400 { return adapter.passesNativeErrorsThrough ? .passthrough : .translateError }
             // Same-schema streams go through a usage watcher that passes the bytes on.
             return context.stream ? .translateStream : .passthroughMetered
         }
@@ -243,6 +243,9 @@ public struct StreamTranslator: Sendable {
         case anthropic(AnthropicToOpenAIStream)
         case gemini(GeminiStream)
         case bedrock(BedrockConverseStreamTranslator)
+        /// Bedrock InvokeModel's event stream of Anthropic events: Anthropic SSE to an Anthropic client,
+        /// the hub to the rest.
+        case bedrockInvoke(BedrockInvokeStream)
     }
 
     /// The hub-to-client stage of a client that does not speak the hub's chat SSE.
@@ -305,6 +308,9 @@ public struct StreamTranslator: Sendable {
         case .bedrock(var stage):
             hub = stage.feed(chunk)
             backend = .bedrock(stage)
+        case .bedrockInvoke(var stage):
+            hub = stage.feed(chunk)
+            backend = .bedrockInvoke(stage)
         }
         guard var client else { return hub }
         defer { self.client = client }
@@ -335,6 +341,9 @@ public struct StreamTranslator: Sendable {
         case .bedrock(var stage):
             hub = stage.finish()
             backend = .bedrock(stage)
+        case .bedrockInvoke(var stage):
+            hub = stage.finish()
+            backend = .bedrockInvoke(stage)
         }
         guard var client else { return hub }
         defer { self.client = client }
@@ -352,6 +361,7 @@ public struct StreamTranslator: Sendable {
         case .anthropic(let stage): stage.usage
         case .gemini(let stage): stage.usage
         case .bedrock(let stage): stage.usage
+        case .bedrockInvoke(let stage): stage.usage
         }
     }
 }

@@ -6,8 +6,11 @@
 // stream_* flags: bit 0 a translated client: Anthropic, or with bit 1 Responses (bit 1 is otherwise
 //   include_usage, which both clients always get), bit 2 the second schema (Azure, Vertex),
 //   bit 5 (not Bedrock) the translators built directly with a small event limit (bits 6-7 choose it),
-//   stream_bedrock: bit 3 structured output, bit 4 the body is raw event-stream bytes (CRCs fixed up)
-//   instead of records `type 0x1F payload` separated by 0x1E (a type starting with `!` is an exception).
+//   stream_anthropic: bit 2 Claude on Vertex AI (the same SSE),
+//   stream_bedrock: bit 2 Claude on Bedrock InvokeModel (each record's payload is an Anthropic event, sent
+//   base64 in a chunk's `{"bytes"}` unless the type starts with `~`), bit 3 structured output (Converse),
+//   bit 4 the body is raw event-stream bytes (CRCs fixed up) instead of records `type 0x1F payload`
+//   separated by 0x1E (a type starting with `!` is an exception).
 
 import SluiceCore
 
@@ -122,7 +125,7 @@ func fuzzStreamOpenAI(_ bytes: [UInt8]) {
 func fuzzStreamAnthropic(_ bytes: [UInt8]) {
     let input = FuzzInput(chunked: bytes)
     if input.flag(5) { return runSmallLimitStream(input, .anthropic) }
-    runStream(.anthropic, input: input, body: input.body)
+    runStream(input.flag(2) ? .vertexAnthropic : .anthropic, input: input, body: input.body)
 }
 
 func fuzzStreamGemini(_ bytes: [UInt8]) {
@@ -133,17 +136,27 @@ func fuzzStreamGemini(_ bytes: [UInt8]) {
 
 func fuzzStreamBedrock(_ bytes: [UInt8]) {
     let input = FuzzInput(chunked: bytes)
-    let body = input.flag(4) ? fixEventStreamCRCs(input.body) : encodeRecords(input.body)
-    runStream(.bedrockConverse, input: input, body: body, structuredOutput: input.flag(3))
+    let invoke = input.flag(2)
+    let body = input.flag(4) ? fixEventStreamCRCs(input.body) : encodeRecords(input.body, invoke: invoke)
+    runStream(invoke ? .bedrockAnthropic : .bedrockConverse, input: input, body: body, structuredOutput: !invoke && input.flag(3))
 }
 
 /// Records `type 0x1F payload`, separated by 0x1E, as Bedrock event-stream messages.
-private func encodeRecords(_ body: [UInt8]) -> [UInt8] {
+private func encodeRecords(_ body: [UInt8], invoke: Bool = false) -> [UInt8] {
     var out: [UInt8] = []
     for record in body.split(separator: 0x1E, omittingEmptySubsequences: true) {
         let separator = record.firstIndex(of: 0x1F) ?? record.endIndex
-        let name = String(decoding: record[record.startIndex..<separator], as: UTF8.self)
-        let payload = separator < record.endIndex ? Array(record[(separator + 1)...]) : []
+        var name = String(decoding: record[record.startIndex..<separator], as: UTF8.self)
+        var payload = separator < record.endIndex ? Array(record[(separator + 1)...]) : []
+        if invoke, !name.hasPrefix("!") {
+            // InvokeModel: the record is one Anthropic event, wrapped as Bedrock wraps it (or, after `~`, not).
+            if name.hasPrefix("~") {
+                name.removeFirst()
+            } else {
+                payload = Array(#"{"bytes":""#.utf8) + Array(Base64URL.encode(payload).utf8) + Array(#""}"#.utf8)
+            }
+            if name.isEmpty { name = "chunk" }
+        }
         let frame = name.hasPrefix("!")
             ? try? AWSEventStreamEncoder.exception(String(name.dropFirst()), payload: payload)
             : try? AWSEventStreamEncoder.event(name, payload: payload)
@@ -182,7 +195,16 @@ private func runStream(_ schema: BackendSchema, input: FuzzInput, body: [UInt8],
         require(chunkedOut == wholeOut, "\(what): output depends on chunking")
     }
 
-    if exchange.sameSchema {
+    if exchange.sameSchema, schema == .bedrockAnthropic {
+        // Bedrock's chunks re-framed as Anthropic SSE: each event's data is one JSON object whose type names
+        // the event; one error at most, and nothing after it.
+        let events = sseEvents(chunkedOut)
+        for (index, event) in events.enumerated() {
+            let type = (try? JSONParser.parse(event.data))?["type"]?.stringValue
+            require(type != nil && type == event.event, "\(what): event \(String(describing: event.event)) with type \(String(describing: type))")
+            if event.event == "error" { require(index == events.count - 1, "\(what): events after an error") }
+        }
+    } else if exchange.sameSchema {
         // Same schema: the client gets the backend's bytes, minus a usage chunk it did not ask for
         // (a Responses stream is never edited: its final event always carries usage).
         if client == .anthropic || input.flag(1) {

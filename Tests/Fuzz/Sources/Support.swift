@@ -103,9 +103,9 @@ private let backendsBySchema: [String: BackendConfig] = {
         var config = #"{"backend": "fuzz-\#(schema.rawValue)", "schema": "\#(schema.rawValue)", "credential": {"value": "key"}"#
         switch schema {
         case .azureOpenAI: config += #", "azure": {"api_version": "2024-10-21"}"#
-        case .bedrockConverse:
+        case .bedrockConverse, .bedrockAnthropic:
             config += #", "aws": {"region": "us-east-1", "access_key_id": {"value": "AKID"}, "secret_access_key": {"value": "s"}}"#
-        case .vertexGemini: config += #", "gcp": {"project": "p", "location": "us-central1"}"#
+        case .vertexGemini, .vertexAnthropic: config += #", "gcp": {"project": "p", "location": "us-central1"}"#
         case .openAI, .anthropic, .gemini: break
         }
         config += "}"

@@ -65,6 +65,35 @@ let bedrockChunk: [UInt8] =
         "contentBlockDelta", payload: Array(#"{"contentBlockIndex":0,"delta":{"text":" network"},"p":"abc"}"#.utf8)))
     ?? []
 
+/// The same 1 KiB conversation as an Anthropic client's Messages request (Claude on the clouds edits it).
+let anthropicRequest: [UInt8] = {
+    let head = #"{"model":"model-x","max_tokens":256,"stream":true,"system":"You are a concise assistant. Answer in plain English.","#
+        + #""messages":[{"role":"user","content":""#
+    let tail = #""}]}"#
+    var content = ""
+    while head.utf8.count + content.utf8.count + tail.utf8.count < 1024 { content += "Summarise the trade-offs. " }
+    return Array((head + content).utf8.prefix(1024 - tail.utf8.count)) + Array(tail.utf8)
+}()
+
+/// One Bedrock InvokeModel stream chunk: a text delta, base64 in `{"bytes"}`, in a `chunk` event.
+let bedrockInvokeChunk: [UInt8] =
+    (try? AWSEventStreamEncoder.event(
+        "chunk",
+        payload: Array(#"{"bytes":""#.utf8) + Array(Base64URL.encode(Array(anthropicChunk.split(separator: 0x0A)[1].dropFirst(6))).utf8)
+            + Array(#""}"#.utf8))) ?? []
+/// The events an InvokeModel stream opens with, as chunks.
+let bedrockInvokeStart: [UInt8] = {
+    let events = [
+        #"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[],"usage":{"input_tokens":5,"output_tokens":1}}}"#,
+        #"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+    ]
+    return events.flatMap { event in
+        (try? AWSEventStreamEncoder.event(
+            "chunk", payload: Array(#"{"bytes":""#.utf8) + Array(Base64URL.encode(Array(event.utf8)).utf8) + Array(#""}"#.utf8)))
+            ?? []
+    }
+}()
+
 let benchmarks: @Sendable () -> Void = {
     // Per-request rows and the malloc tolerance of the other hot-path targets (check-allocations.sh).
     Benchmark.defaultConfiguration = perRequestConfiguration(localMetrics: [.wallClock, .mallocCountTotal])
@@ -82,6 +111,12 @@ let benchmarks: @Sendable () -> Void = {
 
     // MARK: Requests (1 KB OpenAI chat in)
 
+    // An Anthropic client's body for Claude on Bedrock: `model` and `stream` out, `anthropic_version` in.
+    Benchmark("Translate.request.anthropicCloudEdit") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try? AnthropicOnCloud.cloudBody(anthropicRequest, anthropicVersion: AnthropicOnCloud.bedrockVersion, keepStream: false))
+        }
+    }
     Benchmark("Translate.request.openaiModelRewrite") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(try? OpenAICompatible.rewriteModel(chatRequest, to: "other-model")) }
     }
@@ -165,6 +200,19 @@ let benchmarks: @Sendable () -> Void = {
         _ = stream.feed(Array("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\",\"content\":[],\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n".utf8))
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations { blackHole(stream.feed(anthropicChunk)) }
+    }
+    // One Bedrock InvokeModel chunk (a base64 Anthropic text delta) to the hub, and to an Anthropic client.
+    Benchmark("Stream.chunk.bedrockInvoke") { benchmark in
+        var stream = BedrockInvokeStream(context: context, emitsAnthropicEvents: false)
+        _ = stream.feed(bedrockInvokeStart)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(stream.feed(bedrockInvokeChunk)) }
+    }
+    Benchmark("Stream.chunk.bedrockInvoke.anthropic") { benchmark in
+        var stream = BedrockInvokeStream(context: context, emitsAnthropicEvents: true)
+        _ = stream.feed(bedrockInvokeStart)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(stream.feed(bedrockInvokeChunk)) }
     }
     // One hub text chunk to a Responses client (an `output_text.delta` event), the message item open.
     Benchmark("Stream.chunk.responses") { benchmark in

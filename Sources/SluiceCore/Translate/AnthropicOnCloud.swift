@@ -1,0 +1,101 @@
+// Claude served by the clouds: Vertex AI (`:rawPredict`, `:streamRawPredict`) and Bedrock InvokeModel
+// (`/invoke`, `/invoke-with-response-stream`) take Anthropic's own Messages body with the model moved into
+// the path and an `anthropic_version` naming the cloud's edition of the API, and answer with Anthropic's own
+// message and events (Bedrock wraps each stream event in an AWS event-stream `chunk`: `BedrockInvokeStream`).
+// So only the request body is edited, by byte ranges; answers go through the Anthropic translators.
+
+/// Paths, body edit and error reading shared by `VertexAnthropicAdapter` and `BedrockAnthropicAdapter`.
+public enum AnthropicOnCloud {
+    /// The `anthropic_version` Vertex AI requires in the body.
+    public static let vertexVersion = "vertex-2023-10-16"
+    /// The `anthropic_version` Bedrock InvokeModel requires in the body.
+    public static let bedrockVersion = "bedrock-2023-05-31"
+
+    /// `/v1/projects/{project}/locations/{location}/publishers/anthropic/models/{model}:rawPredict`
+    /// (`:streamRawPredict` for a stream); every piece percent-encoded, so none can add a segment or a query.
+    public static func vertexPath(project: String, location: String, model: String, stream: Bool) -> String {
+        vertexModelsPath(project: project, location: location) + Gemini.percentEncoded(model)
+            + (stream ? ":streamRawPredict" : ":rawPredict")
+    }
+
+    /// Vertex's token counter for Claude: one endpoint for every model, which the body names.
+    public static func vertexCountPath(project: String, location: String) -> String {
+        vertexModelsPath(project: project, location: location) + "count-tokens:rawPredict"
+    }
+
+    private static func vertexModelsPath(project: String, location: String) -> String {
+        "/v1/projects/" + Gemini.percentEncoded(project) + "/locations/" + Gemini.percentEncoded(location)
+            + "/publishers/anthropic/models/"
+    }
+
+    /// `/model/{model id}/invoke` or `/invoke-with-response-stream`, the id encoded as the Converse paths are.
+    public static func bedrockPath(model: String, stream: Bool) -> String {
+        "/model/" + SigV4Signer.uriEncode(model) + (stream ? "/invoke-with-response-stream" : "/invoke")
+    }
+
+    /// A Messages request body as the cloud takes it: `model` removed (the path names it), `stream`
+    /// removed when `keepStream` is false (Bedrock: the path says it), any `anthropic_version` the body had
+    /// replaced by `anthropicVersion`. Every other member is copied byte for byte, in order.
+    /// - Throws: `TranslateError` 400 for a body that is not a JSON object.
+    public static func cloudBody(_ body: [UInt8], anthropicVersion: String, keepStream: Bool) throws(TranslateError)
+        -> [UInt8]
+    {
+        let span = body.span
+        var kept: [UpstreamJSON.Member] = []
+        let kind: JSONKind
+        do {
+            kind = try UpstreamJSON.scanTopLevel(span) { member in
+                if member.key("model", in: span) || member.key("anthropic_version", in: span)
+                    || (!keepStream && member.key("stream", in: span))
+                {
+                    return
+                }
+                kept.append(member)
+            }
+        } catch {
+            throw .invalidBody("We could not parse the JSON body of your request: \(error.description).")
+        }
+        guard kind == .object else { throw .invalidBody("The request body must be a JSON object.") }
+        var out: [UInt8] = []
+        out.reserveCapacity(body.count + anthropicVersion.utf8.count + 24)
+        out.append(UInt8(ascii: "{"))
+        for member in kept {
+            // The name with its quotes: the scan's content range sits between them.
+            let keyStart = member.keyContent.lowerBound - 1
+            let keyEnd = member.keyContent.upperBound + 1
+            guard keyStart >= 0, keyEnd <= member.value.range.lowerBound, member.value.range.upperBound <= body.count else {
+                throw .invalidBody("The request body could not be read.")
+            }
+            out.append(contentsOf: body[keyStart..<keyEnd])
+            out.append(UInt8(ascii: ":"))
+            out.append(contentsOf: body[member.value.range])
+            out.append(UInt8(ascii: ","))
+        }
+        out.append(contentsOf: #""anthropic_version":""#.utf8)
+        out.append(contentsOf: anthropicVersion.utf8)
+        out.append(contentsOf: #""}"#.utf8)
+        return out
+    }
+
+    /// A Vertex AI error answer. The model's own errors are Anthropic's shape; Vertex's front end (a bad
+    /// token, an unknown model or project, quota) answers in Google's; a proxy's page is wrapped.
+    public static func vertexError(status: UInt32, body: [UInt8]) -> GatewayError {
+        let span = body.span
+        var type: UpstreamJSON.Value?
+        var error: UpstreamJSON.Value?
+        let kind = try? UpstreamJSON.scanTopLevel(span) { member in
+            if member.key("type", in: span) {
+                type = member.value
+            } else if member.key("error", in: span) {
+                error = member.value
+            }
+        }
+        if kind == .object, UpstreamJSON.string(type, equals: "error", in: span) {
+            return AnthropicTranslator.error(status: status, body: body)
+        }
+        if (kind == .object && UpstreamJSON.kind(of: error, in: span) == .object) || kind == .array {
+            return Gemini.gatewayError(status: status, body: body)
+        }
+        return AnthropicTranslator.error(status: status, body: body)
+    }
+}
