@@ -108,7 +108,8 @@ def test_responses_streamed_function_call(oai, model):
 # Backends whose chat translation turns `reasoning` into thinking the simulators answer with. For Anthropic
 # the effort alone becomes `output_config.effort`, which asks for no thinking: the requested summary turns
 # extended thinking on (the Responses translation's `thinking`).
-@pytest.mark.parametrize("model", ["claude-sonnet-4-6", "bedrock-claude-haiku", "gemini-2.5-flash", "vertex-gemini-2.5-flash"])
+@pytest.mark.parametrize("model", ["claude-sonnet-4-6", "vertex-claude-sonnet-4-5", "bedrock-invoke-claude-haiku",
+                                   "bedrock-claude-haiku", "gemini-2.5-flash", "vertex-gemini-2.5-flash"])
 def test_responses_reasoning_summaries(oai, model):
     request = {"model": model, "input": "Why is the sky blue?", "reasoning": {"effort": "low", "summary": "auto"},
                "max_output_tokens": 2048}
