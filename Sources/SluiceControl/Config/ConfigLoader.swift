@@ -326,7 +326,7 @@ final class ConfigLoader {
                 log.error(entry.keyMark(key), entry.childPath(key), "only applies to schema \(onlyFor); this backend's schema is \(schema.rawValue)")
             }
         }
-        if !isProvider, schema == .azureOpenAI || schema == .bedrockConverse || schema == .vertexGemini {
+        if !isProvider, schema == .azureOpenAI || schema == .bedrockConverse || schema == .vertexGemini || schema == .cohere {
             log.error(entry.node("schema")?.mark, entry.childPath("schema"), "a pool's servers speak openai, anthropic or gemini; \(schema.rawValue) is a cloud provider's API (a backend)")
             return
         }
@@ -348,7 +348,7 @@ final class ConfigLoader {
             if entry.has("credential") {
                 log.error(entry.keyMark("credential"), entry.childPath("credential"), "bedrock_converse signs with the keys under 'aws'; remove 'credential'")
             }
-        case .azureOpenAI, .anthropic, .gemini, .vertexGemini:
+        case .azureOpenAI, .anthropic, .gemini, .vertexGemini, .cohere:
             if !entry.has("credential") {
                 entry.missing("credential", " for schema \(schema.rawValue) (env, file or sds)")
             }
@@ -368,6 +368,7 @@ final class ConfigLoader {
         }
         switch schema {
         case .anthropic: return "api.anthropic.com"
+        case .cohere: return "api.cohere.com"
         case .gemini: return "generativelanguage.googleapis.com"
         case .bedrockConverse: return setting("aws", "region").map { "bedrock-runtime.\($0).amazonaws.com" }
         case .vertexGemini:
@@ -813,12 +814,14 @@ final class ConfigLoader {
         let output = map.double("output", in: range, required: true)
         let cached = map.double("cached_input", in: range)
         let write = map.double("cache_write", in: range)
+        let searchUnit = map.double("search_unit", in: 0...Double(ModelPrice.maxSearchUnitMicros) / 1_000_000)
         guard let input, let output else { return nil }
         return ModelPrice(
             inputMicrosPerMillion: PriceTable.micros(fromDollars: input),
             cachedInputMicrosPerMillion: cached.map(PriceTable.micros(fromDollars:)),
             cacheWriteMicrosPerMillion: write.map(PriceTable.micros(fromDollars:)),
-            outputMicrosPerMillion: PriceTable.micros(fromDollars: output))
+            outputMicrosPerMillion: PriceTable.micros(fromDollars: output),
+            searchUnitMicros: searchUnit.map(PriceTable.micros(fromDollars:)) ?? 0)
     }
 
     private func addPrice(_ price: ModelPrice, for model: Located) {

@@ -234,7 +234,7 @@ public struct BackendConfig: Sendable, Equatable {
             throw ConfigError(path: root.childPath("aws"), problem: "is required for schema bedrock_converse (region and keys)")
         case .vertexGemini where config.gcp == nil:
             throw ConfigError(path: root.childPath("gcp"), problem: "is required for schema vertex_gemini (project and location)")
-        case .openAI, .azureOpenAI, .anthropic, .gemini, .vertexGemini:
+        case .openAI, .azureOpenAI, .anthropic, .gemini, .vertexGemini, .cohere:
             if config.credential == nil, schema != .openAI {
                 throw ConfigError(path: root.childPath("credential"), problem: "is required for schema \(schema.rawValue)")
             }

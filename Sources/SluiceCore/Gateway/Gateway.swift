@@ -15,6 +15,10 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
     case responsesInputTokens
     /// `POST /v1/messages/count_tokens`: Anthropic's count of a Messages request's input.
     case anthropicCountTokens
+    /// `POST /v1/rerank`: the Jina/vLLM rerank API (OpenAI's error shape); see `RerankEndpoint`.
+    case rerank
+    /// `POST /cohere/v2/rerank`: Cohere's v2 rerank API, with Cohere's error shape.
+    case cohereRerank
     case other
 
     /// Classifies `:path` (query string ignored) and `:method`.
@@ -35,18 +39,26 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
             if route.elementsEqual("/v1/responses".utf8) { return .responses }
             if route.elementsEqual("/v1/responses/input_tokens".utf8) { return .responsesInputTokens }
             if route.elementsEqual("/v1/messages/count_tokens".utf8) { return .anthropicCountTokens }
+            if route.elementsEqual("/v1/rerank".utf8) { return .rerank }
+            if route.elementsEqual("/cohere/v2/rerank".utf8) { return .cohereRerank }
         }
         return .other
     }
 
     /// The error shape a client of this endpoint understands.
-    public var clientAPI: ClientAPI { self == .anthropicMessages || self == .anthropicCountTokens ? .anthropic : .openAI }
+    public var clientAPI: ClientAPI {
+        switch self {
+        case .anthropicMessages, .anthropicCountTokens: .anthropic
+        case .cohereRerank: .cohere
+        default: .openAI
+        }
+    }
 
     /// Whether the gateway must read the body (to find `model`) before routing.
     public var routesOnBody: Bool {
         switch self {
         case .chatCompletions, .completions, .embeddings, .anthropicMessages, .responses, .responsesInputTokens,
-            .anthropicCountTokens:
+            .anthropicCountTokens, .rerank, .cohereRerank:
             true
         case .listModels, .other: false
         }
@@ -63,6 +75,8 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
         case .responses: "responses"
         case .responsesInputTokens: "responses_input_tokens"
         case .anthropicCountTokens: "messages_count_tokens"
+        case .rerank: "rerank"
+        case .cohereRerank: "cohere_rerank"
         case .other: "other"
         }
     }
@@ -75,6 +89,8 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
         case .embeddings: "embeddings"
         case .listModels: "list_models"
         case .responsesInputTokens, .anthropicCountTokens: "count_tokens"
+        // The GenAI conventions name no rerank operation; "rerank" is the custom value they allow.
+        case .rerank, .cohereRerank: "rerank"
         case .other: "other"
         }
     }
@@ -89,6 +105,8 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
         case "responses": self = .responses
         case "responses_input_tokens": self = .responsesInputTokens
         case "messages_count_tokens": self = .anthropicCountTokens
+        case "rerank": self = .rerank
+        case "cohere_rerank": self = .cohereRerank
         case "other": self = .other
         default: return nil
         }

@@ -87,6 +87,7 @@ extension BackendSchema {
         case .anthropic: AnthropicAdapter.self
         case .bedrockConverse: BedrockConverseAdapter.self
         case .gemini, .vertexGemini: GeminiAdapter.self
+        case .cohere: CohereAdapter.self
         }
     }
 }
@@ -102,6 +103,9 @@ public struct ProviderAttempt: Sendable {
     public var context: TranslationContext
     /// Whether the backend speaks the client's own API (`ProviderAdapter.speaksNatively`).
     public let sameSchema: Bool
+    /// A rerank request as the client sent it (set by `RerankEndpoint.translateRequest`): the
+    /// answer's indices are checked against its documents and its texts echoed from them.
+    public var rerank: RerankRequest?
     /// Gemini embeddings: the client asked for base64 vectors (the OpenAI SDK's default).
     public var embeddingsAsBase64 = false
     /// `response_format` became a forced tool whose input is the answer (Bedrock).
@@ -119,7 +123,9 @@ public struct ProviderAttempt: Sendable {
         self.backend = backend
         self.clientAPI = clientAPI
         self.endpoint = endpoint
-        sameSchema = backend.schema.adapter.speaksNatively(clientAPI)
+        // A rerank answer is always read and rewritten (indices checked against the request's
+        // documents, `return_documents` honoured), so it never passes through.
+        sameSchema = !endpoint.reranks && backend.schema.adapter.speaksNatively(clientAPI)
         // Anthropic clients always get usage (in message_delta), Responses clients in
         // response.completed, so the hub stream must carry it.
         context = TranslationContext(
@@ -129,7 +135,7 @@ public struct ProviderAttempt: Sendable {
             created: created,
             // Only a translated answer needs an id the backend may not give; a same-schema one
             // passes through, so it does not read the request id or build this string.
-            fallbackResponseID: sameSchema ? "" : "chatcmpl-\(requestID())")
+            fallbackResponseID: sameSchema ? "" : (endpoint.reranks ? "rerank-" : "chatcmpl-") + requestID())
     }
 
     /// The value of a response header the adapter kept, if the backend sent it.
@@ -163,6 +169,8 @@ public struct ProviderAttempt: Sendable {
             return parsed
         case .anthropic:
             return try AnthropicTranslator.openAIRequest(fromAnthropic: parsed)
+        case .cohere:
+            throw unsupportedEndpoint()
         }
     }
 

@@ -20,6 +20,8 @@ public enum BackendSchema: String, Sendable, CaseIterable {
     case gemini
     /// Vertex AI Gemini with a bearer token.
     case vertexGemini = "vertex_gemini"
+    /// Cohere's v2 API, rerank only (`POST /v2/rerank`), with a bearer key.
+    case cohere
 }
 
 /// What a translator needs beyond the body itself.
