@@ -32,6 +32,7 @@ import Testing
         #expect(names == [
             "openai=OpenAIAdapter", "azure_openai=AzureOpenAIAdapter", "anthropic=AnthropicAdapter",
             "bedrock_converse=BedrockConverseAdapter", "gemini=GeminiAdapter", "vertex_gemini=GeminiAdapter",
+            "cohere=CohereAdapter",
         ])
     }
 
@@ -39,9 +40,10 @@ import Testing
         let native = BackendSchema.allCases.map { schema in
             (schema.rawValue, schema.adapter.speaksNatively(.openAI), schema.adapter.speaksNatively(.anthropic))
         }
-        #expect(native.map(\.0) == ["openai", "azure_openai", "anthropic", "bedrock_converse", "gemini", "vertex_gemini"])
-        #expect(native.map(\.1) == [true, true, false, false, false, false])
-        #expect(native.map(\.2) == [false, false, true, false, false, false])
+        #expect(native.map(\.0) == ["openai", "azure_openai", "anthropic", "bedrock_converse", "gemini", "vertex_gemini", "cohere"])
+        #expect(native.map(\.1) == [true, true, false, false, false, false, false])
+        #expect(native.map(\.2) == [false, false, true, false, false, false, false])
+        #expect(BackendSchema.allCases.map { $0.adapter.speaksNatively(.cohere) } == [false, false, false, false, false, false, true])
     }
 
     // MARK: - OpenAI-compatible
@@ -270,6 +272,7 @@ import Testing
             BackendConfig(name: "o", schema: .openAI, credential: Self.key), azure,
             BackendConfig(name: "an", schema: .anthropic, credential: Self.key), Self.bedrock(sessionToken: Self.key),
             BackendConfig(name: "g", schema: .gemini, credential: Self.key), vertex,
+            BackendConfig(name: "c", schema: .cohere, credential: Self.key),
         ]
         // A new schema fails here until a backend of it is listed above.
         #expect(Set(backends.map(\.schema.rawValue)) == Set(BackendSchema.allCases.map(\.rawValue)))
