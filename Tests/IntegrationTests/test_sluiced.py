@@ -42,7 +42,8 @@ from sluiced import DEMO_KEY, ROOT, Sluiced, demo_config, envoy_for, gateway_por
 with open(ROOT / "envoy-module" / "sluice.yaml") as _f:
     DEMO_MODELS = [m["id"] for m in yaml.safe_load(_f)["models"]]
 EMBEDDING_MODELS = [m for m in DEMO_MODELS if "embedding" in m]
-CHAT_MODELS = [m for m in DEMO_MODELS if m not in EMBEDDING_MODELS]
+RERANK_MODELS = [m for m in DEMO_MODELS if "rerank" in m]  # rerank only (test_rerank.py)
+CHAT_MODELS = [m for m in DEMO_MODELS if m not in EMBEDDING_MODELS and m not in RERANK_MODELS]
 
 
 # MARK: - Helpers
