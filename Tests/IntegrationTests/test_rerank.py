@@ -12,6 +12,8 @@ import pytest
 import requests
 
 from default_gateway import DEMO_KEY
+from harness import Envoy, free_port, gateway_bootstrap, header_route, static_cluster
+from hostile_upstream import HostileUpstream, Script
 from sdk_fixtures import gateway  # noqa: F401 (fixture)
 
 COHERE_MODEL = "rerank-v3.5"
@@ -231,3 +233,77 @@ def test_a_cohere_client_without_a_key_gets_cohere_shaped_401(gateway):
     answer = post(gateway, "/cohere/v2/rerank", {"model": COHERE_MODEL, "query": "q", "documents": ["d"]}, headers={})
     assert answer.status_code == 401
     assert set(answer.json()) == {"message"}
+
+
+# MARK: - A hostile rerank server
+
+
+HOSTILE_ANSWERS = {
+    "index out of range": {"results": [{"index": 9, "relevance_score": 0.5}], "usage": {"total_tokens": 5}},
+    "negative index": {"results": [{"index": -1, "relevance_score": 0.5}]},
+    "fractional index": {"results": [{"index": 0.5, "relevance_score": 0.5}]},
+    "repeated index": {"results": [{"index": 0, "relevance_score": 0.5}, {"index": 0, "relevance_score": 0.4}]},
+    "huge score": {"results": [{"index": 0, "relevance_score": 1e300}]},
+    "overflowing score": '{"results":[{"index":0,"relevance_score":1e999}]}',
+    "score as text": {"results": [{"index": 0, "relevance_score": "high"}]},
+    "no score": {"results": [{"index": 0}]},
+    "no results": {"id": "x", "usage": {"total_tokens": 3}},
+    "results not a list": {"results": {"index": 0, "relevance_score": 0.5}},
+    "not JSON": "<html>oops</html>",
+    "more results than documents": {"results": [{"index": i, "relevance_score": 0.1} for i in range(3)]},
+}
+
+
+@pytest.fixture(scope="module")
+def hostile():
+    """Envoy with one `openai`-schema rerank backend and one `cohere` backend, both the same scripted
+    upstream."""
+    upstream = HostileUpstream(max_stall=5.0).start()
+    backends = {"vllm": {"backend": "hostile-vllm", "schema": "openai"},
+                "cohere": {"backend": "hostile-cohere", "schema": "cohere", "credential": {"value": "co-key"}}}
+    config = {"api_keys": [{"name": "hostile", "key": DEMO_KEY}],
+              "models": [{"id": f"{name}-rerank", "owned_by": name, "route": name} for name in backends]}
+    port = free_port()
+    bootstrap = gateway_bootstrap(
+        gateway_port=port, admin_port=free_port(), upstream_port=upstream.port, filter_config=config,
+        routes=[header_route(name, name, timeout="5s") for name in backends],
+        clusters=[static_cluster(name, upstream.port, backend) for name, backend in backends.items()])
+    envoy = Envoy(bootstrap, concurrency=1).start().wait_ready()
+    try:
+        yield upstream, envoy, f"http://127.0.0.1:{port}"
+    finally:
+        envoy.stop()
+        upstream.stop()
+
+
+def scripted(body) -> Script:
+    data = (body if isinstance(body, str) else json.dumps(body)).encode()
+    return Script().send(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+                         + str(len(data)).encode() + b"\r\nconnection: close\r\n\r\n" + data).close()
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_ANSWERS))
+@pytest.mark.parametrize("backend", ["vllm", "cohere"])
+def test_hostile_rerank_answers_are_a_502_in_the_client_shape(hostile, case, backend):
+    upstream, envoy, base = hostile
+    request = {"model": f"{backend}-rerank", "query": "q", "documents": ["a", "b"]}
+    for path in ("/v1/rerank", "/cohere/v2/rerank"):
+        upstream.respond(scripted(HOSTILE_ANSWERS[case]))
+        answer = requests.post(base + path, json=request, headers=HEADERS, timeout=10)
+        assert answer.status_code == 502, (case, path, answer.text)
+        body = answer.json()
+        if path == "/v1/rerank":
+            assert body["error"]["code"] == "bad_upstream_response", body
+        else:
+            assert set(body) == {"message"} and "upstream rerank answer" in body["message"], body
+        # What went upstream: the backend's own path and shape, with its credential.
+        sent = upstream.last_request()
+        assert sent["path"] == ("/v2/rerank" if backend == "cohere" else "/v1/rerank")
+        assert json.loads(sent["body"]) == {"model": f"{backend}-rerank", "query": "q", "documents": ["a", "b"]}
+        assert sent["headers"].get("authorization") == ("Bearer co-key" if backend == "cohere" else None)
+    assert envoy.process.poll() is None
+    # A sane answer right after works.
+    upstream.respond(scripted({"results": [{"index": 1, "relevance_score": 0.9}], "usage": {"total_tokens": 4}}))
+    answer = requests.post(base + "/v1/rerank", json=request, headers=HEADERS, timeout=10)
+    assert answer.status_code == 200 and answer.json()["results"] == [
+        {"index": 1, "relevance_score": 0.9, "document": {"text": "b"}}]
