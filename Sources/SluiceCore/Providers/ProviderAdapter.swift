@@ -135,7 +135,7 @@ public struct ProviderAttempt: Sendable {
             created: created,
             // Only a translated answer needs an id the backend may not give; a same-schema one
             // passes through, so it does not read the request id or build this string.
-            fallbackResponseID: sameSchema ? "" : (endpoint.reranks ? "rerank-" : "chatcmpl-") + requestID())
+            fallbackResponseID: sameSchema ? "" : endpoint.reranks ? "rerank-\(requestID())" : "chatcmpl-\(requestID())")
     }
 
     /// The value of a response header the adapter kept, if the backend sent it.

@@ -100,8 +100,9 @@ public struct RequestSummary: Sendable, Equatable {
         }
         // Anthropic requires max_tokens; the gateway applies a per-model default instead of failing.
         // A count answers with one number, never a stream.
-        // A rerank answer is one object too.
+        // A rerank answer is one object too, and generates nothing: no output to reserve for.
         if endpoint.countsTokens || endpoint.reranks { summary.stream = false }
+        if endpoint.reranks { summary.maxTokens = 0 }
         return summary
     }
 }

@@ -241,7 +241,7 @@ public struct RerankAnswer: Sendable, Equatable {
     ///   - requestModel: The model the client named (`/v1/rerank` answers carry it).
     ///   - fallbackID: The id when the upstream gave none.
     public func clientBody(api: ClientAPI, request: RerankRequest, requestModel: String, fallbackID: String) -> [UInt8] {
-        let kept = request.topN.map { results.prefix($0) } ?? results[...]
+        let kept = request.topN.map { results.prefix(max(0, $0)) } ?? results[...]
         var writer = JSONWriter(reservingCapacity: 128 + kept.count * 48)
         writer.beginObject()
         writer.key("id")
@@ -258,7 +258,7 @@ public struct RerankAnswer: Sendable, Equatable {
             writer.int(result.index)
             writer.key("relevance_score")
             writer.double(result.relevanceScore)
-            if api != .cohere, request.returnDocuments, result.index < request.documents.count {
+            if api != .cohere, request.returnDocuments, request.documents.indices.contains(result.index) {
                 writer.key("document")
                 writer.beginObject()
                 writer.key("text")
