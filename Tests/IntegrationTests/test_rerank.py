@@ -15,6 +15,7 @@ from default_gateway import DEMO_KEY
 from harness import Envoy, free_port, gateway_bootstrap, header_route, static_cluster
 from hostile_upstream import HostileUpstream, Script
 from sdk_fixtures import gateway  # noqa: F401 (fixture)
+from sim import COHERE_KEY, COMPAT_RERANK_MODEL, Simulators
 
 COHERE_MODEL = "rerank-v3.5"
 VLLM_MODEL = "bge-reranker-v2-m3"
@@ -307,3 +308,54 @@ def test_hostile_rerank_answers_are_a_502_in_the_client_shape(hostile, case, bac
     answer = requests.post(base + "/v1/rerank", json=request, headers=HEADERS, timeout=10)
     assert answer.status_code == 200 and answer.json()["results"] == [
         {"index": 1, "relevance_score": 0.9, "document": {"text": "b"}}]
+
+
+# MARK: - The simulators themselves
+
+
+@pytest.fixture(scope="module")
+def sims():
+    with Simulators(pace_ms=1, vllm_pool=0) as s:
+        yield s
+
+
+def test_cohere_sim_checks_its_bearer_key_and_answers_in_cohere_shape(sims):
+    url = sims.url("cohere") + "/v2/rerank"
+    body = {"model": "rerank-v3.5", "query": QUERY, "documents": DOCUMENTS, "top_n": 2}
+    assert requests.post(url, json=body, timeout=10).status_code == 401
+    wrong = requests.post(url, json=body, headers={"Authorization": "Bearer nope"}, timeout=10)
+    assert wrong.status_code == 401 and wrong.json()["message"] == "invalid api token"
+    good = requests.post(url, json=body, headers={"Authorization": f"Bearer {COHERE_KEY}"}, timeout=10)
+    assert good.status_code == 200
+    answer = good.json()
+    assert [(r["index"], r["relevance_score"]) for r in answer["results"]] == expected_ranking(QUERY, DOCUMENTS)[:2]
+    assert answer["meta"] == {"api_version": {"version": "2"}, "billed_units": {"search_units": 1}}
+    auth = {"Authorization": f"Bearer {COHERE_KEY}"}
+    unknown = requests.post(url, json={**body, "model": "rerank-v9"}, headers=auth, timeout=10)
+    assert unknown.status_code == 404 and "not found" in unknown.json()["message"]
+    # Cohere's v2 takes strings and its own members only: a translation that sends more fails here.
+    extra = requests.post(url, json={**body, "return_documents": True}, headers=auth, timeout=10)
+    assert extra.status_code == 400 and "return_documents" in extra.json()["message"]
+    empty = requests.post(url, json={**body, "documents": []}, headers=auth, timeout=10)
+    assert empty.status_code == 400
+
+
+def test_compat_sim_serves_vllm_rerank_for_its_reranker(sims):
+    url = sims.url("compat") + "/v1/rerank"
+    answer = requests.post(url, json={"model": COMPAT_RERANK_MODEL, "query": QUERY, "documents": DOCUMENTS}, timeout=10)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert [(r["index"], r["relevance_score"]) for r in body["results"]] == expected_ranking(QUERY, DOCUMENTS)
+    assert [r["document"]["text"] for r in body["results"]] == [DOCUMENTS[i] for i, _ in expected_ranking(QUERY, DOCUMENTS)]
+    assert body["usage"]["total_tokens"] == vllm_tokens(QUERY, DOCUMENTS)
+    # top_n cuts; 0 is "all" to vLLM.
+    for top_n, count in ((1, 1), (0, len(DOCUMENTS))):
+        top = requests.post(url, json={"model": COMPAT_RERANK_MODEL, "query": QUERY, "documents": DOCUMENTS, "top_n": top_n},
+                            timeout=10)
+        assert len(top.json()["results"]) == count
+    # A generative model has no rerank, as vLLM says.
+    generative = requests.post(url, json={"model": "sim-llama-3-8b", "query": "q", "documents": ["d"]}, timeout=10)
+    assert generative.status_code == 400 and "does not support Rerank" in generative.json()["error"]["message"]
+    # OpenAI itself has no rerank.
+    assert requests.post(sims.url("openai") + "/v1/rerank", json={"model": "gpt-4o-mini"},
+                         headers={"Authorization": "Bearer sk-sim-openai"}, timeout=10).status_code == 404
