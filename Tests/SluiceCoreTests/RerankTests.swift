@@ -108,6 +108,17 @@ import Testing
         }
     }
 
+    @Test func theModuleReadsACohereBackendWithItsKey() throws {
+        let backend = try BackendConfig.parse(Array(#"{"backend":"c","schema":"cohere","credential":{"value":"k"},"host":"api.cohere.com"}"#.utf8))
+        #expect(backend.schema == .cohere && backend.credential == .value("k") && backend.host == "api.cohere.com")
+        do {
+            _ = try BackendConfig.parse(Array(#"{"backend":"c","schema":"cohere"}"#.utf8))
+            Issue.record("a cohere backend without a key was accepted")
+        } catch {
+            #expect(error.description == "credential: is required for schema cohere")
+        }
+    }
+
     @Test func cohereBackendsServeOnlyRerank() {
         for endpoint in [Endpoint.chatCompletions, .embeddings, .responses, .completions, .responsesInputTokens] {
             #expect(throws: TranslateError.self) { try Self.exchange(Self.cohere, endpoint: endpoint).requestPlan() }
