@@ -335,3 +335,82 @@ import Testing
         #expect(body == .object(JSONObject([("message", .string(GatewayError.invalidKey().message))])))
     }
 }
+
+/// A rerank through the downstream filter's policy: routed like every endpoint, answered in the
+/// client's error shape, metered under the `rerank` operation, and its search units charged to
+/// budgets through the model's `search_unit` price.
+@Suite struct RerankGatewayStreamTests {
+    static let config = #"""
+        {"api_keys":[{"name":"demo","key":"sk-demo","limits":{"budget_usd_per_day":0.005}}],
+         "models":[{"id":"rerank-v3.5","owned_by":"cohere","route":"cohere"},{"id":"bge","owned_by":"self","route":"local"}],
+         "prices":{"rerank-v3.5":{"input":0,"output":0,"search_unit":0.002}}}
+        """#
+
+    static func request(_ gateway: Gateway, path: String, body: String, key: String = "sk-demo") -> (GatewayStream, Bool) {
+        var machine = GatewayStream(gateway: gateway)
+        let head = RequestHead(method: Array("POST".utf8), path: Array(path.utf8), authorization: Array("Bearer \(key)".utf8))
+        _ = machine.requestHeaders(head, contentLength: nil, endOfStream: false, nowSeconds: 0, nowMillis: 1_000)
+        // An unauthorised request was answered at its headers; only a forwarded one waits for its body.
+        guard machine.awaitingBody else { return (machine, false) }
+        let routed = machine.route(body: Array(body.utf8), header: { _ in nil }, nowMillis: 1_000, nowMicros: 1_000_000)
+        return (machine, routed)
+    }
+
+    static func reply(_ actions: [GatewayAction]) -> LocalReply? {
+        for case .localReply(let reply, _) in actions { return reply }
+        return nil
+    }
+
+    @Test func searchUnitsAreChargedToBudgetsAndMeteredAsRerank() throws {
+        let gateway = Gateway(config: try GatewayConfig.parse(Array(Self.config.utf8)))
+        let body = #"{"model":"rerank-v3.5","query":"q","documents":["a"]}"#
+        for attempt in 0..<3 {
+            let (answered, routed) = Self.request(gateway, path: "/cohere/v2/rerank", body: body)
+            var machine = answered
+            if attempt == 2 {
+                // Two answers of two search units each ($0.004 apiece) spent the $0.005 budget: refused.
+                #expect(!routed)
+                let denial = try #require(Self.reply(machine.actions))
+                #expect(denial.status == 429)
+                #expect(try JSONParser.parse(denial.body).objectValue?.keys == ["message"])
+                return
+            }
+            #expect(routed)
+            machine.actions.removeAll()
+            _ = machine.responseHeaders(status: 200, contentLength: 10, bufferLimit: 1 << 20, endOfStream: false, report: { nil })
+            let report = AttemptReport(usage: TokenUsage(searchUnits: 2), backend: "cohere", provider: "cohere", responseModel: "rerank-v3.5")
+            machine.streamComplete(report: report, nowMillis: 2_000, nowMicros: 1_100_000)
+            var cost: String?
+            for case .writeMetadata(let entries) in machine.actions {
+                for (key, value) in entries where key == .costUSD { cost = value }
+            }
+            #expect(cost == Dollars.format(micros: 4_000))
+        }
+    }
+
+    @Test func tokensAreMeteredUnderTheRerankOperation() throws {
+        let gateway = Gateway(config: try GatewayConfig.parse(Array(Self.config.utf8)))
+        let (answered, routed) = Self.request(gateway, path: "/v1/rerank", body: #"{"model":"bge","query":"q","documents":["a"]}"#)
+        var machine = answered
+        #expect(routed)
+        machine.actions.removeAll()
+        _ = machine.responseHeaders(status: 200, contentLength: 10, bufferLimit: 1 << 20, endOfStream: false, report: { nil })
+        let report = AttemptReport(usage: TokenUsage(inputTokens: 7), backend: "local", provider: "openai", responseModel: "bge")
+        machine.streamComplete(report: report, nowMillis: 2_000, nowMicros: 1_100_000)
+        let counts = machine.actions.compactMap { if case .count(let counter, let labels, let value) = $0 { (counter, labels, value) } else { nil } }
+        #expect(counts.contains { $0.0 == .tokens && $0.1 == ["rerank", "openai", "bge", "bge", "demo", "input"] && $0.2 == 7 })
+    }
+
+    @Test func aCohereClientsGatewayErrorsAreCohereShaped() throws {
+        let gateway = Gateway(config: try GatewayConfig.parse(Array(Self.config.utf8)))
+        let (unknownKey, _) = Self.request(gateway, path: "/cohere/v2/rerank", body: "{}", key: "sk-wrong")
+        let unauthorized = try #require(Self.reply(unknownKey.actions))
+        #expect(unauthorized.status == 401)
+        #expect(try JSONParser.parse(unauthorized.body).objectValue?.keys == ["message"])
+        let (noModel, routed) = Self.request(gateway, path: "/cohere/v2/rerank", body: #"{"query":"q"}"#)
+        #expect(!routed)
+        let missing = try #require(Self.reply(noModel.actions))
+        let message = try JSONParser.parse(missing.body)["message"]?.stringValue
+        #expect(missing.status == 400 && message == "you must provide a model parameter")
+    }
+}
