@@ -283,6 +283,13 @@ struct AnthropicSimulator: ProviderSimulator {
             if conversation.thinking, forcesTool {
                 throw SimInvalid("Thinking may not be enabled when tool_choice forces tool use.")
             }
+            // As Anthropic: sampling changes and thinking do not go together.
+            if conversation.thinking, let temperature = object["temperature"]?.doubleValue, temperature != 1 {
+                throw SimInvalid("`temperature` may only be set to 1 when thinking is enabled. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#feature-compatibility")
+            }
+            if conversation.thinking, let topP = object["top_p"]?.doubleValue, topP < 0.95 {
+                throw SimInvalid("`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#feature-compatibility")
+            }
         }
         if let stream = object["stream"], !stream.isNull {
             guard let flag = stream.boolValue else { throw SimInvalid("stream: Input should be a valid boolean") }

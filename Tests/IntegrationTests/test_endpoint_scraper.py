@@ -9,6 +9,8 @@ the picker scores them.
 - a replica saturated by load Envoy does not see (sent to it directly) is avoided;
 - metrics that fail (error status, hung scrapes) fall back to least-request with every request
   answered, and scoring resumes when the pages come back;
+- requests naming one session (`x-session-id`, the default's `session_header`) stay on one
+  replica even with prompts that share nothing, and requests without it spread;
 - `/sluice/endpoints` shows figures, ages, staleness, scores and the prefix-index fill."""
 from __future__ import annotations
 
@@ -119,6 +121,32 @@ def test_requests_sharing_a_long_prefix_stay_on_the_replica_that_holds_it(gw):
     assert usage["prompt_tokens_details"]["cached_tokens"] >= len(HANDBOOK_A) // 4 // 2
     current = pool(endpoints_page(gw))
     assert current["prefix_index_entries"][0] > 0 and current["scored_picks"] >= 16
+
+
+def test_requests_of_one_session_stay_together_and_others_spread(gw):
+    wait_fresh(gw)
+    before = pool(endpoints_page(gw))
+    assert before["session_header"] == "x-session-id"
+
+    def ask(i: int, session: str | None) -> str:
+        # Prompts share nothing (under one prefix block), so only the session can keep them together.
+        extra = {"x-session-id": session} if session else {}
+        r = requests.post(gw.base + "/v1/chat/completions", timeout=30, headers={**HEADERS, **extra}, json={
+            "model": VLLM_MODEL, "max_tokens": 4, "messages": [{"role": "user", "content": f"q{i} {time.time()}"}]})
+        return replica(r)
+
+    unsessioned = [ask(i, None) for i in range(8)]
+    assert len(set(unsessioned)) >= 2, unsessioned  # the tie-break spreads idle replicas
+    tag = str(time.time())
+    alice = [ask(i, "alice-" + tag) for i in range(8)]
+    bob = [ask(i, "bob-" + tag) for i in range(8)]
+    assert len(set(alice)) == 1, alice
+    assert len(set(bob)) == 1, bob
+    after = pool(endpoints_page(gw))
+    assert max(after["session_entries"]) >= 2
+    # Every pick after each session's first knew the session and stayed.
+    assert after["session_picks"] - before["session_picks"] >= 14
+    assert after["session_stays"] - before["session_stays"] >= 14
 
 
 def test_a_replica_saturated_behind_envoys_back_is_avoided(gw):

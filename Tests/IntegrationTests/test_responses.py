@@ -105,9 +105,10 @@ def test_responses_streamed_function_call(oai, model):
     assert call.name == "get_weather" and call.arguments == arguments
 
 
-# Backends whose chat translation turns `reasoning` into thinking the simulators answer with (Anthropic's maps
-# the effort to `output_config.effort`, which asks for no thinking by itself).
-@pytest.mark.parametrize("model", ["bedrock-claude-haiku", "gemini-2.5-flash", "vertex-gemini-2.5-flash"])
+# Backends whose chat translation turns `reasoning` into thinking the simulators answer with. For Anthropic
+# the effort alone becomes `output_config.effort`, which asks for no thinking: the requested summary turns
+# extended thinking on (the Responses translation's `thinking`).
+@pytest.mark.parametrize("model", ["claude-sonnet-4-6", "bedrock-claude-haiku", "gemini-2.5-flash", "vertex-gemini-2.5-flash"])
 def test_responses_reasoning_summaries(oai, model):
     request = {"model": model, "input": "Why is the sky blue?", "reasoning": {"effort": "low", "summary": "auto"},
                "max_output_tokens": 2048}
@@ -120,6 +121,20 @@ def test_responses_reasoning_summaries(oai, model):
     done = next(e for e in events if e.type == "response.reasoning_summary_text.done")
     assert deltas == done.text == summary
     assert [item.type for item in events[-1].response.output] == ["reasoning", "message"]
+
+
+def test_claude_reasoning_summaries_leave_out_what_thinking_refuses(oai):
+    # Anthropic refuses temperature with thinking, and thinking with a forced tool: the first request still
+    # gets its summary (temperature left out), the second its forced call (no thinking, no summary).
+    r = oai.responses.create(model="claude-sonnet-4-6", input="Why is the sky blue?", temperature=0.2,
+                             reasoning={"effort": "high", "summary": "detailed"}, max_output_tokens=4096)
+    assert [item.type for item in r.output] == ["reasoning", "message"]
+    r = oai.responses.create(model="claude-sonnet-4-6", input="Weather in Paris?", tools=[WEATHER_TOOL],
+                             tool_choice="required", reasoning={"summary": "auto"})
+    assert [item.type for item in r.output] == ["function_call"]
+    with pytest.raises(openai.BadRequestError) as refused:
+        oai.responses.create(model="claude-sonnet-4-6", input="x", reasoning={"summary": "verbose"})
+    assert refused.value.body["param"] == "reasoning.summary"
 
 
 WEATHER_FORMAT = {

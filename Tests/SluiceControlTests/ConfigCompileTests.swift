@@ -232,3 +232,23 @@ let fullYAML = """
         #expect(ConfigCompilerProbe.dollars(0) == "0")
     }
 }
+
+@Suite struct ResponsesAPIConfigTests {
+    @Test func aServerWithoutTheResponsesAPIIsRenderedForTheModule() throws {
+        let plan = try SluiceConfig.load(yaml: """
+            pools:
+              - { name: sglang, endpoints: [http://10.0.0.1:30000], responses_api: false }
+              - { name: vllm, endpoints: [http://10.0.0.2:8000] }
+            models:
+              - { id: qwen, backend: sglang }
+              - { id: llama, backend: vllm }
+            """).config.compile()
+        #expect(try parseUpstream(plan.cluster(named: "sglang")?.upstreamFilterConfig).backend(named: nil)?.servesResponses == false)
+        #expect(try parseUpstream(plan.cluster(named: "vllm")?.upstreamFilterConfig).backend(named: nil)?.servesResponses == true)
+        #expect(
+            loadErrors("""
+                backends: [{ name: claude, schema: anthropic, credential: { env: K }, responses_api: false }]
+                models: [{ id: c, backend: claude }]
+                """).contains { $0.contains("backends[0].responses_api: applies only to schema openai") })
+    }
+}

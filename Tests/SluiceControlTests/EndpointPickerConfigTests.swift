@@ -10,7 +10,7 @@ private let pickerYAML = """
       - name: llama
         lb: endpoint_picker
         endpoints: [http://10.0.0.1:8000, http://10.0.0.2:8000]
-        endpoint_picker: { metrics_path: /metrics, stale_after_ms: 1500, prefix_weight: 4.5, saturation_queue: 8 }
+        endpoint_picker: { metrics_path: /metrics, stale_after_ms: 1500, prefix_weight: 4.5, saturation_queue: 8, session_header: X-Conversation-Id }
       - { name: rr, endpoints: [http://10.0.0.3:8000] }
       - { name: lr, lb: least_request, endpoints: [http://10.0.0.4:8000] }
     models:
@@ -33,6 +33,7 @@ private let pickerYAML = """
         #expect(picker.pool == "llama")
         #expect(picker.endpoints == ["10.0.0.1:8000", "10.0.0.2:8000"])
         #expect(picker.scoring.staleAfterMillis == 1500 && picker.scoring.prefixWeight == 4.5 && picker.scoring.saturationQueue == 8)
+        #expect(picker.sessionHeader == "x-conversation-id" && picker.sessionEntries == 65_536)
         #expect(plan.cluster(named: "rr")?.loadBalancer == .roundRobin)
         #expect(plan.cluster(named: "lr")?.loadBalancer == .leastRequest)
         #expect(plan.cluster(named: "sluice_endpoint_metrics")?.kind == .originalDestination)
@@ -90,6 +91,20 @@ private let pickerYAML = """
                 models: [{ id: m, backend: p }]
                 """
             ).contains { $0.contains("pools[0].endpoint_picker.metrics_path") })
+        #expect(
+            loadErrors(
+                """
+                pools: [{ name: p, lb: endpoint_picker, endpoints: [http://10.0.0.1:8000], endpoint_picker: { session_header: "x session" } }]
+                models: [{ id: m, backend: p }]
+                """
+            ).contains { $0.contains("pools[0].endpoint_picker.session_header") && $0.contains("header name") })
+        #expect(
+            loadErrors(
+                """
+                pools: [{ name: p, lb: endpoint_picker, endpoints: [http://10.0.0.1:8000], endpoint_picker: { session_entries: 3 } }]
+                models: [{ id: m, backend: p }]
+                """
+            ).contains { $0.contains("pools[0].endpoint_picker.session_entries") })
         #expect(
             loadErrors(
                 """

@@ -305,6 +305,65 @@ private func prompt(_ seed: UInt64, bytes: Int) -> [UInt8] {
     }
 }
 
+@Suite struct SessionTableTests {
+    @Test func remembersWhereEachSessionWentLast() throws {
+        var table = try SessionTable(capacity: 64)
+        let alice = try #require(SessionTable.key(of: "conversation-alice"))
+        let bob = try #require(SessionTable.key(of: "conversation-bob"))
+        #expect(alice != bob && table.endpoint(for: alice) == nil)
+        table.record(alice, endpoint: 3)
+        table.record(bob, endpoint: 0)
+        #expect(table.endpoint(for: alice) == 3 && table.endpoint(for: bob) == 0)
+        table.record(alice, endpoint: 5)  // the session moved
+        #expect(table.endpoint(for: alice) == 5 && table.occupied == 2)
+        table.record(alice, endpoint: 64)  // out of range: ignored
+        table.record(alice, endpoint: -1)
+        #expect(table.endpoint(for: alice) == 5)
+        #expect(table.endpoint(for: 0) == nil)
+    }
+
+    @Test func idsAreBoundedAndEmptyOnesAreNoSession() {
+        #expect(SessionTable.key(of: "") == nil)
+        #expect(SessionTable.key(of: String(repeating: "x", count: SessionTable.maxIDBytes)) != nil)
+        #expect(SessionTable.key(of: String(repeating: "x", count: SessionTable.maxIDBytes + 1)) == nil)
+        // Ids that differ only in their last byte still spread over the sets.
+        let keys = (0..<16).compactMap { SessionTable.key(of: "session-\($0)") }
+        #expect(Set(keys).count == 16)
+    }
+
+    @Test func staysBoundedAndForgetsTheLeastRecentlyUsed() throws {
+        var table = try SessionTable(capacity: 64)
+        let hot = try #require(SessionTable.key(of: "hot"))
+        table.record(hot, endpoint: 1)
+        for round in 0..<2000 {
+            table.record(try #require(SessionTable.key(of: "s\(round)")), endpoint: round % 8)
+            if round % 8 == 0 { table.record(hot, endpoint: 1) }
+        }
+        #expect(table.occupied == 64)
+        #expect(table.endpoint(for: hot) == 1)
+        #expect(table.endpoint(for: try #require(SessionTable.key(of: "s0"))) == nil)
+        #expect(table.endpoint(for: try #require(SessionTable.key(of: "s1999"))) == 1999 % 8)
+    }
+
+    @Test func capacityIsRangeChecked() {
+        #expect(throws: EndpointConfigError.self) { try SessionTable(capacity: 10) }
+        #expect(throws: EndpointConfigError.self) { try SessionTable(capacity: 1 << 23) }
+        #expect((try? SessionTable(capacity: 100))?.capacity == 128)
+    }
+
+    @Test func pickerConfigNamesTheHeader() throws {
+        let config = try EndpointPickerConfig.parse(Array(#"{"pool":"p","session_header":"X-Session-ID","session_entries":1024}"#.utf8))
+        #expect(config.sessionHeader == "x-session-id" && config.sessionEntries == 1024)
+        #expect(try EndpointPickerConfig.parse(Array(#"{"pool":"p"}"#.utf8)).sessionHeader == nil)
+        for bad in [#""""#, #""x session""#, #"":path""#, #""x-sluice-epp""#, "\"\(String(repeating: "h", count: 129))\""] {
+            #expect(throws: ConfigError.self, "\(bad)") {
+                try EndpointPickerConfig.parse(Array(#"{"pool":"p","session_header":"#.utf8) + Array(bad.utf8) + [UInt8(ascii: "}")])
+            }
+        }
+        #expect(throws: ConfigError.self) { try EndpointPickerConfig.parse(Array(#"{"pool":"p","session_entries":8}"#.utf8)) }
+    }
+}
+
 @Suite struct EndpointScorerTests {
     let now: Int64 = 1_000_000
 
@@ -489,6 +548,10 @@ private func prompt(_ seed: UInt64, bytes: Int) -> [UInt8] {
         metrics[2].waitingRequests = 2
         #expect(pickIndex(scorer, EndpointRequest(), snapshot(metrics), index: index) == 1)
         #expect(pickIndex(scorer, EndpointRequest(sessionEndpoint: 2), snapshot(metrics), index: index) == 2)
+        // The session's endpoint saturated: the session moves rather than queue behind it.
+        metrics[2].waitingRequests = EndpointScoringConfig().saturationQueue
+        #expect(pickIndex(scorer, EndpointRequest(sessionEndpoint: 2), snapshot(metrics), index: index) == 1)
+        metrics[2].waitingRequests = 2
         var kvOnly = EndpointScoringConfig()
         kvOnly.queueWeight = 0
         metrics[1].kvCacheUsage = 0.7

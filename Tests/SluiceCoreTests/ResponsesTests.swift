@@ -52,7 +52,7 @@ enum ResponsesFixtures {
         upstreamModel: "claude-sonnet", requestModel: "claude-sonnet", stream: true, includeUsage: true,
         created: 1_700_000_000, fallbackResponseID: "chatcmpl-fallback")
 
-    static func request(_ json: String) throws -> ResponsesTranslator.Request {
+    static func request(_ json: String) throws -> (hub: JSONValue, echo: ResponsesEcho) {
         try ResponsesTranslator.openAIRequest(fromResponses: try JSONParser.parse(json))
     }
 
@@ -288,6 +288,41 @@ enum ResponsesFixtures {
         #expect(hub["messages"]?.item(1)?["tool_calls"]?.item(0)?["id"] == "call_9")
         #expect(hub["messages"]?.item(1)?["tool_calls"]?.item(0)?["function"]?["arguments"] == #"{"city":"Lyon"}"#)
         #expect(hub["messages"]?.item(2)?["tool_call_id"] == "call_9")
+    }
+
+    /// A requested reasoning summary turns Anthropic's extended thinking on (its answers carry reasoning only then).
+    @Test func reasoningSummariesTurnThinkingOnWhereTheBackendNeedsIt() throws {
+        let claude = ResponsesTranslationOptions(thinkingForSummaries: true, defaultMaxTokens: 4096)
+        func hub(_ json: String, _ options: ResponsesTranslationOptions = claude) throws -> JSONValue {
+            try ResponsesTranslator.openAIRequest(fromResponses: try JSONParser.parse(json), options: options).hub
+        }
+        let thinking = { (budget: Int64) -> JSONValue in ["type": "enabled", "budget_tokens": .number(JSONNumber(budget))] }
+        let asked = try hub(#"{"model":"m","input":"x","temperature":0.3,"top_p":0.5,"reasoning":{"effort":"high","summary":"auto"}}"#)
+        #expect(asked["thinking"] == thinking(2048) && asked["reasoning_effort"] == "high")
+        #expect(try hub(#"{"model":"m","input":"x","max_output_tokens":9000,"reasoning":{"effort":"high","summary":"auto"}}"#)["thinking"] == thinking(4096))
+        // Anthropic refuses sampling changes with thinking on.
+        #expect(asked["temperature"] == nil && asked["top_p"] == nil)
+        #expect(try hub(#"{"model":"m","input":"x","reasoning":{"summary":"concise"}}"#)["thinking"] == thinking(2048))
+        #expect(try hub(#"{"model":"m","input":"x","reasoning":{"effort":"low","summary":"detailed"}}"#)["thinking"] == thinking(1024))
+        // At most half of max_output_tokens, which bounds reasoning and text together; none below Anthropic's minimum.
+        #expect(try hub(#"{"model":"m","input":"x","max_output_tokens":3000,"reasoning":{"effort":"high","summary":"auto"}}"#)["thinking"] == thinking(1500))
+        #expect(try hub(#"{"model":"m","input":"x","max_output_tokens":2047,"reasoning":{"summary":"auto"}}"#)["thinking"] == nil)
+        #expect(try hub(#"{"model":"m","input":"x","reasoning":{"summary":"auto"}}"#, ResponsesTranslationOptions(thinkingForSummaries: true, defaultMaxTokens: 3000))["thinking"] == thinking(1500))
+        // No summary asked, minimal effort, a forced tool, the middle of a tool loop, or a backend that needs none.
+        for json in [
+            #"{"model":"m","input":"x","temperature":0.3,"reasoning":{"effort":"high"}}"#,
+            #"{"model":"m","input":"x","reasoning":{"effort":"minimal","summary":"auto"}}"#,
+            #"{"model":"m","input":"x","tool_choice":"required","tools":[{"type":"function","name":"f"}],"reasoning":{"summary":"auto"}}"#,
+            #"{"model":"m","input":[{"role":"user","content":"q"},{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":"1"}],"reasoning":{"summary":"auto"}}"#,
+        ] {
+            let translated = try hub(json)
+            #expect(translated["thinking"] == nil, "\(json)")
+        }
+        let afterLoop = try hub(#"{"model":"m","input":[{"role":"user","content":"q"},{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":"1"},{"role":"user","content":"next"}],"reasoning":{"summary":"auto"}}"#)
+        #expect(afterLoop["thinking"] == thinking(2048))
+        let openAIShaped = try hub(#"{"model":"m","input":"x","temperature":0.3,"reasoning":{"summary":"auto"}}"#, ResponsesTranslationOptions())
+        #expect(openAIShaped["thinking"] == nil && openAIShaped["temperature"] == 0.3)
+        #expect(throws: TranslateError.self) { try hub(#"{"model":"m","input":"x","reasoning":{"summary":"verbose"}}"#) }
     }
 
     // MARK: - Streams

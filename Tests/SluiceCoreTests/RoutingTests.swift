@@ -97,6 +97,8 @@ import Testing
         (#"{"backend":"x","schema":"openai","credential":{"secret":"a","value":"b"}}"#, "credential: has both 'secret' and 'value'; give only one"),
         (#"{"backend":"x","schema":"openai","path_prefix":"v1/"}"#, "path_prefix: must start with '/' and not end with '/', e.g. \"/openai\""),
         (#"{"backend":"x","schema":"openai","timeout":3}"#, "timeout: unknown field"),
+        (#"{"backend":"x","schema":"anthropic","credential":{"value":"k"},"responses_api":false}"#,
+         "responses_api: applies only to the openai schema (OpenAI-compatible servers)"),
     ])
     func errorsNameTheField(json: String, message: String) {
         do {
@@ -105,6 +107,32 @@ import Testing
         } catch {
             #expect(error.message == message)
         }
+    }
+}
+
+@Suite struct ResponsesWithoutTheResponsesAPITests {
+    /// A server without `/v1/responses` gets a Responses client's request as chat completions, through the hub.
+    @Test func aServerWithoutResponsesGetsChatCompletions() throws {
+        let backend = try BackendConfig.parse(Array(#"{"backend":"sglang","schema":"openai","responses_api":false}"#.utf8))
+        #expect(!backend.servesResponses)
+        var exchange = UpstreamExchange(
+            backend: backend, clientAPI: .openAI, endpoint: .responses, requestModel: "qwen", stream: false,
+            includeUsage: false, created: 1_764_979_200, requestID: "r1")
+        #expect(!exchange.sameSchema)
+        let body = try exchange.translateRequest(Array(#"{"model":"qwen","instructions":"Be brief.","input":"hi"}"#.utf8))
+        let hub = try JSONParser.parse(body)
+        #expect(hub["messages"] == [["role": "system", "content": "Be brief."], ["role": "user", "content": "hi"]])
+        #expect(try exchange.requestPlan().path == "/v1/chat/completions")
+        let answer = try exchange.translateResponse(Array(
+            #"{"id":"c1","object":"chat.completion","created":1,"model":"qwen","choices":[{"index":0,"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#.utf8))
+        let response = try JSONParser.parse(answer.body)
+        #expect(response["object"] == "response" && response["instructions"] == "Be brief.")
+        #expect(answer.usage.outputTokens == 1)
+        // The default serves Responses: the body passes through to /v1/responses.
+        let native = UpstreamExchange(
+            backend: BackendConfig(name: "vllm", schema: .openAI), clientAPI: .openAI, endpoint: .responses, requestModel: "qwen",
+            stream: false, includeUsage: false, created: 1_764_979_200, requestID: "r2")
+        #expect(native.sameSchema)
     }
 }
 

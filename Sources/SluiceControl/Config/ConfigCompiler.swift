@@ -56,6 +56,7 @@ struct ConfigCompiler {
             }
             if let tokens = backend.defaultMaxTokens { members.append(("default_max_tokens", .number(JSONNumber(tokens)))) }
             if let prefix = backend.pathPrefix { members.append(("path_prefix", .string(prefix))) }
+            if let serves = backend.servesResponses { members.append(("responses_api", .bool(serves))) }
             if let host = authority(of: backend) { members.append(("host", .string(host))) }
             if let version = backend.azureAPIVersion { members.append(("azure", ["api_version": .string(version)])) }
             if let aws = backend.aws {

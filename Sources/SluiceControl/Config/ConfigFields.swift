@@ -21,15 +21,16 @@ public enum ConfigFields {
     static let credential = ["env", "file", "sds", "sds_path", "demo_value"]
     static let backend = [
         "name", "schema", "address", "addresses", "credential", "azure", "aws", "gcp", "model_overrides",
-        "default_max_tokens", "path_prefix", "http2", "tls_verify",
+        "default_max_tokens", "path_prefix", "http2", "tls_verify", "responses_api",
     ]
     static let pool = [
         "name", "schema", "endpoints", "credential", "model_overrides", "default_max_tokens", "path_prefix", "http2",
-        "tls_verify", "lb", "endpoint_picker",
+        "tls_verify", "lb", "endpoint_picker", "responses_api",
     ]
     static let endpointPicker = [
         "metrics_path", "stale_after_ms", "saturation_queue", "saturation_kv_cache", "prefix_weight", "queue_weight",
-        "kv_cache_weight", "lora_weight", "session_weight", "prefix_blocks_per_endpoint",
+        "kv_cache_weight", "lora_weight", "session_weight", "prefix_blocks_per_endpoint", "session_header",
+        "session_entries",
     ]
 
     /// Names other gateways (LiteLLM, Envoy AI Gateway, OpenAI SDKs) use for a field: section

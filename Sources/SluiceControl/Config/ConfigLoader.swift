@@ -290,6 +290,13 @@ final class ConfigLoader {
             for (model, upstream) in overrides { backend.modelOverrides[model.value] = upstream }
         }
         if let tokens = entry.int("default_max_tokens", in: 1...1_000_000) { backend.defaultMaxTokens = Int(tokens) }
+        if let serves = entry.bool("responses_api") {
+            if schema == .openAI {
+                backend.servesResponses = serves
+            } else {
+                log.error(entry.keyMark("responses_api"), entry.childPath("responses_api"), "applies only to schema openai (OpenAI-compatible servers); this backend's schema is \(schema.rawValue)")
+            }
+        }
         if let prefix = entry.string("path_prefix") {
             if prefix.hasPrefix("/") && !prefix.hasSuffix("/") {
                 backend.pathPrefix = prefix
@@ -572,9 +579,11 @@ final class ConfigLoader {
         var members: [JSONObject.Member] = []
         if let picker = entry.map("endpoint_picker", section: "pools[].endpoint_picker") {
             if let path = picker.string("metrics_path") { members.append(("metrics_path", .string(path))) }
+            if let header = picker.string("session_header") { members.append(("session_header", .string(header))) }
             for (key, range) in [
                 ("stale_after_ms", Int64(100)...600_000), ("saturation_queue", 1...Int64(ModelServerMetrics.maxCount)),
                 ("prefix_blocks_per_endpoint", Int64(PrefixIndex.blocksPerEndpointRange.lowerBound)...Int64(PrefixIndex.blocksPerEndpointRange.upperBound)),
+                ("session_entries", Int64(SessionTable.capacityRange.lowerBound)...Int64(SessionTable.capacityRange.upperBound)),
             ] {
                 if let value = picker.int(key, in: range) { members.append((key, .number(JSONNumber(value)))) }
             }

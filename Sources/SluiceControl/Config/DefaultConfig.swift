@@ -33,7 +33,7 @@ backends:  # demo_value: the simulators' fake keys; real keys come from env, fil
 
 pools:  # self-hosted OpenAI-compatible servers (vLLM, SGLang, TGI, ...)
   - { name: local, endpoints: [http://127.0.0.1:18106] }
-  - { name: vllm_pool, lb: endpoint_picker, endpoints: [http://127.0.0.1:18111, http://127.0.0.1:18112, http://127.0.0.1:18113, http://127.0.0.1:18114] }  # sluice-sim --vllm-pool 4; scored on live metrics
+  - { name: vllm_pool, lb: endpoint_picker, endpoints: [http://127.0.0.1:18111, http://127.0.0.1:18112, http://127.0.0.1:18113, http://127.0.0.1:18114], endpoint_picker: { session_header: x-session-id } }  # sluice-sim --vllm-pool 4; scored on live metrics, sessions kept together
 
 models:  # price: USD per 1M tokens
   - { id: gpt-4o-mini, backend: openai, created: 1721172741, price: { input: 0.15, cached_input: 0.075, output: 0.6 } }

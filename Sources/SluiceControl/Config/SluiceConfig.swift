@@ -136,6 +136,8 @@ public struct SluiceConfig: Sendable, Equatable {
         public var modelOverrides: [String: String]
         public var defaultMaxTokens: Int?
         public var pathPrefix: String?
+        /// `responses_api: false`: an OpenAI-compatible server without `/v1/responses`.
+        public var servesResponses: Bool?
         /// How Envoy picks among the endpoints (`lb`, pools only).
         public var loadBalancing: LoadBalancing = .roundRobin
 

@@ -120,6 +120,10 @@ public struct BackendConfig: Sendable, Equatable {
     public var modelOverrides: [String: String]
     public var defaultMaxTokens: Int
     public var pathPrefix: String
+    /// Whether an OpenAI-compatible server serves the Responses API (`/v1/responses`) itself. SGLang,
+    /// TGI and llama.cpp do not: with `responses_api: false` a Responses client's request goes to
+    /// their chat completions through the hub, as for the translated providers.
+    public var servesResponses = true
 
     /// `path` under `pathPrefix`. Without a prefix it is `path` itself: no new string per request
     /// (a literal path is never copied).
@@ -190,6 +194,12 @@ public struct BackendConfig: Sendable, Equatable {
             try overrides.finish()
         }
         if let tokens = try root.optionalInt("default_max_tokens", in: 1...1_000_000) { config.defaultMaxTokens = Int(tokens) }
+        if let serves = try root.optionalBool("responses_api") {
+            guard schema == .openAI else {
+                throw ConfigError(path: root.childPath("responses_api"), problem: "applies only to the openai schema (OpenAI-compatible servers)")
+            }
+            config.servesResponses = serves
+        }
         if let prefix = try root.optionalString("path_prefix") {
             guard prefix.isEmpty || (prefix.hasPrefix("/") && !prefix.hasSuffix("/")) else {
                 throw ConfigError(path: root.childPath("path_prefix"), problem: "must start with '/' and not end with '/', e.g. \"/openai\"")

@@ -4,7 +4,8 @@
 // {"pool": "llama-pool", "stale_after_ms": 2000, "saturation_queue": 20, "saturation_kv_cache": 0.8,
 //  "prefix_weight": 20, "queue_weight": 2, "kv_cache_weight": 1, "lora_weight": 2,
 //  "session_weight": 4, "prefix_blocks_per_endpoint": 16384,
-//  "endpoints": ["127.0.0.1:18111", "127.0.0.1:18112"], "metrics_path": "/metrics"}
+//  "endpoints": ["127.0.0.1:18111", "127.0.0.1:18112"], "metrics_path": "/metrics",
+//  "session_header": "x-session-id", "session_entries": 65536}
 //
 // Only `pool` is required: the name under which the background worker publishes this pool's
 // metric snapshots. `endpoints` is the scrape list: the background worker scrapes
@@ -23,6 +24,11 @@ public struct EndpointPickerConfig: Sendable, Equatable {
     public var endpoints: [String] = []
     /// The path of each endpoint's Prometheus page.
     public var metricsPath = "/metrics"
+    /// The request header naming a session (lower case), or nil for no session affinity
+    /// (SessionTable.swift).
+    public var sessionHeader: String?
+    /// Sessions remembered per cluster config (`SessionTable`).
+    public var sessionEntries = 65_536
 
     public init(pool: String) { self.pool = pool }
 
@@ -80,6 +86,20 @@ public struct EndpointPickerConfig: Sendable, Equatable {
             }
             config.metricsPath = path
         }
+        if let header = try root.optionalString("session_header") {
+            let name = String(decoding: header.utf8.map(HTTPToken.lowercasedASCII), as: UTF8.self)
+            guard (1...128).contains(name.utf8.count), name.utf8.allSatisfy(HTTPToken.isTokenByte), !name.hasPrefix("x-sluice-")
+            else {
+                throw ConfigError(
+                    path: "session_header",
+                    problem: "must be an HTTP header name of 1 to 128 token characters that does not start with x-sluice- (the gateway's own headers), got \"\(header.prefix(80))\"")
+            }
+            config.sessionHeader = name
+        }
+        let sessions = SessionTable.capacityRange
+        if let value = try root.optionalInt("session_entries", in: Int64(sessions.lowerBound)...Int64(sessions.upperBound)) {
+            config.sessionEntries = Int(value)
+        }
         try root.finish()
         do {
             config.scoring = try scoring.validated()
@@ -88,6 +108,7 @@ public struct EndpointPickerConfig: Sendable, Equatable {
         }
         return config
     }
+
 }
 
 /// Host addresses as Envoy writes them for a host ("ip:port"): what the scraper targets and the

@@ -735,6 +735,29 @@ struct ValidatedJSON {
         return JSONScanner.doubleValue(at: range, in: bytes.span)
     }
 
+    /// Writes the value `range` as one value of `writer`, without the whitespace between its tokens (strings are
+    /// copied as they are, escapes included). For values copied where a line break would end a frame (SSE
+    /// `data:` lines) or that are kept for every answer.
+    func writeCompact(_ range: Range<Int>, to writer: inout JSONWriter) {
+        let lower = min(max(range.lowerBound, 0), bytes.count)
+        let upper = min(max(range.upperBound, lower), bytes.count)
+        writer.beginRawValue()
+        var index = lower
+        while index < upper {
+            let byte = bytes[index]
+            if byte == JSONByte.quote {
+                let end = min(stringEnd(from: index), upper)
+                guard end > index else { break }
+                writer.bytes.append(contentsOf: bytes[index..<end])
+                index = end
+            } else {
+                if !JSONByte.isWhitespace(byte) { writer.bytes.append(byte) }
+                index += 1
+            }
+        }
+        writer.endRawValue()
+    }
+
     /// The bytes of `range` (a complete JSON value when it came from navigation).
     func slice(_ range: Range<Int>) -> ArraySlice<UInt8> {
         let lower = min(max(range.lowerBound, 0), bytes.count)

@@ -37,6 +37,12 @@ public enum OpenAIAdapter: ProviderAdapter {
             return context.upstreamModel == context.requestModel
                 ? body : try OpenAICompatible.rewriteModel(body, to: context.upstreamModel)
         }
+        if attempt.endpoint == .responses {
+            // A server without the Responses API (`responses_api: false`): the hub request is its
+            // chat request, streams already asking for usage.
+            let hub = try attempt.responsesHubBody(body)
+            return context.upstreamModel == context.requestModel ? hub : try OpenAICompatible.rewriteModel(hub, to: context.upstreamModel)
+        }
         let hub = try attempt.hubRequest(body)
         // Anthropic clients always get usage in message_delta: ask the OpenAI backend for it.
         return OpenAIHub.serialize(hub, model: context.upstreamModel, forceStreamUsage: context.stream)

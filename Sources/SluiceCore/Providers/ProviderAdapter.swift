@@ -124,8 +124,11 @@ public struct ProviderAttempt: Sendable {
         self.clientAPI = clientAPI
         self.endpoint = endpoint
         // A rerank answer is always read and rewritten (indices checked against the request's
-        // documents, `return_documents` honoured), so it never passes through.
-        sameSchema = !endpoint.reranks && backend.schema.adapter.speaksNatively(clientAPI)
+        // documents, `return_documents` honoured), so it never passes through. A server without the
+        // Responses API gets a Responses client's request as chat completions.
+        sameSchema =
+            !endpoint.reranks && backend.schema.adapter.speaksNatively(clientAPI)
+            && (endpoint != .responses || backend.servesResponses)
         // Anthropic clients always get usage (in message_delta), Responses clients in
         // response.completed, so the hub stream must carry it.
         context = TranslationContext(
@@ -148,7 +151,7 @@ public struct ProviderAttempt: Sendable {
         switch endpoint {
         case .completions: "/v1/completions"
         case .embeddings: "/v1/embeddings"
-        case .responses: "/v1/responses"
+        case .responses: sameSchema ? "/v1/responses" : "/v1/chat/completions"
         default: "/v1/chat/completions"
         }
     }

@@ -17,19 +17,23 @@ extension ProviderAttempt {
     /// - Throws: `TranslateError` (400) for a body that is not JSON, or a Responses request the
     ///   chat hub cannot express (naming the field).
     mutating func responsesChatRequest(_ body: [UInt8]) throws(TranslateError) -> OpenAIChatRequest {
-        let parsed: JSONValue
+        let hub = try responsesHubBody(body)
         do {
-            parsed = try JSONParser.parse(body)
-        } catch {
-            throw .invalidBody("We could not parse the JSON body of your request: \(error.description).")
-        }
-        let translated = try ResponsesTranslator.openAIRequest(fromResponses: parsed)
-        responsesEcho = translated.echo
-        do {
-            return try OpenAIChatRequest(serialized: translated.hub)
+            return try OpenAIChatRequest(translated: hub)
         } catch {
             throw .invalidBody("The request body is not valid JSON: \(error.description)")
         }
+    }
+
+    /// A Responses client's request as the hub's chat request body, keeping the fields the answer
+    /// echoes in `responsesEcho`.
+    mutating func responsesHubBody(_ body: [UInt8]) throws(TranslateError) -> [UInt8] {
+        // Anthropic returns reasoning only with extended thinking on, which a requested summary turns on.
+        let options = ResponsesTranslationOptions(
+            thinkingForSummaries: backend.schema == .anthropic, defaultMaxTokens: backend.defaultMaxTokens)
+        let translated = try ResponsesTranslator.openAIRequest(fromResponses: body, options: options)
+        responsesEcho = translated.echo
+        return translated.hub
     }
 
     /// The hub answer as the Responses object the client reads.

@@ -40,6 +40,8 @@ public enum TokenCounting {
         let path: String
         switch (backend.schema, attempt.clientAPI) {
         case (.openAI, .openAI):
+            // A server without the Responses API has no counting endpoint either.
+            guard backend.servesResponses else { throw attempt.unsupportedEndpoint() }
             path = "/v1/responses/input_tokens"
         case (.azureOpenAI, .openAI):
             path = "/openai/v1/responses/input_tokens"

@@ -44,6 +44,14 @@ struct OpenAIChatRequest {
         self.init(document: document, fields: fields, validator: JSONValidator())
     }
 
+    /// Reads a hub request the gateway wrote itself (a Responses request's translation): every limit but
+    /// nesting is lifted, as the client's body was checked against them already.
+    init(translated bytes: [UInt8]) throws(JSONParseError) {
+        var validator = JSONValidator(limits: JSONLimits(maxDepth: JSONLimits.maxSupportedDepth, maxBytes: .max))
+        let (document, fields) = try validator.validate(bytes, capturing: Self.keys)
+        self.init(document: document, fields: fields, validator: JSONValidator())
+    }
+
     private init(document: ValidatedJSON, fields: JSONFields<24>, validator: JSONValidator) {
         self.document = document
         self.validator = validator

@@ -51,8 +51,8 @@ final class EndpointPickerPolicy: Sendable {
             config.endpoints.isEmpty
             ? nil
             : ProcessEndpointPools.register(
-                pool: config.pool, endpoints: config.endpoints, metricsPath: config.metricsPath, scorer: scorer,
-                workers: workerGauges)
+                pool: config.pool, endpoints: config.endpoints, metricsPath: config.metricsPath,
+                sessionHeader: config.sessionHeader, scorer: scorer, workers: workerGauges)
     }
 
     deinit {
@@ -84,20 +84,24 @@ final class EndpointPickerPolicy: Sendable {
     }
 }
 
-/// The shared prefix index and the pool positions it numbers endpoints by.
+/// The shared prefix index and session table, and the pool positions they number endpoints by.
 struct SharedPrefixIndex: ~Copyable {
     var addresses: [[UInt8]] = []
     /// Bumped whenever the index starts over for new positions.
     var epoch: UInt64 = 0
     var index: PrefixIndex?
+    /// Where sessions went (only with a `session_header`); same positions as `index`.
+    var sessions: SessionTable?
 
-    /// Makes the index number endpoints as `addresses` does (a new, empty index when they
-    /// changed); returns its epoch.
-    mutating func sync(to addresses: [[UInt8]], blocksPerEndpoint: Int) -> UInt64 {
+    /// Makes the index and the session table number endpoints as `addresses` does (new, empty
+    /// ones when they changed); returns their epoch.
+    mutating func sync(to addresses: [[UInt8]], config: EndpointPickerConfig) -> UInt64 {
         if index == nil || self.addresses != addresses {
             self.addresses = addresses
             epoch &+= 1
-            index = try? PrefixIndex(endpointCount: max(1, min(addresses.count, PrefixIndex.maxEndpoints)), blocksPerEndpoint: blocksPerEndpoint)
+            index = try? PrefixIndex(
+                endpointCount: max(1, min(addresses.count, PrefixIndex.maxEndpoints)), blocksPerEndpoint: config.prefixBlocksPerEndpoint)
+            sessions = config.sessionHeader == nil ? nil : try? SessionTable(capacity: config.sessionEntries)
         }
         return epoch
     }
@@ -224,18 +228,21 @@ final class EndpointPickerWorker {
             if candidates.isEmpty { candidates = EndpointSet.first(considered) }
         }
 
+        // A retry carries the session header too (the hand-over is gone by then), so it goes back
+        // to the session's endpoint unless that is the host the retry avoids.
+        let session = policy.config.sessionHeader.flatMap { view.sessionKey(header: $0) }
         let reason: PickReason
         switch view.handOver() {
         case .malformed:
             reason = .leastRequestBadHandOver
         case .absent:
             if view.hasContext { policy.stats.count(.handOverAbsent) }
-            if let pick = scored(EndpointRequest(), view, priority: priority, hosts: hosts, candidates: candidates) {
+            if let pick = scored(EndpointRequest(), session: session, view, priority: priority, hosts: hosts, candidates: candidates) {
                 return pick
             }
             reason = lastFallback
         case .request(let request):
-            if let pick = scored(request, view, priority: priority, hosts: hosts, candidates: candidates) {
+            if let pick = scored(request, session: session, view, priority: priority, hosts: hosts, candidates: candidates) {
                 return pick
             }
             reason = lastFallback
@@ -257,7 +264,7 @@ final class EndpointPickerWorker {
 
     /// A scored pick, or nil (with `lastFallback` set) when the snapshot cannot decide.
     private func scored(
-        _ request: EndpointRequest, _ view: LoadBalancerView, priority: UInt32, hosts: Int, candidates: EndpointSet
+        _ request: EndpointRequest, session: UInt64?, _ view: LoadBalancerView, priority: UInt32, hosts: Int, candidates: EndpointSet
     ) -> (priority: UInt32, index: UInt32)? {
         guard priority == 0, refreshPool(), let pool else {
             lastFallback = .leastRequestNoSnapshot
@@ -279,16 +286,19 @@ final class EndpointPickerWorker {
         picks.align(with: pool.snapshot)
         let now = clock()
         let tieBreak = tick
-        let blocks = policy.config.prefixBlocksPerEndpoint
+        let config = policy.config
         let picksNow = picks
+        var request = request
         // Score and learn under the shared index's lock, so the next pick on any worker sees
-        // where this prefix went.
-        let (pick, occupied, epoch) = policy.prefixes.withLock { shared -> (EndpointPick, Int, UInt64) in
+        // where this prefix (and session) went.
+        let (pick, occupied, sessionsOccupied, epoch) = policy.prefixes.withLock {
+            shared -> (EndpointPick, Int, Int, UInt64) in
             // Another worker may have moved the index to newer positions: follow this worker's
             // snapshot (the next publication brings every worker to the same positions).
-            let epoch = shared.epoch == prefixEpoch ? prefixEpoch : shared.sync(to: pool.addresses, blocksPerEndpoint: blocks)
-            guard var index = shared.index else { return (.leastRequest(.noCandidates), 0, epoch) }
+            let epoch = shared.epoch == prefixEpoch ? prefixEpoch : shared.sync(to: pool.addresses, config: config)
+            guard var index = shared.index else { return (.leastRequest(.noCandidates), 0, 0, epoch) }
             shared.index = nil  // unique while it is recorded into
+            if let session { request.sessionEndpoint = shared.sessions?.endpoint(for: session) }
             let pick = policy.scorer.pick(
                 request, snapshot: pool.snapshot, candidates: endpoints, prefixIndex: index, picksSinceSnapshot: picksNow,
                 nowMillis: now, tieBreak: tieBreak)
@@ -296,10 +306,11 @@ final class EndpointPickerWorker {
                 endpointToHealthy[endpoint] >= 0
             {
                 index.record(endpoint: endpoint, request.prefix)
+                if let session { shared.sessions?.record(session, endpoint: endpoint) }
             }
             let occupied = index.occupied
             shared.index = index
-            return (pick, occupied, epoch)
+            return (pick, occupied, shared.sessions?.occupied ?? 0, epoch)
         }
         prefixEpoch = epoch
         switch pick {
@@ -309,6 +320,9 @@ final class EndpointPickerWorker {
                 return nil
             }
             gauges.prefixEntries.store(occupied, ordering: .relaxed)
+            gauges.sessionEntries.store(sessionsOccupied, ordering: .relaxed)
+            if request.sessionEndpoint != nil { gauges.sessionPicks.add(1, ordering: .relaxed) }
+            if request.sessionEndpoint == endpoint { gauges.sessionStays.add(1, ordering: .relaxed) }
             gauges.scoredPicks.add(1, ordering: .relaxed)
             picks.recordPick(endpoint)
             policy.stats.count(.scored)
@@ -332,8 +346,8 @@ final class EndpointPickerWorker {
             if let latest, !sameEndpoints || prefixEpoch == .max {
                 // Snapshot positions are the index's endpoint numbers: new positions, new index
                 // (once per publication at most, not per pick).
-                let blocks = policy.config.prefixBlocksPerEndpoint
-                prefixEpoch = policy.prefixes.withLock { $0.sync(to: latest.addresses, blocksPerEndpoint: blocks) }
+                let config = policy.config
+                prefixEpoch = policy.prefixes.withLock { $0.sync(to: latest.addresses, config: config) }
             }
         }
         return pool.map { !$0.addresses.isEmpty } ?? false

@@ -293,11 +293,17 @@ final class EndpointScraper {
         // Each cluster config of the pool has its own prefix index, shared by its workers; each
         // worker stores the fill it saw at its last scored pick, so the largest is the latest.
         var entries: [Int] = []
+        var sessionEntries: [Int] = []
         var scored = 0
+        var sessionPicks = 0
+        var sessionStays = 0
         for registration in ProcessEndpointPools.all(pool: pool.registration.pool) {
             let read = registration.workers.read()
-            entries.append(read.prefixEntries.max() ?? 0)
+            entries.append(read.prefixEntries)
+            sessionEntries.append(read.sessionEntries)
             scored &+= read.scoredPicks
+            sessionPicks &+= read.sessionPicks
+            sessionStays &+= read.sessionStays
         }
         writer.key("prefix_index_entries")
         writer.beginArray()
@@ -305,6 +311,18 @@ final class EndpointScraper {
         writer.endArray()
         writer.key("scored_picks")
         writer.int(scored)
+        // Session affinity: the header, the sessions each config's table holds, the scored picks
+        // of a known session and how many of them stayed on its endpoint.
+        writer.key("session_header")
+        if let header = pool.registration.sessionHeader { writer.string(header) } else { writer.null() }
+        writer.key("session_entries")
+        writer.beginArray()
+        for count in sessionEntries { writer.int(count) }
+        writer.endArray()
+        writer.key("session_picks")
+        writer.int(sessionPicks)
+        writer.key("session_stays")
+        writer.int(sessionStays)
         writer.key("endpoints")
         writer.beginArray()
         for (index, endpoint) in pool.endpoints.enumerated() {

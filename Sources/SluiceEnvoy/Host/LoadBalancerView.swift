@@ -72,6 +72,19 @@ struct LoadBalancerView {
         guard let request = EndpointHandOver.decode(bytes.bindMemory(to: UInt8.self).span) else { return .malformed }
         return .request(request)
     }
+
+    /// The `SessionTable` key of the session named by request header `name`, or nil when the
+    /// header is absent, repeated, empty or over-long.
+    func sessionKey(header name: String) -> UInt64? {
+        guard let context else { return nil }
+        var value = envoy_dynamic_module_type_envoy_buffer.empty
+        var count = 0
+        let found = ModuleBuffer.with(name) { key in
+            envoy_dynamic_module_callback_lb_context_get_downstream_header(context, key, &value, 0, &count)
+        }
+        guard found, count == 1 else { return nil }
+        return SessionTable.key(of: value.rawBytes.bindMemory(to: UInt8.self).span)
+    }
 }
 
 /// Envoy's LB config object (`lb_config_envoy_ptr`): the policy's stats. Define on the main

@@ -16,12 +16,18 @@ final class EndpointPoolRegistration: Sendable {
     let pool: String
     let endpoints: [String]
     let metricsPath: String
+    /// For the admin page: the session-affinity header, if any.
+    let sessionHeader: String?
     /// For the admin page: the cluster config's scorer (staleness limit, weights) and its workers'
     /// prefix-index fill.
     let scorer: EndpointScorer
     let workers: PickerWorkerGauges
 
-    init(id: UInt64, pool: String, endpoints: [String], metricsPath: String, scorer: EndpointScorer, workers: PickerWorkerGauges) {
+    init(
+        id: UInt64, pool: String, endpoints: [String], metricsPath: String, sessionHeader: String?, scorer: EndpointScorer,
+        workers: PickerWorkerGauges
+    ) {
+        self.sessionHeader = sessionHeader
         self.id = id
         self.pool = pool
         self.endpoints = endpoints
@@ -38,6 +44,11 @@ final class PickerWorkerGauges: Sendable {
         /// Slots in use of the config's shared prefix index at this worker's last scored pick.
         let prefixEntries = Atomic<Int>(0)
         let scoredPicks = Atomic<Int>(0)
+        /// Slots in use of the shared session table at this worker's last scored pick.
+        let sessionEntries = Atomic<Int>(0)
+        /// Scored picks of a known session, and those that stayed on its endpoint.
+        let sessionPicks = Atomic<Int>(0)
+        let sessionStays = Atomic<Int>(0)
     }
 
     private let workers = Mutex<[Worker]>([])
@@ -49,10 +60,17 @@ final class PickerWorkerGauges: Sendable {
         return worker
     }
 
-    /// The prefix-index fill each worker last saw, and the scored picks of all of them.
-    func read() -> (prefixEntries: [Int], scoredPicks: Int) {
+    /// What the workers saw and did: the largest prefix-index and session-table fill any worker
+    /// last saw (the tables are shared, so the largest is the latest), and the sums of the counts.
+    func read() -> (prefixEntries: Int, scoredPicks: Int, sessionEntries: Int, sessionPicks: Int, sessionStays: Int) {
         let all = workers.withLock { $0 }
-        return (all.map { $0.prefixEntries.load(ordering: .relaxed) }, all.reduce(0) { $0 + $1.scoredPicks.load(ordering: .relaxed) })
+        return (
+            all.map { $0.prefixEntries.load(ordering: .relaxed) }.max() ?? 0,
+            all.reduce(0) { $0 + $1.scoredPicks.load(ordering: .relaxed) },
+            all.map { $0.sessionEntries.load(ordering: .relaxed) }.max() ?? 0,
+            all.reduce(0) { $0 + $1.sessionPicks.load(ordering: .relaxed) },
+            all.reduce(0) { $0 + $1.sessionStays.load(ordering: .relaxed) }
+        )
     }
 }
 
@@ -65,11 +83,13 @@ enum ProcessEndpointPools {
     static var version: UInt64 { changes.load(ordering: .acquiring) }
 
     static func register(
-        pool: String, endpoints: [String], metricsPath: String, scorer: EndpointScorer, workers: PickerWorkerGauges
+        pool: String, endpoints: [String], metricsPath: String, sessionHeader: String?, scorer: EndpointScorer,
+        workers: PickerWorkerGauges
     ) -> EndpointPoolRegistration {
         let id = nextID.add(1, ordering: .relaxed).oldValue
         let registration = EndpointPoolRegistration(
-            id: id, pool: pool, endpoints: endpoints, metricsPath: metricsPath, scorer: scorer, workers: workers)
+            id: id, pool: pool, endpoints: endpoints, metricsPath: metricsPath, sessionHeader: sessionHeader, scorer: scorer,
+            workers: workers)
         registrations.withLock { list in
             if let other = list.last(where: { $0.pool == pool }), other.endpoints != endpoints {
                 EnvoyLog.warn(
