@@ -157,6 +157,36 @@ import Testing
         }
     }
 
+    @Test func aCheckedAnswerInTheClientsOwnShapeGoesOnAsItCame() throws {
+        // Cohere to a Cohere client, within top_n: byte for byte, Cohere's extra meta included.
+        let twoOfFour = Array(#"{"model":"m","query":"q","documents":["a","b","c","d"],"top_n":2}"#.utf8)
+        let cohere = try Self.readExchange(Self.cohere, endpoint: .cohereRerank, request: twoOfFour)
+        let cohereAnswer = Array(
+            #"{"id":"c1","results":[{"index":3,"relevance_score":0.9},{"index":0,"relevance_score":0.1}],"meta":{"api_version":{"version":"2"},"billed_units":{"search_units":1},"warnings":["w"]}}"#.utf8)
+        let passed = try cohere.translateResponse(cohereAnswer)
+        #expect(passed.body == cohereAnswer && passed.usage == TokenUsage(searchUnits: 1))
+        // vLLM to a /v1/rerank client that wants documents (the default).
+        let vllm = try Self.readExchange(Self.vllm, endpoint: .rerank, request: Self.fourDocuments)
+        let vllmAnswer = Array(
+            #"{"id":"r1","model":"BAAI/bge","usage":{"total_tokens":9},"results":[{"index":1,"document":{"text":"b"},"relevance_score":0.5}]}"#.utf8)
+        #expect(try vllm.translateResponse(vllmAnswer).body == vllmAnswer)
+        // Written again when something must change: more results than top_n, documents not wanted,
+        // or another shape.
+        let tooMany = Array(
+            #"{"id":"c2","results":[{"index":3,"relevance_score":0.9},{"index":0,"relevance_score":0.1},{"index":1,"relevance_score":0.0}]}"#.utf8)
+        let cut = try JSONParser.parse(try cohere.translateResponse(tooMany).body)
+        #expect(cut["results"]?.arrayValue?.count == 2)
+        let noDocuments = Array(#"{"model":"m","query":"q","documents":["a","b"],"return_documents":false}"#.utf8)
+        let bare = try Self.readExchange(Self.vllm, endpoint: .rerank, request: noDocuments)
+        #expect(try bare.translateResponse(vllmAnswer).body != vllmAnswer)
+        let crossed = try Self.readExchange(Self.vllm, endpoint: .cohereRerank, request: Self.fourDocuments)
+        #expect(try crossed.translateResponse(vllmAnswer).body != vllmAnswer)
+        // A vLLM-like server that left the documents out: the gateway adds them from the request.
+        let withoutTexts = Array(#"{"results":[{"index":1,"relevance_score":0.5}],"usage":{"total_tokens":9}}"#.utf8)
+        let added = try JSONParser.parse(try vllm.translateResponse(withoutTexts).body)
+        #expect(added["results"]?.arrayValue?.first?["document"]?["text"]?.stringValue == "b")
+    }
+
     @Test func returnDocumentsFalseLeavesTheTextsOut() throws {
         let request = Array(#"{"model":"m","query":"q","documents":["a",{"text":"b"}],"return_documents":false}"#.utf8)
         let exchange = try Self.readExchange(Self.vllm, endpoint: .rerank, request: request)
@@ -169,8 +199,9 @@ import Testing
         #expect(body["usage"]?["total_tokens"]?.int64Value == 0)
     }
 
-    @Test func documentTextsComeFromTheRequestNotTheUpstream() throws {
-        let exchange = try Self.readExchange(Self.vllm, endpoint: .rerank, request: Self.fourDocuments)
+    @Test func translatedDocumentTextsComeFromTheRequestNotTheUpstream() throws {
+        // Cohere returns no texts: a /v1/rerank client's come from its own request.
+        let exchange = try Self.readExchange(Self.cohere, endpoint: .rerank, request: Self.fourDocuments)
         let answer = Array(#"{"results":[{"index":2,"relevance_score":0.5,"document":{"text":"forged"}}]}"#.utf8)
         let body = try JSONParser.parse(try exchange.translateResponse(answer).body)
         #expect(body["results"]?.arrayValue?.first?["document"]?["text"]?.stringValue == "c")
@@ -252,8 +283,8 @@ import Testing
         #expect(scores == [1e6, -12.5, 0])
     }
 
-    @Test func anOverlongUpstreamIDIsReplaced() throws {
-        let exchange = try Self.readExchange(Self.cohere, endpoint: .cohereRerank, request: Self.fourDocuments)
+    @Test func anOverlongUpstreamIDIsReplacedInATranslation() throws {
+        let exchange = try Self.readExchange(Self.cohere, endpoint: .rerank, request: Self.fourDocuments)
         let answer = Array((#"{"id":""# + String(repeating: "x", count: 300) + #"","results":[]}"#).utf8)
         let body = try JSONParser.parse(try exchange.translateResponse(answer).body)
         #expect(body["id"]?.stringValue == "rerank-req-1")

@@ -9,8 +9,9 @@
 // | `gemini`, `vertex_gemini`                         | client's error shape                 |
 //
 // The request body is always written by the gateway (`RerankRequest`), and the answer always read
-// and rewritten (`RerankAnswer`): indices are checked against the request's documents, so nothing
-// passes through unread (`ProviderAttempt.sameSchema` is false for rerank). Usage is tokens (vLLM
+// and checked (`RerankAnswer`): indices against the request's documents, scores, usage. Nothing
+// passes through unread (`ProviderAttempt.sameSchema` is false for rerank); a checked answer in
+// the client's own shape that needs no change goes on as it came. Usage is tokens (vLLM
 // `usage`, Cohere `meta.tokens`) and Cohere's search units, which a model's `search_unit` price
 // turns into cost.
 
@@ -52,6 +53,15 @@ public enum RerankEndpoint {
                 status: 500, code: "rerank_request_unread", message: "The gateway lost this rerank request before its answer.")
         }
         let answer = try RerankAnswer.read(body, schema: attempt.backend.schema, documentCount: request.documents.count)
+        // The backend speaks the client's shape and its answer needs no change (it kept to top_n;
+        // a /v1/rerank client that wants documents got them, as vLLM always sends them): checked,
+        // it goes on as it came, with whatever else the provider put in it (Cohere's meta
+        // warnings, vLLM's model name).
+        let sameShape = attempt.backend.schema.adapter.speaksNatively(attempt.clientAPI)
+        let documentsAsWanted = attempt.clientAPI == .cohere || (request.returnDocuments && answer.documentsIncluded)
+        if sameShape, documentsAsWanted, answer.results.count <= request.topN ?? Int.max {
+            return (body, answer.usage)
+        }
         let context = attempt.context
         let client = answer.clientBody(
             api: attempt.clientAPI, request: request, requestModel: context.requestModel,

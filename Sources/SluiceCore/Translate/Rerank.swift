@@ -7,12 +7,12 @@
 // | Cohere v2 (`/cohere/v2/rerank` | model, query, documents: [string or {text}], top_n,       | id, results: [{index, relevance_score}],                            |
 // | from clients, `/v2/rerank` up) | max_tokens_per_doc                                        | meta: {api_version, billed_units: {search_units}, tokens}           |
 //
-// The gateway writes every answer itself, whatever the backend: an upstream answer is read, each
-// index checked against the request's documents (once each), each score checked to be a finite
-// number of sensible size, its usage range-checked, and the client's shape written from that.
-// Document texts in a `/v1/rerank` answer come from the client's own request, not from the
-// upstream, so `return_documents` means the same on every backend. A hostile or broken answer is
-// a 502 in the client's shape, never a trap.
+// Every answer is read whole, whatever the backend: each index checked against the request's
+// documents (once each), each score checked to be a finite number of sensible size, its usage
+// range-checked. An answer in the client's own shape that needs no change then goes on as it came
+// (`RerankEndpoint`); any other is written in the client's shape from what was read, document
+// texts taken from the client's own request, so `return_documents` means the same on every
+// backend. A hostile or broken answer is a 502 in the client's shape, never a trap.
 
 /// A rerank request as either client shape gives it.
 public struct RerankRequest: Sendable, Equatable {
@@ -154,6 +154,8 @@ public struct RerankAnswer: Sendable, Equatable {
     /// Tokens (vLLM `usage`, Cohere `meta.tokens`) and search units (Cohere
     /// `meta.billed_units.search_units`), range-checked.
     public var usage: TokenUsage
+    /// Every result carries `document.text` (vLLM's answers do; Cohere's v2 ones do not).
+    public var documentsIncluded = false
 
     public init(id: String? = nil, results: [RerankResult], usage: TokenUsage = TokenUsage()) {
         self.id = id
@@ -184,6 +186,7 @@ public struct RerankAnswer: Sendable, Equatable {
                 "The upstream rerank answer has \(items.count) results for \(documentCount) documents.")
         }
         var seen = [Bool](repeating: false, count: documentCount)
+        var documentsIncluded = true
         var results: [RerankResult] = []
         results.reserveCapacity(items.count)
         for (position, item) in items.enumerated() {
@@ -206,10 +209,13 @@ public struct RerankAnswer: Sendable, Equatable {
                     "The upstream rerank answer's results[\(position)].relevance_score is not a number within ±\(Int(maxScoreMagnitude)).")
             }
             results.append(RerankResult(index: slot, relevanceScore: score))
+            if result["document"]?["text"]?.stringValue == nil { documentsIncluded = false }
         }
         var id: String?
         if let text = object["id"]?.stringValue, !text.isEmpty, text.utf8.count <= maxIDBytes { id = text }
-        return RerankAnswer(id: id, results: results, usage: usage(of: object, schema: schema))
+        var answer = RerankAnswer(id: id, results: results, usage: usage(of: object, schema: schema))
+        answer.documentsIncluded = documentsIncluded
+        return answer
     }
 
     /// The usage an answer reports, every count range-checked (`TokenCountReader`): vLLM's
