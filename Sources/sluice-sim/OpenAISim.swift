@@ -94,6 +94,11 @@ struct OpenAISimulator: ProviderSimulator {
                 operation = segments.dropFirst(3).joined(separator: "/")
             }
         }
+        // vLLM serves rerank; OpenAI and Azure do not.
+        if flavor == .compat, operation == "rerank" {
+            guard let body = request.json() else { return (invalidJSON(), nil) }
+            return rerank(body, request: request, context: context)
+        }
         guard let operation,
             ["chat/completions", "completions", "embeddings", "responses", "responses/input_tokens"].contains(operation)
                 || Self.mediaOperations.contains(operation)
@@ -697,7 +702,7 @@ struct OpenAISimulator: ProviderSimulator {
             param: error.param, code: "model_not_found")
     }
 
-    private func invalidJSON() -> SimResponse {
+    func invalidJSON() -> SimResponse {
         if flavor == .compat {
             return error(400, "Invalid JSON in request body", type: "BadRequestError", param: nil, code: nil)
         }

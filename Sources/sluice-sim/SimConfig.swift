@@ -16,6 +16,9 @@ struct SimCredentials: Sendable {
     var compatKey = "sim-local"
     /// The model the self-hosted server serves (`/v1/models`, and the only `model` it accepts).
     var compatModel = "sim-llama-3-8b"
+    /// The reranker the self-hosted server also serves (`/v1/rerank`, vLLM's shape).
+    var compatRerankModel = "bge-reranker-v2-m3"
+    var cohereKey = "sim-cohere-key"
 
     /// Reads overrides from a JSON file such as
     /// `{"openai":{"api_key":"…"},"bedrock":{"access_key_id":"…","secret_access_key":"…","region":"…"}}`.
@@ -42,6 +45,8 @@ struct SimCredentials: Sendable {
         credentials.vertexToken = string("gemini", "vertex_token") ?? credentials.vertexToken
         credentials.compatKey = string("compat", "api_key") ?? credentials.compatKey
         credentials.compatModel = string("compat", "model") ?? credentials.compatModel
+        credentials.compatRerankModel = string("compat", "rerank_model") ?? credentials.compatRerankModel
+        credentials.cohereKey = string("cohere", "api_key") ?? credentials.cohereKey
         return credentials
     }
 }

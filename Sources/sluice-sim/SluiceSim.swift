@@ -8,7 +8,7 @@ import SluiceSimEngine
 struct SluiceSim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice-sim",
-        abstract: "Realistic loopback simulators of OpenAI, Azure OpenAI, Anthropic, Bedrock, Gemini and vLLM.",
+        abstract: "Realistic loopback simulators of OpenAI, Azure OpenAI, Anthropic, Bedrock, Gemini, Cohere and vLLM.",
         discussion: "Each listener takes a port or host:port; 0 disables it. GET /__sim/last?provider=<name> "
             + "returns the last request a provider received (secrets redacted)."
     )
@@ -19,6 +19,7 @@ struct SluiceSim: AsyncParsableCommand {
     @Option(help: "Bedrock Converse listener.") var bedrock = "18104"
     @Option(help: "Gemini / Vertex listener.") var gemini = "18105"
     @Option(help: "OpenAI-compatible self-hosted (vLLM-like) listener.") var compat = "18106"
+    @Option(help: "Cohere (rerank) listener.") var cohere = "18107"
     @Option(name: .customLong("pace-ms"), help: "Milliseconds per generated token.") var paceMs = 10
     @Option(help: "JSON file with credentials and the self-hosted model name.") var config: String?
     @Option(name: .customLong("compat-model"), help: "The model the self-hosted server serves.")
@@ -105,6 +106,7 @@ struct SluiceSim: AsyncParsableCommand {
             (bedrock, BedrockSimulator(credentials: credentials)),
             (gemini, GeminiSimulator(credentials: credentials)),
             (compat, OpenAISimulator(flavor: .compat, credentials: credentials)),
+            (cohere, CohereSimulator(credentials: credentials)),
         ]
         var listeners: [(host: String, port: Int, responder: CallbackResponder<BasicRequestContext>, name: String)] = []
         for (address, simulator) in simulators {

@@ -111,6 +111,14 @@ seed_fixtures() {
             seed "$target" '\202' "$f"/anthropic/response-full.anthropic.json
             seed "$target" '\203' "$f"/bedrock/response.json
             seed "$target" '\204' "$f"/gemini/full.response.gemini.json ;;
+        rerank)
+            # Requests (bit 2) of both client shapes, and answers of both backend kinds to each client.
+            seed "$target" '\004' "$f"/rerank/v1-request.json
+            seed "$target" '\005' "$f"/rerank/cohere-request.json
+            seed "$target" '\030' "$f"/rerank/vllm-answer.json
+            seed "$target" '\331' "$f"/rerank/vllm-answer.json
+            seed "$target" '\032' "$f"/rerank/cohere-answer.json
+            seed "$target" '\233' "$f"/rerank/cohere-answer.json ;;
         sse)
             for file in $(find "$f" -name '*.sse' | sort); do seed sse '\000\000' "$file"; seed sse "\\000$splits" "$file"; done ;;
         stream_openai)

@@ -12,7 +12,7 @@ import yaml
 from harness import ROOT, Envoy, free_port
 from sim import Simulators
 
-SIM_PORTS = {18101: "openai", 18102: "azure", 18103: "anthropic", 18104: "bedrock", 18105: "gemini", 18106: "compat",
+SIM_PORTS = {18101: "openai", 18102: "azure", 18103: "anthropic", 18104: "bedrock", 18105: "gemini", 18106: "compat", 18107: "cohere",
              18111: "vllm-0", 18112: "vllm-1", 18113: "vllm-2", 18114: "vllm-3"}
 DEMO_KEY = "sk-sluice-demo"
 

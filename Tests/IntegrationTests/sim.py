@@ -20,7 +20,7 @@ import zlib
 
 from harness import ROOT, free_ports
 
-PROVIDERS = ("openai", "azure", "anthropic", "bedrock", "gemini", "compat")
+PROVIDERS = ("openai", "azure", "anthropic", "bedrock", "gemini", "compat", "cohere")
 
 # Credentials the simulators accept by default.
 OPENAI_KEY = "sk-sim-openai"
@@ -33,6 +33,8 @@ GEMINI_KEY = "sim-gemini-key"
 VERTEX_TOKEN = "sim-vertex-token"
 COMPAT_KEY = "sim-local"
 COMPAT_MODEL = "sim-llama-3-8b"
+COMPAT_RERANK_MODEL = "bge-reranker-v2-m3"
+COHERE_KEY = "sim-cohere-key"
 # The vLLM-like pool (`--vllm-ports`): its model, LoRA adapters and replica names in `ports`.
 VLLM_MODEL = "llama-3.1-8b-instruct"
 VLLM_ADAPTERS = ("sql-lora", "chat-lora", "code-lora", "summarize-lora")
@@ -59,7 +61,7 @@ class Simulators:
         self.extra_args = list(extra_args)
         self.vllm_replicas = [vllm_replica(i) for i in range(vllm_pool)]
         names = list(PROVIDERS) + self.vllm_replicas
-        # Ten listeners in one process: distinct ports (one sluice-sim fails whole on a clash).
+        # Eleven listeners in one process: distinct ports (one sluice-sim fails whole on a clash).
         self.ports = dict(zip(names, free_ports(len(names))))
         self.workdir = tempfile.mkdtemp(prefix="sluice-sim-")
         self.log_path = os.path.join(self.workdir, "sim.log")

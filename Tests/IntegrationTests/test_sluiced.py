@@ -42,9 +42,10 @@ from sluiced import DEMO_KEY, ROOT, Sluiced, demo_config, envoy_for, gateway_por
 with open(ROOT / "envoy-module" / "sluice.yaml") as _f:
     DEMO_MODELS = [m["id"] for m in yaml.safe_load(_f)["models"]]
 EMBEDDING_MODELS = [m for m in DEMO_MODELS if "embedding" in m]
-# Images and audio models (test_images_audio.py) answer their own endpoints, not chat.
+# Images and audio models (test_images_audio.py) answer their own endpoints, not chat; rerank models only rerank (test_rerank.py).
 MEDIA_MODELS = [m for m in DEMO_MODELS if any(kind in m for kind in ("image", "dall-e", "tts", "whisper"))]
-CHAT_MODELS = [m for m in DEMO_MODELS if m not in EMBEDDING_MODELS and m not in MEDIA_MODELS]
+RERANK_MODELS = [m for m in DEMO_MODELS if "rerank" in m]
+CHAT_MODELS = [m for m in DEMO_MODELS if m not in EMBEDDING_MODELS and m not in MEDIA_MODELS and m not in RERANK_MODELS]
 
 
 # MARK: - Helpers

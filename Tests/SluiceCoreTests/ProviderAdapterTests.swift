@@ -46,6 +46,7 @@ import Testing
             "openai=OpenAIAdapter", "azure_openai=AzureOpenAIAdapter", "anthropic=AnthropicAdapter",
             "bedrock_converse=BedrockConverseAdapter", "gemini=GeminiAdapter", "vertex_gemini=GeminiAdapter",
             "vertex_anthropic=VertexAnthropicAdapter", "bedrock_anthropic=BedrockAnthropicAdapter",
+            "cohere=CohereAdapter",
         ])
     }
 
@@ -55,10 +56,11 @@ import Testing
         }
         #expect(native.map(\.0) == [
             "openai", "azure_openai", "anthropic", "bedrock_converse", "gemini", "vertex_gemini", "vertex_anthropic",
-            "bedrock_anthropic",
+            "bedrock_anthropic", "cohere",
         ])
-        #expect(native.map(\.1) == [true, true, false, false, false, false, false, false])
-        #expect(native.map(\.2) == [false, false, true, false, false, false, true, true])
+        #expect(native.map(\.1) == [true, true, false, false, false, false, false, false, false])
+        #expect(native.map(\.2) == [false, false, true, false, false, false, true, true, false])
+        #expect(BackendSchema.allCases.map { $0.adapter.speaksNatively(.cohere) } == [false, false, false, false, false, false, false, false, true])
     }
 
     // MARK: - OpenAI-compatible
@@ -289,6 +291,7 @@ import Testing
             BackendConfig(name: "an", schema: .anthropic, credential: Self.key), Self.bedrock(sessionToken: Self.key),
             BackendConfig(name: "g", schema: .gemini, credential: Self.key), vertex,
             Self.vertexClaude(), Self.bedrockClaude(),
+            BackendConfig(name: "c", schema: .cohere, credential: Self.key),
         ]
         // A new schema fails here until a backend of it is listed above.
         #expect(Set(backends.map(\.schema.rawValue)) == Set(BackendSchema.allCases.map(\.rawValue)))

@@ -91,7 +91,7 @@ import Testing
     }
 
     @Test(arguments: [
-        (#"{"backend":"x","schema":"cohere"}"#, "schema: unknown schema 'cohere'; expected one of: openai, azure_openai, anthropic, bedrock_converse, gemini, vertex_gemini, vertex_anthropic, bedrock_anthropic"),
+        (#"{"backend":"x","schema":"voyage"}"#, "schema: unknown schema 'voyage'; expected one of: openai, azure_openai, anthropic, bedrock_converse, gemini, vertex_gemini, vertex_anthropic, bedrock_anthropic, cohere"),
         (#"{"backend":"x","schema":"anthropic"}"#, "credential: is required for schema anthropic"),
         (#"{"backend":"x","schema":"azure_openai","credential":{"value":"k"}}"#, "azure: is required for schema azure_openai (api_version)"),
         (#"{"backend":"x","schema":"openai","credential":{"secret":"a","value":"b"}}"#, "credential: has both 'secret' and 'value'; give only one"),

@@ -510,7 +510,7 @@ struct RealEnvoyADSTests {
         try poll(timeout: 10, "every type ACKed") { server.statuses.status(node: "default-test")?.isInSync == true }
         let listed = try JSONParser.parse(Array(Self.models(listenerPort).body.utf8))
         let ids = (listed["data"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
-        #expect(ids.count == 19, "\(ids)")
+        #expect(ids.count == 21, "\(ids)")
         for id in ids {
             let response: HTTP.Response
             let json = ["Authorization": "Bearer \(Self.demoKey)", "Content-Type": "application/json"]
@@ -529,6 +529,10 @@ struct RealEnvoyADSTests {
                     "http://127.0.0.1:\(listenerPort)/v1/audio/transcriptions", method: "POST",
                     headers: ["Authorization": "Bearer \(Self.demoKey)", "Content-Type": "multipart/form-data; boundary=B"],
                     body: form)
+            } else if id.contains("rerank") {
+                response = HTTP.request(
+                    "http://127.0.0.1:\(listenerPort)/v1/rerank", method: "POST", headers: json,
+                    body: #"{"model":"\#(id)","query":"capital of France","documents":["Paris is in France","Bananas"]}"#)
             } else if id.contains("embedding") {
                 response = HTTP.request(
                     "http://127.0.0.1:\(listenerPort)/v1/embeddings", method: "POST",

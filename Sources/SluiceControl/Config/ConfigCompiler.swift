@@ -378,6 +378,7 @@ struct ConfigCompiler {
             members.append(("cache_write", dollars(price.cacheWriteMicrosPerMillion)))
         }
         members.append(("output", dollars(price.outputMicrosPerMillion)))
+        if price.searchUnitMicros != 0 { members.append(("search_unit", dollars(price.searchUnitMicros))) }
         return .object(JSONObject(members))
     }
 

@@ -17,7 +17,7 @@ public enum ConfigFields {
     /// scope does when sluiced is unreachable past its lease.
     static let leasedLimits = limits + ["lease_failure"]
     static let leaseFailure = ["policy", "local_cap_percent"]
-    static let price = ["input", "cached_input", "cache_write", "output"]
+    static let price = ["input", "cached_input", "cache_write", "output", "search_unit"]
     static let credential = ["env", "file", "sds", "sds_path", "demo_value"]
     static let backend = [
         "name", "schema", "address", "addresses", "credential", "azure", "aws", "gcp", "model_overrides",

@@ -335,7 +335,7 @@ final class ConfigLoader {
         }
         let usesAWS = schema == .bedrockConverse || schema == .bedrockAnthropic
         let usesGCP = schema == .vertexGemini || schema == .vertexAnthropic
-        if !isProvider, schema == .azureOpenAI || usesAWS || usesGCP {
+        if !isProvider, schema == .azureOpenAI || usesAWS || usesGCP || schema == .cohere {
             log.error(entry.node("schema")?.mark, entry.childPath("schema"), "a pool's servers speak openai, anthropic or gemini; \(schema.rawValue) is a cloud provider's API (a backend)")
             return
         }
@@ -357,7 +357,7 @@ final class ConfigLoader {
             if entry.has("credential") {
                 log.error(entry.keyMark("credential"), entry.childPath("credential"), "\(schema.rawValue) signs with the keys under 'aws'; remove 'credential'")
             }
-        case .azureOpenAI, .anthropic, .gemini, .vertexGemini, .vertexAnthropic:
+        case .azureOpenAI, .anthropic, .gemini, .vertexGemini, .vertexAnthropic, .cohere:
             if !entry.has("credential") {
                 entry.missing("credential", " for schema \(schema.rawValue) (env, file or sds)")
             }
@@ -377,6 +377,7 @@ final class ConfigLoader {
         }
         switch schema {
         case .anthropic: return "api.anthropic.com"
+        case .cohere: return "api.cohere.com"
         case .gemini: return "generativelanguage.googleapis.com"
         case .bedrockConverse, .bedrockAnthropic: return setting("aws", "region").map { "bedrock-runtime.\($0).amazonaws.com" }
         case .vertexGemini, .vertexAnthropic:
@@ -824,12 +825,14 @@ final class ConfigLoader {
         let output = map.double("output", in: range, required: true)
         let cached = map.double("cached_input", in: range)
         let write = map.double("cache_write", in: range)
+        let searchUnit = map.double("search_unit", in: 0...Double(ModelPrice.maxSearchUnitMicros) / 1_000_000)
         guard let input, let output else { return nil }
         return ModelPrice(
             inputMicrosPerMillion: PriceTable.micros(fromDollars: input),
             cachedInputMicrosPerMillion: cached.map(PriceTable.micros(fromDollars:)),
             cacheWriteMicrosPerMillion: write.map(PriceTable.micros(fromDollars:)),
-            outputMicrosPerMillion: PriceTable.micros(fromDollars: output))
+            outputMicrosPerMillion: PriceTable.micros(fromDollars: output),
+            searchUnitMicros: searchUnit.map(PriceTable.micros(fromDollars:)) ?? 0)
     }
 
     private func addPrice(_ price: ModelPrice, for model: Located) {

@@ -3,11 +3,11 @@
 
 extension SluiceConfig {
     /// The demo config (`envoy-module/sluice.yaml`): the provider simulators on
-    /// 127.0.0.1:18101-18106 behind the gateway on 127.0.0.1:10000, demo key `sk-sluice-demo`.
+    /// 127.0.0.1:18101-18107 behind the gateway on 127.0.0.1:10000, demo key `sk-sluice-demo`.
     public static let defaultYAML = #"""
 # yaml-language-server: $schema=../Sources/SluiceControl/sluice.schema.json
 # The demo gateway (sluiced's embedded default): the provider simulators of sluice-sim
-# (127.0.0.1:18101-18106, vLLM-like pool 18111-18114) behind one endpoint. Same gateway as envoy.yaml.
+# (127.0.0.1:18101-18107, vLLM-like pool 18111-18114) behind one endpoint. Same gateway as envoy.yaml.
 listeners:
   - { name: gateway, address: 127.0.0.1, port: 10000 }
 
@@ -31,6 +31,7 @@ backends:  # demo_value: the simulators' fake keys; real keys come from env, fil
     gcp: { project: sluice-demo, location: us-central1 }
   - { name: vertex-claude, schema: vertex_anthropic, address: http://127.0.0.1:18105, credential: { demo_value: sim-vertex-token }, gcp: { project: sluice-demo, location: us-east5 } }
   - { name: bedrock-claude, schema: bedrock_anthropic, address: http://127.0.0.1:18104, aws: { region: us-east-1, access_key_id: { demo_value: AKIDSLUICESIM }, secret_access_key: { demo_value: sluice-sim-secret } } }
+  - { name: cohere, schema: cohere, address: http://127.0.0.1:18107, credential: { demo_value: sim-cohere-key } }  # rerank
 
 pools:  # self-hosted OpenAI-compatible servers (vLLM, SGLang, TGI, ...)
   - { name: local, endpoints: [http://127.0.0.1:18106] }
@@ -49,6 +50,9 @@ models:  # price: USD per 1M tokens
   - { id: bedrock-invoke-claude-haiku, backend: bedrock-claude, upstream_model: "anthropic.claude-3-5-haiku-20241022-v1:0", owned_by: aws-bedrock, created: 1729555200, price: { input: 0.8, cached_input: 0.08, cache_write: 1.0, output: 4.0 } }
   - { id: sim-llama-3-8b, backend: local, owned_by: self-hosted, created: 1713312000 }
   - { id: llama-3.1-8b-instruct, backend: vllm_pool, owned_by: self-hosted, created: 1721606400 }
+  # Rerank (/v1/rerank, /cohere/v2/rerank): Cohere bills search units (one query over up to 100 documents).
+  - { id: rerank-v3.5, backend: cohere, owned_by: cohere, created: 1733097600, price: { input: 0, output: 0, search_unit: 0.002 } }
+  - { id: bge-reranker-v2-m3, backend: local, owned_by: self-hosted, created: 1710460800 }
   # OpenAI first; on 429, 5xx or a failed connection the retry goes to Azure.
   - { id: gpt-4o-mini-failover, fallback: [openai, azure], upstream_model: gpt-4o-mini, overrides: { azure: gpt-4o-mini-deployment }, created: 1721172741 }
   - { id: gpt-image-1, backend: openai, created: 1745452800, price: { input: 5.0, output: 40.0 } }  # images, audio: README "Images and audio"

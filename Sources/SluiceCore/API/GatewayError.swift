@@ -6,6 +6,8 @@ public enum ClientAPI: Sendable, Equatable {
     case openAI
     /// `{"type":"error","error":{"type","message"}}`
     case anthropic
+    /// `{"message"}` (Cohere's rerank clients, `/cohere/v2/rerank`)
+    case cohere
 }
 
 /// A small, concrete error value: a stable code, the HTTP status, and a message.
@@ -70,6 +72,11 @@ public struct GatewayError: Error, Sendable, Equatable {
             writer.key("message")
             writer.string(message)
             writer.endObject()
+            writer.endObject()
+        case .cohere:
+            writer.beginObject()
+            writer.key("message")
+            writer.string(message)
             writer.endObject()
         }
         return writer.bytes

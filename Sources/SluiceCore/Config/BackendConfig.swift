@@ -247,7 +247,7 @@ public struct BackendConfig: Sendable, Equatable {
             throw ConfigError(path: root.childPath("gcp"), problem: "is required for schema \(schema.rawValue) (project and location)")
         case .bedrockAnthropic where config.aws == nil:
             throw ConfigError(path: root.childPath("aws"), problem: "is required for schema bedrock_anthropic (region and keys)")
-        case .openAI, .azureOpenAI, .anthropic, .gemini, .vertexGemini, .vertexAnthropic:
+        case .openAI, .azureOpenAI, .anthropic, .gemini, .vertexGemini, .vertexAnthropic, .cohere:
             if config.credential == nil, schema != .openAI {
                 throw ConfigError(path: root.childPath("credential"), problem: "is required for schema \(schema.rawValue)")
             }

@@ -19,16 +19,23 @@ public struct ModelPrice: Sendable, Equatable {
     public var cachedInputMicrosPerMillion: Int64
     public var cacheWriteMicrosPerMillion: Int64
     public var outputMicrosPerMillion: Int64
+    /// Micro-dollars per search unit (`TokenUsage.searchUnits`: Cohere bills rerank this way, one
+    /// unit per query over up to 100 documents), beside any token prices.
+    public var searchUnitMicros: Int64
 
     public init(
         inputMicrosPerMillion: Int64, cachedInputMicrosPerMillion: Int64? = nil,
-        cacheWriteMicrosPerMillion: Int64? = nil, outputMicrosPerMillion: Int64
+        cacheWriteMicrosPerMillion: Int64? = nil, outputMicrosPerMillion: Int64, searchUnitMicros: Int64 = 0
     ) {
         self.inputMicrosPerMillion = Self.clampRate(inputMicrosPerMillion)
         self.cachedInputMicrosPerMillion = Self.clampRate(cachedInputMicrosPerMillion ?? inputMicrosPerMillion)
         self.cacheWriteMicrosPerMillion = Self.clampRate(cacheWriteMicrosPerMillion ?? inputMicrosPerMillion)
         self.outputMicrosPerMillion = Self.clampRate(outputMicrosPerMillion)
+        self.searchUnitMicros = min(max(0, searchUnitMicros), Self.maxSearchUnitMicros)
     }
+
+    /// The largest search-unit price accepted: $1,000 per unit.
+    public static let maxSearchUnitMicros: Int64 = 1_000_000_000
 
     /// The largest price accepted: $1,000,000 per million tokens.
     public static let maxMicrosPerMillion: Int64 = 1_000_000_000_000
@@ -58,6 +65,8 @@ public struct ModelPrice: Sendable, Equatable {
         add(cacheWrite, cacheWriteMicrosPerMillion)
         add(tokens(usage.outputTokens), outputMicrosPerMillion)
         whole &+= (fraction + 500_000) / 1_000_000
+        // At most 10^8 units (TokenUsage.maxCount) × 10^9 micro-dollars: below 2^57.
+        whole &+= UInt64(TokenUsage.count(usage.searchUnits)) &* UInt64(searchUnitMicros)
         return whole > UInt64(Int64.max) ? Int64.max : Int64(whole)
     }
 }
@@ -92,7 +101,8 @@ public struct PriceTable: Sendable, Equatable {
         return PriceTable(prices)
     }
 
-    /// Reads one model's prices (USD per million tokens); `input` and `output` are required.
+    /// Reads one model's prices (USD per million tokens, and `search_unit` in USD per search unit);
+    /// `input` and `output` are required.
     public static func readPrice(_ object: inout ConfigObject) throws(ConfigError) -> ModelPrice {
         func rate(_ key: String) throws(ConfigError) -> Int64? {
             try object.optionalDouble(key, in: 0...1_000_000).map(micros(fromDollars:))
@@ -103,9 +113,11 @@ public struct PriceTable: Sendable, Equatable {
         guard let output = try rate("output") else {
             throw ConfigError(path: object.childPath("output"), problem: "is required")
         }
+        let searchUnit = try object.optionalDouble("search_unit", in: 0...1_000).map(micros(fromDollars:))
         return ModelPrice(
             inputMicrosPerMillion: input, cachedInputMicrosPerMillion: try rate("cached_input"),
-            cacheWriteMicrosPerMillion: try rate("cache_write"), outputMicrosPerMillion: output)
+            cacheWriteMicrosPerMillion: try rate("cache_write"), outputMicrosPerMillion: output,
+            searchUnitMicros: searchUnit ?? 0)
     }
 
     /// Dollars to micro-dollars, rounded to the nearest (`0.075` → 75000); callers bound `dollars` first.

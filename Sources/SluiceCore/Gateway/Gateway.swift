@@ -23,6 +23,10 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
     case audioTranscriptions
     /// `POST /v1/audio/translations` (multipart/form-data).
     case audioTranslations
+    /// `POST /v1/rerank`: the Jina/vLLM rerank API (OpenAI's error shape); see `RerankEndpoint`.
+    case rerank
+    /// `POST /cohere/v2/rerank`: Cohere's v2 rerank API, with Cohere's error shape.
+    case cohereRerank
     case other
 
     /// Classifies `:path` (query string ignored) and `:method`.
@@ -44,18 +48,27 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
             if route.elementsEqual("/v1/responses/input_tokens".utf8) { return .responsesInputTokens }
             if route.elementsEqual("/v1/messages/count_tokens".utf8) { return .anthropicCountTokens }
             if let media = Endpoint.classifyMedia(route) { return media }
+            if route.elementsEqual("/v1/rerank".utf8) { return .rerank }
+            if route.elementsEqual("/cohere/v2/rerank".utf8) { return .cohereRerank }
         }
         return .other
     }
 
     /// The error shape a client of this endpoint understands.
-    public var clientAPI: ClientAPI { self == .anthropicMessages || self == .anthropicCountTokens ? .anthropic : .openAI }
+    public var clientAPI: ClientAPI {
+        switch self {
+        case .anthropicMessages, .anthropicCountTokens: .anthropic
+        case .cohereRerank: .cohere
+        default: .openAI
+        }
+    }
 
     /// Whether the gateway must read the body (to find `model`) before routing.
     public var routesOnBody: Bool {
         switch self {
         case .chatCompletions, .completions, .embeddings, .anthropicMessages, .responses, .responsesInputTokens,
-            .anthropicCountTokens, .imagesGenerations, .audioSpeech, .audioTranscriptions, .audioTranslations:
+            .anthropicCountTokens, .imagesGenerations, .audioSpeech, .audioTranscriptions, .audioTranslations, .rerank,
+            .cohereRerank:
             true
         case .listModels, .other: false
         }
@@ -76,6 +89,8 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
         case .audioSpeech: "audio_speech"
         case .audioTranscriptions: "audio_transcriptions"
         case .audioTranslations: "audio_translations"
+        case .rerank: "rerank"
+        case .cohereRerank: "cohere_rerank"
         case .other: "other"
         }
     }
@@ -89,6 +104,8 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
         case .listModels: "list_models"
         case .responsesInputTokens, .anthropicCountTokens: "count_tokens"
         case .imagesGenerations, .audioSpeech, .audioTranscriptions, .audioTranslations: mediaOperationName
+        // The GenAI conventions name no rerank operation; "rerank" is the custom value they allow.
+        case .rerank, .cohereRerank: "rerank"
         case .other: "other"
         }
     }
@@ -107,6 +124,8 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
         case "audio_speech": self = .audioSpeech
         case "audio_transcriptions": self = .audioTranscriptions
         case "audio_translations": self = .audioTranslations
+        case "rerank": self = .rerank
+        case "cohere_rerank": self = .cohereRerank
         case "other": self = .other
         default: return nil
         }

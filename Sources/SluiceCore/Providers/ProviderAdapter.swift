@@ -102,6 +102,7 @@ extension BackendSchema {
         case .gemini, .vertexGemini: GeminiAdapter.self
         case .vertexAnthropic: VertexAnthropicAdapter.self
         case .bedrockAnthropic: BedrockAnthropicAdapter.self
+        case .cohere: CohereAdapter.self
         }
     }
 }
@@ -117,6 +118,9 @@ public struct ProviderAttempt: Sendable {
     public var context: TranslationContext
     /// Whether the backend speaks the client's own API (`ProviderAdapter.speaksNatively`).
     public let sameSchema: Bool
+    /// A rerank request as the client sent it (set by `RerankEndpoint.translateRequest`): the
+    /// answer's indices are checked against its documents and its texts echoed from them.
+    public var rerank: RerankRequest?
     /// Gemini embeddings: the client asked for base64 vectors (the OpenAI SDK's default).
     public var embeddingsAsBase64 = false
     /// `response_format` became a forced tool whose input is the answer (Bedrock).
@@ -138,9 +142,12 @@ public struct ProviderAttempt: Sendable {
         self.backend = backend
         self.clientAPI = clientAPI
         self.endpoint = endpoint
-        // A server without the Responses API gets a Responses client's request as chat completions.
+        // A rerank answer is always read and rewritten (indices checked against the request's
+        // documents, `return_documents` honoured), so it never passes through. A server without the
+        // Responses API gets a Responses client's request as chat completions.
         sameSchema =
-            backend.schema.adapter.speaksNatively(clientAPI, endpoint: endpoint) && (endpoint != .responses || backend.servesResponses)
+            !endpoint.reranks && backend.schema.adapter.speaksNatively(clientAPI, endpoint: endpoint)
+            && (endpoint != .responses || backend.servesResponses)
         // Anthropic clients always get usage (in message_delta), Responses clients in
         // response.completed, so the hub stream must carry it.
         context = TranslationContext(
@@ -150,7 +157,7 @@ public struct ProviderAttempt: Sendable {
             created: created,
             // Only a translated answer needs an id the backend may not give; a same-schema one
             // passes through, so it does not read the request id or build this string.
-            fallbackResponseID: sameSchema ? "" : "chatcmpl-\(requestID())")
+            fallbackResponseID: sameSchema ? "" : endpoint.reranks ? "rerank-\(requestID())" : "chatcmpl-\(requestID())")
     }
 
     /// The value of a response header the adapter kept, if the backend sent it.
@@ -184,6 +191,8 @@ public struct ProviderAttempt: Sendable {
             return parsed
         case .anthropic:
             return try AnthropicTranslator.openAIRequest(fromAnthropic: parsed)
+        case .cohere:
+            throw unsupportedEndpoint()
         }
     }
 

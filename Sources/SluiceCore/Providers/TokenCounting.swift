@@ -55,7 +55,7 @@ public enum TokenCounting {
             path = "/model/" + SigV4Signer.uriEncode(model) + "/count-tokens"
         case (.gemini, _), (.vertexGemini, _):
             path = Gemini.modelPath(model: model, apiFlavor: GeminiAdapter.flavor(of: backend)) + ":countTokens"
-        case (.openAI, .anthropic), (.azureOpenAI, .anthropic):
+        case (.openAI, .anthropic), (.azureOpenAI, .anthropic), (.openAI, .cohere), (.azureOpenAI, .cohere), (.cohere, _):
             throw attempt.unsupportedEndpoint()
         }
         let context = attempt.context
@@ -95,7 +95,7 @@ public enum TokenCounting {
             let request = JSONObject(
                 [("model", .string(Gemini.modelResourceName(context.upstreamModel)))] + object.members)
             return JSONValue.object(JSONObject([("generateContentRequest", .object(request))])).serialized()
-        case .openAI, .azureOpenAI:
+        case .openAI, .azureOpenAI, .cohere:
             throw attempt.unsupportedEndpoint()
         }
     }
@@ -122,6 +122,7 @@ public enum TokenCounting {
             case .anthropic, .openAI, .azureOpenAI, .vertexAnthropic: "input_tokens"
             case .bedrockConverse, .bedrockAnthropic: "inputTokens"
             case .gemini, .vertexGemini: "totalTokens"
+            case .cohere: "input_tokens"  // not reached: Cohere has no counting endpoint (the plan refuses)
             }
         let span = body.span
         var value: UpstreamJSON.Value?

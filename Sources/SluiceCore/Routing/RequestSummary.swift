@@ -100,7 +100,9 @@ public struct RequestSummary: Sendable, Equatable {
         }
         // Anthropic requires max_tokens; the gateway applies a per-model default instead of failing.
         // A count answers with one number, never a stream.
-        if endpoint.countsTokens { summary.stream = false }
+        // A rerank answer is one object too, and generates nothing: no output to reserve for.
+        if endpoint.countsTokens || endpoint.reranks { summary.stream = false }
+        if endpoint.reranks { summary.maxTokens = 0 }
         return summary
     }
 }

@@ -18,16 +18,20 @@ public struct TokenUsage: Sendable, Equatable {
     public var cacheWriteInputTokens: Int = 0
     /// Reasoning tokens included in `outputTokens`, when the provider reports them.
     public var reasoningTokens: Int = 0
+    /// Search units a rerank provider billed (Cohere `meta.billed_units.search_units`: one query
+    /// over up to 100 documents), priced by a model's `search_unit` rate; not tokens.
+    public var searchUnits: Int = 0
 
     public init(
         inputTokens: Int = 0, outputTokens: Int = 0, cachedInputTokens: Int = 0, cacheWriteInputTokens: Int = 0,
-        reasoningTokens: Int = 0, isClamped: Bool = false
+        reasoningTokens: Int = 0, searchUnits: Int = 0, isClamped: Bool = false
     ) {
         self.inputTokens = inputTokens
         self.outputTokens = outputTokens
         self.cachedInputTokens = cachedInputTokens
         self.cacheWriteInputTokens = cacheWriteInputTokens
         self.reasoningTokens = reasoningTokens
+        self.searchUnits = searchUnits
         self.isClamped = isClamped
     }
 
@@ -51,7 +55,7 @@ public struct TokenUsage: Sendable, Equatable {
         TokenUsage(
             inputTokens: Self.count(inputTokens), outputTokens: Self.count(outputTokens),
             cachedInputTokens: Self.count(cachedInputTokens), cacheWriteInputTokens: Self.count(cacheWriteInputTokens),
-            reasoningTokens: Self.count(reasoningTokens), isClamped: isClamped)
+            reasoningTokens: Self.count(reasoningTokens), searchUnits: Self.count(searchUnits), isClamped: isClamped)
     }
 
     /// An integer count: negative is 0, beyond `maxCount` is `maxCount`.

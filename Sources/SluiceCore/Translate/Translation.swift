@@ -24,6 +24,8 @@ public enum BackendSchema: String, Sendable, CaseIterable {
     case vertexAnthropic = "vertex_anthropic"
     /// Claude on Bedrock InvokeModel: Anthropic Messages bodies, SigV4-signed; streams as AWS event streams.
     case bedrockAnthropic = "bedrock_anthropic"
+    /// Cohere's v2 API, rerank only (`POST /v2/rerank`), with a bearer key.
+    case cohere
 }
 
 /// What a translator needs beyond the body itself.

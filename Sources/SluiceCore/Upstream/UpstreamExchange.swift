@@ -112,6 +112,7 @@ public struct UpstreamExchange: Sendable {
     public func requestPlan() throws(TranslateError) -> UpstreamRequestPlan {
         if attempt.endpoint.countsTokens { return try TokenCounting.requestPlan(for: attempt, adapter: adapter) }
         if attempt.endpoint.isMedia { return try MediaEndpoints.requestPlan(for: attempt) }
+        if attempt.endpoint.reranks { return try RerankEndpoint.requestPlan(for: attempt, adapter: adapter) }
         return try adapter.requestPlan(for: attempt)
     }
 
@@ -119,6 +120,7 @@ public struct UpstreamExchange: Sendable {
     public mutating func translateRequest(_ body: [UInt8]) throws(TranslateError) -> [UInt8] {
         if attempt.endpoint.countsTokens { return try TokenCounting.translateRequest(body, attempt: &attempt) }
         if attempt.endpoint.isMedia { return try MediaEndpoints.translateRequest(body, attempt: &attempt) }
+        if attempt.endpoint.reranks { return try RerankEndpoint.translateRequest(body, attempt: &attempt) }
         return try adapter.translateRequest(body, attempt: &attempt)
     }
 
@@ -191,9 +193,10 @@ public struct UpstreamExchange: Sendable {
     public func translateResponse(_ body: [UInt8]) throws(TranslateError) -> (body: [UInt8], usage: TokenUsage) {
         // A count is free: no usage.
         if endpoint.countsTokens { return (try TokenCounting.clientAnswer(body, attempt: attempt), TokenUsage()) }
+        if endpoint.reranks { return try RerankEndpoint.clientAnswer(body, attempt: attempt) }
         let hub = try adapter.hubResponse(body, attempt: attempt)
         switch clientAPI {
-        case .openAI:
+        case .openAI, .cohere:
             guard endpoint == .responses else { return hub }
             return (try attempt.responsesAnswer(fromHub: hub.body), hub.usage)
         case .anthropic:
@@ -204,7 +207,10 @@ public struct UpstreamExchange: Sendable {
     /// Re-shapes a backend error body (any status >= 400) for the client, keeping the status. The
     /// response headers in `responseHeaderNames` must have been noted first.
     public func translateError(status: Int, body: [UInt8]) -> (status: UInt32, body: [UInt8]) {
-        let error = adapter.gatewayError(status: UInt32(clamping: status), body: body, attempt: attempt)
+        let error =
+            endpoint.reranks
+            ? RerankEndpoint.gatewayError(status: UInt32(clamping: status), body: body, attempt: attempt)
+            : adapter.gatewayError(status: UInt32(clamping: status), body: body, attempt: attempt)
         return (error.status, error.body(for: clientAPI))
     }
 

@@ -27,6 +27,8 @@ let allTargets: [FuzzTarget] = [
     FuzzTarget(name: "response", summary: "non-streamed 2xx bodies of every schema to both client APIs, usage readers",
                run: fuzzResponse),
     FuzzTarget(name: "error", summary: "error bodies of every schema to both client APIs", run: fuzzError),
+    FuzzTarget(name: "rerank", summary: "rerank requests of both client shapes, and rerank answers of both backend kinds",
+               run: fuzzRerank),
     FuzzTarget(name: "sse", summary: "SSEParser, chunked at fuzzer-chosen points", run: fuzzSSE),
     FuzzTarget(name: "aws_eventstream", summary: "AWSEventStreamDecoder, chunked, CRCs optionally fixed up",
                run: fuzzAWSEventStream),

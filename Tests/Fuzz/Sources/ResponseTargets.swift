@@ -119,6 +119,8 @@ private func requireBodyUsage(_ body: [UInt8], matches usage: TokenUsage, client
         if let cached = shown["prompt_tokens_details"]?["cached_tokens"] {
             require(count(cached) == Int64(usage.cachedInputTokens), "\(what): cached_tokens \(cached) != metered \(usage.cachedInputTokens)")
         }
+    case .cohere:
+        require(false, "\(what): a Cohere client outside rerank")
     case .anthropic:
         require(count(shown["output_tokens"]) == Int64(usage.outputTokens), "\(what): output_tokens != metered \(usage.outputTokens)")
         let uncached = max(0, usage.inputTokens - usage.cachedInputTokens - usage.cacheWriteInputTokens)

@@ -71,6 +71,7 @@ func requireBounded(_ usage: TokenUsage, _ what: @autoclosure () -> String) {
     for (name, value) in [
         ("input", usage.inputTokens), ("output", usage.outputTokens), ("cached", usage.cachedInputTokens),
         ("cacheWrite", usage.cacheWriteInputTokens), ("reasoning", usage.reasoningTokens),
+        ("searchUnits", usage.searchUnits),
     ] {
         require(value >= 0 && value <= TokenUsage.maxCount, "\(what()): usage.\(name) = \(value) out of bounds")
     }
@@ -106,7 +107,7 @@ private let backendsBySchema: [String: BackendConfig] = {
         case .bedrockConverse, .bedrockAnthropic:
             config += #", "aws": {"region": "us-east-1", "access_key_id": {"value": "AKID"}, "secret_access_key": {"value": "s"}}"#
         case .vertexGemini, .vertexAnthropic: config += #", "gcp": {"project": "p", "location": "us-central1"}"#
-        case .openAI, .anthropic, .gemini: break
+        case .openAI, .anthropic, .gemini, .cohere: break
         }
         config += "}"
         do {
