@@ -379,3 +379,58 @@ public enum AWSEventStreamEncoder {
         }
     }
 }
+
+// MARK: - Stream stages over an event stream
+
+/// A stream translator that reads an AWS event stream (Bedrock's ConverseStream and
+/// InvokeModelWithResponseStream): the decoding and its failures are the same for every such
+/// stage, only what a message means differs.
+protocol AWSEventStreamStage {
+    var decoder: AWSEventStreamDecoder { get set }
+    /// The stage has ended its output (an error written, or the end of the stream).
+    var done: Bool { get }
+    /// Translates one complete message into client bytes.
+    mutating func handle(_ message: AWSEventMessage, into out: inout [UInt8])
+    /// Writes `error` in the client's shape and ends the stage.
+    mutating func fail(_ error: GatewayError, into out: inout [UInt8])
+}
+
+extension AWSEventStreamStage {
+    /// Feeds raw event-stream bytes; returns the client bytes they complete (possibly none). Messages
+    /// completed before a corrupt one still reach the client, whatever the chunking.
+    mutating func feedEventStream(_ chunk: [UInt8]) -> [UInt8] {
+        guard !done else { return [] }
+        var out: [UInt8] = []
+        // The decoder is moved out while it calls back into `handle`, which mutates `self`.
+        var decoder = AWSEventStreamDecoder(
+            maxMessageLength: self.decoder.maxMessageLength, maxHeadersLength: self.decoder.maxHeadersLength)
+        swap(&decoder, &self.decoder)
+        defer { swap(&decoder, &self.decoder) }
+        do {
+            try decoder.feed(chunk) { message in
+                if !done { handle(message, into: &out) }
+            }
+        } catch {
+            if !done {
+                fail(
+                    TranslateError.badUpstreamResponse("Bedrock sent a corrupt event stream: \(error.description)")
+                        .gatewayError, into: &out)
+            }
+        }
+        return out
+    }
+
+    /// The end of the upstream body for the decoder: false (with the error written to `out`) when the
+    /// stream was cut inside a message.
+    mutating func finishEventStream(into out: inout [UInt8]) -> Bool {
+        do {
+            try decoder.finish()
+            return true
+        } catch {
+            fail(
+                TranslateError.badUpstreamResponse("Bedrock's event stream ended mid-message: \(error.description)")
+                    .gatewayError, into: &out)
+            return false
+        }
+    }
+}

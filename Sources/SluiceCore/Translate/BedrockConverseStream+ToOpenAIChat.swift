@@ -8,7 +8,7 @@
 // corrupt frames and truncated streams end the client stream with an OpenAI error event and `[DONE]`.
 
 /// Translates a ConverseStream body into OpenAI chat completion chunks.
-public struct BedrockConverseStreamTranslator: Sendable {
+public struct BedrockConverseStreamTranslator: Sendable, AWSEventStreamStage {
     public let context: TranslationContext
     /// The request forced the `json_response` tool: stream its input as content.
     public let structuredOutput: Bool
@@ -22,14 +22,14 @@ public struct BedrockConverseStreamTranslator: Sendable {
     /// Whether the metadata event (with usage) arrived.
     public private(set) var sawUsage = false
 
-    private var decoder = AWSEventStreamDecoder()
+    var decoder = AWSEventStreamDecoder()
     private var chunks: OpenAIChunkWriter
     private var roleSent = false
     private var toolIndexByBlock: [Int: Int] = [:]
     private var nextToolIndex = 0
     private var jsonBlock: Int?
     private var sawMessageStop = false
-    private var done = false
+    private(set) var done = false
     /// The size of the payload being translated: the room its chunk is likely to need.
     private var eventBytes = 0
 
@@ -41,39 +41,13 @@ public struct BedrockConverseStreamTranslator: Sendable {
     }
 
     /// Feeds raw event-stream bytes; returns the SSE bytes ready for the client (possibly none).
-    public mutating func feed(_ chunk: [UInt8]) -> [UInt8] {
-        guard !done else { return [] }
-        var out: [UInt8] = []
-        // The decoder is moved out while it calls back into `handle`, which mutates `self`. Messages completed
-        // before a corrupt one still reach the client, whatever the chunking.
-        var decoder = AWSEventStreamDecoder(
-            maxMessageLength: self.decoder.maxMessageLength, maxHeadersLength: self.decoder.maxHeadersLength)
-        swap(&decoder, &self.decoder)
-        defer { swap(&decoder, &self.decoder) }
-        do {
-            try decoder.feed(chunk) { message in
-                if !done { handle(message, into: &out) }
-            }
-        } catch {
-            if !done {
-                fail(
-                    TranslateError.badUpstreamResponse("Bedrock sent a corrupt event stream: \(error.description)")
-                        .gatewayError, into: &out)
-            }
-        }
-        return out
-    }
+    public mutating func feed(_ chunk: [UInt8]) -> [UInt8] { feedEventStream(chunk) }
 
     /// Flushes at end of stream: the usage chunk (when `includeUsage`) and `[DONE]`, or an error if the stream was cut.
     public mutating func finish() -> [UInt8] {
         guard !done else { return [] }
         var out: [UInt8] = []
-        do {
-            try decoder.finish()
-        } catch {
-            fail(TranslateError.badUpstreamResponse("Bedrock's event stream ended mid-message: \(error.description)").gatewayError, into: &out)
-            return out
-        }
+        guard finishEventStream(into: &out) else { return out }
         guard sawMessageStop else {
             fail(TranslateError.badUpstreamResponse("Bedrock's stream ended before messageStop.").gatewayError, into: &out)
             return out
@@ -88,7 +62,7 @@ public struct BedrockConverseStreamTranslator: Sendable {
 
     // MARK: - Events
 
-    private mutating func handle(_ message: AWSEventMessage, into out: inout [UInt8]) {
+    mutating func handle(_ message: AWSEventMessage, into out: inout [UInt8]) {
         switch message.messageType {
         case "exception":
             fail(
@@ -317,7 +291,7 @@ public struct BedrockConverseStreamTranslator: Sendable {
     }
 
     /// Ends the client stream with an OpenAI error event and `[DONE]`.
-    private mutating func fail(_ error: GatewayError, into out: inout [UInt8]) {
+    mutating func fail(_ error: GatewayError, into out: inout [UInt8]) {
         failure = error
         done = true
         OpenAIChunkWriter.appendError(error, to: &out)

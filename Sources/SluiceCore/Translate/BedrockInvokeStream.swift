@@ -13,7 +13,7 @@
 // API's shape (an Anthropic `error` event, or an OpenAI error chunk and `[DONE]`), and nothing after it.
 
 /// Translates a Bedrock InvokeModel event stream of Anthropic events.
-public struct BedrockInvokeStream: Sendable {
+public struct BedrockInvokeStream: Sendable, AWSEventStreamStage {
     /// Anthropic clients get Anthropic SSE events; every other client the hub's chat chunks.
     public let emitsAnthropicEvents: Bool
     /// The error the stream ended with, if any.
@@ -21,9 +21,9 @@ public struct BedrockInvokeStream: Sendable {
 
     /// Reads every event: the hub translation, and usage for both kinds of client.
     private var anthropic: AnthropicToOpenAIStream
-    private var decoder = AWSEventStreamDecoder()
+    var decoder = AWSEventStreamDecoder()
     private var sawMessageStop = false
-    private var done = false
+    private(set) var done = false
 
     /// Token usage the events reported so far (`message_start` and `message_delta`).
     public var usage: TokenUsage { anthropic.usage }
@@ -34,37 +34,13 @@ public struct BedrockInvokeStream: Sendable {
     }
 
     /// Feeds raw event-stream bytes; returns the client bytes they complete (possibly none).
-    public mutating func feed(_ chunk: [UInt8]) -> [UInt8] {
-        guard !done else { return [] }
-        var out: [UInt8] = []
-        // The decoder is moved out while it calls back into `handle`, which mutates `self`. Messages completed
-        // before a corrupt one still reach the client, whatever the chunking.
-        var decoder = AWSEventStreamDecoder(
-            maxMessageLength: self.decoder.maxMessageLength, maxHeadersLength: self.decoder.maxHeadersLength)
-        swap(&decoder, &self.decoder)
-        defer { swap(&decoder, &self.decoder) }
-        do {
-            try decoder.feed(chunk) { message in
-                if !done { handle(message, into: &out) }
-            }
-        } catch {
-            if !done {
-                fail(TranslateError.badUpstreamResponse("Bedrock sent a corrupt event stream: \(error.description)").gatewayError, into: &out)
-            }
-        }
-        return out
-    }
+    public mutating func feed(_ chunk: [UInt8]) -> [UInt8] { feedEventStream(chunk) }
 
     /// End of the upstream body: a stream cut inside a message or before `message_stop` ends with an error.
     public mutating func finish() -> [UInt8] {
         guard !done else { return [] }
         var out: [UInt8] = []
-        do {
-            try decoder.finish()
-        } catch {
-            fail(TranslateError.badUpstreamResponse("Bedrock's event stream ended mid-message: \(error.description)").gatewayError, into: &out)
-            return out
-        }
+        guard finishEventStream(into: &out) else { return out }
         if emitsAnthropicEvents {
             if !sawMessageStop {
                 fail(
@@ -81,7 +57,7 @@ public struct BedrockInvokeStream: Sendable {
 
     // MARK: - Events
 
-    private mutating func handle(_ message: AWSEventMessage, into out: inout [UInt8]) {
+    mutating func handle(_ message: AWSEventMessage, into out: inout [UInt8]) {
         switch message.messageType {
         case "exception":
             fail(BedrockError.gatewayError(status: nil, errorType: message.exceptionType, body: message.payload), into: &out)
@@ -171,7 +147,7 @@ public struct BedrockInvokeStream: Sendable {
 
     /// Ends the stream with `error` in the client's shape: an Anthropic `error` event, or (through the
     /// Anthropic machine, as an `error` event would) an OpenAI error chunk and `[DONE]`.
-    private mutating func fail(_ error: GatewayError, into out: inout [UInt8]) {
+    mutating func fail(_ error: GatewayError, into out: inout [UInt8]) {
         guard !done else { return }
         failure = error
         let event = error.body(for: .anthropic)
