@@ -59,31 +59,31 @@ struct LoadBalancerView {
 
     /// The `x-sluice-epp` hand-over, decoded in place from Envoy's header bytes.
     func handOver() -> HandOverRead {
-        guard let context else { return .absent }
-        var value = envoy_dynamic_module_type_envoy_buffer.empty
-        var count = 0
-        let found = ModuleBuffer.with(EndpointHandOver.headerName) { key in
-            envoy_dynamic_module_callback_lb_context_get_downstream_header(context, key, &value, 0, &count)
-        }
-        guard found else { return .absent }
+        guard let (value, count) = downstreamHeader(EndpointHandOver.headerName) else { return .absent }
         // Two copies of the header: a client's and the gateway's would be ambiguous; trust neither.
         guard count == 1 else { return .malformed }
-        let bytes = value.rawBytes
-        guard let request = EndpointHandOver.decode(bytes.bindMemory(to: UInt8.self).span) else { return .malformed }
+        guard let request = EndpointHandOver.decode(value.bindMemory(to: UInt8.self).span) else { return .malformed }
         return .request(request)
     }
 
     /// The `SessionTable` key of the session named by request header `name`, or nil when the
     /// header is absent, repeated, empty or over-long.
     func sessionKey(header name: String) -> UInt64? {
+        guard let (value, count) = downstreamHeader(name), count == 1 else { return nil }
+        return SessionTable.key(of: value.bindMemory(to: UInt8.self).span)
+    }
+
+    /// The first value of the request header `name` (Envoy's bytes, valid during the hook) and how
+    /// many values it has; nil without a context or without the header.
+    private func downstreamHeader(_ name: String) -> (value: UnsafeRawBufferPointer, count: Int)? {
         guard let context else { return nil }
         var value = envoy_dynamic_module_type_envoy_buffer.empty
         var count = 0
         let found = ModuleBuffer.with(name) { key in
             envoy_dynamic_module_callback_lb_context_get_downstream_header(context, key, &value, 0, &count)
         }
-        guard found, count == 1 else { return nil }
-        return SessionTable.key(of: value.rawBytes.bindMemory(to: UInt8.self).span)
+        guard found else { return nil }
+        return (value.rawBytes, count)
     }
 }
 
