@@ -649,6 +649,8 @@ public struct JSONScanner: Sendable {
         public var keyHasEscapes: Bool
         /// The value's raw bytes, from its first byte to just past its last.
         public var value: Range<Int>
+        /// Whether the value is a string with a backslash escape.
+        public var valueHasEscapes = false
     }
 
     /// The document.
@@ -819,15 +821,22 @@ extension JSONScanner {
     }
 
     /// Calls `body` for each top-level member in borrowed bytes; see `forEachTopLevelMember(_:)`.
+    /// - Returns: The kind of the top-level value (`body` is only called for an object).
+    @discardableResult
     public static func forEachTopLevelMember(
         in bytes: Span<UInt8>,
         limits: JSONLimits = JSONLimits(),
         _ body: (Member) -> Void
-    ) throws(JSONParseError) {
+    ) throws(JSONParseError) -> JSONKind {
         var tokenizer = JSONTokenizer(limits: limits)
+        var topLevel = JSONKind.null
         var pendingKey: JSONToken?
         var containerStart = 0
         while let token = try tokenizer.next(in: bytes) {
+            if token.depth == 0 {
+                topLevel = kind(of: token.kind)
+                continue
+            }
             guard token.depth == 1 else { continue }
             switch token.kind {
             case .key:
@@ -842,11 +851,15 @@ extension JSONScanner {
                 }
             case .string, .number, .true, .false, .null:
                 if let key = pendingKey {
-                    body(Member(keyContent: key.contentRange, keyHasEscapes: key.hasEscapes, value: token.range))
+                    body(
+                        Member(
+                            keyContent: key.contentRange, keyHasEscapes: key.hasEscapes, value: token.range,
+                            valueHasEscapes: token.hasEscapes))
                     pendingKey = nil
                 }
             }
         }
+        return topLevel
     }
 
     /// Whether `member`'s name, after unescaping, is `key`; `bytes` must be the scanned document.

@@ -287,7 +287,7 @@ public struct JSONWriter: Sendable {
     }
 
     /// Appends the decimal digits of `value` without creating a string.
-    private static func appendDigits(_ value: UInt64, to output: inout [UInt8]) {
+    static func appendDigits(_ value: UInt64, to output: inout [UInt8]) {
         // The largest power of ten not above `value`; `divisor * 10` is only formed when it is <= value, so it
         // cannot overflow.
         var divisor: UInt64 = 1

@@ -380,102 +380,20 @@ struct ValidatedJSON {
         var keyContent: Range<Int> { (key.lowerBound + 1)..<max(key.lowerBound + 1, key.upperBound - 1) }
     }
 
-    // MARK: Navigation
+    // MARK: Navigation (`JSONNavigation`, with the long strings the validator found)
 
     /// The offset just past the value that starts at `start`.
     func valueEnd(from start: Int) -> Int {
-        let count = bytes.count
-        guard start >= 0, start < count else { return count }
-        switch bytes[start] {
-        case JSONByte.quote:
-            return stringEnd(from: start)
-        case JSONByte.openBrace, JSONByte.openBracket:
-            var depth = 0
-            var index = start
-            while index < count {
-                switch bytes[index] {
-                case JSONByte.quote:
-                    index = stringEnd(from: index)
-                    continue
-                case JSONByte.openBrace, JSONByte.openBracket:
-                    depth += 1
-                case JSONByte.closeBrace, JSONByte.closeBracket:
-                    depth -= 1
-                    if depth == 0 { return index + 1 }
-                default:
-                    break
-                }
-                index += 1
-            }
-            return count
-        default:
-            // A number or literal runs to the next delimiter.
-            var index = start + 1
-            while index < count {
-                let byte = bytes[index]
-                if byte == JSONByte.comma || byte == JSONByte.closeBrace || byte == JSONByte.closeBracket
-                    || JSONByte.isWhitespace(byte)
-                {
-                    break
-                }
-                index += 1
-            }
-            return index
-        }
+        JSONNavigation.valueEnd(from: start, before: bytes.count, in: bytes.span, longStrings: longStrings).end
     }
 
     /// The offset just past the string whose opening quote is at `start`.
     func stringEnd(from start: Int) -> Int {
-        guard start >= 0 else { return bytes.count }
-        if !longStrings.isEmpty {
-            // Binary search by start offset.
-            var low = 0
-            var high = longStrings.count
-            while low < high {
-                let middle = (low + high) / 2
-                let candidate = longStrings[middle]
-                if candidate.lowerBound == start { return candidate.upperBound }
-                if candidate.lowerBound < start { low = middle + 1 } else { high = middle }
-            }
-        }
-        let span = bytes.span
-        let count = span.count
-        var index = start + 1
-        while index < count {
-            // Eight bytes at a time while none of them is a quote or a backslash (prompts are long strings);
-            // a word with one goes byte by byte, then words again.
-            while index + 8 <= count {
-                let word = JSONLexer.word(span, at: index)
-                let special = Self.bytes(of: word, equalTo: JSONByte.quote) | Self.bytes(of: word, equalTo: JSONByte.backslash)
-                guard special == 0 else {
-                    // Skip the bytes before the first quote or backslash.
-                    index += special.trailingZeroBitCount / 8
-                    break
-                }
-                index += 8
-            }
-            let wordEnd = index + 8
-            while index < count && index < wordEnd {
-                let byte = span[index]
-                if byte == JSONByte.quote { return index + 1 }
-                index += byte == JSONByte.backslash ? 2 : 1
-            }
-        }
-        return count
-    }
-
-    /// A mask with the high bit set in the bytes of `word` equal to `byte` (the "has zero byte" test on
-    /// `word ^ byte * 0x01…01`); only its lowest set bit is exact, which is what the caller uses.
-    @inline(__always)
-    static func bytes(of word: UInt64, equalTo byte: UInt8) -> UInt64 {
-        let x = word ^ (UInt64(byte) &* 0x0101_0101_0101_0101)
-        return (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080
+        JSONNavigation.stringEnd(from: start, before: bytes.count, in: bytes.span, longStrings: longStrings).end
     }
 
     func skipWhitespace(from start: Int) -> Int {
-        var index = start
-        while index < bytes.count && JSONByte.isWhitespace(bytes[index]) { index += 1 }
-        return index
+        JSONNavigation.skipWhitespace(from: start, before: bytes.count, in: bytes.span)
     }
 
     /// The members of the object `object`, in order (none if it is not an object).
@@ -497,27 +415,15 @@ struct ValidatedJSON {
 
         mutating func next() -> Member? {
             let bytes = document.bytes
-            var index = document.skipWhitespace(from: position)
-            guard index < end, index < bytes.count else { return nil }
-            if bytes[index] == JSONByte.comma { index = document.skipWhitespace(from: index + 1) }
-            guard index < end, index < bytes.count, bytes[index] == JSONByte.quote else {
+            guard
+                let member = JSONNavigation.nextMember(
+                    from: position, before: end, in: bytes.span, longStrings: document.longStrings)
+            else {
                 position = end
                 return nil
             }
-            let keyEnd = document.stringEnd(from: index)
-            var colon = document.skipWhitespace(from: keyEnd)
-            guard colon < end, colon < bytes.count, bytes[colon] == JSONByte.colon else {
-                position = end
-                return nil
-            }
-            colon = document.skipWhitespace(from: colon + 1)
-            let valueEnd = Swift.min(document.valueEnd(from: colon), end)
-            guard colon < valueEnd else {
-                position = end
-                return nil
-            }
-            position = valueEnd
-            return Member(key: index..<keyEnd, value: colon..<valueEnd)
+            position = member.value.upperBound
+            return Member(key: member.key, value: member.value)
         }
     }
 
@@ -528,20 +434,15 @@ struct ValidatedJSON {
 
         mutating func next() -> Range<Int>? {
             let bytes = document.bytes
-            var index = document.skipWhitespace(from: position)
-            guard index < end, index < bytes.count else { return nil }
-            if bytes[index] == JSONByte.comma { index = document.skipWhitespace(from: index + 1) }
-            guard index < end, index < bytes.count, bytes[index] != JSONByte.closeBracket else {
+            guard
+                let element = JSONNavigation.nextElement(
+                    from: position, before: end, in: bytes.span, longStrings: document.longStrings)
+            else {
                 position = end
                 return nil
             }
-            let valueEnd = Swift.min(document.valueEnd(from: index), end)
-            guard index < valueEnd else {
-                position = end
-                return nil
-            }
-            position = valueEnd
-            return index..<valueEnd
+            position = element.range.upperBound
+            return element.range
         }
     }
 
@@ -557,26 +458,20 @@ struct ValidatedJSON {
         -> (fields: JSONFields<count>, end: Int)
     {
         var fields = JSONFields<count>()
+        let span = bytes.span
         let total = bytes.count
         var index = start + 1
-        while true {
-            index = skipWhitespace(from: index)
-            guard index < total else { return (fields, total) }
-            if bytes[index] == JSONByte.closeBrace { return (fields, index + 1) }
-            if bytes[index] == JSONByte.comma { index = skipWhitespace(from: index + 1) }
-            guard index < total, bytes[index] == JSONByte.quote else { return (fields, total) }
-            let keyEnd = stringEnd(from: index)
-            var valueStart = skipWhitespace(from: keyEnd)
-            guard valueStart < total, bytes[valueStart] == JSONByte.colon else { return (fields, total) }
-            valueStart = skipWhitespace(from: valueStart + 1)
-            let valueEnd = valueEnd(from: valueStart)
-            guard valueStart < valueEnd else { return (fields, total) }
-            let matched = keys.position(of: (index + 1)..<max(index + 1, keyEnd - 1), in: self)
+        while let member = JSONNavigation.nextMember(from: index, before: total, in: span, longStrings: longStrings) {
+            let matched = keys.position(of: member.keyContent, hasEscapes: member.keyHasEscapes, in: span)
             if matched >= 0, matched < count, fields.values[matched].isEmpty {
-                fields.values[matched] = valueStart..<valueEnd
+                fields.values[matched] = member.value
             }
-            index = valueEnd
+            index = member.value.upperBound
         }
+        // Just past the closing brace, or the document's end when the object does not close.
+        index = JSONNavigation.skipWhitespace(from: index, before: total, in: span)
+        guard index < total, bytes[index] == JSONByte.closeBrace else { return (fields, total) }
+        return (fields, index + 1)
     }
 
     /// The elements of the array `array`, each with the members named in `keys` when it is an object: each
@@ -595,20 +490,21 @@ struct ValidatedJSON {
         let end: Int
 
         mutating func next() -> (range: Range<Int>, fields: JSONFields<count>)? {
+            let document = self.document
             let bytes = document.bytes
-            var index = document.skipWhitespace(from: position)
-            guard index < end, index < bytes.count else { return nil }
-            if bytes[index] == JSONByte.comma { index = document.skipWhitespace(from: index + 1) }
-            guard index < end, index < bytes.count, bytes[index] != JSONByte.closeBracket else {
+            let span = bytes.span
+            guard let index = JSONNavigation.nextChild(from: position, before: end, in: span) else {
                 position = end
                 return nil
             }
-            if bytes[index] == JSONByte.openBrace {
+            if span[index] == JSONByte.openBrace {
                 let (fields, objectEnd) = document.scanFields(objectAt: index, keys)
                 position = Swift.min(objectEnd, end)
                 return (index..<position, fields)
             }
-            let valueEnd = Swift.min(document.valueEnd(from: index), end)
+            let valueEnd = JSONNavigation.valueEnd(
+                from: index, before: end, in: span, longStrings: document.longStrings
+            ).end
             guard index < valueEnd else {
                 position = end
                 return nil
@@ -622,16 +518,8 @@ struct ValidatedJSON {
 
     /// The kind of the value `range`, from its first byte.
     func kind(_ range: Range<Int>?) -> JSONKind? {
-        guard let range, !range.isEmpty, range.lowerBound >= 0, range.lowerBound < bytes.count else { return nil }
-        switch bytes[range.lowerBound] {
-        case JSONByte.openBrace: return .object
-        case JSONByte.openBracket: return .array
-        case JSONByte.quote: return .string
-        case JSONByte.minus, JSONByte.zero...JSONByte.nine: return .number
-        case UInt8(ascii: "t"), UInt8(ascii: "f"): return .boolean
-        case UInt8(ascii: "n"): return .null
-        default: return nil
-        }
+        guard let range else { return nil }
+        return JSONScanner.kind(at: range, in: bytes.span)
     }
 
     /// Whether `range` is absent or `null` (the translators treat both alike almost everywhere).
@@ -646,30 +534,16 @@ struct ValidatedJSON {
 
     /// The content (between the quotes, still escaped) of the string `range`, or nil if it is not a string.
     func stringContent(_ range: Range<Int>?) -> Range<Int>? {
-        guard let range, range.count >= 2, kind(range) == .string, range.upperBound <= bytes.count else {
-            return nil
-        }
-        return (range.lowerBound + 1)..<(range.upperBound - 1)
+        guard let range else { return nil }
+        return JSONNavigation.stringContent(range, in: bytes.span)
     }
 
     /// Whether the string `range` is exactly `literal` after unescaping.
     func string(_ range: Range<Int>?, is literal: String) -> Bool {
-        guard let content = stringContent(range) else { return false }
+        guard let range else { return false }
         var literal = literal
         literal.makeContiguousUTF8()
-        let utf8 = literal.utf8.span
-        // An escape always decodes to fewer bytes than it takes, so an escaped string can only equal a longer
-        // raw one.
-        if content.count == utf8.count {
-            var position = 0
-            for index in content {
-                guard bytes[index] == utf8[position] else { return false }
-                position += 1
-            }
-            return true
-        }
-        guard content.count > utf8.count else { return false }
-        return JSONLexer.decodedContent(bytes.span, content, hasEscapes: true, equals: utf8)
+        return JSONNavigation.string(range, in: bytes.span, hasEscapes: nil, equals: literal.utf8.span)
     }
 
     /// Whether the string `range` is empty (an escape never decodes to nothing).
@@ -687,34 +561,7 @@ struct ValidatedJSON {
     /// Appends the decoded bytes of the string `range` to `output`; false if it is not a string.
     func appendDecoded(_ range: Range<Int>, to output: inout [UInt8]) -> Bool {
         guard let content = stringContent(range) else { return false }
-        output.reserveCapacity(output.count + content.count)
-        // Runs without escapes are copied whole; each escape is decoded on its own.
-        var index = content.lowerBound
-        while index < content.upperBound {
-            var run = index
-            while run < content.upperBound && bytes[run] != JSONByte.backslash { run += 1 }
-            output.append(contentsOf: bytes[index..<run])
-            guard run < content.upperBound else { break }
-            // `\uXXXX\uXXXX` (a surrogate pair) is the longest escape; the lexer has checked every escape.
-            var escapeEnd = run + 2
-            if run + 1 < content.upperBound, bytes[run + 1] == JSONByte.lowerU {
-                escapeEnd = run + 6
-                if escapeEnd + 1 < content.upperBound, bytes[escapeEnd] == JSONByte.backslash,
-                    bytes[escapeEnd + 1] == JSONByte.lowerU, let high = JSONByte.hexValue(bytes[run + 2]),
-                    high == 0xD
-                {
-                    escapeEnd += 6
-                }
-            }
-            escapeEnd = min(escapeEnd, content.upperBound)
-            let decoded = JSONLexer.forEachDecodedByte(bytes.span, content: run..<escapeEnd) { byte in
-                output.append(byte)
-                return true
-            }
-            guard decoded else { return false }
-            index = escapeEnd
-        }
-        return true
+        return JSONNavigation.appendDecoded(content, of: bytes, to: &output)
     }
 
     /// `true` or `false`, or nil for anything else.
@@ -739,22 +586,8 @@ struct ValidatedJSON {
     /// copied as they are, escapes included). For values copied where a line break would end a frame (SSE
     /// `data:` lines) or that are kept for every answer.
     func writeCompact(_ range: Range<Int>, to writer: inout JSONWriter) {
-        let lower = min(max(range.lowerBound, 0), bytes.count)
-        let upper = min(max(range.upperBound, lower), bytes.count)
         writer.beginRawValue()
-        var index = lower
-        while index < upper {
-            let byte = bytes[index]
-            if byte == JSONByte.quote {
-                let end = min(stringEnd(from: index), upper)
-                guard end > index else { break }
-                writer.bytes.append(contentsOf: bytes[index..<end])
-                index = end
-            } else {
-                if !JSONByte.isWhitespace(byte) { writer.bytes.append(byte) }
-                index += 1
-            }
-        }
+        JSONNavigation.appendCompact(range, of: bytes, strings: .asWritten, to: &writer.bytes)
         writer.endRawValue()
     }
 
@@ -765,21 +598,7 @@ struct ValidatedJSON {
         return bytes[lower..<upper]
     }
 
-    // MARK: Private
-
-    private func equalBytes(_ content: Range<Int>, _ name: [UInt8]) -> Bool {
-        guard content.upperBound <= bytes.count, content.lowerBound >= 0 else { return false }
-        var position = 0
-        for index in content {
-            guard bytes[index] == name[position] else { return false }
-            position += 1
-        }
-        return true
-    }
-
     func containsBackslash(_ content: Range<Int>) -> Bool {
-        guard content.lowerBound >= 0, content.upperBound <= bytes.count else { return false }
-        for index in content where bytes[index] == JSONByte.backslash { return true }
-        return false
+        JSONNavigation.containsBackslash(content, in: bytes.span)
     }
 }

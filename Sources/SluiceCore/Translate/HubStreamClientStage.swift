@@ -29,14 +29,19 @@ extension HubStreamClientStage {
     mutating func feedHub(_ chunk: [UInt8]) -> [UInt8] {
         guard !isDone else { return [] }
         var out: [UInt8] = []
-        var events: [SSEEvent] = []
+        // Events are handled as the parser completes them, with the parser moved out of `self` meanwhile (a
+        // placeholder holds no buffer), so they need no array of their own.
+        var feeding = SSEParser(maxEventBytes: parser.maxEventBytes)
+        swap(&feeding, &parser)
         var oversized = false
         do {
-            try parser.feed(chunk) { events.append($0) }
+            try feeding.feed(chunk) { event in
+                if !isDone { handle(event.data, &out) }
+            }
         } catch {
             oversized = true
         }
-        for event in events where !isDone { handle(event.data, &out) }
+        swap(&feeding, &parser)
         if oversized, !isDone {
             failStream("An upstream stream event exceeded \(parser.maxEventBytes) bytes.", &out)
         }

@@ -208,6 +208,12 @@ public enum OpenAICompatible {
             return nil
         }
         guard UpstreamJSON.kind(of: usage, in: span) == .object else { return nil }
+        return Self.usage(ofUsageObject: usage, in: span)
+    }
+
+    /// The counts of an OpenAI `usage` object (all zero when `usage` is absent or not an object), each
+    /// range-checked (`TokenCountReader`): one walk over it and its two detail objects.
+    static func usage(ofUsageObject usage: UpstreamJSON.Value?, in span: Span<UInt8>) -> TokenUsage {
         var prompt: UpstreamJSON.Value?
         var completion: UpstreamJSON.Value?
         var promptDetails: UpstreamJSON.Value?

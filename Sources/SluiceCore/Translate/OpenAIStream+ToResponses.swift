@@ -33,7 +33,8 @@ public struct OpenAIToResponsesStream: Sendable, HubStreamClientStage {
     /// `openText` rather than in the item, so that appending a delta does not copy the text so far.
     private var items: [Item] = []
     private var itemOpen = false
-    private var openText = ""
+    /// Its UTF-8, decoded.
+    private var openText: [UInt8] = []
     /// The hub index of the tool call the open function-call item belongs to.
     private var openToolIndex: Int64?
 
@@ -99,75 +100,52 @@ public struct OpenAIToResponsesStream: Sendable, HubStreamClientStage {
         if !started {
             start(id: UpstreamJSON.string(id, in: bytes), created: UpstreamJSON.int64(createdValue, in: bytes), &out)
         }
-        if UpstreamJSON.kind(of: usageValue, in: bytes) == .object { usage = Self.usage(usageValue, in: bytes) }
+        if UpstreamJSON.kind(of: usageValue, in: bytes) == .object {
+            usage = OpenAICompatible.usage(ofUsageObject: usageValue, in: bytes)
+        }
         var choice: UpstreamJSON.Value?
         UpstreamJSON.forEachElement(of: choices, in: bytes) { element in
             if choice == nil { choice = element }
         }
         guard choice != nil else { return }
-        let delta = UpstreamJSON.member("delta", of: choice, in: bytes)
-        if let reasoning = UpstreamJSON.string(UpstreamJSON.member("reasoning_content", of: delta, in: bytes), in: bytes),
-            !reasoning.isEmpty
-        {
-            reasoningDelta(reasoning, &out)
-        }
-        for key in ["content", "refusal"] {
-            if let text = UpstreamJSON.string(UpstreamJSON.member(key, of: delta, in: bytes), in: bytes), !text.isEmpty {
-                textDelta(text, &out)
+        var reasoning: UpstreamJSON.Value?
+        var content: UpstreamJSON.Value?
+        var refusal: UpstreamJSON.Value?
+        var toolCalls: UpstreamJSON.Value?
+        UpstreamJSON.forEachMember(of: UpstreamJSON.member("delta", of: choice, in: bytes), in: bytes) { member in
+            if member.key("content", in: bytes) {
+                content = member.value
+            } else if member.key("reasoning_content", in: bytes) {
+                reasoning = member.value
+            } else if member.key("refusal", in: bytes) {
+                refusal = member.value
+            } else if member.key("tool_calls", in: bytes) {
+                toolCalls = member.value
             }
         }
-        let toolCalls = UpstreamJSON.member("tool_calls", of: delta, in: bytes)
+        // Text goes from the chunk into the events by range, and into the open item's text decoded: no
+        // `String` per delta.
+        if let reasoning, UpstreamJSON.isNonEmptyString(reasoning, in: bytes) { reasoningDelta(reasoning, data, &out) }
+        if let content, UpstreamJSON.isNonEmptyString(content, in: bytes) { textDelta(content, data, &out) }
+        if let refusal, UpstreamJSON.isNonEmptyString(refusal, in: bytes) { textDelta(refusal, data, &out) }
         if UpstreamJSON.kind(of: toolCalls, in: bytes) == .array {
-            var calls: [ToolCallDelta] = []
-            UpstreamJSON.forEachElement(of: toolCalls, in: bytes) { call in
-                let function = UpstreamJSON.member("function", of: call, in: bytes)
-                calls.append(
-                    ToolCallDelta(
-                        index: UpstreamJSON.int64(UpstreamJSON.member("index", of: call, in: bytes), in: bytes),
-                        id: UpstreamJSON.string(UpstreamJSON.member("id", of: call, in: bytes), in: bytes),
-                        name: UpstreamJSON.string(UpstreamJSON.member("name", of: function, in: bytes), in: bytes),
-                        arguments: UpstreamJSON.string(
-                            UpstreamJSON.member("arguments", of: function, in: bytes), in: bytes)))
-            }
-            for call in calls { toolCall(call, &out) }
+            UpstreamJSON.forEachElement(of: toolCalls, in: bytes) { call in toolCall(call, data, &out) }
         }
         if let reason = UpstreamJSON.string(UpstreamJSON.member("finish_reason", of: choice, in: bytes), in: bytes) {
             finishReason = reason
         }
     }
 
-    /// One entry of a chunk's `delta.tool_calls`.
-    private struct ToolCallDelta {
-        var index: Int64?
-        var id: String?
-        var name: String?
-        var arguments: String?
+    /// Appends the decoded text of the string `value` of `data` to the open item's text.
+    private mutating func appendOpenText(_ value: UpstreamJSON.Value, _ data: [UInt8]) {
+        let bytes = data.span
+        guard let content = UpstreamJSON.stringContent(value, in: bytes) else { return }
+        JSONNavigation.appendDecoded(content, of: data, to: &openText)
     }
 
-    /// The hub's `usage` object, every count range-checked (`TokenCountReader`).
-    private static func usage(_ value: UpstreamJSON.Value?, in bytes: Span<UInt8>) -> TokenUsage {
-        var reader = TokenCountReader()
-        var result = TokenUsage()
-        result.inputTokens = reader.count(UpstreamJSON.member("prompt_tokens", of: value, in: bytes), in: bytes)
-        result.outputTokens = reader.count(UpstreamJSON.member("completion_tokens", of: value, in: bytes), in: bytes)
-        let prompt = UpstreamJSON.member("prompt_tokens_details", of: value, in: bytes)
-        result.cachedInputTokens = reader.count(UpstreamJSON.member("cached_tokens", of: prompt, in: bytes), in: bytes)
-        // Our own extension first, EAIG's older name second (as `AnthropicTranslator.usage(fromOpenAI:)`).
-        result.cacheWriteInputTokens = reader.count(
-            UpstreamJSON.member("cache_write_tokens", of: prompt, in: bytes)
-                ?? UpstreamJSON.member("cache_creation_tokens", of: value, in: bytes), in: bytes)
-        let completion = UpstreamJSON.member("completion_tokens_details", of: value, in: bytes)
-        result.reasoningTokens = reader.count(UpstreamJSON.member("reasoning_tokens", of: completion, in: bytes), in: bytes)
-        result.isClamped = reader.clamped
-        return result
-    }
-
-    private mutating func reasoningDelta(_ text: String, _ out: inout [UInt8]) {
-        if case .reasoning? = items.last, itemOpen {
-            openText += text
-        } else {
+    private mutating func reasoningDelta(_ text: UpstreamJSON.Value, _ data: [UInt8], _ out: inout [UInt8]) {
+        if !openItemIs(.reasoning) {
             openItem(.reasoning(id: "rs_\(itemBase)_\(items.count)", text: ""), &out)
-            openText = text
             itemEvent("response.reasoning_summary_part.added", &out) { writer in
                 writer.key("summary_index")
                 writer.int(0)
@@ -175,20 +153,18 @@ public struct OpenAIToResponsesStream: Sendable, HubStreamClientStage {
                 ResponsesTranslator.writeSummaryPart("", to: &writer)
             }
         }
+        appendOpenText(text, data)
         itemEvent("response.reasoning_summary_text.delta", &out) { writer in
             writer.key("summary_index")
             writer.int(0)
             writer.key("delta")
-            writer.string(text)
+            UpstreamJSON.writeString(text, from: data, or: "", to: &writer)
         }
     }
 
-    private mutating func textDelta(_ text: String, _ out: inout [UInt8]) {
-        if case .message? = items.last, itemOpen {
-            openText += text
-        } else {
+    private mutating func textDelta(_ text: UpstreamJSON.Value, _ data: [UInt8], _ out: inout [UInt8]) {
+        if !openItemIs(.message) {
             openItem(.message(id: "msg_\(itemBase)_\(items.count)", text: ""), &out)
-            openText = text
             itemEvent("response.content_part.added", &out) { writer in
                 writer.key("content_index")
                 writer.int(0)
@@ -196,43 +172,71 @@ public struct OpenAIToResponsesStream: Sendable, HubStreamClientStage {
                 ResponsesTranslator.writeTextPart("", to: &writer)
             }
         }
+        appendOpenText(text, data)
         itemEvent("response.output_text.delta", &out) { writer in
             writer.key("content_index")
             writer.int(0)
             writer.key("delta")
-            writer.string(text)
+            UpstreamJSON.writeString(text, from: data, or: "", to: &writer)
             writer.key("logprobs")
             writer.beginArray()
             writer.endArray()
         }
     }
 
-    private mutating func toolCall(_ call: ToolCallDelta, _ out: inout [UInt8]) {
-        // Indices come from the upstream: anything but a small integer is treated as index 0.
-        let index = call.index.flatMap { (0...1_000_000).contains($0) ? $0 : nil } ?? 0
-        let callID = call.id
-        let continues: Bool
-        if case .functionCall? = items.last, itemOpen, openToolIndex == index, callID == nil {
-            continues = true
-        } else {
-            continues = false
+    /// One entry of a chunk's `delta.tool_calls`.
+    private mutating func toolCall(_ call: UpstreamJSON.Value, _ data: [UInt8], _ out: inout [UInt8]) {
+        let bytes = data.span
+        var indexValue: UpstreamJSON.Value?
+        var idValue: UpstreamJSON.Value?
+        var function: UpstreamJSON.Value?
+        UpstreamJSON.forEachMember(of: call, in: bytes) { member in
+            if member.key("index", in: bytes) {
+                indexValue = member.value
+            } else if member.key("id", in: bytes) {
+                idValue = member.value
+            } else if member.key("function", in: bytes) {
+                function = member.value
+            }
         }
-        if !continues {
+        var name: UpstreamJSON.Value?
+        var arguments: UpstreamJSON.Value?
+        UpstreamJSON.forEachMember(of: function, in: bytes) { member in
+            if member.key("name", in: bytes) {
+                name = member.value
+            } else if member.key("arguments", in: bytes) {
+                arguments = member.value
+            }
+        }
+        // Indices come from the upstream: anything but a small integer is treated as index 0.
+        let index = UpstreamJSON.int64(indexValue, in: bytes).flatMap { (0...1_000_000).contains($0) ? $0 : nil } ?? 0
+        let hasID = UpstreamJSON.isString(idValue, in: bytes)
+        if !(openItemIs(.functionCall) && openToolIndex == index && !hasID) {
             openItem(
                 .functionCall(
-                    id: "fc_\(itemBase)_\(items.count)", callID: callID ?? "call_\(itemBase)_\(items.count)",
-                    name: call.name ?? "", arguments: ""), &out)
+                    id: "fc_\(itemBase)_\(items.count)",
+                    callID: UpstreamJSON.string(idValue, in: bytes) ?? "call_\(itemBase)_\(items.count)",
+                    name: UpstreamJSON.string(name, in: bytes) ?? "", arguments: ""), &out)
             openToolIndex = index
         }
-        guard let arguments = call.arguments, !arguments.isEmpty else { return }
-        openText += arguments
+        guard let arguments, UpstreamJSON.isNonEmptyString(arguments, in: bytes) else { return }
+        appendOpenText(arguments, data)
         itemEvent("response.function_call_arguments.delta", &out) { writer in
             writer.key("delta")
-            writer.string(arguments)
+            UpstreamJSON.writeString(arguments, from: data, or: "", to: &writer)
         }
     }
 
     // MARK: - Items and events
+
+    /// Whether an item is open and is of `kind`.
+    private func openItemIs(_ kind: ResponsesTranslator.ItemKind) -> Bool {
+        guard itemOpen, let last = items.last else { return false }
+        switch (last, kind) {
+        case (.reasoning, .reasoning), (.message, .message), (.functionCall, .functionCall): return true
+        default: return false
+        }
+    }
 
     /// Closes the open item and opens `item`, empty (its text or arguments grow in `openText`):
     /// `response.output_item.added` with the item as it starts.
@@ -240,7 +244,7 @@ public struct OpenAIToResponsesStream: Sendable, HubStreamClientStage {
         close(&out)
         items.append(item)
         itemOpen = true
-        openText = ""
+        openText.removeAll(keepingCapacity: true)
         let index = items.count - 1
         event("response.output_item.added", &out) { writer in
             writer.key("output_index")
@@ -305,13 +309,15 @@ public struct OpenAIToResponsesStream: Sendable, HubStreamClientStage {
         guard itemOpen, let last = items.last else { return }
         itemOpen = false
         openToolIndex = nil
+        // Decoded from lexed JSON strings, the bytes are valid UTF-8: nothing is repaired.
+        let text = String(decoding: openText, as: UTF8.self)
         switch last {
-        case .reasoning(let id, _): items[items.count - 1] = .reasoning(id: id, text: openText)
-        case .message(let id, _): items[items.count - 1] = .message(id: id, text: openText)
+        case .reasoning(let id, _): items[items.count - 1] = .reasoning(id: id, text: text)
+        case .message(let id, _): items[items.count - 1] = .message(id: id, text: text)
         case .functionCall(let id, let callID, let name, _):
-            items[items.count - 1] = .functionCall(id: id, callID: callID, name: name, arguments: openText)
+            items[items.count - 1] = .functionCall(id: id, callID: callID, name: name, arguments: text)
         }
-        openText = ""
+        openText.removeAll(keepingCapacity: true)
     }
 
     /// An event about the open (last) item: `item_id` and `output_index` first.
@@ -331,9 +337,14 @@ public struct OpenAIToResponsesStream: Sendable, HubStreamClientStage {
         }
     }
 
-    /// Writes `event: <type>` with `{"type": <type>, "sequence_number": n, ...}`.
+    /// Writes `event: <type>` with `{"type": <type>, "sequence_number": n, ...}`, straight into `out` (JSON
+    /// from `JSONWriter` has no line break to split a `data:` line).
     private mutating func event(_ type: String, _ out: inout [UInt8], _ members: (inout JSONWriter) -> Void) {
-        var writer = JSONWriter(reservingCapacity: 160)
+        out.append(contentsOf: "event: ".utf8)
+        out.append(contentsOf: type.utf8)
+        out.append(contentsOf: "\ndata: ".utf8)
+        var writer = JSONWriter()
+        swap(&writer.bytes, &out)
         writer.beginObject()
         writer.key("type")
         writer.string(type)
@@ -341,8 +352,9 @@ public struct OpenAIToResponsesStream: Sendable, HubStreamClientStage {
         writer.int(sequence)
         members(&writer)
         writer.endObject()
+        swap(&writer.bytes, &out)
+        out.append(contentsOf: "\n\n".utf8)
         sequence += 1
-        SSEWriter.appendEvent(type, data: writer.bytes, to: &out)
     }
 
     /// An event carrying the whole response (`response.created`, `.in_progress`, `.completed`, ...).

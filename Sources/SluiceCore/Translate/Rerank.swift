@@ -175,25 +175,55 @@ public struct RerankAnswer: Sendable, Equatable {
     ///   `0..<documentCount` or repeats one, a score that is not a finite number within
     ///   `±maxScoreMagnitude`, more results than documents.
     public static func read(_ body: [UInt8], schema: BackendSchema, documentCount: Int) throws(TranslateError) -> RerankAnswer {
-        guard case .object(let object)? = try? JSONParser.parse(body) else {
+        // One validating pass, then the results by range (`UpstreamJSON`: the last of repeated names wins).
+        let bytes = body.span
+        var idValue: UpstreamJSON.Value?
+        var items: UpstreamJSON.Value?
+        let kind = try? UpstreamJSON.scanTopLevel(bytes) { member in
+            if member.key("results", in: bytes) {
+                items = member.value
+            } else if member.key("id", in: bytes) {
+                idValue = member.value
+            }
+        }
+        guard kind == .object else {
             throw .badUpstreamResponse("The upstream rerank answer is not a JSON object.")
         }
-        guard let items = object["results"]?.arrayValue else {
+        guard let items, UpstreamJSON.kind(of: items, in: bytes) == .array else {
             throw .badUpstreamResponse("The upstream rerank answer has no 'results' array.")
         }
-        guard items.count <= documentCount else {
+        var itemCount = 0
+        UpstreamJSON.forEachElement(of: items, in: bytes) { _ in itemCount += 1 }
+        guard itemCount <= documentCount else {
             throw .badUpstreamResponse(
-                "The upstream rerank answer has \(items.count) results for \(documentCount) documents.")
+                "The upstream rerank answer has \(itemCount) results for \(documentCount) documents.")
         }
         var seen = [Bool](repeating: false, count: documentCount)
         var documentsIncluded = true
         var results: [RerankResult] = []
-        results.reserveCapacity(items.count)
-        for (position, item) in items.enumerated() {
-            guard case .object(let result) = item else {
+        results.reserveCapacity(itemCount)
+        var cursor = items.range.lowerBound + 1
+        var position = 0
+        while let item = JSONNavigation.nextElement(from: cursor, before: items.range.upperBound, in: bytes) {
+            cursor = item.range.upperBound
+            defer { position += 1 }
+            let result = UpstreamJSON.Value(range: item.range, hasEscapes: item.hasEscapes)
+            guard UpstreamJSON.kind(of: result, in: bytes) == .object else {
                 throw .badUpstreamResponse("The upstream rerank answer's results[\(position)] is not an object.")
             }
-            guard let index = result["index"]?.int64Value, index >= 0, index < Int64(documentCount) else {
+            var indexValue: UpstreamJSON.Value?
+            var scoreValue: UpstreamJSON.Value?
+            var document: UpstreamJSON.Value?
+            UpstreamJSON.forEachMember(of: result, in: bytes) { member in
+                if member.key("index", in: bytes) {
+                    indexValue = member.value
+                } else if member.key("relevance_score", in: bytes) {
+                    scoreValue = member.value
+                } else if member.key("document", in: bytes) {
+                    document = member.value
+                }
+            }
+            guard let index = UpstreamJSON.int64(indexValue, in: bytes), index >= 0, index < Int64(documentCount) else {
                 throw .badUpstreamResponse(
                     "The upstream rerank answer's results[\(position)].index is not an integer in 0..<\(documentCount).")
             }
@@ -202,39 +232,59 @@ public struct RerankAnswer: Sendable, Equatable {
                 throw .badUpstreamResponse("The upstream rerank answer ranks document \(slot) twice.")
             }
             seen[slot] = true
-            guard let score = result["relevance_score"]?.doubleValue, score.isFinite,
-                abs(score) <= maxScoreMagnitude
+            guard let score = UpstreamJSON.double(scoreValue, in: bytes), score.isFinite, abs(score) <= maxScoreMagnitude
             else {
                 throw .badUpstreamResponse(
                     "The upstream rerank answer's results[\(position)].relevance_score is not a number within ±\(Int(maxScoreMagnitude)).")
             }
             results.append(RerankResult(index: slot, relevanceScore: score))
-            if result["document"]?["text"]?.stringValue == nil { documentsIncluded = false }
+            if !UpstreamJSON.isString(UpstreamJSON.member("text", of: document, in: bytes), in: bytes) {
+                documentsIncluded = false
+            }
         }
         var id: String?
-        if let text = object["id"]?.stringValue, !text.isEmpty, text.utf8.count <= maxIDBytes { id = text }
-        var answer = RerankAnswer(id: id, results: results, usage: usage(of: object, schema: schema))
+        // Decoding shrinks a string at most sixfold (`\u0041` is one byte): longer content cannot fit.
+        if let content = UpstreamJSON.stringContent(idValue, in: bytes), !content.isEmpty,
+            content.count <= 6 * maxIDBytes, let text = UpstreamJSON.string(idValue, in: bytes), text.utf8.count <= maxIDBytes
+        {
+            id = text
+        }
+        let root = UpstreamJSON.root(of: bytes)
+        var answer = RerankAnswer(id: id, results: results, usage: usage(of: root, in: bytes, schema: schema))
         answer.documentsIncluded = documentsIncluded
         return answer
+    }
+
+    /// The usage of an answer already parsed into a tree (a passthrough answer's metering).
+    static func usage(of object: JSONObject, schema: BackendSchema) -> TokenUsage {
+        var writer = JSONWriter()
+        writer.value(.object(object))
+        let serialized = writer.bytes
+        let bytes = serialized.span
+        return usage(of: UpstreamJSON.root(of: bytes), in: bytes, schema: schema)
     }
 
     /// The usage an answer reports, every count range-checked (`TokenCountReader`): vLLM's
     /// `usage.total_tokens` (or `prompt_tokens`; a rerank's tokens are all input), Cohere's
     /// `meta.tokens.input_tokens` (or `meta.billed_units.input_tokens`) and
-    /// `meta.billed_units.search_units`.
-    static func usage(of object: JSONObject, schema: BackendSchema) -> TokenUsage {
+    /// `meta.billed_units.search_units`. `answer` is the answer's top-level object in `bytes`.
+    static func usage(of answer: UpstreamJSON.Value?, in bytes: Span<UInt8>, schema: BackendSchema) -> TokenUsage {
         var reader = TokenCountReader()
         var usage = TokenUsage()
         switch schema {
         case .cohere:
-            let meta = object["meta"]
-            let billed = meta?["billed_units"]
-            let tokens = meta?["tokens"]?["input_tokens"] ?? billed?["input_tokens"]
-            usage.inputTokens = reader.count(tokens)
-            usage.searchUnits = reader.count(billed?["search_units"])
+            let meta = UpstreamJSON.member("meta", of: answer, in: bytes)
+            let billed = UpstreamJSON.member("billed_units", of: meta, in: bytes)
+            let tokens =
+                UpstreamJSON.member("input_tokens", of: UpstreamJSON.member("tokens", of: meta, in: bytes), in: bytes)
+                ?? UpstreamJSON.member("input_tokens", of: billed, in: bytes)
+            usage.inputTokens = reader.count(tokens, in: bytes)
+            usage.searchUnits = reader.count(UpstreamJSON.member("search_units", of: billed, in: bytes), in: bytes)
         default:
-            let reported = object["usage"]
-            usage.inputTokens = reader.count(reported?["total_tokens"] ?? reported?["prompt_tokens"])
+            let reported = UpstreamJSON.member("usage", of: answer, in: bytes)
+            usage.inputTokens = reader.count(
+                UpstreamJSON.member("total_tokens", of: reported, in: bytes)
+                    ?? UpstreamJSON.member("prompt_tokens", of: reported, in: bytes), in: bytes)
         }
         usage.isClamped = reader.clamped
         return usage

@@ -20,6 +20,11 @@ extension ResponsesTranslator {
     static let maxCreated: Int64 = 253_402_300_799
 
     /// Translates a hub chat completion into a Responses `response` body.
+    ///
+    /// One validating pass over the hub body (`UpstreamJSON`), then one pass writing the answer: strings go
+    /// from the body into the output by range, escaped as `JSONWriter` escapes a `String`, so the bytes are
+    /// those the tree-based translation wrote. As everywhere an upstream's JSON is read, the last of repeated
+    /// member names wins.
     /// - Parameters:
     ///   - body: the hub's 2xx response body (OpenAI shape).
     ///   - echo: the request fields to report back (from `openAIRequest(fromResponses:)`).
@@ -29,39 +34,208 @@ extension ResponsesTranslator {
     public static func responsesResponse(
         fromOpenAIChat body: [UInt8], echo: ResponsesEcho, context: TranslationContext
     ) throws(TranslateError) -> [UInt8] {
-        guard let root = try? JSONParser.parse(body), root.objectValue != nil else {
-            throw .badUpstreamResponse("The upstream response is not a JSON object.")
+        let bytes = body.span
+        var hubID: UpstreamJSON.Value?
+        var createdValue: UpstreamJSON.Value?
+        var choices: UpstreamJSON.Value?
+        var usageValue: UpstreamJSON.Value?
+        let kind = try? UpstreamJSON.scanTopLevel(bytes) { member in
+            if member.key("id", in: bytes) {
+                hubID = member.value
+            } else if member.key("created", in: bytes) {
+                createdValue = member.value
+            } else if member.key("choices", in: bytes) {
+                choices = member.value
+            } else if member.key("usage", in: bytes) {
+                usageValue = member.value
+            }
         }
-        guard let choice = root["choices"]?.arrayValue?.first, let message = choice["message"],
-            message.objectValue != nil
-        else {
+        guard kind == .object else { throw .badUpstreamResponse("The upstream response is not a JSON object.") }
+        var choice: UpstreamJSON.Value?
+        if UpstreamJSON.kind(of: choices, in: bytes) == .array, let choices,
+            let first = JSONNavigation.nextElement(from: choices.range.lowerBound + 1, before: choices.range.upperBound, in: bytes)
+        {
+            choice = UpstreamJSON.Value(range: first.range, hasEscapes: first.hasEscapes)
+        }
+        var message: UpstreamJSON.Value?
+        var finishReason: UpstreamJSON.Value?
+        UpstreamJSON.forEachMember(of: choice, in: bytes) { member in
+            if member.key("message", in: bytes) {
+                message = member.value
+            } else if member.key("finish_reason", in: bytes) {
+                finishReason = member.value
+            }
+        }
+        guard UpstreamJSON.kind(of: message, in: bytes) == .object else {
             throw .badUpstreamResponse("The upstream response has no 'choices[0].message'.")
         }
-        let base = itemBase(root["id"]?.stringValue ?? context.fallbackResponseID)
-        var items: [OutputItem] = []
-        if let reasoning = message["reasoning_content"]?.stringValue, !reasoning.isEmpty {
-            items.append(.reasoning(id: "rs_\(base)", text: reasoning))
+        var reasoning: UpstreamJSON.Value?
+        var content: UpstreamJSON.Value?
+        var refusal: UpstreamJSON.Value?
+        var toolCalls: UpstreamJSON.Value?
+        UpstreamJSON.forEachMember(of: message, in: bytes) { member in
+            if member.key("reasoning_content", in: bytes) {
+                reasoning = member.value
+            } else if member.key("content", in: bytes) {
+                content = member.value
+            } else if member.key("refusal", in: bytes) {
+                refusal = member.value
+            } else if member.key("tool_calls", in: bytes) {
+                toolCalls = member.value
+            }
         }
-        var text = AnthropicTranslator.plainText(message["content"]) ?? ""
-        if let refusal = message["refusal"]?.stringValue { text += refusal }
-        let calls = message["tool_calls"]?.arrayValue ?? []
-        // A turn with neither text nor calls still answers with an (empty) message, as OpenAI does.
-        if !text.isEmpty || calls.isEmpty { items.append(.message(id: "msg_\(base)", text: text)) }
-        for (index, call) in calls.enumerated() {
-            let callID = call["id"]?.stringValue ?? "call_\(base)_\(index)"
-            items.append(
-                .functionCall(
-                    id: "fc_\(base)_\(index)", callID: callID, name: call["function"]?["name"]?.stringValue ?? "",
-                    arguments: call["function"]?["arguments"]?.stringValue ?? ""))
+        if !UpstreamJSON.isString(refusal, in: bytes) { refusal = nil }
+        var base = ItemBase()
+        if let content = UpstreamJSON.stringContent(hubID, in: bytes) {
+            _ = JSONLexer.forEachDecodedByte(bytes, content: content) { base.add($0) }
+        } else {
+            for byte in context.fallbackResponseID.utf8 where !base.add(byte) { break }
         }
-        let created = root["created"]?.int64Value.flatMap { (0...maxCreated).contains($0) ? $0 : nil } ?? context.created
+        let text = MessageText(content: content, refusal: refusal, in: bytes)
+        var callCount = 0
+        if UpstreamJSON.kind(of: toolCalls, in: bytes) == .array {
+            UpstreamJSON.forEachElement(of: toolCalls, in: bytes) { _ in callCount += 1 }
+        }
+        var created = context.created
+        if let upstream = UpstreamJSON.int64(createdValue, in: bytes), (0...maxCreated).contains(upstream) {
+            created = upstream
+        }
+        let status = Status(finishReason: UpstreamJSON.shortString(finishReason, in: bytes))
+        let itemStatus = status.itemStatus
         var writer = JSONWriter(reservingCapacity: body.count + echo.members.count + 512)
         writeResponse(
-            ResponseHead(
-                id: "resp_\(base)", createdAt: created, model: context.requestModel,
-                status: Status(finishReason: choice["finish_reason"]?.stringValue)),
-            echo: echo, items: items, usage: AnthropicTranslator.usage(fromOpenAI: root["usage"]), to: &writer)
+            id: { base.write(prefix: "resp_", to: &$0) }, createdAt: created, model: context.requestModel,
+            status: status, echo: echo, usage: OpenAICompatible.usage(ofUsageObject: usageValue, in: bytes),
+            to: &writer
+        ) { writer in
+            if UpstreamJSON.isNonEmptyString(reasoning, in: bytes) {
+                writeItem(
+                    .reasoning, status: itemStatus, id: { base.write(prefix: "rs_", to: &$0) },
+                    text: { UpstreamJSON.writeString(reasoning, from: body, or: "", to: &$0) }, textIsEmpty: false,
+                    to: &writer)
+            }
+            // A turn with neither text nor calls still answers with an (empty) message, as OpenAI does.
+            if !text.isEmpty || callCount == 0 {
+                writeItem(
+                    .message, status: itemStatus, id: { base.write(prefix: "msg_", to: &$0) },
+                    text: { text.write(from: body, to: &$0) }, textIsEmpty: text.isEmpty, to: &writer)
+            }
+            guard callCount > 0 else { return }
+            var index = 0
+            UpstreamJSON.forEachElement(of: toolCalls, in: bytes) { call in
+                defer { index += 1 }
+                var callID: UpstreamJSON.Value?
+                var function: UpstreamJSON.Value?
+                UpstreamJSON.forEachMember(of: call, in: bytes) { member in
+                    if member.key("id", in: bytes) {
+                        callID = member.value
+                    } else if member.key("function", in: bytes) {
+                        function = member.value
+                    }
+                }
+                var name: UpstreamJSON.Value?
+                var arguments: UpstreamJSON.Value?
+                UpstreamJSON.forEachMember(of: function, in: bytes) { member in
+                    if member.key("name", in: bytes) {
+                        name = member.value
+                    } else if member.key("arguments", in: bytes) {
+                        arguments = member.value
+                    }
+                }
+                writeItem(
+                    .functionCall, status: itemStatus, id: { base.write(prefix: "fc_", index: index, to: &$0) },
+                    text: { UpstreamJSON.writeString(arguments, from: body, or: "", to: &$0) }, textIsEmpty: false,
+                    callID: { json in
+                        if UpstreamJSON.isString(callID, in: bytes) {
+                            UpstreamJSON.writeString(callID, from: body, or: "", to: &json)
+                        } else {
+                            base.write(prefix: "call_", index: index, to: &json)
+                        }
+                    },
+                    name: { UpstreamJSON.writeString(name, from: body, or: "", to: &$0) }, to: &writer)
+            }
+        }
         return writer.bytes
+    }
+
+    /// The text of the message item, read by range as `AnthropicTranslator.plainText` reads a tree: `content`
+    /// (a string, or the `text` or `refusal` of each of its parts; nothing at all if one part is anything else),
+    /// then `refusal`.
+    private struct MessageText {
+        var content: UpstreamJSON.Value?
+        var refusal: UpstreamJSON.Value?
+        /// `content` is an array of parts, every one of them text.
+        var contentIsParts = false
+        var isEmpty = true
+
+        init(content: UpstreamJSON.Value?, refusal: UpstreamJSON.Value?, in bytes: Span<UInt8>) {
+            self.refusal = refusal
+            if UpstreamJSON.isNonEmptyString(refusal, in: bytes) { isEmpty = false }
+            switch UpstreamJSON.kind(of: content, in: bytes) {
+            case .string:
+                self.content = content
+                if UpstreamJSON.isNonEmptyString(content, in: bytes) { isEmpty = false }
+            case .array:
+                var valid = true
+                var partsEmpty = true
+                Self.forEachPiece(of: content, in: bytes) { piece in
+                    if let piece {
+                        if UpstreamJSON.isNonEmptyString(piece, in: bytes) { partsEmpty = false }
+                    } else {
+                        valid = false
+                    }
+                }
+                if valid {
+                    self.content = content
+                    contentIsParts = true
+                    if !partsEmpty { isEmpty = false }
+                }
+            default:
+                break
+            }
+        }
+
+        /// Calls `body` with each part's text (its `text` or `refusal`, as its `type` says), or nil for a part
+        /// that is not a text part.
+        static func forEachPiece(
+            of content: UpstreamJSON.Value?, in bytes: Span<UInt8>, _ body: (UpstreamJSON.Value?) -> Void
+        ) {
+            UpstreamJSON.forEachElement(of: content, in: bytes) { part in
+                var type: UpstreamJSON.Value?
+                var text: UpstreamJSON.Value?
+                var refusal: UpstreamJSON.Value?
+                UpstreamJSON.forEachMember(of: part, in: bytes) { member in
+                    if member.key("type", in: bytes) {
+                        type = member.value
+                    } else if member.key("text", in: bytes) {
+                        text = member.value
+                    } else if member.key("refusal", in: bytes) {
+                        refusal = member.value
+                    }
+                }
+                let piece =
+                    UpstreamJSON.string(type, equals: "text", in: bytes)
+                    ? text : UpstreamJSON.string(type, equals: "refusal", in: bytes) ? refusal : nil
+                body(UpstreamJSON.isString(piece, in: bytes) ? piece : nil)
+            }
+        }
+
+        /// Writes the text as one string value.
+        func write(from source: [UInt8], to writer: inout JSONWriter) {
+            let bytes = source.span
+            writer.beginRawValue()
+            writer.bytes.append(JSONByte.quote)
+            if contentIsParts {
+                Self.forEachPiece(of: content, in: bytes) { piece in
+                    if let piece { UpstreamJSON.appendStringContent(piece, from: source, to: &writer.bytes) }
+                }
+            } else if let content {
+                UpstreamJSON.appendStringContent(content, from: source, to: &writer.bytes)
+            }
+            if let refusal { UpstreamJSON.appendStringContent(refusal, from: source, to: &writer.bytes) }
+            writer.bytes.append(JSONByte.quote)
+            writer.endRawValue()
+        }
     }
 
     // MARK: - The response object
@@ -113,19 +287,35 @@ extension ResponsesTranslator {
     static func writeResponse(
         _ head: ResponseHead, echo: ResponsesEcho, items: [OutputItem], usage: TokenUsage?, to writer: inout JSONWriter
     ) {
+        writeResponse(
+            id: { $0.string(head.id) }, createdAt: head.createdAt, model: head.model, status: head.status, echo: echo,
+            usage: usage, to: &writer
+        ) { writer in
+            for item in items { writeItem(item, status: head.status.itemStatus, to: &writer) }
+        }
+    }
+
+    /// Writes one JSON string value (an id, a text, arguments) from wherever it is kept.
+    typealias StringField = (inout JSONWriter) -> Void
+
+    /// Writes a whole `response` object, its id written by `id` and its output items by `items`.
+    static func writeResponse(
+        id: StringField, createdAt: Int64, model: String, status: Status, echo: ResponsesEcho, usage: TokenUsage?,
+        to writer: inout JSONWriter, items: (inout JSONWriter) -> Void
+    ) {
         writer.beginObject()
         writer.key("id")
-        writer.string(head.id)
+        id(&writer)
         writer.key("object")
         writer.string("response")
         writer.key("created_at")
-        writer.int(head.createdAt)
+        writer.int(createdAt)
         writer.key("status")
-        writer.string(head.status.name)
+        writer.string(status.name)
         writer.key("model")
-        writer.string(head.model)
+        writer.string(model)
         writer.key("error")
-        if case .failed(let code, let message) = head.status {
+        if case .failed(let code, let message) = status {
             writer.beginObject()
             writer.key("code")
             writer.string(code)
@@ -136,7 +326,7 @@ extension ResponsesTranslator {
             writer.null()
         }
         writer.key("incomplete_details")
-        if case .incomplete(let reason) = head.status {
+        if case .incomplete(let reason) = status {
             writer.beginObject()
             writer.key("reason")
             writer.string(reason)
@@ -146,7 +336,7 @@ extension ResponsesTranslator {
         }
         writer.key("output")
         writer.beginArray()
-        for item in items { writeItem(item, status: head.status.itemStatus, to: &writer) }
+        items(&writer)
         writer.endArray()
         if !echo.members.isEmpty {
             writer.beginRawValue()
@@ -161,20 +351,41 @@ extension ResponsesTranslator {
     /// Writes one output item (`status` for message and function-call items); a message still in
     /// progress has no content part yet.
     static func writeItem(_ item: OutputItem, status: String, to writer: inout JSONWriter) {
-        writer.beginObject()
         switch item {
         case .reasoning(let id, let text):
-            writer.key("id")
-            writer.string(id)
+            writeItem(.reasoning, status: status, id: { $0.string(id) }, text: { $0.string(text) },
+                      textIsEmpty: text.isEmpty, to: &writer)
+        case .message(let id, let text):
+            writeItem(.message, status: status, id: { $0.string(id) }, text: { $0.string(text) },
+                      textIsEmpty: text.isEmpty, to: &writer)
+        case .functionCall(let id, let callID, let name, let arguments):
+            writeItem(
+                .functionCall, status: status, id: { $0.string(id) }, text: { $0.string(arguments) },
+                textIsEmpty: arguments.isEmpty, callID: { $0.string(callID) }, name: { $0.string(name) }, to: &writer)
+        }
+    }
+
+    /// The kinds of output item.
+    enum ItemKind { case reasoning, message, functionCall }
+
+    /// Writes one output item whose strings are written by the fields: `text` is a reasoning item's summary,
+    /// a message's text, a function call's arguments; `callID` and `name` are a function call's.
+    static func writeItem(
+        _ kind: ItemKind, status: String, id: StringField, text: StringField, textIsEmpty: Bool,
+        callID: StringField = { _ in }, name: StringField = { _ in }, to writer: inout JSONWriter
+    ) {
+        writer.beginObject()
+        writer.key("id")
+        id(&writer)
+        switch kind {
+        case .reasoning:
             writer.key("type")
             writer.string("reasoning")
             writer.key("summary")
             writer.beginArray()
-            if !text.isEmpty { writeSummaryPart(text, to: &writer) }
+            if !textIsEmpty { writeSummaryPart(text, to: &writer) }
             writer.endArray()
-        case .message(let id, let text):
-            writer.key("id")
-            writer.string(id)
+        case .message:
             writer.key("type")
             writer.string("message")
             writer.key("status")
@@ -185,30 +396,32 @@ extension ResponsesTranslator {
             writer.beginArray()
             if status != "in_progress" { writeTextPart(text, to: &writer) }
             writer.endArray()
-        case .functionCall(let id, let callID, let name, let arguments):
-            writer.key("id")
-            writer.string(id)
+        case .functionCall:
             writer.key("type")
             writer.string("function_call")
             writer.key("status")
             writer.string(status)
             writer.key("call_id")
-            writer.string(callID)
+            callID(&writer)
             writer.key("name")
-            writer.string(name)
+            name(&writer)
             writer.key("arguments")
-            writer.string(arguments)
+            text(&writer)
         }
         writer.endObject()
     }
 
     /// `{"type":"output_text","text":…,"annotations":[]}`.
     static func writeTextPart(_ text: String, to writer: inout JSONWriter) {
+        writeTextPart({ $0.string(text) }, to: &writer)
+    }
+
+    static func writeTextPart(_ text: StringField, to writer: inout JSONWriter) {
         writer.beginObject()
         writer.key("type")
         writer.string("output_text")
         writer.key("text")
-        writer.string(text)
+        text(&writer)
         writer.key("annotations")
         writer.beginArray()
         writer.endArray()
@@ -217,11 +430,15 @@ extension ResponsesTranslator {
 
     /// `{"type":"summary_text","text":…}`.
     static func writeSummaryPart(_ text: String, to writer: inout JSONWriter) {
+        writeSummaryPart({ $0.string(text) }, to: &writer)
+    }
+
+    static func writeSummaryPart(_ text: StringField, to writer: inout JSONWriter) {
         writer.beginObject()
         writer.key("type")
         writer.string("summary_text")
         writer.key("text")
-        writer.string(text)
+        text(&writer)
         writer.endObject()
     }
 
@@ -252,13 +469,61 @@ extension ResponsesTranslator {
     /// The part of item ids after their prefix: the hub id, kept to a safe length and alphabet (it comes
     /// from the upstream and ends up in ids clients send back).
     static func itemBase(_ hubID: String) -> String {
-        var base = ""
-        for scalar in hubID.unicodeScalars.prefix(96) {
-            switch scalar {
-            case "a"..."z", "A"..."Z", "0"..."9", "-", "_": base.unicodeScalars.append(scalar)
-            default: base.unicodeScalars.append("_")
+        var base = ItemBase()
+        for byte in hubID.utf8 where !base.add(byte) { break }
+        return base.string
+    }
+
+    /// The hub id as item ids carry it, built from its UTF-8 bytes without a `String`: its first `maxScalars`
+    /// scalars, each ASCII letter, digit, `-` and `_` kept and any other scalar made `_`; "sluice" if empty.
+    struct ItemBase {
+        static let maxScalars = 96
+        private var storage = InlineArray<96, UInt8>(repeating: 0)
+        private var count = 0
+
+        /// Adds the next byte of the id; false once the base is full.
+        mutating func add(_ byte: UInt8) -> Bool {
+            // A continuation byte belongs to the scalar its lead byte already stood for.
+            if byte & 0xC0 == 0x80 { return count < Self.maxScalars }
+            guard count < Self.maxScalars else { return false }
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"):
+                storage[count] = byte
+            default:
+                storage[count] = UInt8(ascii: "_")
             }
+            count += 1
+            return true
         }
-        return base.isEmpty ? "sluice" : base
+
+        /// Appends the base (no quotes: it needs no escaping).
+        func append(to output: inout [UInt8]) {
+            guard count > 0 else {
+                output.append(contentsOf: "sluice".utf8)
+                return
+            }
+            for index in 0..<count { output.append(storage[index]) }
+        }
+
+        /// Writes `<prefix><base>` or, with an index, `<prefix><base>_<index>` as a string value.
+        func write(prefix: StaticString, index: Int? = nil, to writer: inout JSONWriter) {
+            writer.beginRawValue()
+            writer.bytes.append(JSONByte.quote)
+            prefix.withUTF8Buffer { writer.bytes.append(contentsOf: $0) }
+            append(to: &writer.bytes)
+            if let index {
+                writer.bytes.append(UInt8(ascii: "_"))
+                JSONWriter.appendDigits(UInt64(max(0, index)), to: &writer.bytes)
+            }
+            writer.bytes.append(JSONByte.quote)
+            writer.endRawValue()
+        }
+
+        var string: String {
+            var bytes: [UInt8] = []
+            append(to: &bytes)
+            return String(decoding: bytes, as: UTF8.self)
+        }
     }
 }

@@ -43,40 +43,35 @@ enum UpstreamJSON {
     /// - Throws: `JSONParseError` exactly as `JSONParser.parse` would, duplicate names aside.
     @discardableResult
     static func scanTopLevel(_ bytes: Span<UInt8>, _ body: (Member) -> Void) throws(JSONParseError) -> JSONKind {
-        try forEachChild(bytes, offset: 0, member: body, element: { _ in })
+        try JSONScanner.forEachTopLevelMember(in: bytes) { member in
+            body(
+                Member(
+                    keyContent: member.keyContent, keyHasEscapes: member.keyHasEscapes,
+                    value: Value(range: member.value, hasEscapes: member.valueHasEscapes)))
+        }
     }
 
     /// Calls `body` for each member of the object at `value` (nothing if it is absent or not an object).
     /// `bytes` must be the validated document `value` was found in.
     static func forEachMember(of value: Value?, in bytes: Span<UInt8>, _ body: (Member) -> Void) {
         guard let value, kind(of: value, in: bytes) == .object else { return }
-        let end = min(value.range.upperBound, bytes.count)
         var cursor = value.range.lowerBound + 1
-        while let keyStart = nextChild(from: cursor, before: end, in: bytes), bytes[keyStart] == JSONByte.quote {
-            let key = stringEnd(from: keyStart, before: end, in: bytes)
-            guard key.end - 1 > keyStart else { return }
-            var index = skipWhitespace(from: key.end, before: end, in: bytes)
-            guard index < end, bytes[index] == JSONByte.colon else { return }
-            index = skipWhitespace(from: index + 1, before: end, in: bytes)
-            guard index < end else { return }
-            let found = valueEnd(from: index, before: end, in: bytes)
+        while let member = JSONNavigation.nextMember(from: cursor, before: value.range.upperBound, in: bytes) {
             body(
                 Member(
-                    keyContent: (keyStart + 1)..<(key.end - 1), keyHasEscapes: key.hasEscapes,
-                    value: Value(range: index..<found.end, hasEscapes: found.hasEscapes)))
-            cursor = found.end
+                    keyContent: member.keyContent, keyHasEscapes: member.keyHasEscapes,
+                    value: Value(range: member.value, hasEscapes: member.valueHasEscapes)))
+            cursor = member.value.upperBound
         }
     }
 
     /// Calls `body` for each element of the array at `value` (nothing if it is absent or not an array).
     static func forEachElement(of value: Value?, in bytes: Span<UInt8>, _ body: (Value) -> Void) {
         guard let value, kind(of: value, in: bytes) == .array else { return }
-        let end = min(value.range.upperBound, bytes.count)
         var cursor = value.range.lowerBound + 1
-        while let start = nextChild(from: cursor, before: end, in: bytes) {
-            let found = valueEnd(from: start, before: end, in: bytes)
-            body(Value(range: start..<found.end, hasEscapes: found.hasEscapes))
-            cursor = found.end
+        while let element = JSONNavigation.nextElement(from: cursor, before: value.range.upperBound, in: bytes) {
+            body(Value(range: element.range, hasEscapes: element.hasEscapes))
+            cursor = element.range.upperBound
         }
     }
 
@@ -87,148 +82,6 @@ enum UpstreamJSON {
             if member.key(name, in: bytes) { found = member.value }
         }
         return found
-    }
-
-    /// The validating pass: every token of the document, reporting the top-level object's members.
-    private static func forEachChild(
-        _ bytes: Span<UInt8>, offset: Int, member: (Member) -> Void, element: (Value) -> Void
-    ) throws(JSONParseError) -> JSONKind {
-        var tokenizer = JSONTokenizer(limits: JSONLimits())
-        var topLevel = JSONKind.null
-        var pendingKey: JSONToken?
-        var containerStart = 0
-        while let token = try tokenizer.next(in: bytes) {
-            if token.depth == 0 {
-                switch token.kind {
-                case .beginObject: topLevel = .object
-                case .beginArray: topLevel = .array
-                case .string: topLevel = .string
-                case .number: topLevel = .number
-                case .true, .false: topLevel = .boolean
-                case .null, .key, .endObject, .endArray: break
-                }
-                continue
-            }
-            guard token.depth == 1 else { continue }
-            let found: Value
-            switch token.kind {
-            case .key:
-                pendingKey = token
-                continue
-            case .beginObject, .beginArray:
-                containerStart = token.range.lowerBound
-                continue
-            case .endObject, .endArray:
-                found = Value(range: (offset + containerStart)..<(offset + token.range.upperBound), hasEscapes: false)
-            case .string, .number, .true, .false, .null:
-                found = Value(
-                    range: (offset + token.range.lowerBound)..<(offset + token.range.upperBound),
-                    hasEscapes: token.hasEscapes)
-            }
-            if let key = pendingKey {
-                let content = key.contentRange
-                member(
-                    Member(
-                        keyContent: (offset + content.lowerBound)..<(offset + content.upperBound),
-                        keyHasEscapes: key.hasEscapes, value: found))
-                pendingKey = nil
-            } else {
-                element(found)
-            }
-        }
-        return topLevel
-    }
-
-    // MARK: - Skipping over validated bytes
-
-    /// The start of the next member or element at or after `cursor` (past a separating comma), or nil at the
-    /// container's end.
-    private static func nextChild(from cursor: Int, before end: Int, in bytes: Span<UInt8>) -> Int? {
-        var index = skipWhitespace(from: cursor, before: end, in: bytes)
-        if index < end, bytes[index] == JSONByte.comma { index = skipWhitespace(from: index + 1, before: end, in: bytes) }
-        guard index < end else { return nil }
-        let byte = bytes[index]
-        return byte == JSONByte.closeBrace || byte == JSONByte.closeBracket ? nil : index
-    }
-
-    private static func skipWhitespace(from start: Int, before end: Int, in bytes: Span<UInt8>) -> Int {
-        var index = max(start, 0)
-        while index < end && JSONByte.isWhitespace(bytes[index]) { index += 1 }
-        return index
-    }
-
-    /// Just past the value that starts at `start`, and whether it is a string with escapes.
-    private static func valueEnd(from start: Int, before end: Int, in bytes: Span<UInt8>) -> (end: Int, hasEscapes: Bool) {
-        guard start >= 0, start < end else { return (end, false) }
-        switch bytes[start] {
-        case JSONByte.quote:
-            return stringEnd(from: start, before: end, in: bytes)
-        case JSONByte.openBrace, JSONByte.openBracket:
-            var depth = 0
-            var index = start
-            while index < end {
-                switch bytes[index] {
-                case JSONByte.quote:
-                    index = stringEnd(from: index, before: end, in: bytes).end
-                    continue
-                case JSONByte.openBrace, JSONByte.openBracket:
-                    depth += 1
-                case JSONByte.closeBrace, JSONByte.closeBracket:
-                    depth -= 1
-                    if depth == 0 { return (index + 1, false) }
-                default:
-                    break
-                }
-                index += 1
-            }
-            return (end, false)
-        default:
-            // A number or a literal runs to the next delimiter.
-            var index = start + 1
-            while index < end {
-                let byte = bytes[index]
-                if byte == JSONByte.comma || byte == JSONByte.closeBrace || byte == JSONByte.closeBracket
-                    || JSONByte.isWhitespace(byte)
-                {
-                    break
-                }
-                index += 1
-            }
-            return (index, false)
-        }
-    }
-
-    /// Just past the string whose opening quote is at `start`, and whether its content has a backslash.
-    private static func stringEnd(from start: Int, before end: Int, in bytes: Span<UInt8>) -> (end: Int, hasEscapes: Bool) {
-        var hasEscapes = false
-        var index = start + 1
-        while index < end {
-            // Eight bytes at a time while none is a quote or a backslash (answers are long strings).
-            while index + 8 <= end {
-                let word = JSONLexer.word(bytes, at: index)
-                if hasByte(word, JSONByte.quote) || hasByte(word, JSONByte.backslash) { break }
-                index += 8
-            }
-            let wordEnd = index + 8
-            while index < end && index < wordEnd {
-                let byte = bytes[index]
-                if byte == JSONByte.quote { return (index + 1, hasEscapes) }
-                if byte == JSONByte.backslash {
-                    hasEscapes = true
-                    index += 2
-                } else {
-                    index += 1
-                }
-            }
-        }
-        return (end, hasEscapes)
-    }
-
-    /// Whether any byte of `word` is `byte` (the "has a zero byte" test on `word ^ byte * 0x0101…01`).
-    @inline(__always)
-    private static func hasByte(_ word: UInt64, _ byte: UInt8) -> Bool {
-        let x = word ^ (UInt64(byte) &* 0x0101_0101_0101_0101)
-        return (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080 != 0
     }
 
     // MARK: - Reading scalars
@@ -246,16 +99,16 @@ enum UpstreamJSON {
 
     /// The string's content (without the quotes), if `value` is a string.
     static func stringContent(_ value: Value?, in bytes: Span<UInt8>) -> Range<Int>? {
-        guard let value, value.range.count >= 2, value.range.upperBound <= bytes.count, isString(value, in: bytes) else {
-            return nil
-        }
-        return (value.range.lowerBound + 1)..<(value.range.upperBound - 1)
+        guard let value else { return nil }
+        return JSONNavigation.stringContent(value.range, in: bytes)
     }
 
     /// Whether `value` is a string whose content, unescaped, is `text`.
     static func string(_ value: Value?, equals text: String, in bytes: Span<UInt8>) -> Bool {
-        guard let value, let content = stringContent(value, in: bytes) else { return false }
-        return JSONLexer.decodedContent(bytes, content, hasEscapes: value.hasEscapes, equals: text.utf8.span)
+        guard let value else { return false }
+        var text = text
+        text.makeContiguousUTF8()
+        return JSONNavigation.string(value.range, in: bytes, hasEscapes: value.hasEscapes, equals: text.utf8.span)
     }
 
     /// Whether `value` is a string with at least one character (escapes never decode to nothing).
@@ -271,10 +124,28 @@ enum UpstreamJSON {
         return JSONScanner.stringValue(at: value.range, in: bytes)
     }
 
+    /// The string, decoded, if `value` is one of at most 15 bytes (a `String` that small is kept without an
+    /// allocation): for enum-like values such as finish reasons, where a longer one is none of those known.
+    static func shortString(_ value: Value?, in bytes: Span<UInt8>) -> String? {
+        guard let content = stringContent(value, in: bytes), content.count <= 15 else { return nil }
+        return string(value, in: bytes)
+    }
+
     /// The integer, if `value` is a JSON integer within `Int64`.
     static func int64(_ value: Value?, in bytes: Span<UInt8>) -> Int64? {
         guard let value else { return nil }
         return JSONScanner.int64Value(at: value.range, in: bytes)
+    }
+
+    /// The number as a finite `Double`, if `value` is a number.
+    static func double(_ value: Value?, in bytes: Span<UInt8>) -> Double? {
+        guard let value else { return nil }
+        return JSONScanner.doubleValue(at: value.range, in: bytes)
+    }
+
+    /// The top-level value of a document `scanTopLevel` validated (from its first byte to the end).
+    static func root(of bytes: Span<UInt8>) -> Value {
+        Value(range: JSONNavigation.skipWhitespace(from: 0, before: bytes.count, in: bytes)..<bytes.count, hasEscapes: false)
     }
 
     /// The boolean, if `value` is `true` or `false`.
@@ -375,79 +246,7 @@ enum UpstreamJSON {
 
     /// Appends the compact form of `value`; with `asStringContent`, escaped once more to sit inside a string.
     static func appendCompact(_ value: Value, from source: [UInt8], asStringContent: Bool, to output: inout [UInt8]) {
-        let bytes = source.span
-        guard value.range.lowerBound >= 0, value.range.upperBound <= bytes.count, !value.range.isEmpty else { return }
-        let offset = value.range.lowerBound
-        let part = bytes.extracting(value.range)
-        var tokenizer = JSONTokenizer(limits: JSONLimits())
-        /// Whether the previous token ended a value, so the next element needs a comma first.
-        var afterValue = false
-        /// Appends a byte of the compact form, escaped again when the form goes inside a string.
-        func emit(_ byte: UInt8, _ output: inout [UInt8]) {
-            if asStringContent { JSONWriter.appendEscaped(byte: byte, to: &output) } else { output.append(byte) }
-        }
-        func emitString(_ token: JSONToken, _ output: inout [UInt8]) {
-            emit(JSONByte.quote, &output)
-            let content = token.contentRange
-            let absolute = (offset + content.lowerBound)..<(offset + content.upperBound)
-            if !token.hasEscapes {
-                // No quote, backslash or control byte: nothing to escape, even twice.
-                output.append(contentsOf: source[absolute])
-            } else {
-                _ = JSONLexer.forEachDecodedByte(bytes, content: absolute) { byte in
-                    if asStringContent {
-                        appendEscapedTwice(byte, to: &output)
-                    } else {
-                        JSONWriter.appendEscaped(byte: byte, to: &output)
-                    }
-                    return true
-                }
-            }
-            emit(JSONByte.quote, &output)
-        }
-        while let token = try? tokenizer.next(in: part) {
-            switch token.kind {
-            case .endObject, .endArray:
-                emit(token.kind == .endObject ? JSONByte.closeBrace : JSONByte.closeBracket, &output)
-                afterValue = true
-            case .key:
-                if afterValue { emit(JSONByte.comma, &output) }
-                emitString(token, &output)
-                emit(JSONByte.colon, &output)
-                afterValue = false
-            case .beginObject, .beginArray:
-                if afterValue { emit(JSONByte.comma, &output) }
-                emit(token.kind == .beginObject ? JSONByte.openBrace : JSONByte.openBracket, &output)
-                afterValue = false
-            case .string:
-                if afterValue { emit(JSONByte.comma, &output) }
-                emitString(token, &output)
-                afterValue = true
-            case .number, .true, .false, .null:
-                if afterValue { emit(JSONByte.comma, &output) }
-                // Numbers and literals hold no byte that needs escaping, even inside a string.
-                output.append(contentsOf: source[(offset + token.range.lowerBound)..<(offset + token.range.upperBound)])
-                afterValue = true
-            }
-        }
-    }
-
-    /// Appends `byte` as it appears in a string of JSON that itself sits inside a JSON string: its escape
-    /// sequence (if JSON needs one), with that sequence's backslash and quote escaped again.
-    private static func appendEscapedTwice(_ byte: UInt8, to output: inout [UInt8]) {
-        switch byte {
-        case JSONByte.quote, JSONByte.backslash:
-            // `\"` -> `\\\"`: the inner backslash and the byte itself, each escaped.
-            output.append(JSONByte.backslash)
-            output.append(JSONByte.backslash)
-            output.append(JSONByte.backslash)
-            output.append(byte)
-        case 0..<0x20:
-            // `\n`, `\u001f`: only the leading backslash needs escaping again.
-            output.append(JSONByte.backslash)
-            JSONWriter.appendEscaped(byte: byte, to: &output)
-        default:
-            output.append(byte)
-        }
+        JSONNavigation.appendCompact(
+            value.range, of: source, strings: .canonical, asStringContent: asStringContent, to: &output)
     }
 }

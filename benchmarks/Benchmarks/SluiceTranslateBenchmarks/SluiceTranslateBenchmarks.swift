@@ -43,6 +43,11 @@ let openAIResponse = Array(
     #"{"id":"chatcmpl-1","object":"chat.completion","created":1721172741,"model":"model-x","choices":[{"index":0,"message":{"role":"assistant","content":"In-process filters avoid a network hop per request."},"finish_reason":"stop"}],"usage":{"prompt_tokens":212,"completion_tokens":12,"total_tokens":224}}"#
         .utf8)
 
+/// A vLLM rerank answer (four documents ranked, texts included), as `/v1/rerank` backends answer.
+let rerankAnswer = Array(
+    #"{"id":"rerank-5f1c2d8e9a0b4c3d","model":"BAAI/bge-reranker-v2-m3","usage":{"prompt_tokens":61,"total_tokens":61},"results":[{"index":1,"document":{"text":"Paris is the capital and largest city of France."},"relevance_score":0.99951171875},{"index":2,"document":{"text":"The Eiffel Tower is in \"Paris\"."},"relevance_score":0.4794921875},{"index":0,"document":{"text":"Berlin is the capital of Germany."},"relevance_score":0.0185546875},{"index":3,"document":{"text":"Bananas are rich in potassium."},"relevance_score":1.6e-05}]}"#
+        .utf8)
+
 /// An OpenAI Responses answer as it passes through to a Responses client (metered from its usage).
 let responsesObject = Array(
     #"{"id":"resp_1","object":"response","created_at":1721172741,"status":"completed","model":"model-x","output":[{"type":"message","id":"msg_1","status":"completed","role":"assistant","content":[{"type":"output_text","text":"In-process filters avoid a network hop per request.","annotations":[]}]}],"parallel_tool_calls":true,"tool_choice":"auto","tools":[],"usage":{"input_tokens":212,"input_tokens_details":{"cached_tokens":0},"output_tokens":12,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":224}}"#
@@ -176,6 +181,12 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
             blackHole(try? ResponsesTranslator.responsesResponse(fromOpenAIChat: openAIResponse, echo: echo, context: context))
+        }
+    }
+    // A rerank backend's answer read and checked (indices, scores, usage) for a four-document request.
+    Benchmark("Translate.response.rerank") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try? RerankAnswer.read(rerankAnswer, schema: .openAI, documentCount: 4))
         }
     }
     Benchmark("Translate.response.anthropic") { benchmark in
