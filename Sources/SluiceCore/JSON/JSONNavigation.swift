@@ -61,7 +61,8 @@ enum JSONNavigation {
             // strings); a word with one jumps to it, goes byte by byte to the word's end, then words again.
             while index + 8 <= end {
                 let word = JSONLexer.word(bytes, at: index)
-                let special = byteMask(of: word, equalTo: JSONByte.quote) | byteMask(of: word, equalTo: JSONByte.backslash)
+                let special = JSONLexer.bytes(of: word, equalTo: JSONByte.quote)
+                    | JSONLexer.bytes(of: word, equalTo: JSONByte.backslash)
                 guard special == 0 else {
                     index += special.trailingZeroBitCount / 8
                     break
@@ -241,14 +242,6 @@ enum JSONNavigation {
         guard range.lowerBound >= 0, range.upperBound <= bytes.count else { return false }
         for index in range where bytes[index] == JSONByte.backslash { return true }
         return false
-    }
-
-    /// A mask with the high bit set in the bytes of `word` equal to `byte` (the "has zero byte" test on
-    /// `word ^ byte * 0x01…01`); only its lowest set bit is exact, which is what the callers use.
-    @inline(__always)
-    static func byteMask(of word: UInt64, equalTo byte: UInt8) -> UInt64 {
-        let x = word ^ (UInt64(byte) &* 0x0101_0101_0101_0101)
-        return (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080
     }
 
     // MARK: Compact writing

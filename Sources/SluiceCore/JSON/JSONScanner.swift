@@ -123,12 +123,17 @@ enum JSONLexer {
     static func specialBytes(_ word: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
-        let quotes = word ^ (ones &* UInt64(JSONByte.quote))
-        let backslashes = word ^ (ones &* UInt64(JSONByte.backslash))
         let below0x20 = (word &- ones &* 0x20) & ~word
-        let isQuote = (quotes &- ones) & ~quotes
-        let isBackslash = (backslashes &- ones) & ~backslashes
-        return (word | below0x20 | isQuote | isBackslash) & highs
+        return (word | below0x20) & highs | bytes(of: word, equalTo: JSONByte.quote)
+            | bytes(of: word, equalTo: JSONByte.backslash)
+    }
+
+    /// A mask with the high bit set in the bytes of `word` equal to `byte` (the "has zero byte" test on
+    /// `word ^ byte * 0x01…01`); only its lowest set bit is exact, which is what the callers use.
+    @inline(__always)
+    static func bytes(of word: UInt64, equalTo byte: UInt8) -> UInt64 {
+        let x = word ^ (UInt64(byte) &* 0x0101_0101_0101_0101)
+        return (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080
     }
 
     /// Lexes one escape sequence starting at its backslash; returns the offset just past it.

@@ -187,39 +187,19 @@ public struct OpenAIToResponsesStream: Sendable, HubStreamClientStage {
     /// One entry of a chunk's `delta.tool_calls`.
     private mutating func toolCall(_ call: UpstreamJSON.Value, _ data: [UInt8], _ out: inout [UInt8]) {
         let bytes = data.span
-        var indexValue: UpstreamJSON.Value?
-        var idValue: UpstreamJSON.Value?
-        var function: UpstreamJSON.Value?
-        UpstreamJSON.forEachMember(of: call, in: bytes) { member in
-            if member.key("index", in: bytes) {
-                indexValue = member.value
-            } else if member.key("id", in: bytes) {
-                idValue = member.value
-            } else if member.key("function", in: bytes) {
-                function = member.value
-            }
-        }
-        var name: UpstreamJSON.Value?
-        var arguments: UpstreamJSON.Value?
-        UpstreamJSON.forEachMember(of: function, in: bytes) { member in
-            if member.key("name", in: bytes) {
-                name = member.value
-            } else if member.key("arguments", in: bytes) {
-                arguments = member.value
-            }
-        }
+        let call = ResponsesTranslator.ToolCallMembers(call, in: bytes)
         // Indices come from the upstream: anything but a small integer is treated as index 0.
-        let index = UpstreamJSON.int64(indexValue, in: bytes).flatMap { (0...1_000_000).contains($0) ? $0 : nil } ?? 0
-        let hasID = UpstreamJSON.isString(idValue, in: bytes)
+        let index = UpstreamJSON.int64(call.index, in: bytes).flatMap { (0...1_000_000).contains($0) ? $0 : nil } ?? 0
+        let hasID = UpstreamJSON.isString(call.id, in: bytes)
         if !(openItemIs(.functionCall) && openToolIndex == index && !hasID) {
             openItem(
                 .functionCall(
                     id: "fc_\(itemBase)_\(items.count)",
-                    callID: UpstreamJSON.string(idValue, in: bytes) ?? "call_\(itemBase)_\(items.count)",
-                    name: UpstreamJSON.string(name, in: bytes) ?? "", arguments: ""), &out)
+                    callID: UpstreamJSON.string(call.id, in: bytes) ?? "call_\(itemBase)_\(items.count)",
+                    name: UpstreamJSON.string(call.name, in: bytes) ?? "", arguments: ""), &out)
             openToolIndex = index
         }
-        guard let arguments, UpstreamJSON.isNonEmptyString(arguments, in: bytes) else { return }
+        guard let arguments = call.arguments, UpstreamJSON.isNonEmptyString(arguments, in: bytes) else { return }
         appendOpenText(arguments, data)
         itemEvent("response.function_call_arguments.delta", &out) { writer in
             writer.key("delta")

@@ -122,40 +122,61 @@ extension ResponsesTranslator {
             }
             guard callCount > 0 else { return }
             var index = 0
-            UpstreamJSON.forEachElement(of: toolCalls, in: bytes) { call in
+            UpstreamJSON.forEachElement(of: toolCalls, in: bytes) { value in
                 defer { index += 1 }
-                var callID: UpstreamJSON.Value?
-                var function: UpstreamJSON.Value?
-                UpstreamJSON.forEachMember(of: call, in: bytes) { member in
-                    if member.key("id", in: bytes) {
-                        callID = member.value
-                    } else if member.key("function", in: bytes) {
-                        function = member.value
-                    }
-                }
-                var name: UpstreamJSON.Value?
-                var arguments: UpstreamJSON.Value?
-                UpstreamJSON.forEachMember(of: function, in: bytes) { member in
-                    if member.key("name", in: bytes) {
-                        name = member.value
-                    } else if member.key("arguments", in: bytes) {
-                        arguments = member.value
-                    }
-                }
+                let call = ToolCallMembers(value, in: bytes)
                 writeItem(
                     .functionCall, status: itemStatus, id: { base.write(prefix: "fc_", index: index, to: &$0) },
-                    text: { UpstreamJSON.writeString(arguments, from: body, or: "", to: &$0) }, textIsEmpty: false,
+                    text: { UpstreamJSON.writeString(call.arguments, from: body, or: "", to: &$0) }, textIsEmpty: false,
                     callID: { json in
-                        if UpstreamJSON.isString(callID, in: bytes) {
-                            UpstreamJSON.writeString(callID, from: body, or: "", to: &json)
+                        if UpstreamJSON.isString(call.id, in: bytes) {
+                            UpstreamJSON.writeString(call.id, from: body, or: "", to: &json)
                         } else {
                             base.write(prefix: "call_", index: index, to: &json)
                         }
                     },
-                    name: { UpstreamJSON.writeString(name, from: body, or: "", to: &$0) }, to: &writer)
+                    name: { UpstreamJSON.writeString(call.name, from: body, or: "", to: &$0) }, to: &writer)
             }
         }
         return writer.bytes
+    }
+
+    /// The members of one OpenAI tool call (an entry of a message's or a stream delta's `tool_calls`) that the
+    /// Responses translators read.
+    struct ToolCallMembers {
+        var index: UpstreamJSON.Value?
+        var id: UpstreamJSON.Value?
+        /// `function.name` and `function.arguments`.
+        var name: UpstreamJSON.Value?
+        var arguments: UpstreamJSON.Value?
+
+        init(_ call: UpstreamJSON.Value, in bytes: Span<UInt8>) {
+            var index: UpstreamJSON.Value?
+            var id: UpstreamJSON.Value?
+            var function: UpstreamJSON.Value?
+            UpstreamJSON.forEachMember(of: call, in: bytes) { member in
+                if member.key("index", in: bytes) {
+                    index = member.value
+                } else if member.key("id", in: bytes) {
+                    id = member.value
+                } else if member.key("function", in: bytes) {
+                    function = member.value
+                }
+            }
+            var name: UpstreamJSON.Value?
+            var arguments: UpstreamJSON.Value?
+            UpstreamJSON.forEachMember(of: function, in: bytes) { member in
+                if member.key("name", in: bytes) {
+                    name = member.value
+                } else if member.key("arguments", in: bytes) {
+                    arguments = member.value
+                }
+            }
+            self.index = index
+            self.id = id
+            self.name = name
+            self.arguments = arguments
+        }
     }
 
     /// The text of the message item, read by range as `AnthropicTranslator.plainText` reads a tree: `content`
