@@ -5,7 +5,7 @@
 //  - `JSONValidator`: one pass of the shared tokenizer (`JSONTokenizer`) plus duplicate-key detection, so a body
 //    is accepted or refused exactly as `JSONParser.parse` would, with the same error and offset.
 //  - `ValidatedJSON`: navigation over the validated bytes (value ends, object members, array elements, a few
-//    named members at once) and scalar readers. Values are `Range<Int>`s into the body; copying one into the
+//    named members at once; the steps are `JSONNavigation`'s, shared with `UpstreamJSON`) and scalar readers. Values are `Range<Int>`s into the body; copying one into the
 //    output is a `memcpy` of valid JSON.
 //
 // Navigation relies on validation having succeeded, but stays total: every index is checked against the count,

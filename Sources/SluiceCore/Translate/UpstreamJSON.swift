@@ -1,10 +1,9 @@
 // Reading an upstream's JSON (a provider's answer, one stream event) by byte ranges, without a tree.
 //
 // A translator validates the whole document once (`scanTopLevel`, the tokenizer `JSONParser` uses, so the
-// same bytes are refused with the same error), then walks only the containers it needs, by range. A walk over
-// validated bytes only has to find where each value ends: strings are skipped to their closing quote (eight bytes
-// at a time), containers by counting brackets outside strings, so nothing is lexed twice. Every index is still
-// checked, so a walk over bytes that are not valid JSON ends early instead of trapping.
+// same bytes are refused with the same error), then walks only the containers it needs, by range, with the
+// navigation the request side uses too (`JSONNavigation`): nothing is lexed twice, and a walk over bytes that are
+// not valid JSON ends early instead of trapping.
 // Strings go from the source into the output without becoming a `String`:
 // content without escapes is copied as is (the lexer has already refused raw control characters, so it needs
 // no escaping), and escaped content is decoded and re-escaped byte by byte exactly as `JSONWriter` escapes a
