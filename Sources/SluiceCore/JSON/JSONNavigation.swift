@@ -26,7 +26,14 @@ enum JSONNavigation {
     /// The first offset at or after `start` (and before `end`) that is not JSON whitespace.
     @inline(__always)
     static func skipWhitespace(from start: Int, before end: Int, in bytes: Span<UInt8>) -> Int {
-        let end = min(end, bytes.count)
+        skip(from: start, within: min(end, bytes.count), bytes)
+    }
+
+    // The steps below take an `end` already clamped to the span (`within`): the entry points clamp once, not
+    // every step of a member. Indices are still checked against it.
+
+    @inline(__always)
+    private static func skip(from start: Int, within end: Int, _ bytes: Span<UInt8>) -> Int {
         var index = max(start, 0)
         while index < end && JSONByte.isWhitespace(bytes[index]) { index += 1 }
         return index
@@ -38,7 +45,12 @@ enum JSONNavigation {
     static func stringEnd(
         from start: Int, before end: Int, in bytes: Span<UInt8>, longStrings: [Range<Int>] = []
     ) -> (end: Int, hasEscapes: Bool) {
-        let end = min(end, bytes.count)
+        stringEnd(from: start, within: min(end, bytes.count), bytes, longStrings)
+    }
+
+    private static func stringEnd(
+        from start: Int, within end: Int, _ bytes: Span<UInt8>, _ longStrings: [Range<Int>]
+    ) -> (end: Int, hasEscapes: Bool) {
         guard start >= 0 else { return (end, false) }
         if !longStrings.isEmpty {
             var low = 0
@@ -89,18 +101,23 @@ enum JSONNavigation {
     static func valueEnd(
         from start: Int, before end: Int, in bytes: Span<UInt8>, longStrings: [Range<Int>] = []
     ) -> (end: Int, hasEscapes: Bool) {
-        let end = min(end, bytes.count)
+        valueEnd(from: start, within: min(end, bytes.count), bytes, longStrings)
+    }
+
+    private static func valueEnd(
+        from start: Int, within end: Int, _ bytes: Span<UInt8>, _ longStrings: [Range<Int>]
+    ) -> (end: Int, hasEscapes: Bool) {
         guard start >= 0, start < end else { return (end, false) }
         switch bytes[start] {
         case JSONByte.quote:
-            return stringEnd(from: start, before: end, in: bytes, longStrings: longStrings)
+            return stringEnd(from: start, within: end, bytes, longStrings)
         case JSONByte.openBrace, JSONByte.openBracket:
             var depth = 0
             var index = start
             while index < end {
                 switch bytes[index] {
                 case JSONByte.quote:
-                    index = stringEnd(from: index, before: end, in: bytes, longStrings: longStrings).end
+                    index = stringEnd(from: index, within: end, bytes, longStrings).end
                     continue
                 case JSONByte.openBrace, JSONByte.openBracket:
                     depth += 1
@@ -135,9 +152,13 @@ enum JSONNavigation {
     /// the container's end (its closing bracket, or `end`).
     @inline(__always)
     static func nextChild(from cursor: Int, before end: Int, in bytes: Span<UInt8>) -> Int? {
-        let end = min(end, bytes.count)
-        var index = skipWhitespace(from: cursor, before: end, in: bytes)
-        if index < end, bytes[index] == JSONByte.comma { index = skipWhitespace(from: index + 1, before: end, in: bytes) }
+        nextChild(from: cursor, within: min(end, bytes.count), bytes)
+    }
+
+    @inline(__always)
+    private static func nextChild(from cursor: Int, within end: Int, _ bytes: Span<UInt8>) -> Int? {
+        var index = skip(from: cursor, within: end, bytes)
+        if index < end, bytes[index] == JSONByte.comma { index = skip(from: index + 1, within: end, bytes) }
         guard index < end else { return nil }
         let byte = bytes[index]
         return byte == JSONByte.closeBrace || byte == JSONByte.closeBracket ? nil : index
@@ -149,16 +170,16 @@ enum JSONNavigation {
         from cursor: Int, before end: Int, in bytes: Span<UInt8>, longStrings: [Range<Int>] = []
     ) -> Member? {
         let end = min(end, bytes.count)
-        guard let keyStart = nextChild(from: cursor, before: end, in: bytes), bytes[keyStart] == JSONByte.quote else {
+        guard let keyStart = nextChild(from: cursor, within: end, bytes), bytes[keyStart] == JSONByte.quote else {
             return nil
         }
-        let key = stringEnd(from: keyStart, before: end, in: bytes, longStrings: longStrings)
+        let key = stringEnd(from: keyStart, within: end, bytes, longStrings)
         guard key.end - 1 > keyStart else { return nil }
-        var index = skipWhitespace(from: key.end, before: end, in: bytes)
+        var index = skip(from: key.end, within: end, bytes)
         guard index < end, bytes[index] == JSONByte.colon else { return nil }
-        index = skipWhitespace(from: index + 1, before: end, in: bytes)
+        index = skip(from: index + 1, within: end, bytes)
         guard index < end else { return nil }
-        let value = valueEnd(from: index, before: end, in: bytes, longStrings: longStrings)
+        let value = valueEnd(from: index, within: end, bytes, longStrings)
         guard index < value.end else { return nil }
         return Member(
             key: keyStart..<key.end, keyHasEscapes: key.hasEscapes, value: index..<value.end,
@@ -169,8 +190,9 @@ enum JSONNavigation {
     static func nextElement(
         from cursor: Int, before end: Int, in bytes: Span<UInt8>, longStrings: [Range<Int>] = []
     ) -> (range: Range<Int>, hasEscapes: Bool)? {
-        guard let start = nextChild(from: cursor, before: end, in: bytes) else { return nil }
-        let value = valueEnd(from: start, before: end, in: bytes, longStrings: longStrings)
+        let end = min(end, bytes.count)
+        guard let start = nextChild(from: cursor, within: end, bytes) else { return nil }
+        let value = valueEnd(from: start, within: end, bytes, longStrings)
         guard start < value.end else { return nil }
         return (start..<value.end, value.hasEscapes)
     }
@@ -259,7 +281,7 @@ enum JSONNavigation {
     /// form is escaped once more, to sit inside a JSON string (OpenAI carries tool arguments as a string of JSON).
     static func appendCompact(
         _ range: Range<Int>, of source: [UInt8], strings: CompactStrings, asStringContent: Bool = false,
-        to output: inout [UInt8]
+        longStrings: [Range<Int>] = [], to output: inout [UInt8]
     ) {
         let bytes = source.span
         let lower = min(max(range.lowerBound, 0), bytes.count)
@@ -268,7 +290,7 @@ enum JSONNavigation {
         while index < upper {
             let byte = bytes[index]
             if byte == JSONByte.quote {
-                let string = stringEnd(from: index, before: upper, in: bytes)
+                let string = stringEnd(from: index, within: upper, bytes, longStrings)
                 guard string.end > index else { break }
                 appendString(index..<string.end, hasEscapes: string.hasEscapes, of: source, strings: strings,
                              asStringContent: asStringContent, to: &output)

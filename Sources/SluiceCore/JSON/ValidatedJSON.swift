@@ -587,7 +587,7 @@ struct ValidatedJSON {
     /// `data:` lines) or that are kept for every answer.
     func writeCompact(_ range: Range<Int>, to writer: inout JSONWriter) {
         writer.beginRawValue()
-        JSONNavigation.appendCompact(range, of: bytes, strings: .asWritten, to: &writer.bytes)
+        JSONNavigation.appendCompact(range, of: bytes, strings: .asWritten, longStrings: longStrings, to: &writer.bytes)
         writer.endRawValue()
     }
 
