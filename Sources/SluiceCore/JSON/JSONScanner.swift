@@ -924,7 +924,13 @@ extension JSONScanner {
     /// The kind of the value starting at `range.lowerBound`; see `kind(at:)`.
     public static func kind(at range: Range<Int>, in bytes: Span<UInt8>) -> JSONKind? {
         guard !range.isEmpty, range.lowerBound >= 0, range.lowerBound < bytes.count else { return nil }
-        switch bytes[range.lowerBound] {
+        return kind(ofFirstByte: bytes[range.lowerBound])
+    }
+
+    /// The kind of a value that starts with `byte`, or nil if no value starts so.
+    @inline(__always)
+    static func kind(ofFirstByte byte: UInt8) -> JSONKind? {
+        switch byte {
         case JSONByte.openBrace: return .object
         case JSONByte.openBracket: return .array
         case JSONByte.quote: return .string

@@ -518,8 +518,8 @@ struct ValidatedJSON {
 
     /// The kind of the value `range`, from its first byte.
     func kind(_ range: Range<Int>?) -> JSONKind? {
-        guard let range else { return nil }
-        return JSONScanner.kind(at: range, in: bytes.span)
+        guard let range, !range.isEmpty, range.lowerBound >= 0, range.lowerBound < bytes.count else { return nil }
+        return JSONScanner.kind(ofFirstByte: bytes[range.lowerBound])
     }
 
     /// Whether `range` is absent or `null` (the translators treat both alike almost everywhere).
