@@ -21,6 +21,21 @@ public enum BedrockAnthropicAdapter: ProviderAdapter {
 
     public static let responseHeaderNames = BedrockConverseAdapter.responseHeaderNames
 
+    public static func requiredSettings(of schema: BackendSchema) -> BackendSettings { .aws }
+
+    /// Counts go to Bedrock's CountTokens in its Converse form, as the Converse backend's do.
+    public static func tokenCountingPlan(for attempt: ProviderAttempt) -> TokenCountingPlan? {
+        BedrockConverseAdapter.tokenCountingPlan(for: attempt)
+    }
+
+    public static func tokenCountRequest(_ conversation: CountedConversation, attempt: ProviderAttempt)
+        throws(TranslateError) -> [UInt8]
+    {
+        try BedrockConverseAdapter.tokenCountRequest(conversation, attempt: attempt)
+    }
+
+    public static let tokenCountAnswer = BedrockConverseAdapter.tokenCountAnswer
+
     /// The Converse backend's SigV4 credential (`bedrock` signing name, the configured region and keys).
     public static func credential(for backend: BackendConfig) -> CredentialApplication {
         BedrockConverseAdapter.credential(for: backend)

@@ -17,6 +17,21 @@ public enum VertexAnthropicAdapter: ProviderAdapter {
 
     public static let responseHeaderNames: [String] = []
 
+    public static func requiredSettings(of schema: BackendSchema) -> BackendSettings { [.gcp, .credential] }
+
+    /// Vertex's one counter for Claude, `…/models/count-tokens:rawPredict`; the body (Anthropic's
+    /// count request) names the model.
+    public static func tokenCountingPlan(for attempt: ProviderAttempt) -> TokenCountingPlan? {
+        let (project, location) = location(of: attempt.backend)
+        return TokenCountingPlan(path: AnthropicOnCloud.vertexCountPath(project: project, location: location))
+    }
+
+    public static func tokenCountRequest(_ conversation: CountedConversation, attempt: ProviderAttempt)
+        throws(TranslateError) -> [UInt8]
+    {
+        try AnthropicAdapter.tokenCountRequest(conversation, attempt: attempt)
+    }
+
     /// The bearer token, as for `vertex_gemini`.
     public static func credential(for backend: BackendConfig) -> CredentialApplication {
         .header(.bearer(backend.credential))
