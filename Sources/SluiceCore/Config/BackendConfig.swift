@@ -270,7 +270,7 @@ public struct BackendSettings: OptionSet, Sendable {
     static let checkOrder: [BackendSettings] = [.azure, .aws, .gcp, .credential]
 
     /// The config key.
-    var key: String {
+    public var key: String {
         switch self {
         case .credential: "credential"
         case .azure: "azure"
@@ -280,8 +280,8 @@ public struct BackendSettings: OptionSet, Sendable {
         }
     }
 
-    /// What the setting holds, for the error that says it is missing.
-    var whatFor: String {
+    /// What the setting holds, for the error that says it is missing (with a leading space).
+    public var whatFor: String {
         switch self {
         case .azure: " (api_version)"
         case .aws: " (region and keys)"

@@ -13,6 +13,13 @@ public enum AnthropicAdapter: ProviderAdapter {
 
     public static let responseHeaderNames: [String] = []
 
+    /// Self-hosted servers that speak the Messages API can be pooled too.
+    public static func servesPools(of schema: BackendSchema) -> Bool { true }
+
+    public static func defaultHost(of schema: BackendSchema, awsRegion: String?, gcpLocation: String?) -> String? {
+        "api.anthropic.com"
+    }
+
     /// `/v1/messages/count_tokens`, with the version header.
     public static func tokenCountingPlan(for attempt: ProviderAttempt) -> TokenCountingPlan? {
         TokenCountingPlan(path: "/v1/messages/count_tokens", setHeaders: requestHeaders)

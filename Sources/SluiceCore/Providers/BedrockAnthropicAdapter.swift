@@ -31,6 +31,10 @@ public enum BedrockAnthropicAdapter: ProviderAdapter {
 
     public static func requiredSettings(of schema: BackendSchema) -> BackendSettings { .aws }
 
+    public static func defaultHost(of schema: BackendSchema, awsRegion: String?, gcpLocation: String?) -> String? {
+        BedrockConverseAdapter.defaultHost(of: schema, awsRegion: awsRegion, gcpLocation: gcpLocation)
+    }
+
     /// Counts go to Bedrock's CountTokens in its Converse form, as the Converse backend's do.
     public static func tokenCountingPlan(for attempt: ProviderAttempt) -> TokenCountingPlan? {
         BedrockConverseAdapter.tokenCountingPlan(for: attempt)

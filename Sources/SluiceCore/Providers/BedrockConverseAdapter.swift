@@ -18,6 +18,11 @@ public enum BedrockConverseAdapter: ProviderAdapter {
     /// Region and keys for SigV4 (no `credential`).
     public static func requiredSettings(of schema: BackendSchema) -> BackendSettings { .aws }
 
+    /// Bedrock's runtime in the configured region.
+    public static func defaultHost(of schema: BackendSchema, awsRegion: String?, gcpLocation: String?) -> String? {
+        awsRegion.map { "bedrock-runtime.\($0).amazonaws.com" }
+    }
+
     /// Bedrock's CountTokens, `/model/<model id>/count-tokens`, in its Converse form.
     public static func tokenCountingPlan(for attempt: ProviderAttempt) -> TokenCountingPlan? {
         TokenCountingPlan(path: "/model/" + SigV4Signer.uriEncode(attempt.context.upstreamModel) + "/count-tokens")

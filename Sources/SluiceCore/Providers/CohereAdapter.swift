@@ -18,6 +18,10 @@ public enum CohereAdapter: ProviderAdapter {
     /// Cohere's `/v2/rerank`.
     public static let rerankDialect: RerankDialect? = .cohereV2
 
+    public static func defaultHost(of schema: BackendSchema, awsRegion: String?, gcpLocation: String?) -> String? {
+        "api.cohere.com"
+    }
+
     public static func credential(for backend: BackendConfig) -> CredentialApplication {
         .header(.bearer(backend.credential))
     }

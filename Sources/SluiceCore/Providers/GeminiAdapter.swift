@@ -15,6 +15,14 @@ public enum GeminiAdapter: ProviderAdapter {
         schema == .vertexGemini ? [.gcp, .credential] : .credential
     }
 
+    /// Servers that speak the Gemini API (not Vertex's) can be pooled.
+    public static func servesPools(of schema: BackendSchema) -> Bool { schema == .gemini }
+
+    /// The Gemini API's address, or Vertex AI's in the configured location.
+    public static func defaultHost(of schema: BackendSchema, awsRegion: String?, gcpLocation: String?) -> String? {
+        schema == .gemini ? "generativelanguage.googleapis.com" : VertexAnthropicAdapter.vertexHost(location: gcpLocation)
+    }
+
     /// `…/models/<model>:countTokens`.
     public static func tokenCountingPlan(for attempt: ProviderAttempt) -> TokenCountingPlan? {
         TokenCountingPlan(

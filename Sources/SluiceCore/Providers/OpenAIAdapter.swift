@@ -16,6 +16,9 @@ public enum OpenAIAdapter: ProviderAdapter {
 
     public static func optionalSettings(of schema: BackendSchema) -> BackendSettings { .responsesAPI }
 
+    /// vLLM, SGLang, TGI and llama.cpp serve the OpenAI API.
+    public static func servesPools(of schema: BackendSchema) -> Bool { true }
+
     /// OpenAI's own paths: `/v1/images/generations`, `/v1/audio/speech`, ...
     public static func mediaPath(for attempt: ProviderAttempt) -> String? { "/v1/" + attempt.endpoint.mediaOperation }
 

@@ -92,6 +92,15 @@ public protocol ProviderAdapter {
     /// Default: none.
     static func optionalSettings(of schema: BackendSchema) -> BackendSettings
 
+    /// Whether servers an operator runs speak `schema`, so sluiced accepts it for a `pools` entry
+    /// (self-hosted replicas behind the endpoint picker). Default false: a cloud provider's API.
+    static func servesPools(of schema: BackendSchema) -> Bool
+
+    /// The provider's public address when the config gives none (sluiced's `address` may then be
+    /// left out), from the config's AWS region or GCP location where the address depends on it
+    /// (each a valid host label, or nil). Default nil: the config must give an address.
+    static func defaultHost(of schema: BackendSchema, awsRegion: String?, gcpLocation: String?) -> String?
+
     /// The path (after `path_prefix`, with any query) where this backend serves the images or
     /// audio endpoint `attempt.endpoint` (`MediaEndpoints`). Default nil: it serves none, and the
     /// attempt fails with 400 `unsupported_endpoint`.
@@ -135,6 +144,10 @@ extension ProviderAdapter {
     public static func requiredSettings(of schema: BackendSchema) -> BackendSettings { .credential }
 
     public static func optionalSettings(of schema: BackendSchema) -> BackendSettings { [] }
+
+    public static func servesPools(of schema: BackendSchema) -> Bool { false }
+
+    public static func defaultHost(of schema: BackendSchema, awsRegion: String?, gcpLocation: String?) -> String? { nil }
 
     public static func mediaPath(for attempt: ProviderAttempt) -> String? { nil }
 

@@ -37,6 +37,16 @@ public enum VertexAnthropicAdapter: ProviderAdapter {
         .header(.bearer(backend.credential))
     }
 
+    /// Vertex AI's address in the configured location.
+    public static func defaultHost(of schema: BackendSchema, awsRegion: String?, gcpLocation: String?) -> String? {
+        vertexHost(location: gcpLocation)
+    }
+
+    /// Vertex AI's address in `location` (the global endpoint has no location prefix).
+    static func vertexHost(location: String?) -> String? {
+        location.map { $0 == "global" ? "aiplatform.googleapis.com" : "\($0)-aiplatform.googleapis.com" }
+    }
+
     /// The project and location of the backend's `gcp` settings (required for this schema by the config).
     static func location(of backend: BackendConfig) -> (project: String, location: String) {
         (backend.gcp?.project ?? "", backend.gcp?.location ?? "")
