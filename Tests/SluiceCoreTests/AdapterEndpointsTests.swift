@@ -95,6 +95,20 @@ import Testing
         #expect(BackendSchema.allCases.filter { $0.adapter.optionalSettings(of: $0).contains(.responsesAPI) } == [.openAI])
     }
 
+    @Test func poolsAndDefaultAddressesAreTheAdaptersWord() {
+        #expect(BackendSchema.allCases.filter { $0.adapter.servesPools(of: $0) } == [.openAI, .anthropic, .gemini])
+        let hosts = BackendSchema.allCases.map { $0.adapter.defaultHost(of: $0, awsRegion: "eu-west-3", gcpLocation: "us-east5") }
+        #expect(hosts == [
+            nil, nil, "api.anthropic.com", "bedrock-runtime.eu-west-3.amazonaws.com", "generativelanguage.googleapis.com",
+            "us-east5-aiplatform.googleapis.com", "us-east5-aiplatform.googleapis.com", "bedrock-runtime.eu-west-3.amazonaws.com",
+            "api.cohere.com",
+        ])
+        // Without the region or location (absent, or not a host label) there is no default.
+        #expect(BedrockAnthropicAdapter.defaultHost(of: .bedrockAnthropic, awsRegion: nil, gcpLocation: "x") == nil)
+        #expect(GeminiAdapter.defaultHost(of: .vertexGemini, awsRegion: "x", gcpLocation: nil) == nil)
+        #expect(VertexAnthropicAdapter.defaultHost(of: .vertexAnthropic, awsRegion: nil, gcpLocation: "global") == "aiplatform.googleapis.com")
+    }
+
     // MARK: - anthropic-beta on Bedrock
 
     @Test func betaNamesAreSplitTrimmedAndChecked() throws {
