@@ -120,6 +120,7 @@ import Testing
         for bad in [
             (many + ["one-more"]).joined(separator: ","), String(repeating: "x", count: AnthropicOnCloud.maxBetaNameBytes + 1),
             "a b", #"a,"b""#, "a;b", "a\\b", "é", "a\u{0}",
+            String(repeating: ",", count: AnthropicOnCloud.maxBetaHeaderBytes + 1),
         ] {
             #expect(throws: TranslateError.self, "\(bad)") { try AnthropicOnCloud.betaNames(header: bad) }
         }

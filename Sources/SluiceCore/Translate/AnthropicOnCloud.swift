@@ -95,14 +95,21 @@ public enum AnthropicOnCloud {
     /// names of about 30 bytes, such as `interleaved-thinking-2025-05-14`).
     public static let maxBetas = 32
     public static let maxBetaNameBytes = 128
+    /// The longest header: every name at its longest, with a separator and a little space each.
+    public static let maxBetaHeaderBytes = maxBetas * (maxBetaNameBytes + 4)
 
     /// The beta names of an `anthropic-beta` header: comma-separated (repeated headers arrive
     /// joined by ", "), each trimmed of spaces and tabs; empty entries are skipped, as HTTP lists
     /// allow, and repeats dropped.
-    /// - Throws: `TranslateError` 400 `invalid_anthropic_beta` naming the header, for more than
-    ///   `maxBetas` names, a name longer than `maxBetaNameBytes`, or a name with other than token
-    ///   characters (letters, digits and ``!#$%&'*+-.^_`|~``).
+    /// - Throws: `TranslateError` 400 `invalid_anthropic_beta` naming the header, for a header
+    ///   longer than `maxBetaHeaderBytes`, more than `maxBetas` names, a name longer than
+    ///   `maxBetaNameBytes`, or a name with other than token characters (letters, digits and
+    ///   ``!#$%&'*+-.^_`|~``).
     public static func betaNames(header: String) throws(TranslateError) -> [String] {
+        // Checked before splitting, so a long header costs no list of its pieces.
+        guard header.utf8.count <= maxBetaHeaderBytes else {
+            throw invalidBeta("The anthropic-beta header is longer than \(maxBetaHeaderBytes) bytes.")
+        }
         var names: [String] = []
         for entry in header.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
             var piece = entry[...]
