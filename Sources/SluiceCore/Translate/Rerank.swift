@@ -106,10 +106,10 @@ public struct RerankRequest: Sendable, Equatable {
         return request
     }
 
-    /// The body for a backend of `schema` (`openai`: vLLM's `/v1/rerank`; `cohere`: `/v2/rerank`),
-    /// naming `model`. Documents go as strings, which both accept. vLLM has no per-document limit
+    /// The body for a backend of `dialect` (vLLM's `/v1/rerank` or Cohere's `/v2/rerank`), naming
+    /// `model`. Documents go as strings, which both accept. vLLM has no per-document limit
     /// (it truncates to the model's length itself), so `max_tokens_per_doc` goes to Cohere only.
-    public func upstreamBody(schema: BackendSchema, model: String) -> [UInt8] {
+    public func upstreamBody(dialect: RerankDialect, model: String) -> [UInt8] {
         var writer = JSONWriter(reservingCapacity: 64 + query.utf8.count + documents.reduce(0) { $0 + $1.utf8.count + 3 })
         writer.beginObject()
         writer.key("model")
@@ -124,7 +124,7 @@ public struct RerankRequest: Sendable, Equatable {
             writer.key("top_n")
             writer.int(topN)
         }
-        if schema == .cohere, let maxTokensPerDoc {
+        if dialect == .cohereV2, let maxTokensPerDoc {
             writer.key("max_tokens_per_doc")
             writer.int(maxTokensPerDoc)
         }
@@ -169,12 +169,12 @@ public struct RerankAnswer: Sendable, Equatable {
     /// Longer upstream ids are replaced by the gateway's own.
     static let maxIDBytes = 256
 
-    /// Reads a 2xx answer of a backend of `schema` to a request of `documentCount` documents.
+    /// Reads a 2xx answer of a backend of `dialect` to a request of `documentCount` documents.
     /// - Throws: `TranslateError.badUpstreamResponse` (502) naming what is wrong: not an object,
     ///   no `results` array, a result that is not an object, an index that is not an integer in
     ///   `0..<documentCount` or repeats one, a score that is not a finite number within
     ///   `±maxScoreMagnitude`, more results than documents.
-    public static func read(_ body: [UInt8], schema: BackendSchema, documentCount: Int) throws(TranslateError) -> RerankAnswer {
+    public static func read(_ body: [UInt8], dialect: RerankDialect, documentCount: Int) throws(TranslateError) -> RerankAnswer {
         guard case .object(let object)? = try? JSONParser.parse(body) else {
             throw .badUpstreamResponse("The upstream rerank answer is not a JSON object.")
         }
@@ -213,7 +213,7 @@ public struct RerankAnswer: Sendable, Equatable {
         }
         var id: String?
         if let text = object["id"]?.stringValue, !text.isEmpty, text.utf8.count <= maxIDBytes { id = text }
-        var answer = RerankAnswer(id: id, results: results, usage: usage(of: object, schema: schema))
+        var answer = RerankAnswer(id: id, results: results, usage: usage(of: object, dialect: dialect))
         answer.documentsIncluded = documentsIncluded
         return answer
     }
@@ -222,17 +222,17 @@ public struct RerankAnswer: Sendable, Equatable {
     /// `usage.total_tokens` (or `prompt_tokens`; a rerank's tokens are all input), Cohere's
     /// `meta.tokens.input_tokens` (or `meta.billed_units.input_tokens`) and
     /// `meta.billed_units.search_units`.
-    static func usage(of object: JSONObject, schema: BackendSchema) -> TokenUsage {
+    static func usage(of object: JSONObject, dialect: RerankDialect) -> TokenUsage {
         var reader = TokenCountReader()
         var usage = TokenUsage()
-        switch schema {
-        case .cohere:
+        switch dialect {
+        case .cohereV2:
             let meta = object["meta"]
             let billed = meta?["billed_units"]
             let tokens = meta?["tokens"]?["input_tokens"] ?? billed?["input_tokens"]
             usage.inputTokens = reader.count(tokens)
             usage.searchUnits = reader.count(billed?["search_units"])
-        default:
+        case .openAICompatible:
             let reported = object["usage"]
             usage.inputTokens = reader.count(reported?["total_tokens"] ?? reported?["prompt_tokens"])
         }
