@@ -93,9 +93,31 @@ extension GeminiSimulator {
 }
 
 extension BedrockSimulator {
+    /// The header that echoes the betas a request turned on (`anthropic_beta`, comma-joined), so a test can
+    /// see what arrived.
+    static let betaEchoHeader = "x-sim-anthropic-beta"
+
+    /// The body's `anthropic_beta`, as InvokeModel reads it: an array of strings (nil when absent); a body
+    /// with anything else there fails (`.failure`).
+    static func betas(of object: JSONObject) -> Result<[String]?, SimInvalid> {
+        guard let value = object["anthropic_beta"] else { return .success(nil) }
+        guard case .array(let items) = value else {
+            return .failure(SimInvalid("#/anthropic_beta: expected type: JSONArray, found: \(value.typeName)"))
+        }
+        var names: [String] = []
+        for item in items {
+            guard let name = item.stringValue else {
+                return .failure(SimInvalid("#/anthropic_beta: expected type: String, found: \(item.typeName)"))
+            }
+            names.append(name)
+        }
+        return .success(names)
+    }
+
     /// Bedrock InvokeModel for Claude: `/model/{id}/invoke` answers an Anthropic message,
     /// `/invoke-with-response-stream` an AWS event stream whose `chunk` events carry each Anthropic event as
-    /// `{"bytes": "<base64>"}`; a mid-stream failure is an exception message, as Bedrock sends it.
+    /// `{"bytes": "<base64>"}`; a mid-stream failure is an exception message, as Bedrock sends it. Betas come
+    /// in the body (`anthropic_beta`); the ones turned on are echoed in `x-sim-anthropic-beta`.
     func invokeModel(
         _ request: SimRequest, model: String, streaming: Bool, requestID: String, context: SimContext
     ) -> (SimResponse, SimUsage?) {
@@ -109,9 +131,12 @@ extension BedrockSimulator {
                 requestID: requestID), nil)
         }
         let conversation: Conversation
+        let betas: [String]?
         do {
+            betas = try Self.betas(of: object).get()
+            let withoutBetas = JSONObject(object.members.filter { $0.key != "anthropic_beta" })
             let body = try anthropicBody(
-                object, version: AnthropicOnCloud.bedrockVersion, model: model, forbidden: ["model", "stream"]
+                withoutBetas, version: AnthropicOnCloud.bedrockVersion, model: model, forbidden: ["model", "stream"]
             ).get()
             conversation = try anthropic.parse(body, countOnly: false).1
         } catch {
@@ -130,7 +155,7 @@ extension BedrockSimulator {
         let counts = [
             ("x-amzn-bedrock-input-token-count", String(reply.promptTokens)),
             ("x-amzn-bedrock-output-token-count", String(reply.completionTokens)),
-        ]
+        ] + (betas.map { [(Self.betaEchoHeader, $0.joined(separator: ","))] } ?? [])
         guard streaming else {
             return (.json(200, anthropic.message(id: id, model: model, reply: reply, toolID: toolID),
                 headers: [("x-amzn-requestid", requestID)] + counts), usage)
@@ -168,6 +193,6 @@ extension BedrockSimulator {
         return (SimResponse(status: 200, headers: [
             ("content-type", "application/vnd.amazon.eventstream"), ("x-amzn-requestid", requestID),
             ("x-amzn-bedrock-content-type", "application/json"),
-        ], body: .stream(frames)), usage)
+        ] + (betas.map { [(Self.betaEchoHeader, $0.joined(separator: ","))] } ?? []), body: .stream(frames)), usage)
     }
 }

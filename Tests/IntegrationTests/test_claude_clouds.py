@@ -305,6 +305,62 @@ def test_anthropic_midstream_error(claude, model):
     assert info.value.body["error"]["type"] in ("overloaded_error", "api_error", "invalid_request_error")
 
 
+# MARK: - Betas: the `anthropic-beta` header, which Bedrock InvokeModel takes as the body's `anthropic_beta`
+
+BETAS = ["token-efficient-tools-2025-02-19", "interleaved-thinking-2025-05-14"]
+
+
+def test_betas_reach_bedrock_in_the_body(claude):
+    """The Anthropic SDK sends `betas` as the `anthropic-beta` header; the Bedrock simulator echoes the
+    `anthropic_beta` array it found in the body (and refuses one that is not an array of strings)."""
+    raw = claude.beta.messages.with_raw_response.create(
+        model=BEDROCK, max_tokens=32, betas=BETAS, messages=[{"role": "user", "content": "betas please"}])
+    assert raw.headers["x-sim-anthropic-beta"] == ",".join(BETAS)
+    message = raw.parse()
+    assert message.type == "message" and message.usage.output_tokens > 0
+    # Spaces and empty entries do not matter.
+    raw = claude.messages.with_raw_response.create(
+        model=BEDROCK, max_tokens=32, messages=[{"role": "user", "content": "more betas"}],
+        extra_headers={"anthropic-beta": f"{BETAS[0]} ,, {BETAS[1]}"})
+    assert raw.headers["x-sim-anthropic-beta"] == ",".join(BETAS)
+    # Without the header the body has none.
+    raw = claude.messages.with_raw_response.create(
+        model=BEDROCK, max_tokens=32, messages=[{"role": "user", "content": "no betas"}])
+    assert "x-sim-anthropic-beta" not in raw.headers
+
+
+def test_betas_of_streams_and_openai_clients_reach_bedrock(claude, oai):
+    with claude.beta.messages.stream(model=BEDROCK, max_tokens=32, betas=BETAS[:1],
+                                     messages=[{"role": "user", "content": "stream with a beta"}]) as stream:
+        assert stream.response.headers["x-sim-anthropic-beta"] == BETAS[0]
+        assert "stream with a beta" in "".join(stream.text_stream)
+    raw = oai.chat.completions.with_raw_response.create(
+        model=BEDROCK, max_tokens=32, messages=[{"role": "user", "content": "openai with betas"}],
+        extra_headers={"anthropic-beta": ",".join(BETAS)})
+    assert raw.headers["x-sim-anthropic-beta"] == ",".join(BETAS)
+    assert raw.parse().choices[0].message.content
+
+
+@pytest.mark.parametrize("value", ["has space", "a;b", 'x"y', ",".join(f"beta-{i}" for i in range(33)), "b" * 129])
+def test_a_bad_beta_header_is_a_400_in_the_clients_shape(claude, oai, value):
+    with pytest.raises(anthropic.BadRequestError) as info:
+        claude.messages.create(model=BEDROCK, max_tokens=16, messages=[{"role": "user", "content": "hi"}],
+                               extra_headers={"anthropic-beta": value})
+    assert info.value.body["type"] == "error" and info.value.body["error"]["type"] == "invalid_request_error"
+    assert "anthropic-beta" in info.value.body["error"]["message"]
+    with pytest.raises(openai.BadRequestError) as info:
+        oai.chat.completions.create(model=BEDROCK, max_tokens=16, messages=[{"role": "user", "content": "hi"}],
+                                    extra_headers={"anthropic-beta": value})
+    assert info.value.body["code"] == "invalid_anthropic_beta" and info.value.body["param"] == "anthropic-beta"
+
+
+def test_vertex_gets_the_beta_header_as_it_is(claude):
+    """Vertex takes `anthropic-beta` as a header: it is neither read nor refused, and the body has no betas."""
+    message = claude.beta.messages.create(model=VERTEX, max_tokens=16, betas=BETAS,
+                                          messages=[{"role": "user", "content": "vertex betas"}])
+    assert message.type == "message"
+
+
 # MARK: - Token counting
 
 
@@ -372,9 +428,12 @@ def test_bedrock_sim_checks_the_signature_and_the_body(gateway):
     assert status == 403 and "message" in answer
     status, answer = signed(body)
     assert status == 200 and answer["type"] == "message" and answer["usage"]["output_tokens"] > 0
-    for extra in ({"model": "x"}, {"stream": True}, {"anthropic_version": "vertex-2023-10-16"}):
+    for extra in ({"model": "x"}, {"stream": True}, {"anthropic_version": "vertex-2023-10-16"},
+                  {"anthropic_beta": "a"}, {"anthropic_beta": ["a", 1]}, {"anthropic_beta": {"a": 1}}):
         status, answer = signed({**body, **extra})
         assert status == 400 and "Malformed input request" in answer["message"], extra
+    status, answer = signed({**body, "anthropic_beta": ["a", "b"]})
+    assert status == 200 and answer["type"] == "message"
 
 
 # MARK: - Hostile clouds: garbled Bedrock chunks and odd Vertex errors through the real Envoy
@@ -543,3 +602,22 @@ def test_quotas_charge_what_the_cloud_reports(hostile, route, model):
     assert second.status == 429, second.body[:300]
     assert second.json()["type"] == "error" and second.json()["error"]["type"] == "rate_limit_error"
     assert len(upstream.requests) == sent
+
+
+def test_bedrock_receives_betas_in_the_body_and_not_as_a_header(hostile):
+    """What Bedrock gets, byte for byte: `anthropic_beta` in the signed body, no `anthropic-beta` header."""
+    envoy, upstream, port = hostile
+    message = {"id": "msg_b", "type": "message", "role": "assistant", "model": "claude", "stop_reason": "end_turn",
+               "stop_sequence": None, "content": [{"type": "text", "text": "ok"}],
+               "usage": {"input_tokens": 3, "output_tokens": 1}}
+    upstream.respond(full_response(json.dumps(message).encode()))
+    body = {"model": "hostile-bedrock-claude", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+    response = http_request(port, "/v1/messages", json.dumps(body).encode(), {
+        "x-api-key": HOSTILE_KEY, "content-type": "application/json", "anthropic-version": "2023-06-01",
+        "anthropic-beta": "a-1, b-2"})
+    assert response.status == 200, response.body[:300]
+    request = upstream.requests[-1]
+    assert "anthropic-beta" not in request["headers"]
+    sent = json.loads(request["body"])
+    assert sent["anthropic_beta"] == ["a-1", "b-2"] and sent["anthropic_version"] == "bedrock-2023-05-31"
+    assert "authorization" in request["headers"] and "x-amz-date" in request["headers"]

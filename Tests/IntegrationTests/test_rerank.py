@@ -147,7 +147,14 @@ def test_cohere_rerank_search_units_and_cost_grow_with_documents(gateway):
     answer = post(gateway, "/cohere/v2/rerank", {"model": COHERE_MODEL, "query": "France", "documents": documents})
     assert answer.status_code == 200, answer.text
     assert answer.json()["meta"]["billed_units"] == {"search_units": 2}
-    lines = log_fields(gateway, COHERE_MODEL, '/v2/rerank"', count=before + 1)
+    # An earlier test's line may still be unflushed when `before` is counted, so the first new line
+    # need not be this request's: wait until this request's cost shows (or the deadline passes).
+    deadline = time.time() + 5
+    while True:
+        lines = log_fields(gateway, COHERE_MODEL, '/v2/rerank"', count=before + 1)
+        if any(float(l["cost_usd"]) == pytest.approx(0.004) for l in lines[before:]) or time.time() > deadline:
+            break
+        time.sleep(0.05)
     assert any(float(l["cost_usd"]) == pytest.approx(0.004) for l in lines[before:]), lines[before:]
 
 

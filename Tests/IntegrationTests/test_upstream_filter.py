@@ -16,6 +16,7 @@ GATEWAY_CONFIG = {
         {"id": "azure-gpt", "owned_by": "azure", "route": "azure"},
         {"id": "claude-haiku", "owned_by": "anthropic", "route": "anthropic"},
         {"id": "fallback-gpt", "owned_by": "openai", "route": "fallback"},
+        {"id": "fallback-claude", "owned_by": "anthropic", "route": "claude-fallback"},
     ],
 }
 
@@ -66,6 +67,37 @@ def fallback_cluster(dead_port: int, azure_port: int) -> dict:
     return [member("fallback-dead", dead_port, "dead-openai"), member("fallback-azure", azure_port, "azure-east"), aggregate]
 
 
+DEAD_BEDROCK_CLAUDE = {
+    "backend": "dead-bedrock-claude", "schema": "bedrock_anthropic",
+    "aws": {"region": "us-east-1", "access_key_id": {"value": "AKIDDEAD"}, "secret_access_key": {"value": "s"}},
+}
+ANTHROPIC_BACKEND = {"backend": "anthropic-direct", "schema": "anthropic", "credential": {"value": "sk-ant-fallback"}}
+
+
+def claude_fallback_cluster(dead_port: int, anthropic_port: int) -> list:
+    """Claude on Bedrock (dead) first, Anthropic as the fallback: the Bedrock attempt takes
+    `anthropic-beta` off the shared request headers, so the Anthropic attempt must get it back."""
+    def member(name, port, backend):
+        cluster = static_cluster(name, port)
+        endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
+        endpoint["metadata"] = {"filter_metadata": {"sluice": {"backend": backend}}}
+        return cluster
+
+    aggregate = static_cluster("claude-fallback", 1, {"backends": [DEAD_BEDROCK_CLAUDE, ANTHROPIC_BACKEND]})
+    del aggregate["load_assignment"]
+    del aggregate["type"]
+    aggregate["lb_policy"] = "CLUSTER_PROVIDED"
+    aggregate["cluster_type"] = {
+        "name": "envoy.clusters.aggregate",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig",
+            "clusters": ["claude-dead-bedrock", "claude-anthropic"],
+        },
+    }
+    return [member("claude-dead-bedrock", dead_port, "dead-bedrock-claude"),
+            member("claude-anthropic", anthropic_port, "anthropic-direct"), aggregate]
+
+
 @pytest.fixture(scope="module")
 def gateway():
     with EchoUpstream() as echo:
@@ -90,12 +122,14 @@ def gateway():
                 {"backend": "anthropic", "schema": "anthropic", "credential": {"value": "sk-ant-provider"}},
             ),
             *fallback_cluster(dead_port, echo.port),
+            *claude_fallback_cluster(dead_port, echo.port),
         ]
         routes = [
             header_route("compat", "compat"),
             header_route("azure", "azure"),
             header_route("anthropic", "anthropic"),
             header_route("fallback", "fallback", retry_policy=RETRY),
+            header_route("claude-fallback", "claude-fallback", retry_policy=RETRY),
             {"match": {"prefix": "/"}, "route": {"cluster": "compat"}},
         ]
         secrets = [{"name": "compat-key", "generic_secret": {"secret": {"inline_string": "sk-compat-from-sds"}}}]
@@ -161,6 +195,21 @@ def test_fallback_to_the_next_backend_is_translated_for_it(gateway):
     stats = gateway.flushed_stats()
     assert stats.get("cluster.fallback.upstream_rq_retry", 0) >= 1
     assert stats.get("cluster.fallback.sluice.upstream_attempts_total.backend.azure-east.outcome.ok", 0) >= 1
+
+
+def test_a_fallback_gets_back_the_beta_header_bedrock_took_into_its_body(gateway):
+    body = {"model": "fallback-claude", "max_tokens": 8, "messages": [{"role": "user", "content": "x"}]}
+    r = requests.post(f"{gateway.base}/v1/messages", json=body, headers={
+        "x-api-key": DEMO_KEY, "anthropic-version": "2023-06-01", "anthropic-beta": "a-1, b-2"})
+    assert r.status_code == 200, r.text
+    seen = r.json()
+    # The retry landed on Anthropic, which takes betas as a header: the one the Bedrock attempt took off.
+    assert seen["path"] == "/v1/messages" and seen["headers"]["x-api-key"] == "sk-ant-fallback"
+    assert seen["headers"]["anthropic-beta"] == "a-1, b-2"
+    assert "anthropic_beta" not in json.loads(seen["body"]) and "x-amz-date" not in seen["headers"]
+    stats = gateway.flushed_stats()
+    assert stats.get("cluster.claude-fallback.upstream_rq_retry", 0) >= 1
+    assert stats.get("cluster.claude-fallback.sluice.upstream_attempts_total.backend.anthropic-direct.outcome.ok", 0) >= 1
 
 
 def test_client_keys_never_reach_a_provider(gateway):

@@ -185,6 +185,23 @@ import Testing
         #expect(!own.actions.contains { if case .setResponseHeader(let name, _) = $0 { name == "content-type" } else { false } })
     }
 
+    /// A streamed answer metered in images (counted in `outputTokens`) is not a token stream: no
+    /// token metric and no time per output token, but its duration and first byte still count.
+    @Test func streamsMeteredInOtherUnitsRecordNoTokenMetrics() throws {
+        var machine = Self.routed(try Self.gateway(Self.config), body: #"{"model":"gpt-4o-mini","stream":true}"#)
+        _ = machine.responseHeaders(status: 200, contentLength: nil, bufferLimit: 1 << 20, endOfStream: false, report: { nil })
+        _ = machine.responseBody(receivedBytes: 5, endOfStream: false, nowMicros: 1_050_000, report: { nil })
+        machine.actions.removeAll()
+        let report = AttemptReport(
+            usage: TokenUsage(inputTokens: 0, outputTokens: 3), backend: "openai-east", provider: "openai",
+            responseModel: "gpt-image-1", unit: .images)
+        machine.streamComplete(report: report, nowMillis: 2_000, nowMicros: 1_250_000)
+        var recorded: [GatewayHistogram] = []
+        for case .record(let histogram, _, _) in machine.actions { recorded.append(histogram) }
+        #expect(recorded == [.requestDuration, .timeToFirstToken])
+        #expect(!Self.counts(machine.actions).contains { $0.0 == .tokens })
+    }
+
     @Test func completionMetersWhatTheAttemptReportedOnce() throws {
         var machine = Self.routed(try Self.gateway(Self.config), body: #"{"model":"gpt-4o-mini","stream":true}"#)
         _ = machine.responseHeaders(status: 200, contentLength: nil, bufferLimit: 1 << 20, endOfStream: false, report: { nil })

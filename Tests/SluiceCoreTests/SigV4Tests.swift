@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 
 @testable import SluiceCore
@@ -80,6 +81,30 @@ import Testing
                 + "host;x-amz-date\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     }
 
+    /// The AWS suite's get-header-key-duplicate and get-header-value-trim canonical requests: a
+    /// repeated name joins its values with ',' in the order sent, values are trimmed and inner
+    /// runs of spaces squeezed, and names sort by bytes whatever their case.
+    @Test func canonicalRequestOfRepeatedAndSpacedHeaders() {
+        let duplicate = Self.suiteSigner.canonicalRequest(
+            method: "GET", path: "/", query: "",
+            headers: [("My-Header1", "value2"), ("Host", "example.amazonaws.com"), ("My-Header1", "value2"),
+                ("My-Header1", "value1"), ("X-Amz-Date", "20150830T123600Z")],
+            payloadHash: SHA256.hash([UInt8]()).hex)
+        #expect(
+            duplicate.text
+                == "GET\n/\n\nhost:example.amazonaws.com\nmy-header1:value2,value2,value1\nx-amz-date:20150830T123600Z\n\n"
+                + "host;my-header1;x-amz-date\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(duplicate.signedHeaders == "host;my-header1;x-amz-date")
+        let trimmed = Self.suiteSigner.canonicalRequest(
+            method: "GET", path: "", query: "",
+            headers: Self.host + [("My-Header2", "\"a   b   c\""), ("My-Header1", " value1 \t"), ("x-amz-date", "20150830T123600Z")],
+            payloadHash: "p")
+        #expect(
+            trimmed.text
+                == "GET\n/\n\nhost:example.amazonaws.com\nmy-header1:value1\nmy-header2:\"a b c\"\nx-amz-date:20150830T123600Z\n\n"
+                + "host;my-header1;my-header2;x-amz-date\np")
+    }
+
     @Test func stsTokenHeaderBefore() {
         let token =
             "AQoDYXdzEPT//////////wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwAeMicRXmxfpSPfIeoIYRqTflfKD8YUuwthAx7mSEI/qkPpKPi/kMcGdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6fE8YQcHNVXAkiY9q6d+xo0rKwT38xVqr7ZD0u0iPPkUL64lIZbqBAz+scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabIQwj2ICCR/oLxBA=="
@@ -150,5 +175,54 @@ import Testing
         #expect(SigV4Date(unixSeconds: -1).amzDate == "19691231T235959Z")
         #expect(SigV4Date(unixSeconds: Int64.max).year == 9999)
         #expect(SigV4Date(unixSeconds: Int64.min).year == 0)
+    }
+
+    /// Signatures made with kept keys are the ones derived afresh; a key is derived once per
+    /// secret, day, region and service; another day's keys leave when a new day's arrives.
+    @Test func keptSigningKeysSignAlike() {
+        let derivations = Mutex(0)
+        let counting = SigningCrypto(
+            sha256: { SHA256.hash($0).bytes },
+            hmacSHA256: { key, message in
+                derivations.withLock { $0 += 1 }
+                return HMACSHA256.authenticate(key: key, message: message).bytes
+            }, signingKeys: SigV4SigningKeys())
+        var signer = Self.suiteSigner
+        signer.crypto = counting
+        func sign(_ signer: SigV4Signer, _ date: SigV4Date) -> String? {
+            Self.authorization(signer.sign(method: "GET", path: "/", headers: Self.host, payload: [], date: date))
+        }
+        let later = SigV4Date(year: 2015, month: 8, day: 30, hour: 23, minute: 59, second: 59)
+        let nextDay = SigV4Date(year: 2015, month: 8, day: 31, hour: 0, minute: 0, second: 0)
+        for date in [Self.suiteDate, later, nextDay] {
+            #expect(sign(signer, date) == sign(Self.suiteSigner, date))
+        }
+        // Five HMACs for the first signature of a day, one for the next of the same day.
+        #expect(derivations.withLock { $0 } == 5 + 1 + 5)
+        #expect(counting.signingKeys?.count == 1)
+
+        // Another secret or region is another key, not the kept one.
+        var rotated = signer
+        rotated.secretAccessKey = "another-secret"
+        var otherRegion = signer
+        otherRegion.region = "eu-west-3"
+        var fresh = Self.suiteSigner
+        for changed in [rotated, otherRegion] {
+            fresh.secretAccessKey = changed.secretAccessKey
+            fresh.region = changed.region
+            #expect(sign(changed, nextDay) == sign(fresh, nextDay))
+        }
+        #expect(counting.signingKeys?.count == 3)
+        #expect(sign(rotated, nextDay) != sign(signer, nextDay))
+    }
+
+    @Test func keptSigningKeysAreBounded() {
+        var signer = Self.suiteSigner
+        signer.crypto.signingKeys = SigV4SigningKeys()
+        for index in 0..<(SigV4SigningKeys.capacity + 5) {
+            signer.secretAccessKey = "secret-\(index)"
+            _ = signer.sign(method: "GET", path: "/", headers: Self.host, payload: [], date: Self.suiteDate)
+        }
+        #expect(signer.crypto.signingKeys?.count == SigV4SigningKeys.capacity)
     }
 }

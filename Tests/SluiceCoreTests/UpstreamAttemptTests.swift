@@ -563,4 +563,6 @@ struct TestRequestHeaders: CurrentRequestHeaders {
         let values = fields.filter { $0.name == name }.map(\.value)
         return values.count == 1 ? values[0] : nil
     }
+
+    func values(_ name: String) -> [String] { fields.filter { $0.name == name }.map(\.value) }
 }

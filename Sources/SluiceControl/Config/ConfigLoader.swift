@@ -290,11 +290,13 @@ final class ConfigLoader {
             for (model, upstream) in overrides { backend.modelOverrides[model.value] = upstream }
         }
         if let tokens = entry.int("default_max_tokens", in: 1...1_000_000) { backend.defaultMaxTokens = Int(tokens) }
+        let adapter = schema.adapter
         if let serves = entry.bool("responses_api") {
-            if schema == .openAI {
+            if adapter.optionalSettings(of: schema).contains(.responsesAPI) {
                 backend.servesResponses = serves
             } else {
-                log.error(entry.keyMark("responses_api"), entry.childPath("responses_api"), "applies only to schema openai (OpenAI-compatible servers); this backend's schema is \(schema.rawValue)")
+                let schemas = Self.schemas { $0.adapter.optionalSettings(of: $0).contains(.responsesAPI) }
+                log.error(entry.keyMark("responses_api"), entry.childPath("responses_api"), "applies only to schema \(schemas) (OpenAI-compatible servers); this backend's schema is \(schema.rawValue)")
             }
         }
         if let prefix = entry.string("path_prefix") {
@@ -327,42 +329,30 @@ final class ConfigLoader {
             if let project, let location { backend.gcp = SluiceConfig.GCP(project: project, location: location) }
         }
 
-        // What each schema needs, and what it does not take.
-        func refuse(_ key: String, _ onlyFor: String) {
-            if given(key) {
-                log.error(entry.keyMark(key), entry.childPath(key), "only applies to schema \(onlyFor); this backend's schema is \(schema.rawValue)")
-            }
-        }
-        let usesAWS = schema == .bedrockConverse || schema == .bedrockAnthropic
-        let usesGCP = schema == .vertexGemini || schema == .vertexAnthropic
-        if !isProvider, schema == .azureOpenAI || usesAWS || usesGCP || schema == .cohere {
-            log.error(entry.node("schema")?.mark, entry.childPath("schema"), "a pool's servers speak openai, anthropic or gemini; \(schema.rawValue) is a cloud provider's API (a backend)")
+        // What each schema needs, and what it does not take: its adapter's settings
+        // (`ProviderAdapter.requiredSettings`), the same ones the filter's config reader requires.
+        let required = adapter.requiredSettings(of: schema)
+        if !isProvider, !adapter.servesPools(of: schema) {
+            let pooled = Self.schemas { $0.adapter.servesPools(of: $0) }
+            log.error(entry.node("schema")?.mark, entry.childPath("schema"), "a pool's servers speak \(pooled); \(schema.rawValue) is a cloud provider's API (a backend)")
             return
         }
-        if schema != .azureOpenAI { refuse("azure", "azure_openai") }
-        if !usesAWS { refuse("aws", "bedrock_converse or bedrock_anthropic") }
-        if !usesGCP { refuse("gcp", "vertex_gemini or vertex_anthropic") }
-        switch schema {
-        case .azureOpenAI where !given("azure"):
-            entry.missing("azure", " (api_version) for schema azure_openai")
-        case .bedrockConverse where !given("aws"), .bedrockAnthropic where !given("aws"):
-            entry.missing("aws", " (region and keys) for schema \(schema.rawValue)")
-        case .vertexGemini where !given("gcp"), .vertexAnthropic where !given("gcp"):
-            entry.missing("gcp", " (project and location) for schema \(schema.rawValue)")
-        default:
+        let cloudSettings: [BackendSettings] = [.azure, .aws, .gcp]
+        for setting in cloudSettings where !required.contains(setting) && given(setting.key) {
+            let onlyFor = Self.schemas { $0.adapter.requiredSettings(of: $0).contains(setting) }
+            log.error(entry.keyMark(setting.key), entry.childPath(setting.key), "only applies to schema \(onlyFor); this backend's schema is \(schema.rawValue)")
+        }
+        for setting in cloudSettings where required.contains(setting) && !given(setting.key) {
+            entry.missing(setting.key, "\(setting.whatFor) for schema \(schema.rawValue)")
             break
         }
-        switch schema {
-        case .bedrockConverse, .bedrockAnthropic:
-            if entry.has("credential") {
-                log.error(entry.keyMark("credential"), entry.childPath("credential"), "\(schema.rawValue) signs with the keys under 'aws'; remove 'credential'")
-            }
-        case .azureOpenAI, .anthropic, .gemini, .vertexGemini, .vertexAnthropic, .cohere:
+        if required.contains(.credential) {
             if !entry.has("credential") {
                 entry.missing("credential", " for schema \(schema.rawValue) (env, file or sds)")
             }
-        case .openAI:
-            break  // self-hosted OpenAI-compatible servers often take no key
+        } else if required.contains(.aws), entry.has("credential") {
+            // A schema that signs with AWS keys has no other credential.
+            log.error(entry.keyMark("credential"), entry.childPath("credential"), "\(schema.rawValue) signs with the keys under 'aws'; remove 'credential'")
         }
         config.backends.append(backend)
     }
@@ -375,15 +365,15 @@ final class ConfigLoader {
             guard let value = entry.node(section)?.mapping?[key]?.scalar?.string, isHostLabel(value) else { return nil }
             return value
         }
-        switch schema {
-        case .anthropic: return "api.anthropic.com"
-        case .cohere: return "api.cohere.com"
-        case .gemini: return "generativelanguage.googleapis.com"
-        case .bedrockConverse, .bedrockAnthropic: return setting("aws", "region").map { "bedrock-runtime.\($0).amazonaws.com" }
-        case .vertexGemini, .vertexAnthropic:
-            return setting("gcp", "location").map { $0 == "global" ? "aiplatform.googleapis.com" : "\($0)-aiplatform.googleapis.com" }
-        case .openAI, .azureOpenAI, nil: return nil
-        }
+        guard let schema else { return nil }
+        return schema.adapter.defaultHost(of: schema, awsRegion: setting("aws", "region"), gcpLocation: setting("gcp", "location"))
+    }
+
+    /// The names of the schemas `included` picks, as a message lists them ("a, b or c").
+    private static func schemas(_ included: (BackendSchema) -> Bool) -> String {
+        let names = BackendSchema.allCases.filter(included).map(\.rawValue)
+        guard let last = names.last else { return "" }
+        return names.count == 1 ? last : names.dropLast().joined(separator: ", ") + " or " + last
     }
 
     private func isHostLabel(_ text: String) -> Bool {

@@ -181,15 +181,19 @@ public enum Base64URL {
         return String(decoding: output, as: UTF8.self)
     }
 
-    public static func decode(_ text: [UInt8]) -> [UInt8]? {
-        var end = text.count
-        while end > 0, text[end - 1] == UInt8(ascii: "=") { end -= 1 }
-        guard text.count - end <= 2, end % 4 != 1 else { return nil }
+    public static func decode(_ text: [UInt8]) -> [UInt8]? { decode(text[...]) }
+
+    /// `decode` of part of a buffer (a JSON string's content in place, not copied out first).
+    public static func decode(_ text: ArraySlice<UInt8>) -> [UInt8]? {
+        let start = text.startIndex
+        var end = text.endIndex
+        while end > start, text[end - 1] == UInt8(ascii: "=") { end -= 1 }
+        guard text.endIndex - end <= 2, (end - start) % 4 != 1 else { return nil }
         var output: [UInt8] = []
-        output.reserveCapacity(end * 3 / 4)
+        output.reserveCapacity((end - start) * 3 / 4)
         var accumulator: UInt32 = 0
         var bits = 0
-        for index in 0..<end {
+        for index in start..<end {
             guard let value = sextet(text[index]) else { return nil }
             accumulator = (accumulator << 6) | UInt32(value)
             bits += 6

@@ -195,9 +195,10 @@ public struct BackendConfig: Sendable, Equatable {
             try overrides.finish()
         }
         if let tokens = try root.optionalInt("default_max_tokens", in: 1...1_000_000) { config.defaultMaxTokens = Int(tokens) }
+        let adapter = schema.adapter
         if let serves = try root.optionalBool("responses_api") {
-            guard schema == .openAI else {
-                throw ConfigError(path: root.childPath("responses_api"), problem: "applies only to the openai schema (OpenAI-compatible servers)")
+            guard adapter.optionalSettings(of: schema).contains(.responsesAPI) else {
+                throw ConfigError(path: root.childPath("responses_api"), problem: BackendSettings.responsesAPI.onlyFor)
             }
             config.servesResponses = serves
         }
@@ -238,23 +239,77 @@ public struct BackendConfig: Sendable, Equatable {
             try gcp.finish()
         }
 
-        switch schema {
-        case .azureOpenAI where config.azureAPIVersion == nil:
-            throw ConfigError(path: root.childPath("azure"), problem: "is required for schema azure_openai (api_version)")
-        case .bedrockConverse where config.aws == nil:
-            throw ConfigError(path: root.childPath("aws"), problem: "is required for schema bedrock_converse (region and keys)")
-        case .vertexGemini where config.gcp == nil, .vertexAnthropic where config.gcp == nil:
-            throw ConfigError(path: root.childPath("gcp"), problem: "is required for schema \(schema.rawValue) (project and location)")
-        case .bedrockAnthropic where config.aws == nil:
-            throw ConfigError(path: root.childPath("aws"), problem: "is required for schema bedrock_anthropic (region and keys)")
-        case .openAI, .azureOpenAI, .anthropic, .gemini, .vertexGemini, .vertexAnthropic, .cohere:
-            if config.credential == nil, schema != .openAI {
-                throw ConfigError(path: root.childPath("credential"), problem: "is required for schema \(schema.rawValue)")
-            }
-        case .bedrockConverse, .bedrockAnthropic:
-            break
+        // The adapter says what its schema needs; the first missing setting is named, in this order.
+        let required = adapter.requiredSettings(of: schema)
+        for setting in BackendSettings.checkOrder where required.contains(setting) && !config.has(setting) {
+            throw ConfigError(path: root.childPath(setting.key), problem: "is required for schema \(schema.rawValue)\(setting.whatFor)")
         }
         return config
+    }
+}
+
+/// Settings of a backend's config that only some schemas have: a schema's adapter names those it
+/// requires (`ProviderAdapter.requiredSettings`) and those only it accepts
+/// (`ProviderAdapter.optionalSettings`).
+public struct BackendSettings: OptionSet, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// `credential`: the key or token (a SigV4 backend's keys are in `aws`).
+    public static let credential = BackendSettings(rawValue: 1 << 0)
+    /// `azure`: `api_version`.
+    public static let azure = BackendSettings(rawValue: 1 << 1)
+    /// `aws`: region and keys.
+    public static let aws = BackendSettings(rawValue: 1 << 2)
+    /// `gcp`: project and location.
+    public static let gcp = BackendSettings(rawValue: 1 << 3)
+    /// `responses_api`: whether an OpenAI-compatible server has the Responses API.
+    public static let responsesAPI = BackendSettings(rawValue: 1 << 4)
+
+    /// The order in which missing required settings are reported (the cloud's own block first).
+    static let checkOrder: [BackendSettings] = [.azure, .aws, .gcp, .credential]
+
+    /// The config key.
+    public var key: String {
+        switch self {
+        case .credential: "credential"
+        case .azure: "azure"
+        case .aws: "aws"
+        case .gcp: "gcp"
+        default: "responses_api"
+        }
+    }
+
+    /// What the setting holds, for the error that says it is missing (with a leading space).
+    public var whatFor: String {
+        switch self {
+        case .azure: " (api_version)"
+        case .aws: " (region and keys)"
+        case .gcp: " (project and location)"
+        default: ""
+        }
+    }
+
+    /// The error for a backend of a schema that does not take this setting: the schemas that do.
+    var onlyFor: String {
+        let schemas = BackendSchema.allCases.filter { $0.adapter.optionalSettings(of: $0).contains(self) }
+        let names = schemas.map(\.rawValue).joined(separator: ", ")
+        // The one schema that takes `responses_api` today is OpenAI-compatible servers'.
+        let what = self == .responsesAPI ? " (OpenAI-compatible servers)" : ""
+        return "applies only to the \(names) schema\(schemas.count == 1 ? "" : "s")\(what)"
+    }
+}
+
+extension BackendConfig {
+    /// Whether the config has `setting`.
+    func has(_ setting: BackendSettings) -> Bool {
+        switch setting {
+        case .credential: credential != nil
+        case .azure: azureAPIVersion != nil
+        case .aws: aws != nil
+        case .gcp: gcp != nil
+        default: true
+        }
     }
 }
 

@@ -401,7 +401,10 @@ public struct GatewayStream: Sendable {
         }
         let input = UInt64(clamping: usage.inputTokens)
         let output = UInt64(clamping: usage.outputTokens)
-        if input > 0 || output > 0, report?.unit ?? .tokens == .tokens {
+        // Images, speech characters and audio seconds are not tokens: neither the token metrics
+        // nor the time per output token hold them.
+        let meteredInTokens = report?.unit ?? .tokens == .tokens
+        if input > 0 || output > 0, meteredInTokens {
             // One label array per token type, shared by the histogram and the counter.
             var inputLabels = labels
             inputLabels.append("input")
@@ -417,7 +420,7 @@ public struct GatewayStream: Sendable {
         if routed.summary.stream, let first = firstByteAtMicros {
             let ttft = max(0, first - startedAtMicros)
             actions.append(.record(.timeToFirstToken, labels: labels, value: UInt64(ttft / 1000)))
-            if output > 1 {
+            if output > 1, meteredInTokens {
                 actions.append(.record(.timePerOutputToken, labels: labels, value: UInt64(max(0, duration - ttft)) / (output - 1)))
             }
         }

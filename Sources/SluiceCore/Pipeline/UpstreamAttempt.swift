@@ -38,6 +38,11 @@ public enum BodyPart: Sendable, Equatable {
 public enum UpstreamAction: Sendable {
     /// Remove every value of a request header (lower-case name).
     case removeRequestHeader(String)
+    /// Keep a request header this attempt takes off the request (an adapter's
+    /// `requestHeaderNames`) for the request's later attempts: Envoy shares one request header map
+    /// between attempts, so a fallback to a backend that takes it as a header gets it back
+    /// (`requestHeaders(carried:)`).
+    case carryRequestHeader(String, String)
     case setRequestHeader(String, String)
     /// Drop the request body Envoy holds (buffered and received) and send these bytes instead.
     case replaceRequestBody([UInt8])
@@ -68,6 +73,13 @@ public protocol CurrentRequestHeaders {
     func holds(_ name: String, only value: String) -> Bool
     /// The value of `name` when it is present exactly once; nil when absent or repeated.
     func value(_ name: String) -> String?
+    /// Every value of `name`, in order (empty when absent).
+    func values(_ name: String) -> [String]
+}
+
+extension CurrentRequestHeaders {
+    /// `value(_:)` as a list: a reader that cannot list repeated values sees one value or none.
+    public func values(_ name: String) -> [String] { value(name).map { [$0] } ?? [] }
 }
 
 /// What the upstream filter must do after a request-body event.
@@ -168,9 +180,12 @@ public struct UpstreamAttempt: Sendable {
     ///   - nowSeconds: Unix seconds (the translated answer's `created`).
     ///   - credential: The text of a credential source (a config value, or an SDS secret read
     ///     fresh so rotation applies); nil when it has none.
+    ///   - carried: The request headers earlier attempts of this request took off the request
+    ///     (`UpstreamAction.carryRequestHeader`); almost always none.
     public mutating func requestHeaders(
         context: AttemptContext?, hostBackend: @autoclosure () -> String?, headers: any CurrentRequestHeaders,
-        endOfStream: Bool, nowSeconds: @autoclosure () -> Int64, credential: (CredentialSource) -> String?
+        endOfStream: Bool, nowSeconds: @autoclosure () -> Int64, credential: (CredentialSource) -> String?,
+        carried: [(name: String, value: String)] = []
     ) -> GatewayStatus {
         // Not an LLM call routed by `sluice` (or the filter is missing downstream): forward as is.
         guard let context else { return .continue }
@@ -194,6 +209,11 @@ public struct UpstreamAttempt: Sendable {
             stream: context.stream, includeUsage: context.includeUsage, created: nowSeconds(),
             requestID: headers.value("x-request-id") ?? "sluice")
         if endpoint.readsMultipart { exchange.noteRequestContentType(headers.value("content-type")) }
+        // Only an adapter that names request headers (or a request an earlier attempt took one
+        // from) reads more: the common path checks two empty arrays.
+        if !exchange.requestHeaderNames.isEmpty || !carried.isEmpty {
+            takeRequestHeaders(into: &exchange, from: headers, carried: carried)
+        }
         self.exchange = exchange
         let plan: UpstreamRequestPlan
         do throws(TranslateError) {
@@ -245,6 +265,29 @@ public struct UpstreamAttempt: Sendable {
         }
         awaitingBody = true
         return .stop
+    }
+
+    /// Hands the adapter the request headers it names (repeated values joined with ", ", as HTTP
+    /// lists combine), each from the request or, when an earlier attempt took it off, from
+    /// `carried`; takes them off the request, keeping them for later attempts; and puts back a
+    /// carried header this adapter does not take.
+    private mutating func takeRequestHeaders(
+        into exchange: inout UpstreamExchange, from headers: any CurrentRequestHeaders, carried: [(name: String, value: String)]
+    ) {
+        let names = exchange.requestHeaderNames
+        for name in names {
+            let present = headers.values(name)
+            let earlier = carried.first { $0.name == name }?.value
+            guard let value = present.isEmpty ? earlier : present.joined(separator: ", ") else { continue }
+            exchange.noteRequestHeader(name: name, value: value)
+            if !present.isEmpty {
+                actions.append(.removeRequestHeader(name))
+                if earlier == nil { actions.append(.carryRequestHeader(name, value)) }
+            }
+        }
+        for field in carried where !names.contains(field.name) && !headers.contains(field.name) {
+            actions.append(.setRequestHeader(field.name, field.value))
+        }
     }
 
     /// A request-body event.

@@ -13,6 +13,29 @@ public enum AnthropicAdapter: ProviderAdapter {
 
     public static let responseHeaderNames: [String] = []
 
+    /// Self-hosted servers that speak the Messages API can be pooled too.
+    public static func servesPools(of schema: BackendSchema) -> Bool { true }
+
+    public static func defaultHost(of schema: BackendSchema, awsRegion: String?, gcpLocation: String?) -> String? {
+        "api.anthropic.com"
+    }
+
+    /// `/v1/messages/count_tokens`, with the version header.
+    public static func tokenCountingPlan(for attempt: ProviderAttempt) -> TokenCountingPlan? {
+        TokenCountingPlan(path: "/v1/messages/count_tokens", setHeaders: requestHeaders)
+    }
+
+    /// Members Anthropic's count_tokens accepts (it refuses `max_tokens`, `stream`, sampling).
+    static let countMembers: Set<String> = ["model", "messages", "system", "tools", "tool_choice", "thinking"]
+
+    /// The Messages request of the conversation, with only what count_tokens accepts.
+    public static func tokenCountRequest(_ conversation: CountedConversation, attempt: ProviderAttempt)
+        throws(TranslateError) -> [UInt8]
+    {
+        let translated = try AnthropicTranslator.request(fromOpenAIChat: conversation.request, context: conversation.context)
+        return JSONValue.object(try TokenCounting.keeping(countMembers, of: translated)).serialized()
+    }
+
     public static func credential(for backend: BackendConfig) -> CredentialApplication {
         .header(HeaderCredential(name: "x-api-key", source: backend.credential))
     }

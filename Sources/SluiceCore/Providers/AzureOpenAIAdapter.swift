@@ -10,6 +10,23 @@ public enum AzureOpenAIAdapter: ProviderAdapter {
 
     public static let responseHeaderNames: [String] = []
 
+    public static func requiredSettings(of schema: BackendSchema) -> BackendSettings { [.azure, .credential] }
+
+    /// The deployment path, as for chat: `/openai/deployments/<deployment>/<operation>?api-version=<version>`.
+    public static func mediaPath(for attempt: ProviderAttempt) -> String? {
+        let deployment = PercentEncoding.pathSegment(attempt.context.upstreamModel)
+        let version = PercentEncoding.queryValue(attempt.backend.azureAPIVersion ?? "")
+        return "/openai/deployments/\(deployment)/\(attempt.endpoint.mediaOperation)?api-version=\(version)"
+    }
+
+    /// The path names the deployment; Azure ignores the body's model.
+    public static let mediaModelInBody = false
+
+    /// The v1 API's Responses counter (Responses clients only; the body's `model` names the deployment).
+    public static func tokenCountingPlan(for attempt: ProviderAttempt) -> TokenCountingPlan? {
+        attempt.clientAPI == .openAI ? TokenCountingPlan(path: "/openai/v1/responses/input_tokens") : nil
+    }
+
     public static func credential(for backend: BackendConfig) -> CredentialApplication {
         .header(HeaderCredential(name: "api-key", source: backend.credential))
     }

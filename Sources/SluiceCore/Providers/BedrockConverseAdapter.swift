@@ -15,6 +15,33 @@ public enum BedrockConverseAdapter: ProviderAdapter {
 
     public static let responseHeaderNames = [requestIDHeader, errorTypeHeader]
 
+    /// Region and keys for SigV4 (no `credential`).
+    public static func requiredSettings(of schema: BackendSchema) -> BackendSettings { .aws }
+
+    /// Bedrock's runtime in the configured region.
+    public static func defaultHost(of schema: BackendSchema, awsRegion: String?, gcpLocation: String?) -> String? {
+        awsRegion.map { "bedrock-runtime.\($0).amazonaws.com" }
+    }
+
+    /// Bedrock's CountTokens, `/model/<model id>/count-tokens`, in its Converse form.
+    public static func tokenCountingPlan(for attempt: ProviderAttempt) -> TokenCountingPlan? {
+        TokenCountingPlan(path: "/model/" + SigV4Signer.uriEncode(attempt.context.upstreamModel) + "/count-tokens")
+    }
+
+    /// Members CountTokens takes inside `input.converse`.
+    static let countMembers: Set<String> = ["messages", "system", "toolConfig", "additionalModelRequestFields"]
+
+    /// `{"input":{"converse":{…}}}`: the Converse request of the conversation, trimmed.
+    public static func tokenCountRequest(_ conversation: CountedConversation, attempt: ProviderAttempt)
+        throws(TranslateError) -> [UInt8]
+    {
+        let translated = try BedrockConverse.request(fromOpenAIChat: conversation.request, context: conversation.context).body
+        let converse = JSONValue.object(try TokenCounting.keeping(countMembers, of: translated))
+        return JSONValue.object(JSONObject([("input", .object(JSONObject([("converse", converse)])))])).serialized()
+    }
+
+    public static let tokenCountAnswer = TokenCountAnswer(member: "inputTokens")
+
     /// SigV4 for the `bedrock` signing name in the configured region, with the configured keys.
     public static func credential(for backend: BackendConfig) -> CredentialApplication {
         let aws = backend.aws

@@ -1,9 +1,9 @@
 // Cohere's v2 API (`api.cohere.com`), for rerank only: `POST /v2/rerank` with
-// `Authorization: Bearer <key>`. Where a rerank goes and how its bodies are translated is
-// `RerankEndpoint`'s table (the same for every backend that reranks); this adapter says how a
-// Cohere backend authenticates and reads its errors, and refuses every other endpoint (chat,
-// embeddings, ...) with 400 `unsupported_endpoint`: Cohere's chat API is not one the gateway
-// translates.
+// `Authorization: Bearer <key>`. This adapter names its rerank dialect (`RerankDialect.cohereV2`:
+// the path and the bodies' shape, which `RerankEndpoint` writes and reads the same for every
+// backend that reranks), says how a Cohere backend authenticates and reads its errors, and
+// refuses every other endpoint (chat, embeddings, ...) with 400 `unsupported_endpoint`: Cohere's
+// chat API is not one the gateway translates.
 
 /// `BackendSchema.cohere`.
 public enum CohereAdapter: ProviderAdapter {
@@ -14,6 +14,13 @@ public enum CohereAdapter: ProviderAdapter {
     public static let credentialHeaderNames = ["authorization"]
 
     public static let responseHeaderNames: [String] = []
+
+    /// Cohere's `/v2/rerank`.
+    public static let rerankDialect: RerankDialect? = .cohereV2
+
+    public static func defaultHost(of schema: BackendSchema, awsRegion: String?, gcpLocation: String?) -> String? {
+        "api.cohere.com"
+    }
 
     public static func credential(for backend: BackendConfig) -> CredentialApplication {
         .header(.bearer(backend.credential))
@@ -31,7 +38,7 @@ public enum CohereAdapter: ProviderAdapter {
     /// The usage of a Cohere rerank answer: search units and tokens from `meta`.
     public static func usage(ofPassthrough body: [UInt8], attempt: ProviderAttempt) -> TokenUsage {
         guard case .object(let object)? = try? JSONParser.parse(body) else { return TokenUsage() }
-        return RerankAnswer.usage(of: object, schema: .cohere)
+        return RerankAnswer.usage(of: object, dialect: .cohereV2)
     }
 
     public static func hubResponse(_ body: [UInt8], attempt: ProviderAttempt) throws(TranslateError)

@@ -10,6 +10,44 @@ public enum GeminiAdapter: ProviderAdapter {
 
     public static let responseHeaderNames: [String] = []
 
+    /// Vertex AI needs its project and location besides the token.
+    public static func requiredSettings(of schema: BackendSchema) -> BackendSettings {
+        schema == .vertexGemini ? [.gcp, .credential] : .credential
+    }
+
+    /// Servers that speak the Gemini API (not Vertex's) can be pooled.
+    public static func servesPools(of schema: BackendSchema) -> Bool { schema == .gemini }
+
+    /// The Gemini API's address, or Vertex AI's in the configured location.
+    public static func defaultHost(of schema: BackendSchema, awsRegion: String?, gcpLocation: String?) -> String? {
+        schema == .gemini ? "generativelanguage.googleapis.com" : VertexAnthropicAdapter.vertexHost(location: gcpLocation)
+    }
+
+    /// `…/models/<model>:countTokens`.
+    public static func tokenCountingPlan(for attempt: ProviderAttempt) -> TokenCountingPlan? {
+        TokenCountingPlan(
+            path: Gemini.modelPath(model: attempt.context.upstreamModel, apiFlavor: flavor(of: attempt.backend)) + ":countTokens")
+    }
+
+    /// What Gemini counts: the conversation, the system instruction and the tools. `generationConfig`
+    /// is left out: it holds no prompt, only the output limit an Anthropic count had to make up.
+    static let countMembers: Set<String> = ["contents", "systemInstruction", "tools"]
+
+    /// Vertex takes the trimmed request as it is; the Gemini API counts a whole generateContent
+    /// request, which names its model, inside `generateContentRequest`.
+    public static func tokenCountRequest(_ conversation: CountedConversation, attempt: ProviderAttempt)
+        throws(TranslateError) -> [UInt8]
+    {
+        let translated = try Gemini.request(fromOpenAIChat: conversation.request, context: conversation.context)
+        let object = try TokenCounting.keeping(countMembers, of: translated)
+        if case .vertex = flavor(of: attempt.backend) { return JSONValue.object(object).serialized() }
+        let request = JSONObject([("model", .string(Gemini.modelResourceName(conversation.context.upstreamModel)))] + object.members)
+        return JSONValue.object(JSONObject([("generateContentRequest", .object(request))])).serialized()
+    }
+
+    /// Gemini leaves `totalTokens` out of the answer for an empty conversation: zero.
+    public static let tokenCountAnswer = TokenCountAnswer(member: "totalTokens", absentMeansZero: true)
+
     /// Vertex AI (with its `gcp` settings) or the Gemini API.
     static func flavor(of backend: BackendConfig) -> Gemini.APIFlavor {
         if backend.schema == .vertexGemini, let gcp = backend.gcp {

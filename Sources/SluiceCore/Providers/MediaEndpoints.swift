@@ -7,9 +7,11 @@
 // | audio/transcriptions  | multipart          | /v1/audio/transcriptions  | /openai/deployments/{d}/audio/transcriptions?…   |
 // | audio/translations    | multipart          | /v1/audio/translations    | /openai/deployments/{d}/audio/translations?…     |
 //
-// Every other backend schema answers 400 `unsupported_endpoint`. Bodies pass through; the only
-// edit is a model override on OpenAI (a JSON `model` member, or the multipart `model` part, by
-// byte edit; Azure reads the deployment from the path and ignores the body's model, as for chat).
+// The paths are the adapters' (`ProviderAdapter.mediaPath`); every other backend schema keeps the
+// default (none) and answers 400 `unsupported_endpoint`. Bodies pass through; the only edit is a
+// model override where the backend reads the model from the body (`mediaModelInBody`: OpenAI; a
+// JSON `model` member, or the multipart `model` part, by byte edit; Azure reads the deployment
+// from the path and ignores the body's model, as for chat).
 //
 // Metering: the answer's usage is read where it reports one, else what can be counted is:
 // - images: `usage` (gpt-image-1: tokens), else the number of images returned;
@@ -121,38 +123,32 @@ public enum MediaEndpoints {
 
     // MARK: - Request
 
-    /// Where the attempt goes: OpenAI's path, or Azure's deployment path; 400 elsewhere.
-    static func requestPlan(for attempt: ProviderAttempt) throws(TranslateError) -> UpstreamRequestPlan {
+    /// Where the attempt goes: the adapter's path (`ProviderAdapter.mediaPath`); 400 where it has none.
+    static func requestPlan(for attempt: ProviderAttempt, adapter: any ProviderAdapter.Type) throws(TranslateError)
+        -> UpstreamRequestPlan
+    {
+        guard let path = adapter.mediaPath(for: attempt) else { throw attempt.unsupportedEndpoint() }
         let endpoint = attempt.endpoint
         let backend = attempt.backend
         let context = attempt.context
-        // A form keeps the client's content-type (its boundary).
-        let headers = endpoint.readsMultipart ? [] : UpstreamRequestPlan.jsonContentType
         // Speech counts its input's characters from the body.
         let countsRequest = endpoint == .audioSpeech
-        switch backend.schema {
-        case .openAI:
-            return UpstreamRequestPlan(
-                path: backend.prefixed("/v1/" + endpoint.mediaOperation), setHeaders: headers,
-                credential: OpenAIAdapter.credential(for: backend),
-                rewritesBody: countsRequest || context.upstreamModel != context.requestModel)
-        case .azureOpenAI:
-            let deployment = PercentEncoding.pathSegment(context.upstreamModel)
-            let version = PercentEncoding.queryValue(backend.azureAPIVersion ?? "")
-            return UpstreamRequestPlan(
-                path: "\(backend.pathPrefix)/openai/deployments/\(deployment)/\(endpoint.mediaOperation)?api-version=\(version)",
-                setHeaders: headers, credential: AzureOpenAIAdapter.credential(for: backend), rewritesBody: countsRequest)
-        default:
-            throw attempt.unsupportedEndpoint()
-        }
+        return UpstreamRequestPlan(
+            path: backend.prefixed(path),
+            // A form keeps the client's content-type (its boundary).
+            setHeaders: endpoint.readsMultipart ? [] : UpstreamRequestPlan.jsonContentType,
+            credential: adapter.credential(for: backend),
+            rewritesBody: countsRequest || (adapter.mediaModelInBody && context.upstreamModel != context.requestModel))
     }
 
-    /// The body to send: the client's, with the model overridden on OpenAI; speech's input
-    /// characters are counted into `attempt.requestUsage`.
-    static func translateRequest(_ body: [UInt8], attempt: inout ProviderAttempt) throws(TranslateError) -> [UInt8] {
+    /// The body to send: the client's, with the model overridden where the backend reads it from
+    /// the body; speech's input characters are counted into `attempt.requestUsage`.
+    static func translateRequest(_ body: [UInt8], attempt: inout ProviderAttempt, adapter: any ProviderAdapter.Type)
+        throws(TranslateError) -> [UInt8]
+    {
         let context = attempt.context
         if attempt.endpoint == .audioSpeech { attempt.requestUsage = try speechInputUsage(body) }
-        guard attempt.backend.schema == .openAI, context.upstreamModel != context.requestModel else { return body }
+        guard adapter.mediaModelInBody, context.upstreamModel != context.requestModel else { return body }
         guard attempt.endpoint.readsMultipart else { return try OpenAICompatible.rewriteModel(body, to: context.upstreamModel) }
         let form: MultipartForm
         do throws(GatewayError) {

@@ -10,6 +10,27 @@ public enum OpenAIAdapter: ProviderAdapter {
 
     public static let responseHeaderNames: [String] = []
 
+    /// Self-hosted servers often take no key; `responses_api: false` marks one without the
+    /// Responses API (SGLang, TGI, llama.cpp).
+    public static func requiredSettings(of schema: BackendSchema) -> BackendSettings { [] }
+
+    public static func optionalSettings(of schema: BackendSchema) -> BackendSettings { .responsesAPI }
+
+    /// vLLM, SGLang, TGI and llama.cpp serve the OpenAI API.
+    public static func servesPools(of schema: BackendSchema) -> Bool { true }
+
+    /// OpenAI's own paths: `/v1/images/generations`, `/v1/audio/speech`, ...
+    public static func mediaPath(for attempt: ProviderAttempt) -> String? { "/v1/" + attempt.endpoint.mediaOperation }
+
+    /// vLLM's (and Jina's) `/v1/rerank`.
+    public static let rerankDialect: RerankDialect? = .openAICompatible
+
+    /// The Responses API's counter, for Responses clients of a server that has the Responses API.
+    public static func tokenCountingPlan(for attempt: ProviderAttempt) -> TokenCountingPlan? {
+        guard attempt.clientAPI == .openAI, attempt.backend.servesResponses else { return nil }
+        return TokenCountingPlan(path: "/v1/responses/input_tokens")
+    }
+
     /// A bearer token when the backend has a key; self-hosted servers often have none.
     public static func credential(for backend: BackendConfig) -> CredentialApplication {
         backend.credential.map { .header(.bearer($0)) } ?? .none

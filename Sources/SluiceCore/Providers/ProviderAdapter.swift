@@ -6,6 +6,12 @@
 //
 // Adding a backend schema: a `BackendSchema` case, one `<Name>Adapter.swift` beside this file,
 // and one line in `BackendSchema.adapter` below (the `AddingAProvider` article walks through it).
+// The endpoint families beyond chat (images and audio, rerank, token counting), the settings the
+// config reader requires and the request headers translation reads are optional requirements
+// whose defaults say "this backend has none": the family code (`MediaEndpoints`,
+// `RerankEndpoint`, `TokenCounting`) and `BackendConfig.read` hold only what is the same for
+// every backend and ask the adapter for the rest, so no file outside the adapter switches on a
+// schema.
 
 /// One backend schema's request plan, translations and credentials.
 ///
@@ -69,6 +75,58 @@ public protocol ProviderAdapter {
     /// Takes note of one of `responseHeaderNames` as the backend sent it, before any response
     /// translation.
     static func noteResponseHeader(name: String, value: String, attempt: inout ProviderAttempt)
+
+    // MARK: Optional requirements (each default: the backend has no such thing)
+
+    /// Request headers of the client that this backend's translation reads (lower-case): the
+    /// attempt reads these, and only these, into `ProviderAttempt.requestHeaders` before the plan,
+    /// and takes them off the request that goes upstream (the adapter carries what they say, in
+    /// the body or its plan's headers). Default: none, so an attempt reads no extra header.
+    static var requestHeaderNames: [String] { get }
+
+    /// The config settings a backend of `schema` must have; `BackendConfig.read` refuses a backend
+    /// without one, naming it. Default: a credential.
+    static func requiredSettings(of schema: BackendSchema) -> BackendSettings
+
+    /// Settings a backend of `schema` may have that other schemas refuse (`responses_api`).
+    /// Default: none.
+    static func optionalSettings(of schema: BackendSchema) -> BackendSettings
+
+    /// Whether servers an operator runs speak `schema`, so sluiced accepts it for a `pools` entry
+    /// (self-hosted replicas behind the endpoint picker). Default false: a cloud provider's API.
+    static func servesPools(of schema: BackendSchema) -> Bool
+
+    /// The provider's public address when the config gives none (sluiced's `address` may then be
+    /// left out), from the config's AWS region or GCP location where the address depends on it
+    /// (each a valid host label, or nil). Default nil: the config must give an address.
+    static func defaultHost(of schema: BackendSchema, awsRegion: String?, gcpLocation: String?) -> String?
+
+    /// The path (after `path_prefix`, with any query) where this backend serves the images or
+    /// audio endpoint `attempt.endpoint` (`MediaEndpoints`). Default nil: it serves none, and the
+    /// attempt fails with 400 `unsupported_endpoint`.
+    static func mediaPath(for attempt: ProviderAttempt) -> String?
+
+    /// Whether this backend reads the model of a media request from its body, so a model override
+    /// edits the body (`model` member or form part). False when the path names it (Azure's
+    /// deployment). Default true.
+    static var mediaModelInBody: Bool { get }
+
+    /// The rerank API this backend speaks (`RerankEndpoint`). Default nil: it has none, and a
+    /// rerank fails with 400 `unsupported_endpoint`.
+    static var rerankDialect: RerankDialect? { get }
+
+    /// Where this backend counts the tokens of `attempt`'s conversation (`TokenCounting`): path and
+    /// headers. Default nil: no counting endpoint (for this client), 400 `unsupported_endpoint`.
+    static func tokenCountingPlan(for attempt: ProviderAttempt) -> TokenCountingPlan?
+
+    /// The body of a count request for a client that does not speak this backend's API: the
+    /// conversation as this backend's chat translator writes it, trimmed to what its counting
+    /// endpoint takes (`TokenCounting.keeping`). Default: 400 `unsupported_endpoint`.
+    static func tokenCountRequest(_ conversation: CountedConversation, attempt: ProviderAttempt) throws(TranslateError)
+        -> [UInt8]
+
+    /// How the count is read from this backend's count answer. Default: `input_tokens`.
+    static var tokenCountAnswer: TokenCountAnswer { get }
 }
 
 extension ProviderAdapter {
@@ -80,6 +138,32 @@ extension ProviderAdapter {
     public static func noteResponseHeader(name: String, value: String, attempt: inout ProviderAttempt) {
         attempt.responseHeaders.append((name, value))
     }
+
+    public static var requestHeaderNames: [String] { [] }
+
+    public static func requiredSettings(of schema: BackendSchema) -> BackendSettings { .credential }
+
+    public static func optionalSettings(of schema: BackendSchema) -> BackendSettings { [] }
+
+    public static func servesPools(of schema: BackendSchema) -> Bool { false }
+
+    public static func defaultHost(of schema: BackendSchema, awsRegion: String?, gcpLocation: String?) -> String? { nil }
+
+    public static func mediaPath(for attempt: ProviderAttempt) -> String? { nil }
+
+    public static var mediaModelInBody: Bool { true }
+
+    public static var rerankDialect: RerankDialect? { nil }
+
+    public static func tokenCountingPlan(for attempt: ProviderAttempt) -> TokenCountingPlan? { nil }
+
+    public static func tokenCountRequest(_ conversation: CountedConversation, attempt: ProviderAttempt)
+        throws(TranslateError) -> [UInt8]
+    {
+        throw attempt.unsupportedEndpoint()
+    }
+
+    public static var tokenCountAnswer: TokenCountAnswer { .inputTokens }
 }
 
 // MARK: - Dispatch
@@ -134,6 +218,9 @@ public struct ProviderAttempt: Sendable {
     public var requestUsage: TokenUsage?
     /// The client's `content-type` (a multipart form's boundary), for endpoints that read it.
     public var requestContentType: String?
+    /// The client's request headers the adapter named in `requestHeaderNames` that were present
+    /// (values of a repeated header joined with ", ").
+    public var requestHeaders: [(name: String, value: String)] = []
 
     public init(
         backend: BackendConfig, clientAPI: ClientAPI, endpoint: Endpoint, requestModel: String, stream: Bool,
@@ -163,6 +250,11 @@ public struct ProviderAttempt: Sendable {
     /// The value of a response header the adapter kept, if the backend sent it.
     public func responseHeader(_ name: String) -> String? {
         responseHeaders.first { $0.name == name }?.value
+    }
+
+    /// The value of one of the adapter's `requestHeaderNames`, if the client sent it.
+    public func requestHeader(_ name: String) -> String? {
+        requestHeaders.first { $0.name == name }?.value
     }
 
     /// The OpenAI path of this endpoint (OpenAI-compatible and Azure backends).

@@ -44,9 +44,11 @@ public enum RequestSigning: Sendable, Equatable {
                 accessKeyID: keyID, secretAccessKey: secret, sessionToken: text(2), region: signing.region,
                 service: signing.service)
             signer.crypto = crypto
-            let pathAndQuery = request.path.utf8.split(separator: UInt8(ascii: "?"), maxSplits: 1, omittingEmptySubsequences: false)
-            let path = pathAndQuery.first.map { String(decoding: $0, as: UTF8.self) } ?? ""
-            let query = pathAndQuery.count > 1 ? String(decoding: pathAndQuery[1], as: UTF8.self) : ""
+            // The path and the query as views of the request's `:path` (nothing copied out).
+            let whole = request.path.utf8[...]
+            let mark = whole.firstIndex(of: UInt8(ascii: "?"))
+            let path = mark.map { whole[..<$0] } ?? whole
+            let query = mark.map { whole[whole.index(after: $0)...] } ?? whole[whole.endIndex...]
             return signer.sign(
                 method: request.method, path: path, query: query,
                 headers: [("host", request.host), ("content-type", signing.contentType)], payload: request.body,

@@ -28,9 +28,9 @@ extension ProviderAttempt {
     /// A Responses client's request as the hub's chat request body, keeping the fields the answer
     /// echoes in `responsesEcho`.
     mutating func responsesHubBody(_ body: [UInt8]) throws(TranslateError) -> [UInt8] {
-        // Anthropic's Messages API (on its own or on the clouds) returns reasoning only with extended
-        // thinking on, which a requested summary turns on.
-        let messagesAPI = backend.schema == .anthropic || backend.schema == .vertexAnthropic || backend.schema == .bedrockAnthropic
+        // Anthropic's Messages API (on its own or on the clouds: every backend that speaks it) returns
+        // reasoning only with extended thinking on, which a requested summary turns on.
+        let messagesAPI = backend.schema.adapter.speaksNatively(.anthropic)
         let options = ResponsesTranslationOptions(thinkingForSummaries: messagesAPI, defaultMaxTokens: backend.defaultMaxTokens)
         let translated = try ResponsesTranslator.openAIRequest(fromResponses: body, options: options)
         responsesEcho = translated.echo

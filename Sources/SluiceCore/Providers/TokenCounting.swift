@@ -7,66 +7,80 @@
 // | Responses count    | passthrough            | Anthropic count_tokens | Converse CountTokens   | countTokens          |
 // | Anthropic count    | 400 (no such endpoint) | passthrough            | Converse CountTokens   | countTokens          |
 //
-// A translated count request is the request the backend's chat translator writes for the same
-// conversation (through the chat hub), trimmed to what the counting endpoint accepts; the answer
-// becomes the client's count object. Counting is not routed through the adapters' chat plans:
-// one table here says where each backend counts, the adapters still say how it authenticates.
+// The table is the adapters' (`ProviderAdapter.tokenCountingPlan`, `tokenCountRequest`,
+// `tokenCountAnswer`; a backend without a counting endpoint keeps the defaults and answers 400
+// `unsupported_endpoint`); this file holds what is the same for all: the plan around the
+// adapter's path, the same-schema body, reading the client's conversation, trimming a translated
+// request to the members a counting endpoint takes, and writing the client's count object. A
+// translated count request is the request the backend's chat translator writes for the same
+// conversation (through the chat hub), trimmed; the answer becomes the client's count object.
 
 extension Endpoint {
     /// A token-counting endpoint (free: neither admitted against quotas nor charged).
     public var countsTokens: Bool { self == .responsesInputTokens || self == .anthropicCountTokens }
 }
 
+/// Where a backend counts tokens (`ProviderAdapter.tokenCountingPlan`).
+public struct TokenCountingPlan: Sendable {
+    /// The path after the backend's `path_prefix`.
+    public var path: String
+    /// Headers to set (non-secret: content type, versions).
+    public var setHeaders: [(name: String, value: String)]
+
+    public init(path: String, setHeaders: [(name: String, value: String)] = UpstreamRequestPlan.jsonContentType) {
+        self.path = path
+        self.setHeaders = setHeaders
+    }
+}
+
+/// The conversation of a count request, read through the chat hub, for an adapter's chat
+/// translator (`ProviderAdapter.tokenCountRequest`).
+public struct CountedConversation {
+    /// The conversation as a chat request.
+    let request: OpenAIChatRequest
+    /// The attempt's context, unstreamed.
+    public let context: TranslationContext
+}
+
+/// How a backend's count answer holds the count (`ProviderAdapter.tokenCountAnswer`).
+public struct TokenCountAnswer: Sendable, Equatable {
+    /// The top-level member with the count.
+    public var member: String
+    /// An answer object without the member counts zero (Gemini leaves `totalTokens` out of the
+    /// answer for an empty conversation).
+    public var absentMeansZero: Bool
+
+    public init(member: String, absentMeansZero: Bool = false) {
+        self.member = member
+        self.absentMeansZero = absentMeansZero
+    }
+
+    /// `input_tokens` (OpenAI's and Anthropic's count objects).
+    public static let inputTokens = TokenCountAnswer(member: "input_tokens")
+}
+
 public enum TokenCounting {
     /// The largest count accepted from a backend (`TokenUsage.maxCount`).
     static let maxCount = Int64(TokenUsage.maxCount)
 
-    /// Members Anthropic's count_tokens accepts (it refuses `max_tokens`, `stream`, sampling).
-    static let anthropicMembers: Set<String> = ["model", "messages", "system", "tools", "tool_choice", "thinking"]
-    /// Members Bedrock's CountTokens takes inside `input.converse`.
-    static let converseMembers: Set<String> = ["messages", "system", "toolConfig", "additionalModelRequestFields"]
-    /// What Gemini counts: the conversation, the system instruction and the tools (Vertex takes
-    /// them as they are, the Gemini API inside `generateContentRequest`). `generationConfig` is
-    /// left out: it holds no prompt, only the output limit an Anthropic count had to make up.
-    static let geminiMembers: Set<String> = ["contents", "systemInstruction", "tools"]
-
-    /// Where a count goes, for `attempt.backend`.
+    /// Where a count goes: the adapter's counting path and headers, the adapter's credential.
     static func requestPlan(for attempt: ProviderAttempt, adapter: any ProviderAdapter.Type) throws(TranslateError)
         -> UpstreamRequestPlan
     {
+        guard let counting = adapter.tokenCountingPlan(for: attempt) else { throw attempt.unsupportedEndpoint() }
         let backend = attempt.backend
-        let model = attempt.context.upstreamModel
-        var headers = [("content-type", "application/json")]
-        let path: String
-        switch (backend.schema, attempt.clientAPI) {
-        case (.openAI, .openAI):
-            // A server without the Responses API has no counting endpoint either.
-            guard backend.servesResponses else { throw attempt.unsupportedEndpoint() }
-            path = "/v1/responses/input_tokens"
-        case (.azureOpenAI, .openAI):
-            path = "/openai/v1/responses/input_tokens"
-        case (.anthropic, _):
-            path = "/v1/messages/count_tokens"
-            headers.append(("anthropic-version", "2023-06-01"))
-        case (.vertexAnthropic, _):
-            let (project, location) = VertexAnthropicAdapter.location(of: backend)
-            path = AnthropicOnCloud.vertexCountPath(project: project, location: location)
-        case (.bedrockConverse, _), (.bedrockAnthropic, _):
-            path = "/model/" + SigV4Signer.uriEncode(model) + "/count-tokens"
-        case (.gemini, _), (.vertexGemini, _):
-            path = Gemini.modelPath(model: model, apiFlavor: GeminiAdapter.flavor(of: backend)) + ":countTokens"
-        case (.openAI, .anthropic), (.azureOpenAI, .anthropic), (.openAI, .cohere), (.azureOpenAI, .cohere), (.cohere, _):
-            throw attempt.unsupportedEndpoint()
-        }
         let context = attempt.context
         return UpstreamRequestPlan(
-            path: backend.pathPrefix + path, setHeaders: headers, credential: adapter.credential(for: backend),
+            path: backend.prefixed(counting.path), setHeaders: counting.setHeaders, credential: adapter.credential(for: backend),
             // Same schema: only a model override (Azure: the deployment) edits the body.
             rewritesBody: !attempt.sameSchema || context.upstreamModel != context.requestModel)
     }
 
-    /// The body of a count request for the backend.
-    static func translateRequest(_ body: [UInt8], attempt: inout ProviderAttempt) throws(TranslateError) -> [UInt8] {
+    /// The body of a count request for the backend: the client's (model overridden) when it speaks
+    /// the backend's API, else the adapter's translation of the conversation.
+    static func translateRequest(_ body: [UInt8], attempt: inout ProviderAttempt, adapter: any ProviderAdapter.Type)
+        throws(TranslateError) -> [UInt8]
+    {
         let context = attempt.context
         if attempt.sameSchema {
             return context.upstreamModel == context.requestModel
@@ -75,29 +89,8 @@ public enum TokenCounting {
         // The conversation as the backend's chat translator writes it, unstreamed.
         var chatContext = context
         chatContext.stream = false
-        let chat: OpenAIChatRequest = try attempt.countedChatRequest(body)
-        let translated: [UInt8]
-        switch attempt.backend.schema {
-        case .anthropic, .vertexAnthropic:
-            translated = try AnthropicTranslator.request(fromOpenAIChat: chat, context: chatContext)
-            return JSONValue.object(try keeping(anthropicMembers, of: translated)).serialized()
-        case .bedrockConverse, .bedrockAnthropic:
-            translated = try BedrockConverse.request(fromOpenAIChat: chat, context: chatContext).body
-            let converse = JSONValue.object(try keeping(converseMembers, of: translated))
-            return JSONValue.object(JSONObject([("input", .object(JSONObject([("converse", converse)])))])).serialized()
-        case .gemini, .vertexGemini:
-            translated = try Gemini.request(fromOpenAIChat: chat, context: chatContext)
-            if attempt.backend.schema == .vertexGemini, attempt.backend.gcp != nil {
-                return JSONValue.object(try keeping(geminiMembers, of: translated)).serialized()
-            }
-            // The Gemini API counts a whole generateContent request, which names its model.
-            let object = try keeping(geminiMembers, of: translated)
-            let request = JSONObject(
-                [("model", .string(Gemini.modelResourceName(context.upstreamModel)))] + object.members)
-            return JSONValue.object(JSONObject([("generateContentRequest", .object(request))])).serialized()
-        case .openAI, .azureOpenAI, .cohere:
-            throw attempt.unsupportedEndpoint()
-        }
+        let conversation = CountedConversation(request: try attempt.countedChatRequest(body), context: chatContext)
+        return try adapter.tokenCountRequest(conversation, attempt: attempt)
     }
 
     /// A translated body with only `members` kept (a counting endpoint refuses the others).
@@ -116,21 +109,17 @@ public enum TokenCounting {
     /// The backend's count answer as the client's count object: OpenAI
     /// `{"object":"response.input_tokens","input_tokens":N}`, Anthropic `{"input_tokens":N}`.
     /// - Throws: `TranslateError.badUpstreamResponse` (502) when the answer holds no count in range.
-    static func clientAnswer(_ body: [UInt8], attempt: ProviderAttempt) throws(TranslateError) -> [UInt8] {
-        let name =
-            switch attempt.backend.schema {
-            case .anthropic, .openAI, .azureOpenAI, .vertexAnthropic: "input_tokens"
-            case .bedrockConverse, .bedrockAnthropic: "inputTokens"
-            case .gemini, .vertexGemini: "totalTokens"
-            case .cohere: "input_tokens"  // not reached: Cohere has no counting endpoint (the plan refuses)
-            }
+    static func clientAnswer(_ body: [UInt8], attempt: ProviderAttempt, adapter: any ProviderAdapter.Type)
+        throws(TranslateError) -> [UInt8]
+    {
+        let shape = adapter.tokenCountAnswer
+        let name = shape.member
         let span = body.span
         var value: UpstreamJSON.Value?
         let kind = try? UpstreamJSON.scanTopLevel(span) { member in
             if member.key(name, in: span) { value = member.value }
         }
-        // Gemini leaves `totalTokens` out of an answer for an empty conversation: zero.
-        let count = value == nil && kind == .object && name == "totalTokens" ? 0 : UpstreamJSON.int64(value, in: span)
+        let count = value == nil && kind == .object && shape.absentMeansZero ? 0 : UpstreamJSON.int64(value, in: span)
         guard kind == .object, let count, (0...maxCount).contains(count) else {
             throw .badUpstreamResponse("The upstream count answer has no '\(name)' in 0...\(maxCount).")
         }

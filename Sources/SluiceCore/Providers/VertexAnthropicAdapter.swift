@@ -17,9 +17,34 @@ public enum VertexAnthropicAdapter: ProviderAdapter {
 
     public static let responseHeaderNames: [String] = []
 
+    public static func requiredSettings(of schema: BackendSchema) -> BackendSettings { [.gcp, .credential] }
+
+    /// Vertex's one counter for Claude, `…/models/count-tokens:rawPredict`; the body (Anthropic's
+    /// count request) names the model.
+    public static func tokenCountingPlan(for attempt: ProviderAttempt) -> TokenCountingPlan? {
+        let (project, location) = location(of: attempt.backend)
+        return TokenCountingPlan(path: AnthropicOnCloud.vertexCountPath(project: project, location: location))
+    }
+
+    public static func tokenCountRequest(_ conversation: CountedConversation, attempt: ProviderAttempt)
+        throws(TranslateError) -> [UInt8]
+    {
+        try AnthropicAdapter.tokenCountRequest(conversation, attempt: attempt)
+    }
+
     /// The bearer token, as for `vertex_gemini`.
     public static func credential(for backend: BackendConfig) -> CredentialApplication {
         .header(.bearer(backend.credential))
+    }
+
+    /// Vertex AI's address in the configured location.
+    public static func defaultHost(of schema: BackendSchema, awsRegion: String?, gcpLocation: String?) -> String? {
+        vertexHost(location: gcpLocation)
+    }
+
+    /// Vertex AI's address in `location` (the global endpoint has no location prefix).
+    static func vertexHost(location: String?) -> String? {
+        location.map { $0 == "global" ? "aiplatform.googleapis.com" : "\($0)-aiplatform.googleapis.com" }
     }
 
     /// The project and location of the backend's `gcp` settings (required for this schema by the config).

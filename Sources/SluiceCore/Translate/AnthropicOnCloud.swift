@@ -35,10 +35,12 @@ public enum AnthropicOnCloud {
 
     /// A Messages request body as the cloud takes it: `model` removed (the path names it), `stream`
     /// removed when `keepStream` is false (Bedrock: the path says it), any `anthropic_version` the body had
-    /// replaced by `anthropicVersion`. Every other member is copied byte for byte, in order.
+    /// replaced by `anthropicVersion`, and with `betas` (Bedrock: the client's `anthropic-beta` header, see
+    /// `betaNames`) as the `anthropic_beta` array in place of any the body had. Every other member is copied
+    /// byte for byte, in order.
     /// - Throws: `TranslateError` 400 for a body that is not a JSON object.
-    public static func cloudBody(_ body: [UInt8], anthropicVersion: String, keepStream: Bool) throws(TranslateError)
-        -> [UInt8]
+    public static func cloudBody(_ body: [UInt8], anthropicVersion: String, keepStream: Bool, betas: [String] = [])
+        throws(TranslateError) -> [UInt8]
     {
         let span = body.span
         var kept: [UpstreamJSON.Member] = []
@@ -47,6 +49,7 @@ public enum AnthropicOnCloud {
             kind = try UpstreamJSON.scanTopLevel(span) { member in
                 if member.key("model", in: span) || member.key("anthropic_version", in: span)
                     || (!keepStream && member.key("stream", in: span))
+                    || (!betas.isEmpty && member.key("anthropic_beta", in: span))
                 {
                     return
                 }
@@ -71,10 +74,78 @@ public enum AnthropicOnCloud {
             out.append(contentsOf: body[member.value.range])
             out.append(UInt8(ascii: ","))
         }
+        if !betas.isEmpty {
+            // Beta names are token characters only (`betaNames`): nothing in them needs escaping.
+            out.append(contentsOf: #""anthropic_beta":["#.utf8)
+            for (position, beta) in betas.enumerated() {
+                if position > 0 { out.append(UInt8(ascii: ",")) }
+                out.append(UInt8(ascii: "\""))
+                out.append(contentsOf: beta.utf8)
+                out.append(UInt8(ascii: "\""))
+            }
+            out.append(contentsOf: "],".utf8)
+        }
         out.append(contentsOf: #""anthropic_version":""#.utf8)
         out.append(contentsOf: anthropicVersion.utf8)
         out.append(contentsOf: #""}"#.utf8)
         return out
+    }
+
+    /// The most beta names one request may turn on, and the longest name (Anthropic's are dated
+    /// names of about 30 bytes, such as `interleaved-thinking-2025-05-14`).
+    public static let maxBetas = 32
+    public static let maxBetaNameBytes = 128
+    /// The longest header: every name at its longest, with a separator and a little space each.
+    public static let maxBetaHeaderBytes = maxBetas * (maxBetaNameBytes + 4)
+
+    /// The beta names of an `anthropic-beta` header: comma-separated (repeated headers arrive
+    /// joined by ", "), each trimmed of spaces and tabs; empty entries are skipped, as HTTP lists
+    /// allow, and repeats dropped.
+    /// - Throws: `TranslateError` 400 `invalid_anthropic_beta` naming the header, for a header
+    ///   longer than `maxBetaHeaderBytes`, more than `maxBetas` names, a name longer than
+    ///   `maxBetaNameBytes`, or a name with other than token characters (letters, digits and
+    ///   ``!#$%&'*+-.^_`|~``).
+    public static func betaNames(header: String) throws(TranslateError) -> [String] {
+        // Checked before splitting, so a long header costs no list of its pieces.
+        guard header.utf8.count <= maxBetaHeaderBytes else {
+            throw invalidBeta("The anthropic-beta header is longer than \(maxBetaHeaderBytes) bytes.")
+        }
+        var names: [String] = []
+        for entry in header.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
+            var piece = entry[...]
+            while let first = piece.first, first == UInt8(ascii: " ") || first == 9 { piece = piece.dropFirst() }
+            while let last = piece.last, last == UInt8(ascii: " ") || last == 9 { piece = piece.dropLast() }
+            if piece.isEmpty { continue }
+            guard piece.count <= maxBetaNameBytes else {
+                throw invalidBeta("An anthropic-beta name is longer than \(maxBetaNameBytes) bytes.")
+            }
+            guard piece.allSatisfy(isTokenByte) else {
+                throw invalidBeta(
+                    "The anthropic-beta header must be a comma-separated list of beta names (letters, digits and -._ and the like).")
+            }
+            let name = String(decoding: piece, as: UTF8.self)
+            if names.contains(name) { continue }
+            guard names.count < maxBetas else {
+                throw invalidBeta("The anthropic-beta header names more than \(maxBetas) betas.")
+            }
+            names.append(name)
+        }
+        return names
+    }
+
+    /// An RFC 9110 token character (`tchar`).
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
+        default:
+            "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        }
+    }
+
+    @inline(never)
+    static func invalidBeta(_ message: String) -> TranslateError {
+        TranslateError(status: 400, code: "invalid_anthropic_beta", message: message, param: "anthropic-beta")
     }
 
     /// A Vertex AI error answer. The model's own errors are Anthropic's shape; Vertex's front end (a bad

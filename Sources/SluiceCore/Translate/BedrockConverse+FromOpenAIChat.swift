@@ -23,7 +23,13 @@ public enum BedrockConverse {
     /// `/model/{modelId}/converse` or `/converse-stream`, with the model id (or inference profile / ARN)
     /// percent-encoded as one path segment (':' -> %3A, '/' -> %2F, everything but unreserved characters).
     public static func path(model: String, stream: Bool) -> String {
-        "/model/" + SigV4Signer.uriEncode(model) + (stream ? "/converse-stream" : "/converse")
+        // One buffer: the concatenation of the encoded id made five allocations an attempt.
+        var path: [UInt8] = []
+        path.reserveCapacity(32 + model.utf8.count * 3)
+        path += "/model/".utf8
+        SigV4Signer.appendURIEncoded(model.utf8, keepSlash: false, to: &path)
+        path += (stream ? "/converse-stream" : "/converse").utf8
+        return String(decoding: path, as: UTF8.self)
     }
 
     /// A translated request: the body, the path to POST it to, and what the response translators must know.

@@ -112,7 +112,7 @@ public struct BedrockInvokeStream: Sendable, AWSEventStreamStage {
         } else {
             let content = (encoded.range.lowerBound + 1)..<(encoded.range.upperBound - 1)
             guard content.lowerBound <= content.upperBound, content.upperBound <= payload.count else { return nil }
-            decoded = Base64URL.decode(Array(payload[content]))
+            decoded = Base64URL.decode(payload[content])
         }
         guard var json = decoded, let type = typeName(in: json) else { return nil }
         // Valid JSON has line breaks only between tokens, where a space means the same; an SSE data line must
@@ -137,7 +137,10 @@ public struct BedrockInvokeStream: Sendable, AWSEventStreamStage {
     }
 
     /// `event: <type>\ndata: <json>\n\n`, as Anthropic frames its events.
-    static func appendSSE<Name: Sequence<UInt8>>(event: Name, data: [UInt8], to out: inout [UInt8]) {
+    static func appendSSE<Name: Collection<UInt8>>(event: Name, data: [UInt8], to out: inout [UInt8]) {
+        // Sized once when it is the chunk's first output (five appends to an empty buffer
+        // reallocated it three times); later events grow it geometrically as appends do.
+        if out.isEmpty { out.reserveCapacity(event.count + data.count + 16) }
         out.append(contentsOf: "event: ".utf8)
         out.append(contentsOf: event)
         out.append(contentsOf: "\ndata: ".utf8)

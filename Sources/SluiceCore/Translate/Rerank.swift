@@ -106,10 +106,10 @@ public struct RerankRequest: Sendable, Equatable {
         return request
     }
 
-    /// The body for a backend of `schema` (`openai`: vLLM's `/v1/rerank`; `cohere`: `/v2/rerank`),
-    /// naming `model`. Documents go as strings, which both accept. vLLM has no per-document limit
+    /// The body for a backend of `dialect` (vLLM's `/v1/rerank` or Cohere's `/v2/rerank`), naming
+    /// `model`. Documents go as strings, which both accept. vLLM has no per-document limit
     /// (it truncates to the model's length itself), so `max_tokens_per_doc` goes to Cohere only.
-    public func upstreamBody(schema: BackendSchema, model: String) -> [UInt8] {
+    public func upstreamBody(dialect: RerankDialect, model: String) -> [UInt8] {
         var writer = JSONWriter(reservingCapacity: 64 + query.utf8.count + documents.reduce(0) { $0 + $1.utf8.count + 3 })
         writer.beginObject()
         writer.key("model")
@@ -124,7 +124,7 @@ public struct RerankRequest: Sendable, Equatable {
             writer.key("top_n")
             writer.int(topN)
         }
-        if schema == .cohere, let maxTokensPerDoc {
+        if dialect == .cohereV2, let maxTokensPerDoc {
             writer.key("max_tokens_per_doc")
             writer.int(maxTokensPerDoc)
         }
@@ -169,12 +169,12 @@ public struct RerankAnswer: Sendable, Equatable {
     /// Longer upstream ids are replaced by the gateway's own.
     static let maxIDBytes = 256
 
-    /// Reads a 2xx answer of a backend of `schema` to a request of `documentCount` documents.
+    /// Reads a 2xx answer of a backend of `dialect` to a request of `documentCount` documents.
     /// - Throws: `TranslateError.badUpstreamResponse` (502) naming what is wrong: not an object,
     ///   no `results` array, a result that is not an object, an index that is not an integer in
     ///   `0..<documentCount` or repeats one, a score that is not a finite number within
     ///   `±maxScoreMagnitude`, more results than documents.
-    public static func read(_ body: [UInt8], schema: BackendSchema, documentCount: Int) throws(TranslateError) -> RerankAnswer {
+    public static func read(_ body: [UInt8], dialect: RerankDialect, documentCount: Int) throws(TranslateError) -> RerankAnswer {
         // One validating pass, then the results by range (`UpstreamJSON`: the last of repeated names wins).
         let bytes = body.span
         var idValue: UpstreamJSON.Value?
@@ -250,29 +250,29 @@ public struct RerankAnswer: Sendable, Equatable {
             id = text
         }
         let root = UpstreamJSON.root(of: bytes)
-        var answer = RerankAnswer(id: id, results: results, usage: usage(of: root, in: bytes, schema: schema))
+        var answer = RerankAnswer(id: id, results: results, usage: usage(of: root, in: bytes, dialect: dialect))
         answer.documentsIncluded = documentsIncluded
         return answer
     }
 
     /// The usage of an answer already parsed into a tree (a passthrough answer's metering).
-    static func usage(of object: JSONObject, schema: BackendSchema) -> TokenUsage {
+    static func usage(of object: JSONObject, dialect: RerankDialect) -> TokenUsage {
         var writer = JSONWriter()
         writer.value(.object(object))
         let serialized = writer.bytes
         let bytes = serialized.span
-        return usage(of: UpstreamJSON.root(of: bytes), in: bytes, schema: schema)
+        return usage(of: UpstreamJSON.root(of: bytes), in: bytes, dialect: dialect)
     }
 
     /// The usage an answer reports, every count range-checked (`TokenCountReader`): vLLM's
     /// `usage.total_tokens` (or `prompt_tokens`; a rerank's tokens are all input), Cohere's
     /// `meta.tokens.input_tokens` (or `meta.billed_units.input_tokens`) and
     /// `meta.billed_units.search_units`. `answer` is the answer's top-level object in `bytes`.
-    static func usage(of answer: UpstreamJSON.Value?, in bytes: Span<UInt8>, schema: BackendSchema) -> TokenUsage {
+    static func usage(of answer: UpstreamJSON.Value?, in bytes: Span<UInt8>, dialect: RerankDialect) -> TokenUsage {
         var reader = TokenCountReader()
         var usage = TokenUsage()
-        switch schema {
-        case .cohere:
+        switch dialect {
+        case .cohereV2:
             let meta = UpstreamJSON.member("meta", of: answer, in: bytes)
             let billed = UpstreamJSON.member("billed_units", of: meta, in: bytes)
             let tokens =
@@ -280,7 +280,7 @@ public struct RerankAnswer: Sendable, Equatable {
                 ?? UpstreamJSON.member("input_tokens", of: billed, in: bytes)
             usage.inputTokens = reader.count(tokens, in: bytes)
             usage.searchUnits = reader.count(UpstreamJSON.member("search_units", of: billed, in: bytes), in: bytes)
-        default:
+        case .openAICompatible:
             let reported = UpstreamJSON.member("usage", of: answer, in: bytes)
             usage.inputTokens = reader.count(
                 UpstreamJSON.member("total_tokens", of: reported, in: bytes)

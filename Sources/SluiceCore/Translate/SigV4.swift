@@ -12,6 +12,8 @@
 // wire (already percent-encoded once, e.g. `/model/a%3Ab/converse`) and encode it once more for the canonical URI
 // (`/model/a%253Ab/converse`), which is what botocore does and what Bedrock verifies.
 
+import Synchronization
+
 /// A UTC instant for signing, at one-second resolution.
 public struct SigV4Date: Sendable, Equatable {
     public var year: Int
@@ -52,17 +54,49 @@ public struct SigV4Date: Sendable, Equatable {
 
     /// `YYYYMMDD`, the credential-scope date.
     public var dateStamp: String {
-        Self.digits(year, 4) + Self.digits(month, 2) + Self.digits(day, 2)
+        var out: [UInt8] = []
+        out.reserveCapacity(8)
+        appendDateStamp(to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// `YYYYMMDD'T'HHMMSS'Z'`, the `x-amz-date` value.
     public var amzDate: String {
-        dateStamp + "T" + Self.digits(hour, 2) + Self.digits(minute, 2) + Self.digits(second, 2) + "Z"
+        var out: [UInt8] = []
+        out.reserveCapacity(16)
+        appendAmzDate(to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
-    private static func digits(_ value: Int, _ width: Int) -> String {
-        let text = String(max(value, 0))
-        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+    func appendDateStamp(to out: inout [UInt8]) {
+        Self.appendDigits(year, 4, to: &out)
+        Self.appendDigits(month, 2, to: &out)
+        Self.appendDigits(day, 2, to: &out)
+    }
+
+    func appendAmzDate(to out: inout [UInt8]) {
+        appendDateStamp(to: &out)
+        out.append(UInt8(ascii: "T"))
+        Self.appendDigits(hour, 2, to: &out)
+        Self.appendDigits(minute, 2, to: &out)
+        Self.appendDigits(second, 2, to: &out)
+        out.append(UInt8(ascii: "Z"))
+    }
+
+    /// `value` in decimal, zero-padded to `width` digits (negative values as 0; wider values whole).
+    private static func appendDigits(_ value: Int, _ width: Int, to out: inout [UInt8]) {
+        let value = max(value, 0)
+        var divisor = 1
+        var digits = 1
+        while divisor <= value / 10 {
+            divisor *= 10
+            digits += 1
+        }
+        for _ in digits..<max(width, digits) { out.append(UInt8(ascii: "0")) }
+        while divisor > 0 {
+            out.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value / divisor % 10))
+            divisor /= 10
+        }
     }
 }
 
@@ -72,29 +106,87 @@ public struct SigV4Date: Sendable, Equatable {
 public struct SigningCrypto: Sendable {
     public var sha256: @Sendable ([UInt8]) -> [UInt8]
     public var hmacSHA256: @Sendable (_ key: [UInt8], _ message: [UInt8]) -> [UInt8]
+    /// Where derived signing keys are kept between requests; nil derives one per signature.
+    public var signingKeys: SigV4SigningKeys?
 
     public init(
         sha256: @escaping @Sendable ([UInt8]) -> [UInt8],
-        hmacSHA256: @escaping @Sendable (_ key: [UInt8], _ message: [UInt8]) -> [UInt8]
+        hmacSHA256: @escaping @Sendable (_ key: [UInt8], _ message: [UInt8]) -> [UInt8],
+        signingKeys: SigV4SigningKeys? = nil
     ) {
         self.sha256 = sha256
         self.hmacSHA256 = hmacSHA256
+        self.signingKeys = signingKeys
     }
 
     public static let pureSwift = SigningCrypto(
         sha256: { SHA256.hash($0).bytes }, hmacSHA256: { HMACSHA256.authenticate(key: $0, message: $1).bytes })
 }
 
+/// Signing keys already derived, by secret, day, region and service.
+///
+/// A SigV4 signing key is four chained HMACs of the secret and changes once a day, so every
+/// request of a day to one region and service would derive the same key again (four of the five
+/// HMACs a signature takes). The table is shared by Envoy's workers (one per process, in
+/// `LibCrypto`), so it is guarded by a mutex held only to look up or insert. It keeps at most
+/// `capacity` keys and drops every other day's keys when it inserts one, so a rotated secret's
+/// key leaves by the next day at the latest. Keyed by the secret itself, not a digest of it: the
+/// secret is in memory anyway (config or SDS), and a lookup then costs no hashing.
+public final class SigV4SigningKeys: Sendable {
+    private struct Entry {
+        var secret: String
+        var dateStamp: String
+        var region: String
+        var service: String
+        var key: [UInt8]
+    }
+
+    /// Keys kept at most: a gateway signs for a few regions and credentials, not hundreds.
+    public static let capacity = 16
+
+    private let entries = Mutex<[Entry]>([])
+
+    public init() {}
+
+    /// The key for these inputs: the kept one, or `derive()`'s (kept for the next signature).
+    func key(secret: String, dateStamp: String, region: String, service: String, derive: () -> [UInt8]) -> [UInt8] {
+        let found = entries.withLock { entries in
+            entries.first {
+                $0.dateStamp == dateStamp && $0.region == region && $0.service == service && $0.secret == secret
+            }?.key
+        }
+        if let found { return found }
+        // Derived outside the lock: two workers may both derive the same key once; both keep
+        // the same bytes, so the duplicate is harmless and the lock is never held for HMACs.
+        let key = derive()
+        entries.withLock { entries in
+            entries.removeAll { $0.dateStamp != dateStamp }
+            if entries.count >= Self.capacity { entries.removeFirst() }
+            entries.append(Entry(secret: secret, dateStamp: dateStamp, region: region, service: service, key: key))
+        }
+        return key
+    }
+
+    /// How many keys are kept (tests).
+    var count: Int { entries.withLock { $0.count } }
+}
+
 /// Lower-case hex of `bytes`.
 func hexString(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef".utf8)
     var out: [UInt8] = []
     out.reserveCapacity(bytes.count * 2)
-    for byte in bytes {
-        out.append(digits[Int(byte >> 4)])
-        out.append(digits[Int(byte & 0x0F)])
-    }
+    appendHex(bytes, to: &out)
     return String(decoding: out, as: UTF8.self)
+}
+
+/// Appends the lower-case hex of `bytes`.
+func appendHex(_ bytes: [UInt8], to out: inout [UInt8]) {
+    for byte in bytes {
+        let high = byte >> 4
+        let low = byte & 0x0F
+        out.append(high < 10 ? 0x30 &+ high : 0x57 &+ high)
+        out.append(low < 10 ? 0x30 &+ low : 0x57 &+ low)
+    }
 }
 
 /// Signs requests with AWS Signature Version 4 (`Authorization` header form).
@@ -141,20 +233,43 @@ public struct SigV4Signer: Sendable, CustomStringConvertible {
         method: String, path: String, query: String = "", headers: [(name: String, value: String)],
         payload: [UInt8], date: SigV4Date, includeContentSHA256: Bool = true
     ) -> [(name: String, value: String)] {
+        sign(
+            method: method, path: path.utf8[...], query: query.utf8[...], headers: headers, payload: payload, date: date,
+            includeContentSHA256: includeContentSHA256)
+    }
+
+    /// `sign` for a path and query given as parts of one string (the request's `:path`), so neither
+    /// is copied out. Every text of a signature is written as bytes into one buffer per step: the
+    /// String-built version made about 80 allocations a signature.
+    func sign(
+        method: String, path: Substring.UTF8View, query: Substring.UTF8View, headers: [(name: String, value: String)],
+        payload: [UInt8], date: SigV4Date, includeContentSHA256: Bool = true
+    ) -> [(name: String, value: String)] {
         let payloadHash = hexString(crypto.sha256(payload))
         let added = addedHeaders(date: date, payloadHash: payloadHash, includeContentSHA256: includeContentSHA256)
-        let canonical = canonicalRequest(
-            method: method, path: path, query: query, headers: headers + added, payloadHash: payloadHash)
-        let signature = self.signature(stringToSign: stringToSign(canonicalRequest: canonical.text, date: date), date: date)
-        let authorization =
-            "AWS4-HMAC-SHA256 Credential=\(accessKeyID)/\(scope(date)), SignedHeaders=\(canonical.signedHeaders), "
-            + "Signature=\(signature)"
-        return added + [(name: "authorization", value: authorization)]
+        let canonical = canonicalRequestBytes(
+            method: method, path: path, query: query, headers: headers, added: added, payloadHash: payloadHash)
+        let signature = self.signature(stringToSign: stringToSignBytes(canonicalRequest: canonical.bytes, date: date), date: date)
+        var authorization: [UInt8] = []
+        authorization.reserveCapacity(160 + accessKeyID.utf8.count + canonical.signedHeaders.count)
+        authorization += "AWS4-HMAC-SHA256 Credential=".utf8
+        authorization += accessKeyID.utf8
+        authorization.append(UInt8(ascii: "/"))
+        appendScope(date, to: &authorization)
+        authorization += ", SignedHeaders=".utf8
+        authorization += canonical.signedHeaders
+        authorization += ", Signature=".utf8
+        authorization += signature
+        var all = added
+        all.append((name: "authorization", value: String(decoding: authorization, as: UTF8.self)))
+        return all
     }
 
     /// The headers `sign` adds before signing (all but `authorization`).
     func addedHeaders(date: SigV4Date, payloadHash: String, includeContentSHA256: Bool) -> [(name: String, value: String)] {
-        var added: [(name: String, value: String)] = [(name: "x-amz-date", value: date.amzDate)]
+        var added: [(name: String, value: String)] = []
+        added.reserveCapacity(4)
+        added.append((name: "x-amz-date", value: date.amzDate))
         if includeContentSHA256 { added.append((name: "x-amz-content-sha256", value: payloadHash)) }
         if let sessionToken { added.append((name: "x-amz-security-token", value: sessionToken)) }
         return added
@@ -164,43 +279,145 @@ public struct SigV4Signer: Sendable, CustomStringConvertible {
     public func canonicalRequest(
         method: String, path: String, query: String, headers: [(name: String, value: String)], payloadHash: String
     ) -> (text: String, signedHeaders: String) {
-        // Lowercase names, trim values and squeeze inner runs of spaces; repeated names join with ','.
-        var merged: [(name: String, value: String)] = []
-        for (name, value) in headers {
-            let lower = Self.lowercasedASCII(name)
-            let normalized = Self.normalizedValue(value)
-            if let index = merged.firstIndex(where: { $0.name == lower }) {
-                merged[index].value += "," + normalized
-            } else {
-                merged.append((lower, normalized))
+        let canonical = canonicalRequestBytes(
+            method: method, path: path.utf8[...], query: query.utf8[...], headers: headers, added: [],
+            payloadHash: payloadHash)
+        return (String(decoding: canonical.bytes, as: UTF8.self), String(decoding: canonical.signedHeaders, as: UTF8.self))
+    }
+
+    /// One header of a canonical request: its lower-cased name and trimmed value as ranges of a
+    /// scratch buffer, and its place among the headers given (repeated names keep their order).
+    private struct CanonicalHeader {
+        var name: Range<Int>
+        var value: Range<Int>
+        var order: Int
+    }
+
+    /// The canonical request of `headers` and `added` (signed as one list): lower-cased names,
+    /// values trimmed with inner runs of spaces squeezed, repeated names joined with ',' in the
+    /// order given, sorted by name bytes.
+    func canonicalRequestBytes(
+        method: String, path: Substring.UTF8View, query: Substring.UTF8View, headers: [(name: String, value: String)],
+        added: [(name: String, value: String)], payloadHash: String
+    ) -> (bytes: [UInt8], signedHeaders: [UInt8]) {
+        var scratch: [UInt8] = []
+        scratch.reserveCapacity(512)
+        var entries: [CanonicalHeader] = []
+        entries.reserveCapacity(headers.count + added.count)
+        for list in [headers, added] {
+            for (name, value) in list {
+                let nameStart = scratch.count
+                for byte in name.utf8 { scratch.append(byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte) }
+                let valueStart = scratch.count
+                Self.appendTrimmed(value, to: &scratch)
+                entries.append(CanonicalHeader(name: nameStart..<valueStart, value: valueStart..<scratch.count, order: entries.count))
             }
         }
-        merged.sort { Self.bytesLess($0.name, $1.name) }
-        let signedHeaders = merged.map(\.name).joined(separator: ";")
-        var text = method + "\n"
-        text += (encodePathAgain ? Self.uriEncode(path.isEmpty ? "/" : path, keepSlash: true) : (path.isEmpty ? "/" : path))
-        text += "\n" + Self.canonicalQuery(query) + "\n"
-        for (name, value) in merged { text += name + ":" + value + "\n" }
-        text += "\n" + signedHeaders + "\n" + payloadHash
-        return (text, signedHeaders)
+        entries.sort { lhs, rhs in
+            let left = scratch[lhs.name]
+            let right = scratch[rhs.name]
+            if left.elementsEqual(right) { return lhs.order < rhs.order }
+            return left.lexicographicallyPrecedes(right)
+        }
+
+        var out: [UInt8] = []
+        out.reserveCapacity(method.utf8.count + path.count * 3 + query.count * 3 + scratch.count + entries.count * 2 + 200)
+        var signedHeaders: [UInt8] = []
+        signedHeaders.reserveCapacity(entries.count * 16)
+        out += method.utf8
+        out.append(0x0A)
+        if path.isEmpty {
+            out.append(UInt8(ascii: "/"))
+        } else if encodePathAgain {
+            Self.appendURIEncoded(path, keepSlash: true, to: &out)
+        } else {
+            out += path
+        }
+        out.append(0x0A)
+        if !query.isEmpty { out += Self.canonicalQuery(String(decoding: query, as: UTF8.self)).utf8 }
+        out.append(0x0A)
+        for (index, entry) in entries.enumerated() {
+            let name = scratch[entry.name]
+            if index > 0, scratch[entries[index - 1].name].elementsEqual(name) {
+                // A repeated name: its value joins the line above.
+                out.removeLast()
+                out.append(UInt8(ascii: ","))
+            } else {
+                if !signedHeaders.isEmpty { signedHeaders.append(UInt8(ascii: ";")) }
+                signedHeaders += name
+                out += name
+                out.append(UInt8(ascii: ":"))
+            }
+            out += scratch[entry.value]
+            out.append(0x0A)
+        }
+        out.append(0x0A)
+        out += signedHeaders
+        out.append(0x0A)
+        out += payloadHash.utf8
+        return (out, signedHeaders)
     }
 
     /// The string to sign for a canonical request.
     public func stringToSign(canonicalRequest: String, date: SigV4Date) -> String {
-        "AWS4-HMAC-SHA256\n\(date.amzDate)\n\(scope(date))\n\(hexString(crypto.sha256(Array(canonicalRequest.utf8))))"
+        String(decoding: stringToSignBytes(canonicalRequest: Array(canonicalRequest.utf8), date: date), as: UTF8.self)
+    }
+
+    /// `AWS4-HMAC-SHA256`, the time, the scope and the canonical request's hash, one a line.
+    func stringToSignBytes(canonicalRequest: [UInt8], date: SigV4Date) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(128 + region.utf8.count + service.utf8.count)
+        out += "AWS4-HMAC-SHA256\n".utf8
+        date.appendAmzDate(to: &out)
+        out.append(0x0A)
+        appendScope(date, to: &out)
+        out.append(0x0A)
+        appendHex(crypto.sha256(canonicalRequest), to: &out)
+        return out
     }
 
     /// The hex signature of `stringToSign` with the key derived for `date`.
     public func signature(stringToSign: String, date: SigV4Date) -> String {
-        var key = crypto.hmacSHA256(Array(("AWS4" + secretAccessKey).utf8), Array(date.dateStamp.utf8))
+        String(decoding: signature(stringToSign: Array(stringToSign.utf8), date: date), as: UTF8.self)
+    }
+
+    /// The signature's hex bytes.
+    func signature(stringToSign: [UInt8], date: SigV4Date) -> [UInt8] {
+        let dateStamp = date.dateStamp
+        let key =
+            crypto.signingKeys?.key(
+                secret: secretAccessKey, dateStamp: dateStamp, region: region, service: service,
+                derive: { signingKey(dateStamp: dateStamp) }) ?? signingKey(dateStamp: dateStamp)
+        var hex: [UInt8] = []
+        hex.reserveCapacity(64)
+        appendHex(crypto.hmacSHA256(key, stringToSign), to: &hex)
+        return hex
+    }
+
+    /// The signing key of one day, region and service: four HMACs chained from the secret.
+    func signingKey(dateStamp: String) -> [UInt8] {
+        var key = crypto.hmacSHA256(Array(("AWS4" + secretAccessKey).utf8), Array(dateStamp.utf8))
         for part in [region, service, "aws4_request"] {
             key = crypto.hmacSHA256(key, Array(part.utf8))
         }
-        return hexString(crypto.hmacSHA256(key, Array(stringToSign.utf8)))
+        return key
     }
 
     /// `date/region/service/aws4_request`.
-    func scope(_ date: SigV4Date) -> String { "\(date.dateStamp)/\(region)/\(service)/aws4_request" }
+    func scope(_ date: SigV4Date) -> String {
+        var out: [UInt8] = []
+        appendScope(date, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    func appendScope(_ date: SigV4Date, to out: inout [UInt8]) {
+        date.appendDateStamp(to: &out)
+        out.append(UInt8(ascii: "/"))
+        out += region.utf8
+        out.append(UInt8(ascii: "/"))
+        out += service.utf8
+        out += "/aws4_request".utf8
+    }
 
     // MARK: - Encoding helpers
 
@@ -208,7 +425,12 @@ public struct SigV4Signer: Sendable, CustomStringConvertible {
     public static func uriEncode(_ text: String, keepSlash: Bool = false) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(text.utf8.count)
-        for byte in text.utf8 {
+        appendURIEncoded(text.utf8, keepSlash: keepSlash, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func appendURIEncoded(_ text: some Sequence<UInt8>, keepSlash: Bool, to out: inout [UInt8]) {
+        for byte in text {
             if isUnreserved(byte) || (keepSlash && byte == UInt8(ascii: "/")) {
                 out.append(byte)
             } else {
@@ -217,7 +439,6 @@ public struct SigV4Signer: Sendable, CustomStringConvertible {
                 out.append(hexDigit(byte & 0x0F))
             }
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Sorted `key=value` pairs, each side decoded from the wire form and encoded canonically.
@@ -277,24 +498,19 @@ public struct SigV4Signer: Sendable, CustomStringConvertible {
         }
     }
 
-    private static func lowercasedASCII(_ text: String) -> String {
-        String(decoding: text.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
-    }
-
-    /// Trims spaces and tabs and squeezes inner runs of spaces to one (SigV4 `Trimall`).
-    private static func normalizedValue(_ value: String) -> String {
-        var out: [UInt8] = []
+    /// Appends `value` trimmed of spaces and tabs, inner runs squeezed to one space (SigV4 `Trimall`).
+    private static func appendTrimmed(_ value: String, to out: inout [UInt8]) {
+        let start = out.count
         var pendingSpace = false
         for byte in value.utf8 {
             if byte == 0x20 || byte == 0x09 {
-                pendingSpace = !out.isEmpty
+                pendingSpace = out.count > start
             } else {
                 if pendingSpace { out.append(0x20) }
                 pendingSpace = false
                 out.append(byte)
             }
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Byte-wise (code-unit) ordering, as AWS sorts names and query pairs.

@@ -111,16 +111,16 @@ public struct UpstreamExchange: Sendable {
 
     public func requestPlan() throws(TranslateError) -> UpstreamRequestPlan {
         if attempt.endpoint.countsTokens { return try TokenCounting.requestPlan(for: attempt, adapter: adapter) }
-        if attempt.endpoint.isMedia { return try MediaEndpoints.requestPlan(for: attempt) }
+        if attempt.endpoint.isMedia { return try MediaEndpoints.requestPlan(for: attempt, adapter: adapter) }
         if attempt.endpoint.reranks { return try RerankEndpoint.requestPlan(for: attempt, adapter: adapter) }
         return try adapter.requestPlan(for: attempt)
     }
 
     /// The body to send for the client's `body`.
     public mutating func translateRequest(_ body: [UInt8]) throws(TranslateError) -> [UInt8] {
-        if attempt.endpoint.countsTokens { return try TokenCounting.translateRequest(body, attempt: &attempt) }
-        if attempt.endpoint.isMedia { return try MediaEndpoints.translateRequest(body, attempt: &attempt) }
-        if attempt.endpoint.reranks { return try RerankEndpoint.translateRequest(body, attempt: &attempt) }
+        if attempt.endpoint.countsTokens { return try TokenCounting.translateRequest(body, attempt: &attempt, adapter: adapter) }
+        if attempt.endpoint.isMedia { return try MediaEndpoints.translateRequest(body, attempt: &attempt, adapter: adapter) }
+        if attempt.endpoint.reranks { return try RerankEndpoint.translateRequest(body, attempt: &attempt, adapter: adapter) }
         return try adapter.translateRequest(body, attempt: &attempt)
     }
 
@@ -167,6 +167,15 @@ public struct UpstreamExchange: Sendable {
         return context.stream ? .translateStream : .translateBody
     }
 
+    /// The client's request headers this backend's adapter reads (lower-case; usually none). Pass
+    /// each one present to `noteRequestHeader` before asking for the plan.
+    public var requestHeaderNames: [String] { adapter.requestHeaderNames }
+
+    /// Records a request header named in `requestHeaderNames` for the adapter's translation.
+    public mutating func noteRequestHeader(name: String, value: String) {
+        attempt.requestHeaders.append((name, value))
+    }
+
     /// Notes the client's `content-type` for an endpoint whose body is a form (its boundary).
     public mutating func noteRequestContentType(_ value: String?) {
         if endpoint.readsMultipart { attempt.requestContentType = value }
@@ -192,8 +201,8 @@ public struct UpstreamExchange: Sendable {
     /// Translates a complete 2xx body to the client's API. Returns the body and the usage it reports.
     public func translateResponse(_ body: [UInt8]) throws(TranslateError) -> (body: [UInt8], usage: TokenUsage) {
         // A count is free: no usage.
-        if endpoint.countsTokens { return (try TokenCounting.clientAnswer(body, attempt: attempt), TokenUsage()) }
-        if endpoint.reranks { return try RerankEndpoint.clientAnswer(body, attempt: attempt) }
+        if endpoint.countsTokens { return (try TokenCounting.clientAnswer(body, attempt: attempt, adapter: adapter), TokenUsage()) }
+        if endpoint.reranks { return try RerankEndpoint.clientAnswer(body, attempt: attempt, adapter: adapter) }
         let hub = try adapter.hubResponse(body, attempt: attempt)
         switch clientAPI {
         case .openAI, .cohere:

@@ -17,6 +17,9 @@ public final class FilterLink {
     public let context: AttemptContext
     /// The last upstream attempt's report; nil until an attempt reports.
     public var report: AttemptReport?
+    /// Request headers an attempt took off the request for its adapter (`UpstreamAction.carryRequestHeader`),
+    /// for later attempts: Envoy shares the header map between them.
+    public var carriedRequestHeaders: [(name: String, value: String)] = []
 
     public init(context: AttemptContext) { self.context = context }
 

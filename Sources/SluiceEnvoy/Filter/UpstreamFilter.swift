@@ -111,7 +111,7 @@ final class UpstreamFilter: HTTPFilter {
                 context: link.context,
                 hostBackend: stream.metadataString(.host, namespace: FilterMetadata.namespace, key: FilterMetadataKey.backend.name),
                 headers: headers, endOfStream: endOfStream, nowSeconds: WallClock.unixSeconds(),
-                credential: { factory.credential($0, stream) })
+                credential: { factory.credential($0, stream) }, carried: link.carriedRequestHeaders)
         }
         carryOut(stream)
         return status == .continue ? .continue : .stopIteration
@@ -194,6 +194,8 @@ final class UpstreamFilter: HTTPFilter {
             switch action {
             case .removeRequestHeader(let name):
                 stream.removeHeader(named: name)
+            case .carryRequestHeader(let name, let value):
+                link?.carriedRequestHeaders.append((name, value))
             case .setRequestHeader(let name, let value):
                 stream.setHeader(name, value)
             case .replaceRequestBody(let body):

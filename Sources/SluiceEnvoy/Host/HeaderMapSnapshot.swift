@@ -47,6 +47,15 @@ struct HeaderMapSnapshot: CurrentRequestHeaders {
         return String(decoding: found, as: UTF8.self)
     }
 
+    func values(_ name: String) -> [String] {
+        var values: [String] = []
+        forEachValue(of: name) { bytes in
+            values.append(String(decoding: bytes, as: UTF8.self))
+            return true
+        }
+        return values
+    }
+
     /// The bytes of the first value of `name`, as `EnvoyHTTPStream.withHeader` reads them (a
     /// value Envoy hands over without bytes counts as absent).
     func first(_ name: String) -> [UInt8]? {

@@ -25,8 +25,11 @@ enum LibCrypto {
         return ok == 1 ? out : HMACSHA256.authenticate(key: key, message: message).bytes
     }
 
-    /// The hash primitives request signing needs, backed by libcrypto.
-    static let requestSigning = SigningCrypto(sha256: { sha256($0) }, hmacSHA256: { hmacSHA256(key: $0, message: $1) })
+    /// The hash primitives request signing needs, backed by libcrypto, with the process's derived
+    /// SigV4 keys (one table for every config and worker: keys depend only on the secret, day,
+    /// region and service).
+    static let requestSigning = SigningCrypto(
+        sha256: { sha256($0) }, hmacSHA256: { hmacSHA256(key: $0, message: $1) }, signingKeys: SigV4SigningKeys())
 
     /// The same primitives under the name the signature agreement test uses.
     static var sigV4: SigningCrypto { requestSigning }

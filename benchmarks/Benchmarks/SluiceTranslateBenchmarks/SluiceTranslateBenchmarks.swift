@@ -186,7 +186,7 @@ let benchmarks: @Sendable () -> Void = {
     // A rerank backend's answer read and checked (indices, scores, usage) for a four-document request.
     Benchmark("Translate.response.rerank") { benchmark in
         for _ in benchmark.scaledIterations {
-            blackHole(try? RerankAnswer.read(rerankAnswer, schema: .openAI, documentCount: 4))
+            blackHole(try? RerankAnswer.read(rerankAnswer, dialect: .openAICompatible, documentCount: 4))
         }
     }
     Benchmark("Translate.response.anthropic") { benchmark in
