@@ -46,6 +46,14 @@ def record(record_id: str, index: int, **overrides) -> dict:
         "cost_micro_usd": 1_000 + index, "duration_ms": 100 + index % 50, "ttft_ms": None if index % 2 else 25 + index % 9,
         "stream": index % 2 == 0,
     }
+    # Some records in the newer shape: a rerank's search units, an image model's and a
+    # transcription's counts in their unit; the rest as a sender from before units writes them.
+    if index % 11 == 5:
+        result["search_units"] = 1 + index % 3
+    if index % 13 == 6:
+        result.update(unit="images", input_tokens=0, cached_input_tokens=0)
+    elif index % 17 == 3:
+        result.update(unit="seconds", cached_input_tokens=0, output_tokens=0)
     result.update(overrides)
     return result
 
@@ -120,12 +128,21 @@ def all_records(sluiced: Sluiced, query: str = "") -> list[dict]:
 
 
 def expected_totals(records: list[dict]) -> dict:
+    """The usage API's sums: tokens of token-metered records (a record without `unit` is one), a
+    media record's counts in its unit's sum."""
+    def total(field: str, unit: str) -> int:
+        return sum(r[field] for r in records if r.get("unit", "tokens") == unit)
+
     return {
         "requests": len(records),
         "errors": sum(1 for r in records if r["status"] >= 400),
-        "input_tokens": sum(r["input_tokens"] for r in records),
-        "cached_input_tokens": sum(r["cached_input_tokens"] for r in records),
-        "output_tokens": sum(r["output_tokens"] for r in records),
+        "input_tokens": total("input_tokens", "tokens"),
+        "cached_input_tokens": total("cached_input_tokens", "tokens"),
+        "output_tokens": total("output_tokens", "tokens"),
+        "search_units": sum(r.get("search_units", 0) for r in records),
+        "images": total("output_tokens", "images"),
+        "speech_characters": total("input_tokens", "characters"),
+        "audio_seconds": total("input_tokens", "seconds"),
         "cost_micro_usd": sum(r["cost_micro_usd"] for r in records),
     }
 
@@ -159,6 +176,8 @@ def check_stored(sluiced: Sluiced, stored: list[dict]) -> None:
         mine = [r for r in stored if r["team"] == team and r["model"] == model]
         assert group["requests"] == len(mine)
         assert group["cost_micro_usd"] == sum(r["cost_micro_usd"] for r in mine)
+        expected = expected_totals(mine)
+        assert {k: group[k] for k in expected} == expected, (team, model)
 
 
 DATABASES = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
@@ -218,7 +237,8 @@ def test_usage_records_are_stored_once_and_survive_restarts(database):
         assert requests == len(stored)
         cost = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("sluice_cost_usd_total{"))
         assert cost == pytest.approx(sum(r["cost_micro_usd"] for r in stored) / 1e6)
-        answered = [r for r in stored if r["status"] < 400 and r["model"] == "gpt-4o-mini"]
+        # Token histograms observe answered token-metered records (a media record counts images or seconds).
+        answered = [r for r in stored if r["status"] < 400 and r["model"] == "gpt-4o-mini" and r.get("unit", "tokens") == "tokens"]
         labels = 'gen_ai_request_model="gpt-4o-mini",gen_ai_provider_name="openai"'
         assert metric(text, f'gen_ai_client_token_usage_count{{gen_ai_token_type="input",{labels}}}') == len(answered)
         assert metric(text, f'gen_ai_client_token_usage_sum{{gen_ai_token_type="output",{labels}}}') == sum(
@@ -262,7 +282,9 @@ def test_usage_records_are_stored_once_and_survive_restarts(database):
         assert [g["team"] for g in summary["groups"]] == ["", "research", "support"]
         table = sluiced.cli("usage", "--database", sluiced.database, "--group-by", "team", "--since", "3650d")
         assert table.returncode == 0, table.stderr
-        assert table.stdout.splitlines()[0].split() == ["TEAM", "REQUESTS", "ERRORS", "INPUT", "CACHED", "OUTPUT", "COST"]
+        # A column for each non-token unit the records have (search units, images, audio seconds).
+        assert table.stdout.splitlines()[0].split() == [
+            "TEAM", "REQUESTS", "ERRORS", "INPUT", "CACHED", "OUTPUT", "SEARCH", "UNITS", "IMAGES", "AUDIO", "SECONDS", "COST"]
         assert table.stdout.splitlines()[-1].split()[:2] == ["total", str(len(stored))]
         bad = sluiced.cli("usage", "--database", sluiced.database, "--group-by", "colour")
         assert bad.returncode != 0 and "group_by: 'colour' is not a dimension" in bad.stderr

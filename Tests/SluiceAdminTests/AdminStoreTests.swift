@@ -246,9 +246,9 @@ struct AdminStoreTests {
             #expect(try await store.version() == 1)
             switch store {
             case let sqlite as SQLiteAdminStore:
-                #expect(try await sqlite.appliedMigrations().count == 4)
+                #expect(try await sqlite.appliedMigrations().count == 5)
             case let postgres as PostgresAdminStore:
-                #expect(try await postgres.appliedMigrations() == [1, 2, 3, 4])
+                #expect(try await postgres.appliedMigrations() == [1, 2, 3, 4, 5])
             default:
                 Issue.record("unexpected store type \(type(of: store))")
             }

@@ -139,7 +139,7 @@ private final class ProducerCount: Sendable {
 
     @Test func aBatchIsTheProtocolsJSON() throws {
         let body = FleetUsageRecord.batchBody(envoy: "node-1", records: [Self.record(), Self.record("req-2", ttft: 7)])
-        let expected = #"{"envoy":"node-1","records":[{"id":"req-1","time_ms":1700000000000,"key":"alice","team":"research","model":"gpt-4o-mini","backend":"openai","provider":"openai","status":200,"input_tokens":12,"cached_input_tokens":2,"output_tokens":30,"cost_micro_usd":20,"duration_ms":15,"ttft_ms":null,"stream":false},{"id":"req-2","time_ms":1700000000000,"key":"alice","team":"research","model":"gpt-4o-mini","backend":"openai","provider":"openai","status":200,"input_tokens":12,"cached_input_tokens":2,"output_tokens":30,"cost_micro_usd":20,"duration_ms":15,"ttft_ms":7,"stream":true}]}"#
+        let expected = #"{"envoy":"node-1","records":[{"id":"req-1","time_ms":1700000000000,"key":"alice","team":"research","model":"gpt-4o-mini","backend":"openai","provider":"openai","status":200,"unit":"tokens","input_tokens":12,"cached_input_tokens":2,"output_tokens":30,"search_units":0,"cost_micro_usd":20,"duration_ms":15,"ttft_ms":null,"stream":false},{"id":"req-2","time_ms":1700000000000,"key":"alice","team":"research","model":"gpt-4o-mini","backend":"openai","provider":"openai","status":200,"unit":"tokens","input_tokens":12,"cached_input_tokens":2,"output_tokens":30,"search_units":0,"cost_micro_usd":20,"duration_ms":15,"ttft_ms":7,"stream":true}]}"#
         #expect(String(decoding: body, as: UTF8.self) == expected)
         _ = try JSONParser.parse(body)
     }

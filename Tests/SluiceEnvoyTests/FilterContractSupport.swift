@@ -21,7 +21,7 @@ extension FakeStream {
     /// An upstream attempt's report, as `sluice_upstream` leaves it in the link the downstream
     /// filter made when it routed.
     func setAttemptReport(
-        inputTokens: Int, outputTokens: Int, backend: String = "openai", provider: String = "openai",
+        inputTokens: Int, outputTokens: Int, searchUnits: Int = 0, backend: String = "openai", provider: String = "openai",
         responseModel: String = "gpt-4o-mini"
     ) {
         guard let link = FilterLink.stored(onStream: pointer) else {
@@ -29,7 +29,8 @@ extension FakeStream {
             return
         }
         link.report = AttemptReport(
-            usage: TokenUsage(inputTokens: inputTokens, outputTokens: outputTokens), backend: backend, provider: provider,
+            usage: TokenUsage(inputTokens: inputTokens, outputTokens: outputTokens, searchUnits: searchUnits),
+            backend: backend, provider: provider,
             responseModel: responseModel)
     }
 

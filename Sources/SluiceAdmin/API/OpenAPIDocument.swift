@@ -428,11 +428,15 @@ public enum OpenAPIDocument {
                 }
               },
               "UsageTotals": {
-                "type": "object", "required": ["requests", "errors", "input_tokens", "cached_input_tokens", "output_tokens", "cost_usd", "cost_micro_usd"],
-                "description": "Sums; a group row also carries its group_by values under their names (key, team, model, backend, provider).",
+                "type": "object", "required": ["requests", "errors", "input_tokens", "cached_input_tokens", "output_tokens", "search_units", "images", "speech_characters", "audio_seconds", "cost_usd", "cost_micro_usd"],
+                "description": "Sums; a group row also carries its group_by values under their names (key, team, model, backend, provider). Token sums count token-metered records only; media records count in images, speech_characters or audio_seconds.",
                 "properties": {
                   "requests": { "type": "integer" }, "errors": { "type": "integer", "description": "Requests answered with status 400 or more" },
                   "input_tokens": { "type": "integer" }, "cached_input_tokens": { "type": "integer" }, "output_tokens": { "type": "integer" },
+                  "search_units": { "type": "integer", "description": "Search units rerank backends billed (Cohere)" },
+                  "images": { "type": "integer", "description": "Images generated" },
+                  "speech_characters": { "type": "integer", "description": "Characters of text turned into speech" },
+                  "audio_seconds": { "type": "integer", "description": "Seconds of audio transcribed or translated (each request rounded up)" },
                   "cost_usd": { "type": "string", "description": "Dollars as a decimal string, exact (at most six decimals, no trailing zeros)" },
                   "cost_micro_usd": { "type": "integer" }
                 },
@@ -458,9 +462,11 @@ public enum OpenAPIDocument {
                   "model": { "type": "string", "maxLength": 256 }, "backend": { "type": "string", "maxLength": 256 },
                   "provider": { "type": "string", "maxLength": 256 },
                   "status": { "type": "integer", "minimum": 100, "maximum": 599 },
+                  "unit": { "type": "string", "enum": ["tokens", "characters", "seconds", "images"], "default": "tokens", "description": "What input_tokens and output_tokens count: tokens, or a media model's unit (speech characters and audio seconds in input_tokens, images in output_tokens)" },
                   "input_tokens": { "type": "integer", "minimum": 0, "maximum": 1000000000 },
                   "cached_input_tokens": { "type": "integer", "minimum": 0, "maximum": 1000000000 },
                   "output_tokens": { "type": "integer", "minimum": 0, "maximum": 1000000000 },
+                  "search_units": { "type": "integer", "minimum": 0, "maximum": 1000000000, "default": 0, "description": "Search units a rerank backend billed" },
                   "cost_micro_usd": { "type": "integer", "minimum": 0, "maximum": 1000000000000000 },
                   "duration_ms": { "type": "integer", "minimum": 0, "maximum": 1000000000 },
                   "ttft_ms": { "type": ["integer", "null"], "minimum": 0, "maximum": 1000000000 },
@@ -476,13 +482,15 @@ public enum OpenAPIDocument {
               },
               "StoredUsageRecord": {
                 "type": "object", "description": "A record as sent (see UsageRecord), with the Envoy that sent it, when sluiced stored it, and its cost as a decimal string.",
-                "required": ["id", "envoy", "received_at_ms", "time_ms", "key", "team", "model", "backend", "provider", "status", "input_tokens", "cached_input_tokens", "output_tokens", "cost_micro_usd", "cost_usd", "duration_ms", "ttft_ms", "stream"],
+                "required": ["id", "envoy", "received_at_ms", "time_ms", "key", "team", "model", "backend", "provider", "status", "unit", "input_tokens", "cached_input_tokens", "output_tokens", "search_units", "cost_micro_usd", "cost_usd", "duration_ms", "ttft_ms", "stream"],
                 "properties": {
                   "id": { "type": "string" }, "envoy": { "type": "string" }, "received_at_ms": { "type": "integer" },
                   "time_ms": { "type": "integer" }, "key": { "type": "string" }, "team": { "type": "string" },
                   "model": { "type": "string" }, "backend": { "type": "string" }, "provider": { "type": "string" },
-                  "status": { "type": "integer" }, "input_tokens": { "type": "integer" }, "cached_input_tokens": { "type": "integer" },
-                  "output_tokens": { "type": "integer" }, "cost_micro_usd": { "type": "integer" }, "cost_usd": { "type": "string" },
+                  "status": { "type": "integer" }, "unit": { "type": "string", "enum": ["tokens", "characters", "seconds", "images"] },
+                  "input_tokens": { "type": "integer" }, "cached_input_tokens": { "type": "integer" },
+                  "output_tokens": { "type": "integer" }, "search_units": { "type": "integer" },
+                  "cost_micro_usd": { "type": "integer" }, "cost_usd": { "type": "string" },
                   "duration_ms": { "type": "integer" }, "ttft_ms": { "type": ["integer", "null"] }, "stream": { "type": "boolean" }
                 }
               },

@@ -45,13 +45,19 @@ public enum UsageCLI {
                         totals: UsageRowJSON(dimensions: [], values: [], totals: totals), nextCursor: nil)))
         case .text:
             guard totals.requests > 0 else { return "No usage records in that range.\n" }
+            // A column of non-token units only when the range has any, so a chat-only fleet's
+            // table stays as narrow as before.
+            let units: [(title: String, sum: (UsageTotals) -> Int64)] = [
+                ("SEARCH UNITS", \.searchUnits), ("IMAGES", \.images), ("SPEECH CHARS", \.speechCharacters),
+                ("AUDIO SECONDS", \.audioSeconds),
+            ].filter { $0.sum(totals) > 0 }
             func cells(_ totals: UsageTotals) -> [String] {
-                [
-                    String(totals.requests), String(totals.errors), String(totals.inputTokens),
-                    String(totals.cachedInputTokens), String(totals.outputTokens), "$" + Dollars.format(micros: totals.costMicroUSD),
-                ]
+                [String(totals.requests), String(totals.errors), String(totals.inputTokens),
+                    String(totals.cachedInputTokens), String(totals.outputTokens)]
+                    + units.map { String($0.sum(totals)) } + ["$" + Dollars.format(micros: totals.costMicroUSD)]
             }
-            let header = dimensions.map { $0.rawValue.uppercased() } + ["REQUESTS", "ERRORS", "INPUT", "CACHED", "OUTPUT", "COST"]
+            let header = dimensions.map { $0.rawValue.uppercased() } + ["REQUESTS", "ERRORS", "INPUT", "CACHED", "OUTPUT"]
+                + units.map(\.title) + ["COST"]
             var rows = dimensions.isEmpty ? [] : groups.map { $0.values.map { $0.isEmpty ? "-" : $0 } + cells($0.totals) }
             rows.append((dimensions.isEmpty ? [] : ["total"] + Array(repeating: "", count: dimensions.count - 1)) + cells(totals))
             return KeysCLI.table(header: header, rows: rows)

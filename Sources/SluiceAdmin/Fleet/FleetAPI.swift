@@ -225,6 +225,10 @@ struct UsageRowJSON: Encodable {
         try container.encode(totals.inputTokens, forKey: Key("input_tokens"))
         try container.encode(totals.cachedInputTokens, forKey: Key("cached_input_tokens"))
         try container.encode(totals.outputTokens, forKey: Key("output_tokens"))
+        try container.encode(totals.searchUnits, forKey: Key("search_units"))
+        try container.encode(totals.images, forKey: Key("images"))
+        try container.encode(totals.speechCharacters, forKey: Key("speech_characters"))
+        try container.encode(totals.audioSeconds, forKey: Key("audio_seconds"))
         try container.encode(totals.costMicroUSD, forKey: Key("cost_micro_usd"))
         try container.encode(Dollars.format(micros: totals.costMicroUSD), forKey: Key("cost_usd"))
     }
@@ -264,9 +268,11 @@ struct UsageRecordJSON: Encodable {
         case receivedAtMillis = "received_at_ms"
         case timeMillis = "time_ms"
         case key, team, model, backend, provider, status
+        case unit
         case inputTokens = "input_tokens"
         case cachedInputTokens = "cached_input_tokens"
         case outputTokens = "output_tokens"
+        case searchUnits = "search_units"
         case costMicroUSD = "cost_micro_usd"
         case costUSD = "cost_usd"
         case durationMillis = "duration_ms"
@@ -287,9 +293,11 @@ struct UsageRecordJSON: Encodable {
         try container.encode(record.backend, forKey: .backend)
         try container.encode(record.provider, forKey: .provider)
         try container.encode(record.status, forKey: .status)
+        try container.encode(record.unit.rawValue, forKey: .unit)
         try container.encode(record.inputTokens, forKey: .inputTokens)
         try container.encode(record.cachedInputTokens, forKey: .cachedInputTokens)
         try container.encode(record.outputTokens, forKey: .outputTokens)
+        try container.encode(record.searchUnits, forKey: .searchUnits)
         try container.encode(record.costMicros, forKey: .costMicroUSD)
         try container.encode(Dollars.format(micros: record.costMicros), forKey: .costUSD)
         try container.encode(record.durationMillis, forKey: .durationMillis)

@@ -164,8 +164,9 @@ public final class FleetMetrics: Sendable {
                 buckets: Self.timeToFirstTokenBuckets)
             for record in records {
                 // Token counts exist for answered requests; an error's zeros would only skew the
-                // distribution towards the smallest bucket.
-                if record.status < 400 {
+                // distribution towards the smallest bucket. A media record's counts are images,
+                // characters or seconds, not tokens.
+                if record.status < 400, record.unit == .tokens {
                     input.record(Double(record.inputTokens))
                     output.record(Double(record.outputTokens))
                 }

@@ -60,16 +60,19 @@ public enum FleetProtocol {
     /// `time_ms`: 0...2^53 (the integers a JSON number holds exactly everywhere).
     public static let timeRange: ClosedRange<Int64> = 0...(1 << 53)
     public static let statusRange: ClosedRange<Int64> = 100...599
-    /// Token counts, `duration_ms` and `ttft_ms`.
+    /// Token (or unit) counts, `search_units`, `duration_ms` and `ttft_ms`.
     public static let countRange: ClosedRange<Int64> = 0...1_000_000_000
     /// `cost_micro_usd`: up to a billion dollars for one request.
     public static let costRange: ClosedRange<Int64> = 0...1_000_000_000_000_000
 
     /// The members a record has, in the protocol's order.
     static let recordFields = [
-        "id", "time_ms", "key", "team", "model", "backend", "provider", "status", "input_tokens",
-        "cached_input_tokens", "output_tokens", "cost_micro_usd", "duration_ms", "ttft_ms", "stream",
+        "id", "time_ms", "key", "team", "model", "backend", "provider", "status", "unit", "input_tokens",
+        "cached_input_tokens", "output_tokens", "search_units", "cost_micro_usd", "duration_ms", "ttft_ms", "stream",
     ]
+    /// The `unit` names a record may carry, for the error that refuses another.
+    static let unitNames = UsageUnit.allCases.map { "'\($0.rawValue)'" }
+        .joined(separator: ", ")
 
     /// Reads a usage batch.
     /// - Throws: `AdminError.invalidRequest` (HTTP 400) when the envelope is malformed: not JSON, not
@@ -193,6 +196,20 @@ public enum FleetProtocol {
         record.inputTokens = Int(try integer("input_tokens", in: countRange))
         record.cachedInputTokens = Int(try integer("cached_input_tokens", in: countRange))
         record.outputTokens = Int(try integer("output_tokens", in: countRange))
+        // `unit` and `search_units` came later: a sender that predates them metered tokens only.
+        switch object["unit"] {
+        case nil: record.unit = .tokens
+        case .string(let name)?:
+            guard let unit = UsageUnit(rawValue: name) else {
+                throw RecordProblem("unit", "must be one of \(unitNames), got '\(name.prefix(32))'")
+            }
+            record.unit = unit
+        case let value?: throw RecordProblem("unit", "must be a string, got \(value.typeName)")
+        }
+        switch object["search_units"] {
+        case nil: record.searchUnits = 0
+        case let value?: record.searchUnits = Int(try integer("search_units", in: countRange, value: value))
+        }
         record.costMicros = try integer("cost_micro_usd", in: costRange)
         record.durationMillis = try integer("duration_ms", in: countRange)
         switch object["ttft_ms"] {

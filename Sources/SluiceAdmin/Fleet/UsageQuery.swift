@@ -31,14 +31,24 @@ public struct UsageTotals: Sendable, Equatable {
     public var requests: Int64 = 0
     /// Records whose status is 400 or more.
     public var errors: Int64 = 0
+    /// Tokens of token-metered records.
     public var inputTokens: Int64 = 0
     public var cachedInputTokens: Int64 = 0
     public var outputTokens: Int64 = 0
     public var costMicroUSD: Int64 = 0
+    /// Search units rerank backends billed.
+    public var searchUnits: Int64 = 0
+    /// Images generated (records metered in images).
+    public var images: Int64 = 0
+    /// Characters of speech synthesised (records metered in characters).
+    public var speechCharacters: Int64 = 0
+    /// Seconds of audio transcribed or translated (records metered in seconds).
+    public var audioSeconds: Int64 = 0
 
     public init(
         requests: Int64 = 0, errors: Int64 = 0, inputTokens: Int64 = 0, cachedInputTokens: Int64 = 0,
-        outputTokens: Int64 = 0, costMicroUSD: Int64 = 0
+        outputTokens: Int64 = 0, costMicroUSD: Int64 = 0, searchUnits: Int64 = 0, images: Int64 = 0,
+        speechCharacters: Int64 = 0, audioSeconds: Int64 = 0
     ) {
         self.requests = requests
         self.errors = errors
@@ -46,6 +56,10 @@ public struct UsageTotals: Sendable, Equatable {
         self.cachedInputTokens = cachedInputTokens
         self.outputTokens = outputTokens
         self.costMicroUSD = costMicroUSD
+        self.searchUnits = searchUnits
+        self.images = images
+        self.speechCharacters = speechCharacters
+        self.audioSeconds = audioSeconds
     }
 }
 

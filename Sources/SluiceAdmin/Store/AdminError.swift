@@ -46,6 +46,12 @@ public struct AdminError: Error, Sendable, Equatable, CustomStringConvertible {
         AdminError(.notFound, "no team named '\(name)' in the database")
     }
 
+    /// A usage record whose stored `unit` sluiced does not know (written by a newer sluiced).
+    @inline(never)
+    static func storedUnit(_ unit: String, id: String) -> AdminError {
+        AdminError(.storeFailure, "usage record '\(id)': unit '\(unit)' in the database is not one this sluiced knows")
+    }
+
     @inline(never)
     public static func store(_ operation: String, _ error: any Error) -> AdminError {
         AdminError(.storeFailure, "the admin database failed to \(operation): \(error)")

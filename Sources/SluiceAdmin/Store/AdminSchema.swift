@@ -140,19 +140,37 @@ enum AdminSchema {
                 )
                 """,
             ]),
+        Migration(
+            version: 5, name: "usage units and search units",
+            statements: [
+                // What a record's counts count (tokens, or a media model's characters, seconds or
+                // images) and the search units a rerank backend billed. Records stored before
+                // were all read as tokens with no search units, which the defaults say.
+                "ALTER TABLE sluice_usage_records ADD COLUMN unit TEXT NOT NULL DEFAULT 'tokens'",
+                "ALTER TABLE sluice_usage_records ADD COLUMN search_units BIGINT NOT NULL DEFAULT 0",
+            ]),
     ]
 
     /// The columns of a usage record, in `insertUsage`'s and `usageRow`'s order.
     static let usageColumns = [
         "id", "envoy", "received_at_ms", "time_ms", "consumer", "team", "model", "backend", "provider", "status",
         "input_tokens", "cached_input_tokens", "output_tokens", "cost_micro_usd", "duration_ms", "ttft_ms", "stream",
+        "unit", "search_units",
     ]
     static var usageColumnList: String { usageColumns.joined(separator: ", ") }
 
-    /// The sums of the usage summary, in `UsageTotals` order.
+    /// The sums of the usage summary, in `UsageTotals` order. Token sums count token-metered
+    /// records only; a media record's counts go to the sum of its unit (images are in
+    /// `output_tokens`, speech characters and audio seconds in `input_tokens`).
     /// (CAST: PostgreSQL sums BIGINTs as NUMERIC; COALESCE: a sum over no rows is NULL.)
-    static let usageSums = ["CASE WHEN status >= 400 THEN 1 ELSE 0 END", "input_tokens", "cached_input_tokens",
-        "output_tokens", "cost_micro_usd"].reduce("COUNT(*)") { $0 + ", COALESCE(CAST(SUM(\($1)) AS BIGINT), 0)" }
+    static let usageSums = [
+        "CASE WHEN status >= 400 THEN 1 ELSE 0 END", "CASE WHEN unit = 'tokens' THEN input_tokens ELSE 0 END",
+        "CASE WHEN unit = 'tokens' THEN cached_input_tokens ELSE 0 END",
+        "CASE WHEN unit = 'tokens' THEN output_tokens ELSE 0 END", "cost_micro_usd", "search_units",
+        "CASE WHEN unit = 'images' THEN output_tokens ELSE 0 END",
+        "CASE WHEN unit = 'characters' THEN input_tokens ELSE 0 END",
+        "CASE WHEN unit = 'seconds' THEN input_tokens ELSE 0 END",
+    ].reduce("COUNT(*)") { $0 + ", COALESCE(CAST(SUM(\($1)) AS BIGINT), 0)" }
 
     /// The keyset condition "the group is after `values`" over `columns` (compared with `collate`),
     /// spelt out as `(a > ?) OR (a = ? AND b > ?) …` so both databases read it the same way;

@@ -1,5 +1,5 @@
 // Usage records on PostgreSQL: a batch is one multi-row `INSERT … ON CONFLICT (id) DO NOTHING
-// RETURNING id` (17 parameters a record, 17,000 for the largest batch, under the protocol's
+// RETURNING id` (19 parameters a record, 19,000 for the largest batch, under the protocol's
 // 65,535), so a batch costs one round trip; the summary and the records are read in one
 // REPEATABLE READ transaction. Text sorts byte-wise (`COLLATE "C"`), as on SQLite, so pages and
 // cursors mean the same on both.
@@ -35,6 +35,8 @@ extension PostgresAdminStore {
             bindings.append(record.durationMillis)
             bindings.append(record.ttftMillis)
             bindings.append(record.stream)
+            bindings.append(record.unit.rawValue)
+            bindings.append(record.searchUnits)
         }
         let query = PostgresQuery(
             unsafeSQL: """
@@ -145,18 +147,24 @@ extension PostgresAdminStore {
         UsageTotals(
             requests: try cells[start].decode(Int64.self), errors: try cells[start + 1].decode(Int64.self),
             inputTokens: try cells[start + 2].decode(Int64.self), cachedInputTokens: try cells[start + 3].decode(Int64.self),
-            outputTokens: try cells[start + 4].decode(Int64.self), costMicroUSD: try cells[start + 5].decode(Int64.self))
+            outputTokens: try cells[start + 4].decode(Int64.self), costMicroUSD: try cells[start + 5].decode(Int64.self),
+            searchUnits: try cells[start + 6].decode(Int64.self), images: try cells[start + 7].decode(Int64.self),
+            speechCharacters: try cells[start + 8].decode(Int64.self), audioSeconds: try cells[start + 9].decode(Int64.self))
     }
 
     private static func usageRecord(_ cells: PostgresRandomAccessRow) throws -> StoredUsageRecord {
-        StoredUsageRecord(
+        let id = try cells[0].decode(String.self)
+        let unitName = try cells[17].decode(String.self)
+        guard let unit = UsageUnit(rawValue: unitName) else { throw AdminError.storedUnit(unitName, id: id) }
+        return StoredUsageRecord(
             record: FleetUsageRecord(
-                id: try cells[0].decode(String.self), timeMillis: try cells[3].decode(Int64.self),
+                id: id, timeMillis: try cells[3].decode(Int64.self),
                 key: try cells[4].decode(String.self), team: try cells[5].decode(String.self),
                 model: try cells[6].decode(String.self), backend: try cells[7].decode(String.self),
                 provider: try cells[8].decode(String.self), status: Int(try cells[9].decode(Int32.self)),
-                inputTokens: try cells[10].decode(Int.self), cachedInputTokens: try cells[11].decode(Int.self),
-                outputTokens: try cells[12].decode(Int.self), costMicros: try cells[13].decode(Int64.self),
+                unit: unit, inputTokens: try cells[10].decode(Int.self), cachedInputTokens: try cells[11].decode(Int.self),
+                outputTokens: try cells[12].decode(Int.self), searchUnits: try cells[18].decode(Int.self),
+                costMicros: try cells[13].decode(Int64.self),
                 durationMillis: try cells[14].decode(Int64.self), ttftMillis: try cells[15].decode(Int64?.self),
                 stream: try cells[16].decode(Bool.self)),
             envoy: try cells[1].decode(String.self), receivedAtMillis: try cells[2].decode(Int64.self))

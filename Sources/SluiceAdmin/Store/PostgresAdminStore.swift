@@ -36,8 +36,17 @@ public final class PostgresAdminStore: AdminStore {
     ///   cannot be reached or migrated.
     /// - Parameter operationTimeout: How long one operation (a transaction, connecting included)
     ///   may take before it fails with `.storeFailure`: an unreachable database is an error, not a hang.
-    public init(
+    public convenience init(
         url: String, operationTimeout: Duration = .seconds(15), logger: Logger = Logger(label: "sluice.admin.postgres")
+    ) async throws(AdminError) {
+        try await self.init(url: url, operationTimeout: operationTimeout, logger: logger, migratingThrough: nil)
+    }
+
+    /// `migratingThrough`: the last migration version to apply, all when nil (tests build a
+    /// database as an older sluiced left it with this).
+    init(
+        url: String, operationTimeout: Duration = .seconds(15), logger: Logger = Logger(label: "sluice.admin.postgres"),
+        migratingThrough lastVersion: Int?
     ) async throws(AdminError) {
         self.operationTimeout = operationTimeout
         let configuration = try Self.configuration(url: url)
@@ -48,7 +57,7 @@ public final class PostgresAdminStore: AdminStore {
         // Immediate: `run()` registers before the first lease, so the pool never warns that it is not running.
         runner = Task.immediate { await client.run() }
         do {
-            try await migrate(schema: schema)
+            try await migrate(schema: schema, through: lastVersion ?? .max)
         } catch {
             runner.cancel()
             await runner.value
@@ -106,7 +115,7 @@ public final class PostgresAdminStore: AdminStore {
 
     // MARK: - Migrations
 
-    private func migrate(schema: String?) async throws(AdminError) {
+    private func migrate(schema: String?, through lastVersion: Int) async throws(AdminError) {
         try await transaction("migrate") { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLockKey))", logger: self.logger)
             if let schema {
@@ -123,7 +132,7 @@ public final class PostgresAdminStore: AdminStore {
             ).decode(Int.self) {
                 applied.insert(version)
             }
-            for migration in AdminSchema.migrations where !applied.contains(migration.version) {
+            for migration in AdminSchema.migrations where !applied.contains(migration.version) && migration.version <= lastVersion {
                 for statement in migration.statements {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
                 }
@@ -133,6 +142,13 @@ public final class PostgresAdminStore: AdminStore {
                     VALUES (\(migration.version), \(migration.name), \(AdminSchema.now()))
                     """, logger: self.logger)
             }
+        }
+    }
+
+    /// Runs `sql` as is (tests: a row as an older sluiced wrote it).
+    func execute(sql: String) async throws {
+        try await transaction("run a statement") { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: sql), logger: self.logger)
         }
     }
 

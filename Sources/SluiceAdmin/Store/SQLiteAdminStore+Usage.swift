@@ -24,6 +24,7 @@ extension SQLiteAdminStore {
                         record.id, envoy, receivedAtMillis, record.timeMillis, record.key, record.team, record.model,
                         record.backend, record.provider, record.status, record.inputTokens, record.cachedInputTokens,
                         record.outputTokens, record.costMicros, record.durationMillis, record.ttftMillis, record.stream,
+                        record.unit.rawValue, record.searchUnits,
                     ]
                     try statement.execute(arguments: StatementArguments(values))
                     inserted.append(db.changesCount == 1)
@@ -96,16 +97,19 @@ extension SQLiteAdminStore {
     private static func totals(_ row: Row, from start: Int) -> UsageTotals {
         UsageTotals(
             requests: row[start], errors: row[start + 1], inputTokens: row[start + 2], cachedInputTokens: row[start + 3],
-            outputTokens: row[start + 4], costMicroUSD: row[start + 5])
+            outputTokens: row[start + 4], costMicroUSD: row[start + 5], searchUnits: row[start + 6],
+            images: row[start + 7], speechCharacters: row[start + 8], audioSeconds: row[start + 9])
     }
 
-    private static func usageRecord(_ row: Row) -> StoredUsageRecord {
-        StoredUsageRecord(
+    private static func usageRecord(_ row: Row) throws -> StoredUsageRecord {
+        let unitName: String = row[17]
+        guard let unit = UsageUnit(rawValue: unitName) else { throw AdminError.storedUnit(unitName, id: row[0]) }
+        return StoredUsageRecord(
             record: FleetUsageRecord(
                 id: row[0], timeMillis: row[3], key: row[4], team: row[5], model: row[6], backend: row[7],
-                provider: row[8], status: row[9], inputTokens: row[10], cachedInputTokens: row[11],
-                outputTokens: row[12], costMicros: row[13], durationMillis: row[14], ttftMillis: row[15],
-                stream: row[16]),
+                provider: row[8], status: row[9], unit: unit, inputTokens: row[10], cachedInputTokens: row[11],
+                outputTokens: row[12], searchUnits: row[18], costMicros: row[13], durationMillis: row[14],
+                ttftMillis: row[15], stream: row[16]),
             envoy: row[1], receivedAtMillis: row[2])
     }
 }

@@ -12,7 +12,13 @@ public final class SQLiteAdminStore: AdminStore {
 
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     /// - Throws: `AdminError.storeFailure` when the file cannot be opened or migrated.
-    public init(path: String) throws(AdminError) {
+    public convenience init(path: String) throws(AdminError) {
+        try self.init(path: path, migratingThrough: nil)
+    }
+
+    /// `migratingThrough`: the last migration version to apply, all when nil (tests build a
+    /// database as an older sluiced left it with this).
+    init(path: String, migratingThrough lastVersion: Int?) throws(AdminError) {
         var configuration = Configuration()
         // The CLI and sluiced may write the same file; wait for the other's write instead of failing.
         configuration.busyMode = .timeout(10)
@@ -23,7 +29,11 @@ public final class SQLiteAdminStore: AdminStore {
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA cache_size = -32768") }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
-            try Self.migrator.migrate(pool)
+            if let last = AdminSchema.migrations.last(where: { $0.version <= lastVersion ?? .max }), lastVersion != nil {
+                try Self.migrator.migrate(pool, upTo: Self.migrationIdentifier(last))
+            } else {
+                try Self.migrator.migrate(pool)
+            }
         } catch {
             throw AdminError(.storeFailure, "cannot open the admin database \(path): \(error)")
         }
@@ -33,11 +43,18 @@ public final class SQLiteAdminStore: AdminStore {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         for migration in AdminSchema.migrations {
-            migrator.registerMigration("\(migration.version) \(migration.name)") { db in
+            migrator.registerMigration(migrationIdentifier(migration)) { db in
                 for statement in migration.statements { try db.execute(sql: statement) }
             }
         }
         return migrator
+    }
+
+    static func migrationIdentifier(_ migration: AdminSchema.Migration) -> String { "\(migration.version) \(migration.name)" }
+
+    /// Runs `sql` as is (tests: a row as an older sluiced wrote it).
+    func execute(sql: String) async throws {
+        try await pool.write { db in try db.execute(sql: sql) }
     }
 
     /// The identifiers of the migrations applied to the file (for tests and diagnostics).

@@ -40,9 +40,14 @@ public struct FleetUsageRecord: Sendable, Equatable {
     public var provider: String
     /// The HTTP status sent to the client (100...599).
     public var status: Int
+    /// What `inputTokens` and `outputTokens` count: tokens, or a media model's billing unit
+    /// (speech characters and audio seconds in `inputTokens`, images in `outputTokens`).
+    public var unit: UsageUnit
     public var inputTokens: Int
     public var cachedInputTokens: Int
     public var outputTokens: Int
+    /// Search units a rerank backend billed (Cohere), besides any tokens.
+    public var searchUnits: Int
     public var costMicros: Int64
     public var durationMillis: Int64
     /// Time to first token of a stream; nil for non-streamed answers.
@@ -53,8 +58,9 @@ public struct FleetUsageRecord: Sendable, Equatable {
     /// record sluiced read and validated passes through unchanged.
     public init(
         id: String, timeMillis: Int64, key: String = "", team: String = "", model: String = "", backend: String = "",
-        provider: String = "", status: Int = 200, inputTokens: Int = 0, cachedInputTokens: Int = 0, outputTokens: Int = 0,
-        costMicros: Int64 = 0, durationMillis: Int64 = 0, ttftMillis: Int64? = nil, stream: Bool = false
+        provider: String = "", status: Int = 200, unit: UsageUnit = .tokens, inputTokens: Int = 0,
+        cachedInputTokens: Int = 0, outputTokens: Int = 0, searchUnits: Int = 0, costMicros: Int64 = 0,
+        durationMillis: Int64 = 0, ttftMillis: Int64? = nil, stream: Bool = false
     ) {
         self.id = FleetUsageRecord.protocolID(id)
         self.timeMillis = min(max(0, timeMillis), Bounds.maxTimeMillis)
@@ -64,9 +70,11 @@ public struct FleetUsageRecord: Sendable, Equatable {
         self.backend = FleetUsageRecord.protocolName(backend)
         self.provider = FleetUsageRecord.protocolName(provider)
         self.status = FleetUsageRecord.protocolStatus(status)
+        self.unit = unit
         self.inputTokens = min(max(0, inputTokens), Bounds.maxTokens)
         self.cachedInputTokens = min(max(0, cachedInputTokens), Bounds.maxTokens)
         self.outputTokens = min(max(0, outputTokens), Bounds.maxTokens)
+        self.searchUnits = min(max(0, searchUnits), Bounds.maxTokens)
         self.costMicros = min(max(0, costMicros), Bounds.maxCostMicros)
         self.durationMillis = min(max(0, durationMillis), Bounds.maxDurationMillis)
         self.ttftMillis = ttftMillis.map { min(max(0, $0), Bounds.maxDurationMillis) }
@@ -132,12 +140,16 @@ public struct FleetUsageRecord: Sendable, Equatable {
         writer.string(provider)
         writer.key("status")
         writer.int(status)
+        writer.key("unit")
+        writer.string(unit.rawValue)
         writer.key("input_tokens")
         writer.int(inputTokens)
         writer.key("cached_input_tokens")
         writer.int(cachedInputTokens)
         writer.key("output_tokens")
         writer.int(outputTokens)
+        writer.key("search_units")
+        writer.int(searchUnits)
         writer.key("cost_micro_usd")
         writer.int(costMicros)
         writer.key("duration_ms")
@@ -151,7 +163,7 @@ public struct FleetUsageRecord: Sendable, Equatable {
 
     /// The request body of `POST /v1/fleet/usage` for `records` sent by Envoy `envoy`.
     public static func batchBody(envoy: String, records: some Collection<FleetUsageRecord>) -> [UInt8] {
-        var writer = JSONWriter(reservingCapacity: 64 + records.count * 320)
+        var writer = JSONWriter(reservingCapacity: 64 + records.count * 360)
         writer.beginObject()
         writer.key("envoy")
         writer.string(envoy)

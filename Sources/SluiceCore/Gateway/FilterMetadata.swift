@@ -18,9 +18,10 @@ public enum FilterMetadataKey: Sendable, CaseIterable {
     // Consumer and team once authorised; model and route once routed.
     case consumer, team, model, route
     // When the stream completes (before access logging): the cost, who answered (the last
-    // attempt's backend, its schema and the model it was asked for) and the token counts.
+    // attempt's backend, its schema and the model it was asked for) and the token counts;
+    // the search units a rerank backend billed only when there are any.
     case costUSD, backend, provider, responseModel
-    case inputTokens, outputTokens, cachedInputTokens, totalTokens
+    case inputTokens, outputTokens, cachedInputTokens, totalTokens, searchUnits
 
     /// The key's name in the namespace (static, so setting it copies nothing).
     public var name: StaticString {
@@ -34,6 +35,7 @@ public enum FilterMetadataKey: Sendable, CaseIterable {
         case .outputTokens: "output_tokens"
         case .cachedInputTokens: "cached_input_tokens"
         case .totalTokens: "total_tokens"
+        case .searchUnits: "search_units"
         case .backend: "backend"
         case .provider: "provider"
         case .responseModel: "response_model"

@@ -430,9 +430,9 @@ public struct GatewayStream: Sendable {
             completedUsageRecord = FleetUsageRecord(
                 id: request.id, timeMillis: request.arrivalMicros / 1000, key: consumer.name, team: consumer.team ?? "",
                 model: model, backend: report?.backend ?? "", provider: report?.provider ?? "",
-                status: responseStatus,
+                status: responseStatus, unit: report?.unit ?? .tokens,
                 inputTokens: usage.inputTokens, cachedInputTokens: usage.cachedInputTokens, outputTokens: usage.outputTokens,
-                costMicros: cost ?? 0, durationMillis: max(0, nowMicros - request.arrivalMicros) / 1000,
+                searchUnits: usage.searchUnits, costMicros: cost ?? 0, durationMillis: max(0, nowMicros - request.arrivalMicros) / 1000,
                 ttftMillis: stream ? firstByteAtMicros.map { max(0, $0 - request.arrivalMicros) / 1000 } : nil, stream: stream)
         }
     }

@@ -25,7 +25,7 @@
 // token counts are recorded in the token metrics.
 
 /// What a usage report counts.
-public enum UsageUnit: String, Sendable, Equatable {
+public enum UsageUnit: String, Sendable, Equatable, CaseIterable {
     case tokens
     /// Speech: input characters (in `inputTokens`).
     case characters
