@@ -44,16 +44,17 @@ AZURE_BACKEND = {
 }
 
 
-def fallback_cluster(dead_port: int, azure_port: int) -> dict:
-    """An aggregate cluster: the dead OpenAI backend first, Azure as the fallback. The upstream
-    filter runs on the aggregate cluster and knows each host's backend from endpoint metadata."""
-    def member(name, port, backend):
-        cluster = static_cluster(name, port)
+def aggregate_cluster(name: str, backends: list, members: list) -> list:
+    """An aggregate cluster trying `members` ((cluster name, port, backend name)) in order. The
+    upstream filter runs on the aggregate cluster (configured with `backends`) and knows each
+    host's backend from endpoint metadata."""
+    def member(cluster_name, port, backend):
+        cluster = static_cluster(cluster_name, port)
         endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
         endpoint["metadata"] = {"filter_metadata": {"sluice": {"backend": backend}}}
         return cluster
 
-    aggregate = static_cluster("fallback", 1, {"backends": [DEAD_BACKEND, AZURE_BACKEND]})
+    aggregate = static_cluster(name, 1, {"backends": backends})
     del aggregate["load_assignment"]
     del aggregate["type"]
     aggregate["lb_policy"] = "CLUSTER_PROVIDED"
@@ -61,10 +62,17 @@ def fallback_cluster(dead_port: int, azure_port: int) -> dict:
         "name": "envoy.clusters.aggregate",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig",
-            "clusters": ["fallback-dead", "fallback-azure"],
+            "clusters": [cluster_name for cluster_name, _, _ in members],
         },
     }
-    return [member("fallback-dead", dead_port, "dead-openai"), member("fallback-azure", azure_port, "azure-east"), aggregate]
+    return [member(*m) for m in members] + [aggregate]
+
+
+def fallback_cluster(dead_port: int, azure_port: int) -> list:
+    """The dead OpenAI backend first, Azure as the fallback."""
+    return aggregate_cluster(
+        "fallback", [DEAD_BACKEND, AZURE_BACKEND],
+        [("fallback-dead", dead_port, "dead-openai"), ("fallback-azure", azure_port, "azure-east")])
 
 
 DEAD_BEDROCK_CLAUDE = {
@@ -77,25 +85,9 @@ ANTHROPIC_BACKEND = {"backend": "anthropic-direct", "schema": "anthropic", "cred
 def claude_fallback_cluster(dead_port: int, anthropic_port: int) -> list:
     """Claude on Bedrock (dead) first, Anthropic as the fallback: the Bedrock attempt takes
     `anthropic-beta` off the shared request headers, so the Anthropic attempt must get it back."""
-    def member(name, port, backend):
-        cluster = static_cluster(name, port)
-        endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
-        endpoint["metadata"] = {"filter_metadata": {"sluice": {"backend": backend}}}
-        return cluster
-
-    aggregate = static_cluster("claude-fallback", 1, {"backends": [DEAD_BEDROCK_CLAUDE, ANTHROPIC_BACKEND]})
-    del aggregate["load_assignment"]
-    del aggregate["type"]
-    aggregate["lb_policy"] = "CLUSTER_PROVIDED"
-    aggregate["cluster_type"] = {
-        "name": "envoy.clusters.aggregate",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig",
-            "clusters": ["claude-dead-bedrock", "claude-anthropic"],
-        },
-    }
-    return [member("claude-dead-bedrock", dead_port, "dead-bedrock-claude"),
-            member("claude-anthropic", anthropic_port, "anthropic-direct"), aggregate]
+    return aggregate_cluster(
+        "claude-fallback", [DEAD_BEDROCK_CLAUDE, ANTHROPIC_BACKEND],
+        [("claude-dead-bedrock", dead_port, "dead-bedrock-claude"), ("claude-anthropic", anthropic_port, "anthropic-direct")])
 
 
 @pytest.fixture(scope="module")
