@@ -18,7 +18,10 @@
 /// Adapters are stateless: every requirement is static and takes the attempt it works on, whose
 /// per-attempt state (`ProviderAttempt`) the exchange keeps. A requirement that throws fails the
 /// attempt with the error's status in the client's error shape.
-public protocol ProviderAdapter {
+///
+/// `SendableMetatype`: `UpstreamExchange` (Sendable) holds the adapter's metatype, which is shared
+/// freely since adapters have no state.
+public protocol ProviderAdapter: SendableMetatype {
     /// Whether this backend speaks `client`'s own API, so the client's body goes upstream as it is
     /// (at most with byte-level edits) and the answer comes back untranslated, only metered.
     static func speaksNatively(_ client: ClientAPI) -> Bool
