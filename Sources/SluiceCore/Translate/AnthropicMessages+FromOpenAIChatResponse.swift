@@ -6,6 +6,13 @@
 
 extension AnthropicTranslator {
     /// Translates a hub chat completion into an Anthropic Messages response body.
+    ///
+    /// One validating pass over the hub body (`UpstreamJSON`), then one pass writing the answer: strings go
+    /// from the body into the output by range, escaped as `JSONWriter` escapes a `String`, so the bytes are
+    /// those the tree-based translation wrote (`AnthropicByRangeTests` keeps it as the reference). A tree is
+    /// still built for one thing: a tool call's `arguments`, a JSON document inside a JSON string, which
+    /// becomes the `input` object (`toolInput`). As everywhere an upstream's JSON is read, the last of
+    /// repeated member names wins.
     /// - Parameters:
     ///   - body: the hub's 2xx response body (OpenAI shape).
     ///   - context: `requestModel` is reported as the message's model.
@@ -14,16 +21,58 @@ extension AnthropicTranslator {
     public static func anthropicResponse(
         fromOpenAIChat body: [UInt8], context: TranslationContext
     ) throws(TranslateError) -> [UInt8] {
-        guard let root = try? JSONParser.parse(body), root.objectValue != nil else {
-            throw .badUpstreamResponse("The upstream response is not a JSON object.")
+        let bytes = body.span
+        var hubID: UpstreamJSON.Value?
+        var choices: UpstreamJSON.Value?
+        var usageValue: UpstreamJSON.Value?
+        let kind = try? UpstreamJSON.scanTopLevel(bytes) { member in
+            if member.key("id", in: bytes) {
+                hubID = member.value
+            } else if member.key("choices", in: bytes) {
+                choices = member.value
+            } else if member.key("usage", in: bytes) {
+                usageValue = member.value
+            }
         }
-        guard let choice = root["choices"]?.arrayValue?.first, let message = choice["message"] else {
-            throw .badUpstreamResponse("The upstream response has no 'choices[0].message'.")
+        guard kind == .object else { throw .badUpstreamResponse("The upstream response is not a JSON object.") }
+        var choice: UpstreamJSON.Value?
+        if UpstreamJSON.kind(of: choices, in: bytes) == .array, let choices,
+            let first = JSONNavigation.nextElement(from: choices.range.lowerBound + 1, before: choices.range.upperBound, in: bytes)
+        {
+            choice = UpstreamJSON.Value(range: first.range, hasEscapes: first.hasEscapes)
+        }
+        var message: UpstreamJSON.Value?
+        var finishReason: UpstreamJSON.Value?
+        UpstreamJSON.forEachMember(of: choice, in: bytes) { member in
+            if member.key("message", in: bytes) {
+                message = member.value
+            } else if member.key("finish_reason", in: bytes) {
+                finishReason = member.value
+            }
+        }
+        guard message != nil else { throw .badUpstreamResponse("The upstream response has no 'choices[0].message'.") }
+        var thinkingBlocks: UpstreamJSON.Value?
+        var reasoning: UpstreamJSON.Value?
+        var content: UpstreamJSON.Value?
+        var refusal: UpstreamJSON.Value?
+        var toolCalls: UpstreamJSON.Value?
+        UpstreamJSON.forEachMember(of: message, in: bytes) { member in
+            if member.key("thinking_blocks", in: bytes) {
+                thinkingBlocks = member.value
+            } else if member.key("reasoning_content", in: bytes) {
+                reasoning = member.value
+            } else if member.key("content", in: bytes) {
+                content = member.value
+            } else if member.key("refusal", in: bytes) {
+                refusal = member.value
+            } else if member.key("tool_calls", in: bytes) {
+                toolCalls = member.value
+            }
         }
         var writer = JSONWriter(reservingCapacity: body.count + 256)
         writer.beginObject()
         writer.key("id")
-        writer.string(root["id"]?.stringValue ?? context.fallbackResponseID)
+        UpstreamJSON.writeString(hubID, from: body, or: context.fallbackResponseID, to: &writer)
         writer.key("type")
         writer.string("message")
         writer.key("role")
@@ -32,31 +81,35 @@ extension AnthropicTranslator {
         writer.string(context.requestModel)
         writer.key("content")
         writer.beginArray()
-        writeThinkingBlocks(message, to: &writer)
-        if let text = plainText(message["content"]), !text.isEmpty {
-            writeTextBlock(text, to: &writer)
+        writeThinkingBlocks(thinkingBlocks, reasoning: reasoning, from: body, to: &writer)
+        let text = ResponsesTranslator.MessageText(content: content, refusal: nil, in: bytes)
+        if !text.isEmpty {
+            writeTextBlock(to: &writer) { text.write(from: body, to: &$0) }
         }
-        if let refusal = message["refusal"]?.stringValue, !refusal.isEmpty {
-            writeTextBlock(refusal, to: &writer)
+        if UpstreamJSON.isNonEmptyString(refusal, in: bytes) {
+            writeTextBlock(to: &writer) { UpstreamJSON.writeString(refusal, from: body, or: "", to: &$0) }
         }
-        for call in message["tool_calls"]?.arrayValue ?? [] {
-            writer.beginObject()
-            writer.key("type")
-            writer.string("tool_use")
-            writer.key("id")
-            writer.string(call["id"]?.stringValue ?? "")
-            writer.key("name")
-            writer.string(call["function"]?["name"]?.stringValue ?? "")
-            writer.key("input")
-            writer.value(toolInput(call["function"]?["arguments"]?.stringValue ?? ""))
-            writer.endObject()
+        if UpstreamJSON.kind(of: toolCalls, in: bytes) == .array {
+            UpstreamJSON.forEachElement(of: toolCalls, in: bytes) { value in
+                let call = ResponsesTranslator.ToolCallMembers(value, in: bytes)
+                writer.beginObject()
+                writer.key("type")
+                writer.string("tool_use")
+                writer.key("id")
+                UpstreamJSON.writeString(call.id, from: body, or: "", to: &writer)
+                writer.key("name")
+                UpstreamJSON.writeString(call.name, from: body, or: "", to: &writer)
+                writer.key("input")
+                writer.value(toolInput(UpstreamJSON.string(call.arguments, in: bytes) ?? ""))
+                writer.endObject()
+            }
         }
         writer.endArray()
         writer.key("stop_reason")
-        writer.string(stopReason(fromFinishReason: choice["finish_reason"]?.stringValue))
+        writer.string(stopReason(fromFinishReason: UpstreamJSON.string(finishReason, in: bytes)))
         writer.key("stop_sequence")
         writer.null()
-        writeAnthropicUsage(usage(fromOpenAI: root["usage"]), to: &writer)
+        writeAnthropicUsage(OpenAICompatible.usage(ofUsageObject: usageValue, in: bytes), to: &writer)
         writer.endObject()
         return writer.bytes
     }
@@ -69,51 +122,69 @@ extension AnthropicTranslator {
         return (try? JSONParser.parse(arguments)) ?? .string(arguments)
     }
 
-    private static func writeTextBlock(_ text: String, to writer: inout JSONWriter) {
+    private static func writeTextBlock(to writer: inout JSONWriter, text: (inout JSONWriter) -> Void) {
         writer.beginObject()
         writer.key("type")
         writer.string("text")
         writer.key("text")
-        writer.string(text)
+        text(&writer)
         writer.endObject()
     }
 
     /// Thinking blocks from the `thinking_blocks` extension, or one unsigned block from `reasoning_content`
     /// when the backend (DeepSeek, vLLM reasoning parsers) only reports the text.
-    private static func writeThinkingBlocks(_ message: JSONValue, to writer: inout JSONWriter) {
-        let blocks = message["thinking_blocks"]?.arrayValue ?? []
-        if blocks.isEmpty {
-            guard let reasoning = message["reasoning_content"]?.stringValue, !reasoning.isEmpty else { return }
+    private static func writeThinkingBlocks(
+        _ blocks: UpstreamJSON.Value?, reasoning: UpstreamJSON.Value?, from body: [UInt8], to writer: inout JSONWriter
+    ) {
+        let bytes = body.span
+        var blockCount = 0
+        if UpstreamJSON.kind(of: blocks, in: bytes) == .array {
+            UpstreamJSON.forEachElement(of: blocks, in: bytes) { _ in blockCount += 1 }
+        }
+        if blockCount == 0 {
+            guard UpstreamJSON.isNonEmptyString(reasoning, in: bytes) else { return }
             writer.beginObject()
             writer.key("type")
             writer.string("thinking")
             writer.key("thinking")
-            writer.string(reasoning)
+            UpstreamJSON.writeString(reasoning, from: body, or: "", to: &writer)
             writer.key("signature")
             writer.string("")
             writer.endObject()
             return
         }
-        for block in blocks {
-            switch block["type"]?.stringValue {
-            case "thinking":
+        UpstreamJSON.forEachElement(of: blocks, in: bytes) { block in
+            var type: UpstreamJSON.Value?
+            var thinking: UpstreamJSON.Value?
+            var signature: UpstreamJSON.Value?
+            var data: UpstreamJSON.Value?
+            UpstreamJSON.forEachMember(of: block, in: bytes) { member in
+                if member.key("type", in: bytes) {
+                    type = member.value
+                } else if member.key("thinking", in: bytes) {
+                    thinking = member.value
+                } else if member.key("signature", in: bytes) {
+                    signature = member.value
+                } else if member.key("data", in: bytes) {
+                    data = member.value
+                }
+            }
+            if UpstreamJSON.string(type, equals: "thinking", in: bytes) {
                 writer.beginObject()
                 writer.key("type")
                 writer.string("thinking")
                 writer.key("thinking")
-                writer.string(block["thinking"]?.stringValue ?? "")
+                UpstreamJSON.writeString(thinking, from: body, or: "", to: &writer)
                 writer.key("signature")
-                writer.string(block["signature"]?.stringValue ?? "")
+                UpstreamJSON.writeString(signature, from: body, or: "", to: &writer)
                 writer.endObject()
-            case "redacted_thinking":
+            } else if UpstreamJSON.string(type, equals: "redacted_thinking", in: bytes) {
                 writer.beginObject()
                 writer.key("type")
                 writer.string("redacted_thinking")
                 writer.key("data")
-                writer.string(block["data"]?.stringValue ?? "")
+                UpstreamJSON.writeString(data, from: body, or: "", to: &writer)
                 writer.endObject()
-            default:
-                continue
             }
         }
     }

@@ -181,8 +181,8 @@ extension ResponsesTranslator {
 
     /// The text of the message item, read by range as `AnthropicTranslator.plainText` reads a tree: `content`
     /// (a string, or the `text` or `refusal` of each of its parts; nothing at all if one part is anything else),
-    /// then `refusal`.
-    private struct MessageText {
+    /// then `refusal`. (The Anthropic answer reads `content` through it too, with no `refusal`.)
+    struct MessageText {
         var content: UpstreamJSON.Value?
         var refusal: UpstreamJSON.Value?
         /// `content` is an array of parts, every one of them text.

@@ -192,6 +192,12 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("Translate.response.anthropic") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(try? AnthropicTranslator.response(toOpenAIChat: anthropicResponse, context: context)) }
     }
+    // The hub's answer for an Anthropic Messages client (any non-Anthropic backend).
+    Benchmark("Translate.response.toAnthropicClient") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try? AnthropicTranslator.anthropicResponse(fromOpenAIChat: openAIResponse, context: context))
+        }
+    }
     Benchmark("Translate.response.bedrockConverse") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(try? BedrockConverse.chatCompletion(fromConverse: bedrockResponse, context: context)) }
     }
