@@ -22,53 +22,11 @@ extension AnthropicTranslator {
         fromOpenAIChat body: [UInt8], context: TranslationContext
     ) throws(TranslateError) -> [UInt8] {
         let bytes = body.span
-        var hubID: UpstreamJSON.Value?
-        var choices: UpstreamJSON.Value?
-        var usageValue: UpstreamJSON.Value?
-        let kind = try? UpstreamJSON.scanTopLevel(bytes) { member in
-            if member.key("id", in: bytes) {
-                hubID = member.value
-            } else if member.key("choices", in: bytes) {
-                choices = member.value
-            } else if member.key("usage", in: bytes) {
-                usageValue = member.value
-            }
-        }
-        guard kind == .object else { throw .badUpstreamResponse("The upstream response is not a JSON object.") }
-        var choice: UpstreamJSON.Value?
-        if UpstreamJSON.kind(of: choices, in: bytes) == .array, let choices,
-            let first = JSONNavigation.nextElement(from: choices.range.lowerBound + 1, before: choices.range.upperBound, in: bytes)
-        {
-            choice = UpstreamJSON.Value(range: first.range, hasEscapes: first.hasEscapes)
-        }
-        var message: UpstreamJSON.Value?
-        var finishReason: UpstreamJSON.Value?
-        UpstreamJSON.forEachMember(of: choice, in: bytes) { member in
-            if member.key("message", in: bytes) {
-                message = member.value
-            } else if member.key("finish_reason", in: bytes) {
-                finishReason = member.value
-            }
-        }
+        let answer = try ResponsesTranslator.HubAnswerMembers(bytes)
+        let (hubID, usageValue, message, finishReason) = (answer.id, answer.usage, answer.message, answer.finishReason)
         guard message != nil else { throw .badUpstreamResponse("The upstream response has no 'choices[0].message'.") }
-        var thinkingBlocks: UpstreamJSON.Value?
-        var reasoning: UpstreamJSON.Value?
-        var content: UpstreamJSON.Value?
-        var refusal: UpstreamJSON.Value?
-        var toolCalls: UpstreamJSON.Value?
-        UpstreamJSON.forEachMember(of: message, in: bytes) { member in
-            if member.key("thinking_blocks", in: bytes) {
-                thinkingBlocks = member.value
-            } else if member.key("reasoning_content", in: bytes) {
-                reasoning = member.value
-            } else if member.key("content", in: bytes) {
-                content = member.value
-            } else if member.key("refusal", in: bytes) {
-                refusal = member.value
-            } else if member.key("tool_calls", in: bytes) {
-                toolCalls = member.value
-            }
-        }
+        let (thinkingBlocks, reasoning, content, refusal, toolCalls) =
+            (answer.thinkingBlocks, answer.reasoning, answer.content, answer.refusal, answer.toolCalls)
         var writer = JSONWriter(reservingCapacity: body.count + 256)
         writer.beginObject()
         writer.key("id")

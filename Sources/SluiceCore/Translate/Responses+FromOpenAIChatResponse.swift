@@ -35,55 +35,14 @@ extension ResponsesTranslator {
         fromOpenAIChat body: [UInt8], echo: ResponsesEcho, context: TranslationContext
     ) throws(TranslateError) -> [UInt8] {
         let bytes = body.span
-        var hubID: UpstreamJSON.Value?
-        var createdValue: UpstreamJSON.Value?
-        var choices: UpstreamJSON.Value?
-        var usageValue: UpstreamJSON.Value?
-        let kind = try? UpstreamJSON.scanTopLevel(bytes) { member in
-            if member.key("id", in: bytes) {
-                hubID = member.value
-            } else if member.key("created", in: bytes) {
-                createdValue = member.value
-            } else if member.key("choices", in: bytes) {
-                choices = member.value
-            } else if member.key("usage", in: bytes) {
-                usageValue = member.value
-            }
-        }
-        guard kind == .object else { throw .badUpstreamResponse("The upstream response is not a JSON object.") }
-        var choice: UpstreamJSON.Value?
-        if UpstreamJSON.kind(of: choices, in: bytes) == .array, let choices,
-            let first = JSONNavigation.nextElement(from: choices.range.lowerBound + 1, before: choices.range.upperBound, in: bytes)
-        {
-            choice = UpstreamJSON.Value(range: first.range, hasEscapes: first.hasEscapes)
-        }
-        var message: UpstreamJSON.Value?
-        var finishReason: UpstreamJSON.Value?
-        UpstreamJSON.forEachMember(of: choice, in: bytes) { member in
-            if member.key("message", in: bytes) {
-                message = member.value
-            } else if member.key("finish_reason", in: bytes) {
-                finishReason = member.value
-            }
-        }
+        let answer = try HubAnswerMembers(bytes)
+        let (hubID, createdValue, usageValue, message, finishReason) =
+            (answer.id, answer.created, answer.usage, answer.message, answer.finishReason)
         guard UpstreamJSON.kind(of: message, in: bytes) == .object else {
             throw .badUpstreamResponse("The upstream response has no 'choices[0].message'.")
         }
-        var reasoning: UpstreamJSON.Value?
-        var content: UpstreamJSON.Value?
-        var refusal: UpstreamJSON.Value?
-        var toolCalls: UpstreamJSON.Value?
-        UpstreamJSON.forEachMember(of: message, in: bytes) { member in
-            if member.key("reasoning_content", in: bytes) {
-                reasoning = member.value
-            } else if member.key("content", in: bytes) {
-                content = member.value
-            } else if member.key("refusal", in: bytes) {
-                refusal = member.value
-            } else if member.key("tool_calls", in: bytes) {
-                toolCalls = member.value
-            }
-        }
+        let (reasoning, content, toolCalls) = (answer.reasoning, answer.content, answer.toolCalls)
+        var refusal = answer.refusal
         if !UpstreamJSON.isString(refusal, in: bytes) { refusal = nil }
         var base = ItemBase()
         if let content = UpstreamJSON.stringContent(hubID, in: bytes) {
@@ -139,6 +98,80 @@ extension ResponsesTranslator {
             }
         }
         return writer.bytes
+    }
+
+    /// The members of a hub chat completion that the client-answer translators (Responses here, Anthropic
+    /// Messages in AnthropicMessages+FromOpenAIChatResponse.swift) read, found by range: the top level's
+    /// `id`, `created` and `usage`, the first choice's `message` and `finish_reason`, and the message's members.
+    struct HubAnswerMembers {
+        var id: UpstreamJSON.Value?
+        var created: UpstreamJSON.Value?
+        var usage: UpstreamJSON.Value?
+        /// `choices[0].message`, whatever its kind (each translator checks what it needs).
+        var message: UpstreamJSON.Value?
+        var finishReason: UpstreamJSON.Value?
+        /// The message's members (none when it is not an object).
+        var content: UpstreamJSON.Value?
+        var reasoning: UpstreamJSON.Value?
+        var refusal: UpstreamJSON.Value?
+        var toolCalls: UpstreamJSON.Value?
+        /// The `thinking_blocks` extension (Anthropic's signed thinking, carried through the hub).
+        var thinkingBlocks: UpstreamJSON.Value?
+
+        /// Validates `bytes` and finds the members.
+        /// - Throws: `TranslateError.badUpstreamResponse` (502) when the body is not a JSON object.
+        init(_ bytes: Span<UInt8>) throws(TranslateError) {
+            var id: UpstreamJSON.Value?
+            var created: UpstreamJSON.Value?
+            var choices: UpstreamJSON.Value?
+            var usage: UpstreamJSON.Value?
+            let kind = try? UpstreamJSON.scanTopLevel(bytes) { member in
+                if member.key("id", in: bytes) {
+                    id = member.value
+                } else if member.key("created", in: bytes) {
+                    created = member.value
+                } else if member.key("choices", in: bytes) {
+                    choices = member.value
+                } else if member.key("usage", in: bytes) {
+                    usage = member.value
+                }
+            }
+            guard kind == .object else { throw .badUpstreamResponse("The upstream response is not a JSON object.") }
+            self.id = id
+            self.created = created
+            self.usage = usage
+            var choice: UpstreamJSON.Value?
+            if UpstreamJSON.kind(of: choices, in: bytes) == .array, let choices,
+                let first = JSONNavigation.nextElement(
+                    from: choices.range.lowerBound + 1, before: choices.range.upperBound, in: bytes)
+            {
+                choice = UpstreamJSON.Value(range: first.range, hasEscapes: first.hasEscapes)
+            }
+            var message: UpstreamJSON.Value?
+            var finishReason: UpstreamJSON.Value?
+            UpstreamJSON.forEachMember(of: choice, in: bytes) { member in
+                if member.key("message", in: bytes) {
+                    message = member.value
+                } else if member.key("finish_reason", in: bytes) {
+                    finishReason = member.value
+                }
+            }
+            self.message = message
+            self.finishReason = finishReason
+            UpstreamJSON.forEachMember(of: message, in: bytes) { member in
+                if member.key("content", in: bytes) {
+                    content = member.value
+                } else if member.key("reasoning_content", in: bytes) {
+                    reasoning = member.value
+                } else if member.key("refusal", in: bytes) {
+                    refusal = member.value
+                } else if member.key("tool_calls", in: bytes) {
+                    toolCalls = member.value
+                } else if member.key("thinking_blocks", in: bytes) {
+                    thinkingBlocks = member.value
+                }
+            }
+        }
     }
 
     /// The members of one OpenAI tool call (an entry of a message's or a stream delta's `tool_calls`) that the
