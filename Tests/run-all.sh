@@ -5,7 +5,8 @@
 #   2. unit tests: SluiceCore, the ABI layer against the fake Envoy host, sluiced's libraries
 #      (the admin store on SQLite and on a throwaway PostgreSQL) (swift test), the hot path's
 #      allocation counts against benchmarks/Thresholds/ (benchmarks/check-allocations.sh: malloc
-#      counts only, no timing), and brief fuzzing;
+#      counts only, no timing), the DocC catalogues built with warnings as errors
+#      (Tests/check-docs.sh: broken symbol links fail), and brief fuzzing;
 #   3. builds libsluice.so (release, self-contained) and runs the integration tests against the
 #      real Envoy 1.40 binary on loopback with the provider simulators (pytest; the official
 #      openai and anthropic SDKs are the clients). Three pytest workers (pytest-xdist): most of a
@@ -41,6 +42,9 @@ swift build --build-tests
 swift test --skip-build
 bin="$(swift build --show-bin-path)"
 sim="$bin/sluice-sim"
+
+step "DocC catalogues: every symbol link resolves, no warnings (Tests/check-docs.sh)"
+"$root/Tests/check-docs.sh"
 
 step "allocation thresholds of the hot path (benchmarks/check-allocations.sh)"
 "$root/benchmarks/check-allocations.sh"

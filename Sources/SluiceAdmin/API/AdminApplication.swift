@@ -63,6 +63,9 @@ public enum AdminApplication {
     ///   - metrics: Prometheus text appended to `/metrics`; the route always serves
     ///     `sluice_admin_store_version` and the fleet's metrics.
     ///   - fleet: The fleet token and the metrics usage records feed.
+    ///   - host: The address to listen on.
+    ///   - port: The port to listen on (``defaultPort`` unless configured).
+    ///   - logger: Where request failures and store errors are logged.
     public static func make(
         store: any AdminStore, token: AdminToken, config: ConfigDefinitions = .none,
         status: any ConfigStatusSource = StaticConfigStatusSource(),

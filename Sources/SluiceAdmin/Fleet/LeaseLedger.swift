@@ -201,8 +201,12 @@ public struct LeaseLedger: Sendable {
     }
 
     /// Applies one request of `holder` at `nowMillis`.
-    /// - Parameter seq: The holder's request number, increasing; a request with a `seq` already
-    ///   seen (a retry after a lost answer) has its spent and returned ignored.
+    /// - Parameters:
+    ///   - holder: The Envoy asking (its fleet identity).
+    ///   - seq: The holder's request number, increasing; a request with a `seq` already
+    ///     seen (a retry after a lost answer) has its spent and returned ignored.
+    ///   - items: What the holder spent, returns and asks for, per leased quantity.
+    ///   - nowMillis: sluiced's wall clock.
     public mutating func apply(
         holder: LeaseHolder, seq: Int64, items: [LeaseItem], nowMillis: Int64
     ) -> LeaseAnswer {

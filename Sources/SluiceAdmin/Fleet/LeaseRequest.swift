@@ -192,6 +192,7 @@ public final class LeaseService: Sendable {
     private let sharedState = Mutex(SharedState())
 
     /// - Parameters:
+    ///   - settings: The lease sizes and durations sluiced grants.
     ///   - nowMillis: sluiced's wall clock (tests pass their own).
     ///   - limits: the limits to grant against until `setLimits` (sluiced sets them from its config).
     ///   - shared: the database's ledger when several sluiced share one (PostgreSQL).

@@ -32,10 +32,13 @@ public final class PostgresAdminStore: AdminStore {
     /// a database) and `sslmode` as libpq reads it: `disable` (the default), `prefer` and `require`
     /// (TLS without certificate checks), `verify-full` (TLS, the server's certificate checked against
     /// the system's CAs and the host name).
+    /// - Parameters:
+    ///   - url: The database URL described above.
+    ///   - operationTimeout: How long one operation (a transaction, connecting included)
+    ///     may take before it fails with `.storeFailure`: an unreachable database is an error, not a hang.
+    ///   - logger: Where connection and migration events are logged.
     /// - Throws: `AdminError.invalidRequest` for a malformed URL, `.storeFailure` when the database
     ///   cannot be reached or migrated.
-    /// - Parameter operationTimeout: How long one operation (a transaction, connecting included)
-    ///   may take before it fails with `.storeFailure`: an unreachable database is an error, not a hang.
     public convenience init(
         url: String, operationTimeout: Duration = .seconds(15), logger: Logger = Logger(label: "sluice.admin.postgres")
     ) async throws(AdminError) {

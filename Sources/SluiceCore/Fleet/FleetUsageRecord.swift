@@ -1,6 +1,6 @@
 // One finished LLM request, as the module's background worker sends it to sluiced
 // (`POST /v1/fleet/usage`; the protocol is in SluiceAdmin.docc/FleetUsage.md, the worker in
-// SluiceEnvoy.docc/FleetWorker.md). The one type of the record on both sides: the module builds
+// SluiceEnvoy.docc/BackgroundWorker.md). The one type of the record on both sides: the module builds
 // and encodes it here; sluiced reads and validates it (`FleetProtocol.readBatch`), stores it and
 // serves it back with this same type.
 //

@@ -213,10 +213,12 @@ public final class Gateway: Sendable {
     public let quotas: LocalQuotaStore
 
     /// - Parameters:
+    ///   - config: The parsed filter config this snapshot compiles.
     ///   - quotaRegistry: counters that outlive this config (the module passes its process-wide
     ///     one), so a config update does not hand out a fresh budget.
     ///   - leaseBook: the process's fleet lease book, when the background worker runs with
-    ///     leases; `leaseClock` is the monotonic clock (nanoseconds) its expiries are timed on.
+    ///     leases.
+    ///   - leaseClock: The monotonic clock (nanoseconds) the lease book's expiries are timed on.
     public init(
         config: GatewayConfig, quotaRegistry: QuotaCounterRegistry = QuotaCounterRegistry(), leaseBook: LeaseBook? = nil,
         leaseClock: @escaping @Sendable () -> Int64 = { 0 }
@@ -263,7 +265,11 @@ public final class Gateway: Sendable {
     public var routingHeaderNames: Set<String> { router.headerNames }
 
     /// Reads the buffered body of an authorised request and picks its route.
-    /// - Parameter header: reads a request header by lower-case name.
+    /// - Parameters:
+    ///   - body: The complete request body.
+    ///   - endpoint: The client endpoint the path named (it decides how the body is read).
+    ///   - consumer: The authenticated caller, whose allowed models are checked.
+    ///   - header: Reads a request header by lower-case name.
     public func route(
         body: [UInt8], endpoint: Endpoint, consumer: Consumer, header: (String) -> String?
     ) -> Result<RoutedRequest, GatewayError> {
@@ -285,7 +291,9 @@ public final class Gateway: Sendable {
     }
 
     /// Authenticates the request and answers what the gateway answers itself.
-    /// - Parameter now: Unix seconds, for key expiry.
+    /// - Parameters:
+    ///   - head: The request's method, path and credentials.
+    ///   - now: Unix seconds, for key expiry.
     public func decide(_ head: RequestHead, now: Int64 = 0) -> RequestDecision {
         let endpoint = Endpoint.classify(method: head.method, path: head.path)
         let api = endpoint.clientAPI

@@ -187,7 +187,12 @@ public struct GatewayStream: Sendable {
     public var trailersEndTheBody: Bool { awaitingBody }
 
     /// Picks the route from the complete body and admits the request; false after a local reply.
-    /// - Parameter header: reads a request header by lower-case name (routing rules may look).
+    /// - Parameters:
+    ///   - body: The complete request body.
+    ///   - header: Reads a request header by lower-case name (routing rules may look).
+    ///   - nowMillis: Unix milliseconds: the time quotas admit at.
+    ///   - nowMicros: Unix microseconds: the request duration and time to first token count
+    ///     from here.
     public mutating func route(body: [UInt8], header: (String) -> String?, nowMillis: Int64, nowMicros: Int64) -> Bool {
         awaitingBody = false
         let request: RoutedRequest

@@ -182,6 +182,7 @@ public struct UpstreamAttempt: Sendable {
     ///     fresh so rotation applies); nil when it has none.
     ///   - carried: The request headers earlier attempts of this request took off the request
     ///     (`UpstreamAction.carryRequestHeader`); almost always none.
+    ///   - endOfStream: Whether the request has no body.
     public mutating func requestHeaders(
         context: AttemptContext?, hostBackend: @autoclosure () -> String?, headers: any CurrentRequestHeaders,
         endOfStream: Bool, nowSeconds: @autoclosure () -> Int64, credential: (CredentialSource) -> String?,
@@ -299,6 +300,7 @@ public struct UpstreamAttempt: Sendable {
     /// The complete request body (what Envoy buffered and what the last event delivered): the
     /// body to send, its length, and the signature over it.
     /// - Parameters:
+    ///   - body: The complete request body, as the client sent it.
     ///   - header: Reads a request header as it is now (signing covers the final `:method`,
     ///     `:authority` and `:path`).
     ///   - nowSeconds: The signing time.
@@ -349,6 +351,7 @@ public struct UpstreamAttempt: Sendable {
     ///   - status: `:status` (0 when absent or not a number).
     ///   - header: Reads a response header by lower-case name (only those the backend's adapter
     ///     lists are asked for).
+    ///   - endOfStream: Whether the response has no body.
     public mutating func responseHeaders(status: @autoclosure () -> Int, header: (String) -> String?, endOfStream: Bool)
         -> GatewayStatus
     {
@@ -399,6 +402,7 @@ public struct UpstreamAttempt: Sendable {
 
     /// A response-body event.
     /// - Parameters:
+    ///   - endOfStream: Whether this event ends the response.
     ///   - bodySize: The size of a part of the body Envoy holds.
     ///   - read: Appends the bytes of a part of the body Envoy holds to the array it is given.
     public mutating func responseBody(

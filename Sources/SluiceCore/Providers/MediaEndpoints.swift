@@ -189,7 +189,9 @@ public enum MediaEndpoints {
     }
 
     /// The usage an answer reports, or what it lets us count, and its unit.
-    /// - Parameter body: the whole answer (JSON; a streamed answer's SSE events; text formats).
+    /// - Parameters:
+    ///   - body: the whole answer (JSON; a streamed answer's SSE events; text formats).
+    ///   - endpoint: the client endpoint, which decides the unit when the answer reports no tokens.
     public static func usage(ofAnswer body: [UInt8], endpoint: Endpoint) -> (usage: TokenUsage, unit: UsageUnit) {
         if let first = body.first(where: { !JSONByte.isWhitespace($0) }), first != JSONByte.openBrace {
             // A stream: the last event that carries a usage object (images'

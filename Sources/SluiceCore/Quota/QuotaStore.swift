@@ -261,6 +261,7 @@ public final class LocalQuotaStore: QuotaStore {
 
     /// Builds the counters for every scope with limits.
     /// - Parameters:
+    ///   - limits: the limits of each configured scope (key, team, model); scopes without any get no counters.
     ///   - subjectLimits: the limits of every run-time subject (requests with `keyIsSubject`).
     ///   - subjectCapacity: subjects with counters of their own; beyond it they share one set.
     ///   - registry: counters that outlive configs: a store built on the registry of the config

@@ -32,9 +32,11 @@ final class SubjectScopeTable: Sendable {
     /// Where subjects go once every slot is owned.
     let overflow: ScopeCounters
 
-    /// - Parameter capacity: subjects with counters of their own (rounded up to a power of two).
-    /// - Parameter previous: the table of the config being replaced; its subjects keep their
-    ///   counters where the limits allow (see `ScopeCounters.init(previous:)`).
+    /// - Parameters:
+    ///   - limits: the limits every subject gets.
+    ///   - capacity: subjects with counters of their own (rounded up to a power of two).
+    ///   - previous: the table of the config being replaced; its subjects keep their
+    ///     counters where the limits allow (see `ScopeCounters.init(previous:)`).
     init(limits: QuotaLimits, capacity: Int, previous: SubjectScopeTable?) {
         var size = 1
         while size < max(1, min(capacity, 1 << 22)) { size <<= 1 }

@@ -103,8 +103,8 @@ public enum AnthropicOnCloud {
     /// allow, and repeats dropped.
     /// - Throws: `TranslateError` 400 `invalid_anthropic_beta` naming the header, for a header
     ///   longer than `maxBetaHeaderBytes`, more than `maxBetas` names, a name longer than
-    ///   `maxBetaNameBytes`, or a name with other than token characters (letters, digits and
-    ///   ``!#$%&'*+-.^_`|~``).
+    ///   `maxBetaNameBytes`, or a name with other than token characters (letters, digits,
+    ///   `!#$%&'*+-.^_|~` and the backtick).
     public static func betaNames(header: String) throws(TranslateError) -> [String] {
         // Checked before splitting, so a long header costs no list of its pieces.
         guard header.utf8.count <= maxBetaHeaderBytes else {

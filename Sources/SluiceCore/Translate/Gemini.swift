@@ -77,8 +77,10 @@ public enum Gemini {
     // MARK: - Shared mappings
 
     /// OpenAI `finish_reason` for a Gemini `finishReason`.
-    /// - Parameter sawToolCall: Whether the candidate produced a `functionCall`; a normal stop then reports
-    ///   `tool_calls`, as OpenAI does.
+    /// - Parameters:
+    ///   - reason: Gemini's `finishReason` (`STOP`, `MAX_TOKENS`, `SAFETY`, ...).
+    ///   - sawToolCall: Whether the candidate produced a `functionCall`; a normal stop then reports
+    ///     `tool_calls`, as OpenAI does.
     static func openAIFinishReason(_ reason: String, sawToolCall: Bool) -> String {
         switch reason {
         case "MAX_TOKENS":

@@ -93,7 +93,9 @@ extension Gemini {
     }
 
     /// Validates `body` and finds its members.
-    /// - Parameter upstreamMessage: the message for a body that is not valid JSON.
+    /// - Parameters:
+    ///   - body: Gemini's `generateContent` answer.
+    ///   - upstreamMessage: the message for a body that is not valid JSON.
     /// - Throws: 502 when the body is not valid JSON or not an object.
     static func scanResponse(_ body: [UInt8], upstreamMessage: (JSONParseError) -> String) throws(TranslateError)
         -> ScannedResponse
@@ -229,8 +231,11 @@ extension Gemini {
 
     /// Writes each function call of `parts` as an OpenAI tool call (the elements of a `tool_calls` array).
     /// - Parameters:
+    ///   - parts: the candidate's `content.parts` array, by range in `body`.
+    ///   - body: the upstream bytes `parts` points into.
     ///   - toolCounter: the next `call_<n>` id; advanced for each call.
     ///   - streamIndex: for chunk deltas, the `index` of the first call (then counting up); nil in a response.
+    ///   - json: where the calls are written.
     /// - Returns: the number of calls written.
     @discardableResult
     static func writeToolCalls(

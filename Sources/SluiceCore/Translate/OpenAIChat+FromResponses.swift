@@ -56,7 +56,10 @@ public enum ResponsesTranslator {
     static let maxOutputTokens: Int64 = Int64(TokenUsage.maxCount)
 
     /// Translates a Responses request body into the OpenAI hub request.
-    /// - Parameter body: the client's Responses request.
+    /// - Parameters:
+    ///   - body: the client's Responses request.
+    ///   - options: what the backend needs: whether a reasoning summary turns thinking on, and the
+    ///     `max_tokens` sent when the client sets none.
     /// - Returns: the hub request and the echo fields for the answer.
     /// - Throws: `TranslateError` (400) for a body that is not JSON, or naming the Responses field that is
     ///   wrong or cannot be expressed.

@@ -20,6 +20,8 @@ extension Gemini {
 
     /// Translates a Gemini `batchEmbedContents` response into OpenAI's embedding list.
     /// - Parameters:
+    ///   - body: Gemini's `batchEmbedContents` answer.
+    ///   - context: the client's model (reported back) and the request's details.
     ///   - base64: Encode each vector as base64 Float32 (see `EmbeddingsRequest.base64`).
     /// - Throws: `TranslateError.badUpstreamResponse` (502) if the body is not a batch embedding response.
     public static func embeddingsResponse(fromGemini body: [UInt8], context: TranslationContext, base64: Bool = false)

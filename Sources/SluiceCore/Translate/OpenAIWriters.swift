@@ -31,7 +31,10 @@
 /// Writes OpenAI `usage` objects.
 enum OpenAIUsageWriter {
     /// Writes `usage` as the object value of the member the caller has keyed.
-    /// - Parameter reasoningReported: whether the provider counts reasoning tokens apart from output tokens.
+    /// - Parameters:
+    ///   - usage: the counts to write.
+    ///   - reasoningReported: whether the provider counts reasoning tokens apart from output tokens.
+    ///   - writer: where the object is written.
     static func write(_ usage: TokenUsage, reasoningReported: Bool, to writer: inout JSONWriter) {
         writer.beginObject()
         writer.key("prompt_tokens")
@@ -192,8 +195,14 @@ struct OpenAIChunkWriter: Sendable {
 
     /// Appends one chunk of one choice: `{"index":…,"delta":{` the role when `role`, the members `delta` writes,
     /// `},"finish_reason":…}`.
-    /// - Parameter reserving: the room the delta's members are likely to take (the size of the upstream event
-    ///   they come from), so that the chunk is written without regrowing `out`.
+    /// - Parameters:
+    ///   - out: the client stream the chunk is appended to.
+    ///   - index: the choice's index.
+    ///   - role: whether the delta opens with `"role":"assistant"` (the stream's first chunk).
+    ///   - finishReason: the choice's finish reason, or nil (`null`).
+    ///   - reserving: the room the delta's members are likely to take (the size of the upstream event
+    ///     they come from), so that the chunk is written without regrowing `out`.
+    ///   - delta: writes the delta's members.
     mutating func appendDelta(
         to out: inout [UInt8], index: Int = 0, role: Bool, finishReason: String? = nil, reserving: Int = 0,
         _ delta: (inout JSONWriter) -> Void

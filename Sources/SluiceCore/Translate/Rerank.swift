@@ -292,6 +292,7 @@ public struct RerankAnswer: Sendable, Equatable {
 
     /// The answer in the client's shape.
     /// - Parameters:
+    ///   - api: The client's API (`/v1/rerank` or Cohere's `/cohere/v2/rerank`).
     ///   - request: The client's request (its documents are echoed for `return_documents`, and
     ///     its `top_n` cuts the results, whatever the backend returned).
     ///   - requestModel: The model the client named (`/v1/rerank` answers carry it).
