@@ -101,14 +101,14 @@ func makeBackend(_ schema: BackendSchema) -> BackendConfig {
 private let backendsBySchema: [String: BackendConfig] = {
     var result: [String: BackendConfig] = [:]
     for schema in BackendSchema.allCases {
+        // Whatever the schema's adapter requires, so a new schema needs no line here.
+        let required = schema.adapter.requiredSettings(of: schema)
         var config = #"{"backend": "fuzz-\#(schema.rawValue)", "schema": "\#(schema.rawValue)", "credential": {"value": "key"}"#
-        switch schema {
-        case .azureOpenAI: config += #", "azure": {"api_version": "2024-10-21"}"#
-        case .bedrockConverse, .bedrockAnthropic:
+        if required.contains(.azure) { config += #", "azure": {"api_version": "2024-10-21"}"# }
+        if required.contains(.aws) {
             config += #", "aws": {"region": "us-east-1", "access_key_id": {"value": "AKID"}, "secret_access_key": {"value": "s"}}"#
-        case .vertexGemini, .vertexAnthropic: config += #", "gcp": {"project": "p", "location": "us-central1"}"#
-        case .openAI, .anthropic, .gemini, .cohere: break
         }
+        if required.contains(.gcp) { config += #", "gcp": {"project": "p", "location": "us-central1"}"# }
         config += "}"
         do {
             result[schema.rawValue] = try BackendConfig.parse(Array(config.utf8))
