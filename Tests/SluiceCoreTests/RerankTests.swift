@@ -187,6 +187,24 @@ import Testing
         #expect(added["results"]?.arrayValue?.first?["document"]?["text"]?.stringValue == "b")
     }
 
+    @Test func aPassedThroughCohereAnswerIsMeteredFromItsMeta() {
+        let exchange = Self.exchange(Self.cohere, endpoint: .cohereRerank)
+        func usage(_ body: String) -> TokenUsage { exchange.usage(ofPassthrough: Array(body.utf8)) }
+        #expect(
+            usage(#" {"results":[],"meta":{"billed_units":{"search_units":2,"input_tokens":7},"tokens":{"input_tokens":9}}} "#)
+                == TokenUsage(inputTokens: 9, searchUnits: 2))
+        // Without `meta.tokens`, the billed input tokens.
+        #expect(usage(#"{"meta":{"billed_units":{"input_tokens":7}}}"#) == TokenUsage(inputTokens: 7))
+        // Counts beyond `TokenUsage.maxCount` are clamped and flagged; negative or fractional ones are not counts.
+        let huge = usage(#"{"meta":{"billed_units":{"search_units":1e300}}}"#)
+        #expect(huge.searchUnits == TokenUsage.maxCount && huge.isClamped)
+        #expect(usage(#"{"meta":{"billed_units":{"search_units":-3,"input_tokens":1.5}}}"#).searchUnits == 0)
+        // Not a JSON object (or not JSON): nothing metered, nothing thrown.
+        for body in [#"[1,2]"#, #"{"meta":"#, "", #"{"meta":{"billed_units":{"search_units":2}}}x"#] {
+            #expect(usage(body) == TokenUsage(), "\(body)")
+        }
+    }
+
     @Test func returnDocumentsFalseLeavesTheTextsOut() throws {
         let request = Array(#"{"model":"m","query":"q","documents":["a",{"text":"b"}],"return_documents":false}"#.utf8)
         let exchange = try Self.readExchange(Self.vllm, endpoint: .rerank, request: request)

@@ -35,10 +35,12 @@ public enum CohereAdapter: ProviderAdapter {
         throw attempt.unsupportedEndpoint()
     }
 
-    /// The usage of a Cohere rerank answer: search units and tokens from `meta`.
+    /// The usage of a Cohere rerank answer: search units and tokens from `meta`, read by range.
+    /// An answer that is not a JSON object is metered as nothing (it is passed through as it is).
     public static func usage(ofPassthrough body: [UInt8], attempt: ProviderAttempt) -> TokenUsage {
-        guard case .object(let object)? = try? JSONParser.parse(body) else { return TokenUsage() }
-        return RerankAnswer.usage(of: object, dialect: .cohereV2)
+        let bytes = body.span
+        guard (try? UpstreamJSON.scanTopLevel(bytes) { _ in }) == .object else { return TokenUsage() }
+        return RerankAnswer.usage(of: UpstreamJSON.root(of: bytes), in: bytes, dialect: .cohereV2)
     }
 
     public static func hubResponse(_ body: [UInt8], attempt: ProviderAttempt) throws(TranslateError)

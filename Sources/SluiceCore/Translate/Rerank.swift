@@ -255,15 +255,6 @@ public struct RerankAnswer: Sendable, Equatable {
         return answer
     }
 
-    /// The usage of an answer already parsed into a tree (a passthrough answer's metering).
-    static func usage(of object: JSONObject, dialect: RerankDialect) -> TokenUsage {
-        var writer = JSONWriter()
-        writer.value(.object(object))
-        let serialized = writer.bytes
-        let bytes = serialized.span
-        return usage(of: UpstreamJSON.root(of: bytes), in: bytes, dialect: dialect)
-    }
-
     /// The usage an answer reports, every count range-checked (`TokenCountReader`): vLLM's
     /// `usage.total_tokens` (or `prompt_tokens`; a rerank's tokens are all input), Cohere's
     /// `meta.tokens.input_tokens` (or `meta.billed_units.input_tokens`) and
