@@ -348,13 +348,14 @@ class RawResponse:
         return self.headers.get("content-type", "")
 
 
-def http_request(port: int, path: str, body: bytes, headers: dict | None = None, *, method: str = "POST",
-                 deadline: float = 20.0) -> RawResponse:
+def http_request(port: int, path: str, body: bytes, headers: dict | list[tuple[str, str]] | None = None, *,
+                 method: str = "POST", deadline: float = 20.0) -> RawResponse:
     """One request with `connection: close`; reads until Envoy closes or `deadline` seconds pass.
-    A response that never starts raises TimeoutError; a body cut anywhere is returned as it is."""
+    A response that never starts raises TimeoutError; a body cut anywhere is returned as it is.
+    `headers` as a list of pairs sends a name on several lines."""
     started = time.monotonic()
     lines = [f"{method} {path} HTTP/1.1", "host: gateway", "connection: close"]
-    for name, value in (headers or {}).items():
+    for name, value in (headers.items() if isinstance(headers, dict) else headers or []):
         lines.append(f"{name}: {value}")
     if body is not None:
         lines.append(f"content-length: {len(body)}")

@@ -621,3 +621,12 @@ def test_bedrock_receives_betas_in_the_body_and_not_as_a_header(hostile):
     sent = json.loads(request["body"])
     assert sent["anthropic_beta"] == ["a-1", "b-2"] and sent["anthropic_version"] == "bedrock-2023-05-31"
     assert "authorization" in request["headers"] and "x-amz-date" in request["headers"]
+    # The header on two lines (as HTTP allows for a list): both lines' betas, in order.
+    upstream.respond(full_response(json.dumps(message).encode()))
+    response = http_request(port, "/v1/messages", json.dumps(body).encode(), [
+        ("x-api-key", HOSTILE_KEY), ("content-type", "application/json"), ("anthropic-version", "2023-06-01"),
+        ("anthropic-beta", "a-1"), ("anthropic-beta", "b-2, c-3")])
+    assert response.status == 200, response.body[:300]
+    sent = json.loads(upstream.requests[-1]["body"])
+    assert sent["anthropic_beta"] == ["a-1", "b-2", "c-3"]
+    assert "anthropic-beta" not in upstream.requests[-1]["headers"]
