@@ -171,13 +171,6 @@ struct PlanEncoder {
     /// The RDS resource name of a listener's route table.
     static func routeConfigName(_ listener: ListenerPlan) -> String { listener.name }
 
-    static let accessLogFormat =
-        "[%START_TIME%] \"%REQ(:METHOD)% %REQ(:PATH)%\" %RESPONSE_CODE% %RESPONSE_CODE_DETAILS% "
-        + "consumer=%DYNAMIC_METADATA(sluice:consumer)% model=%DYNAMIC_METADATA(sluice:model)% "
-        + "route=%DYNAMIC_METADATA(sluice:route)% backend=%DYNAMIC_METADATA(sluice:backend)% "
-        + "tokens_in=%DYNAMIC_METADATA(sluice:input_tokens)% tokens_out=%DYNAMIC_METADATA(sluice:output_tokens)% "
-        + "cost_usd=%DYNAMIC_METADATA(sluice:cost_usd)% %DURATION%ms\n"
-
     // MARK: - Listeners and routes
 
     func listener(_ plan: ListenerPlan) throws -> Listener {
@@ -195,7 +188,7 @@ struct PlanEncoder {
         if plan.accessLog {
             var format = Envoy_Config_Core_V3_SubstitutionFormatString()
             var text = Envoy_Config_Core_V3_DataSource()
-            text.inlineString = Self.accessLogFormat
+            text.inlineString = AccessLog.format
             format.textFormatSource = text
             var stdout = Envoy_Extensions_AccessLoggers_Stream_V3_StdoutAccessLog()
             stdout.logFormat = format

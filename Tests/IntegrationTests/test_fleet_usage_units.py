@@ -5,12 +5,14 @@ reads the same count from `%DYNAMIC_METADATA(sluice:search_units)%`; a chat requ
 search units, in its record (0) and in the log (the key is not written, so `-`)."""
 from __future__ import annotations
 
+import json
+import re
 import time
 
 import pytest
 import requests
 
-from default_gateway import DEMO_KEY, DefaultGateway
+from default_gateway import DEMO_KEY, DefaultGateway, sluice_filter_block
 from harness import free_port
 from sluiced import Sluiced
 from test_fleet_worker import fleet_bootstrap, sluiced_config, stored, wait_for
@@ -26,10 +28,15 @@ LOG_FORMAT = (
 
 def with_units_log(adjust):
     """`adjust` (the worker pointed at sluiced), then the gateway listener's access log in
-    LOG_FORMAT, which names each line's request id."""
+    LOG_FORMAT, which names each line's request id. The rendered filter writes only the metadata
+    sluiced's own format prints (`metadata_keys`), so a format of one's own names its keys there too."""
 
     def both(bootstrap: dict) -> None:
         adjust(bootstrap)
+        block = sluice_filter_block(bootstrap)
+        config = json.loads(block["value"])
+        config["metadata_keys"] = re.findall(r"%DYNAMIC_METADATA\(sluice:([a-z_]+)\)%", LOG_FORMAT)
+        block["value"] = json.dumps(config)
         for listener in bootstrap["static_resources"]["listeners"]:
             for chain in listener["filter_chains"]:
                 for network_filter in chain["filters"]:

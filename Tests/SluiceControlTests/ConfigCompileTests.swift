@@ -1,6 +1,6 @@
 // Compiling a config: the plan's resources, and the module configs read back by the module's
 // own parsers (GatewayConfig.parse, UpstreamConfig.parse), so sluiced and the module agree.
-import SluiceControl
+@testable import SluiceControl
 import SluiceCore
 import Testing
 
@@ -222,7 +222,22 @@ let fullYAML = """
         #expect(String(decoding: plan.clusters[0].upstreamFilterConfig ?? [], as: UTF8.self)
             == #"{"backend":"openai","schema":"openai","credential":{"secret":"openai-key","sds":"ads"},"host":"api.openai.com"}"#)
         #expect(String(decoding: plan.gatewayFilterConfig, as: UTF8.self)
-            == #"{"api_keys":[],"models":[{"id":"gpt-4o-mini","owned_by":"openai","created":0,"route":"openai"}]}"#)
+            == #"{"api_keys":[],"models":[{"id":"gpt-4o-mini","owned_by":"openai","created":0,"route":"openai"}],"#
+            + #""metadata_keys":["consumer","model","route","backend","input_tokens","output_tokens","cost_usd"]}"#)
+    }
+
+    /// The filter writes the metadata the access log prints, and none when no listener logs: each
+    /// key is an edit Envoy makes per request.
+    @Test func theFilterWritesOnlyTheMetadataAnAccessLogReads() throws {
+        let logged = try SluiceConfig.load(yaml: minimalYAML).config.compile()
+        let keys = try GatewayConfig.parse(logged.gatewayFilterConfig).metadataKeys
+        #expect(keys.keys.map { $0.name.description }.sorted() == AccessLog.metadataKeys.sorted())
+        // Every key the format prints is one the filter knows.
+        #expect(AccessLog.metadataKeys.allSatisfy { FilterMetadataKey(name: $0) != nil })
+        let quiet = try SluiceConfig.load(yaml: minimalYAML + "\nlisteners:\n  - { name: gateway, port: 10000, access_log: false }\n")
+            .config.compile()
+        #expect(try GatewayConfig.parse(quiet.gatewayFilterConfig).metadataKeys.isEmpty)
+        #expect(quiet.listeners.allSatisfy { !$0.accessLog })
     }
 
     @Test func dollarsAreWrittenExactly() {

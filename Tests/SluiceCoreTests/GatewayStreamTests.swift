@@ -227,7 +227,7 @@ import Testing
         #expect(completion["backend"] == "openai-east" && completion["provider"] == "openai")
         #expect(completion["response_model"] == "gpt-4o-mini-2024")
         #expect(machine.actions.count { if case .writeMetadata = $0 { true } else { false } } == 1)
-        #expect(machine.actions.contains { if case .writeTokenMetadata(let usage) = $0 { usage.inputTokens == 12 } else { false } })
+        #expect(machine.actions.contains { if case .writeTokenMetadata(let usage, .all) = $0 { usage.inputTokens == 12 } else { false } })
         machine.actions.removeAll()
         machine.streamComplete(report: report, nowMillis: 2_000, nowMicros: 1_300_000)
         #expect(machine.actions.isEmpty)
@@ -240,6 +240,63 @@ import Testing
         machine.streamComplete(report: nil, nowMillis: 2_000, nowMicros: 1_100_000)
         #expect(Self.counts(machine.actions).contains { $0.0 == .errors && $0.1.last == "502" })
         #expect(!machine.actions.contains { if case .writeTokenMetadata = $0 { true } else { false } })
+    }
+
+    /// The metadata numbers a `writeTokenMetadata` action writes, by key name.
+    static func numbers(_ actions: [GatewayAction]) -> [String: Double] {
+        var out: [String: Double] = [:]
+        for case .writeTokenMetadata(let usage, let keys) in actions {
+            usage.forEachMetadataNumber(in: keys) { out[$0.name.description] = $1 }
+        }
+        return out
+    }
+
+    @Test func onlyTheConfiguredMetadataKeysAreWritten() throws {
+        let report = AttemptReport(
+            usage: TokenUsage(inputTokens: 12, outputTokens: 5, searchUnits: 2), backend: "b", provider: "openai",
+            responseModel: "m")
+        func complete(_ keys: String?) throws -> (strings: [String: String], numbers: [String: Double], batches: Int) {
+            let setting = keys.map { #","metadata_keys":\#($0)"# } ?? ""
+            let config = #"""
+                {"api_keys":[{"name":"demo","key":"sk-demo","team":"research"}],
+                 "models":[{"id":"gpt-4o-mini","owned_by":"openai","route":"openai"}],
+                 "prices":{"gpt-4o-mini":{"input":0.15,"output":0.6}}\#(setting)}
+                """#
+            var machine = GatewayStream(gateway: try Self.gateway(config))
+            _ = machine.requestHeaders(Self.head(), contentLength: nil, endOfStream: false, nowSeconds: 0, nowMillis: 1_000)
+            _ = machine.route(body: Array(#"{"model":"gpt-4o-mini"}"#.utf8), header: { _ in nil }, nowMillis: 1_000, nowMicros: 1_000_000)
+            _ = machine.responseHeaders(status: 200, contentLength: nil, bufferLimit: 1 << 20, endOfStream: true, report: { report })
+            machine.streamComplete(report: report, nowMillis: 2_000, nowMicros: 1_250_000)
+            let batches = machine.actions.count { if case .writeMetadata = $0 { true } else { false } }
+            return (Self.metadata(machine.actions), Self.numbers(machine.actions), batches)
+        }
+        // Without the setting, every key (hand-written Envoy configs rely on it).
+        let all = try complete(nil)
+        #expect(Set(all.strings.keys) == ["consumer", "team", "model", "route", "cost_usd", "backend", "provider", "response_model"])
+        #expect(all.numbers == ["input_tokens": 12, "output_tokens": 5, "cached_input_tokens": 0, "total_tokens": 17, "search_units": 2])
+        #expect(all.batches == 2)
+        // What sluiced's access log prints.
+        let logged = try complete(#"["consumer","model","route","backend","input_tokens","output_tokens","cost_usd"]"#)
+        #expect(Set(logged.strings.keys) == ["consumer", "model", "route", "cost_usd", "backend"])
+        #expect(logged.numbers == ["input_tokens": 12, "output_tokens": 5])
+        // A batch left empty is not sent; no key at all, no call.
+        let tokensOnly = try complete(#"["total_tokens"]"#)
+        #expect(tokensOnly.strings.isEmpty && tokensOnly.batches == 0 && tokensOnly.numbers == ["total_tokens": 17])
+        let none = try complete("[]")
+        #expect(none.strings.isEmpty && none.batches == 0 && none.numbers.isEmpty)
+        #expect(!(try complete("[]")).numbers.keys.contains("search_units"))
+    }
+
+    @Test func anUnknownMetadataKeyIsAPreciseConfigError() {
+        #expect(throws: ConfigError.self) { try GatewayConfig.parse(Array(#"{"metadata_keys":["consumer","tokens"]}"#.utf8)) }
+        do {
+            _ = try GatewayConfig.parse(Array(#"{"metadata_keys":["consumer","tokens"]}"#.utf8))
+        } catch {
+            #expect(error.path == "metadata_keys[1]")
+            #expect(error.problem.hasPrefix("unknown metadata key 'tokens'; expected one of: consumer, team, model, route, cost_usd"))
+        }
+        #expect(throws: ConfigError.self) { try GatewayConfig.parse(Array(#"{"metadata_keys":"consumer"}"#.utf8)) }
+        #expect(throws: ConfigError.self) { try GatewayConfig.parse(Array(#"{"metadata_keys":[1]}"#.utf8)) }
     }
 }
 

@@ -287,6 +287,9 @@ struct ConfigCompiler {
         }
         if let header = config.gateway.responseCostHeader { root.append(("response_cost_header", .string(header))) }
         if let jwt = config.gateway.jwt { root.append(("jwt", jwt)) }
+        // Only the metadata an access log prints: each key written costs Envoy a Struct edit per request.
+        let logged = config.listeners.contains(where: \.accessLog) ? AccessLog.metadataKeys : []
+        root.append(("metadata_keys", .array(logged.map { .string($0) })))
         return .object(JSONObject(root))
     }
 

@@ -13,6 +13,7 @@
 //   "prices": { "gpt-4o-mini": { "input": 0.15, "cached_input": 0.075, "output": 0.6 } },
 //   "default_output_tokens_estimate": 1024,
 //   "response_cost_header": "x-sluice-cost-usd",
+//   "metadata_keys": ["consumer", "model", "cost_usd"],
 //   "jwt": { "payload_header": "x-sluice-jwt-payload", "payload_metadata_key": "jwt_payload" }
 // }
 //
@@ -115,6 +116,9 @@ public struct GatewayConfig: Sendable, Equatable {
     /// Response header carrying each request's cost in USD (opt-in; nil = none). Non-streamed
     /// responses are held until their usage is known; streams end with an SSE comment instead.
     public var responseCostHeader: String?
+    /// The `sluice` dynamic-metadata keys written for access logs (`metadata_keys`; all when
+    /// absent). Every key is an edit Envoy makes per request, read or not.
+    public var metadataKeys = FilterMetadataKeys.all
     /// Models served by endpoint-picked pools (`models[].endpoint_picking`), each with whether it
     /// names a LoRA adapter: one lookup per routed request, skipped when empty.
     public var endpointPickingModels: [String: Bool] = [:]
@@ -248,6 +252,17 @@ public struct GatewayConfig: Sendable, Equatable {
             config.defaultOutputTokensEstimate = Int(estimate)
         }
         config.responseCostHeader = try root.optionalHeaderName("response_cost_header")
+        if let names = try root.optionalStringArray("metadata_keys") {
+            config.metadataKeys = []
+            for (index, name) in names.enumerated() {
+                guard let key = FilterMetadataKey(name: name) else {
+                    let known = FilterMetadataKey.allCases.map { $0.name.description }.joined(separator: ", ")
+                    throw ConfigError(
+                        path: "metadata_keys[\(index)]", problem: "unknown metadata key '\(name)'; expected one of: \(known)")
+                }
+                config.metadataKeys.insert(FilterMetadataKeys(key))
+            }
+        }
         if var jwt = try root.optionalObject("jwt") {
             config.jwt = try JWTIdentityConfig.read(&jwt)
             try jwt.finish()

@@ -11,10 +11,13 @@
 //
 // For access logs: the user-facing keys of the `sluice` namespace (consumer, model, route, cost,
 // backend, tokens …), written by the downstream filter in one string batch per hook that has
-// any, and read as `%DYNAMIC_METADATA(sluice:cost_usd)%`.
+// any, and read as `%DYNAMIC_METADATA(sluice:cost_usd)%`. Each key costs Envoy a Struct edit
+// per request whether anything reads it or not, so the filter config may name the keys to write
+// (`metadata_keys`): sluiced names exactly the ones its access log prints, none when no listener
+// logs. Without the setting every key is written, for hand-written Envoy configs.
 
 /// A key of the `sluice` dynamic-metadata namespace.
-public enum FilterMetadataKey: Sendable, CaseIterable {
+public enum FilterMetadataKey: UInt8, Sendable, CaseIterable {
     // Consumer and team once authorised; model and route once routed.
     case consumer, team, model, route
     // When the stream completes (before access logging): the cost, who answered (the last
@@ -40,6 +43,49 @@ public enum FilterMetadataKey: Sendable, CaseIterable {
         case .provider: "provider"
         case .responseModel: "response_model"
         }
+    }
+}
+
+extension FilterMetadataKey {
+    /// The key named `name` in the namespace, if there is one.
+    public init?(name: String) {
+        guard let key = Self.allCases.first(where: { $0.name.description == name }) else { return nil }
+        self = key
+    }
+}
+
+/// A set of metadata keys: those the filter writes (`metadata_keys`).
+public struct FilterMetadataKeys: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt16
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+    /// The set of `key` alone (a bit each: thirteen keys, numbered from 0).
+    public init(_ key: FilterMetadataKey) { self.init(rawValue: 1 << UInt16(key.rawValue)) }
+
+    public static let all = FilterMetadataKeys(FilterMetadataKey.allCases.map(FilterMetadataKeys.init))
+
+    public func contains(_ key: FilterMetadataKey) -> Bool { contains(FilterMetadataKeys(key)) }
+
+    /// The keys of the token counts (`TokenUsage.forEachMetadataNumber(in:)`).
+    public static let tokenCounts = FilterMetadataKeys(rawValue: [
+        FilterMetadataKey.inputTokens, .outputTokens, .cachedInputTokens, .totalTokens, .searchUnits,
+    ].reduce(0) { $0 | FilterMetadataKeys($1).rawValue })
+
+    /// The keys in the set, in `allCases` order.
+    public var keys: [FilterMetadataKey] { FilterMetadataKey.allCases.filter { contains($0) } }
+}
+
+extension TokenUsage {
+    /// Calls `body` with each token count access logs read, as a metadata number, for the keys in
+    /// `keys`: bounded, so the numbers are exact; `search_units` only when a rerank backend billed
+    /// any, so a chat request pays no call for it.
+    public func forEachMetadataNumber(in keys: FilterMetadataKeys, _ body: (FilterMetadataKey, Double) -> Void) {
+        let usage = bounded
+        if keys.contains(.inputTokens) { body(.inputTokens, Double(usage.inputTokens)) }
+        if keys.contains(.outputTokens) { body(.outputTokens, Double(usage.outputTokens)) }
+        if keys.contains(.cachedInputTokens) { body(.cachedInputTokens, Double(usage.cachedInputTokens)) }
+        if keys.contains(.totalTokens) { body(.totalTokens, Double(usage.totalTokens)) }
+        if usage.searchUnits > 0, keys.contains(.searchUnits) { body(.searchUnits, Double(usage.searchUnits)) }
     }
 }
 

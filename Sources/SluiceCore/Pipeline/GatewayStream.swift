@@ -49,8 +49,9 @@ public enum GatewayAction: Sendable {
     /// Hand the routed request's facts to its upstream attempts (the filter stores them where
     /// every attempt finds them, and reads the attempts' reports back from there).
     case linkAttempts(AttemptContext)
-    /// The user-facing token counts as metadata numbers (access logs).
-    case writeTokenMetadata(TokenUsage)
+    /// The user-facing token counts as metadata numbers (access logs), those of the keys given:
+    /// `TokenUsage.forEachMetadataNumber(in:)` lists them.
+    case writeTokenMetadata(TokenUsage, FilterMetadataKeys)
     case count(GatewayCounter, labels: [String], by: UInt64)
     case record(GatewayHistogram, labels: [String], value: UInt64)
     /// Answer locally (the status returned with it stops the stream).
@@ -144,7 +145,7 @@ public struct GatewayStream: Sendable {
             if head.apiKey != nil { actions.append(.removeRequestHeader("x-api-key")) }
             guard endpoint.routesOnBody else {
                 // Routed requests write the consumer with the route, in one batch.
-                actions.append(.writeMetadata(consumerMetadata()))
+                writeMetadata(consumerMetadata())
                 actions.append(.count(.requests, labels: Self.forwardedLabels, by: 1))
                 return .continue
             }
@@ -234,7 +235,7 @@ public struct GatewayStream: Sendable {
         var metadata = consumerMetadata(reserving: 2)
         metadata.append((.model, request.summary.model))
         metadata.append((.route, request.route))
-        actions.append(.writeMetadata(metadata))
+        writeMetadata(metadata)
         // Each upstream attempt starts from this body again (Envoy replays it): an attempt that
         // does not rewrite it must send this length, not an earlier attempt's.
         actions.append(
@@ -388,7 +389,7 @@ public struct GatewayStream: Sendable {
                 entries.append((.provider, report.provider))
                 entries.append((.responseModel, report.responseModel))
             }
-            actions.append(.writeMetadata(entries))
+            writeMetadata(entries)
         }
         if let ticket {
             self.ticket = nil
@@ -396,7 +397,7 @@ public struct GatewayStream: Sendable {
             gateway.quotas.settle(ticket, actual: usage, costMicros: cost ?? 0, now: nowMillis)
         }
         // Access logs see the tokens as numbers, written once here rather than per publication.
-        if report != nil { actions.append(.writeTokenMetadata(usage)) }
+        if report != nil { writeTokenMetadata(usage) }
         let provider = report?.provider ?? "none"
         let responseModel = report?.responseModel ?? model
         let labels = [endpoint.operationName, provider, model, responseModel, consumer.name]
@@ -453,6 +454,22 @@ public struct GatewayStream: Sendable {
 
     /// The consumer's metadata entries (for access logs), to which an event adds its own.
     /// `extra`: room for the entries the caller adds, so the array is allocated once.
+    /// One string batch of the keys the config writes (`metadata_keys`); nothing when none is left.
+    private mutating func writeMetadata(_ entries: consuming [(FilterMetadataKey, String)]) {
+        var entries = entries
+        let keys = gateway.config.metadataKeys
+        // In place: the caller's array is handed over, so leaving keys out allocates nothing.
+        if keys != .all { entries.removeAll { !keys.contains($0.0) } }
+        if !entries.isEmpty { actions.append(.writeMetadata(entries)) }
+    }
+
+    /// The token counts as numbers, when the config writes any of their keys.
+    private mutating func writeTokenMetadata(_ usage: TokenUsage) {
+        let keys = gateway.config.metadataKeys
+        guard !keys.isDisjoint(with: .tokenCounts) else { return }
+        actions.append(.writeTokenMetadata(usage, keys))
+    }
+
     private func consumerMetadata(reserving extra: Int = 0) -> [(FilterMetadataKey, String)] {
         var entries: [(FilterMetadataKey, String)] = []
         entries.reserveCapacity(2 + extra)
@@ -478,7 +495,7 @@ public struct GatewayStream: Sendable {
         _ error: GatewayError, rateLimits: RateLimitHeaders? = nil, nowMillis: Int64, model: String = ""
     ) {
         awaitingBody = false
-        actions.append(.writeMetadata(consumerMetadata()))
+        writeMetadata(consumerMetadata())
         actions.append(.count(.requests, labels: Self.rejectedLabels, by: 1))
         let reply = LocalReply.error(error, for: endpoint.clientAPI, details: "sluice_rejected_request")
         if let request = usageRecordRequest {

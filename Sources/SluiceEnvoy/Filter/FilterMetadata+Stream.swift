@@ -12,15 +12,4 @@ extension EnvoyHTTPStream {
     func setMetadata(_ key: FilterMetadataKey, _ value: Double) {
         setMetadata(namespace: FilterMetadata.namespace, key: key.name, value)
     }
-
-    /// The user-facing token counts (`input_tokens` …) as metadata numbers, for access logs, and
-    /// `search_units` when a rerank backend billed any (a chat request pays no call for it).
-    func setTokenMetadata(_ usage: TokenUsage) {
-        let usage = usage.bounded
-        setMetadata(.inputTokens, Double(usage.inputTokens))
-        setMetadata(.outputTokens, Double(usage.outputTokens))
-        setMetadata(.cachedInputTokens, Double(usage.cachedInputTokens))
-        setMetadata(.totalTokens, Double(usage.totalTokens))
-        if usage.searchUnits > 0 { setMetadata(.searchUnits, Double(usage.searchUnits)) }
-    }
 }

@@ -261,8 +261,8 @@ final class GatewayFilter: HTTPFilter {
             case .linkAttempts(let context):
                 let link = FilterLink(context: context)
                 if stream.setFilterStateObject(FilterLink.key, link) { self.link = link }
-            case .writeTokenMetadata(let usage):
-                stream.setTokenMetadata(usage)
+            case .writeTokenMetadata(let usage, let keys):
+                usage.forEachMetadataNumber(in: keys) { stream.setMetadata($0, $1) }
             case .count(let counter, let labels, let value):
                 factory.counters.add(factory.metrics.id(of: counter), labels: labels, by: value, on: stream)
             case .record(let histogram, let labels, let value):
