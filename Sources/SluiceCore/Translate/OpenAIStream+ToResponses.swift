@@ -105,11 +105,7 @@ public struct OpenAIToResponsesStream: Sendable, HubStreamClientStage {
         if UpstreamJSON.kind(of: usageValue, in: bytes) == .object {
             usage = OpenAICompatible.usage(ofUsageObject: usageValue, in: bytes)
         }
-        var choice: UpstreamJSON.Value?
-        UpstreamJSON.forEachElement(of: choices, in: bytes) { element in
-            if choice == nil { choice = element }
-        }
-        guard choice != nil else { return }
+        guard let choice = UpstreamJSON.firstElement(of: choices, in: bytes) else { return }
         let delta = ResponsesTranslator.MessageMembers(
             of: UpstreamJSON.member("delta", of: choice, in: bytes), in: bytes)
         let (reasoning, content, refusal, toolCalls) = (delta.reasoning, delta.content, delta.refusal, delta.toolCalls)

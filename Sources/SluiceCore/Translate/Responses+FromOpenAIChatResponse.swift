@@ -135,13 +135,7 @@ extension ResponsesTranslator {
             self.id = id
             self.created = created
             self.usage = usage
-            var choice: UpstreamJSON.Value?
-            if UpstreamJSON.kind(of: choices, in: bytes) == .array, let choices,
-                let first = JSONNavigation.nextElement(
-                    from: choices.range.lowerBound + 1, before: choices.range.upperBound, in: bytes)
-            {
-                choice = UpstreamJSON.Value(range: first.range, hasEscapes: first.hasEscapes)
-            }
+            let choice = UpstreamJSON.firstElement(of: choices, in: bytes)
             var message: UpstreamJSON.Value?
             var finishReason: UpstreamJSON.Value?
             UpstreamJSON.forEachMember(of: choice, in: bytes) { member in
