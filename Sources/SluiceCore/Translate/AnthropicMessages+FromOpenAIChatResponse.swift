@@ -26,7 +26,8 @@ extension AnthropicTranslator {
         let (hubID, usageValue, message, finishReason) = (answer.id, answer.usage, answer.message, answer.finishReason)
         guard message != nil else { throw .badUpstreamResponse("The upstream response has no 'choices[0].message'.") }
         let (thinkingBlocks, reasoning, content, refusal, toolCalls) =
-            (answer.thinkingBlocks, answer.reasoning, answer.content, answer.refusal, answer.toolCalls)
+            (answer.members.thinkingBlocks, answer.members.reasoning, answer.members.content, answer.members.refusal,
+                answer.members.toolCalls)
         var writer = JSONWriter(reservingCapacity: body.count + 256)
         writer.beginObject()
         writer.key("id")
@@ -80,6 +81,28 @@ extension AnthropicTranslator {
         return (try? JSONParser.parse(arguments)) ?? .string(arguments)
     }
 
+    /// The members of one entry of `thinking_blocks` (in an answer's message or a stream chunk's delta).
+    struct ThinkingBlockMembers {
+        var type: UpstreamJSON.Value?
+        var thinking: UpstreamJSON.Value?
+        var signature: UpstreamJSON.Value?
+        var data: UpstreamJSON.Value?
+
+        init(_ block: UpstreamJSON.Value, in bytes: Span<UInt8>) {
+            UpstreamJSON.forEachMember(of: block, in: bytes) { member in
+                if member.key("type", in: bytes) {
+                    type = member.value
+                } else if member.key("thinking", in: bytes) {
+                    thinking = member.value
+                } else if member.key("signature", in: bytes) {
+                    signature = member.value
+                } else if member.key("data", in: bytes) {
+                    data = member.value
+                }
+            }
+        }
+    }
+
     private static func writeTextBlock(to writer: inout JSONWriter, text: (inout JSONWriter) -> Void) {
         writer.beginObject()
         writer.key("type")
@@ -111,37 +134,23 @@ extension AnthropicTranslator {
             writer.endObject()
             return
         }
-        UpstreamJSON.forEachElement(of: blocks, in: bytes) { block in
-            var type: UpstreamJSON.Value?
-            var thinking: UpstreamJSON.Value?
-            var signature: UpstreamJSON.Value?
-            var data: UpstreamJSON.Value?
-            UpstreamJSON.forEachMember(of: block, in: bytes) { member in
-                if member.key("type", in: bytes) {
-                    type = member.value
-                } else if member.key("thinking", in: bytes) {
-                    thinking = member.value
-                } else if member.key("signature", in: bytes) {
-                    signature = member.value
-                } else if member.key("data", in: bytes) {
-                    data = member.value
-                }
-            }
-            if UpstreamJSON.string(type, equals: "thinking", in: bytes) {
+        UpstreamJSON.forEachElement(of: blocks, in: bytes) { value in
+            let block = ThinkingBlockMembers(value, in: bytes)
+            if UpstreamJSON.string(block.type, equals: "thinking", in: bytes) {
                 writer.beginObject()
                 writer.key("type")
                 writer.string("thinking")
                 writer.key("thinking")
-                UpstreamJSON.writeString(thinking, from: body, or: "", to: &writer)
+                UpstreamJSON.writeString(block.thinking, from: body, or: "", to: &writer)
                 writer.key("signature")
-                UpstreamJSON.writeString(signature, from: body, or: "", to: &writer)
+                UpstreamJSON.writeString(block.signature, from: body, or: "", to: &writer)
                 writer.endObject()
-            } else if UpstreamJSON.string(type, equals: "redacted_thinking", in: bytes) {
+            } else if UpstreamJSON.string(block.type, equals: "redacted_thinking", in: bytes) {
                 writer.beginObject()
                 writer.key("type")
                 writer.string("redacted_thinking")
                 writer.key("data")
-                UpstreamJSON.writeString(data, from: body, or: "", to: &writer)
+                UpstreamJSON.writeString(block.data, from: body, or: "", to: &writer)
                 writer.endObject()
             }
         }

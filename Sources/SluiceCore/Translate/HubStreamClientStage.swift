@@ -53,9 +53,11 @@ extension HubStreamClientStage {
     mutating func finishHub() -> [UInt8] {
         guard !isDone else { return [] }
         var out: [UInt8] = []
+        // Accepts exactly what `JSONParser.parse` accepts (repeated member names refused too), without a tree.
+        var validator = JSONValidator()
         for event in parser.finish() where !isDone {
             // An event without its blank line is usually cut mid-JSON: that is truncation, not garbage.
-            guard event.data.elementsEqual("[DONE]".utf8) || (try? JSONParser.parse(event.data)) != nil else { break }
+            guard event.data.elementsEqual("[DONE]".utf8) || (try? validator.validate(event.data)) != nil else { break }
             handle(event.data, &out)
         }
         guard !isDone else { return out }

@@ -50,53 +50,90 @@ public struct OpenAIToAnthropicStream: Sendable, HubStreamClientStage {
 
     // MARK: - Chunks
 
+    /// One hub chunk, read by ranges (`UpstreamJSON`): no tree per chunk. Strings (text, thinking, ids, names,
+    /// tool arguments) go from the chunk into the events by range, escaped as `JSONWriter` escapes a `String`,
+    /// so the bytes are those the tree-based stage wrote (`AnthropicStreamByRangeTests` keeps it as the
+    /// reference). No tree is left: a tool call's `arguments` (JSON inside a JSON string) is passed on as
+    /// `partial_json` text, never parsed. As everywhere an upstream's JSON is read by range, the last of
+    /// repeated member names wins.
     mutating func handle(_ data: [UInt8], _ out: inout [UInt8]) {
+        // One allocation for a delta's event (about 130 bytes beside the delta), instead of growing from empty.
+        if out.isEmpty { out.reserveCapacity(data.count + 160) }
         if data.elementsEqual("[DONE]".utf8) {
             complete(&out)
             return
         }
-        guard let chunk = try? JSONParser.parse(data), chunk.objectValue != nil else {
+        let bytes = data.span
+        var id: UpstreamJSON.Value?
+        var errorValue: UpstreamJSON.Value?
+        var usageValue: UpstreamJSON.Value?
+        var choices: UpstreamJSON.Value?
+        let kind = try? UpstreamJSON.scanTopLevel(bytes) { member in
+            if member.key("id", in: bytes) {
+                id = member.value
+            } else if member.key("error", in: bytes) {
+                errorValue = member.value
+            } else if member.key("usage", in: bytes) {
+                usageValue = member.value
+            } else if member.key("choices", in: bytes) {
+                choices = member.value
+            }
+        }
+        guard kind == .object else {
             fail(type: "api_error", message: "The upstream stream sent a chunk that is not a JSON object.", &out)
             return
         }
-        if let error = chunk["error"], !error.isNull {
+        if UpstreamJSON.isPresent(errorValue, in: bytes) {
             let type = AnthropicTranslator.anthropicErrorType(
-                openAIType: error["type"]?.stringValue, code: error["code"]?.stringValue)
-            fail(type: type, message: error["message"]?.stringValue ?? "The upstream stream reported an error.", &out)
+                openAIType: UpstreamJSON.string(UpstreamJSON.member("type", of: errorValue, in: bytes), in: bytes),
+                code: UpstreamJSON.string(UpstreamJSON.member("code", of: errorValue, in: bytes), in: bytes))
+            let message = UpstreamJSON.string(UpstreamJSON.member("message", of: errorValue, in: bytes), in: bytes)
+            fail(type: type, message: message ?? "The upstream stream reported an error.", &out)
             return
         }
-        start(id: chunk["id"]?.stringValue, &out)
-        if let usage = chunk["usage"], usage.objectValue != nil {
-            self.usage = AnthropicTranslator.usage(fromOpenAI: usage)
+        start(id: id, of: data, &out)
+        if UpstreamJSON.kind(of: usageValue, in: bytes) == .object {
+            usage = OpenAICompatible.usage(ofUsageObject: usageValue, in: bytes)
         }
-        guard let choice = chunk["choices"]?.arrayValue?.first else { return }
-        if let delta = choice["delta"] {
-            if let reasoning = delta["reasoning_content"]?.stringValue, !reasoning.isEmpty {
-                thinkingDelta(reasoning, &out)
-            }
-            for entry in delta["thinking_blocks"]?.arrayValue ?? [] {
-                thinkingBlock(entry, &out)
-            }
-            if let text = delta["content"]?.stringValue, !text.isEmpty {
-                open(.text, &out)
-                event("content_block_delta", &out) { writer in
-                    writer.key("delta")
-                    writer.beginObject()
-                    writer.key("type")
-                    writer.string("text_delta")
-                    writer.key("text")
-                    writer.string(text)
-                    writer.endObject()
-                }
-            }
-            for call in delta["tool_calls"]?.arrayValue ?? [] {
-                toolCall(call, &out)
+        guard let choice = UpstreamJSON.firstElement(of: choices, in: bytes) else { return }
+        var deltaValue: UpstreamJSON.Value?
+        var finishValue: UpstreamJSON.Value?
+        UpstreamJSON.forEachMember(of: choice, in: bytes) { member in
+            if member.key("delta", in: bytes) {
+                deltaValue = member.value
+            } else if member.key("finish_reason", in: bytes) {
+                finishValue = member.value
             }
         }
-        if let reason = choice["finish_reason"]?.stringValue { finishReason = reason }
+        let delta = ResponsesTranslator.MessageMembers(of: deltaValue, in: bytes)
+        if UpstreamJSON.isNonEmptyString(delta.reasoning, in: bytes) {
+            thinkingDelta(delta.reasoning, of: data, &out)
+        }
+        if UpstreamJSON.kind(of: delta.thinkingBlocks, in: bytes) == .array {
+            UpstreamJSON.forEachElement(of: delta.thinkingBlocks, in: bytes) { entry in
+                thinkingBlock(entry, of: data, &out)
+            }
+        }
+        if UpstreamJSON.isNonEmptyString(delta.content, in: bytes) {
+            open(.text, &out)
+            event("content_block_delta", &out) { writer in
+                writer.key("delta")
+                writer.beginObject()
+                writer.key("type")
+                writer.string("text_delta")
+                writer.key("text")
+                UpstreamJSON.writeString(delta.content, from: data, or: "", to: &writer)
+                writer.endObject()
+            }
+        }
+        if UpstreamJSON.kind(of: delta.toolCalls, in: bytes) == .array {
+            UpstreamJSON.forEachElement(of: delta.toolCalls, in: bytes) { call in toolCall(call, of: data, &out) }
+        }
+        if let reason = UpstreamJSON.string(finishValue, in: bytes) { finishReason = reason }
     }
 
-    private mutating func thinkingDelta(_ text: String, _ out: inout [UInt8]) {
+    /// A `thinking_delta` with the string `text` of `data`, in the open thinking block (opened if need be).
+    private mutating func thinkingDelta(_ text: UpstreamJSON.Value?, of data: [UInt8], _ out: inout [UInt8]) {
         open(.thinking, &out)
         event("content_block_delta", &out) { writer in
             writer.key("delta")
@@ -104,16 +141,18 @@ public struct OpenAIToAnthropicStream: Sendable, HubStreamClientStage {
             writer.key("type")
             writer.string("thinking_delta")
             writer.key("thinking")
-            writer.string(text)
+            UpstreamJSON.writeString(text, from: data, or: "", to: &writer)
             writer.endObject()
         }
     }
 
-    private mutating func thinkingBlock(_ entry: JSONValue, _ out: inout [UInt8]) {
-        switch entry["type"]?.stringValue {
-        case "thinking":
-            if let text = entry["thinking"]?.stringValue, !text.isEmpty { thinkingDelta(text, &out) }
-            guard let signature = entry["signature"]?.stringValue, !signature.isEmpty else { return }
+    /// One entry of a chunk's `thinking_blocks`: signed thinking, or a redacted block sent whole.
+    private mutating func thinkingBlock(_ entry: UpstreamJSON.Value, of data: [UInt8], _ out: inout [UInt8]) {
+        let bytes = data.span
+        let entry = AnthropicTranslator.ThinkingBlockMembers(entry, in: bytes)
+        if UpstreamJSON.string(entry.type, equals: "thinking", in: bytes) {
+            if UpstreamJSON.isNonEmptyString(entry.thinking, in: bytes) { thinkingDelta(entry.thinking, of: data, &out) }
+            guard UpstreamJSON.isNonEmptyString(entry.signature, in: bytes) else { return }
             open(.thinking, &out)
             event("content_block_delta", &out) { writer in
                 writer.key("delta")
@@ -121,46 +160,49 @@ public struct OpenAIToAnthropicStream: Sendable, HubStreamClientStage {
                 writer.key("type")
                 writer.string("signature_delta")
                 writer.key("signature")
-                writer.string(signature)
+                UpstreamJSON.writeString(entry.signature, from: data, or: "", to: &writer)
                 writer.endObject()
             }
             // A signature completes its thinking block; more reasoning starts a new one.
             close(&out)
-        case "redacted_thinking":
+        } else if UpstreamJSON.string(entry.type, equals: "redacted_thinking", in: bytes) {
             close(&out)
-            let data = entry["data"]?.stringValue ?? ""
             event("content_block_start", &out) { writer in
                 writer.key("content_block")
                 writer.beginObject()
                 writer.key("type")
                 writer.string("redacted_thinking")
                 writer.key("data")
-                writer.string(data)
+                UpstreamJSON.writeString(entry.data, from: data, or: "", to: &writer)
                 writer.endObject()
             }
             event("content_block_stop", &out) { _ in }
             blockIndex += 1
-        default:
-            break
         }
     }
 
-    private mutating func toolCall(_ call: JSONValue, _ out: inout [UInt8]) {
-        let index = call["index"]?.int64Value ?? 0
-        let id = call["id"]?.stringValue
-        if id != nil || block != .tool(index) {
+    /// One entry of a chunk's `delta.tool_calls`: a new call (an id, or another index) starts a tool_use block.
+    private mutating func toolCall(_ value: UpstreamJSON.Value, of data: [UInt8], _ out: inout [UInt8]) {
+        let bytes = data.span
+        let call = ResponsesTranslator.ToolCallMembers(value, in: bytes)
+        let index = UpstreamJSON.int64(call.index, in: bytes) ?? 0
+        let hasID = UpstreamJSON.isString(call.id, in: bytes)
+        if hasID || block != .tool(index) {
             close(&out)
-            let toolID = id ?? "toolu_\(blockIndex)"
-            let name = call["function"]?["name"]?.stringValue ?? ""
+            let blockIndex = blockIndex
             event("content_block_start", &out) { writer in
                 writer.key("content_block")
                 writer.beginObject()
                 writer.key("type")
                 writer.string("tool_use")
                 writer.key("id")
-                writer.string(toolID)
+                if hasID {
+                    UpstreamJSON.writeString(call.id, from: data, or: "", to: &writer)
+                } else {
+                    writer.string("toolu_\(blockIndex)")
+                }
                 writer.key("name")
-                writer.string(name)
+                UpstreamJSON.writeString(call.name, from: data, or: "", to: &writer)
                 writer.key("input")
                 writer.beginObject()
                 writer.endObject()
@@ -168,14 +210,14 @@ public struct OpenAIToAnthropicStream: Sendable, HubStreamClientStage {
             }
             block = .tool(index)
         }
-        guard let arguments = call["function"]?["arguments"]?.stringValue, !arguments.isEmpty else { return }
+        guard UpstreamJSON.isNonEmptyString(call.arguments, in: bytes) else { return }
         event("content_block_delta", &out) { writer in
             writer.key("delta")
             writer.beginObject()
             writer.key("type")
             writer.string("input_json_delta")
             writer.key("partial_json")
-            writer.string(arguments)
+            UpstreamJSON.writeString(call.arguments, from: data, or: "", to: &writer)
             writer.endObject()
         }
     }
@@ -213,9 +255,14 @@ public struct OpenAIToAnthropicStream: Sendable, HubStreamClientStage {
         blockIndex += 1
     }
 
-    /// Writes `event: <type>` with `{"type": <type>, "index": <block>, ...}` (index only for block events).
+    /// Writes `event: <type>` with `{"type": <type>, "index": <block>, ...}` (index only for block events),
+    /// straight into `out` (JSON from `JSONWriter` has no line break to split a `data:` line).
     private func event(_ type: String, _ out: inout [UInt8], _ members: (inout JSONWriter) -> Void) {
-        var writer = JSONWriter(reservingCapacity: 128)
+        out.append(contentsOf: "event: ".utf8)
+        out.append(contentsOf: type.utf8)
+        out.append(contentsOf: "\ndata: ".utf8)
+        var writer = JSONWriter()
+        swap(&writer.bytes, &out)
         writer.beginObject()
         writer.key("type")
         writer.string(type)
@@ -225,18 +272,20 @@ public struct OpenAIToAnthropicStream: Sendable, HubStreamClientStage {
         }
         members(&writer)
         writer.endObject()
-        SSEWriter.appendEvent(type, data: writer.bytes, to: &out)
+        swap(&writer.bytes, &out)
+        out.append(contentsOf: "\n\n".utf8)
     }
 
-    private mutating func start(id: String?, _ out: inout [UInt8]) {
+    /// `message_start`, once: the id is the hub's (the string `id` of `data`), or the fallback.
+    private mutating func start(id: UpstreamJSON.Value?, of data: [UInt8], _ out: inout [UInt8]) {
         guard !started else { return }
         started = true
-        let id = id ?? context.fallbackResponseID
+        let fallbackID = context.fallbackResponseID
         event("message_start", &out) { writer in
             writer.key("message")
             writer.beginObject()
             writer.key("id")
-            writer.string(id)
+            UpstreamJSON.writeString(id, from: data, or: fallbackID, to: &writer)
             writer.key("type")
             writer.string("message")
             writer.key("role")
@@ -257,7 +306,7 @@ public struct OpenAIToAnthropicStream: Sendable, HubStreamClientStage {
     }
 
     mutating func complete(_ out: inout [UInt8]) {
-        start(id: nil, &out)
+        start(id: nil, of: [], &out)
         close(&out)
         done = true
         let reason = stopReason

@@ -105,26 +105,10 @@ public struct OpenAIToResponsesStream: Sendable, HubStreamClientStage {
         if UpstreamJSON.kind(of: usageValue, in: bytes) == .object {
             usage = OpenAICompatible.usage(ofUsageObject: usageValue, in: bytes)
         }
-        var choice: UpstreamJSON.Value?
-        UpstreamJSON.forEachElement(of: choices, in: bytes) { element in
-            if choice == nil { choice = element }
-        }
-        guard choice != nil else { return }
-        var reasoning: UpstreamJSON.Value?
-        var content: UpstreamJSON.Value?
-        var refusal: UpstreamJSON.Value?
-        var toolCalls: UpstreamJSON.Value?
-        UpstreamJSON.forEachMember(of: UpstreamJSON.member("delta", of: choice, in: bytes), in: bytes) { member in
-            if member.key("content", in: bytes) {
-                content = member.value
-            } else if member.key("reasoning_content", in: bytes) {
-                reasoning = member.value
-            } else if member.key("refusal", in: bytes) {
-                refusal = member.value
-            } else if member.key("tool_calls", in: bytes) {
-                toolCalls = member.value
-            }
-        }
+        guard let choice = UpstreamJSON.firstElement(of: choices, in: bytes) else { return }
+        let delta = ResponsesTranslator.MessageMembers(
+            of: UpstreamJSON.member("delta", of: choice, in: bytes), in: bytes)
+        let (reasoning, content, refusal, toolCalls) = (delta.reasoning, delta.content, delta.refusal, delta.toolCalls)
         // Text goes from the chunk into the events by range, and into the open item's text decoded: no
         // `String` per delta.
         if let reasoning, UpstreamJSON.isNonEmptyString(reasoning, in: bytes) { reasoningDelta(reasoning, data, &out) }

@@ -41,8 +41,8 @@ extension ResponsesTranslator {
         guard UpstreamJSON.kind(of: message, in: bytes) == .object else {
             throw .badUpstreamResponse("The upstream response has no 'choices[0].message'.")
         }
-        let (reasoning, content, toolCalls) = (answer.reasoning, answer.content, answer.toolCalls)
-        var refusal = answer.refusal
+        let (reasoning, content, toolCalls) = (answer.members.reasoning, answer.members.content, answer.members.toolCalls)
+        var refusal = answer.members.refusal
         if !UpstreamJSON.isString(refusal, in: bytes) { refusal = nil }
         var base = ItemBase()
         if let content = UpstreamJSON.stringContent(hubID, in: bytes) {
@@ -111,12 +111,7 @@ extension ResponsesTranslator {
         var message: UpstreamJSON.Value?
         var finishReason: UpstreamJSON.Value?
         /// The message's members (none when it is not an object).
-        var content: UpstreamJSON.Value?
-        var reasoning: UpstreamJSON.Value?
-        var refusal: UpstreamJSON.Value?
-        var toolCalls: UpstreamJSON.Value?
-        /// The `thinking_blocks` extension (Anthropic's signed thinking, carried through the hub).
-        var thinkingBlocks: UpstreamJSON.Value?
+        var members: MessageMembers
 
         /// Validates `bytes` and finds the members.
         /// - Throws: `TranslateError.badUpstreamResponse` (502) when the body is not a JSON object.
@@ -140,13 +135,7 @@ extension ResponsesTranslator {
             self.id = id
             self.created = created
             self.usage = usage
-            var choice: UpstreamJSON.Value?
-            if UpstreamJSON.kind(of: choices, in: bytes) == .array, let choices,
-                let first = JSONNavigation.nextElement(
-                    from: choices.range.lowerBound + 1, before: choices.range.upperBound, in: bytes)
-            {
-                choice = UpstreamJSON.Value(range: first.range, hasEscapes: first.hasEscapes)
-            }
+            let choice = UpstreamJSON.firstElement(of: choices, in: bytes)
             var message: UpstreamJSON.Value?
             var finishReason: UpstreamJSON.Value?
             UpstreamJSON.forEachMember(of: choice, in: bytes) { member in
@@ -158,6 +147,24 @@ extension ResponsesTranslator {
             }
             self.message = message
             self.finishReason = finishReason
+            members = MessageMembers(of: message, in: bytes)
+        }
+    }
+
+    /// The members of an OpenAI assistant message that the client translators read, found by range: an answer's
+    /// `choices[0].message` (`HubAnswerMembers`) or a stream chunk's `choices[0].delta` (the Responses and
+    /// Anthropic stream stages), which carry the same members.
+    struct MessageMembers {
+        var content: UpstreamJSON.Value?
+        var reasoning: UpstreamJSON.Value?
+        var refusal: UpstreamJSON.Value?
+        var toolCalls: UpstreamJSON.Value?
+        /// The `thinking_blocks` extension (Anthropic's signed thinking, carried through the hub).
+        var thinkingBlocks: UpstreamJSON.Value?
+
+        /// The members of the object at `message` (none when it is absent or not an object); the last of a
+        /// repeated name wins.
+        init(of message: UpstreamJSON.Value?, in bytes: Span<UInt8>) {
             UpstreamJSON.forEachMember(of: message, in: bytes) { member in
                 if member.key("content", in: bytes) {
                     content = member.value

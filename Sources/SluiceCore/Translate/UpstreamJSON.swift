@@ -74,6 +74,16 @@ enum UpstreamJSON {
         }
     }
 
+    /// The first element of the array at `value` (a hub answer's or chunk's first choice), or nil if it is
+    /// absent, not an array or empty. Reads no further than that element.
+    static func firstElement(of value: Value?, in bytes: Span<UInt8>) -> Value? {
+        guard let value, kind(of: value, in: bytes) == .array,
+            let first = JSONNavigation.nextElement(
+                from: value.range.lowerBound + 1, before: value.range.upperBound, in: bytes)
+        else { return nil }
+        return Value(range: first.range, hasEscapes: first.hasEscapes)
+    }
+
     /// The member `name` of the object at `value` (the last one, if repeated), or nil.
     static func member(_ name: String, of value: Value?, in bytes: Span<UInt8>) -> Value? {
         var found: Value?

@@ -238,6 +238,13 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations { blackHole(stream.feed(openAIChunk)) }
     }
+    // The same hub text chunk to an Anthropic Messages client (a `content_block_delta` event), the text block open.
+    Benchmark("Stream.chunk.toAnthropicClient") { benchmark in
+        var stream = OpenAIToAnthropicStream(context: context)
+        _ = stream.feed(openAIChunk)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(stream.feed(openAIChunk)) }
+    }
     // One event of a Responses stream passed through to a Responses client, read for its final usage.
     Benchmark("Stream.chunk.responsesPassthrough") { benchmark in
         var watcher = ResponsesStreamUsageWatcher()
