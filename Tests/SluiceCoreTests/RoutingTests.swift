@@ -207,22 +207,23 @@ import Testing
 }
 
 @Suite struct OpenAIHubTests {
-    @Test func serializeStripsHubOnlyExtensionsAndForcesUsage() throws {
-        let hub = try JSONParser.parse(Array("""
-            {"model":"claude","thinking":{"type":"enabled","budget_tokens":2048},"top_k":5,"stream":true,
-             "stream_options":{"include_usage":false,"other":1},
-             "messages":[{"role":"user","content":[{"type":"text","text":"hi","cache_control":{"type":"ephemeral"}}]},
-                         {"role":"assistant","content":"x","thinking_blocks":[{"type":"thinking","thinking":"t","signature":"s"}]},
-                         {"role":"tool","tool_call_id":"c","content":"e","is_error":true}],
-             "tools":[{"type":"function","function":{"name":"f"},"cache_control":{"type":"ephemeral"}}]}
-            """.utf8))
-        let out = try JSONParser.parse(OpenAIHub.serialize(hub, model: "gpt-4o", forceStreamUsage: true))
+    @Test func anAnthropicRequestForAnOpenAIBackendLeavesOutHubExtensionsAndForcesUsage() throws {
+        let body = try AnthropicFixtures.bytes("in-full.anthropic.json")
+        let out = try JSONParser.parse(
+            AnthropicTranslator.openAIBody(fromAnthropic: body, model: "gpt-4o", forceStreamUsage: true))
         #expect(out["model"] == "gpt-4o")
         #expect(out["thinking"] == nil && out["top_k"] == nil)
-        #expect(out["stream_options"]?["include_usage"] == .bool(true))
-        #expect(out["stream_options"]?["other"]?.int64Value == 1)
+        // Asked for last, after the members the client's request gave.
+        #expect(out.objectValue?.members.last?.key == "stream_options")
+        #expect(out["stream_options"] == ["include_usage": true])
         let text = String(decoding: out.serialized(), as: UTF8.self)
         #expect(!text.contains("cache_control") && !text.contains("thinking_blocks") && !text.contains("is_error"))
+        // The reasoning text is OpenAI-compatible (vLLM, DeepSeek): it stays.
+        #expect(out["messages"]?.item(2)?["reasoning_content"] == "Need a tool.")
+        let unforced = try JSONParser.parse(
+            AnthropicTranslator.openAIBody(fromAnthropic: body, model: "gpt-4o", forceStreamUsage: false))
+        #expect(unforced.objectValue?.members.map(\.key).firstIndex(of: "stream_options")
+            == unforced.objectValue?.members.map(\.key).firstIndex(of: "stream").map { $0 + 1 })
     }
 
     @Test func errorsWrapNonJSONBodies() {

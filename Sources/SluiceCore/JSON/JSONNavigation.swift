@@ -260,6 +260,25 @@ enum JSONNavigation {
         return true
     }
 
+    /// Appends string content `content` (between the quotes, still escaped) as `JSONWriter` escapes a `String`:
+    /// what decoding it and writing the `String` again gives. Content without a backslash is copied as it is
+    /// (lexed content has no quote and no control byte, so nothing in it needs escaping).
+    static func appendCanonicalContent(
+        _ content: Range<Int>, hasEscapes: Bool, of source: [UInt8], to output: inout [UInt8]
+    ) {
+        let bytes = source.span
+        guard content.lowerBound >= 0, content.upperBound <= bytes.count, content.lowerBound <= content.upperBound
+        else { return }
+        guard hasEscapes else {
+            output.append(contentsOf: source[content])
+            return
+        }
+        _ = JSONLexer.forEachDecodedByte(bytes, content: content) { byte in
+            JSONWriter.appendEscaped(byte: byte, to: &output)
+            return true
+        }
+    }
+
     static func containsBackslash(_ range: Range<Int>, in bytes: Span<UInt8>) -> Bool {
         guard range.lowerBound >= 0, range.upperBound <= bytes.count else { return false }
         for index in range where bytes[index] == JSONByte.backslash { return true }

@@ -591,6 +591,34 @@ struct ValidatedJSON {
         writer.endRawValue()
     }
 
+    /// Writes the value `range` as serialising its parsed tree would: without whitespace, strings decoded and
+    /// escaped again as `JSONWriter` escapes a `String`, numbers as written (translations whose output must be
+    /// byte for byte what they wrote when they built a tree).
+    func writeCanonical(_ range: Range<Int>, to writer: inout JSONWriter) {
+        writer.beginRawValue()
+        JSONNavigation.appendCompact(range, of: bytes, strings: .canonical, longStrings: longStrings, to: &writer.bytes)
+        writer.endRawValue()
+    }
+
+    /// Writes `writeCanonical`'s text of the value `range` as a JSON string (OpenAI carries tool arguments as a
+    /// string of JSON).
+    func writeCanonicalAsString(_ range: Range<Int>, to writer: inout JSONWriter) {
+        writer.beginRawValue()
+        writer.bytes.append(JSONByte.quote)
+        JSONNavigation.appendCompact(
+            range, of: bytes, strings: .canonical, asStringContent: true, longStrings: longStrings, to: &writer.bytes)
+        writer.bytes.append(JSONByte.quote)
+        writer.endRawValue()
+    }
+
+    /// Appends the content of the string `range` (no quotes), escaped as `JSONWriter` escapes a `String`: for a
+    /// string joined from several (or a prefix and a value). Nothing if `range` is not a string.
+    func appendCanonicalContent(ofString range: Range<Int>, to output: inout [UInt8]) {
+        guard let content = stringContent(range) else { return }
+        let hasEscapes = JSONNavigation.stringEnd(from: range.lowerBound, before: range.upperBound, in: bytes.span).hasEscapes
+        JSONNavigation.appendCanonicalContent(content, hasEscapes: hasEscapes, of: bytes, to: &output)
+    }
+
     /// The bytes of `range` (a complete JSON value when it came from navigation).
     func slice(_ range: Range<Int>) -> ArraySlice<UInt8> {
         let lower = min(max(range.lowerBound, 0), bytes.count)

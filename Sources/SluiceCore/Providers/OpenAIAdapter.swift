@@ -64,9 +64,11 @@ public enum OpenAIAdapter: ProviderAdapter {
             let hub = try attempt.responsesHubBody(body)
             return context.upstreamModel == context.requestModel ? hub : try OpenAICompatible.rewriteModel(hub, to: context.upstreamModel)
         }
-        let hub = try attempt.hubRequest(body)
-        // Anthropic clients always get usage in message_delta: ask the OpenAI backend for it.
-        return OpenAIHub.serialize(hub, model: context.upstreamModel, forceStreamUsage: context.stream)
+        // An Anthropic client's request, written as this backend's body in one pass. Anthropic clients always
+        // get usage in message_delta: a stream asks the OpenAI backend for it.
+        guard attempt.clientAPI == .anthropic else { throw attempt.hubRefusal(body) }
+        return try AnthropicTranslator.openAIBody(
+            fromAnthropic: body, model: context.upstreamModel, forceStreamUsage: context.stream)
     }
 
     public static func usage(ofPassthrough body: [UInt8], attempt: ProviderAttempt) -> TokenUsage {

@@ -270,25 +270,17 @@ public struct ProviderAttempt: Sendable {
         }
     }
 
-    /// The client's request in the OpenAI hub shape (a chat completion request).
-    /// - Throws: `TranslateError` (400) for a body that is not JSON, an Anthropic request that
-    ///   cannot be expressed in the hub, or an OpenAI endpoint other than chat completions.
-    func hubRequest(_ body: [UInt8]) throws(TranslateError) -> JSONValue {
-        let parsed: JSONValue
-        do {
-            parsed = try JSONParser.parse(body)
+    /// The refusal of a request the hub translations do not take (only an Anthropic client's request is
+    /// translated into the hub; an OpenAI client's chat request is the hub itself and never asks): a body that
+    /// is not JSON is refused as such, as everywhere, and any other as an endpoint the backend lacks.
+    func hubRefusal(_ body: [UInt8]) -> TranslateError {
+        var validator = JSONValidator()
+        do throws(JSONParseError) {
+            _ = try validator.validate(body)
         } catch {
-            throw .invalidBody("We could not parse the JSON body of your request: \(error.description).")
+            return .invalidBody("We could not parse the JSON body of your request: \(error.description).")
         }
-        switch clientAPI {
-        case .openAI:
-            guard endpoint == .chatCompletions else { throw unsupportedEndpoint() }
-            return parsed
-        case .anthropic:
-            return try AnthropicTranslator.openAIRequest(fromAnthropic: parsed)
-        case .cohere:
-            throw unsupportedEndpoint()
-        }
+        return unsupportedEndpoint()
     }
 
     /// 400 `unsupported_endpoint`: the client's endpoint does not exist on this backend.

@@ -142,16 +142,6 @@ extension ProviderAttempt {
     /// with the smallest `max_tokens`, which the count leaves out again.
     mutating func countedChatRequest(_ body: [UInt8]) throws(TranslateError) -> OpenAIChatRequest {
         if clientAPI == .openAI { return try responsesChatRequest(body) }
-        guard case .object(let object)? = try? JSONParser.parse(body) else {
-            throw .invalidBody("The request body must be a JSON object.")
-        }
-        var members = object.members.filter { $0.key != "max_tokens" && $0.key != "stream" }
-        members.append(("max_tokens", .number(JSONNumber(Int64(1)))))
-        let hub = try AnthropicTranslator.openAIRequest(fromAnthropic: .object(JSONObject(members)))
-        do {
-            return try OpenAIChatRequest(serialized: hub)
-        } catch {
-            throw .invalidBody("The request body is not valid JSON: \(error.description)")
-        }
+        return try AnthropicTranslator.countedChatRequest(fromAnthropic: body)
     }
 }

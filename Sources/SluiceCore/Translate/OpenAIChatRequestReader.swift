@@ -34,14 +34,23 @@ struct OpenAIChatRequest {
         self.init(document: document, fields: fields, validator: validator)
     }
 
-    /// Reads bytes serialised from a `JSONValue` (the hub request of an Anthropic client, or a caller's tree):
-    /// repeated names are allowed and the first one counts, as `JSONObject`'s subscript reads them.
+    /// Reads bytes serialised from a caller's `JSONValue`: repeated names are allowed and the first one counts, as
+    /// `JSONObject`'s subscript reads them.
     init(serialized value: JSONValue) throws(JSONParseError) {
         var validator = JSONValidator(
             limits: JSONLimits(maxDepth: JSONLimits.maxSupportedDepth, maxBytes: .max), duplicateKeys: .allow)
         let (document, fields) = try validator.validate(value.serialized(), capturing: Self.keys)
         // JSON inside strings is parsed with the parser's defaults, as before.
         self.init(document: document, fields: fields, validator: JSONValidator())
+    }
+
+    /// Reads a hub request the gateway has just written from a validated body (an Anthropic client's request,
+    /// `AnthropicTranslator.chatRequest(fromAnthropic:)`): valid JSON without whitespace by construction, so its
+    /// top-level members are found without validating it again.
+    init(written bytes: [UInt8]) {
+        let document = ValidatedJSON(bytes: bytes, root: 0..<bytes.count)
+        // JSON inside strings is parsed with the parser's defaults.
+        self.init(document: document, fields: document.fields(of: document.root, Self.keys), validator: JSONValidator())
     }
 
     /// Reads a hub request the gateway wrote itself (a Responses request's translation): every limit but
@@ -371,19 +380,16 @@ enum OpenAIChatParam {
 extension ProviderAttempt {
     /// The client's chat request as the one-pass translators read it.
     ///
-    /// An OpenAI client's body is read as it is, validated as `hubRequest` parsed it (the same error for a body
-    /// that is not JSON, the same refusal of other endpoints): no tree. An Anthropic client's request still
-    /// goes through the hub (`AnthropicTranslator.openAIRequest(fromAnthropic:)` builds a tree), serialised
-    /// and read as the translators read it before.
+    /// An OpenAI client's body is read as it is, validated once (a body that is not JSON is refused with the
+    /// parser's error, other endpoints than chat completions as unsupported). An Anthropic client's request is
+    /// written as the hub request in one pass over its validated body
+    /// (`AnthropicTranslator.chatRequest(fromAnthropic:)`), and the translators read those bytes as written: no
+    /// tree, and no second validation.
     mutating func openAIChatRequest(_ body: [UInt8]) throws(TranslateError) -> OpenAIChatRequest {
         if endpoint == .responses { return try responsesChatRequest(body) }
         guard clientAPI == .openAI else {
-            let hub = try hubRequest(body)
-            do {
-                return try OpenAIChatRequest(body: hub.serialized())
-            } catch {
-                throw .invalidBody("The request body is not valid JSON: \(error.description)")
-            }
+            guard clientAPI == .anthropic else { throw hubRefusal(body) }
+            return try AnthropicTranslator.chatRequest(fromAnthropic: body)
         }
         let request: OpenAIChatRequest
         do {

@@ -207,17 +207,8 @@ enum UpstreamJSON {
     /// Appends the content of the string `value` (no quotes), escaped as `JSONWriter` escapes a `String`.
     /// Does nothing if `value` is not a string of `source`.
     static func appendStringContent(_ value: Value, from source: [UInt8], to output: inout [UInt8]) {
-        let bytes = source.span
-        guard let content = stringContent(value, in: bytes) else { return }
-        if !value.hasEscapes {
-            // Lexed content without a backslash has no quote and no control byte: nothing to escape.
-            output.append(contentsOf: source[content])
-            return
-        }
-        _ = JSONLexer.forEachDecodedByte(bytes, content: content) { byte in
-            JSONWriter.appendEscaped(byte: byte, to: &output)
-            return true
-        }
+        guard let content = stringContent(value, in: source.span) else { return }
+        JSONNavigation.appendCanonicalContent(content, hasEscapes: value.hasEscapes, of: source, to: &output)
     }
 
     /// Writes the string `value` as a JSON string value, or `fallback` when `value` is not a string.

@@ -161,6 +161,27 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(try? exchange.translateRequest(chatRequest))
         }
     }
+    // An Anthropic Messages client's 1 KiB request (`anthropicRequest`, a stream) through the same step to
+    // backends that do not speak Messages: the hub request itself for an OpenAI-compatible server (vLLM,
+    // Azure, ...), and the hub read by the Bedrock Converse writer.
+    Benchmark("Translate.request.anthropicClient.openai") { benchmark in
+        let backend = BackendConfig(name: "vllm", schema: .openAI)
+        for _ in benchmark.scaledIterations {
+            var exchange = UpstreamExchange(
+                backend: backend, clientAPI: .anthropic, endpoint: .anthropicMessages, requestModel: "model-x",
+                stream: true, includeUsage: false, created: 1_764_201_600, requestID: "bench")
+            blackHole(try? exchange.translateRequest(anthropicRequest))
+        }
+    }
+    Benchmark("Translate.request.anthropicClient.bedrockConverse") { benchmark in
+        let backend = BackendConfig(name: "bedrock", schema: .bedrockConverse)
+        for _ in benchmark.scaledIterations {
+            var exchange = UpstreamExchange(
+                backend: backend, clientAPI: .anthropic, endpoint: .anthropicMessages, requestModel: "model-x",
+                stream: true, includeUsage: false, created: 1_764_201_600, requestID: "bench")
+            blackHole(try? exchange.translateRequest(anthropicRequest))
+        }
+    }
     Benchmark("Translate.request.parseOnly") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(try? JSONParser.parse(chatRequest)) }
     }
