@@ -596,7 +596,9 @@ struct ValidatedJSON {
     /// byte for byte what they wrote when they built a tree).
     func writeCanonical(_ range: Range<Int>, to writer: inout JSONWriter) {
         writer.beginRawValue()
-        JSONNavigation.appendCompact(range, of: bytes, strings: .canonical, longStrings: longStrings, to: &writer.bytes)
+        // Without `longStrings`: their ends are known but not whether they have escapes, and a string without
+        // any is copied as it is, not decoded and escaped again byte by byte (4 µs for a 1 KiB prompt).
+        JSONNavigation.appendCompact(range, of: bytes, strings: .canonical, to: &writer.bytes)
         writer.endRawValue()
     }
 
@@ -605,8 +607,7 @@ struct ValidatedJSON {
     func writeCanonicalAsString(_ range: Range<Int>, to writer: inout JSONWriter) {
         writer.beginRawValue()
         writer.bytes.append(JSONByte.quote)
-        JSONNavigation.appendCompact(
-            range, of: bytes, strings: .canonical, asStringContent: true, longStrings: longStrings, to: &writer.bytes)
+        JSONNavigation.appendCompact(range, of: bytes, strings: .canonical, asStringContent: true, to: &writer.bytes)
         writer.bytes.append(JSONByte.quote)
         writer.endRawValue()
     }

@@ -209,6 +209,17 @@ private struct AnthropicBlock {
     }
 }
 
+/// The members read of the smaller objects, named once (a `JSONKeys` built per use would allocate).
+private enum AnthropicKeys {
+    static let message = JSONKeys<2>("role", "content")
+    static let type = JSONKeys<1>("type")
+    static let source = JSONKeys<4>("type", "media_type", "data", "url")
+    static let tool = JSONKeys<6>("type", "name", "description", "input_schema", "strict", "cache_control")
+    static let toolChoice = JSONKeys<3>("type", "name", "disable_parallel_tool_use")
+    static let outputConfig = JSONKeys<2>("format", "effort")
+    static let format = JSONKeys<2>("type", "schema")
+}
+
 // MARK: - The translation
 
 /// One Anthropic request being translated: the validated body read in place. The writers are passed along
@@ -249,7 +260,7 @@ private struct AnthropicHubTranslation {
         // A user turn's parts wait here while its tool results are written as messages before it.
         var heldParts = JSONWriter()
         var index = 0
-        for (_, fields) in document.objects(in: messages, JSONKeys<2>("role", "content")) {
+        for (_, fields) in document.objects(in: messages, AnthropicKeys.message) {
             try writeMessage(role: fields[0], content: fields[1], index: index, &hub, &heldParts)
             index += 1
         }
@@ -384,7 +395,7 @@ private struct AnthropicHubTranslation {
         _ content: Range<Int>, message: Int, _ hub: inout JSONWriter, _ heldParts: inout JSONWriter
     ) throws(TranslateError) {
         var hasToolResults = false
-        for (_, fields) in document.objects(in: content, JSONKeys<1>("type"))
+        for (_, fields) in document.objects(in: content, AnthropicKeys.type)
         where document.string(fields[0], is: "tool_result") {
             hasToolResults = true
             break
@@ -474,7 +485,7 @@ private struct AnthropicHubTranslation {
     func writeMedia(_ block: AnthropicBlock, isDocument: Bool, message: Int, index: Int, _ writer: inout JSONWriter)
         throws(TranslateError)
     {
-        let source = document.fields(of: block.source, JSONKeys<4>("type", "media_type", "data", "url"))
+        let source = document.fields(of: block.source, AnthropicKeys.source)
         let type = source[0]
         if document.string(type, is: "base64") {
             guard let mediaType = source[1], document.isString(mediaType), let data = source[2], document.isString(data)
@@ -634,7 +645,7 @@ private struct AnthropicHubTranslation {
         if keepsExtensions && hasThinkingBlocks {
             hub.key("thinking_blocks")
             hub.beginArray()
-            for (range, fields) in document.objects(in: content, JSONKeys<1>("type"))
+            for (range, fields) in document.objects(in: content, AnthropicKeys.type)
             where document.string(fields[0], is: "thinking") || document.string(fields[0], is: "redacted_thinking") {
                 copy(range, &hub)
             }
@@ -691,9 +702,8 @@ private struct AnthropicHubTranslation {
     func writeTools(_ hub: inout JSONWriter) throws(TranslateError) {
         guard let tools = root.tools, present(tools) else { return }
         guard document.isArray(tools) else { throw .invalidBody("'tools' must be an array.", param: "tools") }
-        let keys = JSONKeys<6>("type", "name", "description", "input_schema", "strict", "cache_control")
         var index = 0
-        for (_, fields) in document.objects(in: tools, keys) {
+        for (_, fields) in document.objects(in: tools, AnthropicKeys.tool) {
             if let type = fields[0], document.isString(type), !document.string(type, is: "custom") {
                 throw .unsupported(
                     "Server tool '\(document.decodedString(type) ?? "")' cannot be sent to this backend.",
@@ -740,7 +750,7 @@ private struct AnthropicHubTranslation {
 
     func writeToolChoice(_ hub: inout JSONWriter) throws(TranslateError) {
         guard let choice = root.toolChoice, present(choice) else { return }
-        let fields = document.fields(of: choice, JSONKeys<3>("type", "name", "disable_parallel_tool_use"))
+        let fields = document.fields(of: choice, AnthropicKeys.toolChoice)
         let type = fields[0]
         if document.string(type, is: "auto") {
             hub.key("tool_choice")
@@ -776,9 +786,9 @@ private struct AnthropicHubTranslation {
 
     func writeOutputConfig(_ hub: inout JSONWriter) throws(TranslateError) {
         guard let config = root.outputConfig, present(config) else { return }
-        let fields = document.fields(of: config, JSONKeys<2>("format", "effort"))
+        let fields = document.fields(of: config, AnthropicKeys.outputConfig)
         if let format = fields[0], present(format) {
-            let formatFields = document.fields(of: format, JSONKeys<2>("type", "schema"))
+            let formatFields = document.fields(of: format, AnthropicKeys.format)
             guard document.string(formatFields[0], is: "json_schema"), let schema = formatFields[1] else {
                 throw .invalidBody(
                     "'output_config.format' must be a json_schema format.", param: "output_config.format")
