@@ -260,6 +260,26 @@ import Testing
         }
     }
 
+    /// The upstream filter's request step for an Anthropic client (what the benchmarks measure): an
+    /// OpenAI-compatible backend gets the tree path's body, Bedrock Converse the Converse body the tree's hub gave.
+    @Test func theExchangeSendsWhatTheTreePathSent() throws {
+        let body = Array(Self.benchmarkRequest.utf8)
+        let tree = try Self.treeHub(body).get()
+        var openAI = UpstreamExchange(
+            backend: BackendConfig(name: "vllm", schema: .openAI), clientAPI: .anthropic, endpoint: .anthropicMessages,
+            requestModel: "model-x", stream: true, includeUsage: false, created: 1, requestID: "r")
+        #expect(
+            try openAI.translateRequest(body)
+                == Self.treeOpenAIBody(tree, model: openAI.context.upstreamModel, forceStreamUsage: true))
+        var bedrock = UpstreamExchange(
+            backend: BackendConfig(name: "bedrock", schema: .bedrockConverse), clientAPI: .anthropic,
+            endpoint: .anthropicMessages, requestModel: "model-x", stream: true, includeUsage: false, created: 1,
+            requestID: "r")
+        let converse = try BedrockConverse.request(
+            fromOpenAIChat: OpenAIChatRequest(body: tree.serialized()), context: bedrock.context)
+        #expect(try bedrock.translateRequest(body) == converse.body)
+    }
+
     @Test func bodiesNearTheDepthLimitTranslateAsTheTreeDid() {
         var refusedHubs = 0
         for body in Self.deepBodies() {
