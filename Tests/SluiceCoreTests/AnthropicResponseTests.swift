@@ -18,6 +18,30 @@ import Testing
         #expect(message?["tool_calls"]?.item(0)?["function"]?["arguments"] == #"{"city":"Paris","units":["c"]}"#)
     }
 
+    /// Thinking blocks reach the hub in its shape, member by member: a member an upstream repeats is
+    /// read once (the last, as every by-range reader takes it), never copied twice into the answer,
+    /// and members that are not strings or not the block's own are left out. (Found by the
+    /// `response` fuzz target: the blocks were copied whole.)
+    @Test func thinkingBlocksAreWrittenInTheHubsShapeNotCopied() throws {
+        let body = #"""
+            {"id":"m","type":"message","stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":2},
+             "content":[
+              {"type":"thinking","thinking":"first","signature":"s1","thinking":"second","extra":{"a":1,"a":2}},
+              {"data":"REDACTED==","type":"redacte==","type":"redacted_thinking","signature":7},
+              {"type":"thinking","thinking":5,"signature":"s3"},
+              {"type":"text","text":"ok"}]}
+            """#
+        let (out, usage) = try AnthropicTranslator.response(toOpenAIChat: Array(body.utf8), context: Self.context)
+        #expect(usage.outputTokens == 2)
+        let message = try JSONParser.parse(out)["choices"]?.item(0)?["message"]
+        #expect(message?["reasoning_content"] == "second")
+        #expect(message?["thinking_blocks"] == .array([
+            .object(JSONObject([("type", "thinking"), ("thinking", "second"), ("signature", "s1")])),
+            .object(JSONObject([("type", "redacted_thinking"), ("data", "REDACTED==")])),
+            .object(JSONObject([("type", "thinking"), ("signature", "s3")])),
+        ]))
+    }
+
     @Test(arguments: [
         ("end_turn", "stop"), ("stop_sequence", "stop"), ("pause_turn", "stop"), ("max_tokens", "length"),
         ("tool_use", "tool_calls"), ("refusal", "content_filter"), ("something_new", "stop"),

@@ -70,9 +70,24 @@ extension AnthropicTranslator {
             writer.json.key("thinking_blocks")
             writer.json.beginArray()
             forEachBlock(of: content, in: bytes) { kind, block in
-                // The block as Anthropic sent it (signature included), compacted.
-                if kind == .thinking || kind == .redactedThinking {
-                    UpstreamJSON.writeCompact(block.value, from: body, to: &writer.json)
+                // The hub's shape of the block, member by member from what was read (not a copy of
+                // the block: an upstream's repeated member name would reach the client repeated).
+                switch kind {
+                case .thinking:
+                    writer.json.beginObject()
+                    writer.json.key("type")
+                    writer.json.string("thinking")
+                    Self.writeStringMember("thinking", block.thinking, from: body, to: &writer.json)
+                    Self.writeStringMember("signature", block.signature, from: body, to: &writer.json)
+                    writer.json.endObject()
+                case .redactedThinking:
+                    writer.json.beginObject()
+                    writer.json.key("type")
+                    writer.json.string("redacted_thinking")
+                    Self.writeStringMember("data", block.data, from: body, to: &writer.json)
+                    writer.json.endObject()
+                case .text, .toolUse:
+                    break
                 }
             }
             writer.json.endArray()
@@ -149,11 +164,22 @@ extension AnthropicTranslator {
     /// The content block types that have an OpenAI counterpart.
     private enum BlockKind { case text, thinking, redactedThinking, toolUse }
 
+    /// `"name":value` when `value` is a string; nothing otherwise (a block's text, signature and
+    /// data are strings in Anthropic's schema).
+    private static func writeStringMember(
+        _ name: String, _ value: UpstreamJSON.Value?, from body: [UInt8], to json: inout JSONWriter
+    ) {
+        guard let value, UpstreamJSON.isString(value, in: body.span) else { return }
+        json.key(name)
+        UpstreamJSON.writeString(value, from: body, or: "", to: &json)
+    }
+
     /// The members of one content block the translation reads.
     private struct ScannedBlock {
-        var value: UpstreamJSON.Value
         var text: UpstreamJSON.Value?
         var thinking: UpstreamJSON.Value?
+        var signature: UpstreamJSON.Value?
+        var data: UpstreamJSON.Value?
         var id: UpstreamJSON.Value?
         var name: UpstreamJSON.Value?
         var input: UpstreamJSON.Value?
@@ -165,7 +191,7 @@ extension AnthropicTranslator {
         of content: UpstreamJSON.Value, in bytes: Span<UInt8>, _ body: (BlockKind, ScannedBlock) -> Void
     ) {
         UpstreamJSON.forEachElement(of: content, in: bytes) { element in
-            var block = ScannedBlock(value: element)
+            var block = ScannedBlock()
             var type: UpstreamJSON.Value?
             UpstreamJSON.forEachMember(of: element, in: bytes) { member in
                 if member.key("type", in: bytes) {
@@ -174,6 +200,10 @@ extension AnthropicTranslator {
                     block.text = member.value
                 } else if member.key("thinking", in: bytes) {
                     block.thinking = member.value
+                } else if member.key("signature", in: bytes) {
+                    block.signature = member.value
+                } else if member.key("data", in: bytes) {
+                    block.data = member.value
                 } else if member.key("id", in: bytes) {
                     block.id = member.value
                 } else if member.key("name", in: bytes) {
