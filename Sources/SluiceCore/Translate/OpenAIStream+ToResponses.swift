@@ -66,25 +66,9 @@ public struct OpenAIToResponsesStream: Sendable, HubStreamClientStage {
             return
         }
         let bytes = data.span
-        var id: UpstreamJSON.Value?
-        var createdValue: UpstreamJSON.Value?
-        var errorValue: UpstreamJSON.Value?
-        var usageValue: UpstreamJSON.Value?
-        var choices: UpstreamJSON.Value?
-        let kind = try? UpstreamJSON.scanTopLevel(bytes) { member in
-            if member.key("id", in: bytes) {
-                id = member.value
-            } else if member.key("created", in: bytes) {
-                createdValue = member.value
-            } else if member.key("error", in: bytes) {
-                errorValue = member.value
-            } else if member.key("usage", in: bytes) {
-                usageValue = member.value
-            } else if member.key("choices", in: bytes) {
-                choices = member.value
-            }
-        }
-        guard kind == .object else {
+        let chunk = ResponsesTranslator.HubChunkMembers(bytes)
+        let (id, createdValue, errorValue, usageValue, choices) = (chunk.id, chunk.created, chunk.error, chunk.usage, chunk.choices)
+        guard chunk.kind == .object else {
             fail(code: "server_error", message: "The upstream stream sent a chunk that is not a JSON object.", &out)
             return
         }

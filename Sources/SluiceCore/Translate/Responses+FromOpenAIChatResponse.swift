@@ -151,6 +151,37 @@ extension ResponsesTranslator {
         }
     }
 
+    /// The top-level members of one hub stream chunk that the client stream stages (Responses and
+    /// Anthropic) read, found in the scan that validates the chunk; the last of a repeated name wins.
+    struct HubChunkMembers {
+        /// `.object` for a chunk the stages can read; nil when the bytes are not JSON.
+        var kind: JSONKind?
+        var id: UpstreamJSON.Value?
+        var created: UpstreamJSON.Value?
+        var error: UpstreamJSON.Value?
+        var usage: UpstreamJSON.Value?
+        var choices: UpstreamJSON.Value?
+
+        init(_ bytes: Span<UInt8>) {
+            var members = (id: UpstreamJSON.Value?.none, created: UpstreamJSON.Value?.none, error: UpstreamJSON.Value?.none,
+                usage: UpstreamJSON.Value?.none, choices: UpstreamJSON.Value?.none)
+            kind = try? UpstreamJSON.scanTopLevel(bytes) { member in
+                if member.key("id", in: bytes) {
+                    members.id = member.value
+                } else if member.key("created", in: bytes) {
+                    members.created = member.value
+                } else if member.key("error", in: bytes) {
+                    members.error = member.value
+                } else if member.key("usage", in: bytes) {
+                    members.usage = member.value
+                } else if member.key("choices", in: bytes) {
+                    members.choices = member.value
+                }
+            }
+            (id, created, error, usage, choices) = members
+        }
+    }
+
     /// The members of an OpenAI assistant message that the client translators read, found by range: an answer's
     /// `choices[0].message` (`HubAnswerMembers`) or a stream chunk's `choices[0].delta` (the Responses and
     /// Anthropic stream stages), which carry the same members.
