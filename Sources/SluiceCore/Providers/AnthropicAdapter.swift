@@ -4,6 +4,8 @@
 
 /// `BackendSchema.anthropic`.
 public enum AnthropicAdapter: ProviderAdapter {
+    public static func summary(of schema: BackendSchema) -> String { "Anthropic's Messages API" }
+
     /// The headers every Messages request carries, made once (a plan is made per attempt).
     static let requestHeaders: [(name: String, value: String)] = [("content-type", "application/json"), ("anthropic-version", "2023-06-01")]
 

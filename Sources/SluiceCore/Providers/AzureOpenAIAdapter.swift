@@ -4,6 +4,10 @@
 
 /// `BackendSchema.azureOpenAI`.
 public enum AzureOpenAIAdapter: ProviderAdapter {
+    public static func summary(of schema: BackendSchema) -> String {
+        "Azure OpenAI: a deployment per model, an API version"
+    }
+
     public static func speaksNatively(_ client: ClientAPI) -> Bool { OpenAIAdapter.speaksNatively(client) }
 
     public static let credentialHeaderNames = ["api-key"]

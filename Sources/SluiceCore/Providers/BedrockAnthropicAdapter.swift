@@ -9,6 +9,10 @@
 
 /// `BackendSchema.bedrockAnthropic`.
 public enum BedrockAnthropicAdapter: ProviderAdapter {
+    public static func summary(of schema: BackendSchema) -> String {
+        "Claude on Bedrock InvokeModel (Anthropic Messages bodies)"
+    }
+
     public static func speaksNatively(_ client: ClientAPI) -> Bool { client == .anthropic }
 
     /// A count goes to Bedrock's CountTokens, whose answer is not Anthropic's.

@@ -4,6 +4,8 @@
 
 /// `BackendSchema.bedrockConverse`.
 public enum BedrockConverseAdapter: ProviderAdapter {
+    public static func summary(of schema: BackendSchema) -> String { "AWS Bedrock's Converse API" }
+
     /// The request id Bedrock answers with; OpenAI answers need an id and Converse bodies have none.
     static let requestIDHeader = "x-amzn-requestid"
     /// The error type (`ThrottlingException`, ...), which Bedrock error bodies leave out.

@@ -7,6 +7,8 @@
 
 /// `BackendSchema.cohere`.
 public enum CohereAdapter: ProviderAdapter {
+    public static func summary(of schema: BackendSchema) -> String { "Cohere's v2 API, rerank only" }
+
     /// Cohere's rerank clients (`/cohere/v2/rerank`) speak its API; rerank answers are still
     /// read and rewritten (`RerankEndpoint`).
     public static func speaksNatively(_ client: ClientAPI) -> Bool { client == .cohere }

@@ -4,6 +4,10 @@
 
 /// `BackendSchema.gemini` and `BackendSchema.vertexGemini`.
 public enum GeminiAdapter: ProviderAdapter {
+    public static func summary(of schema: BackendSchema) -> String {
+        schema == .vertexGemini ? "Gemini on Vertex AI" : "Google's Gemini API"
+    }
+
     public static func speaksNatively(_ client: ClientAPI) -> Bool { false }
 
     public static let credentialHeaderNames = ["x-goog-api-key", "authorization"]

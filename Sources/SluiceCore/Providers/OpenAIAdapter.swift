@@ -4,6 +4,10 @@
 
 /// `BackendSchema.openAI`.
 public enum OpenAIAdapter: ProviderAdapter {
+    public static func summary(of schema: BackendSchema) -> String {
+        "OpenAI, and every OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp, Groq, Mistral, Together, DeepSeek, ...)"
+    }
+
     public static func speaksNatively(_ client: ClientAPI) -> Bool { client == .openAI }
 
     public static let credentialHeaderNames = ["authorization"]

@@ -22,6 +22,11 @@
 /// `SendableMetatype`: `UpstreamExchange` (Sendable) holds the adapter's metatype, which is shared
 /// freely since adapters have no state.
 public protocol ProviderAdapter: SendableMetatype {
+    /// What `schema` is, in one line of plain text ("Anthropic's Messages API"): the gloss of its
+    /// row in the table of schemas that sluiced's `ConfigLanguage` article generates from the
+    /// adapters (a literal, so nothing is built at run time).
+    static func summary(of schema: BackendSchema) -> String
+
     /// Whether this backend speaks `client`'s own API, so the client's body goes upstream as it is
     /// (at most with byte-level edits) and the answer comes back untranslated, only metered.
     static func speaksNatively(_ client: ClientAPI) -> Bool

@@ -8,6 +8,10 @@
 
 /// `BackendSchema.vertexAnthropic`.
 public enum VertexAnthropicAdapter: ProviderAdapter {
+    public static func summary(of schema: BackendSchema) -> String {
+        "Claude on Vertex AI (Anthropic Messages bodies)"
+    }
+
     public static func speaksNatively(_ client: ClientAPI) -> Bool { client == .anthropic }
 
     /// Vertex's front end answers some errors in Google's shape even for a native request.
