@@ -9,17 +9,18 @@ struct SluiceSim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice-sim",
         abstract: "Realistic loopback simulators of OpenAI, Azure OpenAI, Anthropic, Bedrock, Gemini, Cohere and vLLM.",
-        discussion: "Each listener takes a port or host:port; 0 disables it. GET /__sim/last?provider=<name> "
-            + "returns the last request a provider received (secrets redacted)."
+        discussion: "Every provider simulator listens on its default port unless --listen moves it (a port or host:port; "
+            + "0 disables it). GET /__sim/last?provider=<name> returns the last request a provider received "
+            + "(secrets redacted).\n\nProvider simulators (name, default port):\n" + SimulatedProvider.helpLines
     )
 
-    @Option(help: "OpenAI listener.") var openai = "18101"
-    @Option(help: "Azure OpenAI listener.") var azure = "18102"
-    @Option(help: "Anthropic listener.") var anthropic = "18103"
-    @Option(help: "Bedrock Converse listener.") var bedrock = "18104"
-    @Option(help: "Gemini / Vertex listener.") var gemini = "18105"
-    @Option(help: "OpenAI-compatible self-hosted (vLLM-like) listener.") var compat = "18106"
-    @Option(help: "Cohere (rerank) listener.") var cohere = "18107"
+    @Option(
+        name: .customLong("listen"),
+        help: ArgumentHelp(
+            "Where a provider simulator listens: NAME=PORT or NAME=HOST:PORT, 0 disables it; repeatable.",
+            valueName: "name=address"))
+    var listen: [String] = []
+    @Flag(help: "Print the provider simulators as a JSON object, name to default port, and exit.") var list = false
     @Option(name: .customLong("pace-ms"), help: "Milliseconds per generated token.") var paceMs = 10
     @Option(help: "JSON file with credentials and the self-hosted model name.") var config: String?
     @Option(name: .customLong("compat-model"), help: "The model the self-hosted server serves.")
@@ -95,25 +96,41 @@ struct SluiceSim: AsyncParsableCommand {
         return (0..<vllmPool).map { ("127.0.0.1", vllmBasePort + $0) }
     }
 
+    /// Each provider's address: its default port, or where `--listen` moves it.
+    func providerAddresses() throws -> [(SimulatedProvider, String)] {
+        var moved: [String: String] = [:]
+        for entry in listen {
+            guard let equals = entry.firstIndex(of: "="), let provider = SimulatedProvider.named(String(entry[..<equals]))
+            else {
+                let names = SimulatedProvider.all.map(\.name).joined(separator: ", ")
+                throw ValidationError("bad --listen '\(entry)': NAME=PORT or NAME=HOST:PORT, with NAME one of \(names)")
+            }
+            guard moved.updateValue(String(entry[entry.index(after: equals)...]), forKey: provider.name) == nil else {
+                throw ValidationError("--listen names \(provider.name) twice")
+            }
+        }
+        return SimulatedProvider.all.map { ($0, moved[$0.name] ?? String($0.defaultPort)) }
+    }
+
     func run() async throws {
+        if list {
+            print(SimulatedProvider.listing)
+            return
+        }
         var credentials = try SimCredentials.load(path: config)
         if let compatModel { credentials.compatModel = compatModel }
         let state = SimState()
-        let simulators: [(String, any ProviderSimulator)] = [
-            (openai, OpenAISimulator(flavor: .openAI, credentials: credentials)),
-            (azure, OpenAISimulator(flavor: .azure, credentials: credentials)),
-            (anthropic, AnthropicSimulator(credentials: credentials)),
-            (bedrock, BedrockSimulator(credentials: credentials)),
-            (gemini, GeminiSimulator(credentials: credentials)),
-            (compat, OpenAISimulator(flavor: .compat, credentials: credentials)),
-            (cohere, CohereSimulator(credentials: credentials)),
-        ]
+        let addresses = try providerAddresses()
         var listeners: [(host: String, port: Int, responder: CallbackResponder<BasicRequestContext>, name: String)] = []
-        for (address, simulator) in simulators {
+        for (provider, address) in addresses {
             guard let (host, port) = Self.parseAddress(address) else {
-                throw ValidationError("bad listener address '\(address)' for \(simulator.name)")
+                throw ValidationError("bad listener address '\(address)' for \(provider.name)")
             }
             if port == 0 { continue }
+            let simulator = provider.make(credentials)
+            guard simulator.name == provider.name else {
+                throw ValidationError("the \(provider.name) entry of SimulatedProvider.all makes a simulator named \(simulator.name)")
+            }
             let pace = min(max(0, paceMs), 10_000)
             let listener = SimListener(simulator: simulator, state: state, paceMilliseconds: pace)
             let responder = CallbackResponder<BasicRequestContext> { request, _ in

@@ -10,10 +10,7 @@ import json
 import yaml
 
 from harness import ROOT, Envoy, free_port
-from sim import Simulators
-
-SIM_PORTS = {18101: "openai", 18102: "azure", 18103: "anthropic", 18104: "bedrock", 18105: "gemini", 18106: "compat", 18107: "cohere",
-             18111: "vllm-0", 18112: "vllm-1", 18113: "vllm-2", 18114: "vllm-3"}
+from sim import Simulators, demo_sim_ports
 DEMO_KEY = "sk-sluice-demo"
 
 
@@ -100,10 +97,12 @@ def remapped_bootstrap(sims: Simulators, gateway_port: int, admin_port: int) -> 
         if listener["address"]["socket_address"]["port_value"] == 10000:
             listener["address"]["socket_address"]["port_value"] = gateway_port
 
+    sim_ports = demo_sim_ports()
+
     def visit(node):
         if isinstance(node, dict):
-            if "socket_address" in node and SIM_PORTS.get(node["socket_address"].get("port_value")) in sims.ports:
-                node["socket_address"]["port_value"] = sims.ports[SIM_PORTS[node["socket_address"]["port_value"]]]
+            if "socket_address" in node and sim_ports.get(node["socket_address"].get("port_value")) in sims.ports:
+                node["socket_address"]["port_value"] = sims.ports[sim_ports[node["socket_address"]["port_value"]]]
             for value in node.values():
                 visit(value)
         elif isinstance(node, list):
@@ -119,7 +118,7 @@ def remapped_bootstrap(sims: Simulators, gateway_port: int, admin_port: int) -> 
         moved = []
         for endpoint in config.get("endpoints", []):
             host, port = endpoint.rsplit(":", 1)
-            name = SIM_PORTS.get(int(port))
+            name = sim_ports.get(int(port))
             moved.append(f"{host}:{sims.ports[name]}" if name in sims.ports else endpoint)
         config["endpoints"] = moved
         set_picker_config(cluster, config)

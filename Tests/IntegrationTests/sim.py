@@ -6,6 +6,7 @@ stopped by PID.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import hmac
 import json
@@ -19,8 +20,6 @@ import urllib.request
 import zlib
 
 from harness import ROOT, free_ports
-
-PROVIDERS = ("openai", "azure", "anthropic", "bedrock", "gemini", "compat", "cohere")
 
 # Credentials the simulators accept by default.
 OPENAI_KEY = "sk-sim-openai"
@@ -39,6 +38,8 @@ COHERE_KEY = "sim-cohere-key"
 VLLM_MODEL = "llama-3.1-8b-instruct"
 VLLM_ADAPTERS = ("sql-lora", "chat-lora", "code-lora", "summarize-lora")
 VLLM_POOL = 4
+# Where the demo config (envoy-module/sluice.yaml) has the pool: `--vllm-base-port`'s default.
+VLLM_BASE_PORT = 18111
 
 
 def vllm_replica(index: int) -> str:
@@ -52,6 +53,22 @@ def sim_binary() -> str:
     return path
 
 
+@functools.cache
+def providers() -> dict[str, int]:
+    """The provider simulators `sluice-sim` serves, name -> default port, in its order
+    (`sluice-sim --list`; asked once per process)."""
+    listing = subprocess.run([sim_binary(), "--list"], check=True, capture_output=True, text=True, timeout=60)
+    return json.loads(listing.stdout)
+
+
+def demo_sim_ports() -> dict[int, str]:
+    """The simulators' ports in the demo config (envoy-module/sluice.yaml, sluiced's embedded
+    default), by listener name: each provider's default port and the vLLM-like pool's."""
+    ports = {port: name for name, port in providers().items()}
+    ports.update({VLLM_BASE_PORT + index: vllm_replica(index) for index in range(VLLM_POOL)})
+    return ports
+
+
 class Simulators:
     """All provider simulators in one `sluice-sim` process, each on its own free port, and the
     vLLM-like pool (`vllm_pool` replicas, named `vllm-0`... in `ports`)."""
@@ -60,8 +77,8 @@ class Simulators:
         self.pace_ms = pace_ms
         self.extra_args = list(extra_args)
         self.vllm_replicas = [vllm_replica(i) for i in range(vllm_pool)]
-        names = list(PROVIDERS) + self.vllm_replicas
-        # Eleven listeners in one process: distinct ports (one sluice-sim fails whole on a clash).
+        names = list(providers()) + self.vllm_replicas
+        # Every listener in one process: distinct ports (one sluice-sim fails whole on a clash).
         self.ports = dict(zip(names, free_ports(len(names))))
         self.workdir = tempfile.mkdtemp(prefix="sluice-sim-")
         self.log_path = os.path.join(self.workdir, "sim.log")
@@ -72,8 +89,8 @@ class Simulators:
 
     def start(self) -> "Simulators":
         args = [sim_binary(), "--pace-ms", str(self.pace_ms)]
-        for name in PROVIDERS:
-            args += [f"--{name}", str(self.ports[name])]
+        for name in providers():
+            args += ["--listen", f"{name}={self.ports[name]}"]
         if self.vllm_replicas:
             args += ["--vllm-ports", ",".join(str(self.ports[name]) for name in self.vllm_replicas)]
         self.log = open(self.log_path, "wb")

@@ -22,10 +22,8 @@ import urllib.request
 import yaml
 
 from harness import ROOT, Envoy, free_port, wait_until_serving
+from sim import demo_sim_ports
 
-# The simulators' ports in envoy-module/sluice.yaml, by sluice-sim provider name.
-SIM_PORTS = {18101: "openai", 18102: "azure", 18103: "anthropic", 18104: "bedrock", 18105: "gemini", 18106: "compat", 18107: "cohere",
-             18111: "vllm-0", 18112: "vllm-1", 18113: "vllm-2", 18114: "vllm-3"}
 DEMO_KEY = "sk-sluice-demo"
 ADMIN_TOKEN = "sa-sluice-test-admin-token-0123456789abcdef"
 
@@ -56,10 +54,12 @@ def demo_config(sims, gateway_port: int) -> dict:
     with open(ROOT / "envoy-module" / "sluice.yaml") as f:
         config = yaml.safe_load(f)
 
+    sim_ports = demo_sim_ports()
+
     def remap(url: str) -> str:
         match = re.fullmatch(r"(https?://127\.0\.0\.1):(\d+)/?", url)
-        if match and SIM_PORTS.get(int(match.group(2))) in sims.ports:
-            return f"{match.group(1)}:{sims.ports[SIM_PORTS[int(match.group(2))]]}"
+        if match and sim_ports.get(int(match.group(2))) in sims.ports:
+            return f"{match.group(1)}:{sims.ports[sim_ports[int(match.group(2))]]}"
         return url
 
     for listener in config["listeners"]:

@@ -23,7 +23,8 @@ import urllib.request
 import pytest
 
 from harness import free_port
-from sluiced import ROOT, SIM_PORTS, Sluiced, demo_config, envoy_for
+from sim import demo_sim_ports
+from sluiced import ROOT, Sluiced, demo_config, envoy_for
 
 POSTGRES_URL = os.environ.get("SLUICE_TEST_POSTGRES_URL")
 START_MS = 1_764_900_000_000
@@ -323,7 +324,7 @@ def test_fleet_token_from_file_and_environment():
 def test_ads_clients_connected_follows_envoy():
     # The demo config with every address moved to a free port (no simulator runs: nothing is
     # routed here), so this Envoy binds nothing another test or a developer's gateway uses.
-    sims = types.SimpleNamespace(ports={name: free_port() for name in SIM_PORTS.values()})
+    sims = types.SimpleNamespace(ports={name: free_port() for name in demo_sim_ports().values()})
     with Sluiced(demo_config(sims, free_port())) as sluiced:
         def connected() -> float:
             return metric(metrics(sluiced), "sluiced_ads_clients_connected")

@@ -27,6 +27,30 @@ enum RealEnvoy {
         return files.isExecutableFile(atPath: envoy) && files.fileExists(atPath: moduleDir + "/libsluice.so")
             && files.isExecutableFile(atPath: sim)
     }
+
+    /// sluice-sim's provider simulators, name and default port, in its order (`sluice-sim --list`).
+    static func simProviders() throws -> [(name: String, defaultPort: Int)] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: sim ?? "")
+        process.arguments = ["--list"]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let listing = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let members = try JSONParser.parse(Array(listing)).objectValue?.members ?? []
+        return members.compactMap { member in member.value.int64Value.map { (member.key, Int($0)) } }
+    }
+
+    /// Every provider simulator on a free port of its own, by name.
+    static func freeSimPorts() throws -> [String: Int] {
+        Dictionary(uniqueKeysWithValues: try simProviders().map { ($0.name, freePort()) })
+    }
+
+    /// The arguments that put each provider simulator on its port in `ports`.
+    static func listenArguments(_ ports: [String: Int]) -> [String] {
+        ports.sorted { $0.key < $1.key }.flatMap { ["--listen", "\($0.key)=\($0.value)"] }
+    }
 }
 
 /// A child process, stopped by PID.
@@ -231,13 +255,13 @@ struct RealEnvoyADSTests {
     func envoyConfiguredOnlyOverADS() async throws {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-xds-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        let simPorts = Dictionary(uniqueKeysWithValues: ["openai", "azure", "anthropic", "bedrock", "gemini", "compat"].map { ($0, freePort()) })
+        let simPorts = try RealEnvoy.freeSimPorts()
         let listenerPort = freePort()
         let adminPort = freePort()
         let node = "xds-test-\(getpid())"
 
         var simArguments = ["--pace-ms", "1"]
-        for (name, port) in simPorts { simArguments += ["--\(name)", String(port)] }
+        simArguments += RealEnvoy.listenArguments(simPorts)
         // The vLLM-like pool behind `vllm_pool` (127.0.0.1:18111-18114 in the default).
         let poolPorts = (0..<4).map { _ in freePort() }
         simArguments += ["--vllm-ports", poolPorts.map(String.init).joined(separator: ",")]
@@ -406,11 +430,11 @@ struct RealEnvoyADSTests {
     func staticBootstrapRunsInEnvoy() async throws {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-render-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        let simPorts = Dictionary(uniqueKeysWithValues: ["openai", "azure", "anthropic", "bedrock", "gemini", "compat"].map { ($0, freePort()) })
+        let simPorts = try RealEnvoy.freeSimPorts()
         let listenerPort = freePort()
         let adminPort = freePort()
         var simArguments = ["--pace-ms", "1"]
-        for (name, port) in simPorts { simArguments += ["--\(name)", String(port)] }
+        simArguments += RealEnvoy.listenArguments(simPorts)
         // The vLLM-like pool behind `vllm_pool` (127.0.0.1:18111-18114 in the default).
         let poolPorts = (0..<4).map { _ in freePort() }
         simArguments += ["--vllm-ports", poolPorts.map(String.init).joined(separator: ",")]
@@ -467,10 +491,10 @@ struct RealEnvoyADSTests {
     func embeddedDefaultServesEveryModel() async throws {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-default-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        let providers = ["openai", "azure", "anthropic", "bedrock", "gemini", "compat"]
-        let simPorts = Dictionary(uniqueKeysWithValues: providers.map { ($0, freePort()) })
+        let providers = try RealEnvoy.simProviders()
+        let simPorts = Dictionary(uniqueKeysWithValues: providers.map { ($0.name, freePort()) })
         var simArguments = ["--pace-ms", "1"]
-        for (name, port) in simPorts { simArguments += ["--\(name)", String(port)] }
+        simArguments += RealEnvoy.listenArguments(simPorts)
         // The vLLM-like pool behind `vllm_pool` (127.0.0.1:18111-18114 in the default).
         let poolPorts = (0..<4).map { _ in freePort() }
         simArguments += ["--vllm-ports", poolPorts.map(String.init).joined(separator: ",")]
@@ -479,7 +503,7 @@ struct RealEnvoyADSTests {
 
         var plan = try SluiceConfig.loadDefault().config.compile()
         let listenerPort = freePort()
-        let moved = Dictionary(uniqueKeysWithValues: providers.enumerated().map { (18101 + $0.offset, simPorts[$0.element]!) }
+        let moved = Dictionary(uniqueKeysWithValues: providers.map { ($0.defaultPort, simPorts[$0.name]!) }
             + poolPorts.enumerated().map { (18111 + $0.offset, $0.element) })
         for index in plan.listeners.indices { plan.listeners[index].port = listenerPort }
         for index in plan.clusters.indices {

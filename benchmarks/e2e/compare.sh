@@ -330,11 +330,12 @@ if [ -n "$sim_backend" ]; then
     # One listener, for the backend under test; every other one disabled (0).
     sim_listener="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sim_provider"])' "$work/requests.json")"
     sim_args=(--pace-ms 0)
-    for option in openai azure anthropic bedrock gemini compat; do
-        if [ "$option" = "$sim_listener" ]; then
-            sim_args+=("--$option" "127.0.0.1:$upstream_port")
+    sim_names="$("$sim" --list | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)))')"
+    for name in $sim_names; do
+        if [ "$name" = "$sim_listener" ]; then
+            sim_args+=(--listen "$name=127.0.0.1:$upstream_port")
         else
-            sim_args+=("--$option" 0)
+            sim_args+=(--listen "$name=0")
         fi
     done
     # It logs a line per request: to a file, which goes with the work directory.

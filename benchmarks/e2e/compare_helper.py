@@ -341,7 +341,7 @@ OPENAI_STREAM_FIELDS = {"stream": True, "stream_options": {"include_usage": True
 # The upstream filter's Anthropic version header (SluiceCore UpstreamExchange); a client sends its own.
 ANTHROPIC_VERSION = "2023-06-01"
 
-# Backend (an envoy.yaml cluster) -> the sluice-sim listener option that serves it; /__sim/last
+# Backend (an envoy.yaml cluster) -> the sluice-sim listener (`--listen NAME=...`) that serves it; /__sim/last
 # takes the same names except that `gemini` also serves Vertex.
 SIM_LISTENERS = {
     "openai": "openai", "azure": "azure", "anthropic": "anthropic", "bedrock": "bedrock",

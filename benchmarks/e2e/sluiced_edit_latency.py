@@ -39,8 +39,6 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 # A consumer of its own without limits (the demo key's 600 requests a minute would turn the
 # 5 ms polling into 429s).
 BENCH_KEY = "sk-sluice-edit-latency-bench"
-# The simulators' ports in envoy-module/sluice.yaml, by sluice-sim provider name.
-SIM_PORTS = {18101: "openai", 18102: "azure", 18103: "anthropic", 18104: "bedrock", 18105: "gemini", 18106: "compat"}
 
 processes: list[tuple[str, subprocess.Popen]] = []
 
@@ -138,14 +136,23 @@ class Gateway:
         return 0
 
 
-def demo_config_text(sim_ports: dict[str, int], gateway_port: int) -> str:
-    """envoy-module/sluice.yaml as text, with the simulator addresses and the listener port moved."""
+def provider_simulators(sim: str) -> dict[str, int]:
+    """sluice-sim's provider simulators, name -> default port (`--list`): the ports
+    envoy-module/sluice.yaml addresses them at."""
+    listing = subprocess.run([sim, "--list"], check=True, capture_output=True, text=True, timeout=60)
+    return json.loads(listing.stdout)
+
+
+def demo_config_text(defaults: dict[str, int], sim_ports: dict[str, int], gateway_port: int) -> str:
+    """envoy-module/sluice.yaml as text, with the simulator addresses (at their `defaults`) and the
+    listener port moved."""
     with open(os.path.join(ROOT, "envoy-module", "sluice.yaml")) as f:
         text = f.read()
+    by_port = {port: name for name, port in defaults.items()}
 
     def remap(match: re.Match) -> str:
         port = int(match.group(1))
-        return f"127.0.0.1:{sim_ports[SIM_PORTS[port]]}" if port in SIM_PORTS else match.group(0)
+        return f"127.0.0.1:{sim_ports[by_port[port]]}" if port in by_port else match.group(0)
 
     text = re.sub(r"127\.0\.0\.1:(\d+)", remap, text)
     text, count = re.subn(r"port: 10000\b", f"port: {gateway_port}", text)
@@ -209,10 +216,11 @@ def main() -> int:
 
     started = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="sluiced-edit-latency-")
-    sim_ports = {name: free_port() for name in SIM_PORTS.values()}
+    defaults = provider_simulators(args.sim)
+    sim_ports = {name: free_port() for name in defaults}
     gateway_port, xds_port, admin_port, envoy_admin_port = (free_port() for _ in range(4))
     config_path = os.path.join(workdir, "sluice.yaml")
-    config = demo_config_text(sim_ports, gateway_port)
+    config = demo_config_text(defaults, sim_ports, gateway_port)
     save(config_path, config)
     token_path = os.path.join(workdir, "admin-token")
     with open(token_path, "w") as f:
@@ -238,7 +246,7 @@ def main() -> int:
         args.sim = shutil.copy2(args.sim, os.path.join(workdir, "bin", "sluice-sim"))
         sim_args = [args.sim, "--pace-ms", "0"]
         for name, port in sim_ports.items():
-            sim_args += [f"--{name}", str(port)]
+            sim_args += ["--listen", f"{name}={port}"]
         start("sluice-sim", sim_args, os.path.join(workdir, "sim.log"))
         sluiced_args = [
             args.sluiced, "serve", "--config", config_path,

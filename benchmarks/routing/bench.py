@@ -39,6 +39,7 @@ second), so the four policies take about a minute.
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import json
 import os
@@ -260,10 +261,18 @@ def send(port: int, request: Request, output_tokens: int, result: Result, start:
         result.error = repr(error)
 
 
+@functools.cache
+def provider_simulators(sim: str) -> list[str]:
+    """The names of sluice-sim's provider simulators (`--list`), each of which the pool runs with
+    its listener off."""
+    listing = subprocess.run([sim, "--list"], check=True, capture_output=True, text=True, timeout=60)
+    return list(json.loads(listing.stdout))
+
+
 def start_pool(sim: str, replicas: int, workdir: str) -> tuple[subprocess.Popen, list[int]]:
     ports = [free_port() for _ in range(replicas)]
-    args = [sim, "--openai", "0", "--azure", "0", "--anthropic", "0", "--bedrock", "0", "--gemini", "0",
-            "--compat", "0", "--vllm-ports", ",".join(map(str, ports)), *ENGINE_ARGS]
+    args = [sim, *(f"--listen={name}=0" for name in provider_simulators(sim)),
+            "--vllm-ports", ",".join(map(str, ports)), *ENGINE_ARGS]
     log = open(os.path.join(workdir, "sim.log"), "ab")
     process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 20
