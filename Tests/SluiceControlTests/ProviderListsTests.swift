@@ -144,7 +144,8 @@ enum ProviderLists {
 
     static func responsesAPIDescription(_ schemas: [SchemaFacts]) -> String {
         let taking = schemas.filter { $0.optional.contains(.responsesAPI) }
-        return "Schema \(list(names(taking))) only: false for a server without /v1/responses (SGLang, TGI, llama.cpp); "
+        return (taking.count == 1 ? "Schema " : "Schemas ") + list(names(taking))
+            + " only: false for a server without /v1/responses (SGLang, TGI, llama.cpp); "
             + "Responses clients then reach its chat completions through the gateway's translation (default true)."
     }
 
