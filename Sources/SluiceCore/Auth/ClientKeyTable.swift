@@ -42,6 +42,11 @@ public struct ClientKeyTable: Sendable {
 
     /// Checks a presented key (the raw bytes after `Bearer `, or of `x-api-key`) at `now` (Unix seconds).
     public func check(_ presented: [UInt8], now: Int64) -> KeyCheck {
+        check(presented.span, now: now)
+    }
+
+    /// Checks presented key bytes read in place (the token inside an `authorization` value).
+    public func check(_ presented: Span<UInt8>, now: Int64) -> KeyCheck {
         guard !presented.isEmpty else { return .missing }
         let digest = SHA256.hash(presented)
         guard let entry = byHash[digest], entry.sha256.constantTimeEquals(digest) else { return .invalid }
@@ -59,6 +64,12 @@ public enum ClientKeyExtractor {
 
     /// The key bytes from an `authorization` value, or nil when it is not a Bearer credential.
     public static func bearerToken(_ authorization: [UInt8]) -> [UInt8]? {
+        bearerTokenRange(authorization.span).map { Array(authorization[$0]) }
+    }
+
+    /// Where the key is in an `authorization` value (never empty), or nil when it is not a Bearer
+    /// credential: the key is hashed in place.
+    public static func bearerTokenRange(_ authorization: Span<UInt8>) -> Range<Int>? {
         let scheme = bearerScheme
         guard authorization.count > scheme.count else { return nil }
         for index in 0..<scheme.count where HTTPToken.lowercasedASCII(authorization[index]) != scheme[index] {
@@ -73,7 +84,7 @@ public enum ClientKeyExtractor {
         while end > start, authorization[end - 1] == UInt8(ascii: " ") || authorization[end - 1] == UInt8(ascii: "\t") {
             end -= 1
         }
-        return start < end ? Array(authorization[start..<end]) : nil
+        return start < end ? start..<end : nil
     }
 }
 

@@ -31,11 +31,15 @@ public enum Endpoint: Sendable, Equatable, CaseIterable {
 
     /// Classifies `:path` (query string ignored) and `:method`.
     public static func classify(method: [UInt8], path: [UInt8]) -> Endpoint {
-        var end = path.count
-        if let query = path.firstIndex(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }) { end = query }
+        classify(method: method[...], path: path[...])
+    }
+
+    /// Classifies `:path` and `:method` read into slices of one buffer.
+    public static func classify(method: ArraySlice<UInt8>, path: ArraySlice<UInt8>) -> Endpoint {
+        var end = path.firstIndex(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }) ?? path.endIndex
         // Tolerate one trailing slash, as OpenAI does.
-        if end > 1, path[end - 1] == UInt8(ascii: "/") { end -= 1 }
-        let route = path[0..<end]
+        if end - path.startIndex > 1, path[end - 1] == UInt8(ascii: "/") { end -= 1 }
+        let route = path[path.startIndex..<end]
         let isGet = method.elementsEqual("GET".utf8)
         let isPost = method.elementsEqual("POST".utf8)
         if isGet, route.elementsEqual("/v1/models".utf8) { return .listModels }
@@ -183,10 +187,11 @@ public enum RequestDecision: Sendable, Equatable {
 
 /// The request headers the gateway decides on, as raw bytes.
 public struct RequestHead: Sendable {
-    public var method: [UInt8]
-    public var path: [UInt8]
-    public var authorization: [UInt8]?
-    public var apiKey: [UInt8]?
+    // Slices: the filter reads all four values into one buffer of its worker's.
+    public var method: ArraySlice<UInt8>
+    public var path: ArraySlice<UInt8>
+    public var authorization: ArraySlice<UInt8>?
+    public var apiKey: ArraySlice<UInt8>?
     /// The JWT payload header value jwt_authn appended for a token it verified in this request;
     /// the binding sets it only with that proof (see JWTIdentity.swift).
     public var verifiedJWTPayload: [UInt8]?
@@ -195,11 +200,22 @@ public struct RequestHead: Sendable {
         method: [UInt8], path: [UInt8], authorization: [UInt8]? = nil, apiKey: [UInt8]? = nil,
         verifiedJWTPayload: [UInt8]? = nil
     ) {
+        self.method = method[...]
+        self.path = path[...]
+        self.authorization = authorization?[...]
+        self.apiKey = apiKey?[...]
+        self.verifiedJWTPayload = verifiedJWTPayload
+    }
+
+    /// The values as slices of a buffer the caller reuses.
+    public init(
+        method: ArraySlice<UInt8>, path: ArraySlice<UInt8>, authorization: ArraySlice<UInt8>?, apiKey: ArraySlice<UInt8>?
+    ) {
         self.method = method
         self.path = path
         self.authorization = authorization
         self.apiKey = apiKey
-        self.verifiedJWTPayload = verifiedJWTPayload
+        self.verifiedJWTPayload = nil
     }
 }
 
@@ -314,13 +330,15 @@ public final class Gateway: Sendable {
         }
 
         // A Bearer token wins; `x-api-key` is the Anthropic SDK's header.
-        var presented: [UInt8]? = nil
-        if let authorization = head.authorization { presented = ClientKeyExtractor.bearerToken(authorization) }
-        if presented == nil, let apiKey = head.apiKey, !apiKey.isEmpty { presented = apiKey }
-        guard let presented else {
+        let check: KeyCheck
+        if let authorization = head.authorization, let token = ClientKeyExtractor.bearerTokenRange(authorization.span) {
+            check = keys.check(authorization.span.extracting(token), now: now)
+        } else if let apiKey = head.apiKey, !apiKey.isEmpty {
+            check = keys.check(apiKey.span, now: now)
+        } else {
             return .reply(.error(.missingKey(), for: api, details: "sluice_missing_api_key"), outcome: .unauthorized)
         }
-        switch keys.check(presented, now: now) {
+        switch check {
         case .accepted(let consumer):
             return accept(consumer, endpoint)
         case .missing:

@@ -8,8 +8,9 @@
 // is unit-tested without Envoy or the fake host (`GatewayStreamTests`). The filter owns only the
 // reading and the carrying out.
 //
-// Actions go into one buffer the machine keeps and the filter empties after each event, so a
-// request costs no array allocation per hook once the buffer has grown.
+// Actions go into one buffer the filter empties after each event, so a request costs no array
+// allocation per hook once the buffer has grown; the filter may lend the machine its worker's
+// buffer for the event (`actions` is empty between events), and then a request costs none at all.
 
 /// A labelled counter of the downstream filter (`GatewayMetrics` in the Envoy layer names them).
 public enum GatewayCounter: Sendable, Equatable {
@@ -111,6 +112,9 @@ public struct GatewayStream: Sendable {
     private var holdingForCost = false
     /// The client's-shape body replacing Envoy's own text/plain reply to a routed call.
     private var proxyReplyBody: [UInt8]?
+    /// The storage of the last metadata batch: the filter writes a batch out within the event
+    /// that queued it, so the next batch (routing's, then the end's) reuses it.
+    private var metadataStorage: [(FilterMetadataKey, String)] = []
     /// Set by the filter when the process has a fleet worker (`ProcessUsageQueue`): the request's
     /// `x-request-id` and arrival time. A routed request then leaves `completedUsageRecord` when its
     /// stream completes; without it, nothing extra is made.
@@ -120,7 +124,6 @@ public struct GatewayStream: Sendable {
 
     public init(gateway: Gateway) {
         self.gateway = gateway
-        actions.reserveCapacity(8)
     }
 
     // Label arrays of the `requests_total` outcomes, built once.
@@ -136,6 +139,9 @@ public struct GatewayStream: Sendable {
     public mutating func requestHeaders(
         _ head: RequestHead, contentLength: Int?, endOfStream: Bool, nowSeconds: Int64, nowMillis: @autoclosure () -> Int64
     ) -> GatewayStatus {
+        // Room for a request's actions in one allocation; none when the filter lends the
+        // worker's buffer (`actions` is emptied after every event, so it may come from anywhere).
+        actions.reserveCapacity(8)
         switch gateway.decide(head, now: nowSeconds) {
         case .forward(let consumer, let endpoint):
             self.consumer = consumer
@@ -232,7 +238,7 @@ public struct GatewayStream: Sendable {
         {
             actions.append(.setRequestHeader("x-sluice-epp", Self.endpointHandOver(body: body, model: request.summary.model, isAdapter: isAdapter)))
         }
-        var metadata = consumerMetadata(reserving: 2)
+        var metadata = consumerMetadata()
         metadata.append((.model, request.summary.model))
         metadata.append((.route, request.route))
         writeMetadata(metadata)
@@ -298,9 +304,9 @@ public struct GatewayStream: Sendable {
         responseStatus = status
         // OpenAI sends its rate-limit headers on every response; so does the gateway.
         if let ticket {
-            for header in ticket.headers.fields { actions.append(.setResponseHeader(header.name, header.value)) }
+            ticket.headers.forEachField { actions.append(.setResponseHeader($0, $1)) }
         } else if let freeRateLimits {
-            for header in freeRateLimits.fields { actions.append(.setResponseHeader(header.name, header.value)) }
+            freeRateLimits.forEachField { actions.append(.setResponseHeader($0, $1)) }
         }
         if let body = proxyReplyBody {
             actions.append(.setResponseHeader("content-type", "application/json"))
@@ -381,8 +387,7 @@ public struct GatewayStream: Sendable {
         let cost = gateway.config.prices.cost(usage: usage, model: model)
         // For access logs, in one batch: the cost, and who answered (the last attempt).
         if cost != nil || report != nil {
-            var entries: [(FilterMetadataKey, String)] = []
-            entries.reserveCapacity(4)
+            var entries = emptyMetadataBatch()
             if let cost { entries.append((.costUSD, Dollars.format(micros: cost))) }
             if let report {
                 entries.append((.backend, report.backend))
@@ -452,15 +457,24 @@ public struct GatewayStream: Sendable {
 
     // MARK: - Helpers
 
-    /// The consumer's metadata entries (for access logs), to which an event adds its own.
-    /// `extra`: room for the entries the caller adds, so the array is allocated once.
     /// One string batch of the keys the config writes (`metadata_keys`); nothing when none is left.
     private mutating func writeMetadata(_ entries: consuming [(FilterMetadataKey, String)]) {
         var entries = entries
         let keys = gateway.config.metadataKeys
         // In place: the caller's array is handed over, so leaving keys out allocates nothing.
         if keys != .all { entries.removeAll { !keys.contains($0.0) } }
+        metadataStorage = entries
         if !entries.isEmpty { actions.append(.writeMetadata(entries)) }
+    }
+
+    /// An empty batch with room for four entries, in the last batch's storage when the filter
+    /// has written that batch out (else new storage: a queued batch is never changed).
+    private mutating func emptyMetadataBatch() -> [(FilterMetadataKey, String)] {
+        var entries: [(FilterMetadataKey, String)] = []
+        swap(&entries, &metadataStorage)
+        entries.removeAll(keepingCapacity: true)
+        entries.reserveCapacity(4)
+        return entries
     }
 
     /// The token counts as numbers, when the config writes any of their keys.
@@ -470,9 +484,9 @@ public struct GatewayStream: Sendable {
         actions.append(.writeTokenMetadata(usage, keys))
     }
 
-    private func consumerMetadata(reserving extra: Int = 0) -> [(FilterMetadataKey, String)] {
-        var entries: [(FilterMetadataKey, String)] = []
-        entries.reserveCapacity(2 + extra)
+    /// The consumer's metadata entries (for access logs), to which an event adds its own.
+    private mutating func consumerMetadata() -> [(FilterMetadataKey, String)] {
+        var entries = emptyMetadataBatch()
         entries.append((.consumer, consumer.name))
         if let team = consumer.team { entries.append((.team, team)) }
         return entries

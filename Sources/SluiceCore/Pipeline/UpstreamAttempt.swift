@@ -139,6 +139,9 @@ public struct UpstreamAttempt: Sendable {
     public let shared: Shared
     /// What the filter must carry out after the last event; it empties the buffer afterwards.
     public var actions: [UpstreamAction] = []
+    /// Storage the filter may lend for one event (its worker's), for a whole response body read
+    /// to be translated; the storage stays here when the event ends, for the filter to take back.
+    public var lentBodyStorage: [UInt8] = []
 
     /// The backend this attempt goes to, once its host is known.
     public private(set) var backend: BackendConfig?
@@ -446,10 +449,13 @@ public struct UpstreamAttempt: Sendable {
         case .translateBody, .translateError:
             guard endOfStream else { return .stopAndBuffer }
             var body: [UInt8] = []
+            swap(&body, &lentBodyStorage)
+            body.removeAll(keepingCapacity: true)
             body.reserveCapacity(bodySize(.buffered) + bodySize(.received))
             read(.buffered, &body)
             read(.received, &body)
             let translated = translateWhole(body: body)
+            lentBodyStorage = body
             publish(finalUsage)
             actions.append(.replaceResponseBody(translated.body))
             replaceResponseHeaders(translated)

@@ -43,20 +43,26 @@ public struct RateLimitHeaders: Sendable, Equatable {
     public var fields: [(name: String, value: String)] {
         var fields: [(name: String, value: String)] = []
         fields.reserveCapacity(8)
+        forEachField { fields.append(($0, $1)) }
+        return fields
+    }
+
+    /// Calls `body` with each header name and value, in the order of `fields`, without
+    /// building the array (every routed response carries them).
+    public func forEachField(_ body: (_ name: String, _ value: String) -> Void) {
         if let requests {
-            fields.append(("x-ratelimit-limit-requests", String(requests.limit)))
-            fields.append(("x-ratelimit-remaining-requests", String(requests.remaining)))
-            fields.append(("x-ratelimit-reset-requests", QuotaDuration.format(millis: requests.resetMillis)))
+            body("x-ratelimit-limit-requests", String(requests.limit))
+            body("x-ratelimit-remaining-requests", String(requests.remaining))
+            body("x-ratelimit-reset-requests", QuotaDuration.format(millis: requests.resetMillis))
         }
         if let tokens {
-            fields.append(("x-ratelimit-limit-tokens", String(tokens.limit)))
-            fields.append(("x-ratelimit-remaining-tokens", String(tokens.remaining)))
-            fields.append(("x-ratelimit-reset-tokens", QuotaDuration.format(millis: tokens.resetMillis)))
+            body("x-ratelimit-limit-tokens", String(tokens.limit))
+            body("x-ratelimit-remaining-tokens", String(tokens.remaining))
+            body("x-ratelimit-reset-tokens", QuotaDuration.format(millis: tokens.resetMillis))
         }
         if let retryAfterMillis {
-            fields.append(("retry-after", String(QuotaDuration.retryAfterSeconds(millis: retryAfterMillis))))
-            fields.append(("retry-after-ms", String(max(0, retryAfterMillis))))
+            body("retry-after", String(QuotaDuration.retryAfterSeconds(millis: retryAfterMillis)))
+            body("retry-after-ms", String(max(0, retryAfterMillis)))
         }
-        return fields
     }
 }
