@@ -102,6 +102,8 @@ final class GatewayFilter: HTTPFilter {
     private var machine: GatewayStream
     /// What this request shares with its upstream attempts, once routed.
     private var link: FilterLink?
+    /// The Envoy worker this stream runs on, read once (it never changes).
+    private var worker: UInt32?
 
     init(_ factory: GatewayFilterFactory) {
         self.factory = factory
@@ -110,27 +112,41 @@ final class GatewayFilter: HTTPFilter {
 
     override func onRequestHeaders(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> HeadersStatus {
         let collectsUsage = ProcessUsageQueue.current != nil
+        // The head's values are copied into the worker's buffer: they live for this hook only.
+        let worker = workerIndex(stream)
+        var bytes = requestBodyScratch.take(worker: worker)
+        let status = decideHeaders(stream, endOfStream: endOfStream, collectsUsage: collectsUsage, into: &bytes)
+        requestBodyScratch.giveBack(bytes, worker: worker)
+        carryOut(stream)
+        return status == .continue ? .continue : .stopIteration
+    }
+
+    /// The machine's verdict on the request headers, whose values are read into `bytes`.
+    private func decideHeaders(
+        _ stream: EnvoyHTTPStream, endOfStream: Bool, collectsUsage: Bool, into bytes: inout [UInt8]
+    ) -> GatewayStatus {
         // One read of the header map for everything this hook needs.
-        var (head, contentLength, requestID) = stream.withRequestHeaderSnapshot { headers in
+        let (method, path, authorization, apiKey, contentLength, requestID) = stream.withRequestHeaderSnapshot { headers in
             (
-                RequestHead(
-                    method: headers.first(":method") ?? [], path: headers.first(":path") ?? [],
-                    authorization: headers.first("authorization"), apiKey: headers.first("x-api-key")),
+                headers.appendFirst(":method", to: &bytes), headers.appendFirst(":path", to: &bytes),
+                headers.appendFirst("authorization", to: &bytes), headers.appendFirst("x-api-key", to: &bytes),
                 headers.value("content-length").flatMap(Int.init),
                 collectsUsage ? headers.value("x-request-id") : nil
             )
         }
+        var head = RequestHead(
+            method: method.map { bytes[$0] } ?? [], path: path.map { bytes[$0] } ?? [],
+            authorization: authorization.map { bytes[$0] }, apiKey: apiKey.map { bytes[$0] })
         // Reads and removes a header: after the snapshot, whose views it would invalidate.
         head.verifiedJWTPayload = takeVerifiedJWTPayload(stream)
+        lendActions(stream)
         if collectsUsage {
             // A fleet worker collects usage records: note the request's id and arrival now.
             machine.usageRecordRequest = (requestID ?? "", WallClock.unixMicros())
         }
-        let status = machine.requestHeaders(
+        return machine.requestHeaders(
             head, contentLength: contentLength, endOfStream: endOfStream,
             nowSeconds: WallClock.unixSeconds(), nowMillis: WallClock.unixMillis())
-        carryOut(stream)
-        return status == .continue ? .continue : .stopIteration
     }
 
     /// The payload jwt_authn forwarded for a token it verified in this request, if any; the header
@@ -152,6 +168,7 @@ final class GatewayFilter: HTTPFilter {
 
     override func onRequestBody(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> BodyStatus {
         guard machine.awaitingBody else { return .continue }
+        lendActions(stream)
         let size = stream.bodySize(.bufferedRequest) + stream.bodySize(.receivedRequest)
         switch machine.requestBody(bodySize: size, endOfStream: endOfStream, nowMillis: WallClock.unixMillis()) {
         case .pass:
@@ -162,19 +179,27 @@ final class GatewayFilter: HTTPFilter {
             carryOut(stream)
             return .stopIterationNoBuffer
         case .readAndRoute:
-            var body: [UInt8] = []
+            // The copy lives for this hook only: the worker's buffer holds it.
+            let worker = workerIndex(stream)
+            var body = requestBodyScratch.take(worker: worker)
             body.reserveCapacity(size)
             stream.appendBody(of: .bufferedRequest, to: &body)
             stream.appendBody(of: .receivedRequest, to: &body)
-            return route(stream, body: body) ? .continue : .stopIterationNoBuffer
+            let routed = route(stream, body: body)
+            requestBodyScratch.giveBack(body, worker: worker)
+            return routed ? .continue : .stopIterationNoBuffer
         }
     }
 
     override func onRequestTrailers(_ stream: EnvoyHTTPStream) -> TrailersStatus {
         guard machine.trailersEndTheBody else { return .continue }
-        var body: [UInt8] = []
+        lendActions(stream)
+        let worker = workerIndex(stream)
+        var body = requestBodyScratch.take(worker: worker)
         stream.appendBody(of: .bufferedRequest, to: &body)
-        return route(stream, body: body) ? .continue : .stopIteration
+        let routed = route(stream, body: body)
+        requestBodyScratch.giveBack(body, worker: worker)
+        return routed ? .continue : .stopIteration
     }
 
     /// Routes on the complete body; false after a local reply.
@@ -186,6 +211,7 @@ final class GatewayFilter: HTTPFilter {
         guard routed else { return false }
         if link == nil {
             // Envoy refused to store the link (see `linkFailed`).
+            lendActions(stream)
             machine.linkFailed(nowMillis: WallClock.unixMillis())
             carryOut(stream)
             return false
@@ -200,6 +226,7 @@ final class GatewayFilter: HTTPFilter {
 
     override func onResponseHeaders(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> HeadersStatus {
         guard machine.routed != nil else { return .continue }
+        lendActions(stream)
         let status = machine.responseHeaders(
             status: stream.header(":status", in: .response).flatMap(Int.init) ?? 0,
             contentLength: stream.header("content-length", in: .response).flatMap(UInt64.init),
@@ -210,6 +237,7 @@ final class GatewayFilter: HTTPFilter {
 
     override func onResponseBody(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> BodyStatus {
         guard machine.routed != nil else { return .continue }
+        lendActions(stream)
         let status = machine.responseBody(
             receivedBytes: stream.bodySize(.receivedResponse), endOfStream: endOfStream, nowMicros: WallClock.unixMicros(),
             report: { [link] in link?.report })
@@ -218,6 +246,7 @@ final class GatewayFilter: HTTPFilter {
     }
 
     override func onResponseTrailers(_ stream: EnvoyHTTPStream) -> TrailersStatus {
+        lendActions(stream)
         machine.responseTrailers(report: { [link] in link?.report })
         carryOut(stream)
         return .continue
@@ -225,6 +254,7 @@ final class GatewayFilter: HTTPFilter {
 
     override func onStreamComplete(_ stream: EnvoyHTTPStream) {
         if machine.routed != nil {
+            lendActions(stream)
             machine.streamComplete(
                 report: link?.report, nowMillis: WallClock.unixMillis(), nowMicros: WallClock.unixMicros())
             carryOut(stream)
@@ -241,8 +271,27 @@ final class GatewayFilter: HTTPFilter {
         machine.destroyed(nowMillis: WallClock.unixMillis())
     }
 
-    /// Carries out the machine's actions in order, then empties its buffer (keeping its storage).
+    private func workerIndex(_ stream: EnvoyHTTPStream) -> UInt32 {
+        if let worker { return worker }
+        let index = stream.workerIndex
+        worker = index
+        return index
+    }
+
+    /// Gives the machine the worker's action buffer for this hook (`carryOut` gives it back), so
+    /// a stream allocates none of its own.
+    private func lendActions(_ stream: EnvoyHTTPStream) {
+        guard machine.actions.capacity == 0 else { return }
+        machine.actions = gatewayActionScratch.take(worker: workerIndex(stream))
+    }
+
+    /// Carries out the machine's actions in order, then gives the emptied buffer back to the worker.
     private func carryOut(_ stream: EnvoyHTTPStream) {
+        defer {
+            var spent: [GatewayAction] = []
+            swap(&spent, &machine.actions)
+            gatewayActionScratch.giveBack(spent, worker: workerIndex(stream))
+        }
         guard !machine.actions.isEmpty else { return }
         for action in machine.actions {
             switch action {

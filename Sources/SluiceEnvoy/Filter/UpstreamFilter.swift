@@ -94,6 +94,8 @@ final class UpstreamFilter: HTTPFilter {
     private var machine: UpstreamAttempt
     /// The request's link to the downstream filter; nil when `sluice` did not route it.
     private var link: FilterLink?
+    /// The Envoy worker this stream runs on, read once (it never changes).
+    private var worker: UInt32?
 
     init(_ factory: UpstreamFilterFactory) {
         self.factory = factory
@@ -105,6 +107,7 @@ final class UpstreamFilter: HTTPFilter {
         let link = stream.filterLink
         self.link = link
         guard let link else { return .continue }  // not routed by `sluice`: forward as is
+        lendActions(stream)
         // The machine only reads the headers here; the edits are carried out after.
         let status = stream.withRequestHeaderSnapshot { headers in
             machine.requestHeaders(
@@ -124,7 +127,10 @@ final class UpstreamFilter: HTTPFilter {
         case .buffer:
             return .stopIterationAndBuffer
         case .read:
-            var body: [UInt8] = []
+            // The copy lives for this hook only: the worker's buffer holds it.
+            lendActions(stream)
+            let worker = workerIndex(stream)
+            var body = requestBodyScratch.take(worker: worker)
             body.reserveCapacity(stream.bodySize(.bufferedRequest) + stream.bodySize(.receivedRequest))
             stream.appendBody(of: .bufferedRequest, to: &body)
             stream.appendBody(of: .receivedRequest, to: &body)
@@ -133,6 +139,7 @@ final class UpstreamFilter: HTTPFilter {
                 body, header: { stream.header($0) }, nowSeconds: WallClock.unixSeconds(),
                 credential: { factory.credential($0, stream) })
             carryOut(stream)
+            requestBodyScratch.giveBack(body, worker: worker)
             return status == .continue ? .continue : .stopIterationNoBuffer
         }
     }
@@ -142,7 +149,9 @@ final class UpstreamFilter: HTTPFilter {
     /// event would have done. Without this the buffered body would go out untranslated.
     override func onRequestTrailers(_ stream: EnvoyHTTPStream) -> TrailersStatus {
         guard machine.requestBody(endOfStream: true) == .read else { return .continue }
-        var body: [UInt8] = []
+        lendActions(stream)
+        let worker = workerIndex(stream)
+        var body = requestBodyScratch.take(worker: worker)
         body.reserveCapacity(stream.bodySize(.bufferedRequest))
         stream.appendBody(of: .bufferedRequest, to: &body)
         let factory = factory
@@ -150,10 +159,12 @@ final class UpstreamFilter: HTTPFilter {
             body, header: { stream.header($0) }, nowSeconds: WallClock.unixSeconds(),
             credential: { factory.credential($0, stream) })
         carryOut(stream, inTrailers: true)
+        requestBodyScratch.giveBack(body, worker: worker)
         return status == .continue ? .continue : .stopIteration
     }
 
     override func onResponseHeaders(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> HeadersStatus {
+        lendActions(stream)
         let status = machine.responseHeaders(
             status: stream.header(":status", in: .response).flatMap(Int.init) ?? 0,
             header: { stream.header($0, in: .response) }, endOfStream: endOfStream)
@@ -162,10 +173,14 @@ final class UpstreamFilter: HTTPFilter {
     }
 
     override func onResponseBody(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> BodyStatus {
+        lendActions(stream)
+        // A whole body read to translate goes into the worker's buffer (only at the end).
+        if endOfStream, link != nil { machine.lentBodyStorage = requestBodyScratch.take(worker: workerIndex(stream)) }
         let status = machine.responseBody(
             endOfStream: endOfStream, bodySize: { stream.bodySize(Self.responseBuffer($0)) },
             read: { part, bytes in stream.appendBody(of: Self.responseBuffer(part), to: &bytes) })
         carryOut(stream)
+        takeBackBodyStorage(stream)
         return status == .stopAndBuffer ? .stopIterationAndBuffer : .continue
     }
 
@@ -173,10 +188,13 @@ final class UpstreamFilter: HTTPFilter {
     /// them): what Envoy buffered is the whole body, so translation and metering finish here.
     /// Otherwise a held body would go to the client untranslated and its usage unmetered.
     override func onResponseTrailers(_ stream: EnvoyHTTPStream) -> TrailersStatus {
+        lendActions(stream)
+        if link != nil { machine.lentBodyStorage = requestBodyScratch.take(worker: workerIndex(stream)) }
         let status = machine.responseBody(
             endOfStream: true, bodySize: { $0 == .buffered ? stream.bodySize(.bufferedResponse) : 0 },
             read: { part, bytes in if part == .buffered { stream.appendBody(of: .bufferedResponse, to: &bytes) } })
         carryOut(stream, inTrailers: true)
+        takeBackBodyStorage(stream)
         return status == .stopAndBuffer ? .stopIteration : .continue
     }
 
@@ -184,9 +202,38 @@ final class UpstreamFilter: HTTPFilter {
         part == .buffered ? .bufferedResponse : .receivedResponse
     }
 
-    /// Carries out the machine's actions in order, then empties its buffer (keeping its storage).
+    /// Returns what the machine holds of a lent body buffer to the worker.
+    private func takeBackBodyStorage(_ stream: EnvoyHTTPStream) {
+        guard machine.lentBodyStorage.capacity > 0 else { return }
+        var storage: [UInt8] = []
+        swap(&storage, &machine.lentBodyStorage)
+        requestBodyScratch.giveBack(storage, worker: workerIndex(stream))
+    }
+
+    private func workerIndex(_ stream: EnvoyHTTPStream) -> UInt32 {
+        if let worker { return worker }
+        let index = stream.workerIndex
+        worker = index
+        return index
+    }
+
+    /// Gives the machine the worker's action buffer for this hook (`carryOut` gives it back), so
+    /// an attempt allocates none of its own. Only routed requests have actions.
+    private func lendActions(_ stream: EnvoyHTTPStream) {
+        guard link != nil, machine.actions.capacity == 0 else { return }
+        machine.actions = upstreamActionScratch.take(worker: workerIndex(stream))
+    }
+
+    /// Carries out the machine's actions in order, then gives the emptied buffer back to the worker.
     /// In a trailers hook Envoy has no received body, so new body bytes go into the buffered one.
     private func carryOut(_ stream: EnvoyHTTPStream, inTrailers: Bool = false) {
+        defer {
+            if machine.actions.capacity > 0 {
+                var spent: [UpstreamAction] = []
+                swap(&spent, &machine.actions)
+                upstreamActionScratch.giveBack(spent, worker: workerIndex(stream))
+            }
+        }
         guard !machine.actions.isEmpty else { return }
         let requestBody: BodyBuffer = inTrailers ? .bufferedRequest : .receivedRequest
         let responseBody: BodyBuffer = inTrailers ? .bufferedResponse : .receivedResponse

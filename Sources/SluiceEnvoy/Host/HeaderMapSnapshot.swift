@@ -56,12 +56,17 @@ struct HeaderMapSnapshot: CurrentRequestHeaders {
         return values
     }
 
-    /// The bytes of the first value of `name`, as `EnvoyHTTPStream.withHeader` reads them (a
-    /// value Envoy hands over without bytes counts as absent).
-    func first(_ name: String) -> [UInt8]? {
-        var found: [UInt8]?
-        forEachValue(of: name) { bytes in
-            if bytes.baseAddress != nil { found = Array(bytes) }
+    /// Appends the first value of `name` to `bytes` and returns where it went; nil when absent (a
+    /// value Envoy hands over without bytes counts as absent, as `EnvoyHTTPStream.withHeader`
+    /// reads it). The caller's buffer, reused, holds the values of a hook without allocating.
+    func appendFirst(_ name: String, to bytes: inout [UInt8]) -> Range<Int>? {
+        var found: Range<Int>?
+        forEachValue(of: name) { value in
+            if value.baseAddress != nil {
+                let start = bytes.count
+                bytes.append(contentsOf: value)
+                found = start..<bytes.count
+            }
             return false
         }
         return found
