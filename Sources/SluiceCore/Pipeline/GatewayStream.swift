@@ -113,8 +113,9 @@ public struct GatewayStream: Sendable {
     /// The client's-shape body replacing Envoy's own text/plain reply to a routed call.
     private var proxyReplyBody: [UInt8]?
     /// The storage of the last metadata batch: the filter writes a batch out within the event
-    /// that queued it, so the next batch (routing's, then the end's) reuses it.
-    private var metadataStorage: [(FilterMetadataKey, String)] = []
+    /// that queued it, so the next batch (routing's, then the end's) reuses it. The filter may
+    /// lend its worker's storage here for an event, and take it back after carrying it out.
+    public var metadataStorage: [(FilterMetadataKey, String)] = []
     /// Set by the filter when the process has a fleet worker (`ProcessUsageQueue`): the request's
     /// `x-request-id` and arrival time. A routed request then leaves `completedUsageRecord` when its
     /// stream completes; without it, nothing extra is made.

@@ -278,19 +278,25 @@ final class GatewayFilter: HTTPFilter {
         return index
     }
 
-    /// Gives the machine the worker's action buffer for this hook (`carryOut` gives it back), so
-    /// a stream allocates none of its own.
+    /// Gives the machine the worker's action buffer and metadata batch for this hook (`carryOut`
+    /// gives them back), so a stream allocates neither of its own.
     private func lendActions(_ stream: EnvoyHTTPStream) {
-        guard machine.actions.capacity == 0 else { return }
-        machine.actions = gatewayActionScratch.take(worker: workerIndex(stream))
+        if machine.actions.capacity == 0 { machine.actions = gatewayActionScratch.take(worker: workerIndex(stream)) }
+        if machine.metadataStorage.capacity == 0 {
+            machine.metadataStorage = metadataBatchScratch.take(worker: workerIndex(stream))
+        }
     }
 
     /// Carries out the machine's actions in order, then gives the emptied buffer back to the worker.
     private func carryOut(_ stream: EnvoyHTTPStream) {
         defer {
+            // After the actions: a batch they held is referenced by the machine alone again.
             var spent: [GatewayAction] = []
             swap(&spent, &machine.actions)
             gatewayActionScratch.giveBack(spent, worker: workerIndex(stream))
+            var batch: [(FilterMetadataKey, String)] = []
+            swap(&batch, &machine.metadataStorage)
+            metadataBatchScratch.giveBack(batch, worker: workerIndex(stream))
         }
         guard !machine.actions.isEmpty else { return }
         for action in machine.actions {

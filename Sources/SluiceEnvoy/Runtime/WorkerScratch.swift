@@ -1,6 +1,7 @@
 // Buffers that live for one hook call, kept per worker thread so a request does not allocate them
 // afresh: the complete request body a filter copies out of Envoy to route or translate, and the
-// action buffers the policy machines fill and the filters empty before the hook returns.
+// action buffers the policy machines fill and the filters empty before the hook returns, and the
+// downstream filter's metadata batches.
 //
 // A worker's buffer is found by the worker's index, as `AggregatedCounters` finds its shard, and
 // taken out of its slot (a swap under a lock nobody else takes on the hot path) for the hook's
@@ -51,5 +52,7 @@ final class WorkerScratch<Element: Sendable>: Sendable {
 let requestBodyScratch = WorkerScratch<UInt8>(keptCapacity: 256 * 1024)
 /// The downstream filter's action buffer between its events.
 let gatewayActionScratch = WorkerScratch<GatewayAction>(keptCapacity: 64)
+/// The downstream filter's metadata batch (`GatewayStream.metadataStorage`) for an event.
+let metadataBatchScratch = WorkerScratch<(FilterMetadataKey, String)>(keptCapacity: 16)
 /// The upstream filter's action buffer between its events.
 let upstreamActionScratch = WorkerScratch<UpstreamAction>(keptCapacity: 64)
