@@ -102,8 +102,6 @@ final class GatewayFilter: HTTPFilter {
     private var machine: GatewayStream
     /// What this request shares with its upstream attempts, once routed.
     private var link: FilterLink?
-    /// The Envoy worker this stream runs on, read once (it never changes).
-    private var worker: UInt32?
 
     init(_ factory: GatewayFilterFactory) {
         self.factory = factory
@@ -269,13 +267,6 @@ final class GatewayFilter: HTTPFilter {
 
     override func onDestroy() {
         machine.destroyed(nowMillis: WallClock.unixMillis())
-    }
-
-    private func workerIndex(_ stream: EnvoyHTTPStream) -> UInt32 {
-        if let worker { return worker }
-        let index = stream.workerIndex
-        worker = index
-        return index
     }
 
     /// Gives the machine the worker's action buffer and metadata batch for this hook (`carryOut`

@@ -94,8 +94,6 @@ final class UpstreamFilter: HTTPFilter {
     private var machine: UpstreamAttempt
     /// The request's link to the downstream filter; nil when `sluice` did not route it.
     private var link: FilterLink?
-    /// The Envoy worker this stream runs on, read once (it never changes).
-    private var worker: UInt32?
 
     init(_ factory: UpstreamFilterFactory) {
         self.factory = factory
@@ -208,13 +206,6 @@ final class UpstreamFilter: HTTPFilter {
         var storage: [UInt8] = []
         swap(&storage, &machine.lentBodyStorage)
         requestBodyScratch.giveBack(storage, worker: workerIndex(stream))
-    }
-
-    private func workerIndex(_ stream: EnvoyHTTPStream) -> UInt32 {
-        if let worker { return worker }
-        let index = stream.workerIndex
-        worker = index
-        return index
     }
 
     /// Gives the machine the worker's action buffer for this hook (`carryOut` gives it back), so

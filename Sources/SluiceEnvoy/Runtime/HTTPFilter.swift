@@ -36,7 +36,19 @@ public struct CalloutResponse: Sendable {
 ///
 /// Thread: all methods run on the stream's worker thread.
 open class HTTPFilter {
+    /// The Envoy worker this stream runs on, read once (it never changes).
+    private var cachedWorkerIndex: UInt32?
+
     public init() {}
+
+    /// The index of the worker this stream runs on (what per-worker state is keyed by), asked of
+    /// Envoy on first use only.
+    public final func workerIndex(_ stream: EnvoyHTTPStream) -> UInt32 {
+        if let cachedWorkerIndex { return cachedWorkerIndex }
+        let index = stream.workerIndex
+        cachedWorkerIndex = index
+        return index
+    }
 
     open func onRequestHeaders(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> HeadersStatus { .continue }
     open func onRequestBody(_ stream: EnvoyHTTPStream, endOfStream: Bool) -> BodyStatus { .continue }
